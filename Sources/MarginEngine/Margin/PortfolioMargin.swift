@@ -1,0 +1,277 @@
+/// One position's figures in a margin result.
+public struct PositionResult: Sendable {
+    public var position: Position
+    public var market: InstrumentMarket
+    /// Unrealised P&L in the settlement currency (an option's `(markPx − avgPx)` value in coins).
+    public var floatingPnL: Double
+    public var uplUSD: Double
+    public var notionalUSD: Double
+    /// The position's Greeks (`size × per-contract`).
+    public var greeks: ContractGreeks
+    /// Its P&L in the unit's worst MR1 cell; these sum (in ``RiskUnitResult/positions`` order, spot in use
+    /// last) exactly to the unit's worst-cell P&L.
+    public var worstCellPnLUSD: Double
+    /// The unit's MMR minus the unit's MMR without this position (spot in use re-derived).
+    public var marginalMmrUSD: Double
+}
+
+/// A unit's spot in use in a margin result.
+public struct SpotInUseResult: Sendable {
+    public var coin: String
+    /// Coins used as hedge (sign of the balance).
+    public var coins: Double
+    /// The most the balance could hedge.
+    public var maximumCoins: Double
+    public var indexUSD: Double
+    public var greeks: ContractGreeks
+    public var worstCellPnLUSD: Double
+    /// The unit's MMR minus its MMR with no spot in use.
+    public var marginalMmrUSD: Double
+}
+
+/// One risk unit's result (spec 02 §12).
+public struct RiskUnitResult: Sendable {
+    public var coin: String
+    public var tier: RiskTier
+    public var layout: ScenarioLayout
+    /// Positions in canonical order (instrument id, size, entry price).
+    public var positions: [PositionResult]
+    public var spotInUse: SpotInUseResult?
+    public var components: RiskUnitComponents
+    /// The unit's scenario P&L vector (USD) with spot in use as applied.
+    public var scenarioPnLUSD: [Double]
+    public var uplUSD: Double
+    public var greeks: ContractGreeks
+}
+
+/// One currency's equity and borrowing (spec 03 §1–§4).
+public struct CurrencyResult: Sendable {
+    public var currency: String
+    public var cashBalance: Double
+    /// `cashBal + unrealised P&L + option value`, in the currency.
+    public var equity: Double
+    public var indexUSD: Double
+    public var equityUSD: Double
+    /// Equity after the discount tiers, in USD (liabilities count at 100 %).
+    public var discountedEquityUSD: Double
+    public var liabilityUSD: Double
+    public var borrowMmrUSD: Double
+    public var borrowImrUSD: Double
+    /// Spot in use of this coin (0 for stablecoins and coins without a risk unit).
+    public var spotInUse: Double
+    /// Equity not used as spot in use, in the currency.
+    public var availableEquity: Double
+}
+
+/// The portfolio-margin figures of an account (spec 02 and 03 §1–§4).
+public struct PortfolioMarginResult: Sendable {
+    public var parametersID: String
+    public var marketTime: UnixMillis
+    /// Risk units sorted by coin.
+    public var units: [RiskUnitResult]
+    /// Currencies sorted by code.
+    public var currencies: [CurrencyResult]
+    /// Σ equity in USD, undiscounted (OKX `eq`; also the net equity of PM eligibility).
+    public var equityUSD: Double
+    public var adjustedEquityUSD: Double
+    public var uplUSD: Double
+    public var derivativesMmrUSD: Double
+    public var derivativesImrUSD: Double
+    public var borrowMmrUSD: Double
+    public var borrowImrUSD: Double
+    public var totalMmrUSD: Double
+    public var totalImrUSD: Double
+    /// `adjEq / totalMmr`; nil when nothing is required.
+    public var marginRatio: Double?
+    /// `Σ notionalUsd / eq`; nil when equity is zero.
+    public var accountLeverage: Double?
+    public var notionalUSD: Double
+}
+
+/// Portfolio margin of a whole account.
+public enum PortfolioMargin {
+    /// Margins `portfolio` at `market` under `parameters`.
+    ///
+    /// Each instrument is priced once under every scenario (``InstrumentRisk``); a unit's scenario P&L is
+    /// the sum of `size × vector` over its positions, in canonical order, plus spot in use last.
+    /// `risks`, when given, supplies precomputed scenario vectors by instrument id (they must come from the
+    /// same market and parameters); missing ones are computed.
+    /// - Complexity: O(positions × scenarios) after pricing; pricing is 32 Black-76 evaluations per option
+    ///   instrument not supplied in `risks`.
+    public static func compute(
+        _ portfolio: Portfolio, market: MarketSnapshot, parameters: MarginParameters,
+        risks: [String: InstrumentRisk] = [:]
+    ) throws(EngineError) -> PortfolioMarginResult {
+        var riskByID = risks
+        var positionsByCoin: [String: [(Position, InstrumentRisk)]] = [:]
+        for position in portfolio.positions.sorted(by: Position.canonicallyOrdered) {
+            guard position.instrument.isDerivative else {
+                throw .invalidField(path: position.source, value: "\"\(position.instrument.id)\"", reason: "is spot; hold spot as a balance")
+            }
+            let risk: InstrumentRisk
+            if let known = riskByID[position.instrument.id.rawValue] {
+                risk = known
+            } else {
+                let instrumentMarket = try market.market(for: position.instrument, path: position.source)
+                risk = InstrumentRisk(instrumentMarket, parameters: parameters)
+                riskByID[position.instrument.id.rawValue] = risk
+            }
+            positionsByCoin[position.instrument.underlying, default: []].append((position, risk))
+        }
+
+        var units: [RiskUnitResult] = []
+        for coin in positionsByCoin.keys.sorted() {
+            units.append(try unitResult(
+                coin: coin, positions: positionsByCoin[coin] ?? [], portfolio: portfolio, market: market, parameters: parameters))
+        }
+
+        // Equity by currency.
+        var equity = portfolio.cashBalances
+        for unit in units {
+            for result in unit.positions {
+                let instrument = result.position.instrument
+                let size = result.position.sizeContracts
+                switch (instrument.kind, instrument.margining) {
+                case (.option, _):
+                    equity[instrument.settleCurrency, default: 0] += size * instrument.coinsPerContract * result.market.markPrice
+                default:
+                    equity[instrument.settleCurrency, default: 0] += result.floatingPnL
+                }
+            }
+        }
+        let spotInUseByCoin = Dictionary(uniqueKeysWithValues: units.compactMap { unit in unit.spotInUse.map { (unit.coin, $0.coins) } })
+        var currencies: [CurrencyResult] = []
+        for currency in equity.keys.sorted() {
+            let amount = equity[currency] ?? 0
+            let indexUSD = try market.indexUSD(currency)
+            let equityUSD = amount * indexUSD
+            let discounted = amount >= 0
+                ? progressiveCharge(amount, bands: parameters.collateralTiers[currency] ?? []) * indexUSD
+                : equityUSD
+            let liabilityUSD = amount < 0 ? -equityUSD : 0
+            let borrowMmr = progressiveCharge(liabilityUSD, bands: parameters.borrowingBands.map { ProgressiveBand(upTo: $0.upToUSD, rate: $0.mmrRate) })
+            let borrowImr = progressiveCharge(liabilityUSD, bands: parameters.borrowingBands.map { ProgressiveBand(upTo: $0.upToUSD, rate: $0.imrRate) })
+            let spot = spotInUseByCoin[currency] ?? 0
+            currencies.append(CurrencyResult(
+                currency: currency, cashBalance: portfolio.cashBalances[currency] ?? 0, equity: amount, indexUSD: indexUSD,
+                equityUSD: equityUSD, discountedEquityUSD: discounted, liabilityUSD: liabilityUSD, borrowMmrUSD: borrowMmr,
+                borrowImrUSD: borrowImr, spotInUse: spot, availableEquity: amount - spot))
+        }
+
+        let equityUSD = currencies.reduce(0) { $0 + $1.equityUSD }
+        let adjustedEquityUSD = currencies.reduce(0) { $0 + $1.discountedEquityUSD }
+        let borrowMmr = currencies.reduce(0) { $0 + $1.borrowMmrUSD }
+        let borrowImr = currencies.reduce(0) { $0 + $1.borrowImrUSD }
+        let derivativesMmr = units.reduce(0) { $0 + $1.components.mmr }
+        let derivativesImr = units.reduce(0) { $0 + $1.components.imr }
+        let totalMmr = derivativesMmr + borrowMmr
+        let totalImr = derivativesImr + borrowImr
+        let notional = units.reduce(0) { total, unit in unit.positions.reduce(total) { $0 + $1.notionalUSD } }
+        let upl = units.reduce(0) { $0 + $1.uplUSD }
+        return PortfolioMarginResult(
+            parametersID: parameters.id, marketTime: market.valuationTime, units: units, currencies: currencies,
+            equityUSD: equityUSD, adjustedEquityUSD: adjustedEquityUSD, uplUSD: upl, derivativesMmrUSD: derivativesMmr,
+            derivativesImrUSD: derivativesImr, borrowMmrUSD: borrowMmr, borrowImrUSD: borrowImr, totalMmrUSD: totalMmr,
+            totalImrUSD: totalImr, marginRatio: totalMmr > 0 ? adjustedEquityUSD / totalMmr : nil,
+            accountLeverage: equityUSD != 0 ? notional / equityUSD : nil, notionalUSD: notional)
+    }
+
+    /// One unit: exposure, spot in use, components, attribution.
+    static func unitResult(
+        coin: String, positions: [(Position, InstrumentRisk)], portfolio: Portfolio, market: MarketSnapshot,
+        parameters: MarginParameters
+    ) throws(EngineError) -> RiskUnitResult {
+        let tier = parameters.tier(of: coin)
+        let tierParameters = parameters.derivatives[tier] ?? parameters.derivativeParameters(for: coin)
+        var derivatives = UnitExposure.empty
+        for (position, risk) in positions { derivatives.add(risk, sizeContracts: position.sizeContracts) }
+
+        let balance = portfolio.cashBalances[coin] ?? 0
+        let chosen = portfolio.chosenSpotInUse[coin]
+        let spotRisk: InstrumentRisk? = balance != 0
+            ? InstrumentRisk(spotIndexUSD: try market.indexUSD(coin), parameters: tierParameters) : nil
+
+        /// The unit's components for a derivative exposure, spot in use derived from it, per the
+        /// aggregation policy; returns the components and the spot in use applied.
+        func evaluate(_ exposure: UnitExposure, allowSpot: Bool = true) throws(EngineError) -> (RiskUnitComponents, UnitExposure, Double, Double) {
+            let (amount, maximum) = spotInUse(balanceCoins: balance, derivativeDeltaCoins: exposure.derivativeCoinDelta, chosenCoins: chosen)
+            var hedged = exposure
+            if allowSpot, amount != 0, let spotRisk { hedged.addSpot(spotRisk, coins: amount) }
+            let hedgedComponents = try RiskUnitComponents(hedged, tier: tier, market: market, parameters: parameters)
+            let applied = allowSpot ? amount : 0
+            guard parameters.spotHedgeAggregation == .conservativeMax, applied != 0 else {
+                return (hedgedComponents, hedged, applied, maximum)
+            }
+            let bare = try RiskUnitComponents(exposure, tier: tier, market: market, parameters: parameters)
+            return bare.mmr > hedgedComponents.mmr ? (bare, exposure, 0, maximum) : (hedgedComponents, hedged, applied, maximum)
+        }
+
+        let (components, exposure, spotCoins, spotMaximum) = try evaluate(derivatives)
+        let worstIndex = components.mr1Worst.index
+
+        var results: [PositionResult] = []
+        var unitGreeks = ContractGreeks.zero
+        var unitUPL = 0.0
+        for (position, risk) in positions {
+            guard let instrumentMarket = risk.market else { continue }
+            let size = position.sizeContracts
+            let instrument = position.instrument
+            let floating: Double
+            switch (instrument.kind, instrument.margining) {
+            case (.option, _):
+                floating = size * instrument.coinsPerContract * (instrumentMarket.markPrice - position.averagePrice)
+            case (_, .inverse?):
+                floating = size * instrument.contractValue * (1 / position.averagePrice - 1 / instrumentMarket.markPrice)
+            default:
+                floating = size * instrument.contractValue * (instrumentMarket.markPrice - position.averagePrice)
+            }
+            let settleUSD = try market.indexUSD(instrument.settleCurrency)
+            var without = derivatives
+            without.remove(risk, sizeContracts: size)
+            let marginal = components.mmr - (try evaluate(without).0.mmr)
+            let greeks = risk.greeks.scaled(by: size)
+            unitGreeks.add(greeks)
+            unitUPL += floating * settleUSD
+            results.append(PositionResult(
+                position: position, market: instrumentMarket, floatingPnL: floating, uplUSD: floating * settleUSD,
+                notionalUSD: abs(size) * risk.notionalUSD, greeks: greeks,
+                worstCellPnLUSD: size * risk.scenarioPnLUSD[worstIndex], marginalMmrUSD: marginal))
+        }
+        var spotResult: SpotInUseResult?
+        if let spotRisk, spotMaximum != 0 || chosen != nil {
+            let greeks = spotRisk.greeks.scaled(by: spotCoins)
+            unitGreeks.add(greeks)
+            let withoutSpot = try evaluate(derivatives, allowSpot: false).0.mmr
+            spotResult = SpotInUseResult(
+                coin: coin, coins: spotCoins, maximumCoins: spotMaximum, indexUSD: try market.indexUSD(coin), greeks: greeks,
+                worstCellPnLUSD: spotCoins * spotRisk.scenarioPnLUSD[worstIndex], marginalMmrUSD: components.mmr - withoutSpot)
+        }
+        return RiskUnitResult(
+            coin: coin, tier: tier, layout: ScenarioLayout(tierParameters), positions: results, spotInUse: spotResult,
+            components: components, scenarioPnLUSD: exposure.scenarioPnLUSD, uplUSD: unitUPL, greeks: unitGreeks)
+    }
+}
+
+extension ContractGreeks {
+    func scaled(by size: Double) -> ContractGreeks {
+        ContractGreeks(
+            deltaBS: size * deltaBS, gammaBS: size * gammaBS, vegaBS: size * vegaBS, thetaBS: size * thetaBS,
+            deltaPA: size * deltaPA, gammaPA: size * gammaPA, vegaPA: size * vegaPA, thetaPA: size * thetaPA,
+            deltaCash: size * deltaCash, gammaCash: size * gammaCash, vegaCash: size * vegaCash, thetaCash: size * thetaCash)
+    }
+
+    mutating func add(_ other: ContractGreeks) {
+        deltaBS += other.deltaBS
+        gammaBS += other.gammaBS
+        vegaBS += other.vegaBS
+        thetaBS += other.thetaBS
+        deltaPA += other.deltaPA
+        gammaPA += other.gammaPA
+        vegaPA += other.vegaPA
+        thetaPA += other.thetaPA
+        deltaCash += other.deltaCash
+        gammaCash += other.gammaCash
+        vegaCash += other.vegaCash
+        thetaCash += other.thetaCash
+    }
+}

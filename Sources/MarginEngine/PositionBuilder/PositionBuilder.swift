@@ -1,0 +1,243 @@
+/// The Position Builder: "what if" margin for any portfolio (spec 05), shared by the command line, the
+/// REST endpoint and the web page.
+///
+/// Responses use OKX's `position-builder` field names with every number as a string, plus our additions
+/// (`paramsId`, `marketTs`, `adjEq`, `worstCellPnl`, `marginalMmr`, `dominant`). Nothing is returned
+/// unless the whole request is valid.
+public enum PositionBuilder {
+    /// Resolves a request's positions and balances against the catalog, market and parameters.
+    ///
+    /// Checks: the parameter set matches `paramsId`; at most `parameters.maximumPositions` positions; every
+    /// instrument listed, a derivative, and live at the market time; every balance currency priced.
+    public static func portfolio(
+        for request: PositionBuilderRequest, catalog: InstrumentCatalog, market: MarketSnapshot, parameters: MarginParameters
+    ) throws(EngineError) -> Portfolio {
+        if let requested = request.parametersID, requested != parameters.id {
+            throw .invalidField(path: "paramsId", value: "\"\(requested)\"", reason: "does not match the loaded parameter set \"\(parameters.id)\"")
+        }
+        guard request.positions.count <= parameters.maximumPositions else {
+            throw .tooManyPositions(path: "simPos", count: request.positions.count, limit: parameters.maximumPositions)
+        }
+        var positions: [Position] = []
+        positions.reserveCapacity(request.positions.count)
+        for simulated in request.positions {
+            let instrument = try catalog.instrument(simulated.instrumentID, path: "\(simulated.path).instId")
+            guard instrument.isDerivative else {
+                throw .invalidField(
+                    path: "\(simulated.path).instId", value: "\"\(simulated.instrumentID)\"",
+                    reason: "is a spot pair; put spot holdings in simAsset")
+            }
+            if let expiry = instrument.expiry, expiry <= market.valuationTime {
+                throw .expiredInstrument(
+                    path: "\(simulated.path).instId", instrumentID: simulated.instrumentID, expiry: expiry, marketTime: market.valuationTime)
+            }
+            let averagePrice: Double
+            if let given = simulated.averagePrice {
+                averagePrice = given
+            } else {
+                averagePrice = try market.market(for: instrument, path: simulated.path).markPrice
+            }
+            positions.append(Position(
+                instrument: instrument, sizeContracts: simulated.sizeContracts, averagePrice: averagePrice, source: simulated.path))
+        }
+        var balances: [String: Double] = [:]
+        for asset in request.assets {
+            do { _ = try market.indexUSD(asset.currency) } catch {
+                throw .invalidField(path: "\(asset.path).ccy", value: "\"\(asset.currency)\"", reason: "has no USD index price in the market snapshot")
+            }
+            balances[asset.currency] = asset.amount
+        }
+        return Portfolio(positions: positions, cashBalances: balances, chosenSpotInUse: request.spotInUse)
+    }
+
+    /// The response's `data[0]` object for a request.
+    public static func build(
+        _ request: PositionBuilderRequest, catalog: InstrumentCatalog, market: MarketSnapshot, parameters: MarginParameters
+    ) throws(EngineError) -> JSONValue {
+        try validateMode(request)
+        let portfolio = try portfolio(for: request, catalog: catalog, market: market, parameters: parameters)
+        let base = try PortfolioMargin.compute(portfolio, market: market, parameters: parameters)
+        guard let shock = request.indexShock, shock != 0 else {
+            return response(base, before: nil, greeksType: request.greeksType)
+        }
+        let shocked = try PortfolioMargin.compute(portfolio, market: market.shocked(by: shock), parameters: parameters)
+        return response(shocked, before: base, greeksType: request.greeksType)
+    }
+
+    /// The graph (`position-builder-graph`): account MMR and margin ratio for every shock factor from
+    /// `lowest` to 1 in steps of `step`, ascending. The default lowest is −0.99: at −1 every coin price is
+    /// zero and neither figure is defined.
+    public static func graph(
+        _ request: PositionBuilderRequest, catalog: InstrumentCatalog, market: MarketSnapshot, parameters: MarginParameters,
+        lowest: Double = -0.99, step: Double = 0.01
+    ) throws(EngineError) -> JSONValue {
+        try validateMode(request)
+        let portfolio = try portfolio(for: request, catalog: catalog, market: market, parameters: parameters)
+        let lowestStep = Int((lowest / step).rounded())
+        let highestStep = Int((1 / step).rounded())
+        var points: [JSONValue] = []
+        for stepIndex in lowestStep...highestStep {
+            let factor = Double(stepIndex) * step
+            let result = try PortfolioMargin.compute(portfolio, market: market.shocked(by: factor), parameters: parameters)
+            points.append(.object([
+                ("shockFactor", .decimal(factor)),
+                ("mmr", .decimal(result.totalMmrUSD)),
+                ("mmrRatio", result.marginRatio.map(JSONValue.decimal) ?? .string("")),
+            ]))
+        }
+        return .object([("type", .string("mmr")), ("mmrData", .array(points)), ("paramsId", .string(parameters.id)),
+            ("marketTs", .string(String(market.valuationTime.rawValue)))])
+    }
+
+    static func validateMode(_ request: PositionBuilderRequest) throws(EngineError) {
+        guard request.accountLevel == "4" else {
+            throw .unsupported(path: "acctLv", value: "\"\(request.accountLevel)\"", reason: "(classic margin) is not available in this build; use \"4\"")
+        }
+        guard !request.includeRealPositions else {
+            throw .unsupported(path: "inclRealPosAndEq", value: "true", reason: "needs an account; offline requests hold only simulated positions")
+        }
+    }
+
+    /// Renders a result in OKX's response format.
+    public static func response(_ result: PortfolioMarginResult, before: PortfolioMarginResult?, greeksType: GreeksType) -> JSONValue {
+        let beforeUnits = Dictionary(uniqueKeysWithValues: (before?.units ?? []).map { ($0.coin, $0) })
+        let optionalDecimal: (Double?) -> JSONValue = { $0.map(JSONValue.decimal) ?? .string("") }
+        let assets: [JSONValue] = result.currencies.map { currency in
+            .object([
+                ("ccy", .string(currency.currency)),
+                ("availEq", .decimal(currency.availableEquity)),
+                ("spotInUse", .decimal(currency.spotInUse)),
+                ("borrowImr", .decimal(currency.borrowImrUSD)),
+                ("borrowMmr", .decimal(currency.borrowMmrUSD)),
+                ("eq", .decimal(currency.equity)),
+                ("eqUsd", .decimal(currency.equityUSD)),
+                ("disEq", .decimal(currency.discountedEquityUSD)),
+            ])
+        }
+        let units: [JSONValue] = result.units.map { unit in
+            unitJSON(unit, before: beforeUnits[unit.coin], borrowMmr: result.borrowMmrUSD, greeksType: greeksType)
+        }
+        return .object([
+            ("eq", .decimal(result.equityUSD)),
+            ("adjEq", .decimal(result.adjustedEquityUSD)),
+            ("totalMmr", .decimal(result.totalMmrUSD)),
+            ("totalImr", .decimal(result.totalImrUSD)),
+            ("borrowMmr", .decimal(result.borrowMmrUSD)),
+            ("borrowImr", .decimal(result.borrowImrUSD)),
+            ("derivMmr", .decimal(result.derivativesMmrUSD)),
+            ("derivImr", .decimal(result.derivativesImrUSD)),
+            ("marginRatio", optionalDecimal(result.marginRatio)),
+            ("upl", .decimal(result.uplUSD)),
+            ("acctLever", optionalDecimal(result.accountLeverage)),
+            ("totalMmrBf", optionalDecimal(before?.totalMmrUSD)),
+            ("totalImrBf", optionalDecimal(before?.totalImrUSD)),
+            ("ts", .string(String(result.marketTime.rawValue))),
+            ("assets", .array(assets)),
+            ("riskUnitData", .array(units)),
+            ("positions", .array([])),
+            ("greeksType", .string(greeksType.rawValue)),
+            ("paramsId", .string(result.parametersID)),
+            ("marketTs", .string(String(result.marketTime.rawValue))),
+        ])
+    }
+
+    static func unitJSON(_ unit: RiskUnitResult, before: RiskUnitResult?, borrowMmr: Double, greeksType: GreeksType) -> JSONValue {
+        let components = unit.components
+        var scenarios: [(String, JSONValue)] = []
+        for state in [VolatilityState.same, .up, .down] {
+            let cells: [(String, JSONValue)] = unit.layout.mr1Moves.enumerated().map { move, spotMove in
+                (DecimalText.format(spotMove), .decimal(unit.scenarioPnLUSD[ScenarioLayout.mr1Index(move: move, state: state)]))
+            }
+            scenarios.append((state.scenarioKey, .object(cells)))
+        }
+        let (delta, gamma, vega, theta) = unit.greeks.select(greeksType)
+        var portfolios: [JSONValue] = unit.positions.map { positionJSON($0, greeksType: greeksType) }
+        if let spot = unit.spotInUse {
+            let (spotDelta, spotGamma, spotVega, spotTheta) = spot.greeks.select(greeksType)
+            portfolios.append(.object([
+                ("instId", .string(spot.coin)),
+                ("instType", .string("SPOT")),
+                ("amt", .decimal(spot.coins)),
+                ("posSide", .string("net")),
+                ("avgPx", .string("")),
+                ("markPx", .decimal(spot.indexUSD)),
+                ("floatPnl", .string("")),
+                ("notionalUsd", .decimal(abs(spot.coins) * spot.indexUSD)),
+                ("delta", .decimal(spotDelta)),
+                ("gamma", .decimal(spotGamma)),
+                ("vega", .decimal(spotVega)),
+                ("theta", .decimal(spotTheta)),
+                ("isRealPos", .bool(false)),
+                ("maxSpotInUse", .decimal(spot.maximumCoins)),
+                ("worstCellPnl", .decimal(spot.worstCellPnLUSD)),
+                ("marginalMmr", .decimal(spot.marginalMmrUSD)),
+            ]))
+        }
+        return .object([
+            ("riskUnit", .string(unit.coin)),
+            ("tier", .string(unit.tier.rawValue)),
+            ("mmrBf", before.map { .decimal($0.components.mmr) } ?? .string("")),
+            ("mmr", .decimal(components.mmr)),
+            ("imrBf", before.map { .decimal($0.components.imr) } ?? .string("")),
+            ("imr", .decimal(components.imr)),
+            ("upl", .decimal(unit.uplUSD)),
+            ("mr1", .decimal(components.mr1)),
+            ("mr2", .decimal(components.mr2)),
+            ("mr3", .decimal(components.mr3)),
+            ("mr4", .decimal(components.mr4)),
+            ("mr5", .decimal(components.mr5)),
+            ("mr6", .decimal(components.mr6)),
+            ("mr7", .decimal(components.mr7)),
+            ("mr8", .decimal(borrowMmr)),
+            ("mr9", .decimal(components.mr9)),
+            ("mr1Scenarios", .object(scenarios)),
+            ("mr1FinalResult", .object([
+                ("pnl", .decimal(components.mr1Worst.pnlUSD)),
+                ("spotShock", .string(DecimalText.format(components.mr1Worst.spotMove))),
+                ("volShock", .string(components.mr1Worst.volatilityState.okxName)),
+            ])),
+            ("mr6FinalResult", .object([
+                ("pnl", .decimal(components.mr6Worst.pnlUSD)),
+                ("spotShock", .string(DecimalText.format(components.mr6Worst.spotMove))),
+            ])),
+            ("dominant", .string(components.dominant)),
+            ("delta", .decimal(delta)),
+            ("gamma", .decimal(gamma)),
+            ("vega", .decimal(vega)),
+            ("theta", .decimal(theta)),
+            ("portfolios", .array(portfolios)),
+        ])
+    }
+
+    static func positionJSON(_ result: PositionResult, greeksType: GreeksType) -> JSONValue {
+        let (delta, gamma, vega, theta) = result.greeks.select(greeksType)
+        return .object([
+            ("instId", .string(result.position.instrument.id.rawValue)),
+            ("instType", .string(result.position.instrument.kind.rawValue)),
+            ("amt", .decimal(result.position.sizeContracts)),
+            ("posSide", .string("net")),
+            ("avgPx", .decimal(result.position.averagePrice)),
+            ("markPx", .decimal(result.market.markPrice)),
+            ("floatPnl", .decimal(result.floatingPnL)),
+            ("notionalUsd", .decimal(result.notionalUSD)),
+            ("delta", .decimal(delta)),
+            ("gamma", .decimal(gamma)),
+            ("vega", .decimal(vega)),
+            ("theta", .decimal(theta)),
+            ("isRealPos", .bool(false)),
+            ("worstCellPnl", .decimal(result.worstCellPnLUSD)),
+            ("marginalMmr", .decimal(result.marginalMmrUSD)),
+        ])
+    }
+}
+
+extension ContractGreeks {
+    /// (delta, gamma, vega, theta) in the requested convention.
+    func select(_ type: GreeksType) -> (Double, Double, Double, Double) {
+        switch type {
+        case .blackScholes: (deltaBS, gammaBS, vegaBS, thetaBS)
+        case .priceAdjusted: (deltaPA, gammaPA, vegaPA, thetaPA)
+        case .cash: (deltaCash, gammaCash, vegaCash, thetaCash)
+        }
+    }
+}

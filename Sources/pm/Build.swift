@@ -1,0 +1,42 @@
+import ArgumentParser
+import MarginEngine
+
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case table, json
+}
+
+struct Build: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Position Builder: margin a what-if portfolio (OKX position-builder request format).",
+        discussion: """
+            REQUEST.json holds an OKX position-builder body: simPos [{instId, pos, avgPx}], simAsset [{ccy, amt}], \
+            greeksType (BS|PA|CASH), idxVol, and our additions spotInUse [{ccy, amt}], paramsId and an inline market. \
+            Use - to read the request from standard input.
+            """)
+
+    @Argument(help: ArgumentHelp("The request file, or - for standard input.", valueName: "REQUEST.json"))
+    var request: String
+
+    @OptionGroup var data: DataOptions
+
+    @Option(help: "Output format (default: table on a terminal, json otherwise).")
+    var format: OutputFormat?
+
+    @Flag(help: "Print the MMR and margin ratio against a spot move (mmrData of position-builder-graph).")
+    var graph = false
+
+    func run() throws {
+        try runReportingErrors {
+            let inputs = try LoadedInputs(requestPath: request, options: data)
+            let format = self.format ?? (standardOutputIsTerminal() ? .table : .json)
+            if graph {
+                let response = try PositionBuilder.graph(
+                    inputs.request, catalog: inputs.catalog, market: inputs.market, parameters: inputs.parameters)
+                return format == .json ? JSONWriter.serialize(response, pretty: true) + "\n" : TableRenderer.graph(response)
+            }
+            let response = try PositionBuilder.build(
+                inputs.request, catalog: inputs.catalog, market: inputs.market, parameters: inputs.parameters)
+            return format == .json ? JSONWriter.serialize(response, pretty: true) + "\n" : TableRenderer.build(response)
+        }
+    }
+}
