@@ -64,7 +64,7 @@ enum TableRenderer {
             for position in unit["portfolios"]?.items ?? [] {
                 positionRows.append([
                     unit["riskUnit"]?.text ?? "", position["instId"]?.text ?? "", position["instType"]?.text ?? "",
-                    plain(position["amt"]), plain(position["avgPx"]), plain(position["markPx"]), money(position["floatPnl"]),
+                    plain(position["amt"]), plain(position["avgPx"]), plain(position["markPx"]), plain(position["floatPnl"]),
                     money(position["notionalUsd"]), plain(position["delta"]), money(position["worstCellPnl"]), money(position["marginalMmr"]),
                 ])
             }

@@ -683,8 +683,8 @@ def build_provenance(src_rows, meta_files, catalog, cat_stats, snaps, infos, not
     w("All data comes from the public repository "
       f"`{src_rows[0]['origin_repo']}` (a thesis project; no licence file; the underlying data is "
       "Deribit public API v2 market data, subject to Deribit's terms; fine as internal test fixtures). "
-      "The files were copied into the shared data directory (default `/work/shared/data/options`); "
-      "paths below are relative to the shared data root, as in its `MANIFEST.csv`. Each sha256 was "
+      "The files are committed verbatim under `data/upstream/` (with that collection's `MANIFEST.csv` and "
+      "`SOURCES.md`); paths below are relative to `data/upstream/`, as in its `MANIFEST.csv`. Each sha256 was "
       "computed by the script and checked against `MANIFEST.csv`; the script fails if they differ.")
     w("")
     w("| File | Rows | Bytes | sha256 | Origin path @ commit (blob) | Transformation |")

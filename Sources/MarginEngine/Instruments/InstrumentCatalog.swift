@@ -22,8 +22,8 @@ public struct InstrumentCatalog: Sendable {
         if case .array = json {
             list = root
         } else {
-            if let code = try root.optional("code"), try code.oneOf(["0"]) != "0" {
-                throw .invalidField(path: "catalog.code", value: code.value.excerpt, reason: "is not a success code")
+            if let code = try root.optional("code"), code.value != .string("0"), code.value != .number("0") {
+                throw .invalidField(path: "catalog.code", value: code.value.excerpt, reason: "is not a success code (\"0\")")
             }
             list = try root.required("data")
         }
@@ -32,7 +32,7 @@ public struct InstrumentCatalog: Sendable {
         for entry in try list.elements() {
             let instrument = try Self.parseEntry(entry)
             guard seen.insert(instrument.id.rawValue).inserted else {
-                throw .invalidField(path: "\(entry.path).instId", value: instrument.id.rawValue, reason: "appears twice in the catalog")
+                throw .invalidField(path: "\(entry.path).instId", value: "\"\(instrument.id.rawValue)\"", reason: "appears twice in the catalog")
             }
             parsed.append(instrument)
         }

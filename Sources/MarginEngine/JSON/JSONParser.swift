@@ -8,7 +8,8 @@ public struct JSONSyntaxError: Error, Equatable, Sendable, CustomStringConvertib
 /// A strict RFC 8259 parser.
 ///
 /// It rejects duplicate object keys, trailing content, invalid UTF-8 and unescaped control characters,
-/// and it stops at a nesting depth (64 by default) so that hostile input cannot exhaust the stack.
+/// and it rejects values nested more than 64 levels below the root (by default) so that hostile input
+/// cannot exhaust the stack.
 /// Numbers are validated against the JSON grammar and kept as text.
 ///
 /// - Complexity: O(n) in the size of the input.

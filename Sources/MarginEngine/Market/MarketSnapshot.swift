@@ -164,9 +164,6 @@ public struct MarketSnapshot: Sendable {
         }
         return baseUSD / quoteUSD
     }
-
-    /// The ISO 8601 form of the snapshot time.
-    public var timestampText: String { String(valuationTime.rawValue) }
 }
 
 extension DecimalText {
