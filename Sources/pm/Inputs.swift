@@ -32,41 +32,72 @@ struct LoadedInputs {
     var parameters: MarginParameters
 
     init(requestPath: String, options: DataOptions) throws(CommandFailure) {
+        request = try Self.load(requestPath == "-" ? "request (stdin)" : requestPath) {
+            try PositionBuilderRequest(bytes: try Self.read(requestPath))
+        }
+        if let catalogPath = options.catalog {
+            catalog = try Self.load("--catalog \(catalogPath)") { try InstrumentCatalog(bytes: try ShippedData.readFile(catalogPath)) }
+        } else {
+            catalog = try Self.load("shipped catalog") { try ShippedData.catalog() }
+        }
+        if let inline = request.market {
+            guard options.market == nil else {
+                throw CommandFailure(description: "market: the request holds an inline market and --market was also given; use one")
+            }
+            market = try Self.load("request") { try MarketSnapshot(json: inline) }
+        } else if let source = options.market {
+            market = try Self.load("--market \(source)") {
+                try Self.isShippedName(source, ShippedData.marketNames)
+                    ? ShippedData.market(named: source)
+                    : MarketSnapshot(bytes: try Self.readUserFile(source, shipped: ShippedData.marketNames))
+            }
+        } else {
+            market = try Self.load("shipped market") { try ShippedData.market(named: ShippedData.defaultMarketName) }
+        }
+        if let source = options.params {
+            parameters = try Self.load("--params \(source)") {
+                try Self.isShippedName(source, ShippedData.parameterSetIDs)
+                    ? ShippedData.parameters(id: source)
+                    : MarginParameters(bytes: try Self.readUserFile(source, shipped: ShippedData.parameterSetIDs))
+            }
+        } else if let id = request.parametersID, ShippedData.parameterSetIDs.contains(id) {
+            parameters = try Self.load("paramsId \(id)") { try ShippedData.parameters(id: id) }
+        } else {
+            parameters = try Self.load("shipped parameters") { try ShippedData.parameters() }
+        }
+    }
+
+    /// A user file; a missing one is reported with the shipped names the option also accepts.
+    static func readUserFile(_ path: String, shipped: [String]) throws -> [UInt8] {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw ShippedData.LoadError.unreadable(path: path, reason: "no such file, and not a shipped name (\(shipped.joined(separator: ", ")))")
+        }
+        return try ShippedData.readFile(path)
+    }
+
+    /// A shipped name is used only when no file of that name exists, so a local file always wins.
+    static func isShippedName(_ source: String, _ names: [String]) -> Bool {
+        names.contains(source) && !FileManager.default.fileExists(atPath: source)
+    }
+
+    /// Runs a loader, prefixing a failure with where the document came from (`--market FILE: market: …`).
+    static func load<T>(_ origin: String, _ body: () throws -> T) throws(CommandFailure) -> T {
         do {
-            let requestBytes = try Self.read(requestPath)
-            request = try PositionBuilderRequest(bytes: requestBytes)
-            if let catalogPath = options.catalog {
-                catalog = try InstrumentCatalog(bytes: try ShippedData.readFile(catalogPath))
-            } else {
-                catalog = try ShippedData.catalog()
-            }
-            if let inline = request.market {
-                guard options.market == nil else {
-                    throw CommandFailure(description: "market: the request holds an inline market and --market was also given; use one")
-                }
-                market = try MarketSnapshot(json: inline)
-            } else if let name = options.market {
-                market = ShippedData.marketNames.contains(name)
-                    ? try ShippedData.market(named: name) : try MarketSnapshot(bytes: try ShippedData.readFile(name))
-            } else {
-                market = try ShippedData.market(named: ShippedData.defaultMarketName)
-            }
-            if let source = options.params {
-                parameters = ShippedData.parameterSetIDs.contains(source)
-                    ? try ShippedData.parameters(id: source) : try MarginParameters(bytes: try ShippedData.readFile(source))
-            } else if let id = request.parametersID, ShippedData.parameterSetIDs.contains(id) {
-                parameters = try ShippedData.parameters(id: id)
-            } else {
-                parameters = try ShippedData.parameters()
-            }
-        } catch let error as CommandFailure {
-            throw error
+            return try body()
         } catch let error as EngineError {
-            throw CommandFailure(description: error.description)
+            switch error {
+            case .malformedDocument, .missingField, .invalidField, .unknownInstrument, .expiredInstrument, .tooManyPositions, .unsupported:
+                // Field errors already name their document path (`params.mr3Factor`, `simPos[0].pos`).
+                if origin.hasPrefix("--") || origin.hasPrefix("shipped") { throw CommandFailure(description: "\(origin): \(error.description)") }
+                throw CommandFailure(description: error.description)
+            default:
+                throw CommandFailure(description: error.description)
+            }
         } catch let error as ShippedData.LoadError {
-            throw CommandFailure(description: error.description)
+            let option = origin.hasPrefix("--") ? "\(origin.split(separator: " ").first ?? ""): " : ""
+            throw CommandFailure(description: option + error.description)
         } catch {
-            throw CommandFailure(description: "\(error)")
+            throw CommandFailure(description: "\(origin): \(error)")
         }
     }
 
