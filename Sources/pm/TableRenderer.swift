@@ -85,6 +85,61 @@ enum TableRenderer {
         return "MMR and margin ratio against a move of every index\n" + table(headers: ["spot move", "MMR (USD)", "margin ratio"], rows: rows, leftAligned: [])
     }
 
+    static func compare(_ report: JSONValue) -> String {
+        let pm = report["portfolioMargin"]
+        let classic = report["classic"]
+        let difference = report["difference"]
+        func ratio(_ value: JSONValue?) -> String {
+            guard let text = value?.text, !text.isEmpty else { return "—" }
+            return percent(text)
+        }
+        var out = "Portfolio margin vs classic margin (USD) — parameters \(report["paramsId"]?.text ?? "?")\n"
+        out += table(headers: ["", "portfolio margin", "classic", "classic − PM"], rows: [
+            ["total MMR", money(pm?["totalMmr"]), money(classic?["totalMmr"]), money(difference?["totalMmr"])],
+            ["total IMR", money(pm?["totalImr"]), money(classic?["totalImr"]), money(difference?["totalImr"])],
+            ["margin ratio", ratio(pm?["mgnRatio"]), ratio(classic?["mgnRatio"]), ""],
+            ["available equity", money(pm?["availEq"]), money(classic?["availEq"]), money(difference?["availEq"])],
+            ["adjusted equity", money(pm?["adjEq"]), money(classic?["adjEq"]), ""],
+        ], leftAligned: [0])
+        var coins: [String] = []
+        for unit in (pm?["riskUnits"]?.items ?? []) + (classic?["riskUnits"]?.items ?? []) {
+            if let coin = unit["riskUnit"]?.text, !coins.contains(coin) { coins.append(coin) }
+        }
+        func unit(_ mode: JSONValue?, _ coin: String) -> JSONValue? { mode?["riskUnits"]?.items?.first { $0["riskUnit"]?.text == coin } }
+        if !coins.isEmpty {
+            out += "\nBy risk unit (USD)\n"
+            out += table(headers: ["unit", "PM MMR", "PM IMR", "classic MMR", "classic IMR"], rows: coins.sorted().map { coin in
+                [coin, money(unit(pm, coin)?["mmr"]), money(unit(pm, coin)?["imr"]), money(unit(classic, coin)?["mmr"]), money(unit(classic, coin)?["imr"])]
+            }, leftAligned: [0])
+        }
+        return out
+    }
+
+    static func precheck(_ report: JSONValue) -> String {
+        let allowed = report["allowed"]?.text == "true"
+        func name(_ level: String?) -> String { level == "4" ? "portfolio margin (4)" : "classic margin (3)" }
+        var out = "Switch from \(name(report["from"]?.text)) to \(name(report["to"]?.text)): \(allowed ? "ALLOWED" : "REFUSED")\n"
+        for reason in report["reasons"]?.items ?? [] { out += "  - \(reason.text ?? "")\n" }
+        func ratio(_ value: JSONValue?) -> String {
+            guard let text = value?.text, !text.isEmpty else { return "—" }
+            return percent(text)
+        }
+        let before = report["before"]
+        let after = report["after"]
+        out += "\n" + table(headers: ["", "before", "after"], rows: [
+            ["margin ratio", ratio(before?["mgnRatio"]), ratio(after?["mgnRatio"])],
+            ["available equity (USD)", money(before?["availEq"]), money(after?["availEq"])],
+            ["total MMR (USD)", money(before?["totalMmr"]), money(after?["totalMmr"])],
+            ["total IMR (USD)", money(before?["totalImr"]), money(after?["totalImr"])],
+        ], leftAligned: [0])
+        let failing = report["failingPositions"]?.items ?? []
+        if !failing.isEmpty {
+            out += "\nPositions failing the target's tiers\n"
+            for position in failing { out += "  \(position["instId"]?.text ?? ""): \(position["reason"]?.text ?? "")\n" }
+        }
+        return out
+    }
+
     static func table(headers: [String], rows: [[String]], leftAligned: Set<Int>) -> String {
         var widths = headers.map(\.count)
         for row in rows { for (column, cell) in row.enumerated() where column < widths.count { widths[column] = max(widths[column], cell.count) } }

@@ -7,12 +7,16 @@ public struct Position: Sendable, Equatable {
     public var averagePrice: Double
     /// Where the position came from, for error messages (`simPos[3]`).
     public var source: String
+    /// The leverage set for the position in classic mode (nil: the parameter set's default). Portfolio
+    /// margin ignores it.
+    public var leverage: Double?
 
-    public init(instrument: Instrument, sizeContracts: Double, averagePrice: Double, source: String = "") {
+    public init(instrument: Instrument, sizeContracts: Double, averagePrice: Double, source: String = "", leverage: Double? = nil) {
         self.instrument = instrument
         self.sizeContracts = sizeContracts
         self.averagePrice = averagePrice
         self.source = source
+        self.leverage = leverage
     }
 
     /// The canonical order: by instrument id, then size, then entry price, so that the order in which a

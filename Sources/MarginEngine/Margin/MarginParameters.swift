@@ -147,6 +147,8 @@ public struct MarginParameters: Sendable {
     public var classicOptions: [String: ClassicOptionCoefficients]
     public var classicOptionOther: ClassicOptionCoefficients
     public var classicOptionMarginFactor: Double
+    /// Leverage of a classic position whose leverage is not set (capped by its tier's maximum).
+    public var classicDefaultLeverage: Double
     public var pmMinimumNetEquityUSD: Double
     public var liquidationTriggerRatio: Double
     public var liquidationStopRatio: Double

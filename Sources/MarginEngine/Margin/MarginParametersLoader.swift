@@ -166,7 +166,7 @@ extension MarginParameters {
         interestRateOther = try Self.curve(interest.required("otherRate"))
 
         let classic = try root.required("classic")
-        try classic.rejectUnknownKeys(["positionTiers", "options", "otherOptions", "optionMarginFactor"])
+        try classic.rejectUnknownKeys(["positionTiers", "options", "otherOptions", "optionMarginFactor", "defaultLeverage"])
         let tierReader = try classic.required("positionTiers")
         var classicTiers: [RiskTier: [ClassicPositionTier]] = [:]
         for tier in RiskTier.allCases {
@@ -189,6 +189,7 @@ extension MarginParameters {
         self.classicOptions = classicOptions
         classicOptionOther = try Self.coefficients(classic.required("otherOptions"))
         classicOptionMarginFactor = try classic.required("optionMarginFactor").positiveDouble()
+        classicDefaultLeverage = try classic.required("defaultLeverage").double(in: 1...1000)
 
         let account = try root.required("account")
         try account.rejectUnknownKeys(["pmMinimumNetEquityUsd", "liquidationTrigger", "liquidationStop", "warnRatio"])

@@ -5,6 +5,8 @@ public struct PositionResult: Sendable {
     /// Unrealised P&L in the settlement currency (an option's `(markPx − avgPx)` value in coins).
     public var floatingPnL: Double
     public var uplUSD: Double
+    /// What the position adds to its settlement currency's equity (see ``PositionValuation``).
+    public var equityContribution: Double
     public var notionalUSD: Double
     /// The position's Greeks (`size × per-contract`).
     public var greeks: ContractGreeks
@@ -125,38 +127,13 @@ public enum PortfolioMargin {
                 coin: coin, positions: positionsByCoin[coin] ?? [], portfolio: portfolio, market: market, parameters: parameters))
         }
 
-        // Equity by currency.
-        var equity = portfolio.cashBalances
-        for unit in units {
-            for result in unit.positions {
-                let instrument = result.position.instrument
-                let size = result.position.sizeContracts
-                switch (instrument.kind, instrument.margining) {
-                case (.option, _):
-                    equity[instrument.settleCurrency, default: 0] += size * instrument.coinsPerContract * result.market.markPrice
-                default:
-                    equity[instrument.settleCurrency, default: 0] += result.floatingPnL
-                }
-            }
-        }
         let spotInUseByCoin = Dictionary(uniqueKeysWithValues: units.compactMap { unit in unit.spotInUse.map { (unit.coin, $0.coins) } })
-        var currencies: [CurrencyResult] = []
-        for currency in equity.keys.sorted() {
-            let amount = equity[currency] ?? 0
-            let indexUSD = try market.indexUSD(currency)
-            let equityUSD = amount * indexUSD
-            let discounted = amount >= 0
-                ? progressiveCharge(amount, bands: parameters.collateralTiers[currency] ?? []) * indexUSD
-                : equityUSD
-            let liabilityUSD = amount < 0 ? -equityUSD : 0
-            let borrowMmr = progressiveCharge(liabilityUSD, bands: parameters.borrowingBands.map { ProgressiveBand(upTo: $0.upToUSD, rate: $0.mmrRate) })
-            let borrowImr = progressiveCharge(liabilityUSD, bands: parameters.borrowingBands.map { ProgressiveBand(upTo: $0.upToUSD, rate: $0.imrRate) })
-            let spot = spotInUseByCoin[currency] ?? 0
-            currencies.append(CurrencyResult(
-                currency: currency, cashBalance: portfolio.cashBalances[currency] ?? 0, equity: amount, indexUSD: indexUSD,
-                equityUSD: equityUSD, discountedEquityUSD: discounted, liabilityUSD: liabilityUSD, borrowMmrUSD: borrowMmr,
-                borrowImrUSD: borrowImr, spotInUse: spot, availableEquity: amount - spot))
+        let contributions = units.flatMap { unit in
+            unit.positions.map { (currency: $0.position.instrument.settleCurrency, amount: $0.equityContribution) }
         }
+        let currencies = try AccountEquity.currencies(
+            cashBalances: portfolio.cashBalances, contributions: contributions, spotInUse: spotInUseByCoin, market: market,
+            parameters: parameters)
 
         let equityUSD = currencies.reduce(0) { $0 + $1.equityUSD }
         let adjustedEquityUSD = currencies.reduce(0) { $0 + $1.discountedEquityUSD }
@@ -216,15 +193,8 @@ public enum PortfolioMargin {
             guard let instrumentMarket = risk.market else { continue }
             let size = position.sizeContracts
             let instrument = position.instrument
-            let floating: Double
-            switch (instrument.kind, instrument.margining) {
-            case (.option, _):
-                floating = size * instrument.coinsPerContract * (instrumentMarket.markPrice - position.averagePrice)
-            case (_, .inverse?):
-                floating = size * instrument.contractValue * (1 / position.averagePrice - 1 / instrumentMarket.markPrice)
-            default:
-                floating = size * instrument.contractValue * (instrumentMarket.markPrice - position.averagePrice)
-            }
+            let valuation = PositionValuation(position, market: instrumentMarket)
+            let floating = valuation.floatingPnL
             let settleUSD = try market.indexUSD(instrument.settleCurrency)
             var without = derivatives
             without.remove(risk, sizeContracts: size)
@@ -234,7 +204,7 @@ public enum PortfolioMargin {
             unitUPL += floating * settleUSD
             results.append(PositionResult(
                 position: position, market: instrumentMarket, floatingPnL: floating, uplUSD: floating * settleUSD,
-                notionalUSD: abs(size) * risk.notionalUSD, greeks: greeks,
+                equityContribution: valuation.equityContribution, notionalUSD: valuation.notionalUSD, greeks: greeks,
                 worstCellPnLUSD: size * risk.scenarioPnLUSD[worstIndex], marginalMmrUSD: marginal))
         }
         var spotResult: SpotInUseResult?

@@ -38,7 +38,8 @@ public enum PositionBuilder {
                 averagePrice = try market.market(for: instrument, path: simulated.path).markPrice
             }
             positions.append(Position(
-                instrument: instrument, sizeContracts: simulated.sizeContracts, averagePrice: averagePrice, source: simulated.path))
+                instrument: instrument, sizeContracts: simulated.sizeContracts, averagePrice: averagePrice, source: simulated.path,
+                leverage: simulated.leverage ?? request.defaultLeverage))
         }
         var balances: [String: Double] = [:]
         for asset in request.assets {
@@ -50,17 +51,22 @@ public enum PositionBuilder {
         return Portfolio(positions: positions, cashBalances: balances, chosenSpotInUse: request.spotInUse)
     }
 
-    /// The response's `data[0]` object for a request.
+    /// The response's `data[0]` object for a request, in the request's mode (`acctLv` 4 or 3).
     public static func build(
         _ request: PositionBuilderRequest, catalog: InstrumentCatalog, market: MarketSnapshot, parameters: MarginParameters
     ) throws(EngineError) -> JSONValue {
         try validateMode(request)
         let portfolio = try portfolio(for: request, catalog: catalog, market: market, parameters: parameters)
-        let base = try PortfolioMargin.compute(portfolio, market: market, parameters: parameters)
-        guard let shock = request.indexShock, shock != 0 else {
-            return response(base, before: nil, greeksType: request.greeksType)
+        var shockedMarket: MarketSnapshot?
+        if let shock = request.indexShock, shock != 0 { shockedMarket = try market.shocked(by: shock) }
+        if request.accountLevel == "3" {
+            let base = try ClassicMargin.compute(portfolio, market: market, parameters: parameters)
+            guard let shockedMarket else { return classicResponse(base, before: nil) }
+            return classicResponse(try ClassicMargin.compute(portfolio, market: shockedMarket, parameters: parameters), before: base)
         }
-        let shocked = try PortfolioMargin.compute(portfolio, market: market.shocked(by: shock), parameters: parameters)
+        let base = try PortfolioMargin.compute(portfolio, market: market, parameters: parameters)
+        guard let shockedMarket else { return response(base, before: nil, greeksType: request.greeksType) }
+        let shocked = try PortfolioMargin.compute(portfolio, market: shockedMarket, parameters: parameters)
         return response(shocked, before: base, greeksType: request.greeksType)
     }
 
@@ -78,11 +84,19 @@ public enum PositionBuilder {
         var points: [JSONValue] = []
         for stepIndex in lowestStep...highestStep {
             let factor = Double(stepIndex) * step
-            let result = try PortfolioMargin.compute(portfolio, market: market.shocked(by: factor), parameters: parameters)
+            let shocked = try market.shocked(by: factor)
+            let (mmr, ratio): (Double, Double?)
+            if request.accountLevel == "3" {
+                let result = try ClassicMargin.compute(portfolio, market: shocked, parameters: parameters)
+                (mmr, ratio) = (result.totalMmrUSD, result.marginRatio)
+            } else {
+                let result = try PortfolioMargin.compute(portfolio, market: shocked, parameters: parameters)
+                (mmr, ratio) = (result.totalMmrUSD, result.marginRatio)
+            }
             points.append(.object([
                 ("shockFactor", .decimal(factor)),
-                ("mmr", .decimal(result.totalMmrUSD)),
-                ("mmrRatio", result.marginRatio.map(JSONValue.decimal) ?? .string("")),
+                ("mmr", .decimal(mmr)),
+                ("mmrRatio", ratio.map(JSONValue.decimal) ?? .string("")),
             ]))
         }
         return .object([("type", .string("mmr")), ("mmrData", .array(points)), ("paramsId", .string(parameters.id)),
@@ -90,9 +104,6 @@ public enum PositionBuilder {
     }
 
     static func validateMode(_ request: PositionBuilderRequest) throws(EngineError) {
-        guard request.accountLevel == "4" else {
-            throw .unsupported(path: "acctLv", value: "\"\(request.accountLevel)\"", reason: "(classic margin) is not available in this build; use \"4\"")
-        }
         guard !request.includeRealPositions else {
             throw .unsupported(path: "inclRealPosAndEq", value: "true", reason: "needs an account; offline requests hold only simulated positions")
         }
@@ -102,18 +113,7 @@ public enum PositionBuilder {
     public static func response(_ result: PortfolioMarginResult, before: PortfolioMarginResult?, greeksType: GreeksType) -> JSONValue {
         let beforeUnits = Dictionary(uniqueKeysWithValues: (before?.units ?? []).map { ($0.coin, $0) })
         let optionalDecimal: (Double?) -> JSONValue = { $0.map(JSONValue.decimal) ?? .string("") }
-        let assets: [JSONValue] = result.currencies.map { currency in
-            .object([
-                ("ccy", .string(currency.currency)),
-                ("availEq", .decimal(currency.availableEquity)),
-                ("spotInUse", .decimal(currency.spotInUse)),
-                ("borrowImr", .decimal(currency.borrowImrUSD)),
-                ("borrowMmr", .decimal(currency.borrowMmrUSD)),
-                ("eq", .decimal(currency.equity)),
-                ("eqUsd", .decimal(currency.equityUSD)),
-                ("disEq", .decimal(currency.discountedEquityUSD)),
-            ])
-        }
+        let assets = result.currencies.map(assetJSON)
         let units: [JSONValue] = result.units.map { unit in
             unitJSON(unit, before: beforeUnits[unit.coin], borrowMmr: result.borrowMmrUSD, greeksType: greeksType)
         }
@@ -135,9 +135,80 @@ public enum PositionBuilder {
             ("assets", .array(assets)),
             ("riskUnitData", .array(units)),
             ("positions", .array([])),
+            ("acctLv", .string("4")),
             ("greeksType", .string(greeksType.rawValue)),
             ("paramsId", .string(result.parametersID)),
             ("marketTs", .string(String(result.marketTime.rawValue))),
+        ])
+    }
+
+    /// Renders a classic-mode result: OKX's account fields, per-coin sums in `riskUnitData` and the
+    /// per-position requirements in `positions[]`.
+    public static func classicResponse(_ result: ClassicMarginResult, before: ClassicMarginResult?) -> JSONValue {
+        let optionalDecimal: (Double?) -> JSONValue = { $0.map(JSONValue.decimal) ?? .string("") }
+        let beforeByCoin = Dictionary(uniqueKeysWithValues: (before?.byCoin ?? []).map { ($0.coin, $0) })
+        let units: [JSONValue] = result.byCoin.map { unit in
+            .object([
+                ("riskUnit", .string(unit.coin)),
+                ("mmrBf", beforeByCoin[unit.coin].map { .decimal($0.mmrUSD) } ?? .string("")),
+                ("mmr", .decimal(unit.mmrUSD)),
+                ("imrBf", beforeByCoin[unit.coin].map { .decimal($0.imrUSD) } ?? .string("")),
+                ("imr", .decimal(unit.imrUSD)),
+                ("upl", .decimal(unit.uplUSD)),
+            ])
+        }
+        let positions: [JSONValue] = result.positions.map { position in
+            .object([
+                ("instId", .string(position.position.instrument.id.rawValue)),
+                ("instType", .string(position.position.instrument.kind.rawValue)),
+                ("pos", .decimal(position.position.sizeContracts)),
+                ("posSide", .string("net")),
+                ("avgPx", .decimal(position.position.averagePrice)),
+                ("markPx", .decimal(position.market.markPrice)),
+                ("notionalUsd", .decimal(position.valuation.notionalUSD)),
+                ("floatPnl", .decimal(position.valuation.floatingPnL)),
+                ("upl", .decimal(position.uplUSD)),
+                ("lever", optionalDecimal(position.leverage)),
+                ("maxLever", optionalDecimal(position.maximumLeverage)),
+                ("imr", .decimal(position.imrUSD)),
+                ("mmr", .decimal(position.mmrUSD)),
+                ("mgnRatio", optionalDecimal(result.marginRatio)),
+            ])
+        }
+        return .object([
+            ("eq", .decimal(result.equityUSD)),
+            ("adjEq", .decimal(result.adjustedEquityUSD)),
+            ("totalMmr", .decimal(result.totalMmrUSD)),
+            ("totalImr", .decimal(result.totalImrUSD)),
+            ("borrowMmr", .decimal(result.borrowMmrUSD)),
+            ("borrowImr", .decimal(result.borrowImrUSD)),
+            ("derivMmr", .decimal(result.positionMmrUSD)),
+            ("derivImr", .decimal(result.positionImrUSD)),
+            ("marginRatio", optionalDecimal(result.marginRatio)),
+            ("upl", .decimal(result.uplUSD)),
+            ("acctLever", optionalDecimal(result.accountLeverage)),
+            ("totalMmrBf", optionalDecimal(before?.totalMmrUSD)),
+            ("totalImrBf", optionalDecimal(before?.totalImrUSD)),
+            ("ts", .string(String(result.marketTime.rawValue))),
+            ("assets", .array(result.currencies.map(assetJSON))),
+            ("riskUnitData", .array(units)),
+            ("positions", .array(positions)),
+            ("acctLv", .string("3")),
+            ("paramsId", .string(result.parametersID)),
+            ("marketTs", .string(String(result.marketTime.rawValue))),
+        ])
+    }
+
+    static func assetJSON(_ currency: CurrencyResult) -> JSONValue {
+        .object([
+            ("ccy", .string(currency.currency)),
+            ("availEq", .decimal(currency.availableEquity)),
+            ("spotInUse", .decimal(currency.spotInUse)),
+            ("borrowImr", .decimal(currency.borrowImrUSD)),
+            ("borrowMmr", .decimal(currency.borrowMmrUSD)),
+            ("eq", .decimal(currency.equity)),
+            ("eqUsd", .decimal(currency.equityUSD)),
+            ("disEq", .decimal(currency.discountedEquityUSD)),
         ])
     }
 

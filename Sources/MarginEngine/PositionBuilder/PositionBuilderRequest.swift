@@ -31,6 +31,10 @@ public struct PositionBuilderRequest: Sendable {
 
     /// `"4"` portfolio margin, `"3"` classic.
     public var accountLevel: String
+    /// Whether the request stated `acctLv` (the pre-check then starts from it).
+    public var accountLevelGiven: Bool
+    /// Top-level `lever`: the classic leverage of every position that sets none.
+    public var defaultLeverage: Double?
     public var includeRealPositions: Bool
     public var positions: [SimulatedPosition]
     public var assets: [SimulatedAsset]
@@ -55,6 +59,8 @@ public struct PositionBuilderRequest: Sendable {
         spotInUse: [String: Double] = [:], parametersID: String? = nil, market: JSONValue? = nil
     ) {
         self.accountLevel = accountLevel
+        self.accountLevelGiven = true
+        self.defaultLeverage = nil
         self.includeRealPositions = includeRealPositions
         self.positions = positions
         self.assets = assets
@@ -77,7 +83,10 @@ public struct PositionBuilderRequest: Sendable {
         let root = FieldReader(json, path: "")
         guard case .object = json else { throw .invalidField(path: "request", value: json.excerpt, reason: "must be a JSON object") }
         try root.rejectUnknownKeys(Self.knownFields)
-        accountLevel = try root.optional("acctLv")?.oneOf(["3", "4"]) ?? "4"
+        let level = try root.optional("acctLv")?.oneOf(["3", "4"])
+        accountLevel = level ?? "4"
+        accountLevelGiven = level != nil
+        defaultLeverage = try root.optional("lever")?.double(in: 1...1000)
         includeRealPositions = try root.optional("inclRealPosAndEq")?.bool() ?? false
         if let type = try root.optional("greeksType") {
             greeksType = GreeksType(rawValue: try type.oneOf(GreeksType.allCases.map(\.rawValue))) ?? .blackScholes
@@ -98,7 +107,7 @@ public struct PositionBuilderRequest: Sendable {
                 positions.append(SimulatedPosition(
                     instrumentID: try entry.required("instId").string(), sizeContracts: size,
                     averagePrice: try entry.optional("avgPx")?.positiveDouble(),
-                    leverage: try entry.optional("lever")?.positiveDouble(), path: entry.path))
+                    leverage: try entry.optional("lever")?.double(in: 1...1000), path: entry.path))
             }
         }
         self.positions = positions

@@ -117,7 +117,7 @@ public struct InstrumentRisk: Sendable {
             optionValueUSD = 0
             optionExpiry = nil
             vegaShockUSD = 0
-            notionalUSD = abs(cashDelta)
+            notionalUSD = market.notionalUSDPerContract
             greeks = ContractGreeks(
                 deltaBS: coinDelta, gammaBS: 0, vegaBS: 0, thetaBS: 0, deltaPA: coinDelta, gammaPA: 0, vegaPA: 0, thetaPA: 0,
                 deltaCash: cashDelta, gammaCash: 0, vegaCash: 0, thetaCash: 0)
@@ -177,7 +177,7 @@ public struct InstrumentRisk: Sendable {
             optionValueUSD = coins * market.markPrice * indexUSD
             optionExpiry = instrument.expiry
             vegaShockUSD = coins * base.vegaPerVolPoint * shock.upPoints
-            notionalUSD = coins * indexUSD
+            notionalUSD = market.notionalUSDPerContract
             let vegaUSD = coins * base.vegaPerVolPoint
             let thetaUSD = coins * base.thetaPerDay
             greeks = ContractGreeks(

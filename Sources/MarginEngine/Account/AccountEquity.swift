@@ -1,0 +1,74 @@
+/// A position valued at its market, independent of the margin mode (spec 03 §1, §3).
+public struct PositionValuation: Sendable {
+    /// Unrealised P&L in the settlement currency: linear `pos·ctVal·(mark − avg)`, inverse
+    /// `pos·ctVal·(1/avg − 1/mark)` coins, option `pos·ctVal·ctMult·(markPx − avgPx)` coins.
+    public var floatingPnL: Double
+    /// What the position adds to its settlement currency's equity: the unrealised P&L, or for an option
+    /// its whole market value `pos·ctVal·ctMult·markPx` (its premium was paid out of the balance).
+    public var equityContribution: Double
+    /// Gross notional in USD: linear `|pos|·ctVal·markPx·stable-USD`, inverse `|pos|·ctVal`, option
+    /// `|pos|·ctVal·ctMult·index`.
+    public var notionalUSD: Double
+
+    public init(_ position: Position, market: InstrumentMarket) {
+        let instrument = position.instrument
+        let size = position.sizeContracts
+        switch (instrument.kind, instrument.margining) {
+        case (.option, _):
+            floatingPnL = size * instrument.coinsPerContract * (market.markPrice - position.averagePrice)
+            equityContribution = size * instrument.coinsPerContract * market.markPrice
+        case (_, .inverse?):
+            floatingPnL = size * instrument.contractValue * (1 / position.averagePrice - 1 / market.markPrice)
+            equityContribution = floatingPnL
+        default:
+            floatingPnL = size * instrument.contractValue * (market.markPrice - position.averagePrice)
+            equityContribution = floatingPnL
+        }
+        notionalUSD = abs(size) * market.notionalUSDPerContract
+    }
+}
+
+extension InstrumentMarket {
+    /// Gross notional of one contract in USD (spec 03 §3).
+    public var notionalUSDPerContract: Double {
+        switch (instrument.kind, instrument.margining) {
+        case (.option, _): instrument.coinsPerContract * indexUSD
+        case (_, .inverse?): instrument.contractValue
+        default: abs(instrument.contractValue * markPrice * quoteUSD)
+        }
+    }
+}
+
+/// Equity, collateral discounts and borrowing by currency (spec 03 §1, §2, §4) — shared by every mode.
+public enum AccountEquity {
+    /// One result per currency held or settled, sorted by code.
+    /// - Parameters:
+    ///   - contributions: each position's settlement currency and equity contribution.
+    ///   - spotInUse: coins used as spot in use, by coin (portfolio margin only).
+    public static func currencies(
+        cashBalances: [String: Double], contributions: [(currency: String, amount: Double)], spotInUse: [String: Double],
+        market: MarketSnapshot, parameters: MarginParameters
+    ) throws(EngineError) -> [CurrencyResult] {
+        var equity = cashBalances
+        for contribution in contributions { equity[contribution.currency, default: 0] += contribution.amount }
+        let mmrBands = parameters.borrowingBands.map { ProgressiveBand(upTo: $0.upToUSD, rate: $0.mmrRate) }
+        let imrBands = parameters.borrowingBands.map { ProgressiveBand(upTo: $0.upToUSD, rate: $0.imrRate) }
+        var results: [CurrencyResult] = []
+        for currency in equity.keys.sorted() {
+            let amount = equity[currency] ?? 0
+            let indexUSD = try market.indexUSD(currency)
+            let equityUSD = amount * indexUSD
+            let discounted = amount >= 0
+                ? progressiveCharge(amount, bands: parameters.collateralTiers[currency] ?? []) * indexUSD
+                : equityUSD
+            let liabilityUSD = amount < 0 ? -equityUSD : 0
+            let spot = spotInUse[currency] ?? 0
+            results.append(CurrencyResult(
+                currency: currency, cashBalance: cashBalances[currency] ?? 0, equity: amount, indexUSD: indexUSD,
+                equityUSD: equityUSD, discountedEquityUSD: discounted, liabilityUSD: liabilityUSD,
+                borrowMmrUSD: progressiveCharge(liabilityUSD, bands: mmrBands),
+                borrowImrUSD: progressiveCharge(liabilityUSD, bands: imrBands), spotInUse: spot, availableEquity: amount - spot))
+        }
+        return results
+    }
+}
