@@ -140,6 +140,39 @@ enum TableRenderer {
         return out
     }
 
+    static func liquidation(_ report: JSONValue) -> String {
+        func ratio(_ value: JSONValue?) -> String {
+            guard let text = value?.text, !text.isEmpty else { return "—" }
+            return percent(text)
+        }
+        let before = report["before"]
+        let after = report["after"]
+        var out = "Liquidation — \(report["summary"]?.text ?? "")\n\n"
+        out += table(headers: ["", "before", "after"], rows: [
+            ["margin ratio", ratio(before?["mgnRatio"]), ratio(after?["mgnRatio"])],
+            ["adjusted equity (USD)", money(before?["adjEq"]), money(after?["adjEq"])],
+            ["total MMR (USD)", money(before?["totalMmr"]), money(after?["totalMmr"])],
+            ["positions", String(before?["positions"]?.items?.count ?? 0), String(after?["positions"]?.items?.count ?? 0)],
+        ], leftAligned: [0])
+        let actions = report["actions"]?.items ?? []
+        if !actions.isEmpty {
+            out += "\nActions\n"
+            var rows: [[String]] = []
+            for (number, action) in actions.enumerated() {
+                rows.append([
+                    String(number + 1), action["step"]?.text ?? "", action["status"]?.text ?? "", action["riskUnit"]?.text ?? "",
+                    action["instId"]?.text ?? "", action["side"]?.text ?? "", plain(action["sz"]), plain(action["px"]), money(action["fee"]),
+                    "\(ratio(action["mgnRatioBefore"])) → \(ratio(action["mgnRatioAfter"]))",
+                ])
+            }
+            out += table(headers: ["#", "step", "status", "unit", "instrument", "side", "size", "price", "fee USD", "margin ratio"],
+                rows: rows, leftAligned: [1, 2, 3, 4, 5])
+            out += "\nReasons\n"
+            for (number, action) in actions.enumerated() { out += "  \(number + 1). \(action["reason"]?.text ?? "")\n" }
+        }
+        return out
+    }
+
     static func table(headers: [String], rows: [[String]], leftAligned: Set<Int>) -> String {
         var widths = headers.map(\.count)
         for row in rows { for (column, cell) in row.enumerated() where column < widths.count { widths[column] = max(widths[column], cell.count) } }

@@ -156,6 +156,8 @@ public struct MarginParameters: Sendable {
     public var liquidationSlippage: [RiskTier: Double]
     public var liquidationFeeRate: [RiskTier: Double]
     public var hedgePerpetualSettleCurrency: String
+    /// Liquidation slices aim at `liquidationStop × (1 + buffer)` rather than exactly at the stop.
+    public var liquidationSliceBuffer: Double
     public var fees: [String: Double]
     public var halfSpread: [RiskTier: Double]
     public var fundingHoursUTC: [Int]

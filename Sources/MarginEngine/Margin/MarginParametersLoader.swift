@@ -203,10 +203,11 @@ extension MarginParameters {
         }
 
         let liquidation = try root.required("liquidation")
-        try liquidation.rejectUnknownKeys(["slippage", "feeRate", "hedgePerpetualSettle"])
+        try liquidation.rejectUnknownKeys(["slippage", "feeRate", "hedgePerpetualSettle", "sliceBuffer"])
         liquidationSlippage = try Self.perTier(liquidation.required("slippage"), range: 0...0.5)
         liquidationFeeRate = try Self.perTier(liquidation.required("feeRate"), range: 0...0.5)
         hedgePerpetualSettleCurrency = try liquidation.required("hedgePerpetualSettle").oneOf(["USDT", "USDC", "USD"])
+        liquidationSliceBuffer = try liquidation.required("sliceBuffer").double(in: 0...1)
 
         let sandbox = try root.required("sandbox")
         try sandbox.rejectUnknownKeys(["fees", "halfSpread", "fundingHoursUtc"])

@@ -57,17 +57,23 @@ public enum PositionBuilder {
     ) throws(EngineError) -> JSONValue {
         try validateMode(request)
         let portfolio = try portfolio(for: request, catalog: catalog, market: market, parameters: parameters)
-        var shockedMarket: MarketSnapshot?
-        if let shock = request.indexShock, shock != 0 { shockedMarket = try market.shocked(by: shock) }
         if request.accountLevel == "3" {
             let base = try ClassicMargin.compute(portfolio, market: market, parameters: parameters)
-            guard let shockedMarket else { return classicResponse(base, before: nil) }
-            return classicResponse(try ClassicMargin.compute(portfolio, market: shockedMarket, parameters: parameters), before: base)
+            guard let shock = request.indexShock, shock != 0 else { return classicResponse(base, before: nil) }
+            return classicResponse(try ClassicMargin.compute(portfolio, market: market.shocked(by: shock), parameters: parameters), before: base)
         }
-        let base = try PortfolioMargin.compute(portfolio, market: market, parameters: parameters)
-        guard let shockedMarket else { return response(base, before: nil, greeksType: request.greeksType) }
-        let shocked = try PortfolioMargin.compute(portfolio, market: shockedMarket, parameters: parameters)
-        return response(shocked, before: base, greeksType: request.greeksType)
+        let shock = try PortfolioShock(portfolio, market: market, parameters: parameters)
+        let base = try shock.result(move: 0)
+        let move = request.indexShock ?? 0
+        let result = move == 0 ? base : try shock.result(move: move)
+        // Liquidation distances are measured from the market the figures describe.
+        let figuresShock = move == 0 ? shock : try PortfolioShock(portfolio, market: market.shocked(by: move), parameters: parameters)
+        var liquidationMoves: [String: (down: Double?, up: Double?)] = [:]
+        for unit in result.units {
+            liquidationMoves[unit.coin] = try LiquidationDistance.moves(
+                figuresShock.portfolio, coin: unit.coin, market: figuresShock.market, parameters: parameters)
+        }
+        return response(result, before: move == 0 ? nil : base, greeksType: request.greeksType, liquidationMoves: liquidationMoves)
     }
 
     /// The graph (`position-builder-graph`): account MMR and margin ratio for every shock factor from
@@ -82,15 +88,15 @@ public enum PositionBuilder {
         let lowestStep = Int((lowest / step).rounded())
         let highestStep = Int((1 / step).rounded())
         var points: [JSONValue] = []
+        let shock = try PortfolioShock(portfolio, market: market, parameters: parameters)
         for stepIndex in lowestStep...highestStep {
             let factor = Double(stepIndex) * step
-            let shocked = try market.shocked(by: factor)
             let (mmr, ratio): (Double, Double?)
             if request.accountLevel == "3" {
-                let result = try ClassicMargin.compute(portfolio, market: shocked, parameters: parameters)
+                let result = try ClassicMargin.compute(portfolio, market: market.shocked(by: factor), parameters: parameters)
                 (mmr, ratio) = (result.totalMmrUSD, result.marginRatio)
             } else {
-                let result = try PortfolioMargin.compute(portfolio, market: shocked, parameters: parameters)
+                let result = try shock.result(move: factor)
                 (mmr, ratio) = (result.totalMmrUSD, result.marginRatio)
             }
             points.append(.object([
@@ -110,12 +116,16 @@ public enum PositionBuilder {
     }
 
     /// Renders a result in OKX's response format.
-    public static func response(_ result: PortfolioMarginResult, before: PortfolioMarginResult?, greeksType: GreeksType) -> JSONValue {
+    public static func response(
+        _ result: PortfolioMarginResult, before: PortfolioMarginResult?, greeksType: GreeksType,
+        liquidationMoves: [String: (down: Double?, up: Double?)] = [:]
+    ) -> JSONValue {
         let beforeUnits = Dictionary(uniqueKeysWithValues: (before?.units ?? []).map { ($0.coin, $0) })
         let optionalDecimal: (Double?) -> JSONValue = { $0.map(JSONValue.decimal) ?? .string("") }
         let assets = result.currencies.map(assetJSON)
         let units: [JSONValue] = result.units.map { unit in
-            unitJSON(unit, before: beforeUnits[unit.coin], borrowMmr: result.borrowMmrUSD, greeksType: greeksType)
+            unitJSON(unit, before: beforeUnits[unit.coin], borrowMmr: result.borrowMmrUSD, greeksType: greeksType,
+                liquidationMoves: liquidationMoves[unit.coin])
         }
         return .object([
             ("eq", .decimal(result.equityUSD)),
@@ -212,7 +222,10 @@ public enum PositionBuilder {
         ])
     }
 
-    static func unitJSON(_ unit: RiskUnitResult, before: RiskUnitResult?, borrowMmr: Double, greeksType: GreeksType) -> JSONValue {
+    static func unitJSON(
+        _ unit: RiskUnitResult, before: RiskUnitResult?, borrowMmr: Double, greeksType: GreeksType,
+        liquidationMoves: (down: Double?, up: Double?)?
+    ) -> JSONValue {
         let components = unit.components
         var scenarios: [(String, JSONValue)] = []
         for state in [VolatilityState.same, .up, .down] {
@@ -272,6 +285,10 @@ public enum PositionBuilder {
                 ("spotShock", .string(DecimalText.format(components.mr6Worst.spotMove))),
             ])),
             ("dominant", .string(components.dominant)),
+            ("liqMoves", .object([
+                ("down", liquidationMoves?.down.map(JSONValue.decimal) ?? .string("")),
+                ("up", liquidationMoves?.up.map(JSONValue.decimal) ?? .string("")),
+            ])),
             ("delta", .decimal(delta)),
             ("gamma", .decimal(gamma)),
             ("vega", .decimal(vega)),
