@@ -121,6 +121,28 @@ import Testing
         #expect((shortOfTarget.marginRatio ?? .infinity) <= target)
     }
 
+    /// liqMoves: the smallest move of one coin at which the ratio reaches the trigger, other coins held.
+    @Test func liquidationDistanceFindsTheFirstCrossing() throws {
+        let market = Fixtures.calmMarket
+        let portfolio = try Self.funded(Portfolio(positions: [
+            try Self.position("BTC-USDT-SWAP", -300, market: market),
+            try Self.position("ETH-USDT-SWAP", 200, market: market),
+        ]), toRatio: 2.5, market: market)
+        let moves = try LiquidationDistance.moves(portfolio, coin: "BTC", market: market, parameters: Self.parameters)
+        let up = try #require(moves.up)
+        #expect(up > 0 && up < 0.99)
+        let shock = try PortfolioShock(portfolio, market: market, parameters: Self.parameters)
+        #expect((try shock.result(move: up, onlyCoin: "BTC").marginRatio ?? 0) <= 1)
+        #expect((try shock.result(move: up - 0.001, onlyCoin: "BTC").marginRatio ?? 0) > 1)
+        // The ETH leg is held: the same move applied to every coin gives a different ratio.
+        #expect(try shock.result(move: up).marginRatio != (try shock.result(move: up, onlyCoin: "BTC").marginRatio))
+        // A short BTC leg alone cannot be liquidated by a fall within ±99 %.
+        if let down = moves.down { #expect(down < -0.5) }
+        let unsafe = try Self.funded(portfolio, toRatio: 0.9, market: market)
+        let immediate = try LiquidationDistance.moves(unsafe, coin: "BTC", market: market, parameters: Self.parameters)
+        #expect(immediate.down == 0 && immediate.up == 0)
+    }
+
     @Test func safeAccountIsLeftAlone() throws {
         let market = Fixtures.calmMarket
         let portfolio = try Self.funded(Portfolio(positions: [try Self.position("BTC-USDT-SWAP", -100, market: market)]), toRatio: 3, market: market)
