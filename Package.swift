@@ -17,6 +17,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-numerics.git", from: "1.1.1"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
     ],
     targets: [
         // The pure engine: no I/O, no clock, no globals, no logging.
@@ -32,11 +35,29 @@ let package = Package(
             resources: [.copy("Resources")],
             swiftSettings: strictSettings
         ),
+        // Persistence: GRDB/SQLite database, records, migrations; the exact-decimal ledger at rest.
+        .target(
+            name: "MarginStore",
+            dependencies: ["MarginEngine", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strictSettings
+        ),
+        // The OKX v5-compatible sandbox: Hummingbird routes, auth, trading, market simulator, risk loop.
+        .target(
+            name: "Sandbox",
+            dependencies: [
+                "MarginEngine", "MarginStore", "MarginDefaults",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "pm",
             dependencies: [
                 "MarginEngine",
                 "MarginDefaults",
+                "MarginStore",
+                "Sandbox",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -59,6 +80,20 @@ let package = Package(
         .testTarget(
             name: "MarginDefaultsTests",
             dependencies: ["MarginDefaults", "MarginEngine", "MarginTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "MarginStoreTests",
+            dependencies: ["MarginStore", "MarginEngine", "MarginTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SandboxTests",
+            dependencies: [
+                "Sandbox", "MarginStore", "MarginEngine", "MarginTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -1,7 +1,7 @@
 import ArgumentParser
 
 @main
-struct PM: ParsableCommand {
+struct PM: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pm",
         abstract: "Portfolio margin engine: what-if margin for any crypto derivatives portfolio.",
@@ -9,5 +9,5 @@ struct PM: ParsableCommand {
             Shipped data: the OKX-schema instrument catalog, market snapshots built from real Deribit chains \
             (calm-2025-12-30, the default, and selloff-2026-02-05), and the parameter set okx-2025-01.
             """,
-        subcommands: [Build.self, Compare.self, Precheck.self, Liquidate.self])
+        subcommands: [Build.self, Compare.self, Precheck.self, Liquidate.self, Serve.self, Account.self, SandboxControl.self])
 }

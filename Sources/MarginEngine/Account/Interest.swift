@@ -92,15 +92,16 @@ public enum InterestAccrual {
 
     /// Runs the timeline from `start` to `end`. Events are applied in time order (stable for equal times);
     /// events outside `[start, end]` are ignored.
+    /// `pendingInterest` is interest accrued before `start` and not yet billed.
     public static func run(
         currency: String, start: UnixMillis, end: UnixMillis, cashBalance: ExactDecimal, quota: ExactDecimal,
-        annualRate: ExactDecimal, events: [InterestEvent]
+        annualRate: ExactDecimal, events: [InterestEvent], pendingInterest: ExactDecimal = .zero
     ) -> InterestAccrualResult {
         let scale = LedgerScale.scale(of: currency)
         var cash = cashBalance
         var currentQuota = max(quota, .zero)
         var rate = max(annualRate, .zero)
-        var pending = ExactDecimal.zero
+        var pending = max(pendingInterest, .zero)
         var bills: [InterestBill] = []
         var now = start
         let ordered = events.enumerated()

@@ -126,3 +126,28 @@ public struct PortfolioShock: Sendable {
         return try PortfolioMargin.compute(portfolio, market: shockedMarket, parameters: parameters, risks: risks)
     }
 }
+
+extension MarketSnapshot {
+    /// The snapshot at a later instant with prices unchanged: instruments expired by then are dropped, and
+    /// options keep their volatility and forward while their coin mark is left to the model (it decays with
+    /// time). Used by the sandbox's market clock.
+    public func advanced(to time: UnixMillis) throws(EngineError) -> MarketSnapshot {
+        guard time > valuationTime else { return self }
+        var newMarks: [String: MarkQuote] = [:]
+        for (id, quote) in marks {
+            guard let instrumentID = InstrumentID(id) else { continue }
+            if let expiry = instrumentID.expiry, expiry <= time { continue }
+            if instrumentID.kind == .option {
+                let instrument = Instrument(
+                    id: instrumentID, contractValue: 1, contractMultiplier: 1, settleCurrency: instrumentID.baseCurrency, tickSize: 1,
+                    lotSize: 1, minimumSize: 1)
+                guard let option = try market(for: instrument, path: "market.marks").option else { continue }
+                newMarks[id] = MarkQuote(markPrice: nil, markVolatility: option.volatility, forwardUSD: option.forwardUSD)
+            } else {
+                newMarks[id] = quote
+            }
+        }
+        return try MarketSnapshot(
+            valuationTime: time, indices: indices, usdRate: usdRate, marks: newMarks, source: source, representative: representative)
+    }
+}

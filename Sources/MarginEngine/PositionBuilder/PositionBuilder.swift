@@ -52,11 +52,15 @@ public enum PositionBuilder {
     }
 
     /// The response's `data[0]` object for a request, in the request's mode (`acctLv` 4 or 3).
+    ///
+    /// `realPortfolio` (a server's account holdings) is added to the simulated positions and balances when
+    /// given; offline there is none and `inclRealPosAndEq: true` is an error.
     public static func build(
-        _ request: PositionBuilderRequest, catalog: InstrumentCatalog, market: MarketSnapshot, parameters: MarginParameters
+        _ request: PositionBuilderRequest, catalog: InstrumentCatalog, market: MarketSnapshot, parameters: MarginParameters,
+        realPortfolio: Portfolio? = nil
     ) throws(EngineError) -> JSONValue {
-        try validateMode(request)
-        let portfolio = try portfolio(for: request, catalog: catalog, market: market, parameters: parameters)
+        try validateMode(request, hasRealPortfolio: realPortfolio != nil)
+        let portfolio = try combined(request, realPortfolio, catalog: catalog, market: market, parameters: parameters)
         if request.accountLevel == "3" {
             let base = try ClassicMargin.compute(portfolio, market: market, parameters: parameters)
             guard let shock = request.indexShock, shock != 0 else { return classicResponse(base, before: nil) }
@@ -81,10 +85,10 @@ public enum PositionBuilder {
     /// zero and neither figure is defined.
     public static func graph(
         _ request: PositionBuilderRequest, catalog: InstrumentCatalog, market: MarketSnapshot, parameters: MarginParameters,
-        lowest: Double = -0.99, step: Double = 0.01
+        lowest: Double = -0.99, step: Double = 0.01, realPortfolio: Portfolio? = nil
     ) throws(EngineError) -> JSONValue {
-        try validateMode(request)
-        let portfolio = try portfolio(for: request, catalog: catalog, market: market, parameters: parameters)
+        try validateMode(request, hasRealPortfolio: realPortfolio != nil)
+        let portfolio = try combined(request, realPortfolio, catalog: catalog, market: market, parameters: parameters)
         let lowestStep = Int((lowest / step).rounded())
         let highestStep = Int((1 / step).rounded())
         var points: [JSONValue] = []
@@ -109,8 +113,27 @@ public enum PositionBuilder {
             ("marketTs", .string(String(market.valuationTime.rawValue)))])
     }
 
-    static func validateMode(_ request: PositionBuilderRequest) throws(EngineError) {
-        guard !request.includeRealPositions else {
+    /// The simulated portfolio, plus the real one when given and the request does not exclude it.
+    static func combined(
+        _ request: PositionBuilderRequest, _ realPortfolio: Portfolio?, catalog: InstrumentCatalog, market: MarketSnapshot,
+        parameters: MarginParameters
+    ) throws(EngineError) -> Portfolio {
+        var simulated = try portfolio(for: request, catalog: catalog, market: market, parameters: parameters)
+        let includeReal = request.includeRealPositionsGiven ? request.includeRealPositions : true
+        guard let realPortfolio, includeReal else { return simulated }
+        simulated.positions = realPortfolio.positions + simulated.positions
+        for (currency, amount) in realPortfolio.cashBalances { simulated.cashBalances[currency, default: 0] += amount }
+        for (currency, amount) in realPortfolio.chosenSpotInUse where simulated.chosenSpotInUse[currency] == nil {
+            simulated.chosenSpotInUse[currency] = amount
+        }
+        guard simulated.positions.count <= parameters.maximumPositions else {
+            throw .tooManyPositions(path: "simPos", count: simulated.positions.count, limit: parameters.maximumPositions)
+        }
+        return simulated
+    }
+
+    static func validateMode(_ request: PositionBuilderRequest, hasRealPortfolio: Bool = false) throws(EngineError) {
+        guard hasRealPortfolio || !request.includeRealPositions else {
             throw .unsupported(path: "inclRealPosAndEq", value: "true", reason: "needs an account; offline requests hold only simulated positions")
         }
     }

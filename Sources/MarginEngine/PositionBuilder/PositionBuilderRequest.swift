@@ -36,6 +36,8 @@ public struct PositionBuilderRequest: Sendable {
     /// Top-level `lever`: the classic leverage of every position that sets none.
     public var defaultLeverage: Double?
     public var includeRealPositions: Bool
+    /// Whether the request stated `inclRealPosAndEq` (a server includes real holdings when it did not).
+    public var includeRealPositionsGiven: Bool
     public var positions: [SimulatedPosition]
     public var assets: [SimulatedAsset]
     public var greeksType: GreeksType
@@ -62,6 +64,7 @@ public struct PositionBuilderRequest: Sendable {
         self.accountLevelGiven = true
         self.defaultLeverage = nil
         self.includeRealPositions = includeRealPositions
+        self.includeRealPositionsGiven = true
         self.positions = positions
         self.assets = assets
         self.greeksType = greeksType
@@ -87,7 +90,9 @@ public struct PositionBuilderRequest: Sendable {
         accountLevel = level ?? "4"
         accountLevelGiven = level != nil
         defaultLeverage = try root.optional("lever")?.double(in: 1...1000)
-        includeRealPositions = try root.optional("inclRealPosAndEq")?.bool() ?? false
+        let includeReal = try root.optional("inclRealPosAndEq")?.bool()
+        includeRealPositions = includeReal ?? false
+        includeRealPositionsGiven = includeReal != nil
         if let type = try root.optional("greeksType") {
             greeksType = GreeksType(rawValue: try type.oneOf(GreeksType.allCases.map(\.rawValue))) ?? .blackScholes
         } else {

@@ -1,0 +1,147 @@
+import Foundation
+import GRDB
+import MarginEngine
+
+/// The sandbox's database: one `DatabaseWriter` that migrates itself when opened.
+///
+/// SQLite in WAL mode is the embedded default. Every state change is written in one transaction by the
+/// caller (`write`), so a crash between two changes leaves the ledger as it was after the first. Exact
+/// amounts are stored as decimal TEXT, which round-trips `ExactDecimal` exactly.
+public struct AppDatabase: Sendable {
+    public let writer: any DatabaseWriter
+
+    /// Opens (creating if needed) the database file at `path`, in WAL mode with `synchronous = NORMAL`:
+    /// a committed transaction survives the process being killed (it is in the WAL), which is what the
+    /// sandbox promises; surviving power loss would need `FULL`.
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+        writer = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(writer)
+    }
+
+    /// An in-memory database, for tests.
+    public static func inMemory() throws -> AppDatabase {
+        try AppDatabase(writer: DatabaseQueue())
+    }
+
+    public init(writer: any DatabaseWriter) throws {
+        self.writer = writer
+        try Self.migrator.migrate(writer)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.create(table: "account") { table in
+                table.primaryKey("uid", .text)
+                table.column("acctLv", .text).notNull()
+                table.column("acknowledged", .boolean).notNull()
+                table.column("autoLoan", .boolean).notNull()
+                table.column("label", .text).notNull()
+                table.column("createdAt", .integer).notNull()
+            }
+            try db.create(table: "apiKey") { table in
+                table.primaryKey("apiKey", .text)
+                table.column("uid", .text).notNull().references("account")
+                table.column("secretCipher", .blob).notNull()
+                table.column("passphraseHash", .text).notNull()
+                table.column("permissions", .text).notNull()
+                table.column("label", .text).notNull()
+                table.column("createdAt", .integer).notNull()
+            }
+            try db.create(table: "balance") { table in
+                table.column("uid", .text).notNull().references("account")
+                table.column("ccy", .text).notNull()
+                table.column("cashBal", .text).notNull()
+                table.primaryKey(["uid", "ccy"])
+            }
+            try db.create(table: "position") { table in
+                table.column("uid", .text).notNull().references("account")
+                table.column("instId", .text).notNull()
+                table.column("pos", .text).notNull()
+                table.column("avgPx", .text).notNull()
+                table.column("lever", .text).notNull()
+                table.column("cTime", .integer).notNull()
+                table.column("uTime", .integer).notNull()
+                table.primaryKey(["uid", "instId"])
+            }
+            try db.create(table: "order") { table in
+                table.primaryKey("ordId", .integer)
+                table.column("uid", .text).notNull().references("account").indexed()
+                table.column("clOrdId", .text).notNull()
+                table.column("instId", .text).notNull()
+                table.column("tdMode", .text).notNull()
+                table.column("side", .text).notNull()
+                table.column("ordType", .text).notNull()
+                table.column("px", .text).notNull()
+                table.column("sz", .text).notNull()
+                table.column("tgtCcy", .text).notNull()
+                table.column("reduceOnly", .boolean).notNull()
+                table.column("state", .text).notNull()
+                table.column("accFillSz", .text).notNull()
+                table.column("avgPx", .text).notNull()
+                table.column("fee", .text).notNull()
+                table.column("feeCcy", .text).notNull()
+                table.column("category", .text).notNull()
+                table.column("tag", .text).notNull()
+                table.column("cTime", .integer).notNull()
+                table.column("uTime", .integer).notNull()
+            }
+            try db.create(index: "order_open", on: "order", columns: ["state"])
+            try db.create(table: "fill") { table in
+                table.primaryKey("tradeId", .integer)
+                table.column("ordId", .integer).notNull().indexed()
+                table.column("uid", .text).notNull().indexed()
+                table.column("clOrdId", .text).notNull()
+                table.column("instId", .text).notNull()
+                table.column("side", .text).notNull()
+                table.column("fillPx", .text).notNull()
+                table.column("fillSz", .text).notNull()
+                table.column("fee", .text).notNull()
+                table.column("feeCcy", .text).notNull()
+                table.column("pnl", .text).notNull()
+                table.column("execType", .text).notNull()
+                table.column("category", .text).notNull()
+                table.column("ts", .integer).notNull()
+            }
+            try db.create(table: "bill") { table in
+                table.primaryKey("billId", .integer)
+                table.column("uid", .text).notNull().indexed()
+                table.column("ccy", .text).notNull()
+                table.column("balChg", .text).notNull()
+                table.column("bal", .text).notNull()
+                table.column("type", .text).notNull()
+                table.column("subType", .text).notNull()
+                table.column("instId", .text).notNull()
+                table.column("ordId", .text).notNull()
+                table.column("pnl", .text).notNull()
+                table.column("fee", .text).notNull()
+                table.column("sz", .text).notNull()
+                table.column("px", .text).notNull()
+                table.column("notes", .text).notNull()
+                table.column("ts", .integer).notNull()
+            }
+            try db.create(table: "interest") { table in
+                table.column("uid", .text).notNull()
+                table.column("ccy", .text).notNull()
+                table.column("pending", .text).notNull()
+                table.column("accrued", .text).notNull()
+                table.primaryKey(["uid", "ccy"])
+            }
+            try db.create(table: "insuranceFund") { table in
+                table.primaryKey("ccy", .text)
+                table.column("balance", .text).notNull()
+            }
+            try db.create(table: "setting") { table in
+                table.primaryKey("key", .text)
+                table.column("value", .text).notNull()
+            }
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,258 @@
+import Foundation
+import GRDB
+import MarginEngine
+
+/// An account of the sandbox. `acctLv` is OKX's level ("3" classic, "4" portfolio margin).
+public struct AccountRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "account"
+    public var uid: String
+    public var acctLv: String
+    public var acknowledged: Bool
+    public var autoLoan: Bool
+    public var label: String
+    public var createdAt: Int64
+
+    public init(uid: String, acctLv: String, acknowledged: Bool, autoLoan: Bool, label: String, createdAt: Int64) {
+        self.uid = uid
+        self.acctLv = acctLv
+        self.acknowledged = acknowledged
+        self.autoLoan = autoLoan
+        self.label = label
+        self.createdAt = createdAt
+    }
+}
+
+/// An API key: its secret encrypted at rest, its passphrase hashed, its permissions (`read`, `read,trade`).
+public struct APIKeyRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "apiKey"
+    public var apiKey: String
+    public var uid: String
+    public var secretCipher: Data
+    public var passphraseHash: String
+    public var permissions: String
+    public var label: String
+    public var createdAt: Int64
+
+    public init(apiKey: String, uid: String, secretCipher: Data, passphraseHash: String, permissions: String, label: String, createdAt: Int64) {
+        self.apiKey = apiKey
+        self.uid = uid
+        self.secretCipher = secretCipher
+        self.passphraseHash = passphraseHash
+        self.permissions = permissions
+        self.label = label
+        self.createdAt = createdAt
+    }
+}
+
+/// A cash balance (exact decimal text).
+public struct BalanceRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "balance"
+    public var uid: String
+    public var ccy: String
+    public var cashBal: String
+
+    public init(uid: String, ccy: String, cashBal: String) {
+        self.uid = uid
+        self.ccy = ccy
+        self.cashBal = cashBal
+    }
+}
+
+/// A net position in contracts (coins for none: spot is a balance).
+public struct PositionRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "position"
+    public var uid: String
+    public var instId: String
+    public var pos: String
+    public var avgPx: String
+    public var lever: String
+    public var cTime: Int64
+    public var uTime: Int64
+
+    public init(uid: String, instId: String, pos: String, avgPx: String, lever: String, cTime: Int64, uTime: Int64) {
+        self.uid = uid
+        self.instId = instId
+        self.pos = pos
+        self.avgPx = avgPx
+        self.lever = lever
+        self.cTime = cTime
+        self.uTime = uTime
+    }
+}
+
+/// An order, in OKX's vocabulary (`state`: live, partially_filled, filled, canceled).
+public struct OrderRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "order"
+    public var ordId: Int64
+    public var uid: String
+    public var clOrdId: String
+    public var instId: String
+    public var tdMode: String
+    public var side: String
+    public var ordType: String
+    public var px: String
+    public var sz: String
+    public var tgtCcy: String
+    public var reduceOnly: Bool
+    public var state: String
+    public var accFillSz: String
+    public var avgPx: String
+    public var fee: String
+    public var feeCcy: String
+    public var category: String
+    public var tag: String
+    public var cTime: Int64
+    public var uTime: Int64
+
+    public init(
+        ordId: Int64, uid: String, clOrdId: String, instId: String, tdMode: String, side: String, ordType: String, px: String,
+        sz: String, tgtCcy: String, reduceOnly: Bool, state: String, accFillSz: String, avgPx: String, fee: String,
+        feeCcy: String, category: String, tag: String, cTime: Int64, uTime: Int64
+    ) {
+        self.ordId = ordId
+        self.uid = uid
+        self.clOrdId = clOrdId
+        self.instId = instId
+        self.tdMode = tdMode
+        self.side = side
+        self.ordType = ordType
+        self.px = px
+        self.sz = sz
+        self.tgtCcy = tgtCcy
+        self.reduceOnly = reduceOnly
+        self.state = state
+        self.accFillSz = accFillSz
+        self.avgPx = avgPx
+        self.fee = fee
+        self.feeCcy = feeCcy
+        self.category = category
+        self.tag = tag
+        self.cTime = cTime
+        self.uTime = uTime
+    }
+
+    public var isOpen: Bool { state == "live" || state == "partially_filled" }
+}
+
+/// A fill (trade) of an order. `fee` is negative when charged, as OKX reports it.
+public struct FillRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "fill"
+    public var tradeId: Int64
+    public var ordId: Int64
+    public var uid: String
+    public var clOrdId: String
+    public var instId: String
+    public var side: String
+    public var fillPx: String
+    public var fillSz: String
+    public var fee: String
+    public var feeCcy: String
+    public var pnl: String
+    public var execType: String
+    public var category: String
+    public var ts: Int64
+
+    public init(
+        tradeId: Int64, ordId: Int64, uid: String, clOrdId: String, instId: String, side: String, fillPx: String, fillSz: String,
+        fee: String, feeCcy: String, pnl: String, execType: String, category: String, ts: Int64
+    ) {
+        self.tradeId = tradeId
+        self.ordId = ordId
+        self.uid = uid
+        self.clOrdId = clOrdId
+        self.instId = instId
+        self.side = side
+        self.fillPx = fillPx
+        self.fillSz = fillSz
+        self.fee = fee
+        self.feeCcy = feeCcy
+        self.pnl = pnl
+        self.execType = execType
+        self.category = category
+        self.ts = ts
+    }
+}
+
+/// A ledger entry: every change of a cash balance is one bill, and `bal` is the balance after it.
+///
+/// Types follow OKX's bill types: 1 transfer (deposit), 2 trade, 3 delivery, 5 liquidation, 7 interest,
+/// 8 funding fee; plus 102 insurance fund (deficit cover) of ours.
+public struct BillRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "bill"
+    public var billId: Int64
+    public var uid: String
+    public var ccy: String
+    public var balChg: String
+    public var bal: String
+    public var type: String
+    public var subType: String
+    public var instId: String
+    public var ordId: String
+    public var pnl: String
+    public var fee: String
+    public var sz: String
+    public var px: String
+    public var notes: String
+    public var ts: Int64
+
+    public init(
+        billId: Int64, uid: String, ccy: String, balChg: String, bal: String, type: String, subType: String, instId: String,
+        ordId: String, pnl: String, fee: String, sz: String, px: String, notes: String, ts: Int64
+    ) {
+        self.billId = billId
+        self.uid = uid
+        self.ccy = ccy
+        self.balChg = balChg
+        self.bal = bal
+        self.type = type
+        self.subType = subType
+        self.instId = instId
+        self.ordId = ordId
+        self.pnl = pnl
+        self.fee = fee
+        self.sz = sz
+        self.px = px
+        self.notes = notes
+        self.ts = ts
+    }
+}
+
+/// Interest accrued but not yet capitalised, and the total ever charged, per account and currency.
+public struct InterestRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "interest"
+    public var uid: String
+    public var ccy: String
+    public var pending: String
+    public var accrued: String
+
+    public init(uid: String, ccy: String, pending: String, accrued: String) {
+        self.uid = uid
+        self.ccy = ccy
+        self.pending = pending
+        self.accrued = accrued
+    }
+}
+
+/// The insurance fund's balance per currency.
+public struct InsuranceFundRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "insuranceFund"
+    public var ccy: String
+    public var balance: String
+
+    public init(ccy: String, balance: String) {
+        self.ccy = ccy
+        self.balance = balance
+    }
+}
+
+/// A named setting of the sandbox (market mode and time, simulator state).
+public struct SettingRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "setting"
+    public var key: String
+    public var value: String
+
+    public init(key: String, value: String) {
+        self.key = key
+        self.value = value
+    }
+}

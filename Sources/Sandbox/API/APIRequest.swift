@@ -1,0 +1,95 @@
+import Foundation
+import MarginEngine
+
+/// One API request as the handlers see it: method, path, raw query and body, parsed parameters, and the
+/// authenticated account (for private endpoints).
+public struct APIRequest: Sendable {
+    public var method: String
+    /// The path without the query (`/api/v5/account/balance`).
+    public var path: String
+    /// The request target exactly as received (path and raw query), as signed by clients.
+    public var rawTarget: String
+    public var body: [UInt8]
+    public var headers: [String: String]
+    public var query: [String: String]
+    public var remoteIsLoopback: Bool
+    /// Set by authentication for private endpoints.
+    public var uid: String = ""
+    public var permissions: Set<String> = []
+
+    /// Parses the raw query (`a=1&b=x%2Cy`), percent-decoding names and values; the first of a repeated
+    /// name wins.
+    public static func parseQuery(_ raw: String) -> [String: String] {
+        var result: [String: String] = [:]
+        for pair in raw.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = String(parts[0]).removingPercentEncoding ?? String(parts[0])
+            let value = parts.count > 1 ? (String(parts[1]).removingPercentEncoding ?? String(parts[1])) : ""
+            if result[name] == nil { result[name] = value }
+        }
+        return result
+    }
+
+    /// A query parameter, nil when absent or empty.
+    public func parameter(_ name: String) -> String? {
+        guard let value = query[name], !value.isEmpty else { return nil }
+        return value
+    }
+
+    /// The body as JSON (`{}` for an empty body).
+    public func jsonBody() throws -> JSONValue {
+        if body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return .object([]) }
+        do {
+            return try JSONParser.parse(body)
+        } catch {
+            throw OKXError("50002", "JSON syntax error: \(error.description)", httpStatus: 400)
+        }
+    }
+}
+
+/// A JSON object body read with OKX's tolerances (numbers or strings; `""` and `null` mean absent),
+/// each failure an OKX parameter error naming the field and the value.
+struct BodyFields {
+    let reader: FieldReader
+
+    init(_ value: JSONValue, path: String = "") throws {
+        guard case .object = value else { throw OKXError("50002", "JSON syntax error: the body must be a JSON object", httpStatus: 400) }
+        reader = FieldReader(value, path: path)
+    }
+
+    func string(_ key: String) throws -> String? {
+        do {
+            guard let field = try reader.optional(key) else { return nil }
+            switch field.value {
+            case .string(let text): return text
+            case .number(let literal): return literal
+            case .bool(let flag): return flag ? "true" : "false"
+            default: throw EngineError.invalidField(path: field.path, value: field.value.excerpt, reason: "must be a string")
+            }
+        } catch let error as EngineError {
+            throw OKXError.parameter(error.description)
+        }
+    }
+
+    func required(_ key: String) throws -> String {
+        guard let value = try string(key) else { throw OKXError.empty(key) }
+        return value
+    }
+
+    func decimal(_ key: String) throws -> ExactDecimal? {
+        guard let text = try string(key) else { return nil }
+        guard let value = ExactDecimal(text.trimmingCharacters(in: .whitespaces)) else {
+            throw OKXError.parameter("\(key) \"\(text)\" is not a finite decimal number within ±1e18")
+        }
+        return value
+    }
+
+    func bool(_ key: String) throws -> Bool? {
+        guard let text = try string(key) else { return nil }
+        switch text.lowercased() {
+        case "true": return true
+        case "false": return false
+        default: throw OKXError.parameter("\(key) \"\(text)\" must be true or false")
+        }
+    }
+}

@@ -1,0 +1,317 @@
+import Foundation
+import MarginEngine
+import MarginStore
+
+/// The result of one API call: OKX's envelope and the HTTP status.
+public struct APIResponse: Sendable {
+    public var status: Int
+    public var envelope: JSONValue
+
+    public static func data(_ data: JSONValue, code: String = "0", msg: String = "") -> APIResponse {
+        APIResponse(status: 200, envelope: .object([("code", .string(code)), ("msg", .string(msg)), ("data", data)]))
+    }
+
+    public static func error(_ error: OKXError) -> APIResponse {
+        APIResponse(status: error.httpStatus, envelope: .object([("code", .string(error.code)), ("msg", .string(error.message)), ("data", .array([]))]))
+    }
+}
+
+/// Routes OKX v5 paths to the exchange. Every answer is an OKX envelope; no request can crash the server.
+public struct SandboxAPI: Sendable {
+    public let exchange: Exchange
+    let authenticator: Authenticator
+    let rateLimiter: RateLimiter
+    /// The admin token of the sandbox control endpoints (loopback only).
+    public let adminToken: String
+    let simulator: MarketSimulator?
+
+    public init(
+        exchange: Exchange, adminToken: String, simulator: MarketSimulator? = nil, timestampWindowSeconds: Int = 30,
+        rateLimitPerSecond: Double = 500, clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+    ) {
+        self.exchange = exchange
+        self.adminToken = adminToken
+        self.simulator = simulator
+        authenticator = Authenticator(exchange: exchange, windowMilliseconds: Int64(timestampWindowSeconds) * 1000, clock: clock)
+        rateLimiter = RateLimiter(capacity: rateLimitPerSecond, perSecond: rateLimitPerSecond, clock: clock)
+    }
+
+    typealias Handler = @Sendable (inout APIRequest) async throws -> APIResponse
+
+    /// Public GET routes.
+    var publicRoutes: [String: Handler] {
+        let exchange = exchange
+        return [
+            "/api/v5/public/time": { _ in .data(.array([.object([("ts", .string(String(Int64(Date().timeIntervalSince1970 * 1000))))])])) },
+            "/api/v5/public/instruments": { request in
+                guard let type = request.parameter("instType") else { throw OKXError.empty("instType") }
+                return .data(try await exchange.instrumentsView(
+                    instType: type, uly: request.parameter("uly"), instFamily: request.parameter("instFamily"), instId: request.parameter("instId")))
+            },
+            "/api/v5/public/underlying": { request in
+                let type = request.parameter("instType") ?? "SWAP"
+                let families = Set(try await exchange.instruments(type: type, family: nil, id: nil).map(\.id.family)).sorted()
+                return .data(.array([.array(families.map(JSONValue.string))]))
+            },
+            "/api/v5/public/mark-price": { request in
+                .data(try await exchange.markPriceView(
+                    instType: request.parameter("instType"), family: request.parameter("instFamily") ?? request.parameter("uly"),
+                    instId: request.parameter("instId")))
+            },
+            "/api/v5/public/opt-summary": { request in
+                guard let family = request.parameter("instFamily") ?? request.parameter("uly") else { throw OKXError.empty("instFamily") }
+                return .data(try await exchange.optionSummaryView(family: family, expiryDate: request.parameter("expTime")))
+            },
+            "/api/v5/public/funding-rate": { request in
+                guard let id = request.parameter("instId") else { throw OKXError.empty("instId") }
+                return .data(try await exchange.fundingRateView(instId: id))
+            },
+            "/api/v5/public/discount-rate-interest-free-quota": { request in
+                .data(await exchange.discountView(currency: request.parameter("ccy")))
+            },
+            "/api/v5/public/position-tiers": { request in
+                guard let type = request.parameter("instType") else { throw OKXError.empty("instType") }
+                return .data(try await exchange.positionTiersView(
+                    instType: type, family: request.parameter("instFamily") ?? request.parameter("uly"), instId: request.parameter("instId")))
+            },
+            "/api/v5/public/pm-risk-parameters": { _ in .data(await exchange.riskParametersView()) },
+            "/api/v5/market/ticker": { request in
+                guard let id = request.parameter("instId") else { throw OKXError.empty("instId") }
+                return .data(try await exchange.tickerView(instId: id))
+            },
+            "/api/v5/market/tickers": { request in
+                guard let type = request.parameter("instType") else { throw OKXError.empty("instType") }
+                return .data(try await exchange.tickersView(instType: type, family: request.parameter("instFamily") ?? request.parameter("uly")))
+            },
+            "/api/v5/market/books": { request in try await Self.books(request, exchange) },
+            "/api/v5/market/books-full": { request in try await Self.books(request, exchange) },
+            "/api/v5/market/index-tickers": { request in
+                .data(try await exchange.indexTickersView(instId: request.parameter("instId"), quoteCurrency: request.parameter("quoteCcy")))
+            },
+        ]
+    }
+
+    static func books(_ request: APIRequest, _ exchange: Exchange) async throws -> APIResponse {
+        guard let id = request.parameter("instId") else { throw OKXError.empty("instId") }
+        var depth = 1
+        if let text = request.parameter("sz") {
+            guard let value = Int(text), value >= 1, value <= 5000 else { throw OKXError.parameter("sz \(text) must be a whole number 1–5000") }
+            depth = value
+        }
+        return .data(try await exchange.bookView(instId: id, depth: depth))
+    }
+
+    static func limit(_ request: APIRequest) throws -> Int {
+        guard let text = request.parameter("limit") else { return 100 }
+        guard let value = Int(text), value >= 1 else { throw OKXError.parameter("limit \(text) must be a positive whole number") }
+        return min(value, 100)
+    }
+
+    /// Private routes: (method, path) → (needs trade permission, handler).
+    var privateRoutes: [String: (trade: Bool, handler: Handler)] {
+        let exchange = exchange
+        @Sendable func body(_ request: APIRequest) throws -> BodyFields { try BodyFields(try request.jsonBody()) }
+        return [
+            "GET /api/v5/account/balance": (false, { request in
+                let filter = request.parameter("ccy").map { Set($0.split(separator: ",").map(String.init)) }
+                return .data(await exchange.balanceView(uid: request.uid, currencies: filter))
+            }),
+            "GET /api/v5/account/positions": (false, { request in
+                let ids = request.parameter("instId").map { Set($0.split(separator: ",").map(String.init)) }
+                return .data(await exchange.positionsView(uid: request.uid, instType: request.parameter("instType"), instIds: ids))
+            }),
+            "GET /api/v5/account/config": (false, { request in .data(await exchange.configView(uid: request.uid, permissions: request.permissions)) }),
+            "GET /api/v5/account/bills": (false, { request in
+                .data(try await exchange.billsView(uid: request.uid, currency: request.parameter("ccy"), type: request.parameter("type"), limit: try Self.limit(request)))
+            }),
+            "GET /api/v5/account/bills-archive": (false, { request in
+                .data(try await exchange.billsView(uid: request.uid, currency: request.parameter("ccy"), type: request.parameter("type"), limit: try Self.limit(request)))
+            }),
+            "GET /api/v5/account/risk-state": (false, { request in .data(await exchange.riskStateView(uid: request.uid)) }),
+            "GET /api/v5/account/interest-accrued": (false, { request in .data(try await exchange.interestAccruedView(uid: request.uid)) }),
+            "GET /api/v5/account/interest-rate": (false, { request in .data(await exchange.interestRateView(currency: request.parameter("ccy"))) }),
+            "GET /api/v5/account/leverage-info": (false, { request in
+                guard let ids = request.parameter("instId") else { throw OKXError.empty("instId") }
+                return .data(try await exchange.leverageView(uid: request.uid, instIds: ids.split(separator: ",").map(String.init)))
+            }),
+            "GET /api/v5/account/max-size": (false, { request in
+                guard let id = request.parameter("instId") else { throw OKXError.empty("instId") }
+                return .data(try await exchange.maxSizeView(uid: request.uid, instId: id))
+            }),
+            "GET /api/v5/account/max-withdrawal": (false, { request in
+                .data(try await exchange.maxWithdrawalView(uid: request.uid, currency: request.parameter("ccy")))
+            }),
+            "GET /api/v5/account/set-account-switch-precheck": (false, { request in
+                guard let level = request.parameter("acctLv") else { throw OKXError.empty("acctLv") }
+                return .data(try await exchange.switchPrecheckView(uid: request.uid, target: level))
+            }),
+            "POST /api/v5/account/set-account-level": (true, { request in
+                .data(try await exchange.setAccountLevel(uid: request.uid, target: try body(request).required("acctLv")))
+            }),
+            "POST /api/v5/account/position-builder": (false, { request in
+                .data(try await exchange.positionBuilder(uid: request.uid, body: try request.jsonBody(), graph: false))
+            }),
+            "POST /api/v5/account/position-builder-graph": (false, { request in
+                .data(try await exchange.positionBuilder(uid: request.uid, body: try request.jsonBody(), graph: true))
+            }),
+            "POST /api/v5/account/set-leverage": (true, { request in
+                let fields = try body(request)
+                guard let lever = try fields.decimal("lever") else { throw OKXError.empty("lever") }
+                let mode = try fields.string("mgnMode") ?? "cross"
+                guard mode == "cross" else { throw OKXError.parameter("mgnMode \(mode) is not supported: the sandbox margins in cross mode only") }
+                guard let id = try fields.string("instId") else { throw OKXError.empty("instId") }
+                return .data(try await exchange.setLeverage(uid: request.uid, instId: id, lever: lever))
+            }),
+            "POST /api/v5/account/set-auto-loan": (true, { request in
+                guard let flag = try body(request).bool("autoLoan") else { throw OKXError.empty("autoLoan") }
+                return .data(try await exchange.setAutoLoan(uid: request.uid, enabled: flag))
+            }),
+            "POST /api/v5/account/set-riskOffset-amt": (true, { request in
+                let fields = try body(request)
+                guard let amount = try fields.decimal("clSpotInUseAmt") else { throw OKXError.empty("clSpotInUseAmt") }
+                return .data(try await exchange.setSpotInUse(uid: request.uid, currency: try fields.required("ccy"), amount: amount))
+            }),
+            "POST /api/v5/trade/order": (true, { request in
+                let result = await Self.placeOne(try request.jsonBody(), uid: request.uid, exchange)
+                return .data(.array([result.item]), code: result.ok ? "0" : "1", msg: result.ok ? "" : "All operations failed")
+            }),
+            "POST /api/v5/trade/batch-orders": (true, { request in
+                try await Self.batch(try request.jsonBody(), uid: request.uid, exchange) { value, uid in await Self.placeOne(value, uid: uid, exchange) }
+            }),
+            "POST /api/v5/trade/cancel-order": (true, { request in
+                let result = await Self.cancelOne(try request.jsonBody(), uid: request.uid, exchange)
+                return .data(.array([result.item]), code: result.ok ? "0" : "1", msg: result.ok ? "" : "All operations failed")
+            }),
+            "POST /api/v5/trade/cancel-batch-orders": (true, { request in
+                try await Self.batch(try request.jsonBody(), uid: request.uid, exchange) { value, uid in await Self.cancelOne(value, uid: uid, exchange) }
+            }),
+            "GET /api/v5/trade/order": (false, { request in
+                guard let id = request.parameter("instId") else { throw OKXError.empty("instId") }
+                guard request.parameter("ordId") != nil || request.parameter("clOrdId") != nil else { throw OKXError.empty("ordId") }
+                return .data(try await exchange.orderView(uid: request.uid, instId: id, ordId: request.parameter("ordId"), clOrdId: request.parameter("clOrdId")))
+            }),
+            "GET /api/v5/trade/orders-pending": (false, { request in
+                .data(await exchange.pendingOrdersView(uid: request.uid, instType: request.parameter("instType"), instId: request.parameter("instId"), limit: try Self.limit(request)))
+            }),
+            "GET /api/v5/trade/orders-history": (false, { request in
+                .data(try await exchange.orderHistoryView(uid: request.uid, instType: request.parameter("instType"), instId: request.parameter("instId"), limit: try Self.limit(request)))
+            }),
+            "GET /api/v5/trade/orders-history-archive": (false, { request in
+                .data(try await exchange.orderHistoryView(uid: request.uid, instType: request.parameter("instType"), instId: request.parameter("instId"), limit: try Self.limit(request)))
+            }),
+            "GET /api/v5/trade/fills": (false, { request in
+                .data(try await exchange.fillsView(uid: request.uid, instType: request.parameter("instType"), instId: request.parameter("instId"), ordId: request.parameter("ordId"), limit: try Self.limit(request)))
+            }),
+            "GET /api/v5/trade/fills-history": (false, { request in
+                .data(try await exchange.fillsView(uid: request.uid, instType: request.parameter("instType"), instId: request.parameter("instId"), ordId: request.parameter("ordId"), limit: try Self.limit(request)))
+            }),
+            "GET /api/v5/asset/currencies": (false, { _ in .data(await exchange.currenciesView()) }),
+            "GET /api/v5/asset/balances": (false, { request in .data(await exchange.assetBalancesView(uid: request.uid, currency: request.parameter("ccy"))) }),
+        ]
+    }
+
+    /// One order of `order` or `batch-orders`: the ack item and whether it succeeded.
+    static func placeOne(_ value: JSONValue, uid: String, _ exchange: Exchange) async -> (ok: Bool, item: JSONValue) {
+        var clOrdId = ""
+        var tag = ""
+        do {
+            let fields = try BodyFields(value)
+            clOrdId = try fields.string("clOrdId") ?? ""
+            tag = try fields.string("tag") ?? ""
+            guard clOrdId.count <= 32, clOrdId.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else {
+                throw OKXError.parameter("clOrdId \(clOrdId.prefix(40)) must be at most 32 letters and digits")
+            }
+            if let posSide = try fields.string("posSide"), posSide != "net" {
+                throw OKXError.parameter("posSide \(posSide): long/short mode is not supported; the sandbox uses net mode")
+            }
+            guard let size = try fields.decimal("sz") else { throw OKXError.empty("sz") }
+            let request = OrderRequest(
+                instId: try fields.required("instId"), tdMode: try fields.required("tdMode"), side: try fields.required("side"),
+                ordType: try fields.required("ordType"), size: size, price: try fields.decimal("px"),
+                tgtCcy: try fields.string("tgtCcy") ?? "", clOrdId: clOrdId, tag: tag, reduceOnly: try fields.bool("reduceOnly") ?? false)
+            let order = try await exchange.placeOrder(uid: uid, request)
+            return (true, .object([
+                ("ordId", .string(String(order.ordId))), ("clOrdId", .string(order.clOrdId)), ("tag", .string(order.tag)),
+                ("ts", .string(String(order.cTime))), ("sCode", .string("0")), ("sMsg", .string("Order placed")),
+            ]))
+        } catch {
+            let failure = error as? OKXError ?? OKXError("50000", "\(error)")
+            return (false, .object([
+                ("ordId", .string("")), ("clOrdId", .string(clOrdId)), ("tag", .string(tag)), ("ts", .string("")),
+                ("sCode", .string(failure.code)), ("sMsg", .string(failure.message)),
+            ]))
+        }
+    }
+
+    static func cancelOne(_ value: JSONValue, uid: String, _ exchange: Exchange) async -> (ok: Bool, item: JSONValue) {
+        var ordId = ""
+        var clOrdId = ""
+        do {
+            let fields = try BodyFields(value)
+            ordId = try fields.string("ordId") ?? ""
+            clOrdId = try fields.string("clOrdId") ?? ""
+            let instId = try fields.required("instId")
+            guard !ordId.isEmpty || !clOrdId.isEmpty else { throw OKXError.empty("ordId") }
+            let order = try await exchange.cancelOrder(uid: uid, instId: instId, ordId: ordId.isEmpty ? nil : ordId, clOrdId: clOrdId.isEmpty ? nil : clOrdId)
+            return (true, .object([
+                ("ordId", .string(String(order.ordId))), ("clOrdId", .string(order.clOrdId)), ("ts", .string(String(order.uTime))),
+                ("sCode", .string("0")), ("sMsg", .string("")),
+            ]))
+        } catch {
+            let failure = error as? OKXError ?? OKXError("50000", "\(error)")
+            return (false, .object([
+                ("ordId", .string(ordId)), ("clOrdId", .string(clOrdId)), ("ts", .string("")), ("sCode", .string(failure.code)),
+                ("sMsg", .string(failure.message)),
+            ]))
+        }
+    }
+
+    /// A batch endpoint: at most 20 items; code 0 when all succeed, 1 when all fail, 2 otherwise.
+    static func batch(
+        _ value: JSONValue, uid: String, _ exchange: Exchange, _ one: (JSONValue, String) async -> (ok: Bool, item: JSONValue)
+    ) async throws -> APIResponse {
+        guard case .array(let items) = value else { throw OKXError("50002", "JSON syntax error: a batch body must be a JSON array", httpStatus: 400) }
+        guard !items.isEmpty else { throw OKXError.empty("data") }
+        guard items.count <= 20 else { throw OKXError.parameter("a batch holds at most 20 orders, not \(items.count)") }
+        var results: [(ok: Bool, item: JSONValue)] = []
+        for item in items { results.append(await one(item, uid)) }
+        let succeeded = results.filter(\.ok).count
+        let code = succeeded == results.count ? "0" : (succeeded == 0 ? "1" : "2")
+        return .data(.array(results.map(\.item)), code: code, msg: code == "0" ? "" : (code == "1" ? "All operations failed" : "Batch operation partially succeeded"))
+    }
+
+    // MARK: - Dispatch
+
+    /// Answers one request. Never throws: every failure becomes an OKX envelope.
+    public func handle(_ incoming: APIRequest) async -> APIResponse {
+        var request = incoming
+        do {
+            let method = request.method
+            let path = request.path
+            if path.hasPrefix("/api/v5/sandbox/") { return try await admin(&request) }
+            if method == "GET", let handler = publicRoutes[path] {
+                try await rateLimiter.take("ip:\(request.headers["x-forwarded-for"] ?? "local")")
+                return try await handler(&request)
+            }
+            if let route = privateRoutes["\(method) \(path)"] {
+                let (uid, permissions) = try await authenticator.authenticate(request)
+                try await rateLimiter.take("key:\(request.headers["ok-access-key"] ?? "")")
+                if route.trade, !permissions.contains("trade") {
+                    throw OKXError("50120", "Your API key has no trade permission: this endpoint needs it", httpStatus: 401)
+                }
+                request.uid = uid
+                request.permissions = permissions
+                return try await route.handler(&request)
+            }
+            let known = publicRoutes[path] != nil || privateRoutes.keys.contains { $0.hasSuffix(" \(path)") }
+            if known { return .error(OKXError("405", "Method \(method) is not allowed on \(path)", httpStatus: 405)) }
+            return .error(OKXError("404", "Not Found: \(path)", httpStatus: 404))
+        } catch let error as OKXError {
+            return .error(error)
+        } catch let error as EngineError {
+            return .error(.engine(error))
+        } catch {
+            return .error(OKXError("50000", "Internal error: \(error)", httpStatus: 500))
+        }
+    }
+}

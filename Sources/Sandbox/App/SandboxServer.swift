@@ -1,0 +1,151 @@
+import GRDB
+import Foundation
+import Hummingbird
+import Logging
+import MarginDefaults
+import MarginEngine
+import MarginStore
+import NIOCore
+import ServiceLifecycle
+
+/// The request context: Hummingbird's core storage plus the client address (admin routes are loopback
+/// only) and a 1 MiB body limit.
+public struct SandboxRequestContext: RequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+
+    public var maxUploadSize: Int { 1 << 20 }
+}
+
+/// Everything `pm serve` needs to start.
+public struct SandboxConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    public var databasePath: String
+    public var mode: MarketMode = .staticSnapshot
+    /// Wall seconds between market ticks (random and replay modes).
+    public var tickInterval: Double = 1
+    /// Market seconds per tick in random mode.
+    public var stepSeconds: Double = 1
+    public var timestampWindowSeconds = 30
+    public var rateLimitPerSecond: Double = 500
+
+    public init(databasePath: String) { self.databasePath = databasePath }
+}
+
+/// The running pieces of a sandbox.
+public struct Sandbox: Sendable {
+    public let exchange: Exchange
+    public let simulator: MarketSimulator
+    public let api: SandboxAPI
+    public let database: AppDatabase
+
+    /// Opens the database (creating it), the secret key and admin token files beside it, the exchange and
+    /// the simulator, restoring whatever a previous run stored.
+    public static func open(
+        _ configuration: SandboxConfiguration, catalog: InstrumentCatalog, market: MarketSnapshot, parameters: MarginParameters
+    ) throws -> Sandbox {
+        let database = try AppDatabase(path: configuration.databasePath)
+        let secrets = try SecretBox.load(fromFile: configuration.databasePath + ".key")
+        let token = try adminToken(path: configuration.databasePath + ".admin-token")
+        let exchange = try Exchange(database: database, secrets: secrets, catalog: catalog, parameters: parameters, market: market)
+        let simulator = try MarketSimulator(
+            exchange: exchange, base: market, mode: configuration.mode, database: database, stepSeconds: configuration.stepSeconds)
+        let api = SandboxAPI(
+            exchange: exchange, adminToken: token, simulator: simulator, timestampWindowSeconds: configuration.timestampWindowSeconds,
+            rateLimitPerSecond: configuration.rateLimitPerSecond)
+        return Sandbox(exchange: exchange, simulator: simulator, api: api, database: database)
+    }
+
+    /// The admin token stored at `path` (created with mode 0600 when missing).
+    public static func adminToken(path: String) throws -> String {
+        if let data = FileManager.default.contents(atPath: path), let token = String(data: data, encoding: .utf8)?
+            .trimmingCharacters(in: .whitespacesAndNewlines), !token.isEmpty {
+            return token
+        }
+        let token = SecretBox.randomToken(bytes: 24)
+        guard FileManager.default.createFile(atPath: path, contents: Data(token.utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw CredentialError("cannot create the admin token file \(path)")
+        }
+        return token
+    }
+
+    /// Restores the simulated market a previous run reached.
+    public func restoreMarket() async throws {
+        let market = try await simulator.currentMarket()
+        try await exchange.replaceMarket(market)
+    }
+
+    /// The HTTP application: every `/api/v5/…` request goes through ``SandboxAPI``.
+    public func application(_ configuration: SandboxConfiguration, logger: Logger) -> some ApplicationProtocol {
+        let router = Router(context: SandboxRequestContext.self)
+        let api = api
+        let handler: @Sendable (Request, SandboxRequestContext) async throws -> Response = { request, context in
+            await Self.respond(request, context: context, api: api)
+        }
+        router.get("**", use: handler)
+        router.post("**", use: handler)
+        router.put("**", use: handler)
+        router.delete("**", use: handler)
+        var services: [any Service] = []
+        if configuration.mode != .staticSnapshot {
+            services.append(SimulatorService(simulator: simulator, interval: configuration.tickInterval))
+        }
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "pm-sandbox"),
+            services: services, logger: logger)
+    }
+
+    /// Reads the raw body (up to the limit) and answers with OKX's envelope; nothing escapes as a crash.
+    static func respond(_ request: Request, context: SandboxRequestContext, api: SandboxAPI) async -> Response {
+        var body: [UInt8] = []
+        do {
+            let buffer = try await request.body.collect(upTo: context.maxUploadSize)
+            body = Array(buffer.readableBytesView)
+        } catch {
+            return encode(.error(OKXError("50006", "Request body too large: the limit is \(context.maxUploadSize) bytes", httpStatus: 413)))
+        }
+        let target = request.head.path ?? request.uri.string
+        let path = String(target.split(separator: "?", maxSplits: 1).first ?? "")
+        let rawQuery = target.contains("?") ? String(target.split(separator: "?", maxSplits: 1)[1]) : ""
+        var headers: [String: String] = [:]
+        for field in request.headers { headers[field.name.canonicalName] = field.value }
+        let loopback: Bool
+        switch context.remoteAddress {
+        case .v4(let address)?: loopback = address.host.hasPrefix("127.")
+        case .v6(let address)?: loopback = address.host == "::1"
+        case .unixDomainSocket?: loopback = true
+        case nil: loopback = false
+        }
+        let apiRequest = APIRequest(
+            method: request.method.rawValue, path: path, rawTarget: target, body: body, headers: headers,
+            query: APIRequest.parseQuery(rawQuery), remoteIsLoopback: loopback)
+        return encode(await api.handle(apiRequest))
+    }
+
+    static func encode(_ response: APIResponse) -> Response {
+        let text = JSONWriter.serialize(response.envelope)
+        return Response(
+            status: HTTPResponse.Status(code: response.status),
+            headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}
+
+/// Ticks the simulator while the server runs.
+struct SimulatorService: Service {
+    let simulator: MarketSimulator
+    let interval: Double
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            await simulator.run(interval: interval)
+        }
+    }
+}

@@ -1,0 +1,87 @@
+import Crypto
+import Foundation
+
+/// Encrypts API secrets at rest (AES-GCM under a master key kept in a file beside the database) and hashes
+/// passphrases (salted SHA-256). Secrets must be recoverable to verify HMAC signatures, so they are
+/// encrypted, not hashed; they are never logged.
+public struct SecretBox: Sendable {
+    let keyBytes: [UInt8]
+    var key: SymmetricKey { SymmetricKey(data: keyBytes) }
+
+    public init(key: SymmetricKey) { keyBytes = key.withUnsafeBytes { Array($0) } }
+
+    /// A box with this 32-byte key.
+    public init(keyBytes: [UInt8]) {
+        precondition(keyBytes.count == 32, "a SecretBox key is 32 bytes")
+        self.keyBytes = keyBytes
+    }
+
+    /// A random key, for in-memory databases.
+    public static func ephemeral() -> SecretBox { SecretBox(key: SymmetricKey(size: .bits256)) }
+
+    /// The key stored at `path` (created with mode 0600 when missing).
+    public static func load(fromFile path: String) throws -> SecretBox {
+        let manager = FileManager.default
+        if let data = manager.contents(atPath: path), data.count == 32 {
+            return SecretBox(key: SymmetricKey(data: data))
+        }
+        let key = SymmetricKey(size: .bits256)
+        let data = key.withUnsafeBytes { Data($0) }
+        guard manager.createFile(atPath: path, contents: data, attributes: [.posixPermissions: 0o600]) else {
+            throw CredentialError("cannot create the key file \(path)")
+        }
+        return SecretBox(key: key)
+    }
+
+    public func seal(_ secret: String) throws -> Data {
+        guard let combined = try AES.GCM.seal(Data(secret.utf8), using: key).combined else {
+            throw CredentialError("cannot seal a secret")
+        }
+        return combined
+    }
+
+    public func open(_ sealed: Data) throws -> String {
+        let box = try AES.GCM.SealedBox(combined: sealed)
+        return String(decoding: try AES.GCM.open(box, using: key), as: UTF8.self)
+    }
+
+    /// `salt:hex(sha256(salt + passphrase))`.
+    public static func hashPassphrase(_ passphrase: String, salt: String = randomToken(bytes: 8)) -> String {
+        let digest = SHA256.hash(data: Data((salt + passphrase).utf8))
+        return salt + ":" + digest.map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Whether `passphrase` matches a stored hash, compared in constant time.
+    public static func verifyPassphrase(_ passphrase: String, against stored: String) -> Bool {
+        guard let colon = stored.firstIndex(of: ":") else { return false }
+        let salt = String(stored[..<colon])
+        return constantTimeEqual(Array(hashPassphrase(passphrase, salt: salt).utf8), Array(stored.utf8))
+    }
+
+    /// A random hexadecimal token.
+    public static func randomToken(bytes: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<bytes).map { _ in String(format: "%02X", UInt8.random(in: 0...255, using: &generator)) }.joined()
+    }
+}
+
+public struct CredentialError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Byte-wise comparison whose time does not depend on where the inputs differ.
+public func constantTimeEqual(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
+    guard lhs.count == rhs.count else { return false }
+    var difference: UInt8 = 0
+    for index in 0..<lhs.count { difference |= lhs[index] ^ rhs[index] }
+    return difference == 0
+}
+
+/// OKX's signature: `Base64(HMAC-SHA256(secret, timestamp + METHOD + requestPath + body))`.
+public func okxSignature(secret: String, timestamp: String, method: String, requestPath: String, body: [UInt8]) -> String {
+    var message = Data((timestamp + method + requestPath).utf8)
+    message.append(contentsOf: body)
+    let mac = HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: Data(secret.utf8)))
+    return Data(mac).base64EncodedString()
+}

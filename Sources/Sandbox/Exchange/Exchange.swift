@@ -1,0 +1,261 @@
+import Foundation
+import GRDB
+import MarginEngine
+import MarginStore
+
+/// The sandbox exchange: accounts, orders, positions and the ledger, kept in memory and in the database.
+///
+/// Every state change is computed on copies, written to the database in one transaction, and only then
+/// applied to memory; a failed write changes nothing. The actor serialises all changes, so the ledger is
+/// always consistent and every bill's `bal` is the balance after it.
+public actor Exchange {
+    public let database: AppDatabase
+    public let secrets: SecretBox
+    public let catalog: InstrumentCatalog
+    public let parameters: MarginParameters
+    /// Wall-clock milliseconds (record timestamps, signatures).
+    let clock: @Sendable () -> Int64
+
+    /// The current market; ticks replace it.
+    public internal(set) var market: MarketSnapshot
+    var accounts: [String: AccountState] = [:]
+    var keys: [String: APIKeyRecord] = [:]
+    var insuranceFund: [String: ExactDecimal] = [:]
+    var nextOrderID: Int64 = 1
+    var nextTradeID: Int64 = 1
+    var nextBillID: Int64 = 1
+    /// Latest margin ratio per account (risk-state).
+    var riskState: [String: (ratio: Double?, atRisk: Bool, ts: Int64)] = [:]
+    /// Funding rates of the last funding, by perpetual.
+    var lastFunding: [String: (rate: Double, time: Int64)] = [:]
+    /// Listeners of account events (the WebSocket feed), by id.
+    var listeners: [Int: @Sendable (ExchangeEvent) -> Void] = [:]
+    var nextListenerID = 0
+
+    public init(
+        database: AppDatabase, secrets: SecretBox, catalog: InstrumentCatalog, parameters: MarginParameters,
+        market: MarketSnapshot, clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+    ) throws {
+        self.database = database
+        self.secrets = secrets
+        self.catalog = catalog
+        self.parameters = parameters
+        self.market = market
+        self.clock = clock
+        try Self.load(into: &accounts, keys: &keys, fund: &insuranceFund, ids: &nextOrderID, &nextTradeID, &nextBillID, from: database)
+    }
+
+    /// Loads every account from the database (used at start-up, so a restart restores everything).
+    static func load(
+        into accounts: inout [String: AccountState], keys: inout [String: APIKeyRecord], fund: inout [String: ExactDecimal],
+        ids nextOrder: inout Int64, _ nextTrade: inout Int64, _ nextBill: inout Int64, from database: AppDatabase
+    ) throws {
+        try database.writer.read { db in
+            for record in try AccountRecord.fetchAll(db) {
+                accounts[record.uid] = AccountState(
+                    record: record, balances: [:], positions: [:], openOrders: [:], pendingInterest: [:], accruedInterest: [:],
+                    leverage: [:])
+            }
+            for key in try APIKeyRecord.fetchAll(db) { keys[key.apiKey] = key }
+            for balance in try BalanceRecord.fetchAll(db) {
+                accounts[balance.uid]?.balances[balance.ccy] = ExactDecimal(balance.cashBal) ?? .zero
+            }
+            for position in try PositionRecord.fetchAll(db) {
+                accounts[position.uid]?.positions[position.instId] = PositionState(
+                    pos: ExactDecimal(position.pos) ?? .zero, avgPx: ExactDecimal(position.avgPx) ?? .zero, cTime: position.cTime,
+                    uTime: position.uTime)
+            }
+            for order in try OrderRecord.filter(Column("state") == "live" || Column("state") == "partially_filled").fetchAll(db) {
+                accounts[order.uid]?.openOrders[order.ordId] = order
+            }
+            for interest in try InterestRecord.fetchAll(db) {
+                accounts[interest.uid]?.pendingInterest[interest.ccy] = ExactDecimal(interest.pending) ?? .zero
+                accounts[interest.uid]?.accruedInterest[interest.ccy] = ExactDecimal(interest.accrued) ?? .zero
+            }
+            for setting in try SettingRecord.filter(Column("key").like("lever:%") || Column("key").like("siu:%")).fetchAll(db) {
+                let parts = setting.key.split(separator: ":").map(String.init)
+                guard parts.count == 3 else { continue }
+                if parts[0] == "lever" { accounts[parts[1]]?.leverage[parts[2]] = ExactDecimal(setting.value) }
+                if parts[0] == "siu" { accounts[parts[1]]?.chosenSpotInUse[parts[2]] = ExactDecimal(setting.value) }
+            }
+            for row in try InsuranceFundRecord.fetchAll(db) { fund[row.ccy] = ExactDecimal(row.balance) ?? .zero }
+            nextOrder = (try Int64.fetchOne(db, sql: #"SELECT MAX(ordId) FROM "order""#) ?? 0) + 1
+            nextTrade = (try Int64.fetchOne(db, sql: #"SELECT MAX(tradeId) FROM "fill""#) ?? 0) + 1
+            nextBill = (try Int64.fetchOne(db, sql: #"SELECT MAX(billId) FROM "bill""#) ?? 0) + 1
+        }
+    }
+
+    // MARK: - Committing changes
+
+    /// Writes a change set in one transaction, then applies it to memory. Throws (changing nothing) when the
+    /// write fails.
+    func commit(_ changes: ChangeSet) throws {
+        try database.writer.write { db in
+            for (uid, account) in changes.accounts {
+                let old = changes.previous[uid]
+                if old?.record != account.record { try account.record.save(db) }
+                for (ccy, balance) in account.balances where old?.balances[ccy] != balance {
+                    try BalanceRecord(uid: uid, ccy: ccy, cashBal: balance.description).save(db)
+                }
+                for (instId, position) in account.positions where old?.positions[instId] != position {
+                    try PositionRecord(
+                        uid: uid, instId: instId, pos: position.pos.description, avgPx: position.avgPx.description,
+                        lever: account.leverage[instId]?.description ?? "", cTime: position.cTime, uTime: position.uTime
+                    ).save(db)
+                }
+                for instId in (old?.positions.keys).map(Array.init) ?? [] where account.positions[instId] == nil {
+                    _ = try PositionRecord.deleteOne(db, key: ["uid": uid, "instId": instId])
+                }
+                let currencies = Set(account.pendingInterest.keys).union(account.accruedInterest.keys)
+                for ccy in currencies
+                where old?.pendingInterest[ccy] != account.pendingInterest[ccy] || old?.accruedInterest[ccy] != account.accruedInterest[ccy] {
+                    try InterestRecord(
+                        uid: uid, ccy: ccy, pending: (account.pendingInterest[ccy] ?? .zero).description,
+                        accrued: (account.accruedInterest[ccy] ?? .zero).description
+                    ).save(db)
+                }
+                for (instId, lever) in account.leverage where old?.leverage[instId] != lever {
+                    try SettingRecord(key: "lever:\(uid):\(instId)", value: lever.description).save(db)
+                }
+                for (ccy, amount) in account.chosenSpotInUse where old?.chosenSpotInUse[ccy] != amount {
+                    try SettingRecord(key: "siu:\(uid):\(ccy)", value: amount.description).save(db)
+                }
+            }
+            for order in changes.orders { try order.save(db) }
+            for fill in changes.fills { try fill.insert(db) }
+            for bill in changes.bills { try bill.insert(db) }
+            for (ccy, balance) in changes.insuranceFund { try InsuranceFundRecord(ccy: ccy, balance: balance.description).save(db) }
+            for (key, value) in changes.settings { try SettingRecord(key: key, value: value).save(db) }
+        }
+        for (uid, account) in changes.accounts { accounts[uid] = account }
+        for (ccy, balance) in changes.insuranceFund { insuranceFund[ccy] = balance }
+        publish(changes)
+    }
+
+    /// Moves cash and records the bill (its `bal` is the balance after the move).
+    func post(
+        _ amount: ExactDecimal, _ currency: String, to account: inout AccountState, type: String, subType: String,
+        instId: String = "", ordId: String = "", pnl: ExactDecimal = .zero, fee: ExactDecimal = .zero, sz: String = "",
+        px: String = "", notes: String = "", always: Bool = false, changes: inout ChangeSet
+    ) {
+        let amount = LedgerAmount(currency, amount).amount
+        guard always || !amount.isZero || !fee.isZero || !pnl.isZero else { return }
+        let balance = (account.balances[currency] ?? .zero) + amount
+        account.balances[currency] = balance
+        changes.bills.append(BillRecord(
+            billId: nextBillID, uid: account.uid, ccy: currency, balChg: amount.description, bal: balance.description, type: type,
+            subType: subType, instId: instId, ordId: ordId, pnl: pnl.description, fee: fee.description, sz: sz, px: px, notes: notes,
+            ts: clock()))
+        nextBillID += 1
+    }
+
+    /// Credits the insurance fund.
+    func fund(_ amount: ExactDecimal, _ currency: String, changes: inout ChangeSet) {
+        let current = changes.insuranceFund[currency] ?? insuranceFund[currency] ?? .zero
+        changes.insuranceFund[currency] = current + LedgerAmount(currency, amount).amount
+    }
+
+    // MARK: - Accounts and keys
+
+    /// Creates an account (classic mode, auto-borrow off) with one read+trade key and optional deposits.
+    public func createAccount(label: String = "", deposits: [(String, ExactDecimal)] = []) throws -> (uid: String, apiKey: String, secretKey: String, passphrase: String) {
+        let uid = String(100_000_000 + accounts.count + 1) + SecretBox.randomToken(bytes: 2)
+        let now = clock()
+        var account = AccountState(
+            record: AccountRecord(uid: uid, acctLv: AccountLevel.classic.rawValue, acknowledged: false, autoLoan: false, label: label, createdAt: now),
+            balances: [:], positions: [:], openOrders: [:], pendingInterest: [:], accruedInterest: [:], leverage: [:])
+        var changes = ChangeSet()
+        let empty = account
+        for (currency, amount) in deposits {
+            guard amount.units > 0 else { throw OKXError.parameter("deposit amount \(amount) \(currency) must be positive") }
+            guard (try? market.indexUSD(currency)) != nil else { throw OKXError.parameter("no index price for deposit currency \(currency)") }
+            post(amount, currency, to: &account, type: "1", subType: "1", notes: "sandbox deposit", changes: &changes)
+        }
+        changes.touch(account, previous: empty)
+        changes.previous[uid] = nil
+        let key = try makeKey(uid: uid, permissions: "read,trade", label: "default")
+        try database.writer.write { db in try account.record.insert(db) }
+        do {
+            try commit(changes)
+            try database.writer.write { db in try key.record.insert(db) }
+        } catch {
+            _ = try? database.writer.write { db in try AccountRecord.deleteOne(db, key: uid) }
+            throw error
+        }
+        keys[key.record.apiKey] = key.record
+        return (uid, key.record.apiKey, key.secret, key.passphrase)
+    }
+
+    /// Creates another key for an account.
+    public func createKey(uid: String, permissions: String) throws -> (apiKey: String, secretKey: String, passphrase: String) {
+        guard accounts[uid] != nil else { throw OKXError("51000", "Parameter error: unknown uid \(uid)") }
+        let normalized = permissions.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !normalized.isEmpty, normalized.allSatisfy({ ["read", "trade"].contains($0) }) else {
+            throw OKXError.parameter("perm \(permissions) must be read, trade or read,trade")
+        }
+        let key = try makeKey(uid: uid, permissions: normalized.sorted().joined(separator: ","), label: "extra")
+        try database.writer.write { db in try key.record.insert(db) }
+        keys[key.record.apiKey] = key.record
+        return (key.record.apiKey, key.secret, key.passphrase)
+    }
+
+    func makeKey(uid: String, permissions: String, label: String) throws -> (record: APIKeyRecord, secret: String, passphrase: String) {
+        let apiKey = UUID().uuidString.lowercased()
+        let secret = SecretBox.randomToken(bytes: 16)
+        let passphrase = "Pm" + SecretBox.randomToken(bytes: 6) + "!"
+        let record = APIKeyRecord(
+            apiKey: apiKey, uid: uid, secretCipher: try secrets.seal(secret), passphraseHash: SecretBox.hashPassphrase(passphrase),
+            permissions: permissions, label: label, createdAt: clock())
+        return (record, secret, passphrase)
+    }
+
+    /// The key record and its decrypted secret, or nil for an unknown key. A key created by another process
+    /// (`pm account create` on the same database) is loaded, with its account, on first use.
+    func credentials(apiKey: String) -> (record: APIKeyRecord, secret: String)? {
+        if keys[apiKey] == nil, apiKey.count <= 64, let record = try? database.writer.read({ db in try APIKeyRecord.fetchOne(db, key: apiKey) }) {
+            if accounts[record.uid] == nil { try? loadAccount(record.uid) }
+            keys[apiKey] = record
+        }
+        guard let record = keys[apiKey], let secret = try? secrets.open(record.secretCipher) else { return nil }
+        return (record, secret)
+    }
+
+    /// Loads one account written by another process.
+    func loadAccount(_ uid: String) throws {
+        var loaded: [String: AccountState] = [:]
+        var unusedKeys: [String: APIKeyRecord] = [:]
+        var unusedFund: [String: ExactDecimal] = [:]
+        var order: Int64 = 0, trade: Int64 = 0, bill: Int64 = 0
+        try Self.load(into: &loaded, keys: &unusedKeys, fund: &unusedFund, ids: &order, &trade, &bill, from: database)
+        if let account = loaded[uid] { accounts[uid] = account }
+        nextOrderID = max(nextOrderID, order)
+        nextTradeID = max(nextTradeID, trade)
+        nextBillID = max(nextBillID, bill)
+    }
+
+    /// Test money.
+    public func deposit(uid: String, currency: String, amount: ExactDecimal) throws {
+        guard var account = accounts[uid] else { throw OKXError.parameter("unknown uid \(uid)") }
+        guard amount.units > 0 else { throw OKXError.parameter("amt \(amount) must be positive") }
+        guard (try? market.indexUSD(currency)) != nil else { throw OKXError.parameter("ccy \(currency) has no index price") }
+        let old = account
+        var changes = ChangeSet()
+        post(amount, currency, to: &account, type: "1", subType: "1", notes: "sandbox deposit", changes: &changes)
+        changes.touch(account, previous: old)
+        try commit(changes)
+    }
+
+    /// Records the portfolio-margin risk acknowledgement.
+    public func acknowledgePortfolioMargin(uid: String) throws {
+        guard var account = accounts[uid] else { throw OKXError.parameter("unknown uid \(uid)") }
+        let old = account
+        account.record.acknowledged = true
+        var changes = ChangeSet()
+        changes.touch(account, previous: old)
+        try commit(changes)
+    }
+
+    public var accountIDs: [String] { accounts.keys.sorted() }
+    public func account(_ uid: String) -> AccountState? { accounts[uid] }
+    public func insuranceFundBalances() -> [String: ExactDecimal] { insuranceFund }
+}

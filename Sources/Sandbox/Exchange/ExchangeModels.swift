@@ -1,0 +1,90 @@
+import MarginEngine
+import MarginStore
+
+/// An OKX API error: its code, a message naming the offending field and value, and the HTTP status.
+public struct OKXError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var code: String
+    public var message: String
+    public var httpStatus: Int
+
+    public init(_ code: String, _ message: String, httpStatus: Int = 200) {
+        self.code = code
+        self.message = message
+        self.httpStatus = httpStatus
+    }
+
+    public var description: String { "\(code): \(message)" }
+
+    static func parameter(_ message: String) -> OKXError { OKXError("51000", "Parameter error: \(message)", httpStatus: 400) }
+    static func empty(_ field: String) -> OKXError { OKXError("50014", "Parameter \(field) cannot be empty", httpStatus: 400) }
+    static func unknownInstrument(_ id: String) -> OKXError { OKXError("51001", "Instrument ID does not exist: \(id)") }
+    static func insufficient(_ message: String) -> OKXError { OKXError("51008", "Order failed. Insufficient balance or margin: \(message)") }
+    static func orderNotFound(_ id: String, code: String = "51603") -> OKXError { OKXError(code, "Order does not exist: \(id)") }
+
+    /// Maps an engine error to OKX's parameter error, keeping the engine's message (it names the field).
+    static func engine(_ error: EngineError) -> OKXError {
+        switch error {
+        case .unknownInstrument(_, let id): OKXError("51001", "Instrument ID does not exist: \(id)")
+        case .missingField(let path): OKXError("50014", "Parameter \(path) cannot be empty", httpStatus: 400)
+        default: OKXError("51000", "Parameter error: \(error.description)", httpStatus: 400)
+        }
+    }
+}
+
+/// A net position held exactly.
+public struct PositionState: Sendable, Equatable {
+    public var pos: ExactDecimal
+    public var avgPx: ExactDecimal
+    public var cTime: Int64
+    public var uTime: Int64
+}
+
+/// Everything the exchange keeps in memory about one account; the database holds the same, written in one
+/// transaction per change.
+public struct AccountState: Sendable {
+    public var record: AccountRecord
+    public var balances: [String: ExactDecimal]
+    public var positions: [String: PositionState]
+    public var openOrders: [Int64: OrderRecord]
+    /// Interest accrued and not yet capitalised, by currency (it already lowers equity).
+    public var pendingInterest: [String: ExactDecimal]
+    /// Total interest ever charged, by currency.
+    public var accruedInterest: [String: ExactDecimal]
+    /// Leverage set per instrument (classic mode), as OKX's `set-leverage`.
+    public var leverage: [String: ExactDecimal]
+    /// Spot in use chosen per coin (`set-riskOffset-amt`), in coins.
+    public var chosenSpotInUse: [String: ExactDecimal] = [:]
+
+    public var uid: String { record.uid }
+    public var level: AccountLevel { AccountLevel(rawValue: record.acctLv) ?? .classic }
+}
+
+/// What one state change writes: new rows and changed accounts, applied to memory only after the
+/// transaction commits.
+struct ChangeSet {
+    var accounts: [String: AccountState] = [:]
+    var previous: [String: AccountState] = [:]
+    var orders: [OrderRecord] = []
+    var fills: [FillRecord] = []
+    var bills: [BillRecord] = []
+    var insuranceFund: [String: ExactDecimal] = [:]
+    var settings: [String: String] = [:]
+
+    mutating func touch(_ account: AccountState, previous old: AccountState) {
+        if previous[account.uid] == nil { previous[account.uid] = old }
+        accounts[account.uid] = account
+    }
+}
+
+/// A trade executed against an account (exact), for bills, fills and the WebSocket feed.
+struct ExecutedTrade: Sendable {
+    var instrument: Instrument
+    /// Signed contracts (coins for spot): buy > 0.
+    var size: ExactDecimal
+    var price: ExactDecimal
+    var realizedPnL: ExactDecimal
+    var premium: ExactDecimal
+    var fee: ExactDecimal
+    var feeCurrency: String
+    var isMaker: Bool
+}

@@ -1,0 +1,189 @@
+import Foundation
+import GRDB
+import MarginEngine
+import MarginStore
+
+/// How the sandbox's market moves (spec 06 §5).
+public enum MarketMode: Sendable, Equatable {
+    /// The snapshot, frozen (prices and time); only admin shocks move it.
+    case staticSnapshot
+    /// Seeded geometric Brownian motion with jumps per coin; market time advances one step per tick.
+    case random(seed: UInt64)
+    /// A CSV price path (`timestamp_utc,…,close`) replayed on one coin, one row per tick.
+    case replay(path: String, coin: String)
+}
+
+/// One step of a CSV replay.
+struct ReplayRow: Sendable {
+    var time: Int64
+    var close: Double
+}
+
+/// Drives the market: applies moves to the base snapshot and hands each new snapshot to the exchange,
+/// which re-margins and liquidates. The state (market time, each coin's cumulative move, the random
+/// generator, the replay position) is stored after every tick, so a restart continues where it stopped.
+public actor MarketSimulator {
+    public let exchange: Exchange
+    public let mode: MarketMode
+    let base: MarketSnapshot
+    let database: AppDatabase
+    /// Market milliseconds per tick (random mode).
+    let stepMilliseconds: Int64
+    var time: UnixMillis
+    var factors: [String: Double] = [:]
+    var randomState: UInt64
+    var replayRows: [ReplayRow] = []
+    var replayIndex = 0
+    public private(set) var ticks = 0
+
+    /// Annual volatility of the random mode by tier, and jumps per year (size N(−3 %, 6 %)).
+    static let volatility: [RiskTier: Double] = [.tier1: 0.6, .tier2: 0.9, .tier3: 1.2]
+    static let jumpsPerYear = 12.0
+
+    public init(exchange: Exchange, base: MarketSnapshot, mode: MarketMode, database: AppDatabase, stepSeconds: Double = 1) throws {
+        self.exchange = exchange
+        self.base = base
+        self.mode = mode
+        self.database = database
+        stepMilliseconds = Int64(stepSeconds * 1000)
+        var restoredTime = base.valuationTime
+        var restoredRandom: UInt64 = 0
+        if case .random(let seed) = mode { restoredRandom = seed }
+        var restoredIndex = 0
+        var restoredFactors: [String: Double] = [:]
+        let settings = try database.writer.read { db in try SettingRecord.filter(Column("key").like("sim.%")).fetchAll(db) }
+        for setting in settings {
+            switch setting.key {
+            case "sim.time": restoredTime = UnixMillis(Int64(setting.value) ?? restoredTime.rawValue)
+            case "sim.random": restoredRandom = UInt64(setting.value) ?? restoredRandom
+            case "sim.replay": restoredIndex = Int(setting.value) ?? 0
+            default:
+                if setting.key.hasPrefix("sim.factor."), let value = Double(setting.value) {
+                    restoredFactors[String(setting.key.dropFirst("sim.factor.".count))] = value
+                }
+            }
+        }
+        time = restoredTime
+        randomState = restoredRandom
+        replayIndex = restoredIndex
+        factors = restoredFactors
+        if case .replay(let path, _) = mode { replayRows = try Self.loadReplay(path) }
+    }
+
+    static func loadReplay(_ path: String) throws -> [ReplayRow] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw CredentialError("cannot read the replay file \(path)") }
+        var lines = text.split(whereSeparator: \.isNewline).map(String.init)
+        guard let header = lines.first?.split(separator: ",").map(String.init),
+            let timeColumn = header.firstIndex(where: { $0.hasPrefix("timestamp") }), let closeColumn = header.firstIndex(of: "close")
+        else { throw CredentialError("\(path): the replay CSV needs timestamp_utc and close columns") }
+        lines.removeFirst()
+        let formatter = ISO8601DateFormatter()
+        var rows: [ReplayRow] = []
+        for (number, line) in lines.enumerated() {
+            let cells = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            guard cells.count > max(timeColumn, closeColumn), let date = formatter.date(from: cells[timeColumn]),
+                let close = Double(cells[closeColumn]), close.isFinite, close > 0
+            else { throw CredentialError("\(path) line \(number + 2): expected an ISO time and a positive close") }
+            rows.append(ReplayRow(time: Int64(date.timeIntervalSince1970 * 1000), close: close))
+        }
+        guard rows.count >= 2 else { throw CredentialError("\(path): the replay needs at least two rows") }
+        return rows
+    }
+
+    /// The current market built from the base snapshot: each coin moved by its cumulative factor, then the
+    /// clock advanced.
+    public func currentMarket() throws -> MarketSnapshot {
+        var snapshot = base
+        do {
+            for coin in factors.keys.sorted() {
+                guard let factor = factors[coin], factor != 1 else { continue }
+                snapshot = try snapshot.shocked(by: factor - 1, onlyCoin: coin)
+            }
+            return try snapshot.advanced(to: time)
+        } catch {
+            throw OKXError("50000", "the simulated market is invalid: \(error.description)")
+        }
+    }
+
+    func persist() throws {
+        try database.writer.write { db in
+            try SettingRecord(key: "sim.time", value: String(time.rawValue)).save(db)
+            try SettingRecord(key: "sim.random", value: String(randomState)).save(db)
+            try SettingRecord(key: "sim.replay", value: String(replayIndex)).save(db)
+            for (coin, factor) in factors { try SettingRecord(key: "sim.factor.\(coin)", value: String(factor)).save(db) }
+        }
+    }
+
+    /// Moves coins by `moves` (fractions) and the clock by `advanceSeconds`, then ticks the exchange.
+    @discardableResult
+    public func shock(_ moves: [String: Double], advanceSeconds: Double = 0) async throws -> TickReport {
+        for (coin, move) in moves.sorted(by: { $0.key < $1.key }) {
+            guard move > -0.99, move < 10, move.isFinite else { throw OKXError.parameter("move \(move) of \(coin) must be between -0.99 and 10") }
+            guard (try? base.indexUSD(coin)) != nil else { throw OKXError.parameter("coin \(coin) has no index in the market") }
+            factors[coin, default: 1] *= 1 + move
+        }
+        guard advanceSeconds >= 0, advanceSeconds <= 366 * 86_400 else { throw OKXError.parameter("advanceSeconds \(advanceSeconds) must be 0 to one year") }
+        time = UnixMillis(time.rawValue + Int64(advanceSeconds * 1000))
+        return try await apply()
+    }
+
+    /// One step of the configured mode (nil in static mode or at the end of a replay).
+    @discardableResult
+    public func step() async throws -> TickReport? {
+        switch mode {
+        case .staticSnapshot:
+            return nil
+        case .random:
+            let years = Double(stepMilliseconds) / 31_536_000_000
+            let coins = Set(base.indices.keys.compactMap { $0.split(separator: "-").first.map(String.init) })
+                .subtracting(MarketSnapshot.stablecoins).subtracting(["USD"]).sorted()
+            for coin in coins {
+                let sigma = Self.volatility[exchange.parameters.tier(of: coin)] ?? 0.8
+                var move = sigma * years.squareRoot() * normal() - 0.5 * sigma * sigma * years
+                if uniform() < Self.jumpsPerYear * years { move += -0.03 + 0.06 * normal() }
+                factors[coin, default: 1] *= Foundation.exp(move)
+            }
+            time = UnixMillis(time.rawValue + stepMilliseconds)
+        case .replay(_, let coin):
+            guard replayIndex + 1 < replayRows.count else { return nil }
+            replayIndex += 1
+            factors[coin] = replayRows[replayIndex].close / replayRows[0].close
+            time = UnixMillis(time.rawValue + (replayRows[replayIndex].time - replayRows[replayIndex - 1].time))
+        }
+        return try await apply()
+    }
+
+    func apply() async throws -> TickReport {
+        let snapshot = try currentMarket()
+        try persist()
+        ticks += 1
+        return try await exchange.advance(to: snapshot)
+    }
+
+    /// Runs `step()` every `interval` seconds until cancelled.
+    public func run(interval: Double) async {
+        guard mode != .staticSnapshot else { return }
+        while !Task.isCancelled {
+            try? await Task.sleep(nanoseconds: UInt64(interval * 1_000_000_000))
+            if Task.isCancelled { break }
+            _ = try? await step()
+        }
+    }
+
+    // Deterministic random numbers (SplitMix64), so a seed reproduces the path.
+    func nextRandom() -> UInt64 {
+        randomState &+= 0x9E37_79B9_7F4A_7C15
+        var z = randomState
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    func uniform() -> Double { Double(nextRandom() >> 11) / Double(UInt64(1) << 53) }
+
+    func normal() -> Double {
+        let u1 = max(uniform(), 1e-300)
+        let u2 = uniform()
+        return (-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2)
+    }
+}

@@ -1,0 +1,161 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import MarginDefaults
+import MarginEngine
+import MarginStore
+import Sandbox
+
+/// Options naming the sandbox database (and the key and admin-token files beside it).
+struct DatabaseOption: ParsableArguments {
+    @Option(name: .customLong("db"), help: ArgumentHelp("SQLite database of the sandbox.", valueName: "FILE"))
+    var path = "pm-sandbox.sqlite"
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the API sandbox: an OKX v5-compatible exchange on loopback (REST), margined by the engine.",
+        discussion: """
+            With no arguments: 127.0.0.1:8080, the database pm-sandbox.sqlite (created if missing), the shipped catalog, \
+            calm-2025-12-30 market and okx-2025-01 parameters, a static market. On an empty database a demo account \
+            with test money is created and its API key, secret and passphrase are printed.
+            Market modes: --market static | --market random [--seed N] | --market replay FILE [--replay-coin BTC].
+            """)
+
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on.") var port = 8080
+    @OptionGroup var database: DatabaseOption
+
+    @Option(name: .customLong("market"), parsing: .upToNextOption, help: ArgumentHelp(
+        "Market mode: static, random, or replay FILE (a CSV with timestamp_utc and close).", valueName: "MODE [FILE]"))
+    var marketMode: [String] = ["static"]
+
+    @Option(help: "Seed of the random market.") var seed: UInt64 = 42
+    @Option(help: "Coin a replay moves.") var replayCoin = "BTC"
+    @Option(help: "Wall seconds between market ticks (random and replay).") var tick: Double = 1
+    @Option(help: "Market seconds per tick in random mode.") var step: Double = 1
+    @Option(help: ArgumentHelp("Base market snapshot: a shipped name or a file.", valueName: "NAME|FILE"))
+    var snapshot = ShippedData.defaultMarketName
+    @Option(help: ArgumentHelp("Parameter set: a shipped id or a file.", valueName: "ID|FILE"))
+    var params = ShippedData.defaultParameterSetID
+    @Option(help: ArgumentHelp("Instrument catalog file (default: shipped).", valueName: "FILE")) var catalog: String?
+    @Option(help: "Allowed clock difference of signed requests, seconds.") var timestampWindow = 30
+    @Option(help: "Requests per second per API key (burst the same).") var rateLimit: Double = 500
+
+    func validate() throws {
+        guard let mode = marketMode.first, ["static", "random", "replay"].contains(mode) else {
+            throw ValidationError("--market must be static, random or replay FILE")
+        }
+        if mode == "replay", marketMode.count != 2 { throw ValidationError("--market replay needs a CSV file: --market replay FILE") }
+        if mode != "replay", marketMode.count != 1 { throw ValidationError("--market \(mode) takes no file") }
+        guard tick > 0, step > 0 else { throw ValidationError("--tick and --step must be positive") }
+    }
+
+    func run() async throws {
+        let data = try loadData(snapshot: snapshot, params: params, catalog: catalog)
+        var configuration = SandboxConfiguration(databasePath: database.path)
+        configuration.host = host
+        configuration.port = port
+        configuration.tickInterval = tick
+        configuration.stepSeconds = step
+        configuration.timestampWindowSeconds = timestampWindow
+        configuration.rateLimitPerSecond = rateLimit
+        switch marketMode.first {
+        case "random": configuration.mode = .random(seed: seed)
+        case "replay": configuration.mode = .replay(path: marketMode[1], coin: replayCoin)
+        default: configuration.mode = .staticSnapshot
+        }
+        let sandbox: Sandbox
+        do {
+            sandbox = try Sandbox.open(configuration, catalog: data.catalog, market: data.market, parameters: data.parameters)
+            try await sandbox.restoreMarket()
+        } catch {
+            FileHandle.standardError.write(Data("pm: error: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+        let base = "http://\(host):\(port)"
+        var banner = "pm sandbox — OKX v5 REST at \(base)/api/v5 (parameters \(data.parameters.id), market \(marketMode.joined(separator: " ")))\n"
+        banner += "database \(database.path); admin token in \(database.path).admin-token\n"
+        if await sandbox.exchange.accountIDs.isEmpty {
+            let demo = try await sandbox.exchange.createAccount(
+                label: "demo", deposits: [("USDT", ExactDecimal(100_000)), ("BTC", ExactDecimal(2)), ("ETH", ExactDecimal(20))])
+            banner += """
+                Demo account \(demo.uid) created with 100000 USDT, 2 BTC, 20 ETH:
+                  apiKey     \(demo.apiKey)
+                  secretKey  \(demo.secretKey)
+                  passphrase \(demo.passphrase)
+                ccxt:       ex = ccxt.okx({'apiKey': KEY, 'secret': SECRET, 'password': PASSPHRASE}); ex.urls['api']['rest'] = '\(base)'
+                python-okx: okx.Account.AccountAPI(KEY, SECRET, PASSPHRASE, False, '0', domain='\(base)')
+
+                """
+        } else {
+            banner += "\(await sandbox.exchange.accountIDs.count) account(s) restored; create more with `pm account create --db \(database.path)`\n"
+        }
+        FileHandle.standardOutput.write(Data(banner.utf8))
+        var logger = Logger(label: "pm.sandbox")
+        logger.logLevel = .warning
+        try await sandbox.application(configuration, logger: logger).runService()
+    }
+}
+
+/// The catalog, market and parameters a command uses (shipped defaults unless files are given).
+func loadData(snapshot: String, params: String, catalog: String?) throws -> (catalog: InstrumentCatalog, market: MarketSnapshot, parameters: MarginParameters) {
+    do {
+        let catalogValue = try catalog.map { try InstrumentCatalog(bytes: try ShippedData.readFile($0)) } ?? ShippedData.catalog()
+        let market = ShippedData.marketNames.contains(snapshot) && !FileManager.default.fileExists(atPath: snapshot)
+            ? try ShippedData.market(named: snapshot) : try MarketSnapshot(bytes: try ShippedData.readFile(snapshot))
+        let parameters = ShippedData.parameterSetIDs.contains(params) && !FileManager.default.fileExists(atPath: params)
+            ? try ShippedData.parameters(id: params) : try MarginParameters(bytes: try ShippedData.readFile(params))
+        return (catalogValue, market, parameters)
+    } catch {
+        FileHandle.standardError.write(Data("pm: error: \(error)\n".utf8))
+        throw ExitCode.failure
+    }
+}
+
+struct Account: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Sandbox accounts.", subcommands: [AccountCreate.self])
+}
+
+struct AccountCreate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "create", abstract: "Create a sandbox account with an API key, directly in the database.",
+        discussion: "A running `pm serve` on the same database picks the new key up on its first request.")
+
+    @OptionGroup var database: DatabaseOption
+    @Option(name: .customLong("deposit"), help: ArgumentHelp("Test money, e.g. USDT=50000 (repeatable).", valueName: "CCY=AMOUNT"))
+    var deposits: [String] = []
+    @Option(help: "Output format.") var format: OutputFormat = .table
+    @Option(help: "A label for the account.") var label = ""
+
+    func run() async throws {
+        var parsed: [(String, ExactDecimal)] = []
+        for deposit in deposits {
+            let parts = deposit.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty, let amount = ExactDecimal(parts[1]), amount.units > 0 else {
+                FileHandle.standardError.write(Data("pm: error: --deposit \(deposit): expected CCY=AMOUNT with a positive amount\n".utf8))
+                throw ExitCode.failure
+            }
+            parsed.append((parts[0], amount))
+        }
+        let data = try loadData(snapshot: ShippedData.defaultMarketName, params: ShippedData.defaultParameterSetID, catalog: nil)
+        do {
+            let sandbox = try Sandbox.open(
+                SandboxConfiguration(databasePath: database.path), catalog: data.catalog, market: data.market, parameters: data.parameters)
+            let created = try await sandbox.exchange.createAccount(label: label, deposits: parsed)
+            if format == .json {
+                let json = JSONValue.object([
+                    ("uid", .string(created.uid)), ("apiKey", .string(created.apiKey)), ("secretKey", .string(created.secretKey)),
+                    ("passphrase", .string(created.passphrase)),
+                ])
+                print(JSONWriter.serialize(json, pretty: true))
+            } else {
+                print("uid        \(created.uid)\napiKey     \(created.apiKey)\nsecretKey  \(created.secretKey)\npassphrase \(created.passphrase)")
+            }
+        } catch {
+            FileHandle.standardError.write(Data("pm: error: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+}

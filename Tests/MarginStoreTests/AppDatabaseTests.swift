@@ -1,0 +1,51 @@
+import Foundation
+import GRDB
+import MarginEngine
+import MarginStore
+import Testing
+
+/// The schema, exact decimal round trips and file persistence.
+@Suite struct AppDatabaseTests {
+    @Test func migratesAndRoundTripsExactDecimals() throws {
+        let database = try AppDatabase.inMemory()
+        let amount = "123456789.123456789012345678"
+        try database.writer.write { db in
+            try AccountRecord(uid: "u1", acctLv: "3", acknowledged: false, autoLoan: false, label: "", createdAt: 1).insert(db)
+            try BalanceRecord(uid: "u1", ccy: "ETH", cashBal: amount).insert(db)
+        }
+        let stored = try database.writer.read { db in try BalanceRecord.fetchOne(db, key: ["uid": "u1", "ccy": "ETH"]) }
+        #expect(stored?.cashBal == amount)
+        #expect(ExactDecimal(stored?.cashBal ?? "")?.description == amount)
+    }
+
+    @Test func aFailedTransactionWritesNothing() throws {
+        let database = try AppDatabase.inMemory()
+        try database.writer.write { db in
+            try AccountRecord(uid: "u1", acctLv: "3", acknowledged: false, autoLoan: false, label: "", createdAt: 1).insert(db)
+        }
+        #expect(throws: (any Error).self) {
+            try database.writer.write { db in
+                try BalanceRecord(uid: "u1", ccy: "USDT", cashBal: "10").insert(db)
+                // A duplicate primary key fails the transaction; the balance above must be rolled back.
+                try AccountRecord(uid: "u1", acctLv: "3", acknowledged: false, autoLoan: false, label: "", createdAt: 1).insert(db)
+            }
+        }
+        #expect(try database.writer.read { db in try BalanceRecord.fetchCount(db) } == 0)
+    }
+
+    @Test func aFileDatabaseSurvivesReopening() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("pm-store-\(UUID().uuidString).sqlite").path
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+        do {
+            let database = try AppDatabase(path: path)
+            try database.writer.write { db in
+                try AccountRecord(uid: "u1", acctLv: "4", acknowledged: true, autoLoan: true, label: "x", createdAt: 5).insert(db)
+            }
+        }
+        let reopened = try AppDatabase(path: path)
+        let account = try reopened.writer.read { db in try AccountRecord.fetchOne(db, key: "u1") }
+        #expect(account == AccountRecord(uid: "u1", acctLv: "4", acknowledged: true, autoLoan: true, label: "x", createdAt: 5))
+        let mode = try reopened.writer.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
+        #expect(mode == "wal")
+    }
+}

@@ -1,0 +1,130 @@
+import MarginEngine
+import MarginTestSupport
+@testable import Sandbox
+import Testing
+
+/// Signing, the timestamp window, replay rejection and permissions (spec 06 §2), in OKX's check order.
+@Suite struct AuthenticationTests {
+    @Test func aCorrectlySignedRequestIsAccepted() async throws {
+        let sandbox = try SandboxHarness()
+        let user = try await sandbox.account()
+        let response = await sandbox.call("GET", "/api/v5/account/balance", as: user)
+        #expect(response.code == "0" && response.status == 200)
+        #expect(response.first?[member: "details"]?.arrayItems.first?[member: "ccy"]?.scalarText == "USDT")
+    }
+
+    struct Case: Sendable, CustomTestStringConvertible {
+        var name: String
+        var code: String
+        var tamper: @Sendable (inout [String: String]) -> Void
+        var testDescription: String { name }
+    }
+
+    static let cases: [Case] = [
+        Case(name: "missing key", code: "50103") { $0["ok-access-key"] = nil },
+        Case(name: "missing passphrase", code: "50104") { $0["ok-access-passphrase"] = nil },
+        Case(name: "missing signature", code: "50106") { $0["ok-access-sign"] = nil },
+        Case(name: "missing timestamp", code: "50107") { $0["ok-access-timestamp"] = nil },
+        Case(name: "malformed timestamp", code: "50112") { $0["ok-access-timestamp"] = "yesterday" },
+        Case(name: "unknown key", code: "50111") { $0["ok-access-key"] = "00000000-0000-0000-0000-000000000000" },
+        Case(name: "wrong passphrase", code: "50105") { $0["ok-access-passphrase"] = "not-it" },
+        Case(name: "forged signature", code: "50113") { $0["ok-access-sign"] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" },
+    ]
+
+    @Test(arguments: cases)
+    func rejectsWithOKXCodes(_ scenario: Case) async throws {
+        let sandbox = try SandboxHarness()
+        let user = try await sandbox.account()
+        var request = sandbox.request("GET", "/api/v5/account/balance", as: user)
+        scenario.tamper(&request.headers)
+        let response = await sandbox.api.handle(request)
+        #expect(response.code == scenario.code, "\(response.envelope)")
+        #expect(response.status == 401)
+        #expect(response.data.isEmpty)
+    }
+
+    @Test(arguments: [-31_000, 31_000, -3_600_000] as [Int64])
+    func timestampsOutsideTheWindowAreExpired(offset: Int64) async throws {
+        let sandbox = try SandboxHarness()
+        let user = try await sandbox.account()
+        let response = await sandbox.api.handle(sandbox.request("GET", "/api/v5/account/balance", as: user, timestamp: sandbox.clock.now + offset))
+        #expect(response.code == "50102", "\(response.envelope)")
+        let inside = await sandbox.api.handle(sandbox.request("GET", "/api/v5/account/config", as: user, timestamp: sandbox.clock.now - 29_000))
+        #expect(inside.code == "0")
+    }
+
+    @Test func aReplayedRequestIsRejectedAndChangesNothing() async throws {
+        let sandbox = try SandboxHarness()
+        let user = try await sandbox.account()
+        let body = #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"1"}"#
+        let request = sandbox.request("POST", "/api/v5/trade/order", body: body, as: user)
+        #expect(await sandbox.api.handle(request).code == "0")
+        let replay = await sandbox.api.handle(request)
+        #expect(replay.code == "50113" && replay.message.contains("replay"))
+        let positions = await sandbox.call("GET", "/api/v5/account/positions", as: user)
+        #expect(positions.data.count == 1 && positions.first?[member: "pos"]?.scalarText == "1")
+    }
+
+    /// ccxt percent-encodes the query; python-okx signs it unencoded and its HTTP library may encode after.
+    @Test func queryIsVerifiedAsReceivedOrDecoded() async throws {
+        let sandbox = try SandboxHarness()
+        let user = try await sandbox.account()
+        let encoded = "/api/v5/account/positions?instId=BTC-USDT-SWAP%2CETH-USDT-SWAP"
+        #expect(await sandbox.api.handle(sandbox.request("GET", encoded, as: user)).code == "0")
+        // Signed over the decoded form, sent encoded.
+        var request = sandbox.request("GET", "/api/v5/account/positions?instId=BTC-USDT-SWAP,ETH-USDT-SWAP", as: user)
+        request.rawTarget = "/api/v5/account/positions?instId=BTC-USDT-SWAP%2CETH-USDT-SWAP"
+        #expect(await sandbox.api.handle(request).code == "0")
+    }
+
+    @Test func aReadOnlyKeyCannotTrade() async throws {
+        let sandbox = try SandboxHarness()
+        let user = try await sandbox.account()
+        let key = try await sandbox.exchange.createKey(uid: user.uid, permissions: "read")
+        let reader = SandboxHarness.Credentials(uid: user.uid, apiKey: key.apiKey, secret: key.secretKey, passphrase: key.passphrase)
+        #expect(await sandbox.call("GET", "/api/v5/account/balance", as: reader).code == "0")
+        let order = await sandbox.call("POST", "/api/v5/trade/order",
+            body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"1"}"#, as: reader)
+        #expect(order.code == "50120" && order.status == 401)
+        let positions = await sandbox.call("GET", "/api/v5/account/positions", as: user)
+        #expect(positions.data.isEmpty)
+    }
+
+    /// One account's key can neither see nor cancel another account's orders.
+    @Test func keysAreConfinedToTheirAccount() async throws {
+        let sandbox = try SandboxHarness()
+        let alice = try await sandbox.account()
+        let mallory = try await sandbox.account()
+        let placed = await sandbox.call("POST", "/api/v5/trade/order",
+            body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"limit","px":"50000","sz":"1"}"#, as: alice)
+        let ordId = try #require(placed.first?[member: "ordId"]?.scalarText)
+        let peek = await sandbox.call("GET", "/api/v5/trade/order?instId=BTC-USDT-SWAP&ordId=\(ordId)", as: mallory)
+        #expect(peek.code == "51603")
+        let cancel = await sandbox.call("POST", "/api/v5/trade/cancel-order", body: #"{"instId":"BTC-USDT-SWAP","ordId":"\#(ordId)"}"#, as: mallory)
+        #expect(cancel.code == "1" && cancel.first?[member: "sCode"]?.scalarText == "51400")
+        #expect(await sandbox.call("GET", "/api/v5/trade/orders-pending", as: mallory).data.isEmpty)
+        #expect(await sandbox.call("GET", "/api/v5/trade/orders-pending", as: alice).data.count == 1)
+    }
+
+    @Test func theRateLimitAnswers429() async throws {
+        let sandbox = try SandboxHarness(rateLimit: 5)
+        let user = try await sandbox.account()
+        var codes: [String] = []
+        for _ in 0..<8 { codes.append(await sandbox.call("GET", "/api/v5/account/config", as: user).code ?? "") }
+        #expect(codes.prefix(5).allSatisfy { $0 == "0" })
+        #expect(codes.last == "50011")
+    }
+
+    @Test func adminRoutesNeedLoopbackAndTheToken() async throws {
+        let sandbox = try SandboxHarness()
+        let body = #"{"deposits":[{"ccy":"USDT","amt":"10"}]}"#
+        let noToken = await sandbox.api.handle(sandbox.request("POST", "/api/v5/sandbox/account/create", body: body, as: nil))
+        #expect(noToken.code == "50113")
+        let remote = await sandbox.api.handle(sandbox.request(
+            "POST", "/api/v5/sandbox/account/create", body: body, as: nil, headers: ["X-Sandbox-Admin-Token": "admin-token"], loopback: false))
+        #expect(remote.code == "50120")
+        let created = await sandbox.api.handle(sandbox.request(
+            "POST", "/api/v5/sandbox/account/create", body: body, as: nil, headers: ["X-Sandbox-Admin-Token": "admin-token"]))
+        #expect(created.code == "0" && created.first?[member: "apiKey"] != nil)
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+import GRDB
+import MarginEngine
+import MarginStore
+import MarginTestSupport
+@testable import Sandbox
+import Testing
+
+/// Market ticks: liquidation by the planner, funding, expiry, interest; and restarts (spec 06 §5–§6).
+@Suite struct RiskLoopTests {
+    @Test func anAccountBelowTheTriggerIsLiquidatedWithBillsAndFills() async throws {
+        let sandbox = try SandboxHarness()
+        let user = try await sandbox.account([("USDT", "10000")])
+        _ = await sandbox.call("POST", "/api/v5/account/set-leverage", body: #"{"lever":"50","mgnMode":"cross","instId":"BTC-USDT-SWAP"}"#, as: user)
+        let placed = await sandbox.call("POST", "/api/v5/trade/order",
+            body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"300"}"#, as: user)
+        #expect(placed.code == "0", "\(placed.envelope)")
+        let report = try await sandbox.simulator.shock(["BTC": -0.035])
+        #expect(report.liquidatedAccounts == [user.uid])
+        let fills = try await sandbox.database.writer.read { db in
+            try FillRecord.filter(Column("uid") == user.uid && Column("category") != "normal").fetchAll(db)
+        }
+        #expect(!fills.isEmpty)
+        #expect(fills.allSatisfy { ["partial_liquidation", "full_liquidation"].contains($0.category) && $0.side == "sell" })
+        let bills = try await sandbox.database.writer.read { db in try BillRecord.filter(Column("uid") == user.uid && Column("type") == "5").fetchCount(db) }
+        #expect(bills == fills.count)
+        let state = await sandbox.call("GET", "/api/v5/account/risk-state", as: user).first
+        // After liquidation the ratio is above the stop, or nothing is required any more ("").
+        let ratio = Double(state?[member: "mgnRatio"]?.scalarText ?? "") ?? .infinity
+        let remaining = await sandbox.call("GET", "/api/v5/account/positions", as: user).data
+        #expect(ratio > 1.1 || remaining.isEmpty)
+        #expect(try await sandbox.ledgerBalances(user.uid))
+        let fund = await sandbox.exchange.insuranceFundBalances()
+        #expect((fund["USDT"] ?? .zero).units > 0, "liquidation fees go to the insurance fund")
+    }
+
+    @Test func fundingExpiryAndInterestAreBills() async throws {
+        let sandbox = try SandboxHarness()
+        let user = try await sandbox.account([("USDT", "100000"), ("BTC", "1")])
+        _ = await sandbox.call("POST", "/api/v5/trade/order",
+            body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"10"}"#, as: user)
+        _ = await sandbox.call("POST", "/api/v5/trade/order",
+            body: #"{"instId":"BTC-USD-251231-90000-C","tdMode":"cross","side":"buy","ordType":"market","sz":"10"}"#, as: user)
+        _ = await sandbox.call("POST", "/api/v5/account/set-auto-loan", body: #"{"autoLoan":true}"#, as: user)
+        let borrow = await sandbox.call("POST", "/api/v5/trade/order",
+            body: #"{"instId":"ETH-USDT","tdMode":"cross","side":"buy","ordType":"market","sz":"60","tgtCcy":"base_ccy"}"#, as: user)
+        #expect(borrow.code == "0", "\(borrow.envelope)")
+        // 2025-12-30T17:31Z + 24 h crosses the 00:00, 08:00 and 16:00 funding times and the 2025-12-31 08:00 expiry.
+        let report = try await sandbox.simulator.shock([:], advanceSeconds: 86_400)
+        #expect(report.fundingPayments == 3)
+        #expect(report.settlements == 1)
+        #expect(report.interestBills >= 20, "hourly interest on the USDT loan above the 20,000 quota")
+        let bills = try await sandbox.database.writer.read { db in try BillRecord.filter(Column("uid") == user.uid).fetchAll(db) }
+        #expect(bills.filter { $0.type == "8" }.count == 3)
+        #expect(bills.filter { $0.type == "3" }.count == 1)
+        #expect(bills.filter { $0.type == "7" }.allSatisfy { ($0.balChg.hasPrefix("-")) })
+        let positions = await sandbox.call("GET", "/api/v5/account/positions", as: user)
+        #expect(positions.data.map { $0[member: "instId"]?.scalarText } == ["BTC-USDT-SWAP"], "the option settled at expiry")
+        #expect(try await sandbox.ledgerBalances(user.uid))
+    }
+
+    /// A restart restores every account exactly: balances, positions, open orders, keys.
+    @Test func restartRestoresAccountsExactly() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("pm-restart-\(UUID().uuidString).sqlite").path
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+        let first = try SandboxHarness(database: try AppDatabase(path: path))
+        let user = try await first.account([("USDT", "50000"), ("ETH", "3")])
+        _ = await first.call("POST", "/api/v5/trade/order",
+            body: #"{"instId":"ETH-USDT-SWAP","tdMode":"cross","side":"sell","ordType":"market","sz":"7"}"#, as: user)
+        _ = await first.call("POST", "/api/v5/trade/order",
+            body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"limit","px":"70000","sz":"3"}"#, as: user)
+        let balance = await first.call("GET", "/api/v5/account/balance", as: user).first
+        let positions = await first.call("GET", "/api/v5/account/positions", as: user).data
+        let pending = await first.call("GET", "/api/v5/trade/orders-pending", as: user).data
+
+        let second = try SandboxHarness(database: try AppDatabase(path: path))
+        second.clock.advance(first.clock.now - second.clock.now)
+        let restoredBalance = await second.call("GET", "/api/v5/account/balance", as: user).first
+        #expect(restoredBalance?[member: "details"] == balance?[member: "details"] || Self.sameExceptTime(restoredBalance, balance))
+        #expect(await second.call("GET", "/api/v5/account/positions", as: user).data == positions)
+        #expect(await second.call("GET", "/api/v5/trade/orders-pending", as: user).data == pending)
+        // New ids continue after the stored ones.
+        let next = await second.call("POST", "/api/v5/trade/order",
+            body: #"{"instId":"ETH-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"1"}"#, as: user)
+        let ids = pending.compactMap { Int($0[member: "ordId"]?.scalarText ?? "") }
+        #expect((Int(next.first?[member: "ordId"]?.scalarText ?? "") ?? 0) > (ids.max() ?? 0))
+    }
+
+    static func sameExceptTime(_ a: JSONValue?, _ b: JSONValue?) -> Bool {
+        func strip(_ value: JSONValue?) -> String {
+            JSONWriter.serialize(value ?? .null).replacingOccurrences(of: #""uTime":"\d+""#, with: "", options: .regularExpression)
+        }
+        return strip(a) == strip(b)
+    }
+
+    @Test func theRiskParametersArePublic() async throws {
+        let sandbox = try SandboxHarness()
+        let response = await sandbox.call("GET", "/api/v5/public/pm-risk-parameters", as: nil)
+        let data = try #require(response.first)
+        #expect(data[member: "paramsId"]?.scalarText == "okx-2025-01")
+        #expect(data[member: "tiers"]?[member: "tier1"]?[member: "mr1SpotMoves"]?.arrayItems.count == 3)
+        let current = data[member: "mr9"]?[member: "current"]?.arrayItems ?? []
+        #expect(current.map { $0[member: "pair"]?.scalarText } == ["USDT/USD", "USDT/USDC", "USDC/USD"])
+        #expect(current.first?[member: "bands"]?.arrayItems.first?[member: "rate"]?.scalarText == "0.0075")
+        #expect(data[member: "interest"]?.arrayItems.contains { $0[member: "ccy"]?.scalarText == "USDT" } == true)
+    }
+}

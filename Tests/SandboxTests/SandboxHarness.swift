@@ -1,0 +1,97 @@
+import Foundation
+import GRDB
+import MarginDefaults
+import MarginEngine
+import MarginStore
+import MarginTestSupport
+@testable import Sandbox
+import Testing
+
+/// A sandbox on an in-memory database with a controllable clock, driven through ``SandboxAPI/handle(_:)``.
+final class SandboxHarness: @unchecked Sendable {
+    /// 2026-11-27T00:00:00Z.
+    static let startTime: Int64 = 1_795_737_600_000
+    let clock = ManualClock(startTime)
+    let database: AppDatabase
+    let exchange: Exchange
+    let simulator: MarketSimulator
+    let api: SandboxAPI
+
+    init(market: MarketSnapshot = Fixtures.calmMarket, rateLimit: Double = 10_000, database: AppDatabase? = nil) throws {
+        self.database = try database ?? AppDatabase.inMemory()
+        let clock = clock
+        exchange = try Exchange(
+            database: self.database, secrets: SecretBox(keyBytes: Array(repeating: 7, count: 32)), catalog: Fixtures.catalog,
+            parameters: Fixtures.parameters, market: market, clock: { clock.now })
+        simulator = try MarketSimulator(exchange: exchange, base: market, mode: .staticSnapshot, database: self.database)
+        api = SandboxAPI(exchange: exchange, adminToken: "admin-token", simulator: simulator, rateLimitPerSecond: rateLimit, clock: { clock.now })
+    }
+
+    struct Credentials {
+        var uid, apiKey, secret, passphrase: String
+    }
+
+    func account(_ deposits: [(String, String)] = [("USDT", "100000")]) async throws -> Credentials {
+        let created = try await exchange.createAccount(deposits: deposits.map { ($0.0, ExactDecimal($0.1) ?? .zero) })
+        return Credentials(uid: created.uid, apiKey: created.apiKey, secret: created.secretKey, passphrase: created.passphrase)
+    }
+
+    static func isoTimestamp(_ milliseconds: Int64) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+    }
+
+    /// A signed request as an OKX client sends it.
+    func request(
+        _ method: String, _ target: String, body: String = "", as credentials: Credentials?, timestamp: Int64? = nil,
+        headers overrides: [String: String] = [:], loopback: Bool = true
+    ) -> APIRequest {
+        let path = String(target.split(separator: "?", maxSplits: 1).first ?? "")
+        let query = target.contains("?") ? String(target.split(separator: "?", maxSplits: 1)[1]) : ""
+        var headers: [String: String] = [:]
+        if let credentials {
+            let stamp = Self.isoTimestamp(timestamp ?? clock.now)
+            headers["ok-access-key"] = credentials.apiKey
+            headers["ok-access-passphrase"] = credentials.passphrase
+            headers["ok-access-timestamp"] = stamp
+            headers["ok-access-sign"] = okxSignature(
+                secret: credentials.secret, timestamp: stamp, method: method, requestPath: target, body: Array(body.utf8))
+        }
+        for (name, value) in overrides { headers[name.lowercased()] = value }
+        return APIRequest(
+            method: method, path: path, rawTarget: target, body: Array(body.utf8), headers: headers, query: APIRequest.parseQuery(query),
+            remoteIsLoopback: loopback)
+    }
+
+    func call(_ method: String, _ target: String, body: String = "", as credentials: Credentials?) async -> APIResponse {
+        clock.advance(1)
+        return await api.handle(request(method, target, body: body, as: credentials))
+    }
+
+    /// Every bill of an account summed per currency equals its balance (the ledger balances).
+    func ledgerBalances(_ uid: String) async throws -> Bool {
+        let bills = try await database.writer.read { db in try BillRecord.filter(Column("uid") == uid).fetchAll(db) }
+        var sums: [String: ExactDecimal] = [:]
+        for bill in bills { sums[bill.ccy, default: .zero] += ExactDecimal(bill.balChg) ?? .zero }
+        let balances = try await database.writer.read { db in try BalanceRecord.filter(Column("uid") == uid).fetchAll(db) }
+        for balance in balances where (ExactDecimal(balance.cashBal) ?? .zero) != (sums[balance.ccy] ?? .zero) { return false }
+        return true
+    }
+}
+
+/// A clock that only moves when told to.
+final class ManualClock: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Int64
+    init(_ start: Int64) { value = start }
+    var now: Int64 { lock.withLock { value } }
+    func advance(_ milliseconds: Int64) { lock.withLock { value += milliseconds } }
+}
+
+extension APIResponse {
+    var code: String? { envelope[member: "code"]?.scalarText }
+    var message: String { envelope[member: "msg"]?.scalarText ?? "" }
+    var data: [JSONValue] { envelope[member: "data"]?.arrayItems ?? [] }
+    var first: JSONValue? { data.first }
+}
