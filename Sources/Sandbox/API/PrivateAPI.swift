@@ -225,8 +225,7 @@ extension Exchange {
     public func positionBuilder(uid: String, body: JSONValue, graph: Bool) throws -> JSONValue {
         guard let account = accounts[uid] else { return .array([]) }
         do {
-            var request = try PositionBuilderRequest(json: body)
-            if !request.accountLevelGiven { request.accountLevel = account.record.acctLv }
+            let request = try PositionBuilderRequest(json: body)
             guard request.market == nil else { throw OKXError.parameter("market: the server uses its own market; remove the market field") }
             let result = graph
                 ? try PositionBuilder.graph(request, catalog: catalog, market: market, parameters: parameters, realPortfolio: portfolio(account))

@@ -22,8 +22,6 @@ public actor Exchange {
     var keys: [String: APIKeyRecord] = [:]
     var insuranceFund: [String: ExactDecimal] = [:]
     var nextOrderID: Int64 = 1
-    var nextTradeID: Int64 = 1
-    var nextBillID: Int64 = 1
     /// Latest margin ratio per account (risk-state).
     var riskState: [String: (ratio: Double?, atRisk: Bool, ts: Int64)] = [:]
     /// Funding rates of the last funding, by perpetual.
@@ -42,13 +40,13 @@ public actor Exchange {
         self.parameters = parameters
         self.market = market
         self.clock = clock
-        try Self.load(into: &accounts, keys: &keys, fund: &insuranceFund, ids: &nextOrderID, &nextTradeID, &nextBillID, from: database)
+        try Self.load(into: &accounts, keys: &keys, fund: &insuranceFund, nextOrderID: &nextOrderID, from: database)
     }
 
     /// Loads every account from the database (used at start-up, so a restart restores everything).
     static func load(
         into accounts: inout [String: AccountState], keys: inout [String: APIKeyRecord], fund: inout [String: ExactDecimal],
-        ids nextOrder: inout Int64, _ nextTrade: inout Int64, _ nextBill: inout Int64, from database: AppDatabase
+        nextOrderID nextOrder: inout Int64, from database: AppDatabase
     ) throws {
         try database.writer.read { db in
             for record in try AccountRecord.fetchAll(db) {
@@ -80,17 +78,19 @@ public actor Exchange {
             }
             for row in try InsuranceFundRecord.fetchAll(db) { fund[row.ccy] = ExactDecimal(row.balance) ?? .zero }
             nextOrder = (try Int64.fetchOne(db, sql: #"SELECT MAX(ordId) FROM "order""#) ?? 0) + 1
-            nextTrade = (try Int64.fetchOne(db, sql: #"SELECT MAX(tradeId) FROM "fill""#) ?? 0) + 1
-            nextBill = (try Int64.fetchOne(db, sql: #"SELECT MAX(billId) FROM "bill""#) ?? 0) + 1
         }
     }
 
     // MARK: - Committing changes
 
     /// Writes a change set in one transaction, then applies it to memory. Throws (changing nothing) when the
-    /// write fails.
-    func commit(_ changes: ChangeSet) throws {
-        try database.writer.write { db in
+    /// write fails. Bill and trade ids are assigned inside the transaction, after the largest stored ones, so
+    /// another process adding accounts to the same database (`pm account create`) never collides with them.
+    func commit(_ pending: ChangeSet) throws {
+        var changes = pending
+        let (billBase, tradeBase) = try database.writer.write { db -> (Int64, Int64) in
+            let billBase = (try Int64.fetchOne(db, sql: #"SELECT MAX(billId) FROM "bill""#) ?? 0) + 1
+            let tradeBase = (try Int64.fetchOne(db, sql: #"SELECT MAX(tradeId) FROM "fill""#) ?? 0) + 1
             for (uid, account) in changes.accounts {
                 let old = changes.previous[uid]
                 if old?.record != account.record { try account.record.save(db) }
@@ -122,11 +122,22 @@ public actor Exchange {
                 }
             }
             for order in changes.orders { try order.save(db) }
-            for fill in changes.fills { try fill.insert(db) }
-            for bill in changes.bills { try bill.insert(db) }
+            for (offset, fill) in changes.fills.enumerated() {
+                var numbered = fill
+                numbered.tradeId = tradeBase + Int64(offset)
+                try numbered.insert(db)
+            }
+            for (offset, bill) in changes.bills.enumerated() {
+                var numbered = bill
+                numbered.billId = billBase + Int64(offset)
+                try numbered.insert(db)
+            }
             for (ccy, balance) in changes.insuranceFund { try InsuranceFundRecord(ccy: ccy, balance: balance.description).save(db) }
             for (key, value) in changes.settings { try SettingRecord(key: key, value: value).save(db) }
+            return (billBase, tradeBase)
         }
+        for index in changes.fills.indices { changes.fills[index].tradeId = tradeBase + Int64(index) }
+        for index in changes.bills.indices { changes.bills[index].billId = billBase + Int64(index) }
         for (uid, account) in changes.accounts { accounts[uid] = account }
         for (ccy, balance) in changes.insuranceFund { insuranceFund[ccy] = balance }
         publish(changes)
@@ -143,10 +154,9 @@ public actor Exchange {
         let balance = (account.balances[currency] ?? .zero) + amount
         account.balances[currency] = balance
         changes.bills.append(BillRecord(
-            billId: nextBillID, uid: account.uid, ccy: currency, balChg: amount.description, bal: balance.description, type: type,
+            billId: 0, uid: account.uid, ccy: currency, balChg: amount.description, bal: balance.description, type: type,
             subType: subType, instId: instId, ordId: ordId, pnl: pnl.description, fee: fee.description, sz: sz, px: px, notes: notes,
             ts: clock()))
-        nextBillID += 1
     }
 
     /// Credits the insurance fund.
@@ -225,12 +235,10 @@ public actor Exchange {
         var loaded: [String: AccountState] = [:]
         var unusedKeys: [String: APIKeyRecord] = [:]
         var unusedFund: [String: ExactDecimal] = [:]
-        var order: Int64 = 0, trade: Int64 = 0, bill: Int64 = 0
-        try Self.load(into: &loaded, keys: &unusedKeys, fund: &unusedFund, ids: &order, &trade, &bill, from: database)
+        var order: Int64 = 0
+        try Self.load(into: &loaded, keys: &unusedKeys, fund: &unusedFund, nextOrderID: &order, from: database)
         if let account = loaded[uid] { accounts[uid] = account }
         nextOrderID = max(nextOrderID, order)
-        nextTradeID = max(nextTradeID, trade)
-        nextBillID = max(nextBillID, bill)
     }
 
     /// Test money.

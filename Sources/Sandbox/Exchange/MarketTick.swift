@@ -316,10 +316,9 @@ extension Exchange {
         order.fee = (-trade.fee).description
         changes.orders.append(order)
         changes.fills.append(FillRecord(
-            tradeId: nextTradeID, ordId: order.ordId, uid: account.uid, clOrdId: "", instId: instrument.id.rawValue, side: side,
+            tradeId: 0, ordId: order.ordId, uid: account.uid, clOrdId: "", instId: instrument.id.rawValue, side: side,
             fillPx: price.description, fillSz: size.description, fee: (-trade.fee).description, feeCcy: trade.feeCurrency,
             pnl: trade.realizedPnL.description, execType: "T", category: category, ts: now))
-        nextTradeID += 1
     }
 
     /// Runs the liquidation planner on an account and books every executed action: cancelled orders, fills

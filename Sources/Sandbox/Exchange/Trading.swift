@@ -87,9 +87,14 @@ extension Exchange {
         // Size in contracts (base coins for spot); a spot market buy may be sized in the quote currency.
         var size = request.size
         let lot = ExactDecimal(instrument.lotSize)
-        if instrument.kind == .spot, request.tgtCcy == "quote_ccy" {
+        // OKX's default: a spot market buy is sized in the quote currency unless tgtCcy says base_ccy.
+        let quoteSized = request.tgtCcy == "quote_ccy"
+            || (request.tgtCcy.isEmpty && isBuy && (request.ordType == "market" || request.ordType == "optimal_limit_ioc"))
+        if instrument.kind == .spot, quoteSized {
             let reference = limitPrice ?? (isBuy ? top.ask : top.bid)
+            // The most whole lots the amount pays for (never spending more than sz).
             size = request.size.divided(by: reference).divided(by: lot).rounded(toScale: 0).multiplied(by: lot)
+            if size.multiplied(by: reference) > request.size { size -= lot }
             if !(size.units > 0) {
                 throw OKXError("51020", "Order amount \(request.size) \(instrument.quoteCurrency) is below one lot of \(instrument.id)")
             }
@@ -146,7 +151,7 @@ extension Exchange {
             try commit(changes)
         } catch {
             nextOrderID -= 1
-            throw OKXError("50000", "The order could not be stored; nothing was changed (\(error))")
+            throw OKXError("50000", "The order could not be stored; nothing was changed")
         }
         return order
     }
@@ -220,10 +225,9 @@ extension Exchange {
         order.category = category
         if order.state == "filled" { account.openOrders[order.ordId] = nil } else { account.openOrders[order.ordId] = order }
         changes.fills.append(FillRecord(
-            tradeId: nextTradeID, ordId: order.ordId, uid: account.uid, clOrdId: order.clOrdId, instId: order.instId, side: order.side,
+            tradeId: 0, ordId: order.ordId, uid: account.uid, clOrdId: order.clOrdId, instId: order.instId, side: order.side,
             fillPx: price.description, fillSz: size.description, fee: (-trade.fee).description, feeCcy: trade.feeCurrency,
             pnl: trade.realizedPnL.description, execType: maker ? "M" : "T", category: category, ts: now))
-        nextTradeID += 1
     }
 
     /// Applies a trade to an account's positions or spot balances and posts its bills. `feeRate` overrides the
