@@ -165,6 +165,8 @@ import Testing
         BadInput(name: "limit without price", body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"limit","sz":"1"}"#, sCode: "50014", mentions: "px"),
         BadInput(name: "price off the tick", body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"limit","px":"80000.05","sz":"1"}"#, sCode: "51000", mentions: "80000.05"),
         BadInput(name: "wrong type", body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":{"n":1}}"#, sCode: "51000", mentions: "sz"),
+        BadInput(name: "unknown field", body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"1","size":"5"}"#, sCode: "51000", mentions: "size"),
+        BadInput(name: "boolean as a string that is not one", body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"1","reduceOnly":"maybe"}"#, sCode: "51000", mentions: "reduceOnly"),
         BadInput(name: "expired instrument", body: #"{"instId":"BTC-USD-251230-90000-C","tdMode":"cross","side":"buy","ordType":"market","sz":"1"}"#, sCode: "51001", mentions: "BTC-USD-251230"),
     ]
 

@@ -84,6 +84,11 @@ struct BodyFields {
         return value
     }
 
+    /// Refuses keys outside `known` (51000, naming the key).
+    func rejectUnknown(_ known: Set<String>) throws {
+        do { try reader.rejectUnknownKeys(known) } catch { throw OKXError.parameter(error.description) }
+    }
+
     func bool(_ key: String) throws -> Bool? {
         guard let text = try string(key) else { return nil }
         switch text.lowercased() {

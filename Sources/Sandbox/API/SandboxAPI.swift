@@ -210,12 +210,22 @@ public struct SandboxAPI: Sendable {
         ]
     }
 
+    /// The fields OKX documents for an order (clients send many of them empty); anything else is refused,
+    /// so a misspelt field is an error rather than silently ignored.
+    static let orderFields: Set<String> = [
+        "instId", "instIdCode", "tdMode", "ccy", "clOrdId", "tag", "side", "posSide", "ordType", "sz", "px", "pxUsd", "pxVol",
+        "reduceOnly", "tgtCcy", "banAmend", "quickMgnType", "stpId", "stpMode", "attachAlgoOrds", "tradeQuoteCcy", "pxAmendType",
+        "isElpTakerAccess", "algoClOrdId", "brokerId",
+    ]
+    static let cancelFields: Set<String> = ["instId", "instIdCode", "ordId", "clOrdId"]
+
     /// One order of `order` or `batch-orders`: the ack item and whether it succeeded.
     static func placeOne(_ value: JSONValue, uid: String, _ exchange: Exchange) async -> (ok: Bool, item: JSONValue) {
         var clOrdId = ""
         var tag = ""
         do {
             let fields = try BodyFields(value)
+            try fields.rejectUnknown(orderFields)
             clOrdId = try fields.string("clOrdId") ?? ""
             tag = try fields.string("tag") ?? ""
             guard clOrdId.count <= 32, clOrdId.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else {
@@ -248,6 +258,7 @@ public struct SandboxAPI: Sendable {
         var clOrdId = ""
         do {
             let fields = try BodyFields(value)
+            try fields.rejectUnknown(cancelFields)
             ordId = try fields.string("ordId") ?? ""
             clOrdId = try fields.string("clOrdId") ?? ""
             let instId = try fields.required("instId")
