@@ -1,6 +1,7 @@
 import GRDB
 import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 import Logging
 import MarginDefaults
 import MarginEngine
@@ -34,6 +35,8 @@ public struct SandboxConfiguration: Sendable {
     public var stepSeconds: Double = 1
     public var timestampWindowSeconds = 30
     public var rateLimitPerSecond: Double = 500
+    /// Exchange events a WebSocket connection may fall behind before it is closed.
+    public var webSocketQueueCapacity = WebSocketTransport.defaultCapacity
 
     public init(databasePath: String) { self.databasePath = databasePath }
 }
@@ -96,8 +99,18 @@ public struct Sandbox: Sendable {
         if configuration.mode != .staticSnapshot {
             services.append(SimulatorService(simulator: simulator, interval: configuration.tickInterval))
         }
+        let exchange = exchange
+        let window = Int64(configuration.timestampWindowSeconds)
+        let capacity = configuration.webSocketQueueCapacity
         return Application(
             router: router,
+            server: .http1WebSocketUpgrade { request, _, _ in
+                guard let endpoint = WebSocketTransport.endpoint(forPath: request.path ?? "") else { return .dontUpgrade }
+                return .upgrade([:]) { inbound, outbound, _ in
+                    try await WebSocketTransport.serve(
+                        inbound, outbound, endpoint: endpoint, exchange: exchange, windowSeconds: window, capacity: capacity)
+                }
+            },
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "pm-sandbox"),
             services: services, logger: logger)
     }
