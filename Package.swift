@@ -53,6 +53,7 @@ let package = Package(
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
+            resources: [.copy("Web")],
             swiftSettings: strictSettings
         ),
         .executableTarget(

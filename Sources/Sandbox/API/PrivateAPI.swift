@@ -236,6 +236,26 @@ extension Exchange {
         }
     }
 
+    public enum PublicBuilderKind: Sendable { case build, graph, compare }
+
+    /// The position builder on a simulated portfolio only (no account): our public endpoints.
+    public func publicPositionBuilder(body: JSONValue, kind: PublicBuilderKind) throws -> JSONValue {
+        do {
+            let request = try PositionBuilderRequest(json: body)
+            guard request.market == nil else { throw OKXError.parameter("market: the server uses its own market; remove the market field") }
+            guard !request.includeRealPositions else {
+                throw OKXError.parameter("inclRealPosAndEq: the public position builder has no account; use /api/v5/account/position-builder")
+            }
+            switch kind {
+            case .build: return .array([try PositionBuilder.build(request, catalog: catalog, market: market, parameters: parameters)])
+            case .graph: return .array([try PositionBuilder.graph(request, catalog: catalog, market: market, parameters: parameters)])
+            case .compare: return .array([try PositionBuilder.compare(request, catalog: catalog, market: market, parameters: parameters)])
+            }
+        } catch let error as EngineError {
+            throw OKXError.engine(error)
+        }
+    }
+
     // MARK: - Orders and fills from the database
 
     public func orderView(uid: String, instId: String, ordId: String?, clOrdId: String?) throws -> JSONValue {

@@ -91,6 +91,16 @@ public struct SandboxAPI: Sendable {
         ]
     }
 
+    /// Public position-builder routes (ours): simulated portfolios only, for the web page and tools.
+    var publicPostRoutes: [String: Handler] {
+        let exchange = exchange
+        return [
+            "/api/v5/public/position-builder": { request in .data(try await exchange.publicPositionBuilder(body: try request.jsonBody(), kind: .build)) },
+            "/api/v5/public/position-builder-graph": { request in .data(try await exchange.publicPositionBuilder(body: try request.jsonBody(), kind: .graph)) },
+            "/api/v5/public/position-builder-compare": { request in .data(try await exchange.publicPositionBuilder(body: try request.jsonBody(), kind: .compare)) },
+        ]
+    }
+
     static func books(_ request: APIRequest, _ exchange: Exchange) async throws -> APIResponse {
         guard let id = request.parameter("instId") else { throw OKXError.empty("instId") }
         var depth = 1
@@ -304,6 +314,10 @@ public struct SandboxAPI: Sendable {
                 try await rateLimiter.take("ip:\(request.headers["x-forwarded-for"] ?? "local")")
                 return try await handler(&request)
             }
+            if method == "POST", let handler = publicPostRoutes[path] {
+                try await rateLimiter.take("ip:\(request.headers["x-forwarded-for"] ?? "local")")
+                return try await handler(&request)
+            }
             if let route = privateRoutes["\(method) \(path)"] {
                 let (uid, permissions) = try await authenticator.authenticate(request)
                 try await rateLimiter.take("key:\(request.headers["ok-access-key"] ?? "")")
@@ -314,7 +328,7 @@ public struct SandboxAPI: Sendable {
                 request.permissions = permissions
                 return try await route.handler(&request)
             }
-            let known = publicRoutes[path] != nil || privateRoutes.keys.contains { $0.hasSuffix(" \(path)") }
+            let known = publicRoutes[path] != nil || publicPostRoutes[path] != nil || privateRoutes.keys.contains { $0.hasSuffix(" \(path)") }
             if known { return .error(OKXError("405", "Method \(method) is not allowed on \(path)", httpStatus: 405)) }
             return .error(OKXError("404", "Not Found: \(path)", httpStatus: 404))
         } catch let error as OKXError {

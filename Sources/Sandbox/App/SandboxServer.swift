@@ -115,8 +115,27 @@ public struct Sandbox: Sendable {
             services: services, logger: logger)
     }
 
+    /// The web Position Builder's files, served from the bundle (no CDN, no network at run time).
+    static func webFile(_ path: String) -> Response? {
+        let name = path == "/" || path == "/index.html" ? "index.html" : (path.hasPrefix("/web/") ? String(path.dropFirst(5)) : "")
+        guard !name.isEmpty, !name.contains(".."), !name.contains("/"),
+            let url = Bundle.module.url(forResource: "Web/\(name)", withExtension: nil),
+            let data = FileManager.default.contents(atPath: url.path)
+        else { return nil }
+        let type: String
+        switch url.pathExtension {
+        case "html": type = "text/html; charset=utf-8"
+        case "css": type = "text/css; charset=utf-8"
+        case "js": type = "text/javascript; charset=utf-8"
+        case "svg": type = "image/svg+xml"
+        default: type = "application/octet-stream"
+        }
+        return Response(status: .ok, headers: [.contentType: type, .cacheControl: "no-cache"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
     /// Reads the raw body (up to the limit) and answers with OKX's envelope; nothing escapes as a crash.
     static func respond(_ request: Request, context: SandboxRequestContext, api: SandboxAPI) async -> Response {
+        if request.method == .get, !request.uri.path.hasPrefix("/api/"), let file = webFile(request.uri.path) { return file }
         var body: [UInt8] = []
         do {
             let buffer = try await request.body.collect(upTo: context.maxUploadSize)
