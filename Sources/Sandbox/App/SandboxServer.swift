@@ -91,6 +91,7 @@ public struct Sandbox: Sendable {
         let handler: @Sendable (Request, SandboxRequestContext) async throws -> Response = { request, context in
             await Self.respond(request, context: context, api: api)
         }
+        router.get("/", use: handler)
         router.get("**", use: handler)
         router.post("**", use: handler)
         router.put("**", use: handler)

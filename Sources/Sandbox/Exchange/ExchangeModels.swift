@@ -24,7 +24,8 @@ public struct OKXError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Maps an engine error to OKX's parameter error, keeping the engine's message (it names the field).
     static func engine(_ error: EngineError) -> OKXError {
         switch error {
-        case .unknownInstrument(_, let id): OKXError("51001", "Instrument ID does not exist: \(id)")
+        case .unknownInstrument(let path, let id):
+            OKXError("51001", path.isEmpty ? "Instrument ID does not exist: \(id)" : "Instrument ID does not exist: \(id) (\(path))")
         case .missingField(let path): OKXError("50014", "Parameter \(path) cannot be empty", httpStatus: 400)
         default: OKXError("51000", "Parameter error: \(error.description)", httpStatus: 400)
         }
