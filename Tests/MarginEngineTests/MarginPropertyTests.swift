@@ -115,6 +115,28 @@ import Testing
         }
     }
 
+    /// The grouped canonical order (hash once, sort distinct ids) is exactly the comparator's order, also
+    /// when one instrument appears many times with equal and different sizes and prices.
+    @Test func canonicalGroupsMatchTheComparator() async {
+        await propertyCheck(count: Self.checks, input: Self.seeds) { seed in
+            var portfolio = Self.calm.portfolio(seed: seed)
+            var generator = SeededGenerator(seed: seed ^ 0x5A5A)
+            for position in portfolio.positions {
+                for _ in 0..<Int.random(in: 0...3, using: &generator) {
+                    var copy = position
+                    copy.sizeContracts = [position.sizeContracts, -position.sizeContracts, 1, 2][Int.random(in: 0...3, using: &generator)]
+                    copy.averagePrice = [position.averagePrice, 1][Int.random(in: 0...1, using: &generator)]
+                    portfolio.positions.append(copy)
+                }
+            }
+            portfolio.positions.shuffle(using: &generator)
+            let key = { (position: Position) in "\(position.instrument.id)|\(position.sizeContracts)|\(position.averagePrice)" }
+            #expect(portfolio.canonicallyOrderedPositions().map(key) == portfolio.positions.sorted(by: Position.canonicallyOrdered).map(key))
+            let groups = portfolio.canonicalGroups()
+            #expect(groups.map(\.instrumentID) == Set(portfolio.positions.map(\.instrument.id.rawValue)).sorted())
+        }
+    }
+
     /// (f) The worst-cell P&Ls of a unit's positions (and spot in use) sum exactly to its mr1FinalResult.pnl.
     @Test func worstCellAttributionSumsToTheWorstCell() async {
         for universe in [Self.calm, Self.selloff] {

@@ -21,7 +21,7 @@ public struct Position: Sendable, Equatable {
 
     /// The canonical order: by instrument id, then size, then entry price, so that the order in which a
     /// user lists positions never changes a bit of the result.
-    static func canonicallyOrdered(_ lhs: Position, _ rhs: Position) -> Bool {
+    public static func canonicallyOrdered(_ lhs: Position, _ rhs: Position) -> Bool {
         if lhs.instrument.id != rhs.instrument.id { return lhs.instrument.id < rhs.instrument.id }
         if lhs.sizeContracts != rhs.sizeContracts { return lhs.sizeContracts < rhs.sizeContracts }
         return lhs.averagePrice < rhs.averagePrice
@@ -40,6 +40,57 @@ public struct Portfolio: Sendable {
         self.positions = positions
         self.cashBalances = cashBalances
         self.chosenSpotInUse = chosenSpotInUse
+    }
+
+    /// The positions in canonical order (``Position/canonicallyOrdered(_:_:)``).
+    public func canonicallyOrderedPositions() -> [Position] {
+        canonicalGroups().flatMap { group in group.slots.map { positions[$0] } }
+    }
+
+    /// Indices into ``positions`` grouped by instrument id, ids ascending, each group ordered by size then
+    /// entry price: the canonical order, with each instrument's positions together.
+    ///
+    /// Sorting 1,000 positions by comparing ids directly costs milliseconds; grouping by id first sorts
+    /// only the distinct ids, with the same result.
+    public func canonicalGroups() -> [(instrumentID: String, slots: [Int])] {
+        // Number the distinct ids in order of appearance (one hash per position)...
+        var rankByID: [String: Int] = [:]
+        rankByID.reserveCapacity(positions.count)
+        var ids: [String] = []
+        var firstRank = [Int](repeating: 0, count: positions.count)
+        for slot in positions.indices {
+            let id = positions[slot].instrument.id.rawValue
+            if let known = rankByID[id] {
+                firstRank[slot] = known
+            } else {
+                rankByID[id] = ids.count
+                firstRank[slot] = ids.count
+                ids.append(id)
+            }
+        }
+        // ...sort only the distinct ids, then bucket the slots by id order (stable, so slot order within).
+        // Instrument ids are ASCII by grammar, so byte order is `String` order, and much cheaper.
+        let idOrder = ids.indices.sorted { ids[$0].utf8.lexicographicallyPrecedes(ids[$1].utf8) }
+        var orderOfRank = [Int](repeating: 0, count: ids.count)
+        for (position, rank) in idOrder.enumerated() { orderOfRank[rank] = position }
+        var starts = [Int](repeating: 0, count: ids.count + 1)
+        for slot in positions.indices { starts[orderOfRank[firstRank[slot]] + 1] += 1 }
+        for group in 0..<ids.count { starts[group + 1] += starts[group] }
+        var next = starts
+        var bucketed = [Int](repeating: 0, count: positions.count)
+        for slot in positions.indices {
+            let group = orderOfRank[firstRank[slot]]
+            bucketed[next[group]] = slot
+            next[group] += 1
+        }
+        return (0..<ids.count).map { group in
+            var slots = Array(bucketed[starts[group]..<starts[group + 1]])
+            if slots.count > 1 {
+                let keyed = slots.map { (size: positions[$0].sizeContracts, price: positions[$0].averagePrice, slot: $0) }
+                slots = keyed.sorted { ($0.size, $0.price, $0.slot) < ($1.size, $1.price, $1.slot) }.map(\.slot)
+            }
+            return (ids[idOrder[group]], slots)
+        }
     }
 }
 

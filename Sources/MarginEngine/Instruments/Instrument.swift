@@ -6,7 +6,11 @@
 /// - option: one contract is ``contractValue`` × ``contractMultiplier`` coins of underlying; premium quoted
 ///   in coins per coin;
 /// - spot: one unit is one coin.
-public struct Instrument: Sendable, Hashable {
+///
+/// Immutable and shared: a class, because positions, markets, scenario vectors and results all hold the
+/// instrument, and copying its strings and catalog entry each time dominated the Position Builder's cost.
+/// Identity is the instrument id.
+public final class Instrument: Sendable, Hashable {
     public let id: InstrumentID
     /// OKX `ctVal`: coins per contract (linear, option) or USD face per contract (inverse).
     public let contractValue: Double
@@ -47,6 +51,6 @@ public struct Instrument: Sendable, Hashable {
         self.catalogEntry = catalogEntry
     }
 
-    public static func == (lhs: Instrument, rhs: Instrument) -> Bool { lhs.id == rhs.id }
+    public static func == (lhs: Instrument, rhs: Instrument) -> Bool { lhs === rhs || lhs.id == rhs.id }
     public func hash(into hasher: inout Hasher) { hasher.combine(id) }
 }

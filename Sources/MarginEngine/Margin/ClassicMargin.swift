@@ -64,7 +64,7 @@ public enum ClassicMargin {
         _ portfolio: Portfolio, market: MarketSnapshot, parameters: MarginParameters
     ) throws(EngineError) -> ClassicMarginResult {
         var results: [ClassicPositionResult] = []
-        for position in portfolio.positions.sorted(by: Position.canonicallyOrdered) {
+        for position in portfolio.canonicallyOrderedPositions() {
             guard position.instrument.isDerivative else {
                 throw .invalidField(path: position.source, value: "\"\(position.instrument.id)\"", reason: "is spot; hold spot as a balance")
             }

@@ -178,6 +178,16 @@ public struct MarginParameters: Sendable {
         return mr7Bands.map { ProgressiveBand(upTo: $0.upTo.map { $0 / divisor }, rate: $0.rate) }
     }
 
+    /// An option's volatility in the three volatility states (``VolatilityState`` order: up, same, down):
+    /// shifted by the larger of the points and percentage shocks at its expiry, the down state floored at
+    /// `min(σ, volatilityFloor)`.
+    public func stateVolatilities(_ volatility: Double, timeToExpiryYears years: Double) -> [Double] {
+        let shock = volatilityShock(days: years * 365)
+        let upShift = max(shock.upPoints * 0.01, shock.upPercent * volatility)
+        let downShift = max(shock.downPoints * 0.01, shock.downPercent * volatility)
+        return [volatility + upShift, volatility, max(volatility - downShift, min(volatility, volatilityFloor))]
+    }
+
     /// The volatility shock at `days` to expiry, interpolated linearly in days and flat outside the table.
     public func volatilityShock(days: Double) -> VolatilityShockRow {
         let rows = volatilityShock

@@ -104,27 +104,30 @@ public enum PortfolioMargin {
         _ portfolio: Portfolio, market: MarketSnapshot, parameters: MarginParameters,
         risks: [String: InstrumentRisk] = [:]
     ) throws(EngineError) -> PortfolioMarginResult {
-        var riskByID = risks
         var positionsByCoin: [String: [(Position, InstrumentRisk)]] = [:]
-        for position in portfolio.positions.sorted(by: Position.canonicallyOrdered) {
-            guard position.instrument.isDerivative else {
-                throw .invalidField(path: position.source, value: "\"\(position.instrument.id)\"", reason: "is spot; hold spot as a balance")
+        for group in portfolio.canonicalGroups() {
+            guard let first = group.slots.first else { continue }
+            let instrument = portfolio.positions[first].instrument
+            let path = portfolio.positions[first].source
+            guard instrument.isDerivative else {
+                throw .invalidField(path: path, value: "\"\(instrument.id)\"", reason: "is spot; hold spot as a balance")
             }
             let risk: InstrumentRisk
-            if let known = riskByID[position.instrument.id.rawValue] {
+            if let known = risks[group.instrumentID] {
                 risk = known
             } else {
-                let instrumentMarket = try market.market(for: position.instrument, path: position.source)
-                risk = InstrumentRisk(instrumentMarket, parameters: parameters)
-                riskByID[position.instrument.id.rawValue] = risk
+                risk = InstrumentRisk(try market.market(for: instrument, path: path), parameters: parameters)
             }
-            positionsByCoin[position.instrument.underlying, default: []].append((position, risk))
+            var unit = positionsByCoin.removeValue(forKey: instrument.underlying) ?? []
+            for slot in group.slots { unit.append((portfolio.positions[slot], risk)) }
+            positionsByCoin[instrument.underlying] = unit
         }
+        let context = ComponentContext(parameters: parameters, market: market)
 
         var units: [RiskUnitResult] = []
         for coin in positionsByCoin.keys.sorted() {
             units.append(try unitResult(
-                coin: coin, positions: positionsByCoin[coin] ?? [], portfolio: portfolio, market: market, parameters: parameters))
+                coin: coin, positions: positionsByCoin[coin] ?? [], portfolio: portfolio, market: market, context: context))
         }
 
         let spotInUseByCoin = Dictionary(uniqueKeysWithValues: units.compactMap { unit in unit.spotInUse.map { (unit.coin, $0.coins) } })
@@ -154,10 +157,14 @@ public enum PortfolioMargin {
     }
 
     /// One unit: exposure, spot in use, components, attribution.
+    ///
+    /// A position's marginal MMR is the unit's MMR minus the MMR without it (its figures subtracted from
+    /// the unit's sums, no repricing), evaluated in reused scratch storage.
     static func unitResult(
         coin: String, positions: [(Position, InstrumentRisk)], portfolio: Portfolio, market: MarketSnapshot,
-        parameters: MarginParameters
+        context: ComponentContext
     ) throws(EngineError) -> RiskUnitResult {
+        let parameters = context.parameters
         let tier = parameters.tier(of: coin)
         let tierParameters = parameters.derivatives[tier] ?? parameters.derivativeParameters(for: coin)
         var derivatives = UnitExposure.empty
@@ -167,38 +174,54 @@ public enum PortfolioMargin {
         let chosen = portfolio.chosenSpotInUse[coin]
         let spotRisk: InstrumentRisk? = balance != 0
             ? InstrumentRisk(spotIndexUSD: try market.indexUSD(coin), parameters: tierParameters) : nil
+        var hedgedScratch = UnitExposure.empty
 
-        /// The unit's components for a derivative exposure, spot in use derived from it, per the
-        /// aggregation policy; returns the components and the spot in use applied.
-        func evaluate(_ exposure: UnitExposure, allowSpot: Bool = true) throws(EngineError) -> (RiskUnitComponents, UnitExposure, Double, Double) {
+        /// The unit's charges for a derivative exposure, with spot in use derived from it per the
+        /// aggregation policy; `hedged` tells whether the spot-hedged exposure (left in `hedgedScratch`)
+        /// was chosen, `applied` the spot in use it holds.
+        func evaluate(
+            _ exposure: UnitExposure, allowSpot: Bool = true
+        ) throws(EngineError) -> (charges: ComponentCharges, hedged: Bool, applied: Double, maximum: Double) {
             let (amount, maximum) = spotInUse(balanceCoins: balance, derivativeDeltaCoins: exposure.derivativeCoinDelta, chosenCoins: chosen)
-            var hedged = exposure
-            if allowSpot, amount != 0, let spotRisk { hedged.addSpot(spotRisk, coins: amount) }
-            let hedgedComponents = try RiskUnitComponents(hedged, tier: tier, market: market, parameters: parameters)
-            let applied = allowSpot ? amount : 0
-            guard parameters.spotHedgeAggregation == .conservativeMax, applied != 0 else {
-                return (hedgedComponents, hedged, applied, maximum)
+            guard allowSpot, amount != 0, let spotRisk else {
+                return (try context.charges(exposure, tier: tier), false, 0, maximum)
             }
-            let bare = try RiskUnitComponents(exposure, tier: tier, market: market, parameters: parameters)
-            return bare.mmr > hedgedComponents.mmr ? (bare, exposure, 0, maximum) : (hedgedComponents, hedged, applied, maximum)
+            hedgedScratch.assign(exposure)
+            hedgedScratch.addSpot(spotRisk, coins: amount)
+            let hedged = try context.charges(hedgedScratch, tier: tier)
+            guard parameters.spotHedgeAggregation == .conservativeMax else { return (hedged, true, amount, maximum) }
+            let bare = try context.charges(exposure, tier: tier)
+            return bare.mmr > hedged.mmr ? (bare, false, 0, maximum) : (hedged, true, amount, maximum)
         }
 
-        let (components, exposure, spotCoins, spotMaximum) = try evaluate(derivatives)
+        let chosenCharges = try evaluate(derivatives)
+        let spotCoins = chosenCharges.applied
+        let spotMaximum = chosenCharges.maximum
+        let exposure = chosenCharges.hedged ? hedgedScratch : derivatives
+        let components = RiskUnitComponents(chosenCharges.charges, layout: ScenarioLayout(tierParameters), pnl: exposure.scenarioPnLUSD)
         let worstIndex = components.mr1Worst.index
 
         var results: [PositionResult] = []
+        results.reserveCapacity(positions.count)
         var unitGreeks = ContractGreeks.zero
         var unitUPL = 0.0
+        var without = derivatives
+        var settleIndices: [(currency: String, usd: Double)] = []  // a unit settles in a few currencies
         for (position, risk) in positions {
             guard let instrumentMarket = risk.market else { continue }
             let size = position.sizeContracts
             let instrument = position.instrument
             let valuation = PositionValuation(position, market: instrumentMarket)
             let floating = valuation.floatingPnL
-            let settleUSD = try market.indexUSD(instrument.settleCurrency)
-            var without = derivatives
-            without.remove(risk, sizeContracts: size)
-            let marginal = components.mmr - (try evaluate(without).0.mmr)
+            let settleUSD: Double
+            if let cached = settleIndices.first(where: { $0.currency == instrument.settleCurrency }) {
+                settleUSD = cached.usd
+            } else {
+                settleUSD = try market.indexUSD(instrument.settleCurrency)
+                settleIndices.append((instrument.settleCurrency, settleUSD))
+            }
+            without.assign(derivatives, removing: risk, sizeContracts: size)
+            let marginal = components.mmr - (try evaluate(without).charges.mmr)
             let greeks = risk.greeks.scaled(by: size)
             unitGreeks.add(greeks)
             unitUPL += floating * settleUSD
@@ -211,7 +234,7 @@ public enum PortfolioMargin {
         if let spotRisk, spotMaximum != 0 || chosen != nil {
             let greeks = spotRisk.greeks.scaled(by: spotCoins)
             unitGreeks.add(greeks)
-            let withoutSpot = try evaluate(derivatives, allowSpot: false).0.mmr
+            let withoutSpot = try evaluate(derivatives, allowSpot: false).charges.mmr
             spotResult = SpotInUseResult(
                 coin: coin, coins: spotCoins, maximumCoins: spotMaximum, indexUSD: try market.indexUSD(coin), greeks: greeks,
                 worstCellPnLUSD: spotCoins * spotRisk.scenarioPnLUSD[worstIndex], marginalMmrUSD: components.mmr - withoutSpot)

@@ -12,37 +12,71 @@ public struct UnitExposure: Sendable, Equatable {
     /// Unscaled MR7 charge in USD (gross over positions).
     public var minimumChargeUSD: Double
     /// Σ cash vega × MR3 shock (USD) by option expiry.
-    public var vegaShockByExpiry: [UnixMillis: Double]
+    public var vegaShockByExpiry: ExpiryBuckets
 
     public static let empty = UnitExposure(
         scenarioPnLUSD: [Double](repeating: 0, count: ScenarioLayout.count), derivativeCoinDelta: 0,
-        cashDeltaUSD: [0, 0, 0], minimumChargeUSD: 0, vegaShockByExpiry: [:])
+        cashDeltaUSD: [0, 0, 0], minimumChargeUSD: 0, vegaShockByExpiry: ExpiryBuckets())
 
-    /// Adds `sizeContracts` of a derivative (negative sizes are shorts).
-    public mutating func add(_ risk: InstrumentRisk, sizeContracts: Double) {
-        for index in 0..<ScenarioLayout.count { scenarioPnLUSD[index] += sizeContracts * risk.scenarioPnLUSD[index] }
-        derivativeCoinDelta += sizeContracts * risk.coinDelta
-        cashDeltaUSD[risk.leg.rawValue] += sizeContracts * risk.cashDeltaUSD
-        minimumChargeUSD += Self.minimumCharge(risk, sizeContracts: sizeContracts)
-        if let expiry = risk.optionExpiry {
-            vegaShockByExpiry[expiry, default: 0] += sizeContracts * risk.vegaShockUSD
+    /// Overwrites `self` with `other`, reusing storage (marginal MMR evaluates one such copy per position).
+    public mutating func assign(_ other: UnitExposure) {
+        Self.copy(other.scenarioPnLUSD, into: &scenarioPnLUSD)
+        Self.copy(other.cashDeltaUSD, into: &cashDeltaUSD)
+        derivativeCoinDelta = other.derivativeCoinDelta
+        minimumChargeUSD = other.minimumChargeUSD
+        vegaShockByExpiry.assign(other.vegaShockByExpiry)
+    }
+
+    /// Overwrites `self` with `other` less `sizeContracts` of `risk` (the exposure without one
+    /// position, for its marginal MMR; `a − size × b` per figure, in one pass).
+    public mutating func assign(_ other: UnitExposure, removing risk: InstrumentRisk, sizeContracts: Double) {
+        scenarioPnLUSD.withUnsafeMutableBufferPointer { target in
+            other.scenarioPnLUSD.withUnsafeBufferPointer { source in
+                risk.scenarioPnLUSD.withUnsafeBufferPointer { removed in
+                    for index in 0..<min(target.count, source.count, removed.count) {
+                        target[index] = source[index] - sizeContracts * removed[index]
+                    }
+                }
+            }
+        }
+        Self.copy(other.cashDeltaUSD, into: &cashDeltaUSD)
+        derivativeCoinDelta = other.derivativeCoinDelta - sizeContracts * risk.coinDelta
+        cashDeltaUSD[risk.leg.rawValue] -= sizeContracts * risk.cashDeltaUSD
+        minimumChargeUSD = other.minimumChargeUSD - Self.minimumCharge(risk, sizeContracts: sizeContracts)
+        vegaShockByExpiry.assign(other.vegaShockByExpiry)
+        if let expiry = risk.optionExpiry { vegaShockByExpiry.add(-(sizeContracts * risk.vegaShockUSD), at: expiry) }
+    }
+
+    private static func copy(_ source: [Double], into target: inout [Double]) {
+        guard source.count == target.count else { target = source; return }
+        target.withUnsafeMutableBufferPointer { target in
+            source.withUnsafeBufferPointer { source in
+                for index in 0..<source.count { target[index] = source[index] }
+            }
         }
     }
 
-    /// Removes what ``add(_:sizeContracts:)`` added.
-    public mutating func remove(_ risk: InstrumentRisk, sizeContracts: Double) {
-        for index in 0..<ScenarioLayout.count { scenarioPnLUSD[index] -= sizeContracts * risk.scenarioPnLUSD[index] }
-        derivativeCoinDelta -= sizeContracts * risk.coinDelta
-        cashDeltaUSD[risk.leg.rawValue] -= sizeContracts * risk.cashDeltaUSD
-        minimumChargeUSD -= Self.minimumCharge(risk, sizeContracts: sizeContracts)
-        if let expiry = risk.optionExpiry {
-            vegaShockByExpiry[expiry, default: 0] -= sizeContracts * risk.vegaShockUSD
+    /// `target += scale × source`, element by element.
+    private static func accumulate(_ source: [Double], scale: Double, into target: inout [Double]) {
+        target.withUnsafeMutableBufferPointer { target in
+            source.withUnsafeBufferPointer { source in
+                for index in 0..<min(source.count, target.count) { target[index] += scale * source[index] }
+            }
         }
+    }
+
+    /// Adds `sizeContracts` of a derivative (negative sizes are shorts).
+    public mutating func add(_ risk: InstrumentRisk, sizeContracts: Double) {
+        Self.accumulate(risk.scenarioPnLUSD, scale: sizeContracts, into: &scenarioPnLUSD)
+        derivativeCoinDelta += sizeContracts * risk.coinDelta
+        cashDeltaUSD[risk.leg.rawValue] += sizeContracts * risk.cashDeltaUSD
+        minimumChargeUSD += Self.minimumCharge(risk, sizeContracts: sizeContracts)
+        if let expiry = risk.optionExpiry { vegaShockByExpiry.add(sizeContracts * risk.vegaShockUSD, at: expiry) }
     }
 
     /// Adds spot in use (coins, signed) with the coin's spot scenario vector. Spot in use has no MR7.
     public mutating func addSpot(_ spotRisk: InstrumentRisk, coins: Double) {
-        for index in 0..<ScenarioLayout.count { scenarioPnLUSD[index] += coins * spotRisk.scenarioPnLUSD[index] }
+        Self.accumulate(spotRisk.scenarioPnLUSD, scale: coins, into: &scenarioPnLUSD)
         cashDeltaUSD[SettlementLeg.usd.rawValue] += coins * spotRisk.cashDeltaUSD
     }
 
@@ -83,70 +117,36 @@ public struct RiskUnitComponents: Sendable, Equatable {
     /// when the MMR is zero.
     public var dominant: String
 
-    /// Computes the components from a unit's exposure.
-    ///
-    /// ```
-    /// MR1 = max(0, −min cell),  MR6 = factor × max(0, −min extreme cell)
-    /// MR2 = max(0, −decay),     MR4 = max(0, −min(up, down)),  MR5 = max(0, −min(+Δr, −Δr))
-    /// MR3 = k·(Σ_e |V_e s_e| − |Σ_e V_e s_e|)
-    /// MR7 = progressive(raw, tier bands)
-    /// MR9 = Σ pairs progressive(hedge, rates of the pair's deviation column)
-    /// MMR = max(max(MR1, MR2, MR6) + MR3 + MR4 + MR5 + MR9, MR7),  IMR = imrFactor × MMR
-    /// ```
+    /// Computes the components from a unit's exposure (arithmetic: ``ComponentContext/charges(pnl:vega:minimumChargeUSD:cashDeltaUSD:tier:)``).
     public init(
         _ exposure: UnitExposure, tier: RiskTier, market: MarketSnapshot, parameters: MarginParameters
     ) throws(EngineError) {
-        let tierParameters = parameters.derivatives[tier] ?? parameters.derivativeParameters(for: "")
-        let layout = ScenarioLayout(tierParameters)
-        let pnl = exposure.scenarioPnLUSD
+        try self.init(exposure, tier: tier, context: ComponentContext(parameters: parameters, market: market))
+    }
 
-        var worst = WorstCell(index: ScenarioLayout.mr1Index(move: 3, state: .up), pnlUSD: .infinity, spotMove: 0, volatilityState: .up)
-        for state in VolatilityState.allCases {
-            for move in ScenarioLayout.mr1SearchOrder {
-                let index = ScenarioLayout.mr1Index(move: move, state: state)
-                if pnl[index] < worst.pnlUSD {
-                    worst = WorstCell(index: index, pnlUSD: pnl[index], spotMove: layout.mr1Moves[move], volatilityState: state)
-                }
-            }
-        }
-        mr1Worst = worst
-        mr1 = max(0, -worst.pnlUSD)
+    init(_ exposure: UnitExposure, tier: RiskTier, context: ComponentContext) throws(EngineError) {
+        self.init(try context.charges(exposure, tier: tier), layout: ScenarioLayout(context.tierParameters(tier)), pnl: exposure.scenarioPnLUSD)
+    }
 
-        var extreme = WorstCell(index: ScenarioLayout.mr6Index(move: 0, state: .up), pnlUSD: .infinity, spotMove: 0, volatilityState: .up)
-        for state in VolatilityState.allCases {
-            for move in 0..<2 {
-                let index = ScenarioLayout.mr6Index(move: move, state: state)
-                if pnl[index] < extreme.pnlUSD {
-                    extreme = WorstCell(index: index, pnlUSD: pnl[index], spotMove: layout.mr6Moves[move], volatilityState: state)
-                }
-            }
-        }
-        mr6Worst = extreme
-        mr6 = tierParameters.mr6LossFactor * max(0, -extreme.pnlUSD)
-
-        mr2 = max(0, -pnl[ScenarioLayout.mr2])
-        mr4 = max(0, -min(pnl[ScenarioLayout.mr4Up], pnl[ScenarioLayout.mr4Down]))
-        mr5 = max(0, -min(pnl[ScenarioLayout.mr5Up], pnl[ScenarioLayout.mr5Down]))
-
-        var grossVega = 0.0
-        var netVega = 0.0
-        for expiry in exposure.vegaShockByExpiry.keys.sorted() {
-            let value = exposure.vegaShockByExpiry[expiry] ?? 0
-            grossVega += abs(value)
-            netVega += value
-        }
-        mr3 = max(0, parameters.mr3Factor * (grossVega - abs(netVega)))
-
-        mr7 = progressiveCharge(max(0, exposure.minimumChargeUSD), bands: parameters.mr7Bands(for: tier))
-        mr9 = try Self.depegCharge(exposure.cashDeltaUSD, market: market, table: parameters.mr9)
-
-        let scenarioCharge = max(mr1, mr2, mr6)
-        let core = scenarioCharge + mr3 + mr4 + mr5 + mr9
-        mmr = max(core, mr7)
-        imr = tierParameters.imrFactor * mmr
+    /// The reported components of `charges`; `pnl` is the vector they came from.
+    init(_ charges: ComponentCharges, layout: ScenarioLayout, pnl: [Double]) {
+        (mr1, mr2, mr3, mr4, mr5, mr6, mr7, mr9) = (
+            charges.mr1, charges.mr2, charges.mr3, charges.mr4, charges.mr5, charges.mr6, charges.mr7, charges.mr9
+        )
+        mmr = charges.mmr
+        imr = charges.imr
+        let mr1Cell = charges.mr1WorstIndex
+        mr1Worst = WorstCell(
+            index: mr1Cell, pnlUSD: pnl[mr1Cell], spotMove: layout.mr1Moves[mr1Cell % ScenarioLayout.mr1MoveCount],
+            volatilityState: VolatilityState(rawValue: mr1Cell / ScenarioLayout.mr1MoveCount) ?? .up)
+        let mr6Cell = charges.mr6WorstIndex - ScenarioLayout.mr6Start
+        mr6Worst = WorstCell(
+            index: charges.mr6WorstIndex, pnlUSD: pnl[charges.mr6WorstIndex], spotMove: layout.mr6Moves[mr6Cell % 2],
+            volatilityState: VolatilityState(rawValue: mr6Cell / 2) ?? .up)
         // Values within 1e-12 relative are ties (MR6 = 0.5 × a 24 % move equals MR1's 12 % move up to
         // rounding for linear books); ties go to the earlier name in MR1, MR2, MR6, MR3, MR4, MR5, MR9.
         func exceeds(_ value: Double, _ reference: Double) -> Bool { value > reference * (1 + 1e-12) }
+        let core = charges.core
         if mmr == 0 {
             dominant = ""
         } else if exceeds(mr7, core) {
@@ -158,32 +158,14 @@ public struct RiskUnitComponents: Sendable, Equatable {
             dominant = best.0
         }
     }
+}
 
-    /// MR9: matched opposite cash deltas of (USDT, USD), (USDT, USDC), (USDC, USD), in that order, each
-    /// charged progressively at the rates of the pair's price-deviation column.
-    /// The stablecoin indices are read only for a pair that is actually hedged; a linear leg can exist only
-    /// if its stablecoin's index was found when the position was priced.
-    static func depegCharge(
-        _ cashDeltaUSD: [Double], market: MarketSnapshot, table: StablecoinDepegTable
-    ) throws(EngineError) -> Double {
-        var deltas = cashDeltaUSD
-        let pairs: [(SettlementLeg, SettlementLeg)] = [(.usdt, .usd), (.usdt, .usdc), (.usdc, .usd)]
-        var charge = 0.0
-        for (first, second) in pairs {
-            let a = deltas[first.rawValue]
-            let b = deltas[second.rawValue]
-            guard a * b < 0 else { continue }
-            let deviation: Double
-            switch (first, second) {
-            case (.usdt, .usd): deviation = abs(1 - (try market.indexUSD("USDT")))
-            case (.usdc, .usd): deviation = abs(1 - (try market.indexUSD("USDC")))
-            default: deviation = abs(1 - (try market.indexUSD("USDT")) / (try market.indexUSD("USDC")))
-            }
-            let hedge = min(abs(a), abs(b))
-            deltas[first.rawValue] = a > 0 ? a - hedge : a + hedge
-            deltas[second.rawValue] = b > 0 ? b - hedge : b + hedge
-            charge += progressiveCharge(hedge, bands: table.schedule(deviation: deviation))
+extension ComponentContext {
+    /// The charges of a unit's exposure.
+    func charges(_ exposure: UnitExposure, tier: RiskTier) throws(EngineError) -> ComponentCharges {
+        let legs = (exposure.cashDeltaUSD[0], exposure.cashDeltaUSD[1], exposure.cashDeltaUSD[2])
+        return try exposure.scenarioPnLUSD.withUnsafeBufferPointer { pnl throws(EngineError) in
+            try charges(pnl: pnl, vega: exposure.vegaShockByExpiry, minimumChargeUSD: exposure.minimumChargeUSD, cashDeltaUSD: legs, tier: tier)
         }
-        return charge
     }
 }

@@ -39,7 +39,10 @@ public struct ContractGreeks: Sendable, Equatable {
 ///
 /// Every figure is per contract (per coin for spot in use); a position's figure is `size × figure`, which
 /// keeps the account-level work a sparse dot product (spec 02, `STYLE.md` §11).
-public struct InstrumentRisk: Sendable {
+///
+/// Immutable, and a class so that the many places holding one (tables, units, position results) share
+/// it instead of copying some 300 bytes and a dozen references each time.
+public final class InstrumentRisk: Sendable {
     /// The instrument's market (nil for spot in use).
     public let market: InstrumentMarket?
     /// P&L in USD per contract under each scenario of ``ScenarioLayout``.
@@ -135,14 +138,7 @@ public struct InstrumentRisk: Sendable {
             }
             let base = Black76(kind, forward: forward, strike: strike, volatility: volatility, timeToExpiryYears: years, discountFactor: discount)
             let baseValue = base.price
-            let shock = parameters.volatilityShock(days: years * 365)
-            let upShift = max(shock.upPoints * 0.01, shock.upPercent * volatility)
-            let downShift = max(shock.downPoints * 0.01, shock.downPercent * volatility)
-            let stateVolatility: [Double] = [
-                volatility + upShift,
-                volatility,
-                max(volatility - downShift, min(volatility, parameters.volatilityFloor)),
-            ]
+            let stateVolatility = parameters.stateVolatilities(volatility, timeToExpiryYears: years)
             for state in VolatilityState.allCases {
                 let shockedVolatility = stateVolatility[state.rawValue]
                 for (moveIndex, move) in layout.mr1Moves.enumerated() {
@@ -176,7 +172,7 @@ public struct InstrumentRisk: Sendable {
             minimumChargeUSD = tierParameters.mr7RateOption * coins * indexUSD
             optionValueUSD = coins * market.markPrice * indexUSD
             optionExpiry = instrument.expiry
-            vegaShockUSD = coins * base.vegaPerVolPoint * shock.upPoints
+            vegaShockUSD = coins * base.vegaPerVolPoint * parameters.volatilityShock(days: years * 365).upPoints
             notionalUSD = market.notionalUSDPerContract
             let vegaUSD = coins * base.vegaPerVolPoint
             let thetaUSD = coins * base.thetaPerDay
