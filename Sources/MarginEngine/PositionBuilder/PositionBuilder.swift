@@ -144,27 +144,16 @@ public enum PositionBuilder {
         liquidationMoves: [String: (down: Double?, up: Double?)] = [:]
     ) -> JSONValue {
         let beforeUnits = Dictionary(uniqueKeysWithValues: (before?.units ?? []).map { ($0.coin, $0) })
-        let optionalDecimal: (Double?) -> JSONValue = { $0.map(JSONValue.decimal) ?? .string("") }
         let assets = result.currencies.map(assetJSON)
         let units: [JSONValue] = result.units.map { unit in
             unitJSON(unit, before: beforeUnits[unit.coin], borrowMmr: result.borrowMmrUSD, greeksType: greeksType,
                 liquidationMoves: liquidationMoves[unit.coin])
         }
-        return .object([
-            ("eq", .decimal(result.equityUSD)),
-            ("adjEq", .decimal(result.adjustedEquityUSD)),
-            ("totalMmr", .decimal(result.totalMmrUSD)),
-            ("totalImr", .decimal(result.totalImrUSD)),
-            ("borrowMmr", .decimal(result.borrowMmrUSD)),
-            ("borrowImr", .decimal(result.borrowImrUSD)),
-            ("derivMmr", .decimal(result.derivativesMmrUSD)),
-            ("derivImr", .decimal(result.derivativesImrUSD)),
-            ("marginRatio", optionalDecimal(result.marginRatio)),
-            ("upl", .decimal(result.uplUSD)),
-            ("acctLever", optionalDecimal(result.accountLeverage)),
-            ("totalMmrBf", optionalDecimal(before?.totalMmrUSD)),
-            ("totalImrBf", optionalDecimal(before?.totalImrUSD)),
-            ("ts", .string(String(result.marketTime.rawValue))),
+        return .object(accountFields(
+            equity: result.equityUSD, adjusted: result.adjustedEquityUSD, totalMmr: result.totalMmrUSD, totalImr: result.totalImrUSD,
+            borrowMmr: result.borrowMmrUSD, borrowImr: result.borrowImrUSD, derivativesMmr: result.derivativesMmrUSD,
+            derivativesImr: result.derivativesImrUSD, marginRatio: result.marginRatio, upl: result.uplUSD,
+            leverage: result.accountLeverage, before: before.map { ($0.totalMmrUSD, $0.totalImrUSD) }, time: result.marketTime) + [
             ("assets", .array(assets)),
             ("riskUnitData", .array(units)),
             ("positions", .array([])),
@@ -178,7 +167,6 @@ public enum PositionBuilder {
     /// Renders a classic-mode result: OKX's account fields, per-coin sums in `riskUnitData` and the
     /// per-position requirements in `positions[]`.
     public static func classicResponse(_ result: ClassicMarginResult, before: ClassicMarginResult?) -> JSONValue {
-        let optionalDecimal: (Double?) -> JSONValue = { $0.map(JSONValue.decimal) ?? .string("") }
         let beforeByCoin = Dictionary(uniqueKeysWithValues: (before?.byCoin ?? []).map { ($0.coin, $0) })
         let units: [JSONValue] = result.byCoin.map { unit in
             .object([
@@ -208,21 +196,11 @@ public enum PositionBuilder {
                 ("mgnRatio", optionalDecimal(result.marginRatio)),
             ])
         }
-        return .object([
-            ("eq", .decimal(result.equityUSD)),
-            ("adjEq", .decimal(result.adjustedEquityUSD)),
-            ("totalMmr", .decimal(result.totalMmrUSD)),
-            ("totalImr", .decimal(result.totalImrUSD)),
-            ("borrowMmr", .decimal(result.borrowMmrUSD)),
-            ("borrowImr", .decimal(result.borrowImrUSD)),
-            ("derivMmr", .decimal(result.positionMmrUSD)),
-            ("derivImr", .decimal(result.positionImrUSD)),
-            ("marginRatio", optionalDecimal(result.marginRatio)),
-            ("upl", .decimal(result.uplUSD)),
-            ("acctLever", optionalDecimal(result.accountLeverage)),
-            ("totalMmrBf", optionalDecimal(before?.totalMmrUSD)),
-            ("totalImrBf", optionalDecimal(before?.totalImrUSD)),
-            ("ts", .string(String(result.marketTime.rawValue))),
+        return .object(accountFields(
+            equity: result.equityUSD, adjusted: result.adjustedEquityUSD, totalMmr: result.totalMmrUSD, totalImr: result.totalImrUSD,
+            borrowMmr: result.borrowMmrUSD, borrowImr: result.borrowImrUSD, derivativesMmr: result.positionMmrUSD,
+            derivativesImr: result.positionImrUSD, marginRatio: result.marginRatio, upl: result.uplUSD,
+            leverage: result.accountLeverage, before: before.map { ($0.totalMmrUSD, $0.totalImrUSD) }, time: result.marketTime) + [
             ("assets", .array(result.currencies.map(assetJSON))),
             ("riskUnitData", .array(units)),
             ("positions", .array(positions)),
@@ -230,6 +208,33 @@ public enum PositionBuilder {
             ("paramsId", .string(result.parametersID)),
             ("marketTs", .string(String(result.marketTime.rawValue))),
         ])
+    }
+
+    /// A number, or OKX's empty string when there is none.
+    static func optionalDecimal(_ value: Double?) -> JSONValue { value.map(JSONValue.decimal) ?? .string("") }
+
+    /// The account-level fields both modes report, in OKX's order.
+    static func accountFields(
+        equity: Double, adjusted: Double, totalMmr: Double, totalImr: Double, borrowMmr: Double, borrowImr: Double,
+        derivativesMmr: Double, derivativesImr: Double, marginRatio: Double?, upl: Double, leverage: Double?,
+        before: (totalMmr: Double, totalImr: Double)?, time: UnixMillis
+    ) -> [(String, JSONValue)] {
+        [
+            ("eq", .decimal(equity)),
+            ("adjEq", .decimal(adjusted)),
+            ("totalMmr", .decimal(totalMmr)),
+            ("totalImr", .decimal(totalImr)),
+            ("borrowMmr", .decimal(borrowMmr)),
+            ("borrowImr", .decimal(borrowImr)),
+            ("derivMmr", .decimal(derivativesMmr)),
+            ("derivImr", .decimal(derivativesImr)),
+            ("marginRatio", optionalDecimal(marginRatio)),
+            ("upl", .decimal(upl)),
+            ("acctLever", optionalDecimal(leverage)),
+            ("totalMmrBf", optionalDecimal(before?.totalMmr)),
+            ("totalImrBf", optionalDecimal(before?.totalImr)),
+            ("ts", .string(String(time.rawValue))),
+        ]
     }
 
     static func assetJSON(_ currency: CurrencyResult) -> JSONValue {
