@@ -142,6 +142,25 @@ public struct AppDatabase: Sendable {
                 table.column("value", .text).notNull()
             }
         }
+        migrator.registerMigration("v2-house") { db in
+            try db.create(table: "house") { table in
+                table.primaryKey("ccy", .text)
+                table.column("balance", .text).notNull()
+            }
+            // A ledger written before the house was recorded: deposits (bill type 1) are the only value that ever
+            // entered it, and every other movement was between accounts, the insurance fund and the house, so the
+            // house's opening balance is what the deposits leave after the balances and the fund.
+            var opening: [String: ExactDecimal] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT ccy, balChg FROM bill WHERE type = '1'") {
+                opening[row["ccy"], default: .zero] += ExactDecimal(row["balChg"] as String) ?? .zero
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT ccy, cashBal AS amount FROM balance UNION ALL SELECT ccy, balance FROM insuranceFund") {
+                opening[row["ccy"], default: .zero] -= ExactDecimal(row["amount"] as String) ?? .zero
+            }
+            for (ccy, balance) in opening.sorted(by: { $0.key < $1.key }) where !balance.isZero {
+                try HouseRecord(ccy: ccy, balance: balance.description).insert(db)
+            }
+        }
         return migrator
     }
 }

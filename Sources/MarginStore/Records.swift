@@ -245,6 +245,21 @@ public struct InsuranceFundRecord: Codable, Sendable, Equatable, FetchableRecord
     }
 }
 
+/// The house's balance per currency. The sandbox is the counterparty of every trade (fills against its simulated
+/// book), of funding and of expiry settlement, and buys the collateral a liquidation sells; what it receives is
+/// added here and what it pays is subtracted, in the same transaction as the bills it mirrors. With it, per
+/// currency, Σ account balances + insurance fund + house = Σ deposits, exactly.
+public struct HouseRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "house"
+    public var ccy: String
+    public var balance: String
+
+    public init(ccy: String, balance: String) {
+        self.ccy = ccy
+        self.balance = balance
+    }
+}
+
 /// A named setting of the sandbox (market mode and time, simulator state).
 public struct SettingRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
     public static let databaseTableName = "setting"

@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import MarginEngine
-import MarginStore
+@testable import MarginStore
 import Testing
 
 /// The schema, exact decimal round trips and file persistence.
@@ -31,6 +31,29 @@ import Testing
             }
         }
         #expect(try database.writer.read { db in try BalanceRecord.fetchCount(db) } == 0)
+    }
+
+    /// A ledger written before the house was recorded gets the house's opening balance: what the deposits
+    /// leave after the account balances and the insurance fund, per currency (zero is not stored).
+    @Test func theHouseMigrationOpensWithWhatTheDepositsLeave() throws {
+        let queue = try DatabaseQueue()
+        try AppDatabase.migrator.migrate(queue, upTo: "v1")
+        func bill(_ id: Int64, _ ccy: String, _ change: String, type: String) -> BillRecord {
+            BillRecord(billId: id, uid: "u1", ccy: ccy, balChg: change, bal: "0", type: type, subType: "1", instId: "", ordId: "",
+                pnl: "0", fee: "0", sz: "", px: "", notes: "", ts: id)
+        }
+        try queue.write { db in
+            try AccountRecord(uid: "u1", acctLv: "3", acknowledged: false, autoLoan: false, label: "", createdAt: 1).insert(db)
+            try bill(1, "USDT", "1000", type: "1").insert(db)
+            try bill(2, "BTC", "0.5", type: "1").insert(db)
+            try bill(3, "USDT", "-100.25", type: "2").insert(db)  // a trade: not a deposit
+            try BalanceRecord(uid: "u1", ccy: "USDT", cashBal: "899.75").insert(db)
+            try BalanceRecord(uid: "u1", ccy: "BTC", cashBal: "0.5").insert(db)
+            try InsuranceFundRecord(ccy: "USDT", balance: "0.05").insert(db)
+        }
+        let database = try AppDatabase(writer: queue)
+        let house = try database.writer.read { db in try HouseRecord.fetchAll(db) }
+        #expect(house == [HouseRecord(ccy: "USDT", balance: "100.2")])
     }
 
     @Test func aFileDatabaseSurvivesReopening() throws {

@@ -30,6 +30,7 @@ import Testing
         let remaining = await sandbox.call("GET", "/api/v5/account/positions", as: user).data
         #expect(ratio > 1.1 || remaining.isEmpty)
         #expect(try await sandbox.ledgerBalances(user.uid))
+        #expect(try await sandbox.cashImbalances() == [])
         let fund = await sandbox.exchange.insuranceFundBalances()
         #expect((fund["USDT"] ?? .zero).units > 0, "liquidation fees go to the insurance fund")
     }
@@ -57,6 +58,7 @@ import Testing
         let positions = await sandbox.call("GET", "/api/v5/account/positions", as: user)
         #expect(positions.data.map { $0[member: "instId"]?.scalarText } == ["BTC-USDT-SWAP"], "the option settled at expiry")
         #expect(try await sandbox.ledgerBalances(user.uid))
+        #expect(try await sandbox.cashImbalances() == [])
     }
 
     /// A restart restores every account exactly: balances, positions, open orders, keys.

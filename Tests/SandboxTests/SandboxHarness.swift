@@ -47,8 +47,6 @@ final class SandboxHarness: @unchecked Sendable {
         _ method: String, _ target: String, body: String = "", as credentials: Credentials?, timestamp: Int64? = nil,
         headers overrides: [String: String] = [:], loopback: Bool = true
     ) -> APIRequest {
-        let path = String(target.split(separator: "?", maxSplits: 1).first ?? "")
-        let query = target.contains("?") ? String(target.split(separator: "?", maxSplits: 1)[1]) : ""
         var headers: [String: String] = [:]
         if let credentials {
             let stamp = Self.isoTimestamp(timestamp ?? clock.now)
@@ -59,9 +57,7 @@ final class SandboxHarness: @unchecked Sendable {
                 secret: credentials.secret, timestamp: stamp, method: method, requestPath: target, body: Array(body.utf8))
         }
         for (name, value) in overrides { headers[name.lowercased()] = value }
-        return APIRequest(
-            method: method, path: path, rawTarget: target, body: Array(body.utf8), headers: headers, query: APIRequest.parseQuery(query),
-            remoteIsLoopback: loopback)
+        return APIRequest(method: method, target: target, body: Array(body.utf8), headers: headers, remoteIsLoopback: loopback)
     }
 
     func call(_ method: String, _ target: String, body: String = "", as credentials: Credentials?) async -> APIResponse {
@@ -77,6 +73,31 @@ final class SandboxHarness: @unchecked Sendable {
         let balances = try await database.writer.read { db in try BalanceRecord.filter(Column("uid") == uid).fetchAll(db) }
         for balance in balances where (ExactDecimal(balance.cashBal) ?? .zero) != (sums[balance.ccy] ?? .zero) { return false }
         return true
+    }
+}
+
+extension SandboxHarness {
+    /// Per currency, what the stored ledger misses to conserve cash: Σ account balances + insurance fund + house
+    /// − Σ deposits (bill type 1), for every currency where that is not exactly zero; and the same for the
+    /// exchange's in-memory fund and house against the stored ones. Empty when cash is conserved.
+    func cashImbalances() async throws -> [String] {
+        let (balances, fund, house, deposits) = try await database.writer.read { db in
+            (try BalanceRecord.fetchAll(db), try InsuranceFundRecord.fetchAll(db), try HouseRecord.fetchAll(db),
+             try BillRecord.filter(Column("type") == "1").fetchAll(db))
+        }
+        var total: [String: ExactDecimal] = [:]
+        for row in balances { total[row.ccy, default: .zero] += ExactDecimal(row.cashBal) ?? .zero }
+        for row in fund { total[row.ccy, default: .zero] += ExactDecimal(row.balance) ?? .zero }
+        for row in house { total[row.ccy, default: .zero] += ExactDecimal(row.balance) ?? .zero }
+        for bill in deposits { total[bill.ccy, default: .zero] -= ExactDecimal(bill.balChg) ?? .zero }
+        var problems = total.filter { !$0.value.isZero }.sorted { $0.key < $1.key }.map { "\($0.key) off by \($0.value)" }
+        let memoryFund = await exchange.insuranceFundBalances().filter { !$0.value.isZero }
+        let memoryHouse = await exchange.houseBalances().filter { !$0.value.isZero }
+        let storedFund = Dictionary(uniqueKeysWithValues: fund.map { ($0.ccy, ExactDecimal($0.balance) ?? .zero) }).filter { !$0.value.isZero }
+        let storedHouse = Dictionary(uniqueKeysWithValues: house.map { ($0.ccy, ExactDecimal($0.balance) ?? .zero) }).filter { !$0.value.isZero }
+        if memoryFund != storedFund { problems.append("insurance fund in memory \(memoryFund) != stored \(storedFund)") }
+        if memoryHouse != storedHouse { problems.append("house in memory \(memoryHouse) != stored \(storedHouse)") }
+        return problems
     }
 }
 

@@ -26,6 +26,7 @@ import Testing
         #expect(order?[member: "fee"]?.scalarText == (-LedgerAmount("USDT", fee).amount).description)
         #expect(order?[member: "reduceOnly"]?.scalarText == "false", "ccxt reads reduceOnly as a string")
         #expect(try await sandbox.ledgerBalances(user.uid))
+        #expect(try await sandbox.cashImbalances() == [])
     }
 
     @Test func limitOrdersRestAndFillWhenTheMarkCrosses() async throws {
@@ -103,6 +104,7 @@ import Testing
         let usdt = await sandbox.call("GET", "/api/v5/account/balance?ccy=USDT", as: user).first?[member: "details"]?.arrayItems.first
         #expect((Double(usdt?[member: "cashBal"]?.scalarText ?? "0") ?? 0) < 0)
         #expect(try await sandbox.ledgerBalances(user.uid))
+        #expect(try await sandbox.cashImbalances() == [])
     }
 
     /// set-account-level to PM needs the acknowledgement and 10,000 USD; back to classic passes the pre-check.

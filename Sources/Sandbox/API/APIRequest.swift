@@ -17,6 +17,35 @@ public struct APIRequest: Sendable {
     public var uid: String = ""
     public var permissions: Set<String> = []
 
+    public init(
+        method: String, path: String, rawTarget: String, body: [UInt8], headers: [String: String], query: [String: String],
+        remoteIsLoopback: Bool
+    ) {
+        self.method = method
+        self.path = path
+        self.rawTarget = rawTarget
+        self.body = body
+        self.headers = headers
+        self.query = query
+        self.remoteIsLoopback = remoteIsLoopback
+    }
+
+    /// A request as the server decodes it: `target` is the request target exactly as received (path and
+    /// raw query, as clients sign it), `headers` are keyed by lower-case name.
+    public init(method: String, target: String, body: [UInt8], headers: [String: String], remoteIsLoopback: Bool) {
+        let (path, rawQuery) = Self.splitTarget(target)
+        self.init(
+            method: method, path: path, rawTarget: target, body: body, headers: headers, query: Self.parseQuery(rawQuery),
+            remoteIsLoopback: remoteIsLoopback)
+    }
+
+    /// Splits a request target at its first `?` into the path and the raw query; either may be empty
+    /// (`/api/v5/public/time?` has an empty query, `?a=1` an empty path).
+    public static func splitTarget(_ target: String) -> (path: String, rawQuery: String) {
+        guard let mark = target.firstIndex(of: "?") else { return (target, "") }
+        return (String(target[..<mark]), String(target[target.index(after: mark)...]))
+    }
+
     /// Parses the raw query (`a=1&b=x%2Cy`), percent-decoding names and values; the first of a repeated
     /// name wins.
     public static func parseQuery(_ raw: String) -> [String: String] {

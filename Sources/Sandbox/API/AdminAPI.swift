@@ -56,11 +56,13 @@ extension SandboxAPI {
             return .data(.array(report.map { [Self.tickJSON($0)] } ?? []))
         case ("GET", "/api/v5/sandbox/state"):
             let fund = await exchange.insuranceFundBalances()
+            let house = await exchange.houseBalances()
             let market = await exchange.market
             return .data(.array([.object([
                 ("accounts", .string(String(await exchange.accountIDs.count))),
                 ("marketTs", .string(String(market.valuationTime.rawValue))),
                 ("insuranceFund", .object(fund.keys.sorted().map { ($0, .string(fund[$0]?.description ?? "0")) })),
+                ("house", .object(house.keys.sorted().map { ($0, .string(house[$0]?.description ?? "0")) })),
             ])]))
         default:
             throw OKXError("404", "Not Found: \(request.path)", httpStatus: 404)

@@ -145,8 +145,6 @@ public struct Sandbox: Sendable {
             return encode(.error(OKXError("50006", "Request body too large: the limit is \(context.maxUploadSize) bytes", httpStatus: 413)))
         }
         let target = request.head.path ?? request.uri.string
-        let path = String(target.split(separator: "?", maxSplits: 1).first ?? "")
-        let rawQuery = target.contains("?") ? String(target.split(separator: "?", maxSplits: 1)[1]) : ""
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName] = field.value }
         let loopback: Bool
@@ -157,8 +155,7 @@ public struct Sandbox: Sendable {
         case nil: loopback = false
         }
         let apiRequest = APIRequest(
-            method: request.method.rawValue, path: path, rawTarget: target, body: body, headers: headers,
-            query: APIRequest.parseQuery(rawQuery), remoteIsLoopback: loopback)
+            method: request.method.rawValue, target: target, body: body, headers: headers, remoteIsLoopback: loopback)
         return encode(await api.handle(apiRequest))
     }
 

@@ -21,11 +21,15 @@ public actor Exchange {
     var accounts: [String: AccountState] = [:]
     var keys: [String: APIKeyRecord] = [:]
     var insuranceFund: [String: ExactDecimal] = [:]
+    /// What the house (the sandbox, counterparty of every trade, funding and settlement) holds per currency.
+    var house: [String: ExactDecimal] = [:]
     var nextOrderID: Int64 = 1
     /// Latest margin ratio per account (risk-state).
     var riskState: [String: (ratio: Double?, atRisk: Bool, ts: Int64)] = [:]
     /// Funding rates of the last funding, by perpetual.
     var lastFunding: [String: (rate: Double, time: Int64)] = [:]
+    /// The sequence number of the last market tick applied (ticks computed earlier and arriving later are stale).
+    var appliedTick: UInt64 = 0
     /// Listeners of account events (the WebSocket feed), by id.
     var listeners: [Int: @Sendable (ExchangeEvent) -> Void] = [:]
     var nextListenerID = 0
@@ -40,13 +44,13 @@ public actor Exchange {
         self.parameters = parameters
         self.market = market
         self.clock = clock
-        try Self.load(into: &accounts, keys: &keys, fund: &insuranceFund, nextOrderID: &nextOrderID, from: database)
+        try Self.load(into: &accounts, keys: &keys, fund: &insuranceFund, house: &house, nextOrderID: &nextOrderID, from: database)
     }
 
     /// Loads every account from the database (used at start-up, so a restart restores everything).
     static func load(
         into accounts: inout [String: AccountState], keys: inout [String: APIKeyRecord], fund: inout [String: ExactDecimal],
-        nextOrderID nextOrder: inout Int64, from database: AppDatabase
+        house: inout [String: ExactDecimal], nextOrderID nextOrder: inout Int64, from database: AppDatabase
     ) throws {
         try database.writer.read { db in
             for record in try AccountRecord.fetchAll(db) {
@@ -77,6 +81,7 @@ public actor Exchange {
                 if parts[0] == "siu" { accounts[parts[1]]?.chosenSpotInUse[parts[2]] = ExactDecimal(setting.value) }
             }
             for row in try InsuranceFundRecord.fetchAll(db) { fund[row.ccy] = ExactDecimal(row.balance) ?? .zero }
+            for row in try HouseRecord.fetchAll(db) { house[row.ccy] = ExactDecimal(row.balance) ?? .zero }
             nextOrder = (try Int64.fetchOne(db, sql: #"SELECT MAX(ordId) FROM "order""#) ?? 0) + 1
         }
     }
@@ -121,6 +126,7 @@ public actor Exchange {
                     try SettingRecord(key: "siu:\(uid):\(ccy)", value: amount.description).save(db)
                 }
             }
+            for key in changes.keys { try key.insert(db) }
             for order in changes.orders { try order.save(db) }
             for (offset, fill) in changes.fills.enumerated() {
                 var numbered = fill
@@ -133,6 +139,7 @@ public actor Exchange {
                 try numbered.insert(db)
             }
             for (ccy, balance) in changes.insuranceFund { try InsuranceFundRecord(ccy: ccy, balance: balance.description).save(db) }
+            for (ccy, balance) in changes.house { try HouseRecord(ccy: ccy, balance: balance.description).save(db) }
             for (key, value) in changes.settings { try SettingRecord(key: key, value: value).save(db) }
             return (billBase, tradeBase)
         }
@@ -140,29 +147,45 @@ public actor Exchange {
         for index in changes.bills.indices { changes.bills[index].billId = billBase + Int64(index) }
         for (uid, account) in changes.accounts { accounts[uid] = account }
         for (ccy, balance) in changes.insuranceFund { insuranceFund[ccy] = balance }
+        for (ccy, balance) in changes.house { house[ccy] = balance }
+        for key in changes.keys { keys[key.apiKey] = key }
         publish(changes)
     }
 
-    /// Moves cash and records the bill (its `bal` is the balance after the move).
+    /// Moves cash and records the bill (its `bal` is the balance after the move). Returns the amount moved,
+    /// rounded to the currency's ledger scale (zero when nothing was posted), for the counterpart to mirror.
+    @discardableResult
     func post(
         _ amount: ExactDecimal, _ currency: String, to account: inout AccountState, type: String, subType: String,
         instId: String = "", ordId: String = "", pnl: ExactDecimal = .zero, fee: ExactDecimal = .zero, sz: String = "",
         px: String = "", notes: String = "", always: Bool = false, changes: inout ChangeSet
-    ) {
+    ) -> ExactDecimal {
         let amount = LedgerAmount(currency, amount).amount
-        guard always || !amount.isZero || !fee.isZero || !pnl.isZero else { return }
+        guard always || !amount.isZero || !fee.isZero || !pnl.isZero else { return .zero }
         let balance = (account.balances[currency] ?? .zero) + amount
         account.balances[currency] = balance
         changes.bills.append(BillRecord(
             billId: 0, uid: account.uid, ccy: currency, balChg: amount.description, bal: balance.description, type: type,
             subType: subType, instId: instId, ordId: ordId, pnl: pnl.description, fee: fee.description, sz: sz, px: px, notes: notes,
             ts: clock()))
+        return amount
     }
 
-    /// Credits the insurance fund.
-    func fund(_ amount: ExactDecimal, _ currency: String, changes: inout ChangeSet) {
+    /// Credits the insurance fund; returns the amount credited (rounded to the ledger scale).
+    @discardableResult
+    func fund(_ amount: ExactDecimal, _ currency: String, changes: inout ChangeSet) -> ExactDecimal {
+        let credited = LedgerAmount(currency, amount).amount
         let current = changes.insuranceFund[currency] ?? insuranceFund[currency] ?? .zero
-        changes.insuranceFund[currency] = current + LedgerAmount(currency, amount).amount
+        changes.insuranceFund[currency] = current + credited
+        return credited
+    }
+
+    /// Books the house's side of a movement it is the counterparty of: `amount` received (negative: paid). The
+    /// callers pass exactly the opposite of what they posted to the account and credited to the fund, so the
+    /// house also takes the rounding of those amounts to the ledger scale and no value is created or lost.
+    func houseBooks(_ amount: ExactDecimal, _ currency: String, changes: inout ChangeSet) {
+        guard !amount.isZero else { return }
+        changes.house[currency] = (changes.house[currency] ?? house[currency] ?? .zero) + amount
     }
 
     // MARK: - Accounts and keys
@@ -184,15 +207,9 @@ public actor Exchange {
         changes.touch(account, previous: empty)
         changes.previous[uid] = nil
         let key = try makeKey(uid: uid, permissions: "read,trade", label: "default")
-        try database.writer.write { db in try account.record.insert(db) }
-        do {
-            try commit(changes)
-            try database.writer.write { db in try key.record.insert(db) }
-        } catch {
-            _ = try? database.writer.write { db in try AccountRecord.deleteOne(db, key: uid) }
-            throw error
-        }
-        keys[key.record.apiKey] = key.record
+        // The account, its deposits and its key in one transaction: all of it exists, or none.
+        changes.keys.append(key.record)
+        try commit(changes)
         return (uid, key.record.apiKey, key.secret, key.passphrase)
     }
 
@@ -235,8 +252,9 @@ public actor Exchange {
         var loaded: [String: AccountState] = [:]
         var unusedKeys: [String: APIKeyRecord] = [:]
         var unusedFund: [String: ExactDecimal] = [:]
+        var unusedHouse: [String: ExactDecimal] = [:]
         var order: Int64 = 0
-        try Self.load(into: &loaded, keys: &unusedKeys, fund: &unusedFund, nextOrderID: &order, from: database)
+        try Self.load(into: &loaded, keys: &unusedKeys, fund: &unusedFund, house: &unusedHouse, nextOrderID: &order, from: database)
         if let account = loaded[uid] { accounts[uid] = account }
         nextOrderID = max(nextOrderID, order)
     }
@@ -266,4 +284,5 @@ public actor Exchange {
     public var accountIDs: [String] { accounts.keys.sorted() }
     public func account(_ uid: String) -> AccountState? { accounts[uid] }
     public func insuranceFundBalances() -> [String: ExactDecimal] { insuranceFund }
+    public func houseBalances() -> [String: ExactDecimal] { house }
 }

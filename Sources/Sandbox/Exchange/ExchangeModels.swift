@@ -69,12 +69,18 @@ struct ChangeSet {
     var fills: [FillRecord] = []
     var bills: [BillRecord] = []
     var insuranceFund: [String: ExactDecimal] = [:]
+    /// New house balances (absolute, like the fund's).
+    var house: [String: ExactDecimal] = [:]
+    var keys: [APIKeyRecord] = []
     var settings: [String: String] = [:]
 
     mutating func touch(_ account: AccountState, previous old: AccountState) {
         if previous[account.uid] == nil { previous[account.uid] = old }
         accounts[account.uid] = account
     }
+
+    /// The account as this change set leaves it so far (the exchange's copy when it has not touched it).
+    func current(_ uid: String, in stored: [String: AccountState]) -> AccountState? { accounts[uid] ?? stored[uid] }
 }
 
 /// A trade executed against an account (exact), for bills, fills and the WebSocket feed.

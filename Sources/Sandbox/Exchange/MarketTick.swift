@@ -15,21 +15,36 @@ public struct TickReport: Sendable {
 extension Exchange {
     /// Moves the exchange to a new market: accrues interest and pays funding over the elapsed market time,
     /// settles what expired, fills resting orders the new marks cross, re-margins every account, updates the
-    /// risk state and liquidates accounts at or below the trigger. Each account's change is one transaction.
+    /// risk state and liquidates accounts at or below the trigger.
+    ///
+    /// The passage of time — interest, funding and expiry of every account, the market time and `settings`
+    /// (the simulator's state that produced `newMarket`) — is one transaction: a crash or a failed write leaves
+    /// all of it undone and the market where it was, so the next tick covers the interval again and nothing is
+    /// paid twice or skipped. Resting fills and liquidations then commit one account at a time; they depend
+    /// only on the market, and a restart runs them again on the restored market. `sequence` orders the ticks
+    /// of one simulator: a tick computed before one already applied is stale (the later one includes its moves
+    /// and time) and is ignored.
     @discardableResult
-    public func advance(to newMarket: MarketSnapshot) throws -> TickReport {
+    public func advance(to newMarket: MarketSnapshot, settings: [String: String] = [:], sequence: UInt64? = nil) throws -> TickReport {
+        if let sequence {
+            guard sequence > appliedTick else { return TickReport(marketTime: market.valuationTime) }
+        }
         let start = market.valuationTime
         let end = newMarket.valuationTime
         var report = TickReport(marketTime: end)
+        var changes = ChangeSet()
+        changes.settings = settings
+        changes.settings["marketTime"] = String(end.rawValue)
+        var funding: [String: (rate: Double, time: Int64)] = [:]
         if end > start {
-            report.interestBills = try accrueInterest(from: start, to: end)
-            report.fundingPayments = try payFunding(from: start, to: end, at: newMarket)
-            report.settlements = try settleExpiries(from: start, to: end, at: newMarket)
+            report.interestBills = accrueInterest(from: start, to: end, changes: &changes)
+            report.fundingPayments = payFunding(from: start, to: end, at: newMarket, rates: &funding, changes: &changes)
+            report.settlements = try settleExpiries(from: start, to: end, at: newMarket, changes: &changes)
         }
+        try commit(changes)
+        if let sequence { appliedTick = sequence }
+        lastFunding.merge(funding) { _, new in new }
         market = newMarket
-        try? database.writer.write { db in
-            try SettingRecord(key: "marketTime", value: String(end.rawValue)).save(db)
-        }
         report.restingFills = try fillRestingOrders()
         report.liquidatedAccounts = try riskLoop()
         emit(.market)
@@ -79,19 +94,18 @@ extension Exchange {
     // MARK: - Interest
 
     /// Per-second interest on every negative balance above its quota, capitalised hourly (spec 03 §4).
-    func accrueInterest(from start: UnixMillis, to end: UnixMillis) throws -> Int {
+    func accrueInterest(from start: UnixMillis, to end: UnixMillis, changes: inout ChangeSet) -> Int {
         var borrowed: [String: Double] = [:]
         for account in accounts.values {
             for (currency, balance) in account.balances where balance.isNegative { borrowed[currency, default: 0] -= balance.doubleValue }
         }
         var bills = 0
         for uid in accounts.keys.sorted() {
-            guard let account = accounts[uid] else { continue }
+            guard let account = changes.current(uid, in: accounts) else { continue }
             let debts = account.balances.filter { $0.value.isNegative || !(account.pendingInterest[$0.key] ?? .zero).isZero }
             guard !debts.isEmpty else { continue }
             let equities = portfolio(account).cashBalances
             var updated = account
-            var changes = ChangeSet()
             for (currency, balance) in debts.sorted(by: { $0.key < $1.key }) {
                 guard let index = try? market.indexUSD(currency) else { continue }
                 let curve = parameters.interestRateCurve(for: currency)
@@ -101,15 +115,15 @@ extension Exchange {
                     currency: currency, start: start, end: end, cashBalance: balance, quota: ExactDecimal(quota), annualRate: ExactDecimal(rate),
                     events: [], pendingInterest: account.pendingInterest[currency] ?? .zero)
                 for bill in result.bills {
-                    post(-bill.amount, currency, to: &updated, type: "7", subType: "9", notes: "interest \(bill.reason.rawValue)", changes: &changes)
+                    let charged = post(-bill.amount, currency, to: &updated, type: "7", subType: "9", notes: "interest \(bill.reason.rawValue)",
+                        changes: &changes)
                     updated.accruedInterest[currency, default: .zero] += bill.amount
-                    fund(bill.amount, currency, changes: &changes)
+                    fund(-charged, currency, changes: &changes)
                     bills += 1
                 }
                 updated.pendingInterest[currency] = result.pendingInterest
             }
             changes.touch(updated, previous: account)
-            try commit(changes)
         }
         return bills
     }
@@ -125,7 +139,10 @@ extension Exchange {
     }
 
     /// Funding at every funding hour (00:00, 08:00, 16:00 UTC) crossed in `(start, end]`.
-    func payFunding(from start: UnixMillis, to end: UnixMillis, at snapshot: MarketSnapshot) throws -> Int {
+    func payFunding(
+        from start: UnixMillis, to end: UnixMillis, at snapshot: MarketSnapshot, rates: inout [String: (rate: Double, time: Int64)],
+        changes: inout ChangeSet
+    ) -> Int {
         let hour: Int64 = 3_600_000
         var instants: [Int64] = []
         var time = (start.rawValue / hour + 1) * hour
@@ -137,28 +154,28 @@ extension Exchange {
         var payments = 0
         for instant in instants {
             for uid in accounts.keys.sorted() {
-                guard let account = accounts[uid] else { continue }
+                guard let account = changes.current(uid, in: accounts) else { continue }
                 var updated = account
-                var changes = ChangeSet()
+                var paid = 0
                 for (id, position) in account.positions.sorted(by: { $0.key < $1.key }) {
                     guard let instrument = catalog.instrument(id), instrument.kind == .perpetual,
                         let rate = fundingRate(instrument, in: snapshot), let resolved = try? snapshot.market(for: instrument, path: "")
                     else { continue }
-                    lastFunding[id] = (rate, instant)
+                    rates[id] = (rate, instant)
                     let mark = ExactDecimal(resolved.markPrice)
                     let exactRate = ExactDecimal(rate)
                     let value = instrument.margining == .inverse
                         ? position.pos.multiplied(by: ExactDecimal(instrument.contractValue)).divided(by: mark)
                         : position.pos.multiplied(by: ExactDecimal(instrument.contractValue)).multiplied(by: mark)
                     let payment = -value.multiplied(by: exactRate)
-                    post(payment, instrument.settleCurrency, to: &updated, type: "8", subType: payment.isNegative ? "174" : "173",
+                    let posted = post(payment, instrument.settleCurrency, to: &updated, type: "8", subType: payment.isNegative ? "174" : "173",
                         instId: id, px: mark.description, notes: "funding rate \(DecimalText.format(rate))", changes: &changes)
+                    // The house is the other side of every position: it pays what the account receives.
+                    houseBooks(-posted, instrument.settleCurrency, changes: &changes)
                     payments += 1
+                    paid += 1
                 }
-                if !changes.bills.isEmpty {
-                    changes.touch(updated, previous: account)
-                    try commit(changes)
-                }
+                if paid > 0 { changes.touch(updated, previous: account) }
             }
         }
         return payments
@@ -168,12 +185,12 @@ extension Exchange {
 
     /// Settles futures and options that expired in `(start, end]` against the index (delivery bills), and
     /// cancels their open orders.
-    func settleExpiries(from start: UnixMillis, to end: UnixMillis, at snapshot: MarketSnapshot) throws -> Int {
+    func settleExpiries(from start: UnixMillis, to end: UnixMillis, at snapshot: MarketSnapshot, changes: inout ChangeSet) throws -> Int {
         var settled = 0
         for uid in accounts.keys.sorted() {
-            guard let account = accounts[uid] else { continue }
+            guard let account = changes.current(uid, in: accounts) else { continue }
             var updated = account
-            var changes = ChangeSet()
+            var touched = false
             for (ordId, order) in account.openOrders.sorted(by: { $0.key < $1.key }) {
                 guard let instrument = catalog.instrument(order.instId), let expiry = instrument.expiry, expiry <= end else { continue }
                 var cancelled = order
@@ -181,6 +198,7 @@ extension Exchange {
                 cancelled.uTime = clock()
                 updated.openOrders[ordId] = nil
                 changes.orders.append(cancelled)
+                touched = true
             }
             for (id, position) in account.positions.sorted(by: { $0.key < $1.key }) {
                 guard let instrument = catalog.instrument(id), let expiry = instrument.expiry, expiry > start, expiry <= end,
@@ -190,20 +208,19 @@ extension Exchange {
                 if instrument.kind == .option, let strike = instrument.id.strikeUSD, let kind = instrument.id.optionKind {
                     let intrinsic = max(kind == .call ? index - strike : strike - index, 0) / index
                     let payout = position.pos.multiplied(by: ExactDecimal(instrument.coinsPerContract)).multiplied(by: ExactDecimal(intrinsic))
-                    post(payout, instrument.settleCurrency, to: &updated, type: "3", subType: "13", instId: id, pnl: payout,
+                    let paid = post(payout, instrument.settleCurrency, to: &updated, type: "3", subType: "13", instId: id, pnl: payout,
                         sz: position.pos.magnitude.description, px: settlement.description,
                         notes: payout.isZero ? "option expired worthless" : "option exercise at expiry", always: true, changes: &changes)
+                    houseBooks(-paid, instrument.settleCurrency, changes: &changes)
                     updated.positions[id] = nil
                 } else {
                     try execute(on: &updated, instrument: instrument, size: -position.pos, price: settlement, maker: false, feeRate: 0,
                         ordId: "", billType: "3", changes: &changes)
                 }
                 settled += 1
+                touched = true
             }
-            if !changes.bills.isEmpty || !changes.orders.isEmpty || updated.positions.count != account.positions.count {
-                changes.touch(updated, previous: account)
-                try commit(changes)
-            }
+            if touched { changes.touch(updated, previous: account) }
         }
         return settled
     }
@@ -290,8 +307,9 @@ extension Exchange {
         let before = account
         var changes = ChangeSet()
         for (currency, balance) in account.balances.sorted(by: { $0.key < $1.key }) where balance.isNegative {
-            post(-balance, currency, to: &account, type: "102", subType: "1", notes: "deficit covered by the insurance fund", changes: &changes)
-            fund(balance, currency, changes: &changes)
+            let covered = post(-balance, currency, to: &account, type: "102", subType: "1", notes: "deficit covered by the insurance fund",
+                changes: &changes)
+            fund(-covered, currency, changes: &changes)
         }
         changes.touch(account, previous: before)
         try commit(changes)
@@ -362,14 +380,22 @@ extension Exchange {
                         tag: action.step.rawValue, changes: &changes)
                 }
             case .collateral:
+                // The house buys the collateral sold: it receives what leaves the account less the penalty to the
+                // fund, and pays the liability currency the account receives.
+                var houseSide: [String: ExactDecimal] = [:]
                 for (currency, change) in action.cashChanges.sorted(by: { $0.key < $1.key }) {
-                    post(ExactDecimal(change), currency, to: &updated, type: "5", subType: "1001", notes: action.reason, changes: &changes)
+                    houseSide[currency, default: .zero] -= post(
+                        ExactDecimal(change), currency, to: &updated, type: "5", subType: "1001", notes: action.reason, changes: &changes)
                 }
-                for (currency, penalty) in action.insuranceFundChanges { fund(ExactDecimal(penalty), currency, changes: &changes) }
+                for (currency, penalty) in action.insuranceFundChanges.sorted(by: { $0.key < $1.key }) {
+                    houseSide[currency, default: .zero] -= fund(ExactDecimal(penalty), currency, changes: &changes)
+                }
+                for (currency, amount) in houseSide.sorted(by: { $0.key < $1.key }) { houseBooks(amount, currency, changes: &changes) }
             case .deficit:
                 for (currency, balance) in updated.balances.sorted(by: { $0.key < $1.key }) where balance.isNegative {
-                    post(-balance, currency, to: &updated, type: "102", subType: "1", notes: "deficit covered by the insurance fund", changes: &changes)
-                    fund(balance, currency, changes: &changes)
+                    let covered = post(-balance, currency, to: &updated, type: "102", subType: "1", notes: "deficit covered by the insurance fund",
+                        changes: &changes)
+                    fund(-covered, currency, changes: &changes)
                 }
             }
             changes.touch(updated, previous: before)

@@ -247,20 +247,26 @@ extension Exchange {
             let quoteAmount = size.multiplied(by: price)
             if isBuy {
                 let fee = LedgerAmount(instrument.underlying, size.multiplied(by: rate)).amount
-                post(-quoteAmount, instrument.quoteCurrency, to: &account, type: billType, subType: subType, instId: id, ordId: ordId,
-                    sz: size.description, px: price.description, changes: &changes)
-                post(size - fee, instrument.underlying, to: &account, type: billType, subType: subType, instId: id, ordId: ordId,
-                    fee: -fee, sz: size.description, px: price.description, changes: &changes)
-                fund(fee, instrument.underlying, changes: &changes)
+                let paid = post(-quoteAmount, instrument.quoteCurrency, to: &account, type: billType, subType: subType, instId: id,
+                    ordId: ordId, sz: size.description, px: price.description, changes: &changes)
+                let received = post(size - fee, instrument.underlying, to: &account, type: billType, subType: subType, instId: id,
+                    ordId: ordId, fee: -fee, sz: size.description, px: price.description, changes: &changes)
+                let charged = fund(fee, instrument.underlying, changes: &changes)
+                // The house sold the coins and received the quote.
+                houseBooks(-paid, instrument.quoteCurrency, changes: &changes)
+                houseBooks(-(received + charged), instrument.underlying, changes: &changes)
                 return ExecutedTrade(instrument: instrument, size: signed, price: price, realizedPnL: .zero, premium: .zero, fee: fee,
                     feeCurrency: instrument.underlying, isMaker: maker)
             }
             let fee = LedgerAmount(instrument.quoteCurrency, quoteAmount.multiplied(by: rate)).amount
-            post(-size, instrument.underlying, to: &account, type: billType, subType: subType, instId: id, ordId: ordId,
+            let sold = post(-size, instrument.underlying, to: &account, type: billType, subType: subType, instId: id, ordId: ordId,
                 sz: size.description, px: price.description, changes: &changes)
-            post(quoteAmount - fee, instrument.quoteCurrency, to: &account, type: billType, subType: subType, instId: id, ordId: ordId,
-                fee: -fee, sz: size.description, px: price.description, changes: &changes)
-            fund(fee, instrument.quoteCurrency, changes: &changes)
+            let received = post(quoteAmount - fee, instrument.quoteCurrency, to: &account, type: billType, subType: subType, instId: id,
+                ordId: ordId, fee: -fee, sz: size.description, px: price.description, changes: &changes)
+            let charged = fund(fee, instrument.quoteCurrency, changes: &changes)
+            // The house bought the coins and paid the quote.
+            houseBooks(-sold, instrument.underlying, changes: &changes)
+            houseBooks(-(received + charged), instrument.quoteCurrency, changes: &changes)
             return ExecutedTrade(instrument: instrument, size: signed, price: price, realizedPnL: .zero, premium: .zero, fee: fee,
                 feeCurrency: instrument.quoteCurrency, isMaker: maker)
         }
@@ -317,9 +323,11 @@ extension Exchange {
             account.positions[id] = PositionState(pos: newPosition, avgPx: newAverage, cTime: current?.cTime ?? now, uTime: now)
         }
         if newPosition.isZero { newPosition = .zero }
-        post(realized + premium - roundedFee, settle, to: &account, type: billType, subType: subType, instId: id, ordId: ordId,
-            pnl: realized, fee: -roundedFee, sz: size.description, px: price.description, changes: &changes)
-        fund(roundedFee, settle, changes: &changes)
+        let posted = post(realized + premium - roundedFee, settle, to: &account, type: billType, subType: subType, instId: id,
+            ordId: ordId, pnl: realized, fee: -roundedFee, sz: size.description, px: price.description, changes: &changes)
+        let charged = fund(roundedFee, settle, changes: &changes)
+        // The house, on the other side, pays the realised P&L and receives the premium.
+        houseBooks(-(posted + charged), settle, changes: &changes)
         return ExecutedTrade(instrument: instrument, size: signed, price: price, realizedPnL: realized, premium: premium, fee: roundedFee,
             feeCurrency: settle, isMaker: maker)
     }

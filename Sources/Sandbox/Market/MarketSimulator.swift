@@ -105,24 +105,25 @@ public actor MarketSimulator {
         }
     }
 
-    func persist() throws {
-        try database.writer.write { db in
-            try SettingRecord(key: "sim.time", value: String(time.rawValue)).save(db)
-            try SettingRecord(key: "sim.random", value: String(randomState)).save(db)
-            try SettingRecord(key: "sim.replay", value: String(replayIndex)).save(db)
-            for (coin, factor) in factors { try SettingRecord(key: "sim.factor.\(coin)", value: String(factor)).save(db) }
-        }
+    /// The state to store with a tick (the exchange writes it in the tick's transaction).
+    func persistentState() -> [String: String] {
+        var settings = [
+            "sim.time": String(time.rawValue), "sim.random": String(randomState), "sim.replay": String(replayIndex),
+        ]
+        for (coin, factor) in factors { settings["sim.factor.\(coin)"] = String(factor) }
+        return settings
     }
 
     /// Moves coins by `moves` (fractions) and the clock by `advanceSeconds`, then ticks the exchange.
     @discardableResult
     public func shock(_ moves: [String: Double], advanceSeconds: Double = 0) async throws -> TickReport {
+        // Everything is checked before anything moves: a refused shock changes nothing.
         for (coin, move) in moves.sorted(by: { $0.key < $1.key }) {
             guard move > -0.99, move < 10, move.isFinite else { throw OKXError.parameter("move \(move) of \(coin) must be between -0.99 and 10") }
             guard (try? base.indexUSD(coin)) != nil else { throw OKXError.parameter("coin \(coin) has no index in the market") }
-            factors[coin, default: 1] *= 1 + move
         }
         guard advanceSeconds >= 0, advanceSeconds <= 366 * 86_400 else { throw OKXError.parameter("advanceSeconds \(advanceSeconds) must be 0 to one year") }
+        for (coin, move) in moves { factors[coin, default: 1] *= 1 + move }
         time = UnixMillis(time.rawValue + Int64(advanceSeconds * 1000))
         return try await apply()
     }
@@ -153,11 +154,13 @@ public actor MarketSimulator {
         return try await apply()
     }
 
+    /// Hands the new market to the exchange with the state that produced it, stored in the same transaction as
+    /// the interest, funding and expiries of the elapsed time. If that write fails the state stays ahead in
+    /// memory only: the next tick's snapshot and state include these moves and cover the same time again.
     func apply() async throws -> TickReport {
         let snapshot = try currentMarket()
-        try persist()
         ticks += 1
-        return try await exchange.advance(to: snapshot)
+        return try await exchange.advance(to: snapshot, settings: persistentState(), sequence: UInt64(ticks))
     }
 
     /// Runs `step()` every `interval` seconds until cancelled.
