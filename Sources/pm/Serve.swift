@@ -42,6 +42,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Instrument catalog file (default: shipped).", valueName: "FILE")) var catalog: String?
     @Option(help: "Allowed clock difference of signed requests, seconds.") var timestampWindow = 30
     @Option(help: "Requests per second per API key (burst the same).") var rateLimit: Double = 500
+    @Option(help: "Seconds a connection may stay silent before the server closes it (slow clients).") var idleTimeout: Double = 30
 
     func validate() throws {
         guard let mode = marketMode.first, ["static", "random", "replay"].contains(mode) else {
@@ -50,6 +51,7 @@ struct Serve: AsyncParsableCommand {
         if mode == "replay", marketMode.count != 2 { throw ValidationError("--market replay needs a CSV file: --market replay FILE") }
         if mode != "replay", marketMode.count != 1 { throw ValidationError("--market \(mode) takes no file") }
         guard tick > 0, step > 0 else { throw ValidationError("--tick and --step must be positive") }
+        guard idleTimeout >= 0.1, idleTimeout <= 86_400 else { throw ValidationError("--idle-timeout must be 0.1 to 86400 seconds") }
     }
 
     func run() async throws {
@@ -61,6 +63,7 @@ struct Serve: AsyncParsableCommand {
         configuration.stepSeconds = step
         configuration.timestampWindowSeconds = timestampWindow
         configuration.rateLimitPerSecond = rateLimit
+        configuration.idleTimeoutSeconds = idleTimeout
         switch marketMode.first {
         case "random": configuration.mode = .random(seed: seed)
         case "replay": configuration.mode = .replay(path: marketMode[1], coin: replayCoin)

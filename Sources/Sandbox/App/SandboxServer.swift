@@ -1,6 +1,7 @@
 import GRDB
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
 import MarginDefaults
@@ -35,6 +36,10 @@ public struct SandboxConfiguration: Sendable {
     public var stepSeconds: Double = 1
     public var timestampWindowSeconds = 30
     public var rateLimitPerSecond: Double = 500
+    /// Seconds a connection may stay silent (no body bytes, no request after the last response) before the server
+    /// closes it, and the time a new connection has to send its first complete request head
+    /// (``FirstRequestGuardedChannel``). A client trickling body bytes keeps its connection (each byte is activity).
+    public var idleTimeoutSeconds: Double = 30
     /// Exchange events a WebSocket connection may fall behind before it is closed.
     public var webSocketQueueCapacity = WebSocketTransport.defaultCapacity
 
@@ -103,14 +108,21 @@ public struct Sandbox: Sendable {
         let exchange = exchange
         let window = Int64(configuration.timestampWindowSeconds)
         let capacity = configuration.webSocketQueueCapacity
+        let idleTimeout = TimeAmount.nanoseconds(Int64(configuration.idleTimeoutSeconds * 1e9))
         return Application(
             router: router,
-            server: .http1WebSocketUpgrade { request, _, _ in
-                guard let endpoint = WebSocketTransport.endpoint(forPath: request.path ?? "") else { return .dontUpgrade }
-                return .upgrade([:]) { inbound, outbound, _ in
-                    try await WebSocketTransport.serve(
-                        inbound, outbound, endpoint: endpoint, exchange: exchange, windowSeconds: window, capacity: capacity)
-                }
+            server: HTTPServerBuilder { responder in
+                FirstRequestGuardedChannel(
+                    inner: HTTP1WebSocketUpgradeChannel(
+                        responder: responder, configuration: .init(http1: .init(idleTimeout: idleTimeout))
+                    ) { request, _, _ in
+                        guard let endpoint = WebSocketTransport.endpoint(forPath: request.path ?? "") else { return .dontUpgrade }
+                        return .upgrade([:]) { inbound, outbound, _ in
+                            try await WebSocketTransport.serve(
+                                inbound, outbound, endpoint: endpoint, exchange: exchange, windowSeconds: window, capacity: capacity)
+                        }
+                    },
+                    timeout: idleTimeout)
             },
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "pm-sandbox"),
             services: services, logger: logger)
@@ -141,8 +153,11 @@ public struct Sandbox: Sendable {
         do {
             let buffer = try await request.body.collect(upTo: context.maxUploadSize)
             body = Array(buffer.readableBytesView)
-        } catch {
+        } catch is NIOTooManyBytesError {
             return encode(.error(OKXError("50006", "Request body too large: the limit is \(context.maxUploadSize) bytes", httpStatus: 413)))
+        } catch {
+            // A body the HTTP decoder cannot read (a bad chunk size, a connection closed mid-body).
+            return encode(.error(OKXError("50002", "Request body unreadable: \(error)", httpStatus: 400)))
         }
         let target = request.head.path ?? request.uri.string
         var headers: [String: String] = [:]
