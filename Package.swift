@@ -11,6 +11,9 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "MarginEngine", targets: ["MarginEngine"]),
+        // For the nested fuzz package (fuzz/Package.swift), which can only use products of this one.
+        .library(name: "MarginDefaults", targets: ["MarginDefaults"]),
+        .library(name: "Sandbox", targets: ["Sandbox"]),
         .executable(name: "pm", targets: ["pm"]),
     ],
     dependencies: [

@@ -157,6 +157,9 @@ import Testing
         BadInput(name: "unknown instrument", body: #"{"instId":"NOPE-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"1"}"#, sCode: "51001", mentions: "NOPE-USDT-SWAP"),
         BadInput(name: "non-numeric size", body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"abc"}"#, sCode: "51000", mentions: "sz"),
         BadInput(name: "non-finite size", body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"1e999"}"#, sCode: "51000", mentions: "sz"),
+        // The fuzz target fuzz-rest-auth found bodies with numbers beyond a Double (-2e308) parse; they must not trade.
+        BadInput(name: "non-finite size as a JSON number", body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":-2e308}"#, sCode: "51000", mentions: "sz"),
+        BadInput(name: "non-finite price as a JSON number", body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"limit","px":1e400,"sz":"1"}"#, sCode: "51000", mentions: "px"),
         BadInput(name: "huge size", body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"99999999999999999999"}"#, sCode: "51000", mentions: "sz"),
         BadInput(name: "negative size", body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"-1"}"#, sCode: "51000", mentions: "sz"),
         BadInput(name: "not a lot multiple", body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"1.005"}"#, sCode: "51121", mentions: "1.005"),

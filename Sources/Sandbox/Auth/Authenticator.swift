@@ -108,6 +108,15 @@ actor Authenticator {
     }
 }
 
+extension SandboxAPI {
+    /// A private endpoint's authentication alone — headers, timestamp window, replay, key, passphrase,
+    /// signature, in OKX's order — without running any handler: the account id and the key's permissions,
+    /// or the ``OKXError`` (HTTP 401) a private endpoint would answer. For the fuzz targets (`fuzz/`).
+    public func authenticate(_ request: APIRequest) async throws -> (uid: String, permissions: Set<String>) {
+        try await authenticator.authenticate(request)
+    }
+}
+
 /// Token buckets per key (or per client address for public endpoints): `capacity` requests, refilled at
 /// `perSecond`. Over the limit: code 50011, HTTP 429.
 actor RateLimiter {
