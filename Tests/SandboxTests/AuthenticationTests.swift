@@ -5,6 +5,17 @@ import Testing
 
 /// Signing, the timestamp window, replay rejection and permissions (spec 06 §2), in OKX's check order.
 @Suite struct AuthenticationTests {
+    /// Stored passphrase hashes are `salt:hex(sha256(salt + passphrase))` (reference: Python's hashlib), and
+    /// random tokens are upper-case hexadecimal of the requested length.
+    @Test func passphraseHashAndTokensKeepTheirFormat() {
+        let stored = SecretBox.hashPassphrase("correct horse", salt: "00FF7A")
+        #expect(stored == "00FF7A:214b376e8f7f3661cf1e5004e8544b0d2be99639d728bf4812b236d6c62bf36c")
+        #expect(SecretBox.verifyPassphrase("correct horse", against: stored))
+        #expect(!SecretBox.verifyPassphrase("correct horsE", against: stored))
+        let token = SecretBox.randomToken(bytes: 24)
+        #expect(token.utf8.count == 48 && token.allSatisfy { "0123456789ABCDEF".contains($0) })
+    }
+
     @Test func aCorrectlySignedRequestIsAccepted() async throws {
         let sandbox = try SandboxHarness()
         let user = try await sandbox.account()

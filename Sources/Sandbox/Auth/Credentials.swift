@@ -48,7 +48,7 @@ public struct SecretBox: Sendable {
     /// `salt:hex(sha256(salt + passphrase))`.
     public static func hashPassphrase(_ passphrase: String, salt: String = randomToken(bytes: 8)) -> String {
         let digest = SHA256.hash(data: Data((salt + passphrase).utf8))
-        return salt + ":" + digest.map { String(format: "%02x", $0) }.joined()
+        return salt + ":" + hex(digest, digits: lowerDigits)
     }
 
     /// Whether `passphrase` matches a stored hash, compared in constant time.
@@ -61,7 +61,21 @@ public struct SecretBox: Sendable {
     /// A random hexadecimal token.
     public static func randomToken(bytes: Int) -> String {
         var generator = SystemRandomNumberGenerator()
-        return (0..<bytes).map { _ in String(format: "%02X", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        return hex((0..<bytes).map { _ in UInt8.random(in: 0...255, using: &generator) }, digits: upperDigits)
+    }
+
+    static let lowerDigits = Array("0123456789abcdef".utf8)
+    static let upperDigits = Array("0123456789ABCDEF".utf8)
+
+    /// Two hexadecimal digits per byte. (String(format:) cost a tenth of the server's time on every signed request.)
+    static func hex(_ bytes: some Sequence<UInt8>, digits: [UInt8]) -> String {
+        var text: [UInt8] = []
+        text.reserveCapacity(bytes.underestimatedCount * 2)
+        for byte in bytes {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 }
 
