@@ -1,5 +1,5 @@
 import Foundation
-import MarginEngine
+@testable import MarginEngine
 import MarginTestSupport
 import PropertyBased
 import Testing
@@ -57,6 +57,23 @@ import Testing
     }
 
     /// Eligibility: every failing reason is listed.
+    /// Found by fuzz-position-builder (fuzz/corpus/position-builder/regression-precheck-huge-avgpx.json): an average
+    /// price of 8.8e76 made equity about −2.2e77 USD, and formatting it in a refusal reason trapped converting cents
+    /// to Int64. Reasons now hold any finite amount.
+    @Test(arguments: [0.0, 1234.5, -1_234_567.891, 9.2e15, -9.2e16, 2.2e77, -1.7e308])
+    func refusalReasonsFormatAnyFiniteAmount(_ amount: Double) {
+        let text = AccountModes.usd(amount)
+        #expect(!text.isEmpty && !text.contains("inf") && !text.contains("nan"))
+        if abs(amount) < 1e15 { #expect(Double(text.replacingOccurrences(of: ",", with: "")) == (amount * 100).rounded() / 100) }
+    }
+
+    @Test func aPrecheckWithAnAbsurdAveragePriceExplainsInsteadOfTrapping() throws {
+        let request = try PositionBuilderRequest(bytes: Array(#"{"simPos":[{"instId":"BTC-USDT-SWAP","pos":"250","avgPx":"8.8e76"}],"simAsset":[{"ccy":"USDT","amt":"60000"}]}"#.utf8))
+        let check = try PositionBuilder.precheck(
+            request, to: .classic, acknowledged: true, catalog: Fixtures.catalog, market: Self.market, parameters: Self.parameters)
+        #expect(JSONWriter.serialize(check, pretty: false).contains("adjusted equity -2"))
+    }
+
     @Test func portfolioMarginEligibilityReasons() throws {
         let small = Portfolio(cashBalances: ["USDT": 5_000])
         let refused = try AccountModes.portfolioMarginEligibility(small, acknowledged: false, market: Self.market, parameters: Self.parameters)

@@ -123,9 +123,12 @@ public enum AccountModes {
             from: from, to: to, allowed: reasons.isEmpty, reasons: reasons, before: before, after: after, failingPositions: failing)
     }
 
-    /// Dollars with two decimals and thousands separators, for reasons.
+    /// Dollars with two decimals and thousands separators, for reasons. Amounts beyond what cents in an Int64
+    /// hold (about 9e16 USD, reachable only with absurd inputs such as an average price of 1e77) are written
+    /// as whole dollars in the shortest decimal form instead.
     static func usd(_ value: Double) -> String {
         let cents = (value * 100).rounded()
+        guard abs(cents) < 9e17 else { return DecimalText.format(value.rounded()) }
         let negative = cents < 0
         let magnitude = abs(cents)
         let whole = Int64(magnitude / 100)
