@@ -67,11 +67,11 @@ import Testing
         if abs(amount) < 1e15 { #expect(Double(text.replacingOccurrences(of: ",", with: "")) == (amount * 100).rounded() / 100) }
     }
 
-    @Test func aPrecheckWithAnAbsurdAveragePriceExplainsInsteadOfTrapping() throws {
-        let request = try PositionBuilderRequest(bytes: Array(#"{"simPos":[{"instId":"BTC-USDT-SWAP","pos":"250","avgPx":"8.8e76"}],"simAsset":[{"ccy":"USDT","amt":"60000"}]}"#.utf8))
-        let check = try PositionBuilder.precheck(
-            request, to: .classic, acknowledged: true, catalog: Fixtures.catalog, market: Self.market, parameters: Self.parameters)
-        #expect(JSONWriter.serialize(check, pretty: false).contains("adjusted equity -2"))
+    /// The same input no longer reaches the pre-check: the request refuses an average price above 1e12.
+    @Test func anAbsurdAveragePriceIsRefusedNamingTheField() {
+        #expect(throws: EngineError.self) {
+            try PositionBuilderRequest(bytes: Array(#"{"simPos":[{"instId":"BTC-USDT-SWAP","pos":"250","avgPx":"8.8e76"}]}"#.utf8))
+        }
     }
 
     @Test func portfolioMarginEligibilityReasons() throws {

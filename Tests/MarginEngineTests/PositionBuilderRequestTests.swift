@@ -63,6 +63,13 @@ import Testing
             errorCase: "invalidField", path: "simPos[0].pos", mentions: ["1e999", "finite"]),
         BadRequest(name: "non-finite pos as a JSON number", text: simPos(#"{"instId": "BTC-USDT-SWAP", "pos": -1e999}"#),
             errorCase: "invalidField", path: "simPos[0].pos", mentions: ["-1e999"]),
+        // Found by fuzz-position-builder: amt 1.21e308 BTC reached the output as an infinite USD value.
+        BadRequest(name: "asset amount too large to value", text: #"{"simAsset": [{"ccy": "BTC", "amt": "1.21e308"}]}"#,
+            errorCase: "invalidField", path: "simAsset[0].amt", mentions: ["1.21e308", "1000000000000000"]),
+        BadRequest(name: "pos too large", text: simPos(#"{"instId": "BTC-USDT-SWAP", "pos": "-2e12"}"#),
+            errorCase: "invalidField", path: "simPos[0].pos", mentions: ["-2e12"]),
+        BadRequest(name: "avgPx too large", text: simPos(#"{"instId": "BTC-USDT-SWAP", "pos": "1", "avgPx": "8.8e76"}"#),
+            errorCase: "invalidField", path: "simPos[0].avgPx", mentions: ["8.8e76", "at most"]),
         BadRequest(name: "NaN pos", text: simPos(#"{"instId": "BTC-USDT-SWAP", "pos": "NaN"}"#),
             errorCase: "invalidField", path: "simPos[0].pos", mentions: ["NaN"]),
         BadRequest(name: "zero pos", text: simPos(#"{"instId": "BTC-USDT-SWAP", "pos": "0"}"#),

@@ -95,6 +95,15 @@ public struct FieldReader: Sendable {
         return number
     }
 
+    /// A finite number greater than zero and at most `maximum`.
+    public func positiveDouble(atMost maximum: Double) throws(EngineError) -> Double {
+        let number = try positiveDouble()
+        guard number <= maximum else {
+            throw .invalidField(path: path, value: value.excerpt, reason: "must be at most \(DecimalText.format(maximum))")
+        }
+        return number
+    }
+
     /// A finite number inside `range`.
     public func double(in range: ClosedRange<Double>) throws(EngineError) -> Double {
         let number = try double()

@@ -107,11 +107,11 @@ public struct PositionBuilderRequest: Sendable {
             for entry in try list.elements() {
                 try entry.rejectUnknownKeys(["instId", "pos", "avgPx", "lever"])
                 let sizeField = try entry.required("pos")
-                let size = try sizeField.double()
+                let size = try sizeField.double(in: -1e12...1e12)
                 guard size != 0 else { throw .invalidField(path: sizeField.path, value: sizeField.value.excerpt, reason: "must not be zero") }
                 positions.append(SimulatedPosition(
                     instrumentID: try entry.required("instId").string(), sizeContracts: size,
-                    averagePrice: try entry.optional("avgPx")?.positiveDouble(),
+                    averagePrice: try entry.optional("avgPx")?.positiveDouble(atMost: 1e12),
                     leverage: try entry.optional("lever")?.double(in: 1...1000), path: entry.path))
             }
         }
@@ -126,7 +126,9 @@ public struct PositionBuilderRequest: Sendable {
                 guard seenCurrencies.insert(currency).inserted else {
                     throw .invalidField(path: "\(entry.path).ccy", value: "\"\(currency)\"", reason: "appears twice in simAsset")
                 }
-                assets.append(SimulatedAsset(currency: currency, amount: try entry.required("amt").double(), path: entry.path))
+                // Bounded so that no amount times a price can overflow a Double (fuzz: amt 1.21e308 BTC reached the
+                // output as an infinite USD value).
+                assets.append(SimulatedAsset(currency: currency, amount: try entry.required("amt").double(in: -1e15...1e15), path: entry.path))
             }
         }
         self.assets = assets
