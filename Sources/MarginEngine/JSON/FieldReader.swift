@@ -156,9 +156,10 @@ public struct FieldReader: Sendable {
     }
 }
 
-/// The JSON number grammar, used for numbers that arrive as strings.
-enum NumberSyntax {
-    static func isValid(_ text: String) -> Bool {
+/// The JSON number grammar, used for numbers that arrive as strings (and by the fuzz targets' output checks).
+public enum NumberSyntax {
+    /// Whether `text` is a JSON number literal of at most 400 characters.
+    public static func isValid(_ text: String) -> Bool {
         var bytes = Array(text.utf8)[...]
         func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
         guard !bytes.isEmpty, bytes.count <= 400 else { return false }

@@ -67,25 +67,10 @@ public enum OutputCheck {
         }
     }
 
-    /// The JSON number grammar.
+    /// A string that reads as a JSON number: the engine's own grammar (``NumberSyntax``), and any longer
+    /// numeric text too, since a literal above 400 characters could only be out of a Double's range.
     public static func isNumberText(_ text: String) -> Bool {
-        var bytes = Array(text.utf8)[...]
-        func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
-        if bytes.first == UInt8(ascii: "-") { bytes = bytes.dropFirst() }
-        guard let first = bytes.first, isDigit(first) else { return false }
-        bytes = first == UInt8(ascii: "0") ? bytes.dropFirst() : bytes.drop(while: isDigit)
-        if bytes.first == UInt8(ascii: ".") {
-            bytes = bytes.dropFirst()
-            guard let digit = bytes.first, isDigit(digit) else { return false }
-            bytes = bytes.drop(while: isDigit)
-        }
-        if bytes.first == UInt8(ascii: "e") || bytes.first == UInt8(ascii: "E") {
-            bytes = bytes.dropFirst()
-            if bytes.first == UInt8(ascii: "+") || bytes.first == UInt8(ascii: "-") { bytes = bytes.dropFirst() }
-            guard let digit = bytes.first, isDigit(digit) else { return false }
-            bytes = bytes.drop(while: isDigit)
-        }
-        return bytes.isEmpty
+        NumberSyntax.isValid(text) || (text.utf8.count > 400 && Double(text) != nil)
     }
 
     /// An engine error must describe itself (its text is what the user sees) without trapping.

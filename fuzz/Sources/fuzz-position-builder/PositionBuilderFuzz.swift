@@ -56,17 +56,14 @@ func run(_ bytes: UnsafeBufferPointer<UInt8>) {
 }
 
 @main enum FuzzMain {
-    static func main() { FuzzDriver.run(fuzzTestOneInput) }
+    static func main() {
+        FuzzDriver.run(initialize: { _ = (Shipped.catalog, Shipped.market, Shipped.parameters) }, fuzzTestOneInput)
+    }
 }
 
+/// The target's one-input function, exported under libFuzzer's conventional name.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     run(UnsafeBufferPointer(start: data, count: size))
-    return 0
-}
-
-@_cdecl("LLVMFuzzerInitialize")
-public func fuzzInitialize(_ argc: UnsafeMutablePointer<CInt>?, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>?) -> CInt {
-    _ = (Shipped.catalog, Shipped.market, Shipped.parameters)
     return 0
 }

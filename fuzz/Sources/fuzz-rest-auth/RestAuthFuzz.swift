@@ -251,17 +251,14 @@ func isoMilliseconds(_ text: String) -> Int64? {
 }
 
 @main enum FuzzMain {
-    static func main() { FuzzDriver.run(fuzzTestOneInput) }
+    static func main() {
+        FuzzDriver.run(initialize: { fixture = Fixture() }, fuzzTestOneInput)
+    }
 }
 
+/// The target's one-input function, exported under libFuzzer's conventional name.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     run(UnsafeBufferPointer(start: data, count: size))
-    return 0
-}
-
-@_cdecl("LLVMFuzzerInitialize")
-public func fuzzInitialize(_ argc: UnsafeMutablePointer<CInt>?, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>?) -> CInt {
-    fixture = Fixture()
     return 0
 }
