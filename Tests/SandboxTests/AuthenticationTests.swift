@@ -1,3 +1,4 @@
+import Foundation
 import MarginEngine
 import MarginTestSupport
 @testable import Sandbox
@@ -42,10 +43,13 @@ import Testing
         Case(name: "forged signature", code: "50113") { $0["ok-access-sign"] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" },
     ]
 
-    @Test(arguments: cases)
-    func rejectsWithOKXCodes(_ scenario: Case) async throws {
+    /// Warm: the key has just authenticated a request, so its secret and passphrase are remembered; the
+    /// remembered key must refuse exactly what a cold one does.
+    @Test(arguments: cases, [false, true])
+    func rejectsWithOKXCodes(_ scenario: Case, warm: Bool) async throws {
         let sandbox = try SandboxHarness()
         let user = try await sandbox.account()
+        if warm { #expect(await sandbox.call("GET", "/api/v5/account/config", as: user).code == "0") }
         var request = sandbox.request("GET", "/api/v5/account/balance", as: user)
         scenario.tamper(&request.headers)
         let response = await sandbox.api.handle(request)
@@ -62,6 +66,22 @@ import Testing
         #expect(response.code == "50102", "\(response.envelope)")
         let inside = await sandbox.api.handle(sandbox.request("GET", "/api/v5/account/config", as: user, timestamp: sandbox.clock.now - 29_000))
         #expect(inside.code == "0")
+    }
+
+    /// The timestamp parser's calendar arithmetic against Foundation's ISO 8601 formatter, every 9 days
+    /// and 7 hours (with milliseconds) from 1900 to 2200: leap years, century rules, month ends.
+    @Test func timestampsParseLikeFoundation() {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        var milliseconds: Int64 = -2_208_988_800_000  // 1900-01-01
+        while milliseconds < 7_258_118_400_000 {  // 2200-01-01
+            let text = formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+            #expect(Authenticator.parseTimestamp(text) == milliseconds, "\(text)")
+            milliseconds += ((9 * 24 + 7) * 3600 + 13) * 1000 + 457
+        }
+        #expect(Authenticator.parseTimestamp("2024-02-29T23:59:59Z") == 1_709_251_199_000)
+        #expect(Authenticator.parseTimestamp("1970-01-01T00:00:00.5Z") == 500)
+        #expect(Authenticator.parseTimestamp("2024-13-01T00:00:00Z") == nil)
     }
 
     @Test func aReplayedRequestIsRejectedAndChangesNothing() async throws {

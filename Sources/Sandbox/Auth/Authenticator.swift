@@ -1,16 +1,39 @@
+import Crypto
 import Foundation
 import MarginStore
+import NIOConcurrencyHelpers
 
 /// OKX request authentication (spec 06 §2): headers, the timestamp window, replay rejection, key,
 /// passphrase, signature, permission — in that order, each failure with OKX's code and HTTP 401.
-actor Authenticator {
+///
+/// A lock, not an actor: every signed request passes through here, and an actor hop per request cost a
+/// thread switch under load. Keys never change once created, so a verified key's secret is kept decrypted
+/// with the passphrase last seen to match; only a key not seen yet asks the exchange (which decrypts it).
+final class Authenticator: Sendable {
     let exchange: Exchange
     /// ± milliseconds a request timestamp may differ from the server clock.
     let windowMilliseconds: Int64
     let clock: @Sendable () -> Int64
-    /// Signatures seen, with the time they stop mattering (their timestamp + the window).
-    private var seen: [String: Int64] = [:]
-    private var lastPrune: Int64 = 0
+
+    /// What authentication needs of one API key, resolved once.
+    struct KnownKey: Sendable {
+        var uid: String
+        var permissions: Set<String>
+        var passphraseHash: String
+        /// The secret's bytes, the HMAC key of the signature.
+        var secret: [UInt8]
+        /// The last passphrase that matched the hash: the same bytes again skip the salted hash.
+        var verifiedPassphrase: [UInt8]?
+    }
+
+    struct State: Sendable {
+        /// Signatures seen, with the time they stop mattering (their timestamp + the window).
+        var seen: [String: Int64] = [:]
+        var lastPrune: Int64 = 0
+        var keys: [String: KnownKey] = [:]
+    }
+
+    private let state = NIOLockedValueBox(State())
 
     init(exchange: Exchange, windowMilliseconds: Int64, clock: @escaping @Sendable () -> Int64) {
         self.exchange = exchange
@@ -21,15 +44,15 @@ actor Authenticator {
     /// Authenticates a private request; returns the account id and the key's permissions.
     func authenticate(_ request: APIRequest) async throws -> (uid: String, permissions: Set<String>) {
         func header(_ name: String) -> String? {
-            guard let value = request.headers[name.lowercased()], !value.isEmpty else { return nil }
+            guard let value = request.headers[name], !value.isEmpty else { return nil }
             return value
         }
-        guard let key = header("OK-ACCESS-KEY") else { throw OKXError("50103", "Request header OK-ACCESS-KEY cannot be empty", httpStatus: 401) }
-        guard let passphrase = header("OK-ACCESS-PASSPHRASE") else {
+        guard let apiKey = header("ok-access-key") else { throw OKXError("50103", "Request header OK-ACCESS-KEY cannot be empty", httpStatus: 401) }
+        guard let passphrase = header("ok-access-passphrase") else {
             throw OKXError("50104", "Request header OK-ACCESS-PASSPHRASE cannot be empty", httpStatus: 401)
         }
-        guard let signature = header("OK-ACCESS-SIGN") else { throw OKXError("50106", "Request header OK-ACCESS-SIGN cannot be empty", httpStatus: 401) }
-        guard let timestamp = header("OK-ACCESS-TIMESTAMP") else {
+        guard let signature = header("ok-access-sign") else { throw OKXError("50106", "Request header OK-ACCESS-SIGN cannot be empty", httpStatus: 401) }
+        guard let timestamp = header("ok-access-timestamp") else {
             throw OKXError("50107", "Request header OK-ACCESS-TIMESTAMP cannot be empty", httpStatus: 401)
         }
         guard let time = Self.parseTimestamp(timestamp) else {
@@ -39,34 +62,52 @@ actor Authenticator {
         guard abs(now - time) <= windowMilliseconds else {
             throw OKXError("50102", "Timestamp request expired: OK-ACCESS-TIMESTAMP \(timestamp) is more than \(windowMilliseconds / 1000) s from server time", httpStatus: 401)
         }
-        guard let credentials = await exchange.credentials(apiKey: key) else {
-            throw OKXError("50111", "Invalid OK-ACCESS-KEY", httpStatus: 401)
-        }
-        guard SecretBox.verifyPassphrase(passphrase, against: credentials.record.passphraseHash) else {
-            throw OKXError("50105", "Request header OK-ACCESS-PASSPHRASE incorrect", httpStatus: 401)
+        guard var key = await knownKey(apiKey) else { throw OKXError("50111", "Invalid OK-ACCESS-KEY", httpStatus: 401) }
+        let offered = Array(passphrase.utf8)
+        if !(key.verifiedPassphrase.map { constantTimeEqual($0, offered) } ?? false) {
+            guard SecretBox.verifyPassphrase(passphrase, against: key.passphraseHash) else {
+                throw OKXError("50105", "Request header OK-ACCESS-PASSPHRASE incorrect", httpStatus: 401)
+            }
+            key.verifiedPassphrase = offered
+            state.withLockedValue { $0.keys[apiKey] = key }
         }
         let expected = okxSignature(
-            secret: credentials.secret, timestamp: timestamp, method: request.method, requestPath: request.rawTarget, body: request.body)
+            key: SymmetricKey(data: key.secret), timestamp: timestamp, method: request.method, requestPath: request.rawTarget, body: request.body)
         var valid = constantTimeEqual(Array(expected.utf8), Array(signature.utf8))
         if !valid, request.rawTarget.contains("%"), let decoded = request.rawTarget.removingPercentEncoding {
             // python-okx signs the unencoded query; its HTTP library may percent-encode after signing.
             let alternative = okxSignature(
-                secret: credentials.secret, timestamp: timestamp, method: request.method, requestPath: decoded, body: request.body)
+                key: SymmetricKey(data: key.secret), timestamp: timestamp, method: request.method, requestPath: decoded, body: request.body)
             valid = constantTimeEqual(Array(alternative.utf8), Array(signature.utf8))
         }
         guard valid else { throw OKXError("50113", "Invalid Sign", httpStatus: 401) }
-        prune(now: now)
-        guard seen[signature] == nil else {
-            throw OKXError("50113", "Invalid Sign: this request was already received (replay rejected)", httpStatus: 401)
+        let replayed = state.withLockedValue { state -> Bool in
+            Self.prune(&state, now: now)
+            guard state.seen[signature] == nil else { return true }
+            state.seen[signature] = time + windowMilliseconds
+            return false
         }
-        seen[signature] = time + windowMilliseconds
-        return (credentials.record.uid, Set(credentials.record.permissions.split(separator: ",").map(String.init)))
+        if replayed { throw OKXError("50113", "Invalid Sign: this request was already received (replay rejected)", httpStatus: 401) }
+        return (key.uid, key.permissions)
     }
 
-    private func prune(now: Int64) {
-        guard now - lastPrune > 1_000 else { return }
-        lastPrune = now
-        seen = seen.filter { $0.value >= now }
+    /// The key's authentication data, from memory or, the first time, from the exchange (which decrypts
+    /// the secret). Nil for an unknown key, which is not remembered: only real keys take memory.
+    private func knownKey(_ apiKey: String) async -> KnownKey? {
+        if let key = state.withLockedValue({ $0.keys[apiKey] }) { return key }
+        guard let credentials = await exchange.credentials(apiKey: apiKey) else { return nil }
+        let key = KnownKey(
+            uid: credentials.record.uid, permissions: Set(credentials.record.permissions.split(separator: ",").map(String.init)),
+            passphraseHash: credentials.record.passphraseHash, secret: Array(credentials.secret.utf8),
+            verifiedPassphrase: nil)
+        state.withLockedValue { $0.keys[apiKey] = key }
+        return key
+    }
+
+    private static func prune(_ state: inout State, now: Int64) {
+        guard now - state.lastPrune > 1_000 else { return }
+        state.lastPrune = now
+        state.seen = state.seen.filter { $0.value >= now }
     }
 
     /// `2026-11-27T03:28:31.444Z` (milliseconds optional) to Unix milliseconds.
@@ -91,20 +132,23 @@ actor Authenticator {
         var milliseconds = 0
         if bytes[19] == UInt8(ascii: ".") {
             let digits = bytes.count - 21
-            guard digits >= 1, digits <= 9, let fraction = number(20..<(bytes.count - 1)) else { return nil }
-            var scaled = Double(fraction)
-            for _ in 0..<digits { scaled /= 10 }
-            milliseconds = Int((scaled * 1000).rounded(.down))
+            guard digits >= 1, digits <= 9, number(20..<(bytes.count - 1)) != nil, let leading = number(20..<(20 + min(digits, 3)))
+            else { return nil }
+            // Whole milliseconds, truncated, in integers (dividing a Double by ten lost one now and then).
+            milliseconds = leading * [100, 10, 1][min(digits, 3) - 1]
         } else if bytes.count != 20 {
             return nil
         }
-        var components = DateComponents()
-        components.calendar = Calendar(identifier: .gregorian)
-        components.timeZone = TimeZone(identifier: "UTC")
-        (components.year, components.month, components.day) = (year, month, day)
-        (components.hour, components.minute, components.second) = (hour, minute, second)
-        guard let date = components.date else { return nil }
-        return Int64(date.timeIntervalSince1970) * 1000 + Int64(milliseconds)
+        // Days since 1970-01-01 in the proleptic Gregorian calendar (H. Hinnant's days_from_civil); a day
+        // past the month's end rolls over into the next month, as the calendar did before.
+        let shiftedYear = month <= 2 ? year - 1 : year
+        let era = shiftedYear / 400
+        let yearOfEra = shiftedYear - era * 400
+        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        let days = era * 146_097 + dayOfEra - 719_468
+        let seconds = ((days * 24 + hour) * 60 + minute) * 60 + second
+        return Int64(seconds) * 1000 + Int64(milliseconds)
     }
 }
 
@@ -118,12 +162,12 @@ extension SandboxAPI {
 }
 
 /// Token buckets per key (or per client address for public endpoints): `capacity` requests, refilled at
-/// `perSecond`. Over the limit: code 50011, HTTP 429.
-actor RateLimiter {
+/// `perSecond`. Over the limit: code 50011, HTTP 429. A lock rather than an actor, like the authenticator.
+final class RateLimiter: Sendable {
     let capacity: Double
     let perSecond: Double
     let clock: @Sendable () -> Int64
-    private var buckets: [String: (tokens: Double, updated: Int64)] = [:]
+    private let buckets = NIOLockedValueBox([String: (tokens: Double, updated: Int64)]())
 
     init(capacity: Double, perSecond: Double, clock: @escaping @Sendable () -> Int64) {
         self.capacity = capacity
@@ -133,15 +177,18 @@ actor RateLimiter {
 
     func take(_ key: String) throws {
         let now = clock()
-        var bucket = buckets[key] ?? (capacity, now)
-        bucket.tokens = min(capacity, bucket.tokens + Double(now - bucket.updated) / 1000 * perSecond)
-        bucket.updated = now
-        guard bucket.tokens >= 1 else {
+        let allowed = buckets.withLockedValue { buckets -> Bool in
+            var bucket = buckets[key] ?? (capacity, now)
+            bucket.tokens = min(capacity, bucket.tokens + Double(now - bucket.updated) / 1000 * perSecond)
+            bucket.updated = now
+            let allowed = bucket.tokens >= 1
+            if allowed { bucket.tokens -= 1 }
             buckets[key] = bucket
+            if buckets.count > 100_000 { buckets = buckets.filter { now - $0.value.updated < 60_000 } }
+            return allowed
+        }
+        guard allowed else {
             throw OKXError("50011", "Rate limit reached: more than \(Int(capacity)) requests in a burst or \(Int(perSecond))/s", httpStatus: 429)
         }
-        bucket.tokens -= 1
-        buckets[key] = bucket
-        if buckets.count > 100_000 { buckets = buckets.filter { now - $0.value.updated < 60_000 } }
     }
 }

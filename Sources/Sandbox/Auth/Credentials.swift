@@ -94,8 +94,15 @@ public func constantTimeEqual(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
 
 /// OKX's signature: `Base64(HMAC-SHA256(secret, timestamp + METHOD + requestPath + body))`.
 public func okxSignature(secret: String, timestamp: String, method: String, requestPath: String, body: [UInt8]) -> String {
-    var message = Data((timestamp + method + requestPath).utf8)
-    message.append(contentsOf: body)
-    let mac = HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: Data(secret.utf8)))
-    return Data(mac).base64EncodedString()
+    okxSignature(key: SymmetricKey(data: Data(secret.utf8)), timestamp: timestamp, method: method, requestPath: requestPath, body: body)
+}
+
+/// The same signature with the secret already made an HMAC key (the authenticator keeps one per API key).
+public func okxSignature(key: SymmetricKey, timestamp: String, method: String, requestPath: String, body: [UInt8]) -> String {
+    var mac = HMAC<SHA256>(key: key)
+    mac.update(data: Array(timestamp.utf8))
+    mac.update(data: Array(method.utf8))
+    mac.update(data: Array(requestPath.utf8))
+    mac.update(data: body)
+    return Data(mac.finalize()).base64EncodedString()
 }
