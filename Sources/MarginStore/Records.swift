@@ -134,6 +134,30 @@ public struct OrderRecord: Codable, Sendable, Equatable, FetchableRecord, Persis
     public var isOpen: Bool { state == "live" || state == "partially_filled" }
 }
 
+extension OrderRecord {
+    static let columns = [
+        "ordId", "uid", "clOrdId", "instId", "tdMode", "side", "ordType", "px", "sz", "tgtCcy", "reduceOnly", "state", "accFillSz",
+        "avgPx", "fee", "feeCcy", "category", "tag", "cTime", "uTime",
+    ]
+    static let upsertSQL = """
+        INSERT INTO "order" (\(columns.map { "\"\($0)\"" }.joined(separator: ", ")))
+        VALUES (\(columns.map { _ in "?" }.joined(separator: ", ")))
+        ON CONFLICT("ordId") DO UPDATE SET \(columns.dropFirst().map { "\"\($0)\" = excluded.\"\($0)\"" }.joined(separator: ", "))
+        """
+
+    /// Inserts the order, or updates every column of the stored one with its `ordId`, in one cached
+    /// statement. GRDB's `save` ran an UPDATE that missed for every new order and then an INSERT, encoding
+    /// the record through `Codable` and compiling the SQL each time: an eighth of the sandbox's CPU per
+    /// order under load.
+    public func store(in db: Database) throws {
+        let arguments: StatementArguments = [
+            ordId, uid, clOrdId, instId, tdMode, side, ordType, px, sz, tgtCcy, reduceOnly, state, accFillSz, avgPx, fee, feeCcy,
+            category, tag, cTime, uTime,
+        ]
+        try db.cachedStatement(sql: Self.upsertSQL).execute(arguments: arguments)
+    }
+}
+
 /// A fill (trade) of an order. `fee` is negative when charged, as OKX reports it.
 public struct FillRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
     public static let databaseTableName = "fill"

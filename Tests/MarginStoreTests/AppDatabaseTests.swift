@@ -56,6 +56,29 @@ import Testing
         #expect(house == [HouseRecord(ccy: "USDT", balance: "100.2")])
     }
 
+    /// `store(in:)` inserts a new order and overwrites every column of an existing one; its column list is
+    /// the table's, so a column added to one and not the other fails here.
+    @Test func storingAnOrderInsertsThenUpdatesEveryColumn() throws {
+        let database = try AppDatabase.inMemory()
+        var order = OrderRecord(
+            ordId: 7, uid: "u1", clOrdId: "c1", instId: "BTC-USDT-SWAP", tdMode: "cross", side: "buy", ordType: "limit", px: "43000.1",
+            sz: "2", tgtCcy: "", reduceOnly: false, state: "live", accFillSz: "0", avgPx: "", fee: "0", feeCcy: "USDT", category: "normal",
+            tag: "t", cTime: 100, uTime: 100)
+        try database.writer.write { db in
+            try AccountRecord(uid: "u1", acctLv: "4", acknowledged: true, autoLoan: false, label: "", createdAt: 1).insert(db)
+            try order.store(in: db)
+        }
+        #expect(try database.writer.read { db in try OrderRecord.fetchOne(db, key: 7) } == order)
+        order = OrderRecord(
+            ordId: 7, uid: "u1", clOrdId: "c2", instId: "ETH-USDT-SWAP", tdMode: "cash", side: "sell", ordType: "ioc", px: "1",
+            sz: "3", tgtCcy: "base_ccy", reduceOnly: true, state: "filled", accFillSz: "3", avgPx: "1.5", fee: "-0.1", feeCcy: "BTC",
+            category: "full_liquidation", tag: "u", cTime: 101, uTime: 102)
+        try database.writer.write { db in try order.store(in: db) }
+        #expect(try database.writer.read { db in try OrderRecord.fetchAll(db) } == [order])
+        let tableColumns = try database.writer.read { db in try db.columns(in: "order").map(\.name) }
+        #expect(Set(tableColumns) == Set(OrderRecord.columns))
+    }
+
     @Test func aFileDatabaseSurvivesReopening() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("pm-store-\(UUID().uuidString).sqlite").path
         defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }

@@ -107,7 +107,9 @@ struct BodyFields {
 
     func decimal(_ key: String) throws -> ExactDecimal? {
         guard let text = try string(key) else { return nil }
-        guard let value = ExactDecimal(text.trimmingCharacters(in: .whitespaces)) else {
+        // Foundation's trimming is only paid for when there is something to trim.
+        let padded = text.first?.isWhitespace == true || text.last?.isWhitespace == true
+        guard let value = ExactDecimal(padded ? text.trimmingCharacters(in: .whitespaces) : text) else {
             throw OKXError.parameter("\(key) \"\(text)\" is not a finite decimal number within ±1e18")
         }
         return value

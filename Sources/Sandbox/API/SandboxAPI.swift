@@ -24,6 +24,10 @@ public struct SandboxAPI: Sendable {
     /// The admin token of the sandbox control endpoints (loopback only).
     public let adminToken: String
     let simulator: MarketSimulator?
+    /// The route tables, built once (they were rebuilt on every request).
+    let publicRoutes: [String: Handler]
+    let publicPostRoutes: [String: Handler]
+    let privateRoutes: [String: (trade: Bool, handler: Handler)]
 
     public init(
         exchange: Exchange, adminToken: String, simulator: MarketSimulator? = nil, timestampWindowSeconds: Int = 30,
@@ -34,14 +38,16 @@ public struct SandboxAPI: Sendable {
         self.simulator = simulator
         authenticator = Authenticator(exchange: exchange, windowMilliseconds: Int64(timestampWindowSeconds) * 1000, clock: clock)
         rateLimiter = RateLimiter(capacity: rateLimitPerSecond, perSecond: rateLimitPerSecond, clock: clock)
+        publicRoutes = Self.publicRoutes(exchange)
+        publicPostRoutes = Self.publicPostRoutes(exchange)
+        privateRoutes = Self.privateRoutes(exchange)
     }
 
     typealias Handler = @Sendable (inout APIRequest) async throws -> APIResponse
 
     /// Public GET routes.
-    var publicRoutes: [String: Handler] {
-        let exchange = exchange
-        return [
+    static func publicRoutes(_ exchange: Exchange) -> [String: Handler] {
+        [
             "/api/v5/public/time": { _ in .data(.array([.object([("ts", .string(String(Int64(Date().timeIntervalSince1970 * 1000))))])])) },
             "/api/v5/public/instruments": { request in
                 guard let type = request.parameter("instType") else { throw OKXError.empty("instType") }
@@ -92,9 +98,8 @@ public struct SandboxAPI: Sendable {
     }
 
     /// Public position-builder routes (ours): simulated portfolios only, for the web page and tools.
-    var publicPostRoutes: [String: Handler] {
-        let exchange = exchange
-        return [
+    static func publicPostRoutes(_ exchange: Exchange) -> [String: Handler] {
+        [
             "/api/v5/public/position-builder": { request in .data(try await exchange.publicPositionBuilder(body: try request.jsonBody(), kind: .build)) },
             "/api/v5/public/position-builder-graph": { request in .data(try await exchange.publicPositionBuilder(body: try request.jsonBody(), kind: .graph)) },
             "/api/v5/public/position-builder-compare": { request in .data(try await exchange.publicPositionBuilder(body: try request.jsonBody(), kind: .compare)) },
@@ -118,8 +123,7 @@ public struct SandboxAPI: Sendable {
     }
 
     /// Private routes: (method, path) → (needs trade permission, handler).
-    var privateRoutes: [String: (trade: Bool, handler: Handler)] {
-        let exchange = exchange
+    static func privateRoutes(_ exchange: Exchange) -> [String: (trade: Bool, handler: Handler)] {
         @Sendable func body(_ request: APIRequest) throws -> BodyFields { try BodyFields(try request.jsonBody()) }
         return [
             "GET /api/v5/account/balance": (false, { request in
@@ -311,16 +315,16 @@ public struct SandboxAPI: Sendable {
             let path = request.path
             if path.hasPrefix("/api/v5/sandbox/") { return try await admin(&request) }
             if method == "GET", let handler = publicRoutes[path] {
-                try await rateLimiter.take("ip:\(request.headers["x-forwarded-for"] ?? "local")")
+                try rateLimiter.take("ip:\(request.headers["x-forwarded-for"] ?? "local")")
                 return try await handler(&request)
             }
             if method == "POST", let handler = publicPostRoutes[path] {
-                try await rateLimiter.take("ip:\(request.headers["x-forwarded-for"] ?? "local")")
+                try rateLimiter.take("ip:\(request.headers["x-forwarded-for"] ?? "local")")
                 return try await handler(&request)
             }
             if let route = privateRoutes["\(method) \(path)"] {
                 let (uid, permissions) = try await authenticator.authenticate(request)
-                try await rateLimiter.take("key:\(request.headers["ok-access-key"] ?? "")")
+                try rateLimiter.take("key:\(request.headers["ok-access-key"] ?? "")")
                 if route.trade, !permissions.contains("trade") {
                     throw OKXError("50120", "Your API key has no trade permission: this endpoint needs it", httpStatus: 401)
                 }

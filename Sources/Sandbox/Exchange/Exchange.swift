@@ -94,8 +94,11 @@ public actor Exchange {
     func commit(_ pending: ChangeSet) throws {
         var changes = pending
         let (billBase, tradeBase) = try database.writer.write { db -> (Int64, Int64) in
-            let billBase = (try Int64.fetchOne(db, sql: #"SELECT MAX(billId) FROM "bill""#) ?? 0) + 1
-            let tradeBase = (try Int64.fetchOne(db, sql: #"SELECT MAX(tradeId) FROM "fill""#) ?? 0) + 1
+            // Numbered after what is stored (another process may have written bills); asked only when needed,
+            // through cached statements: an order that only rests or cancels writes neither.
+            func next(_ sql: String) throws -> Int64 { (try Int64.fetchOne(db.cachedStatement(sql: sql)) ?? 0) + 1 }
+            let billBase = changes.bills.isEmpty ? 0 : try next(#"SELECT MAX(billId) FROM "bill""#)
+            let tradeBase = changes.fills.isEmpty ? 0 : try next(#"SELECT MAX(tradeId) FROM "fill""#)
             for (uid, account) in changes.accounts {
                 let old = changes.previous[uid]
                 if old?.record != account.record { try account.record.save(db) }
@@ -127,7 +130,7 @@ public actor Exchange {
                 }
             }
             for key in changes.keys { try key.insert(db) }
-            for order in changes.orders { try order.save(db) }
+            for order in changes.orders { try order.store(in: db) }
             for (offset, fill) in changes.fills.enumerated() {
                 var numbered = fill
                 numbered.tradeId = tradeBase + Int64(offset)
