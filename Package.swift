@@ -15,6 +15,8 @@ let package = Package(
         .library(name: "MarginDefaults", targets: ["MarginDefaults"]),
         .library(name: "Sandbox", targets: ["Sandbox"]),
         .executable(name: "pm", targets: ["pm"]),
+        // The load test's client (tests/load), not part of the sandbox.
+        .executable(name: "pm-load", targets: ["pm-load"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -71,6 +73,13 @@ let package = Package(
                 "Sandbox",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: strictSettings
+        ),
+        // The load test's client (tests/load), not part of the sandbox.
+        .executableTarget(
+            name: "pm-load",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            path: "Sources/LoadDriver",
             swiftSettings: strictSettings
         ),
         .target(
