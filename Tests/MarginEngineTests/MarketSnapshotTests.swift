@@ -163,6 +163,15 @@ import Testing
             errorCase: "invalidField", path: "market.marks[0].markPx", mentions: [#""0""#]),
         BadSnapshot(name: "markPx NaN", text: document(marks: #"[{"instId": "BTC-USDT-SWAP", "markPx": "NaN"}]"#),
             errorCase: "invalidField", path: "market.marks[0].markPx", mentions: ["NaN"]),
+        // Found by fuzz-position-builder (fuzz/corpus/position-builder/regression-subnormal-mark.json): a subnormal
+        // mark made a coin-margined position worth infinitely many coins, and NaN reached the output.
+        BadSnapshot(name: "subnormal markPx", text: document(marks: #"[{"instId": "BTC-USDT-SWAP", "markPx": "770620.15e-324"}]"#),
+            errorCase: "invalidField", path: "market.marks[BTC-USDT-SWAP].markPx", mentions: ["between 0.000000000000001 and 1000000000000000"]),
+        BadSnapshot(name: "index below the price range", text: document(indices: #"{"BTC-USD": "9e-16", "USDT-USD": "0.99975"}"#),
+            errorCase: "invalidField", path: "market.indices.BTC-USD", mentions: ["between"]),
+        BadSnapshot(name: "fwdPx above the price range",
+            text: document(marks: #"[{"instId": "BTC-USD-260327-90000-C", "markVol": "0.5", "fwdPx": "2e15"}]"#),
+            errorCase: "invalidField", path: "market.marks[BTC-USD-260327-90000-C].fwdPx", mentions: ["between"]),
         BadSnapshot(name: "negative fwdPx", text: document(marks: #"[{"instId": "BTC-USD-260327-90000-C", "markVol": "0.5", "fwdPx": "-1"}]"#),
             errorCase: "invalidField", path: "market.marks[0].fwdPx", mentions: ["-1"]),
         BadSnapshot(name: "unknown key in a mark", text: document(marks: #"[{"instId": "BTC-USDT-SWAP", "markPrice": "88561.1"}]"#),

@@ -37,6 +37,13 @@ public struct MarketSnapshot: Sendable {
     /// Currencies whose index does not move in MR1–MR6 (their depeg risk is MR9's).
     public static let stablecoins: Set<String> = ["USDT", "USDC"]
 
+    /// The prices a snapshot accepts: indices in USD per coin, marks and forwards in their quote (option
+    /// marks only below the upper bound). Far wider
+    /// than any listed coin or option (and than any stress shock of one), narrow enough that no coin
+    /// conversion or product of prices leaves a Double: a coin-margined perpetual marked at 7.7e-319
+    /// (subnormal, "greater than 0") made its position worth infinitely many coins (found by fuzzing).
+    public static let priceRange: ClosedRange<Double> = 1e-15...1e15
+
     /// A validated snapshot built in code.
     public init(
         valuationTime: UnixMillis, indices: [String: Double], usdRate: Double = 0, marks: [String: MarkQuote],
@@ -50,8 +57,8 @@ public struct MarketSnapshot: Sendable {
             guard parts.count == 2, parts[0] != parts[1], !parts[0].isEmpty else {
                 throw .invalidField(path: "market.indices", value: "\"\(pair)\"", reason: "is not an index pair like BTC-USD")
             }
-            guard price.isFinite, price > 0 else {
-                throw .invalidField(path: "market.indices.\(pair)", value: DecimalText.formatLenient(price), reason: "must be a finite number greater than 0")
+            guard Self.priceRange.contains(price) else {
+                throw .invalidField(path: "market.indices.\(pair)", value: DecimalText.formatLenient(price), reason: Self.priceReason)
             }
         }
         guard usdRate.isFinite, abs(usdRate) < 1 else {
@@ -64,10 +71,22 @@ public struct MarketSnapshot: Sendable {
             if let expiry = instrumentID.expiry, expiry <= valuationTime {
                 throw .expiredInstrument(path: "market.marks", instrumentID: id, expiry: expiry, marketTime: valuationTime)
             }
-            for (name, value) in [("markPx", quote.markPrice), ("markVol", quote.markVolatility), ("fwdPx", quote.forwardUSD)] {
-                if let value, !(value.isFinite && value > 0) {
-                    throw .invalidField(path: "market.marks[\(id)].\(name)", value: DecimalText.formatLenient(value), reason: "must be a finite number greater than 0")
+            for (name, value) in [("markPx", quote.markPrice), ("fwdPx", quote.forwardUSD)] {
+                guard let value else { continue }
+                // A far out-of-the-money option is legitimately worth 1e-28 coins; it is only bounded above.
+                if instrumentID.kind == .option, name == "markPx" {
+                    guard value.isFinite, value > 0, value <= Self.priceRange.upperBound else {
+                        throw .invalidField(
+                            path: "market.marks[\(id)].markPx", value: DecimalText.formatLenient(value),
+                            reason: "must be greater than 0 and at most \(DecimalText.format(Self.priceRange.upperBound))")
+                    }
+                } else if !Self.priceRange.contains(value) {
+                    throw .invalidField(path: "market.marks[\(id)].\(name)", value: DecimalText.formatLenient(value), reason: Self.priceReason)
                 }
+            }
+            if let volatility = quote.markVolatility, !(volatility.isFinite && volatility > 0) {
+                throw .invalidField(
+                    path: "market.marks[\(id)].markVol", value: DecimalText.formatLenient(volatility), reason: "must be a finite number greater than 0")
             }
             if let volatility = quote.markVolatility, volatility > ImpliedVolatility.maximumVolatility {
                 throw .invalidField(path: "market.marks[\(id)].markVol", value: DecimalText.format(volatility), reason: "must be at most 10 (1000 %)")
@@ -87,6 +106,8 @@ public struct MarketSnapshot: Sendable {
         self.source = source
         self.representative = representative
     }
+
+    static let priceReason = "must be a price between \(DecimalText.format(priceRange.lowerBound)) and \(DecimalText.format(priceRange.upperBound))"
 
     /// Parses and validates a snapshot document (spec 01 §1.2).
     public init(json: JSONValue) throws(EngineError) {
