@@ -1,4 +1,4 @@
-import MarginEngine
+@testable import MarginEngine
 import MarginTestSupport
 import PropertyBased
 import Testing
@@ -67,5 +67,21 @@ import Testing
         #expect(!changed.isEmpty)
         #expect(changed.allSatisfy { moved.instruments[Int($0)].underlying == "ETH" })
         #expect(Self.table.changedInstruments(since: Self.table).isEmpty)
+    }
+}
+
+/// Margin ratio and leverage are reported only when the division stays finite: a requirement or equity so
+/// small that the quotient overflows is reported like zero (nil), never as infinity.
+@Suite struct ReportedRatioTests {
+    @Test(arguments: [
+        (2.0, 4.0, 0.5 as Double?),
+        (1e300, 1e-300, nil),
+        (30_000.0, 2.65e-320, nil),
+        (-30_000.0, 2.65e-320, nil),
+        (1.0, 0.0, nil),
+        (3.0, 2.0, 1.5),
+    ] as [(Double, Double, Double?)])
+    func ratioIsFiniteOrNil(numerator: Double, denominator: Double, expected: Double?) {
+        #expect(reportedRatio(numerator, over: denominator) == expected)
     }
 }

@@ -80,6 +80,10 @@ import Testing
             errorCase: "missingField", path: "simPos[0].pos", mentions: ["missing"]),
         BadRequest(name: "missing instId", text: simPos(#"{"pos": "1"}"#),
             errorCase: "missingField", path: "simPos[0].instId", mentions: []),
+        // Found by fuzz-position-builder (fuzz/corpus/position-builder/regression-subnormal-pos.json): a subnormal
+        // position had a subnormal MMR and an infinite margin ratio.
+        BadRequest(name: "subnormal pos", text: simPos(#"{"instId": "ETH-USDT-SWAP", "pos": "-26525e-324"}"#),
+            errorCase: "invalidField", path: "simPos[0].pos", mentions: ["-26525e-324", "1e-12"]),
         BadRequest(name: "zero avgPx", text: simPos(#"{"instId": "BTC-USDT-SWAP", "pos": "1", "avgPx": "0"}"#),
             errorCase: "invalidField", path: "simPos[0].avgPx", mentions: [#""0""#, "greater than 0"]),
         BadRequest(name: "negative avgPx", text: simPos(#"{"instId": "BTC-USDT-SWAP", "pos": "1", "avgPx": "-88000"}"#),
@@ -94,6 +98,8 @@ import Testing
             errorCase: "invalidField", path: "simPos[0].px", mentions: ["not a known field"]),
         BadRequest(name: "simPos not an array", text: #"{"simPos": {"instId": "BTC-USDT-SWAP", "pos": "1"}}"#,
             errorCase: "invalidField", path: "simPos", mentions: ["array"]),
+        BadRequest(name: "subnormal asset amount", text: #"{"simAsset": [{"ccy": "ETH", "amt": "5e-320"}]}"#,
+            errorCase: "invalidField", path: "simAsset[0].amt", mentions: ["5e-320", "1e-18"]),
         BadRequest(name: "duplicate simAsset currency", text: #"{"simAsset": [{"ccy": "USDT", "amt": "1"}, {"ccy": "USDT", "amt": "2"}]}"#,
             errorCase: "invalidField", path: "simAsset[1].ccy", mentions: [#""USDT""#, "twice"]),
         BadRequest(name: "simAsset currency without an index", text: #"{"simAsset": [{"ccy": "USDT", "amt": "1"}, {"ccy": "XRP", "amt": "100"}]}"#,

@@ -213,7 +213,7 @@ public struct BatchMargin: Sendable {
         return AccountFigures(
             equityUSD: equityUSD, adjustedEquityUSD: adjusted, derivativesMmrUSD: derivativesMmr, derivativesImrUSD: derivativesImr,
             borrowMmrUSD: borrowMmr, borrowImrUSD: borrowImr, totalMmrUSD: totalMmr, totalImrUSD: derivativesImr + borrowImr,
-            marginRatio: totalMmr > 0 ? adjusted / totalMmr : nil)
+            marginRatio: totalMmr > 0 ? reportedRatio(adjusted, over: totalMmr) : nil)
     }
 
     /// One risk unit's MMR and IMR (spot in use from the account's coin balance).

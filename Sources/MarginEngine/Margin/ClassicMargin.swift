@@ -88,8 +88,8 @@ public enum ClassicMargin {
             equityUSD: equityUSD, adjustedEquityUSD: adjusted, uplUSD: results.reduce(0) { $0 + $1.uplUSD },
             positionMmrUSD: positionMmr, positionImrUSD: positionImr, borrowMmrUSD: borrowMmr, borrowImrUSD: borrowImr,
             totalMmrUSD: totalMmr, totalImrUSD: positionImr + borrowImr,
-            marginRatio: totalMmr > 0 ? adjusted / totalMmr : nil,
-            accountLeverage: equityUSD != 0 ? notional / equityUSD : nil, notionalUSD: notional)
+            marginRatio: totalMmr > 0 ? reportedRatio(adjusted, over: totalMmr) : nil,
+            accountLeverage: reportedRatio(notional, over: equityUSD), notionalUSD: notional)
     }
 
     /// The tier of a perpetual or future of `coin` with this notional.

@@ -152,8 +152,8 @@ public enum PortfolioMargin {
             parametersID: parameters.id, marketTime: market.valuationTime, units: units, currencies: currencies,
             equityUSD: equityUSD, adjustedEquityUSD: adjustedEquityUSD, uplUSD: upl, derivativesMmrUSD: derivativesMmr,
             derivativesImrUSD: derivativesImr, borrowMmrUSD: borrowMmr, borrowImrUSD: borrowImr, totalMmrUSD: totalMmr,
-            totalImrUSD: totalImr, marginRatio: totalMmr > 0 ? adjustedEquityUSD / totalMmr : nil,
-            accountLeverage: equityUSD != 0 ? notional / equityUSD : nil, notionalUSD: notional)
+            totalImrUSD: totalImr, marginRatio: totalMmr > 0 ? reportedRatio(adjustedEquityUSD, over: totalMmr) : nil,
+            accountLeverage: reportedRatio(notional, over: equityUSD), notionalUSD: notional)
     }
 
     /// One unit: exposure, spot in use, components, attribution.

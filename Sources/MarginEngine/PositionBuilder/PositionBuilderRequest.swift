@@ -109,6 +109,11 @@ public struct PositionBuilderRequest: Sendable {
                 let sizeField = try entry.required("pos")
                 let size = try sizeField.double(in: -1e12...1e12)
                 guard size != 0 else { throw .invalidField(path: sizeField.path, value: sizeField.value.excerpt, reason: "must not be zero") }
+                // Bounded below as well as above: a position of 2.65e-320 contracts had a subnormal MMR and an
+                // infinite margin ratio (fuzz).
+                guard abs(size) >= 1e-12 else {
+                    throw .invalidField(path: sizeField.path, value: sizeField.value.excerpt, reason: "must be at least 1e-12 contracts in magnitude")
+                }
                 positions.append(SimulatedPosition(
                     instrumentID: try entry.required("instId").string(), sizeContracts: size,
                     averagePrice: try entry.optional("avgPx")?.positiveDouble(atMost: 1e12),
@@ -128,7 +133,14 @@ public struct PositionBuilderRequest: Sendable {
                 }
                 // Bounded so that no amount times a price can overflow a Double (fuzz: amt 1.21e308 BTC reached the
                 // output as an infinite USD value).
-                assets.append(SimulatedAsset(currency: currency, amount: try entry.required("amt").double(in: -1e15...1e15), path: entry.path))
+                // A nonzero amount is at least 1e-18 coins (below any ledger scale): a subnormal balance made the
+                // account's leverage (notional / equity) overflow.
+                let amountField = try entry.required("amt")
+                let amount = try amountField.double(in: -1e15...1e15)
+                guard amount == 0 || abs(amount) >= 1e-18 else {
+                    throw .invalidField(path: amountField.path, value: amountField.value.excerpt, reason: "must be 0 or at least 1e-18 in magnitude")
+                }
+                assets.append(SimulatedAsset(currency: currency, amount: amount, path: entry.path))
             }
         }
         self.assets = assets
