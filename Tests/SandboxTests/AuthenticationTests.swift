@@ -84,6 +84,30 @@ import Testing
         #expect(Authenticator.parseTimestamp("2024-13-01T00:00:00Z") == nil)
     }
 
+    /// The replay set refuses a signature until its expiry, admits it again after, and forgets expired
+    /// signatures as time passes: it holds about one window's worth, however long the server runs.
+    @Test func theReplayGuardForgetsExpiredSignatures() {
+        var guardSet = ReplayGuard()
+        func admit(_ signature: String, _ expiry: Int64, _ now: Int64) -> Bool { guardSet.admit(signature, expiry: expiry, now: now) }
+        #expect(admit("a", 1_000, 0))
+        #expect(!admit("a", 1_000, 999))
+        #expect(admit("a", 3_000, 1_001))
+        #expect(!admit("a", 3_000, 2_000))
+        var now: Int64 = 10_000
+        var refused = 0
+        var largest = 0
+        for index in 0..<100_000 {
+            now += 1
+            // Timestamps anywhere in ±30 s: expiries are not in arrival order.
+            let expiry = now + Int64((index * 7_919) % 60_001)
+            if !admit("s\(index)", expiry, now) { refused += 1 }
+            largest = max(largest, guardSet.count)
+        }
+        #expect(refused == 0)
+        #expect(largest <= 61_000, "\(largest) signatures remembered at once")
+        #expect(!admit("s99999", now + 30_000, now))
+    }
+
     @Test func aReplayedRequestIsRejectedAndChangesNothing() async throws {
         let sandbox = try SandboxHarness()
         let user = try await sandbox.account()
