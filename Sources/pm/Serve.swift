@@ -96,7 +96,7 @@ struct Serve: AsyncParsableCommand {
             banner += "\(await sandbox.exchange.accountIDs.count) account(s) restored; create more with `pm account create --db \(database.path)`\n"
         }
         FileHandle.standardOutput.write(Data(banner.utf8))
-        var logger = Logger(label: "pm.sandbox")
+        var logger = Logger(label: "pm.sandbox") { LazyMetadataLogHandler(label: $0) }
         logger.logLevel = .warning
         try await sandbox.application(configuration, logger: logger).runService()
     }
