@@ -20,10 +20,19 @@ final class Authenticator: Sendable {
         var uid: String
         var permissions: Set<String>
         var passphraseHash: String
-        /// The secret's bytes, the HMAC key of the signature.
-        var secret: [UInt8]
+        /// HMAC-SHA256 keyed with the secret, copied for each signature.
+        var mac: KeyedMAC
         /// The last passphrase that matched the hash: the same bytes again skip the salted hash.
         var verifiedPassphrase: [UInt8]?
+    }
+
+    /// A keyed HMAC shared by requests. `HMAC` is a value type whose hash state is copy-on-write storage
+    /// (swift-crypto checks `isKnownUniquelyReferenced` before every update), and this one is never updated in
+    /// place: each signature mutates its own copy, whose storage is duplicated on the first update because the
+    /// remembered key still references the original. Reading shared storage from several threads is safe, so
+    /// the value may cross threads although swift-crypto does not mark it `Sendable`.
+    struct KeyedMAC: @unchecked Sendable {
+        let keyed: HMAC<SHA256>
     }
 
     struct State: Sendable {
@@ -71,12 +80,12 @@ final class Authenticator: Sendable {
             state.withLockedValue { $0.keys[apiKey] = key }
         }
         let expected = okxSignature(
-            key: SymmetricKey(data: key.secret), timestamp: timestamp, method: request.method, requestPath: request.rawTarget, body: request.body)
+            keyed: key.mac.keyed, timestamp: timestamp, method: request.method, requestPath: request.rawTarget, body: request.body)
         var valid = constantTimeEqual(Array(expected.utf8), Array(signature.utf8))
         if !valid, request.rawTarget.contains("%"), let decoded = request.rawTarget.removingPercentEncoding {
             // python-okx signs the unencoded query; its HTTP library may percent-encode after signing.
             let alternative = okxSignature(
-                key: SymmetricKey(data: key.secret), timestamp: timestamp, method: request.method, requestPath: decoded, body: request.body)
+                keyed: key.mac.keyed, timestamp: timestamp, method: request.method, requestPath: decoded, body: request.body)
             valid = constantTimeEqual(Array(alternative.utf8), Array(signature.utf8))
         }
         guard valid else { throw OKXError("50113", "Invalid Sign", httpStatus: 401) }
@@ -94,7 +103,7 @@ final class Authenticator: Sendable {
         guard let credentials = await exchange.credentials(apiKey: apiKey) else { return nil }
         let key = KnownKey(
             uid: credentials.record.uid, permissions: Set(credentials.record.permissions.split(separator: ",").map(String.init)),
-            passphraseHash: credentials.record.passphraseHash, secret: Array(credentials.secret.utf8),
+            passphraseHash: credentials.record.passphraseHash, mac: KeyedMAC(keyed: HMAC<SHA256>(key: SymmetricKey(data: Array(credentials.secret.utf8)))),
             verifiedPassphrase: nil)
         state.withLockedValue { $0.keys[apiKey] = key }
         return key

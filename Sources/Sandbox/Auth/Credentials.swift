@@ -94,15 +94,17 @@ public func constantTimeEqual(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
 
 /// OKX's signature: `Base64(HMAC-SHA256(secret, timestamp + METHOD + requestPath + body))`.
 public func okxSignature(secret: String, timestamp: String, method: String, requestPath: String, body: [UInt8]) -> String {
-    okxSignature(key: SymmetricKey(data: Data(secret.utf8)), timestamp: timestamp, method: method, requestPath: requestPath, body: body)
+    okxSignature(
+        keyed: HMAC<SHA256>(key: SymmetricKey(data: Data(secret.utf8))), timestamp: timestamp, method: method, requestPath: requestPath,
+        body: body)
 }
 
-/// The same signature with the secret already made an HMAC key (the authenticator keeps one per API key).
-public func okxSignature(key: SymmetricKey, timestamp: String, method: String, requestPath: String, body: [UInt8]) -> String {
-    var mac = HMAC<SHA256>(key: key)
-    mac.update(data: Array(timestamp.utf8))
-    mac.update(data: Array(method.utf8))
-    mac.update(data: Array(requestPath.utf8))
+/// The same signature from an HMAC already keyed with the secret: the authenticator keeps one per API key
+/// and copies it per request (HMAC is a value: the copy starts from the keyed state, the original is untouched),
+/// so the key schedule is not redone for every request.
+public func okxSignature(keyed: HMAC<SHA256>, timestamp: String, method: String, requestPath: String, body: [UInt8]) -> String {
+    var mac = keyed
+    for var part in [timestamp, method, requestPath] { part.withUTF8 { mac.update(data: UnsafeRawBufferPointer($0)) } }
     mac.update(data: body)
     return Data(mac.finalize()).base64EncodedString()
 }
