@@ -160,6 +160,7 @@ public struct JSONParser {
 
     private mutating func parseString() throws(JSONSyntaxError) -> String {
         index += 1
+        let start = index
         var scalars = String.UnicodeScalarView()
         var runStart = index
         func flushRun(_ end: Int) throws(JSONSyntaxError) {
@@ -175,6 +176,14 @@ public struct JSONParser {
             guard index < bytes.count else { throw error("unterminated string") }
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
+                if scalars.isEmpty, runStart == start {
+                    // No escape: the string is its bytes, validated once (the usual case: keys, ids, numbers).
+                    guard let text = String(validating: bytes[start..<index], as: UTF8.self) else {
+                        throw JSONSyntaxError(offset: start, reason: "invalid UTF-8 in a string")
+                    }
+                    index += 1
+                    return text
+                }
                 try flushRun(index)
                 index += 1
                 return String(scalars)
