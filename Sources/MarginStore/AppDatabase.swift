@@ -24,6 +24,24 @@ public struct AppDatabase: Sendable {
         try Self.migrator.migrate(writer)
     }
 
+    /// Runs `body` in one immediate transaction, like `writer.write`, but through cached `BEGIN`/`COMMIT`
+    /// statements: GRDB compiles both anew for every transaction, which was ~1.5 % of the sandbox's CPU when
+    /// every order is a transaction. Any error (from `body` or from `COMMIT`) rolls the whole transaction back
+    /// and is rethrown, so nothing of a failed write stays.
+    public func transaction<T>(_ body: (Database) throws -> T) throws -> T {
+        try writer.writeWithoutTransaction { db in
+            try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
+            do {
+                let result = try body(db)
+                try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
+                return result
+            } catch {
+                if db.isInsideTransaction { try? db.rollback() }
+                throw error
+            }
+        }
+    }
+
     /// An in-memory database, for tests.
     public static func inMemory() throws -> AppDatabase {
         try AppDatabase(writer: DatabaseQueue())

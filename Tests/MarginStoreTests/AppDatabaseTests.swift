@@ -33,6 +33,50 @@ import Testing
         #expect(try database.writer.read { db in try BalanceRecord.fetchCount(db) } == 0)
     }
 
+    /// `transaction` (cached BEGIN/COMMIT) commits a successful body, and rolls back everything when the body
+    /// throws or when COMMIT itself fails (a deferred foreign key checked only at commit), after which the next
+    /// transaction works normally; on the server's file pool and on an in-memory queue.
+    @Test(arguments: [true, false])
+    func transactionsCommitOrLeaveNothing(onFile: Bool) throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pm-tx-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let database = onFile ? try AppDatabase(path: directory.appendingPathComponent("t.sqlite").path) : try AppDatabase.inMemory()
+        try database.writer.write { db in
+            try db.execute(sql: "CREATE TABLE note(text TEXT)")
+            try db.execute(sql: "CREATE TABLE parent(id INTEGER PRIMARY KEY)")
+            try db.execute(sql: "CREATE TABLE child(parentId INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)")
+        }
+        func counts() throws -> [Int] {
+            try database.writer.read { db in
+                [try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM note") ?? -1, try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM child") ?? -1]
+            }
+        }
+        for round in 0..<3 {
+            struct Refused: Error {}
+            #expect(throws: Refused.self) {
+                try database.transaction { db in
+                    try db.execute(sql: "INSERT INTO note(text) VALUES (?)", arguments: ["u\(round)"])
+                    throw Refused()
+                }
+            }
+            #expect(throws: DatabaseError.self) {
+                try database.transaction { db in
+                    try db.execute(sql: "INSERT INTO note(text) VALUES (?)", arguments: ["v\(round)"])
+                    try db.execute(sql: "INSERT INTO child(parentId) VALUES (42)")  // fails only at COMMIT
+                }
+            }
+            #expect(try counts() == [round, round])
+            let written = try database.transaction { db -> Int in
+                try db.execute(sql: "INSERT INTO note(text) VALUES (?)", arguments: ["w\(round)"])
+                try db.execute(sql: "INSERT INTO parent(id) VALUES (?)", arguments: [round])
+                try db.execute(sql: "INSERT INTO child(parentId) VALUES (?)", arguments: [round])
+                return round
+            }
+            #expect(written == round)
+            #expect(try counts() == [round + 1, round + 1])
+        }
+    }
+
     /// A ledger written before the house was recorded gets the house's opening balance: what the deposits
     /// leave after the account balances and the insurance fund, per currency (zero is not stored).
     @Test func theHouseMigrationOpensWithWhatTheDepositsLeave() throws {

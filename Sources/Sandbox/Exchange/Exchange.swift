@@ -93,7 +93,7 @@ public actor Exchange {
     /// another process adding accounts to the same database (`pm account create`) never collides with them.
     func commit(_ pending: ChangeSet) throws {
         var changes = pending
-        let (billBase, tradeBase) = try database.writer.write { db -> (Int64, Int64) in
+        let (billBase, tradeBase) = try database.transaction { db -> (Int64, Int64) in
             // Numbered after what is stored (another process may have written bills); asked only when needed,
             // through cached statements: an order that only rests or cancels writes neither.
             func next(_ sql: String) throws -> Int64 { (try Int64.fetchOne(db.cachedStatement(sql: sql)) ?? 0) + 1 }
