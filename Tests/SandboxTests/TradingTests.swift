@@ -212,6 +212,63 @@ import Testing
         #expect(await sandbox.call("POST", "/api/v5/trade/batch-orders", body: tooMany, as: user).code == "51000")
     }
 
+    /// A batch (stored in one transaction) answers and stores exactly what the same orders sent one by one
+    /// do: each checked against the account the orders before it left (here the margin runs out after a few
+    /// resting buys), refusals changing nothing, fills, bills and ordIds the same; then the same for cancels.
+    @Test func aBatchActsLikeItsOrdersOneByOne() async throws {
+        func order(_ side: String, _ type: String, _ size: String, _ price: String? = nil, clOrdId: String = "", reduceOnly: Bool = false) -> String {
+            #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"\#(side)","ordType":"\#(type)","sz":"\#(size)""#
+                + (price.map { #","px":"\#($0)""# } ?? "") + (clOrdId.isEmpty ? "" : #","clOrdId":"\#(clOrdId)""#)
+                + (reduceOnly ? #","reduceOnly":true"# : "") + "}"
+        }
+        var orders = [order("buy", "market", "3", clOrdId: "m1"), order("buy", "limit", "0", "85000")]
+        for index in 0..<14 { orders.append(order("buy", "limit", "30", "85000", clOrdId: "r\(index)")) }
+        orders += [order("sell", "market", "2", reduceOnly: true), order("sell", "limit", "5", "99000", clOrdId: "s1"),
+                   order("buy", "limit", "1", "85000.3"), order("sell", "market", "9", reduceOnly: true)]
+        #expect(orders.count == 20)
+
+        func run(batched: Bool) async throws -> (answers: [[String?]], cancels: [[String?]], stored: [String]) {
+            let sandbox = try SandboxHarness()
+            let user = try await sandbox.account([("USDT", "20000")])
+            func items(_ response: APIResponse) -> [[String?]] {
+                response.data.map { item in ["ordId", "clOrdId", "sCode", "sMsg"].map { item[member: $0]?.scalarText } }
+            }
+            var answers: [[String?]] = []
+            if batched {
+                answers = items(await sandbox.call("POST", "/api/v5/trade/batch-orders", body: "[" + orders.joined(separator: ",") + "]", as: user))
+            } else {
+                for body in orders { answers += items(await sandbox.call("POST", "/api/v5/trade/order", body: body, as: user)) }
+            }
+            let live = answers.compactMap { $0[2] == "0" ? $0[0] : nil }
+            let cancelBodies = (live + ["999999"]).map { #"{"instId":"BTC-USDT-SWAP","ordId":"\#($0)"}"# }
+            var cancels: [[String?]] = []
+            if batched {
+                cancels = items(await sandbox.call("POST", "/api/v5/trade/cancel-batch-orders", body: "[" + cancelBodies.joined(separator: ",") + "]", as: user))
+            } else {
+                for body in cancelBodies { cancels += items(await sandbox.call("POST", "/api/v5/trade/cancel-order", body: body, as: user)) }
+            }
+            #expect(try await sandbox.ledgerBalances(user.uid))
+            #expect(try await sandbox.cashImbalances() == [])
+            let stored = try await sandbox.database.writer.read { db in
+                try OrderRecord.order(Column("ordId")).fetchAll(db).map { "\($0.ordId) \($0.clOrdId) \($0.side) \($0.sz) \($0.px) \($0.state) \($0.accFillSz) \($0.avgPx) \($0.fee)" }
+                    + BalanceRecord.filter(Column("uid") == user.uid).order(Column("ccy")).fetchAll(db).map { "balance \($0.ccy) \($0.cashBal)" }
+                    + PositionRecord.filter(Column("uid") == user.uid).fetchAll(db).map { "position \($0.instId) \($0.pos) \($0.avgPx)" }
+                    + BillRecord.filter(Column("uid") == user.uid).order(Column("billId")).fetchAll(db).map { "bill \($0.billId) \($0.type) \($0.balChg) \($0.bal)" }
+            }
+            return (answers, cancels, stored)
+        }
+        let batch = try await run(batched: true)
+        let single = try await run(batched: false)
+        #expect(batch.answers == single.answers)
+        #expect(batch.cancels == single.cancels)
+        #expect(batch.stored == single.stored)
+        // The case is not degenerate: fills, refusals for margin and for bad input, and resting orders all occur.
+        let codes = batch.answers.map { $0[2] ?? "" }
+        #expect(codes.filter { $0 == "0" }.count >= 6 && codes.contains("51008") && codes.contains("51000"), "\(codes)")
+        #expect(batch.cancels.last?[2] == "51400" && batch.cancels.dropLast().allSatisfy { $0[2] == "0" || $0[2] == "51400" })
+        #expect(batch.stored.contains { $0.hasPrefix("bill ") && $0.contains(" 2 ") } || batch.stored.contains { $0.hasPrefix("position ") })
+    }
+
     @Test func unknownRoutesAnd405AreEnvelopes() async throws {
         let sandbox = try SandboxHarness()
         let missing = await sandbox.call("GET", "/api/v5/nowhere", as: nil)

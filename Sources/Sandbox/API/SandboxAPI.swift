@@ -186,18 +186,18 @@ public struct SandboxAPI: Sendable {
                 return .data(try await exchange.setSpotInUse(uid: request.uid, currency: try fields.required("ccy"), amount: amount))
             }),
             "POST /api/v5/trade/order": (true, { request in
-                let result = await Self.placeOne(try request.jsonBody(), uid: request.uid, exchange)
+                let result = await Self.place([try request.jsonBody()], uid: request.uid, exchange)[0]
                 return .data(.array([result.item]), code: result.ok ? "0" : "1", msg: result.ok ? "" : "All operations failed")
             }),
             "POST /api/v5/trade/batch-orders": (true, { request in
-                try await Self.batch(try request.jsonBody(), uid: request.uid, exchange) { value, uid in await Self.placeOne(value, uid: uid, exchange) }
+                Self.batchAnswer(await Self.place(try Self.batchItems(try request.jsonBody()), uid: request.uid, exchange))
             }),
             "POST /api/v5/trade/cancel-order": (true, { request in
-                let result = await Self.cancelOne(try request.jsonBody(), uid: request.uid, exchange)
+                let result = await Self.cancel([try request.jsonBody()], uid: request.uid, exchange)[0]
                 return .data(.array([result.item]), code: result.ok ? "0" : "1", msg: result.ok ? "" : "All operations failed")
             }),
             "POST /api/v5/trade/cancel-batch-orders": (true, { request in
-                try await Self.batch(try request.jsonBody(), uid: request.uid, exchange) { value, uid in await Self.cancelOne(value, uid: uid, exchange) }
+                Self.batchAnswer(await Self.cancel(try Self.batchItems(try request.jsonBody()), uid: request.uid, exchange))
             }),
             "GET /api/v5/trade/order": (false, { request in
                 guard let id = request.parameter("instId") else { throw OKXError.empty("instId") }
@@ -233,8 +233,33 @@ public struct SandboxAPI: Sendable {
     ]
     static let cancelFields: Set<String> = ["instId", "instIdCode", "ordId", "clOrdId"]
 
-    /// One order of `order` or `batch-orders`: the ack item and whether it succeeded.
-    static func placeOne(_ value: JSONValue, uid: String, _ exchange: Exchange) async -> (ok: Bool, item: JSONValue) {
+    /// The orders of `order` or `batch-orders`, in request order: each one's ack item and whether it succeeded.
+    /// Every item is read and validated first; the valid ones go to the exchange in one call, which stores
+    /// every accepted order in one transaction.
+    static func place(_ values: [JSONValue], uid: String, _ exchange: Exchange) async -> [(ok: Bool, item: JSONValue)] {
+        let parsed = values.map(orderRequest)
+        let requests = parsed.compactMap { try? $0.request.get() }
+        var outcomes = (requests.isEmpty ? [] : await exchange.placeOrders(uid: uid, requests)).makeIterator()
+        return parsed.map { entry in
+            let outcome = entry.request.flatMap { _ in outcomes.next() ?? .failure(OKXError("50000", "no outcome for this order")) }
+            switch outcome {
+            case .success(let order):
+                return (true, .object([
+                    ("ordId", .string(String(order.ordId))), ("clOrdId", .string(order.clOrdId)), ("tag", .string(order.tag)),
+                    ("ts", .string(String(order.cTime))), ("sCode", .string("0")), ("sMsg", .string("Order placed")),
+                ]))
+            case .failure(let failure):
+                return (false, .object([
+                    ("ordId", .string("")), ("clOrdId", .string(entry.clOrdId)), ("tag", .string(entry.tag)), ("ts", .string("")),
+                    ("sCode", .string(failure.code)), ("sMsg", .string(failure.message)),
+                ]))
+            }
+        }
+    }
+
+    /// One order's fields read into an ``OrderRequest``, or the refusal; the clOrdId and tag as far as they
+    /// could be read, for the ack.
+    static func orderRequest(_ value: JSONValue) -> (clOrdId: String, tag: String, request: Result<OrderRequest, OKXError>) {
         var clOrdId = ""
         var tag = ""
         do {
@@ -253,21 +278,36 @@ public struct SandboxAPI: Sendable {
                 instId: try fields.required("instId"), tdMode: try fields.required("tdMode"), side: try fields.required("side"),
                 ordType: try fields.required("ordType"), size: size, price: try fields.decimal("px"),
                 tgtCcy: try fields.string("tgtCcy") ?? "", clOrdId: clOrdId, tag: tag, reduceOnly: try fields.bool("reduceOnly") ?? false)
-            let order = try await exchange.placeOrder(uid: uid, request)
-            return (true, .object([
-                ("ordId", .string(String(order.ordId))), ("clOrdId", .string(order.clOrdId)), ("tag", .string(order.tag)),
-                ("ts", .string(String(order.cTime))), ("sCode", .string("0")), ("sMsg", .string("Order placed")),
-            ]))
+            return (clOrdId, tag, .success(request))
         } catch {
-            let failure = error as? OKXError ?? OKXError("50000", "\(error)")
-            return (false, .object([
-                ("ordId", .string("")), ("clOrdId", .string(clOrdId)), ("tag", .string(tag)), ("ts", .string("")),
-                ("sCode", .string(failure.code)), ("sMsg", .string(failure.message)),
-            ]))
+            return (clOrdId, tag, .failure(Exchange.okxError(error)))
         }
     }
 
-    static func cancelOne(_ value: JSONValue, uid: String, _ exchange: Exchange) async -> (ok: Bool, item: JSONValue) {
+    /// The cancellations of `cancel-order` or `cancel-batch-orders`, in request order, stored in one
+    /// transaction like ``place(_:uid:_:)``.
+    static func cancel(_ values: [JSONValue], uid: String, _ exchange: Exchange) async -> [(ok: Bool, item: JSONValue)] {
+        let parsed = values.map(cancelRequest)
+        let requests = parsed.compactMap { try? $0.request.get() }
+        var outcomes = (requests.isEmpty ? [] : await exchange.cancelOrders(uid: uid, requests)).makeIterator()
+        return parsed.map { entry in
+            let outcome = entry.request.flatMap { _ in outcomes.next() ?? .failure(OKXError("50000", "no outcome for this cancellation")) }
+            switch outcome {
+            case .success(let order):
+                return (true, .object([
+                    ("ordId", .string(String(order.ordId))), ("clOrdId", .string(order.clOrdId)), ("ts", .string(String(order.uTime))),
+                    ("sCode", .string("0")), ("sMsg", .string("")),
+                ]))
+            case .failure(let failure):
+                return (false, .object([
+                    ("ordId", .string(entry.ordId)), ("clOrdId", .string(entry.clOrdId)), ("ts", .string("")), ("sCode", .string(failure.code)),
+                    ("sMsg", .string(failure.message)),
+                ]))
+            }
+        }
+    }
+
+    static func cancelRequest(_ value: JSONValue) -> (ordId: String, clOrdId: String, request: Result<CancelRequest, OKXError>) {
         var ordId = ""
         var clOrdId = ""
         do {
@@ -277,29 +317,22 @@ public struct SandboxAPI: Sendable {
             clOrdId = try fields.string("clOrdId") ?? ""
             let instId = try fields.required("instId")
             guard !ordId.isEmpty || !clOrdId.isEmpty else { throw OKXError.empty("ordId") }
-            let order = try await exchange.cancelOrder(uid: uid, instId: instId, ordId: ordId.isEmpty ? nil : ordId, clOrdId: clOrdId.isEmpty ? nil : clOrdId)
-            return (true, .object([
-                ("ordId", .string(String(order.ordId))), ("clOrdId", .string(order.clOrdId)), ("ts", .string(String(order.uTime))),
-                ("sCode", .string("0")), ("sMsg", .string("")),
-            ]))
+            return (ordId, clOrdId, .success(CancelRequest(instId: instId, ordId: ordId.isEmpty ? nil : ordId, clOrdId: clOrdId.isEmpty ? nil : clOrdId)))
         } catch {
-            let failure = error as? OKXError ?? OKXError("50000", "\(error)")
-            return (false, .object([
-                ("ordId", .string(ordId)), ("clOrdId", .string(clOrdId)), ("ts", .string("")), ("sCode", .string(failure.code)),
-                ("sMsg", .string(failure.message)),
-            ]))
+            return (ordId, clOrdId, .failure(Exchange.okxError(error)))
         }
     }
 
-    /// A batch endpoint: at most 20 items; code 0 when all succeed, 1 when all fail, 2 otherwise.
-    static func batch(
-        _ value: JSONValue, uid: String, _ exchange: Exchange, _ one: (JSONValue, String) async -> (ok: Bool, item: JSONValue)
-    ) async throws -> APIResponse {
+    /// A batch body: a JSON array of 1 to 20 items.
+    static func batchItems(_ value: JSONValue) throws -> [JSONValue] {
         guard case .array(let items) = value else { throw OKXError("50002", "JSON syntax error: a batch body must be a JSON array", httpStatus: 400) }
         guard !items.isEmpty else { throw OKXError.empty("data") }
         guard items.count <= 20 else { throw OKXError.parameter("a batch holds at most 20 orders, not \(items.count)") }
-        var results: [(ok: Bool, item: JSONValue)] = []
-        for item in items { results.append(await one(item, uid)) }
+        return items
+    }
+
+    /// A batch endpoint's answer: code 0 when all succeed, 1 when all fail, 2 otherwise.
+    static func batchAnswer(_ results: [(ok: Bool, item: JSONValue)]) -> APIResponse {
         let succeeded = results.filter(\.ok).count
         let code = succeeded == results.count ? "0" : (succeeded == 0 ? "1" : "2")
         return .data(.array(results.map(\.item)), code: code, msg: code == "0" ? "" : (code == "1" ? "All operations failed" : "Batch operation partially succeeded"))
