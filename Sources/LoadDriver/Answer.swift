@@ -7,8 +7,10 @@ struct Answer {
     }
 
     var code, msg: String?
+    /// The elements of `data` that are objects, in order (a batch answers one per order).
+    var items: [Item] = []
     /// The first element of `data`, empty when there is none (as loadgen.py's `item`).
-    var item = Item()
+    var item: Item { items.first ?? Item() }
 
     /// nil when the body is not one well-formed JSON object. Fields that are not strings read as absent.
     init?(json bytes: [UInt8]) {
@@ -19,17 +21,20 @@ struct Answer {
             case "code": return scanner.string(into: &answer.code)
             case "msg": return scanner.string(into: &answer.msg)
             case "data" where scanner.next == UInt8(ascii: "["):
-                return scanner.array { scanner, index in
-                    guard index == 0, scanner.next == UInt8(ascii: "{") else { return scanner.skipValue() }
-                    return scanner.object { scanner, key in
+                return scanner.array { scanner, _ in
+                    guard scanner.next == UInt8(ascii: "{") else { return scanner.skipValue() }
+                    var item = Item()
+                    let parsed = scanner.object { scanner, key in
                         switch key {
-                        case "ordId": return scanner.string(into: &answer.item.ordId)
-                        case "clOrdId": return scanner.string(into: &answer.item.clOrdId)
-                        case "sCode": return scanner.string(into: &answer.item.sCode)
-                        case "sMsg": return scanner.string(into: &answer.item.sMsg)
+                        case "ordId": return scanner.string(into: &item.ordId)
+                        case "clOrdId": return scanner.string(into: &item.clOrdId)
+                        case "sCode": return scanner.string(into: &item.sCode)
+                        case "sMsg": return scanner.string(into: &item.sMsg)
                         default: return scanner.skipValue()
                         }
                     }
+                    answer.items.append(item)
+                    return parsed
                 }
             default: return scanner.skipValue()
             }

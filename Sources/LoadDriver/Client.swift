@@ -28,13 +28,14 @@ struct Timestamps {
 }
 
 /// One trader of the load test, as `run_client()` in loadgen.py: its own key and keep-alive connection,
-/// looping "place a resting limit buy, cancel it" until the end time. A state machine driven by the one
-/// poll() loop that serves every client: no threads, no locks, and answers that arrive together are handled
-/// in one wakeup.
+/// looping "place resting limit buys, cancel them" until the end time: one order per request through `order`
+/// and `cancel-order`, or `batch` orders per request through `batch-orders` and `cancel-batch-orders`. A
+/// state machine driven by the one poll() loop that serves every client: no threads, no locks, and answers
+/// that arrive together are handled in one wakeup.
 final class Client {
     private enum State {
-        case placing(clOrdId: String)
-        case cancelling(ordId: String)
+        case placing(clOrdIds: [String])
+        case cancelling(ordIds: [String])
         case done
     }
 
@@ -81,9 +82,17 @@ final class Client {
             return
         }
         sequence += 1
-        let clOrdId = "L\(account.index)n\(sequence)"
-        state = .placing(clOrdId: clOrdId)
-        try send(path: "/api/v5/trade/order", body: #"{"instId":"\#(config.instId)","tdMode":"cross","side":"buy","ordType":"limit","px":"\#(config.price)","sz":"\#(config.size)","clOrdId":"\#(clOrdId)"}"#)
+        let count = config.ordersPerRequest
+        let clOrdIds = count == 1 ? ["L\(account.index)n\(sequence)"] : (0..<count).map { "L\(account.index)n\(sequence)b\($0)" }
+        state = .placing(clOrdIds: clOrdIds)
+        let orders = clOrdIds.map {
+            #"{"instId":"\#(config.instId)","tdMode":"cross","side":"buy","ordType":"limit","px":"\#(config.price)","sz":"\#(config.size)","clOrdId":"\#($0)"}"#
+        }
+        if count == 1 {
+            try send(path: "/api/v5/trade/order", body: orders[0])
+        } else {
+            try send(path: "/api/v5/trade/batch-orders", body: "[" + orders.joined(separator: ",") + "]")
+        }
     }
 
     /// Called when the socket is readable: on a complete answer, records it and sends the next request. A
@@ -99,29 +108,40 @@ final class Client {
         }
     }
 
-    /// The answer to the request in flight: a refused placement skips the cancel; every outcome is recorded.
+    /// The answer to the request in flight. Every order is timed and counted on its own (an order of a batch
+    /// takes its request's latency); the orders placed are then cancelled, and a cycle none of whose orders
+    /// was placed skips the cancel.
     private func advance(status: Int, body: [UInt8], micros: Double) throws {
         switch state {
-        case .placing(let clOrdId):
-            guard let placed = check(.place, status: status, body: body) else { return try nextCycle() }
-            guard let ordId = placed.ordId else {
-                recorder.error("place:no-ordId", "\(placed)")
-                return try nextCycle()
+        case .placing(let clOrdIds):
+            var ordIds: [String] = []
+            for (index, placed) in succeeded(.place, status: status, body: body, expected: clOrdIds.count) {
+                guard let ordId = placed.ordId else {
+                    recorder.error("place:no-ordId", "\(placed)")
+                    continue
+                }
+                recorder.succeeded(.place, micros: micros)
+                acked.append(ordId)
+                ordIds.append(ordId)
+                if placed.clOrdId != clOrdIds[index] {
+                    recorder.error("place:clOrdId-mismatch", "\(placed)")
+                }
             }
-            recorder.succeeded(.place, micros: micros)
-            acked.append(ordId)
-            if placed.clOrdId != clOrdId {
-                recorder.error("place:clOrdId-mismatch", "\(placed)")
+            guard !ordIds.isEmpty else { return try nextCycle() }
+            state = .cancelling(ordIds: ordIds)
+            let cancels = ordIds.map { #"{"instId":"\#(config.instId)","ordId":"\#($0)"}"# }
+            if cancels.count == 1, config.ordersPerRequest == 1 {
+                try send(path: "/api/v5/trade/cancel-order", body: cancels[0])
+            } else {
+                try send(path: "/api/v5/trade/cancel-batch-orders", body: "[" + cancels.joined(separator: ",") + "]")
             }
-            state = .cancelling(ordId: ordId)
-            try send(path: "/api/v5/trade/cancel-order", body: #"{"instId":"\#(config.instId)","ordId":"\#(ordId)"}"#)
-        case .cancelling(let ordId):
-            if let answered = check(.cancel, status: status, body: body) {
-                if answered.ordId == ordId {
+        case .cancelling(let ordIds):
+            for (index, answered) in succeeded(.cancel, status: status, body: body, expected: ordIds.count) {
+                if answered.ordId == ordIds[index] {
                     recorder.succeeded(.cancel, micros: micros)
                     cancelled += 1
                 } else {
-                    recorder.error("cancel:ordId-mismatch", "cancelled \(answered.ordId ?? "None") instead of \(ordId)")
+                    recorder.error("cancel:ordId-mismatch", "cancelled \(answered.ordId ?? "None") instead of \(ordIds[index])")
                 }
             }
             try nextCycle()
@@ -130,21 +150,29 @@ final class Client {
         }
     }
 
-    /// The answer's first data item when it answered code "0" and sCode "0" without a 5xx; otherwise nil,
-    /// after recording the error under loadgen.py's key.
-    private func check(_ operation: Operation, status: Int, body: [UInt8]) -> Answer.Item? {
+    /// The answer's data items that succeeded (sCode "0", with code "0", or "2" for a partly successful batch,
+    /// and no 5xx), with their positions in the request; every other item, or the whole answer when it cannot
+    /// be read or holds the wrong number of items, is recorded as an error under loadgen.py's key.
+    private func succeeded(_ operation: Operation, status: Int, body: [UInt8], expected: Int) -> [(Int, Answer.Item)] {
         let op = operation.rawValue
         guard let answer = Answer(json: body) else {
             recorder.error("\(op):HTTP\(status):None/-", "unparsable answer: " + String(decoding: body.prefix(300), as: UTF8.self))
-            return nil
+            return []
         }
-        let item = answer.item
-        guard status < 500, answer.code == "0", item.sCode == "0" else {
-            let message = item.sMsg.flatMap { $0.isEmpty ? nil : $0 } ?? answer.msg ?? ""
-            recorder.error("\(op):HTTP\(status):\(answer.code ?? "None")/\(item.sCode ?? "-")", message)
-            return nil
+        let items = answer.items.isEmpty ? [Answer.Item()] : answer.items
+        if answer.items.count > expected || (answer.code == "0" && answer.items.count != expected) {
+            recorder.error("\(op):item-count", "\(answer.items.count) items answer \(expected) orders")
         }
-        return item
+        var good: [(Int, Answer.Item)] = []
+        for (index, item) in items.enumerated().prefix(expected) {
+            guard status < 500, answer.code == "0" || (answer.code == "2" && expected > 1), item.sCode == "0" else {
+                let message = item.sMsg.flatMap { $0.isEmpty ? nil : $0 } ?? answer.msg ?? ""
+                recorder.error("\(op):HTTP\(status):\(answer.code ?? "None")/\(item.sCode ?? "-")", message)
+                continue
+            }
+            good.append((index, item))
+        }
+        return good
     }
 
     /// Signs and sends one POST: OK-ACCESS-SIGN = base64(HMAC-SHA256(secret, timestamp + "POST" + path + body)).
@@ -154,7 +182,7 @@ final class Client {
         mac.update(data: Array((timestamp + "POST" + path + body).utf8))
         let sign = Data(mac.finalize()).base64EncodedString()
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(fixedHead.count + 256)
+        bytes.reserveCapacity(fixedHead.count + 256 * config.ordersPerRequest)
         bytes += "POST ".utf8
         bytes += path.utf8
         bytes += fixedHead

@@ -19,6 +19,11 @@ struct Config: Decodable {
     let endAt: Double
     let grace: Double
     let clients: [Account]
+    /// Orders per request: 1 uses `order` and `cancel-order`; 2…20 use `batch-orders` and
+    /// `cancel-batch-orders` with that many orders each (absent: 1).
+    let batch: Int?
+
+    var ordersPerRequest: Int { batch ?? 1 }
 
     /// What is wrong with a config no run could use: refusing it up front keeps every later time and slot
     /// conversion in range.
@@ -28,6 +33,7 @@ struct Config: Decodable {
             return "startAt \(startAt) and endAt \(endAt) are not a run starting within a day of now"
         }
         guard grace >= 0, grace < 86_400 else { return "grace \(grace) is not 0 s to a day" }
+        guard (1...20).contains(ordersPerRequest) else { return "batch \(ordersPerRequest) is not 1…20 orders per request (OKX's limit)" }
         return (1...65_535).contains(port) ? nil : "port \(port) is not 1…65535"
     }
 }

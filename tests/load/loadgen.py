@@ -8,7 +8,10 @@ one process serving every client from one poll() loop, fed a JSON config on stdi
 stdout in the shape `worker()` returns; about 45-55 µs of CPU per request, most of it the kernel's loopback TCP
 and wakeups. `python` is `worker()` below (asyncio.Protocol, hand-built requests, minimal response parsing),
 clients spread over --workers processes; about 150-185 µs per request. On a small machine that CPU is taken
-from the server being measured, so the client CPU time is reported next to the server's.
+from the server being measured, so the client CPU time is reported next to the server's. With --batch K
+(2-20, Swift driver) each request carries K orders through `batch-orders` and cancels them through
+`cancel-batch-orders`; every order is still margin-checked, stored and counted on its own, and takes its
+request's latency.
 
 Reports: sustained place/s, cancel/s and both together; p50/p99/max latency per operation; errors by code
 (every non-"0" code and every 5xx is a failure); server RSS every 5 s from /proc/<pid>/status with the
@@ -21,7 +24,7 @@ the deposits), no 5xx, no error code, and the server is alive at the end.
 
 Usage (normally through tests/load/run):
   loadgen.py --url http://127.0.0.1:PORT --db DB --pid PID --clients N --seconds S [--workers W] [--ci]
-             [--driver swift|python] [--driver-bin PATH/pm-load]
+             [--driver swift|python] [--driver-bin PATH/pm-load] [--batch K]
 """
 import argparse
 import asyncio
@@ -299,11 +302,11 @@ def worker(slice_, host, port, price, lot, start_at, end_at, grace, queue):
     queue.put(asyncio.run(main()))
 
 
-def run_swift_driver(binary, accounts, host, port, price, lot, start_at, end_at, grace):
+def run_swift_driver(binary, accounts, host, port, price, lot, start_at, end_at, grace, batch):
     """Starts `pm-load` with the whole run's config on stdin; its report is read later by `swift_report()`, so
     that the main process samples the server while the driver runs."""
     config = {"host": host, "port": port, "instId": INSTRUMENT, "price": price, "size": lot,
-              "startAt": start_at, "endAt": end_at, "grace": grace,
+              "startAt": start_at, "endAt": end_at, "grace": grace, "batch": batch,
               "clients": [{"index": i, "uid": a["uid"], "apiKey": a["apiKey"], "secretKey": a["secretKey"],
                            "passphrase": a["passphrase"]} for i, a in enumerate(accounts)]}
     with tempfile.TemporaryFile() as stdin:  # a file, not a pipe: communicate() later must not touch stdin
@@ -406,6 +409,9 @@ def main():
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--workers", type=int, default=0, help="client processes (default: 1 up to 8 clients, else 2)")
+    parser.add_argument("--batch", type=int, default=1,
+                        help="orders per request: 1 uses order/cancel-order; 2-20 use batch-orders/cancel-batch-orders "
+                             "(Swift driver only)")
     parser.add_argument("--ci", action="store_true", help="check correctness only; never fail on a time")
     parser.add_argument("--driver", choices=("swift", "python"),
                         help="client hot loop (default: swift when --driver-bin is an executable, else python)")
@@ -420,6 +426,10 @@ def main():
     if args.driver is None and driver == "python":
         print(f"loadgen: no Swift driver at {args.driver_bin!r}; using the Python driver, which costs the "
               "machine far more CPU per request", flush=True)
+    if not 1 <= args.batch <= 20:
+        raise SystemExit("loadgen: --batch must be 1…20 (OKX's limit per batch request)")
+    if args.batch > 1 and driver != "swift":
+        raise SystemExit("loadgen: --batch needs the Swift driver (pm-load)")
     workers = 1 if driver == "swift" else min(args.workers or (1 if args.clients <= 8 else 2), args.clients)
     url = args.url.rstrip("/")
     host, port = url.split("//", 1)[1].split(":")
@@ -429,14 +439,16 @@ def main():
 
     accounts = create_accounts(url, token, args.clients)
     price, lot = far_price(url)
+    per_request = "one order per request" if args.batch == 1 else f"{args.batch} orders per batch request"
     print(f"loadgen: {args.clients} clients ({driver} driver, {workers} process(es)), {args.seconds:g} s, "
-          f"buy {lot} {INSTRUMENT} @ {price} then cancel; server pid {args.pid}", flush=True)
+          f"buy {lot} {INSTRUMENT} @ {price} then cancel, {per_request}; server pid {args.pid}", flush=True)
 
     start_at = time.time() + 1.0
     end_at = start_at + args.seconds
     grace = 30.0
     if driver == "swift":
-        driver_process = run_swift_driver(args.driver_bin, accounts, host, port, price, lot, start_at, end_at, grace)
+        driver_process = run_swift_driver(args.driver_bin, accounts, host, port, price, lot, start_at, end_at, grace,
+                                           args.batch)
         processes = []
     else:
         queue = multiprocessing.get_context("fork").Queue()
@@ -572,7 +584,8 @@ def main():
     print("correctness: " + ("OK — every acknowledged order cancelled exactly once, no error, server alive"
                              if not failures else "FAILED\n  " + "\n  ".join(failures)))
     summary = {
-        "clients": args.clients, "seconds": elapsed, "driver": driver, "workers": workers,
+        "clients": args.clients, "seconds": elapsed, "driver": driver, "workers": workers, "batch": args.batch,
+        "requests_per_s": round((place_rate + cancel_rate) / args.batch),
         "mode": "ci" if args.ci else "load",
         "place_per_s": round(place_rate), "cancel_per_s": round(cancel_rate), "orders_per_s": round(place_rate + cancel_rate),
         "cycles_per_s": round(cancel_rate), "acknowledged": acked, "cancelled": cancelled,
