@@ -269,6 +269,60 @@ import Testing
         #expect(batch.stored.contains { $0.hasPrefix("bill ") && $0.contains(" 2 ") } || batch.stored.contains { $0.hasPrefix("position ") })
     }
 
+    /// Group commit: many concurrent single-order requests from several accounts (which then share
+    /// transactions; how many depends on timing, so it is not asserted) still end exactly: every answer is
+    /// definite, each account carries what its margin allows, the database holds exactly the acknowledged
+    /// orders and then their cancels, balances equal their bills and cash is conserved.
+    @Test func concurrentRequestsShareCommitsAndLoseNothing() async throws {
+        let sandbox = try SandboxHarness()
+        var created: [SandboxHarness.Credentials] = []
+        for _ in 0..<6 { created.append(try await sandbox.account([("USDT", "20000")])) }
+        let users = created
+        // 6 accounts × 12 orders at once: each account can carry about 7 of them (the margin check refuses the rest).
+        let answers = await withTaskGroup(of: (Int, String?, String?).self) { group in
+            for (index, user) in users.enumerated() {
+                for n in 0..<12 {
+                    group.addTask {
+                        let response = await sandbox.call("POST", "/api/v5/trade/order",
+                            body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"limit","px":"85000","sz":"30","clOrdId":"c\#(n)"}"#,
+                            as: user)
+                        return (index, response.first?[member: "sCode"]?.scalarText, response.first?[member: "ordId"]?.scalarText)
+                    }
+                }
+            }
+            var all: [(Int, String?, String?)] = []
+            for await answer in group { all.append(answer) }
+            return all
+        }
+        #expect(answers.count == 72 && answers.allSatisfy { $0.1 == "0" || $0.1 == "51008" }, "\(answers)")
+        let accepted = answers.filter { $0.1 == "0" }
+        for index in users.indices {
+            let count = accepted.filter { $0.0 == index }.count
+            #expect((5...8).contains(count), "account \(index) carries \(count) orders of 30 contracts")
+        }
+        let stored = try await sandbox.database.writer.read { db in
+            try OrderRecord.filter(Column("state") == "live").fetchAll(db).map { String($0.ordId) }
+        }
+        #expect(Set(stored) == Set(accepted.compactMap(\.2)) && stored.count == accepted.count)
+        // Cancel them all at once, as concurrently.
+        let cancelled = await withTaskGroup(of: String?.self) { group in
+            for (index, _, ordId) in accepted {
+                group.addTask {
+                    await sandbox.call("POST", "/api/v5/trade/cancel-order",
+                        body: #"{"instId":"BTC-USDT-SWAP","ordId":"\#(ordId ?? "")"}"#, as: users[index]).first?[member: "sCode"]?.scalarText
+                }
+            }
+            var codes: [String?] = []
+            for await code in group { codes.append(code) }
+            return codes
+        }
+        #expect(cancelled.count == accepted.count && cancelled.allSatisfy { $0 == "0" })
+        let open = try await sandbox.database.writer.read { db in try OrderRecord.filter(Column("state") == "live").fetchCount(db) }
+        #expect(open == 0)
+        for user in users { #expect(try await sandbox.ledgerBalances(user.uid)) }
+        #expect(try await sandbox.cashImbalances() == [])
+    }
+
     @Test func unknownRoutesAnd405AreEnvelopes() async throws {
         let sandbox = try SandboxHarness()
         let missing = await sandbox.call("GET", "/api/v5/nowhere", as: nil)

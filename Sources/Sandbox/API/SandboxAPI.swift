@@ -234,12 +234,19 @@ public struct SandboxAPI: Sendable {
     static let cancelFields: Set<String> = ["instId", "instIdCode", "ordId", "clOrdId"]
 
     /// The orders of `order` or `batch-orders`, in request order: each one's ack item and whether it succeeded.
-    /// Every item is read and validated first; the valid ones go to the exchange in one call, which stores
-    /// every accepted order in one transaction.
+    /// Every item is read and validated first; the valid ones go to the exchange in one submission, which is
+    /// stored in one transaction, shared with the submissions of other connections arriving meanwhile
+    /// (``Exchange/submit(uid:_:)``).
     static func place(_ values: [JSONValue], uid: String, _ exchange: Exchange) async -> [(ok: Bool, item: JSONValue)] {
         let parsed = values.map(orderRequest)
         let requests = parsed.compactMap { try? $0.request.get() }
-        var outcomes = (requests.isEmpty ? [] : await exchange.placeOrders(uid: uid, requests)).makeIterator()
+        var outcomes: IndexingIterator<[Result<OrderRecord, OKXError>]>
+        if requests.isEmpty {
+            outcomes = [].makeIterator()
+        } else {
+            exchange.announceSubmission()
+            outcomes = await exchange.submit(uid: uid, .place(requests)).makeIterator()
+        }
         return parsed.map { entry in
             let outcome = entry.request.flatMap { _ in outcomes.next() ?? .failure(OKXError("50000", "no outcome for this order")) }
             switch outcome {
@@ -289,7 +296,13 @@ public struct SandboxAPI: Sendable {
     static func cancel(_ values: [JSONValue], uid: String, _ exchange: Exchange) async -> [(ok: Bool, item: JSONValue)] {
         let parsed = values.map(cancelRequest)
         let requests = parsed.compactMap { try? $0.request.get() }
-        var outcomes = (requests.isEmpty ? [] : await exchange.cancelOrders(uid: uid, requests)).makeIterator()
+        var outcomes: IndexingIterator<[Result<OrderRecord, OKXError>]>
+        if requests.isEmpty {
+            outcomes = [].makeIterator()
+        } else {
+            exchange.announceSubmission()
+            outcomes = await exchange.submit(uid: uid, .cancel(requests)).makeIterator()
+        }
         return parsed.map { entry in
             let outcome = entry.request.flatMap { _ in outcomes.next() ?? .failure(OKXError("50000", "no outcome for this cancellation")) }
             switch outcome {

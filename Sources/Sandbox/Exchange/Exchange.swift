@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import MarginEngine
 import MarginStore
+import Synchronization
 
 /// The sandbox exchange: accounts, orders, positions and the ledger, kept in memory and in the database.
 ///
@@ -24,6 +25,11 @@ public actor Exchange {
     /// What the house (the sandbox, counterparty of every trade, funding and settlement) holds per currency.
     var house: [String: ExactDecimal] = [:]
     var nextOrderID: Int64 = 1
+    /// Trading submissions waiting for the next group commit (``submit(uid:_:)``), in arrival order.
+    var queuedSubmissions: [(uid: String, requests: TradeRequests, reply: CheckedContinuation<[Result<OrderRecord, OKXError>], Never>)] = []
+    var drainScheduled = false
+    /// Submissions announced but not yet queued (see ``submit(uid:_:)``).
+    nonisolated let announcedSubmissions = Atomic<Int>(0)
     /// Latest margin ratio per account (risk-state).
     var riskState: [String: (ratio: Double?, atRisk: Bool, ts: Int64)] = [:]
     /// Funding rates of the last funding, by perpetual.
