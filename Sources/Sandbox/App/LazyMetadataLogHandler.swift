@@ -6,26 +6,30 @@ import Logging
 /// whenever it is set, so a server logging nothing at its level still paid ~2.5 % of its CPU per request for text
 /// it never wrote (seen with perf under the load test). Here setting metadata only stores it, and the inner
 /// handler formats it with the message when one passes the level.
-struct LazyMetadataLogHandler: LogHandler {
+public struct LazyMetadataLogHandler: LogHandler {
     private var inner: StreamLogHandler
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level {
+    public var metadata: Logger.Metadata = [:]
+    public var logLevel: Logger.Level {
         get { inner.logLevel }
         set { inner.logLevel = newValue }
     }
-    var metadataProvider: Logger.MetadataProvider? {
+    public var metadataProvider: Logger.MetadataProvider? {
         get { inner.metadataProvider }
         set { inner.metadataProvider = newValue }
     }
 
-    init(label: String) { inner = StreamLogHandler.standardError(label: label) }
+    /// Writes to standard error.
+    public init(label: String) { inner = StreamLogHandler.standardError(label: label) }
 
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    /// Writes to `stream` (tests).
+    public init(label: String, stream: any TextOutputStream & Sendable) { inner = StreamLogHandler(label: label, stream: stream) }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
-    func log(event: LogEvent) {
+    public func log(event: LogEvent) {
         var event = event
         if !metadata.isEmpty { event.metadata = metadata.merging(event.metadata ?? [:]) { _, explicit in explicit } }
         inner.log(event: event)
