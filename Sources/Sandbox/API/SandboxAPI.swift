@@ -239,16 +239,8 @@ public struct SandboxAPI: Sendable {
     /// (``Exchange/submit(uid:_:)``).
     static func place(_ values: [JSONValue], uid: String, _ exchange: Exchange) async -> [(ok: Bool, item: JSONValue)] {
         let parsed = values.map(orderRequest)
-        let requests = parsed.compactMap { try? $0.request.get() }
-        var outcomes: IndexingIterator<[Result<OrderRecord, OKXError>]>
-        if requests.isEmpty {
-            outcomes = [].makeIterator()
-        } else {
-            exchange.announceSubmission()
-            outcomes = await exchange.submit(uid: uid, .place(requests)).makeIterator()
-        }
-        return parsed.map { entry in
-            let outcome = entry.request.flatMap { _ in outcomes.next() ?? .failure(OKXError("50000", "no outcome for this order")) }
+        let outcomes = await submitValid(parsed.map(\.request), uid: uid, exchange, as: Exchange.TradeRequests.place)
+        return zip(parsed, outcomes).map { entry, outcome in
             switch outcome {
             case .success(let order):
                 return (true, .object([
@@ -262,6 +254,20 @@ public struct SandboxAPI: Sendable {
                 ]))
             }
         }
+    }
+
+    /// Sends the requests that could be read to the exchange as one submission, and answers every item in
+    /// request order: its refusal when it could not be read, else the exchange's outcome.
+    static func submitValid<Request>(
+        _ parsed: [Result<Request, OKXError>], uid: String, _ exchange: Exchange, as submission: ([Request]) -> Exchange.TradeRequests
+    ) async -> [Result<OrderRecord, OKXError>] {
+        let requests = parsed.compactMap { try? $0.get() }
+        var answers = [Result<OrderRecord, OKXError>]().makeIterator()
+        if !requests.isEmpty {
+            exchange.announceSubmission()
+            answers = await exchange.submit(uid: uid, submission(requests)).makeIterator()
+        }
+        return parsed.map { entry in entry.flatMap { _ in answers.next() ?? .failure(OKXError("50000", "the exchange gave no outcome for this item")) } }
     }
 
     /// One order's fields read into an ``OrderRequest``, or the refusal; the clOrdId and tag as far as they
@@ -295,16 +301,8 @@ public struct SandboxAPI: Sendable {
     /// transaction like ``place(_:uid:_:)``.
     static func cancel(_ values: [JSONValue], uid: String, _ exchange: Exchange) async -> [(ok: Bool, item: JSONValue)] {
         let parsed = values.map(cancelRequest)
-        let requests = parsed.compactMap { try? $0.request.get() }
-        var outcomes: IndexingIterator<[Result<OrderRecord, OKXError>]>
-        if requests.isEmpty {
-            outcomes = [].makeIterator()
-        } else {
-            exchange.announceSubmission()
-            outcomes = await exchange.submit(uid: uid, .cancel(requests)).makeIterator()
-        }
-        return parsed.map { entry in
-            let outcome = entry.request.flatMap { _ in outcomes.next() ?? .failure(OKXError("50000", "no outcome for this cancellation")) }
+        let outcomes = await submitValid(parsed.map(\.request), uid: uid, exchange, as: Exchange.TradeRequests.cancel)
+        return zip(parsed, outcomes).map { entry, outcome in
             switch outcome {
             case .success(let order):
                 return (true, .object([
