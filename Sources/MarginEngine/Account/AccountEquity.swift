@@ -41,6 +41,17 @@ extension InstrumentMarket {
 
 /// Equity, collateral discounts and borrowing by currency (spec 03 §1, §2, §4) — shared by every mode.
 public enum AccountEquity {
+    /// What positions add to each settlement currency's equity (unrealised P&L of linear and inverse
+    /// contracts, the market value of options), in that currency's units: `eq − cashBal` per currency.
+    public static func positionEquity(_ positions: [Position], market: MarketSnapshot) throws(EngineError) -> [String: Double] {
+        var equity: [String: Double] = [:]
+        for position in positions {
+            let valuation = PositionValuation(position, market: try market.market(for: position.instrument, path: position.source))
+            equity[position.instrument.settleCurrency, default: 0] += valuation.equityContribution
+        }
+        return equity
+    }
+
     /// One result per currency held or settled, sorted by code.
     /// - Parameters:
     ///   - contributions: each position's settlement currency and equity contribution.

@@ -25,7 +25,8 @@ public struct AccountBook: Sendable {
     }
 
     /// Adds an account: positions as (instrument index, contracts, entry price), balances as (currency
-    /// index, amount). Balances of one currency must appear once.
+    /// index, amount). Positions of one instrument and balances of one currency must appear once (positions
+    /// are net; ``append(_:table:)`` nets a portfolio's lines first).
     public mutating func append(positions: [(Int32, Double, Double)], balances: [(Int32, Double)]) {
         let sorted = positions.sorted { lhs, rhs in
             if lhs.0 != rhs.0 { return lhs.0 < rhs.0 }
@@ -51,6 +52,7 @@ public struct AccountBook: Sendable {
     @discardableResult
     public mutating func append(_ portfolio: Portfolio, table: ScenarioVectorTable) -> Bool {
         guard portfolio.chosenSpotInUse.isEmpty else { return false }
+        let portfolio = portfolio.canonicalGroups().contains { $0.slots.count > 1 } ? portfolio.nettedByInstrument() : portfolio
         var positions: [(Int32, Double, Double)] = []
         for position in portfolio.positions {
             guard let index = table.index(of: position.instrument.id.rawValue) else { return false }

@@ -12,6 +12,9 @@ public struct ClassicPositionResult: Sendable {
     public var leverageCapped: Bool
     public var mmrUSD: Double
     public var imrUSD: Double
+
+    /// A long option: isolated under multi-currency margin, its value is not available as cross margin.
+    public var isIsolatedLongOption: Bool { position.instrument.kind == .option && position.sizeContracts > 0 }
 }
 
 /// Classic (multi-currency margin, `acctLv 3`) requirements of a whole account (spec 03 §6).
@@ -20,8 +23,13 @@ public struct ClassicMarginResult: Sendable {
     public var marketTime: UnixMillis
     /// Positions in canonical order.
     public var positions: [ClassicPositionResult]
+    /// Cross-margin equity by currency: long options, being isolated, add nothing to it.
     public var currencies: [CurrencyResult]
+    /// Σ equity in USD, undiscounted, long options included (the net equity of PM eligibility).
     public var equityUSD: Double
+    /// The USD value of long options, isolated: part of ``equityUSD``, not of ``adjustedEquityUSD``.
+    public var isolatedOptionValueUSD: Double
+    /// Σ discounted cross-margin equity in USD: long options excluded.
     public var adjustedEquityUSD: Double
     public var uplUSD: Double
     /// Σ position MMR and IMR (the "derivatives" part).
@@ -59,10 +67,15 @@ public struct ClassicMarginResult: Sendable {
 /// - Options (coin-margined): short positions per ``ClassicOptionMargin`` times `|pos|·ctVal·ctMult`, in
 ///   coins, converted at the coin's index; long options need nothing.
 /// - Balances, discounts and borrowing exactly as under portfolio margin; spot never offsets derivatives.
+/// - Long options are isolated (OKX multi-currency margin): their value counts in net equity but not in the
+///   cross-margin equity, adjusted equity, available equity or margin ratio.
 public enum ClassicMargin {
     public static func compute(
         _ portfolio: Portfolio, market: MarketSnapshot, parameters: MarginParameters
     ) throws(EngineError) -> ClassicMarginResult {
+        if portfolio.canonicalGroups().contains(where: { $0.slots.count > 1 }) {
+            return try compute(portfolio.nettedByInstrument(), market: market, parameters: parameters)
+        }
         var results: [ClassicPositionResult] = []
         for position in portfolio.canonicallyOrderedPositions() {
             guard position.instrument.isDerivative else {
@@ -71,11 +84,23 @@ public enum ClassicMargin {
             let instrumentMarket = try market.market(for: position.instrument, path: position.source)
             results.append(try positionResult(position, market: instrumentMarket, snapshot: market, parameters: parameters))
         }
+        // Long options are isolated under multi-currency margin: their value is not cross margin. They add
+        // nothing to their currency's equity (which still appears, at what the rest gives it) and are kept
+        // apart for the net equity.
+        var isolatedUSD = 0.0
+        var contributions: [(currency: String, amount: Double)] = []
+        for result in results {
+            let currency = result.position.instrument.settleCurrency
+            if result.isIsolatedLongOption {
+                isolatedUSD += result.valuation.equityContribution * (try market.indexUSD(currency))
+                contributions.append((currency, 0))
+            } else {
+                contributions.append((currency, result.valuation.equityContribution))
+            }
+        }
         let currencies = try AccountEquity.currencies(
-            cashBalances: portfolio.cashBalances,
-            contributions: results.map { ($0.position.instrument.settleCurrency, $0.valuation.equityContribution) },
-            spotInUse: [:], market: market, parameters: parameters)
-        let equityUSD = currencies.reduce(0) { $0 + $1.equityUSD }
+            cashBalances: portfolio.cashBalances, contributions: contributions, spotInUse: [:], market: market, parameters: parameters)
+        let equityUSD = currencies.reduce(0) { $0 + $1.equityUSD } + isolatedUSD
         let adjusted = currencies.reduce(0) { $0 + $1.discountedEquityUSD }
         let borrowMmr = currencies.reduce(0) { $0 + $1.borrowMmrUSD }
         let borrowImr = currencies.reduce(0) { $0 + $1.borrowImrUSD }
@@ -85,11 +110,12 @@ public enum ClassicMargin {
         let notional = results.reduce(0) { $0 + $1.valuation.notionalUSD }
         return ClassicMarginResult(
             parametersID: parameters.id, marketTime: market.valuationTime, positions: results, currencies: currencies,
-            equityUSD: equityUSD, adjustedEquityUSD: adjusted, uplUSD: results.reduce(0) { $0 + $1.uplUSD },
+            equityUSD: equityUSD, isolatedOptionValueUSD: isolatedUSD, adjustedEquityUSD: adjusted,
+            uplUSD: results.reduce(0) { $0 + $1.uplUSD },
             positionMmrUSD: positionMmr, positionImrUSD: positionImr, borrowMmrUSD: borrowMmr, borrowImrUSD: borrowImr,
             totalMmrUSD: totalMmr, totalImrUSD: positionImr + borrowImr,
             marginRatio: totalMmr > 0 ? reportedRatio(adjusted, over: totalMmr) : nil,
-            accountLeverage: reportedRatio(notional, over: equityUSD), notionalUSD: notional)
+            accountLeverage: reportedRatio(notional, over: adjusted), notionalUSD: notional)
     }
 
     /// The tier of a perpetual or future of `coin` with this notional.

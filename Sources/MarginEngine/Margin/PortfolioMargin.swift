@@ -73,8 +73,9 @@ public struct PortfolioMarginResult: Sendable {
     public var units: [RiskUnitResult]
     /// Currencies sorted by code.
     public var currencies: [CurrencyResult]
-    /// Σ equity in USD, undiscounted (OKX `eq`; also the net equity of PM eligibility).
+    /// Σ equity in USD, undiscounted (the response's `eqUsd`; the net equity of PM eligibility).
     public var equityUSD: Double
+    /// Σ discounted equity in USD (OKX `eq` and `adjEq` of the Position Builder).
     public var adjustedEquityUSD: Double
     public var uplUSD: Double
     public var derivativesMmrUSD: Double
@@ -85,7 +86,7 @@ public struct PortfolioMarginResult: Sendable {
     public var totalImrUSD: Double
     /// `adjEq / totalMmr`; nil when nothing is required.
     public var marginRatio: Double?
-    /// `Σ notionalUsd / eq`; nil when equity is zero.
+    /// `Σ notionalUsd / adjEq` (OKX `acctLever`, over its `eq`); nil when adjusted equity is zero.
     public var accountLeverage: Double?
     public var notionalUSD: Double
 }
@@ -94,6 +95,8 @@ public struct PortfolioMarginResult: Sendable {
 public enum PortfolioMargin {
     /// Margins `portfolio` at `market` under `parameters`.
     ///
+    /// Lines of one instrument are netted first (``Portfolio/nettedByInstrument()``): positions are net, as
+    /// OKX's are in net mode, so a long and a short of the same contract never pay MR7 twice.
     /// Each instrument is priced once under every scenario (``InstrumentRisk``); a unit's scenario P&L is
     /// the sum of `size × vector` over its positions, in canonical order, plus spot in use last.
     /// `risks`, when given, supplies precomputed scenario vectors by instrument id (they must come from the
@@ -104,8 +107,13 @@ public enum PortfolioMargin {
         _ portfolio: Portfolio, market: MarketSnapshot, parameters: MarginParameters,
         risks: [String: InstrumentRisk] = [:]
     ) throws(EngineError) -> PortfolioMarginResult {
+        let groups = portfolio.canonicalGroups()
+        // Net mode: lines of one instrument are one position (their locked-in P&L stays in cash).
+        if groups.contains(where: { $0.slots.count > 1 }) {
+            return try compute(portfolio.nettedByInstrument(), market: market, parameters: parameters, risks: risks)
+        }
         var positionsByCoin: [String: [(Position, InstrumentRisk)]] = [:]
-        for group in portfolio.canonicalGroups() {
+        for group in groups {
             guard let first = group.slots.first else { continue }
             let instrument = portfolio.positions[first].instrument
             let path = portfolio.positions[first].source
@@ -153,7 +161,7 @@ public enum PortfolioMargin {
             equityUSD: equityUSD, adjustedEquityUSD: adjustedEquityUSD, uplUSD: upl, derivativesMmrUSD: derivativesMmr,
             derivativesImrUSD: derivativesImr, borrowMmrUSD: borrowMmr, borrowImrUSD: borrowImr, totalMmrUSD: totalMmr,
             totalImrUSD: totalImr, marginRatio: totalMmr > 0 ? reportedRatio(adjustedEquityUSD, over: totalMmr) : nil,
-            accountLeverage: reportedRatio(notional, over: equityUSD), notionalUSD: notional)
+            accountLeverage: reportedRatio(notional, over: adjustedEquityUSD), notionalUSD: notional)
     }
 
     /// One unit: exposure, spot in use, components, attribution.
