@@ -506,7 +506,7 @@ function setFig(id, text, value) {
 
 function render({ build, graph, compare, body }) {
   const pm = body.acctLv === '4';
-  setFig('equity', usd(build.eq));
+  setFig('equity', usd(build.eqUsd));
   setFig('adj-eq', usd(build.adjEq));
   setFig('total-mmr', usd(build.totalMmr), build.totalMmr);
   setFig('total-imr', usd(build.totalImr), build.totalImr);
