@@ -62,23 +62,19 @@ public enum AccountEquity {
     ) throws(EngineError) -> [CurrencyResult] {
         var equity = cashBalances
         for contribution in contributions { equity[contribution.currency, default: 0] += contribution.amount }
-        let mmrBands = parameters.borrowingBands.map { ProgressiveBand(upTo: $0.upToUSD, rate: $0.mmrRate) }
-        let imrBands = parameters.borrowingBands.map { ProgressiveBand(upTo: $0.upToUSD, rate: $0.imrRate) }
+        let borrowing = BorrowingSchedule(parameters)
         var results: [CurrencyResult] = []
         for currency in equity.keys.sorted() {
             let amount = equity[currency] ?? 0
             let indexUSD = try market.indexUSD(currency)
-            let equityUSD = amount * indexUSD
-            let discounted = amount >= 0
-                ? progressiveCharge(amount, bands: parameters.collateralTiers[currency] ?? []) * indexUSD
-                : equityUSD
-            let liabilityUSD = amount < 0 ? -equityUSD : 0
+            let valuation = CurrencyValuation(
+                amount: amount, indexUSD: indexUSD, discountTiers: parameters.collateralTiers[currency] ?? [], borrowing: borrowing)
             let spot = spotInUse[currency] ?? 0
             results.append(CurrencyResult(
                 currency: currency, cashBalance: cashBalances[currency] ?? 0, equity: amount, indexUSD: indexUSD,
-                equityUSD: equityUSD, discountedEquityUSD: discounted, liabilityUSD: liabilityUSD,
-                borrowMmrUSD: progressiveCharge(liabilityUSD, bands: mmrBands),
-                borrowImrUSD: progressiveCharge(liabilityUSD, bands: imrBands), spotInUse: spot, availableEquity: amount - spot))
+                equityUSD: valuation.equityUSD, discountedEquityUSD: valuation.discountedEquityUSD, liabilityUSD: valuation.liabilityUSD,
+                borrowMmrUSD: valuation.borrowMmrUSD, borrowImrUSD: valuation.borrowImrUSD, spotInUse: spot,
+                availableEquity: amount - spot))
         }
         return results
     }

@@ -59,6 +59,12 @@ public struct CurrencyResult: Sendable {
     public var liabilityUSD: Double
     public var borrowMmrUSD: Double
     public var borrowImrUSD: Double
+    /// The currency's part of the account totals.
+    public var valuation: CurrencyValuation {
+        CurrencyValuation(
+            equityUSD: equityUSD, discountedEquityUSD: discountedEquityUSD, liabilityUSD: liabilityUSD, borrowMmrUSD: borrowMmrUSD,
+            borrowImrUSD: borrowImrUSD)
+    }
     /// Spot in use of this coin (0 for stablecoins and coins without a risk unit).
     public var spotInUse: Double
     /// Equity not used as spot in use, in the currency.
@@ -73,19 +79,21 @@ public struct PortfolioMarginResult: Sendable {
     public var units: [RiskUnitResult]
     /// Currencies sorted by code.
     public var currencies: [CurrencyResult]
-    /// Σ equity in USD, undiscounted (the response's `eqUsd`; the net equity of PM eligibility).
-    public var equityUSD: Double
-    /// Σ discounted equity in USD (OKX `eq` and `adjEq` of the Position Builder).
-    public var adjustedEquityUSD: Double
+    /// The account roll-up (``AccountRollup``): equity, adjusted equity, requirements and the ratio.
+    public var figures: AccountFigures
     public var uplUSD: Double
-    public var derivativesMmrUSD: Double
-    public var derivativesImrUSD: Double
-    public var borrowMmrUSD: Double
-    public var borrowImrUSD: Double
-    public var totalMmrUSD: Double
-    public var totalImrUSD: Double
+    /// Σ equity in USD, undiscounted (the response's `eqUsd`; the net equity of PM eligibility).
+    public var equityUSD: Double { figures.equityUSD }
+    /// Σ discounted equity in USD (OKX `eq` and `adjEq` of the Position Builder).
+    public var adjustedEquityUSD: Double { figures.adjustedEquityUSD }
+    public var derivativesMmrUSD: Double { figures.derivativesMmrUSD }
+    public var derivativesImrUSD: Double { figures.derivativesImrUSD }
+    public var borrowMmrUSD: Double { figures.borrowMmrUSD }
+    public var borrowImrUSD: Double { figures.borrowImrUSD }
+    public var totalMmrUSD: Double { figures.totalMmrUSD }
+    public var totalImrUSD: Double { figures.totalImrUSD }
     /// `adjEq / totalMmr`; nil when nothing is required.
-    public var marginRatio: Double?
+    public var marginRatio: Double? { figures.marginRatio }
     /// `Σ notionalUsd / adjEq` (OKX `acctLever`, over its `eq`); nil when adjusted equity is zero.
     public var accountLeverage: Double?
     public var notionalUSD: Double
@@ -146,22 +154,15 @@ public enum PortfolioMargin {
             cashBalances: portfolio.cashBalances, contributions: contributions, spotInUse: spotInUseByCoin, market: market,
             parameters: parameters)
 
-        let equityUSD = currencies.reduce(0) { $0 + $1.equityUSD }
-        let adjustedEquityUSD = currencies.reduce(0) { $0 + $1.discountedEquityUSD }
-        let borrowMmr = currencies.reduce(0) { $0 + $1.borrowMmrUSD }
-        let borrowImr = currencies.reduce(0) { $0 + $1.borrowImrUSD }
-        let derivativesMmr = units.reduce(0) { $0 + $1.components.mmr }
-        let derivativesImr = units.reduce(0) { $0 + $1.components.imr }
-        let totalMmr = derivativesMmr + borrowMmr
-        let totalImr = derivativesImr + borrowImr
+        var rollup = AccountRollup()
+        for currency in currencies { rollup.add(currency.valuation) }
+        let figures = rollup.figures(
+            derivativesMmrUSD: units.reduce(0) { $0 + $1.components.mmr }, derivativesImrUSD: units.reduce(0) { $0 + $1.components.imr })
         let notional = units.reduce(0) { total, unit in unit.positions.reduce(total) { $0 + $1.notionalUSD } }
         let upl = units.reduce(0) { $0 + $1.uplUSD }
         return PortfolioMarginResult(
-            parametersID: parameters.id, marketTime: market.valuationTime, units: units, currencies: currencies,
-            equityUSD: equityUSD, adjustedEquityUSD: adjustedEquityUSD, uplUSD: upl, derivativesMmrUSD: derivativesMmr,
-            derivativesImrUSD: derivativesImr, borrowMmrUSD: borrowMmr, borrowImrUSD: borrowImr, totalMmrUSD: totalMmr,
-            totalImrUSD: totalImr, marginRatio: totalMmr > 0 ? reportedRatio(adjustedEquityUSD, over: totalMmr) : nil,
-            accountLeverage: reportedRatio(notional, over: adjustedEquityUSD), notionalUSD: notional)
+            parametersID: parameters.id, marketTime: market.valuationTime, units: units, currencies: currencies, figures: figures,
+            uplUSD: upl, accountLeverage: reportedRatio(notional, over: figures.adjustedEquityUSD), notionalUSD: notional)
     }
 
     /// One unit: exposure, spot in use, components, attribution.
