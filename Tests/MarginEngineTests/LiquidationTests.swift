@@ -218,7 +218,11 @@ import Testing
             for action in plan.executedActions {
                 for (currency, change) in action.cashChanges { balances[currency, default: 0] += change }
                 var explained: [String: Double] = [:]
-                for fill in action.fills { explained[fill.settleCurrency, default: 0] += fill.realizedPnL + fill.premium - fill.fee }
+                // P&L + premium − fee of each fill, as the ledger posts it (rounded to the currency's scale).
+                for fill in action.fills {
+                    #expect(abs(fill.cashChange - (fill.realizedPnL + fill.premium - fill.fee)) <= 0.5e-6 * max(1, abs(fill.cashChange)) + 1e-12)
+                    explained[fill.settleCurrency, default: 0] += fill.cashChange
+                }
                 if action.step == .general || action.step == .basis || action.step == .ddh1 || action.step == .ddh2 {
                     for currency in Set(explained.keys).union(action.cashChanges.keys) {
                         let scale = max(1, abs(explained[currency] ?? 0))

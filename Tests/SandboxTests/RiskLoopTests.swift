@@ -108,6 +108,43 @@ import Testing
     }
 }
 
+/// One trade formula (issue: "a planned liquidation's fills and fees equal what the sandbox books").
+@Suite struct PlannedFillsTests {
+    @Test func theSandboxBooksExactlyThePlannedFills() async throws {
+        let sandbox = try SandboxHarness()
+        let user = try await sandbox.account([("USDT", "20000")])
+        try await sandbox.exchange.acknowledgePortfolioMargin(uid: user.uid)
+        #expect(await sandbox.call("POST", "/api/v5/account/set-account-level", body: #"{"acctLv":"4"}"#, as: user).code == "0")
+        let placed = await sandbox.call("POST", "/api/v5/trade/order",
+            body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"100"}"#, as: user)
+        #expect(placed.code == "0", "\(placed.envelope)")
+        let account = try #require(await sandbox.exchange.account(user.uid))
+        let portfolio = await sandbox.exchange.portfolio(account)
+        let shocked = try Fixtures.calmMarket.shocked(by: -0.12, onlyCoin: "BTC")
+        let report = try await sandbox.exchange.replaceMarket(shocked)
+        #expect(report.liquidatedAccounts == [user.uid])
+        // The plan the engine makes for the account as it stood, at the shocked market.
+        let plan = try LiquidationPlanner.plan(portfolio, catalog: Fixtures.catalog, market: shocked, parameters: Fixtures.parameters)
+        let planned = plan.executedActions.flatMap(\.fills)
+        let booked = try await sandbox.database.writer.read { db in
+            try FillRecord.filter(Column("uid") == user.uid && Column("category") != "normal").order(Column("tradeId")).fetchAll(db)
+        }
+        #expect(!planned.isEmpty)
+        #expect(booked.count == planned.count)
+        for (fill, record) in zip(planned, booked) {
+            #expect(ExactDecimal(record.fillSz) == fill.ledger.sizeContracts.magnitude)
+            #expect(ExactDecimal(record.fillPx) == fill.ledger.price)
+            #expect(ExactDecimal(record.fee) == -fill.ledger.fee, "fee \(record.fee) vs planned \(fill.ledger.fee)")
+            #expect(ExactDecimal(record.pnl) == fill.ledger.realizedPnL, "P&L \(record.pnl) vs planned \(fill.ledger.realizedPnL)")
+            #expect(record.side == (fill.ledger.sizeContracts.isNegative ? "sell" : "buy"))
+        }
+        // And the account's cash moved by exactly the planned cash changes.
+        let after = try #require(await sandbox.exchange.account(user.uid))
+        let plannedCash = planned.reduce(ExactDecimal.zero) { $0 + $1.ledger.cashChange }
+        #expect((after.balances["USDT"] ?? .zero) - (account.balances["USDT"] ?? .zero) == plannedCash)
+    }
+}
+
 /// Interest on the liability `−eq` (spec 03 §4): unrealised losses are a liability too.
 @Suite struct InterestOnEquityTests {
     /// Golden case 1 held in the sandbox: USDT cash +100 but equity −78,589.37 (an LTC perpetual bought at

@@ -10,13 +10,28 @@ public struct Position: Sendable, Equatable {
     /// The leverage set for the position in classic mode (nil: the parameter set's default). Portfolio
     /// margin ignores it.
     public var leverage: Double?
+    /// The position exactly as the ledger holds it, when it comes from one (a sandbox account): trades
+    /// (``Portfolio/trading(_:sizeContracts:price:feeRate:market:settleIndexUSD:)``) then start from these
+    /// digits rather than from the `Double`s, so a planned fill equals the one the ledger books.
+    public var ledger: LedgerPosition?
 
-    public init(instrument: Instrument, sizeContracts: Double, averagePrice: Double, source: String = "", leverage: Double? = nil) {
+    public init(
+        instrument: Instrument, sizeContracts: Double, averagePrice: Double, source: String = "", leverage: Double? = nil,
+        ledger: LedgerPosition? = nil
+    ) {
         self.instrument = instrument
         self.sizeContracts = sizeContracts
         self.averagePrice = averagePrice
         self.source = source
         self.leverage = leverage
+        self.ledger = ledger
+    }
+
+    /// A position the ledger holds, with its risk values converted at ``LedgerBoundary``.
+    public init(instrument: Instrument, ledger: LedgerPosition, source: String = "", leverage: Double? = nil) {
+        self.init(
+            instrument: instrument, sizeContracts: LedgerBoundary.risk(ledger.sizeContracts), averagePrice: LedgerBoundary.risk(ledger.averagePrice),
+            source: source, leverage: leverage, ledger: ledger)
     }
 
     /// The canonical order: by instrument id, then size, then entry price, so that the order in which a

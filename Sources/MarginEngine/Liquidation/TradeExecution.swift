@@ -1,20 +1,24 @@
-/// The cash effect of one trade on an account (risk arithmetic; a server books it in exact decimals).
+/// The cash effect of one trade on an account: the ledger's fill (``TradeArithmetic``) with its risk values.
 public struct TradeFill: Sendable, Equatable {
-    public var instrumentID: String
-    /// Signed contracts traded (buy > 0, sell < 0).
-    public var sizeContracts: Double
-    /// Fill price in the instrument's quote (coins for options).
-    public var price: Double
-    /// Realised P&L of the part that closed a position, in the settlement currency.
-    public var realizedPnL: Double
-    /// Option premium paid (−) or received (+), in the settlement currency.
-    public var premium: Double
-    /// Fee charged, in the settlement currency (≥ 0), and its USD value.
-    public var fee: Double
+    /// The fill exactly as the ledger books it.
+    public var ledger: LedgerFill
+    /// Its fee in USD (at the settlement currency's index).
     public var feeUSD: Double
-    public var settleCurrency: String
-    /// The net change of the settlement currency's cash balance: realised P&L + premium − fee.
-    public var cashChange: Double { realizedPnL + premium - fee }
+
+    public var instrumentID: String { ledger.instrumentID }
+    /// Signed contracts traded (buy > 0).
+    public var sizeContracts: Double { LedgerBoundary.risk(ledger.sizeContracts) }
+    /// Fill price in the instrument's quote (coins for options).
+    public var price: Double { LedgerBoundary.risk(ledger.price) }
+    /// Realised P&L of the part that closed a position, in the settlement currency.
+    public var realizedPnL: Double { LedgerBoundary.risk(ledger.realizedPnL) }
+    /// Option premium paid (−) or received (+), in the settlement currency.
+    public var premium: Double { LedgerBoundary.risk(ledger.premium) }
+    /// Fee charged, in the settlement currency (≥ 0), at its ledger scale.
+    public var fee: Double { LedgerBoundary.risk(ledger.fee) }
+    public var settleCurrency: String { ledger.settleCurrency }
+    /// The net change of the settlement currency's cash balance: realised P&L + premium − fee, at the ledger scale.
+    public var cashChange: Double { LedgerBoundary.risk(ledger.cashChange) }
 }
 
 extension Portfolio {
@@ -56,17 +60,19 @@ extension Portfolio {
             var merged = first
             merged.sizeContracts = net
             merged.averagePrice = average > 0 ? average : lines.map(\.averagePrice).max() ?? first.averagePrice
+            merged.ledger = nil
             result.positions.append(merged)
         }
         return result
     }
 
     /// The portfolio after trading `sizeContracts` (signed) of `instrument` at `price`, with a fee of
-    /// `feeRate × notional`, and the fill that describes the cash effect.
+    /// `feeRate ×` the fill's notional, and the fill that describes the cash effect.
     ///
-    /// Net mode: a trade against the position first closes it (realising P&L at `price`), any remainder
-    /// opens the other way at `price`; a trade with the position adds to it at a size-weighted entry price.
-    /// Options move premium (`size·ctVal·ctMult·price` coins) instead of realising P&L.
+    /// The arithmetic is the ledger's (``TradeArithmetic/fill(_:held:sizeContracts:price:feeRate:premiumCap:)``),
+    /// on exact inputs taken at ``LedgerBoundary``: the size in whole lots (the whole position when the
+    /// trade closes it), the price as its shortest decimal, the held position as the ledger holds it when
+    /// known. A sandbox booking the same fill therefore books the same digits.
     public func trading(
         _ instrument: Instrument, sizeContracts trade: Double, price: Double, feeRate: Double, market: InstrumentMarket,
         settleIndexUSD: Double
@@ -75,47 +81,21 @@ extension Portfolio {
         let id = instrument.id.rawValue
         let index = result.positions.firstIndex { $0.instrument.id.rawValue == id }
         let current = index.map { result.positions[$0] }
-        let size = current?.sizeContracts ?? 0
-        let average = current?.averagePrice ?? price
-        let inverse = instrument.kind != .option && instrument.margining == .inverse
-        var realized = 0.0
-        var premium = 0.0
-        var newSize = size + trade
-        var newAverage = average
-        if instrument.kind == .option {
-            premium = -trade * instrument.coinsPerContract * price
-            if size * trade >= 0 || size == 0 {
-                newAverage = newSize != 0 ? (size * average + trade * price) / newSize : price
-            } else if abs(trade) > abs(size) {
-                newAverage = price
-            }
-        } else if size == 0 || size * trade > 0 {
-            newAverage = inverse ? newSize / (size / average + trade / price) : (size * average + trade * price) / newSize
-        } else {
-            let closing = abs(trade) <= abs(size) ? trade : -size
-            realized = inverse
-                ? -closing * instrument.contractValue * (1 / average - 1 / price)
-                : -closing * instrument.contractValue * (price - average)
-            if abs(trade) > abs(size) { newAverage = price }
+        let held = current.map { $0.ledger ?? LedgerPosition(sizeContracts: ExactDecimal($0.sizeContracts), averagePrice: ExactDecimal($0.averagePrice)) }
+        let heldSize = current?.sizeContracts ?? 0
+        let closesAll = heldSize != 0 && heldSize * trade < 0 && abs(trade) >= abs(heldSize) * (1 - 1e-12) && abs(trade) <= abs(heldSize) * (1 + 1e-12)
+        let exactSize = closesAll ? -(held?.sizeContracts ?? .zero) : LedgerBoundary.contracts(trade, lotSize: instrument.lotSize)
+        let (position, fill) = TradeArithmetic.fill(
+            instrument, held: held, sizeContracts: exactSize, price: LedgerBoundary.ledger(price), feeRate: ExactDecimal(feeRate))
+        let traded = TradeFill(ledger: fill, feeUSD: LedgerBoundary.risk(fill.fee) * settleIndexUSD)
+        result.cashBalances[fill.settleCurrency, default: 0] += traded.cashChange
+        if let position {
+            let updated = Position(
+                instrument: instrument, ledger: position, source: current?.source ?? "liquidation", leverage: current?.leverage)
+            if let index { result.positions[index] = updated } else { result.positions.append(updated) }
+        } else if let index {
+            result.positions.remove(at: index)
         }
-        if abs(newSize) < 1e-12 * max(abs(size), abs(trade)) { newSize = 0 }
-        let feeUSD = feeRate * abs(trade) * market.notionalUSDPerContract
-        let fee = feeUSD / settleIndexUSD
-        let settle = instrument.settleCurrency
-        let fill = TradeFill(
-            instrumentID: id, sizeContracts: trade, price: price, realizedPnL: realized, premium: premium, fee: fee,
-            feeUSD: feeUSD, settleCurrency: settle)
-        result.cashBalances[settle, default: 0] += fill.cashChange
-        if let index {
-            if newSize == 0 {
-                result.positions.remove(at: index)
-            } else {
-                result.positions[index].sizeContracts = newSize
-                result.positions[index].averagePrice = newAverage
-            }
-        } else if newSize != 0 {
-            result.positions.append(Position(instrument: instrument, sizeContracts: newSize, averagePrice: newAverage, source: "liquidation"))
-        }
-        return (result, fill)
+        return (result, traded)
     }
 }

@@ -385,18 +385,16 @@ extension Exchange {
                     changes.orders.append(cancelled)
                 }
             case .ddh1, .ddh2, .basis, .general:
+                // The planner's fills are the ledger's (TradeArithmetic on the account's exact position): booked as planned.
                 for fill in action.fills {
                     guard let instrument = catalog.instrument(fill.instrumentID) else { continue }
-                    let lot = ExactDecimal(instrument.lotSize)
-                    var size = ExactDecimal(abs(fill.sizeContracts)).divided(by: lot).rounded(toScale: 0).multiplied(by: lot)
-                    let held = updated.positions[fill.instrumentID]?.pos ?? .zero
-                    let closesAll = !held.isZero && abs(fill.sizeContracts) >= abs(held.doubleValue) * (1 - 1e-12)
-                        && (fill.sizeContracts > 0) == held.isNegative
-                    if closesAll { size = held.magnitude }
+                    let size = fill.ledger.sizeContracts.magnitude
                     guard size.units > 0 else { continue }
+                    let held = updated.positions[fill.instrumentID]?.pos ?? .zero
+                    let closesAll = !held.isZero && held == -fill.ledger.sizeContracts
                     try bookLiquidationFill(
-                        &updated, instrument: instrument, size: size, side: fill.sizeContracts > 0 ? "buy" : "sell",
-                        price: ExactDecimal(fill.price), category: closesAll ? "full_liquidation" : "partial_liquidation",
+                        &updated, instrument: instrument, size: size, side: fill.ledger.sizeContracts.isNegative ? "sell" : "buy",
+                        price: fill.ledger.price, category: closesAll ? "full_liquidation" : "partial_liquidation",
                         tag: action.step.rawValue, changes: &changes)
                 }
             case .collateral:

@@ -371,92 +371,39 @@ extension Exchange {
         let subType = isBuy ? "1" : "2"
         if instrument.kind == .spot {
             let rate = ExactDecimal(feeRate ?? (maker ? fees["spotMaker"] ?? 0 : fees["spotTaker"] ?? 0))
-            let quoteAmount = size.multiplied(by: price)
-            if isBuy {
-                let fee = LedgerAmount(instrument.underlying, size.multiplied(by: rate)).amount
-                let paid = post(-quoteAmount, instrument.quoteCurrency, to: &account, type: billType, subType: subType, instId: id,
-                    ordId: ordId, sz: size.description, px: price.description, changes: &changes)
-                let received = post(size - fee, instrument.underlying, to: &account, type: billType, subType: subType, instId: id,
-                    ordId: ordId, fee: -fee, sz: size.description, px: price.description, changes: &changes)
-                let charged = fund(fee, instrument.underlying, changes: &changes)
-                // The house sold the coins and received the quote.
-                houseBooks(-paid, instrument.quoteCurrency, changes: &changes)
-                houseBooks(-(received + charged), instrument.underlying, changes: &changes)
-                return ExecutedTrade(instrument: instrument, size: signed, price: price, realizedPnL: .zero, premium: .zero, fee: fee,
-                    feeCurrency: instrument.underlying, isMaker: maker)
-            }
-            let fee = LedgerAmount(instrument.quoteCurrency, quoteAmount.multiplied(by: rate)).amount
-            let sold = post(-size, instrument.underlying, to: &account, type: billType, subType: subType, instId: id, ordId: ordId,
-                sz: size.description, px: price.description, changes: &changes)
-            let received = post(quoteAmount - fee, instrument.quoteCurrency, to: &account, type: billType, subType: subType, instId: id,
-                ordId: ordId, fee: -fee, sz: size.description, px: price.description, changes: &changes)
-            let charged = fund(fee, instrument.quoteCurrency, changes: &changes)
-            // The house bought the coins and paid the quote.
-            houseBooks(-sold, instrument.underlying, changes: &changes)
-            houseBooks(-(received + charged), instrument.quoteCurrency, changes: &changes)
-            return ExecutedTrade(instrument: instrument, size: signed, price: price, realizedPnL: .zero, premium: .zero, fee: fee,
-                feeCurrency: instrument.quoteCurrency, isMaker: maker)
+            let spot = TradeArithmetic.spotFill(instrument, sizeCoins: signed, price: price, feeRate: rate)
+            let (spent, received) = isBuy ? (instrument.quoteCurrency, instrument.underlying) : (instrument.underlying, instrument.quoteCurrency)
+            let paid = post(isBuy ? spot.quoteChange : spot.baseChange, spent, to: &account, type: billType, subType: subType, instId: id,
+                ordId: ordId, sz: size.description, px: price.description, changes: &changes)
+            let got = post(isBuy ? spot.baseChange : spot.quoteChange, received, to: &account, type: billType, subType: subType, instId: id,
+                ordId: ordId, fee: -spot.fee, sz: size.description, px: price.description, changes: &changes)
+            let charged = fund(spot.fee, spot.feeCurrency, changes: &changes)
+            // The house is the other side: it receives what the account paid and pays what it received.
+            houseBooks(-paid, spent, changes: &changes)
+            houseBooks(-(got + charged), received, changes: &changes)
+            return ExecutedTrade(instrument: instrument, size: signed, price: price, realizedPnL: .zero, premium: .zero, fee: spot.fee,
+                feeCurrency: spot.feeCurrency, isMaker: maker)
         }
-        let contractValue = ExactDecimal(instrument.contractValue)
-        let coins = ExactDecimal(instrument.coinsPerContract)
-        let settle = instrument.settleCurrency
-        // Fee on notional in the settlement currency (options: underlying notional, capped by the premium).
-        let fee: ExactDecimal
-        switch (instrument.kind, instrument.margining) {
-        case (.option, _):
-            let rate = ExactDecimal(feeRate ?? fees["optionRate"] ?? 0)
-            let premium = size.multiplied(by: coins).multiplied(by: price)
-            let cap = premium.multiplied(by: ExactDecimal(fees["optionPremiumCap"] ?? 1))
-            fee = feeRate != nil ? size.multiplied(by: coins).multiplied(by: rate) : min(size.multiplied(by: coins).multiplied(by: rate), cap)
-        case (_, .inverse?):
-            let rate = ExactDecimal(feeRate ?? (maker ? fees["derivativesMaker"] ?? 0 : fees["derivativesTaker"] ?? 0))
-            fee = size.multiplied(by: contractValue).divided(by: price).multiplied(by: rate)
-        default:
-            let rate = ExactDecimal(feeRate ?? (maker ? fees["derivativesMaker"] ?? 0 : fees["derivativesTaker"] ?? 0))
-            fee = size.multiplied(by: contractValue).multiplied(by: price).multiplied(by: rate)
-        }
-        let roundedFee = LedgerAmount(settle, fee).amount
+        let option = instrument.kind == .option
+        let rate = ExactDecimal(feeRate ?? (option ? fees["optionRate"] ?? 0 : (maker ? fees["derivativesMaker"] ?? 0 : fees["derivativesTaker"] ?? 0)))
+        // Options pay at most a share of the premium, except in liquidation (an explicit fee rate).
+        let cap = option && feeRate == nil ? ExactDecimal(fees["optionPremiumCap"] ?? 1) : nil
         let now = clock()
         let current = account.positions[id]
-        let position = current?.pos ?? .zero
-        let average = current?.avgPx ?? price
-        var realized = ExactDecimal.zero
-        var premium = ExactDecimal.zero
-        var newPosition = position + signed
-        var newAverage = average
-        let inverse = instrument.kind != .option && instrument.margining == .inverse
-        let sameDirection = position.isZero || (position.isNegative == signed.isNegative)
-        if instrument.kind == .option {
-            premium = -signed.multiplied(by: coins).multiplied(by: price)
+        let (position, fill) = TradeArithmetic.fill(
+            instrument, held: current.map { LedgerPosition(sizeContracts: $0.pos, averagePrice: $0.avgPx) }, sizeContracts: signed,
+            price: price, feeRate: rate, premiumCap: cap)
+        account.positions[id] = position.map {
+            PositionState(pos: $0.sizeContracts, avgPx: $0.averagePrice, cTime: current?.cTime ?? now, uTime: now)
         }
-        if sameDirection {
-            if inverse {
-                newAverage = newPosition.divided(by: position.divided(by: average) + signed.divided(by: price))
-            } else {
-                newAverage = (position.multiplied(by: average) + signed.multiplied(by: price)).divided(by: newPosition)
-            }
-        } else {
-            let closing = size <= position.magnitude ? signed : -position
-            if instrument.kind != .option {
-                realized = inverse
-                    ? -(closing.multiplied(by: contractValue).multiplied(by: ExactDecimal(1).divided(by: average) - ExactDecimal(1).divided(by: price)))
-                    : -(closing.multiplied(by: contractValue).multiplied(by: price - average))
-            }
-            if size > position.magnitude { newAverage = price }
-        }
-        if newPosition.isZero {
-            account.positions[id] = nil
-        } else {
-            account.positions[id] = PositionState(pos: newPosition, avgPx: newAverage, cTime: current?.cTime ?? now, uTime: now)
-        }
-        if newPosition.isZero { newPosition = .zero }
-        let posted = post(realized + premium - roundedFee, settle, to: &account, type: billType, subType: subType, instId: id,
-            ordId: ordId, pnl: realized, fee: -roundedFee, sz: size.description, px: price.description, changes: &changes)
-        let charged = fund(roundedFee, settle, changes: &changes)
+        let settle = instrument.settleCurrency
+        let posted = post(fill.realizedPnL + fill.premium - fill.fee, settle, to: &account, type: billType, subType: subType, instId: id,
+            ordId: ordId, pnl: fill.realizedPnL, fee: -fill.fee, sz: size.description, px: price.description, changes: &changes)
+        let charged = fund(fill.fee, settle, changes: &changes)
         // The house, on the other side, pays the realised P&L and receives the premium.
         houseBooks(-(posted + charged), settle, changes: &changes)
-        return ExecutedTrade(instrument: instrument, size: signed, price: price, realizedPnL: realized, premium: premium, fee: roundedFee,
-            feeCurrency: settle, isMaker: maker)
+        return ExecutedTrade(instrument: instrument, size: signed, price: price, realizedPnL: fill.realizedPnL, premium: fill.premium,
+            fee: fill.fee, feeCurrency: settle, isMaker: maker)
     }
 
     // MARK: - Cancelling
@@ -492,8 +439,8 @@ extension Exchange {
         for (id, position) in account.positions.sorted(by: { $0.key < $1.key }) {
             guard let instrument = catalog.instrument(id) else { continue }
             positions.append(Position(
-                instrument: instrument, sizeContracts: position.pos.doubleValue, averagePrice: position.avgPx.doubleValue,
-                source: id, leverage: account.leverage[id]?.doubleValue))
+                instrument: instrument, ledger: LedgerPosition(sizeContracts: position.pos, averagePrice: position.avgPx), source: id,
+                leverage: account.leverage[id]?.doubleValue))
         }
         var balances: [String: Double] = [:]
         for (currency, balance) in account.balances {
