@@ -40,10 +40,7 @@ import Testing
             let direct = try PortfolioMargin.compute(book.portfolio(0, table: Self.table), market: Fixtures.calmMarket, parameters: Fixtures.parameters)
             let viaVectors = try PortfolioMargin.compute(
                 book.portfolio(0, table: Self.table), market: Fixtures.calmMarket, parameters: Fixtures.parameters, risks: Self.table.risksByID)
-            let expected = AccountFigures(
-                equityUSD: direct.equityUSD, adjustedEquityUSD: direct.adjustedEquityUSD, derivativesMmrUSD: direct.derivativesMmrUSD,
-                derivativesImrUSD: direct.derivativesImrUSD, borrowMmrUSD: direct.borrowMmrUSD, borrowImrUSD: direct.borrowImrUSD,
-                totalMmrUSD: direct.totalMmrUSD, totalImrUSD: direct.totalImrUSD, marginRatio: direct.marginRatio)
+            let expected = direct.figures
             #expect(fast == expected, "kernel \(String(describing: fast))\ndirect \(expected)")
             #expect(viaVectors.totalMmrUSD == direct.totalMmrUSD && viaVectors.adjustedEquityUSD == direct.adjustedEquityUSD)
         }

@@ -56,11 +56,14 @@ public struct AccountFigures: Sendable, Equatable {
     public var totalImrUSD: Double
     /// nil when nothing is required.
     public var marginRatio: Double?
+    /// Σ liabilities (`−eq` of currencies with negative equity) in USD: what interest accrues on.
+    public var liabilityUSD: Double
 
     public init(
         equityUSD: Double, adjustedEquityUSD: Double, derivativesMmrUSD: Double, derivativesImrUSD: Double, borrowMmrUSD: Double,
-        borrowImrUSD: Double, totalMmrUSD: Double, totalImrUSD: Double, marginRatio: Double?
+        borrowImrUSD: Double, totalMmrUSD: Double, totalImrUSD: Double, marginRatio: Double?, liabilityUSD: Double = 0
     ) {
+        self.liabilityUSD = liabilityUSD
         self.equityUSD = equityUSD
         self.adjustedEquityUSD = adjustedEquityUSD
         self.derivativesMmrUSD = derivativesMmrUSD
@@ -74,7 +77,7 @@ public struct AccountFigures: Sendable, Equatable {
 
     public static let zero = AccountFigures(
         equityUSD: 0, adjustedEquityUSD: 0, derivativesMmrUSD: 0, derivativesImrUSD: 0, borrowMmrUSD: 0, borrowImrUSD: 0,
-        totalMmrUSD: 0, totalImrUSD: 0, marginRatio: nil)
+        totalMmrUSD: 0, totalImrUSD: 0, marginRatio: nil, liabilityUSD: 0)
 
     /// `adjEq − totalImr` (spec 03 §3): what new orders may still use.
     public var availableEquityUSD: Double { adjustedEquityUSD - totalImrUSD }
@@ -91,6 +94,7 @@ public struct AccountRollup: Sendable {
     public private(set) var adjustedEquityUSD = 0.0
     public private(set) var borrowMmrUSD = 0.0
     public private(set) var borrowImrUSD = 0.0
+    public private(set) var liabilityUSD = 0.0
 
     public init() {}
 
@@ -100,6 +104,7 @@ public struct AccountRollup: Sendable {
         adjustedEquityUSD += currency.discountedEquityUSD
         borrowMmrUSD += currency.borrowMmrUSD
         borrowImrUSD += currency.borrowImrUSD
+        liabilityUSD += currency.liabilityUSD
     }
 
     /// Adds value that counts in equity but not in adjusted equity (classic margin's isolated long options).
@@ -111,6 +116,7 @@ public struct AccountRollup: Sendable {
         return AccountFigures(
             equityUSD: equityUSD, adjustedEquityUSD: adjustedEquityUSD, derivativesMmrUSD: derivativesMmrUSD,
             derivativesImrUSD: derivativesImrUSD, borrowMmrUSD: borrowMmrUSD, borrowImrUSD: borrowImrUSD, totalMmrUSD: totalMmr,
-            totalImrUSD: derivativesImrUSD + borrowImrUSD, marginRatio: totalMmr > 0 ? reportedRatio(adjustedEquityUSD, over: totalMmr) : nil)
+            totalImrUSD: derivativesImrUSD + borrowImrUSD, marginRatio: totalMmr > 0 ? reportedRatio(adjustedEquityUSD, over: totalMmr) : nil,
+            liabilityUSD: liabilityUSD)
     }
 }

@@ -15,12 +15,15 @@ public enum LiquidationPlanner {
     public static let maximumActions = 5_000
 
     /// Plans the liquidation of `portfolio`. `catalog` supplies the hedge perpetual of DDH2 when the account
-    /// does not hold it; `openOrders` is the number of open orders to cancel first.
+    /// does not hold it; `openOrders` is the number of open orders to cancel first; `risks`, when given,
+    /// supplies scenario vectors of the same market and parameters by instrument id (a server's table), so
+    /// nothing is priced again.
     public static func plan(
         _ portfolio: Portfolio, openOrders: Int = 0, catalog: InstrumentCatalog, market: MarketSnapshot,
-        parameters: MarginParameters
+        parameters: MarginParameters, risks: [String: InstrumentRisk] = [:]
     ) throws(EngineError) -> LiquidationPlan {
-        var planner = try Planner(portfolio: portfolio.nettedByInstrument(), catalog: catalog, market: market, parameters: parameters)
+        var planner = try Planner(
+            portfolio: portfolio.nettedByInstrument(), catalog: catalog, market: market, parameters: parameters, risks: risks)
         let before = planner.result
         guard planner.ratio <= parameters.liquidationTriggerRatio else {
             let summary = before.marginRatio.map {
@@ -70,11 +73,15 @@ private struct Planner {
     var executedCount = 0
     var hedgedUnits = Set<String>()
 
-    init(portfolio: Portfolio, catalog: InstrumentCatalog, market: MarketSnapshot, parameters: MarginParameters) throws(EngineError) {
+    init(
+        portfolio: Portfolio, catalog: InstrumentCatalog, market: MarketSnapshot, parameters: MarginParameters,
+        risks known: [String: InstrumentRisk]
+    ) throws(EngineError) {
         self.catalog = catalog
         self.market = market
         self.parameters = parameters
         self.portfolio = portfolio
+        risks = known
         for position in portfolio.positions where risks[position.instrument.id.rawValue] == nil {
             let instrumentMarket = try market.market(for: position.instrument, path: position.source)
             risks[position.instrument.id.rawValue] = InstrumentRisk(instrumentMarket, parameters: parameters)

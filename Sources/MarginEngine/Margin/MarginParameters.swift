@@ -119,6 +119,29 @@ public struct ClassicOptionCoefficients: Sendable, Equatable {
     }
 }
 
+/// The funding rate of a perpetual per funding interval (spec 06 §4, OKX's published structure):
+/// ```
+/// premium = (mark − index) / index
+/// rate    = clamp( premium + clamp(interestRate − premium, ±interestClamp), ±cap )
+/// ```
+public struct FundingFormula: Sendable, Equatable {
+    public var interestRate: Double
+    public var interestClamp: Double
+    public var cap: Double
+
+    public init(interestRate: Double, interestClamp: Double, cap: Double) {
+        self.interestRate = interestRate
+        self.interestClamp = interestClamp
+        self.cap = cap
+    }
+
+    /// The rate for a perpetual marked at `markPrice` against its index `indexPrice` (same quote).
+    public func rate(markPrice: Double, indexPrice: Double) -> Double {
+        let premium = (markPrice - indexPrice) / indexPrice
+        return min(max(premium + min(max(interestRate - premium, -interestClamp), interestClamp), -cap), cap)
+    }
+}
+
 /// A complete, validated parameter set (spec `parameters.md`), identified by ``id``.
 ///
 /// Every value is data: a risk team changes margin by publishing a new set, never by changing code.
@@ -164,6 +187,10 @@ public struct MarginParameters: Sendable {
     public var fees: [String: Double]
     public var halfSpread: [RiskTier: Double]
     public var fundingHoursUTC: [Int]
+    /// The perpetual funding rate's formula (spec 06 §4).
+    public var funding: FundingFormula
+    /// Fee on the notional of a future or option settled at expiry (0 by default).
+    public var settlementFeeRate: Double
     public var maximumPositions: Int
     /// The longest time to expiry MR4 scales its annual basis by: a future or option expiry further out is
     /// charged the basis move of this tenor, so that `annualBasis × maximumTenorYears < 1` (checked when the

@@ -217,7 +217,14 @@ extension MarginParameters {
         liquidationSliceBuffer = try liquidation.required("sliceBuffer").double(in: 0...1)
 
         let sandbox = try root.required("sandbox")
-        try sandbox.rejectUnknownKeys(["fees", "halfSpread", "fundingHoursUtc"])
+        try sandbox.rejectUnknownKeys(["fees", "halfSpread", "fundingHoursUtc", "funding", "settlementFeeRate"])
+        let fundingReader = try sandbox.required("funding")
+        try fundingReader.rejectUnknownKeys(["interestRate", "interestClamp", "cap"])
+        funding = FundingFormula(
+            interestRate: try fundingReader.required("interestRate").double(in: -0.01...0.01),
+            interestClamp: try fundingReader.required("interestClamp").double(in: 0...0.01),
+            cap: try fundingReader.required("cap").double(in: 0...0.1))
+        settlementFeeRate = try sandbox.required("settlementFeeRate").double(in: 0...0.01)
         let feeReader = try sandbox.required("fees")
         let feeKeys = ["spotMaker", "spotTaker", "derivativesMaker", "derivativesTaker", "optionRate", "optionPremiumCap"]
         try feeReader.rejectUnknownKeys(Set(feeKeys))

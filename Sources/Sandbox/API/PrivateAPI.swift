@@ -20,15 +20,12 @@ extension Exchange {
     }
 
     public func riskStateView(uid: String) -> JSONValue {
-        let state = riskState[uid]
-        let ratio = state?.ratio ?? accounts[uid].flatMap {
-            try? ModeFigures.compute(portfolio($0), level: $0.level, market: market, parameters: parameters).marginRatio
-        }
+        let ratio = currentFigures(uid)?.marginRatio
         let atRisk = ratio.map { $0 <= parameters.warningRatio } ?? false
         return .array([.object([
             ("atRisk", .bool(atRisk)), ("atRiskIdx", .array([])), ("atRiskMgn", .array([])), ("mgnRatio", Self.text(ratio)),
             ("warnRatio", .decimal(parameters.warningRatio)), ("liquidationRatio", .decimal(parameters.liquidationTriggerRatio)),
-            ("ts", .string(String(state?.ts ?? clock()))),
+            ("ts", .string(String(riskStateTime))),
         ])])
     }
 

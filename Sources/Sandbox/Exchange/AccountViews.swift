@@ -14,7 +14,7 @@ extension Exchange {
     func marginResult(_ account: AccountState) -> (pm: PortfolioMarginResult?, classic: ClassicMarginResult?) {
         let portfolio = portfolio(account)
         if account.level == .portfolioMargin {
-            return (try? PortfolioMargin.compute(portfolio, market: market, parameters: parameters), nil)
+            return (try? PortfolioMargin.compute(portfolio, market: market, parameters: parameters, risks: risk.risksByID), nil)
         }
         return (nil, try? ClassicMargin.compute(portfolio, market: market, parameters: parameters))
     }

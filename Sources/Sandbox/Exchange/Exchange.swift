@@ -30,8 +30,17 @@ public actor Exchange {
     var drainScheduled = false
     /// Submissions announced but not yet queued (see ``submit(uid:_:)``).
     nonisolated let announcedSubmissions = Atomic<Int>(0)
-    /// Latest margin ratio per account (risk-state).
-    var riskState: [String: (ratio: Double?, atRisk: Bool, ts: Int64)] = [:]
+    /// The risk view: the market's scenario vectors, the account book and every account's figures.
+    var risk: RiskMirror
+    /// When the accounts' risk state was last recomputed by a market move (`risk-state`'s `ts`).
+    var riskStateTime: Int64 = 0
+    /// Accounts re-margined between two chances for requests to run during a market move (a few
+    /// milliseconds of work on two cores).
+    var remarginSliceAccounts = 8_192
+    /// Accounts with open orders (resting fills and expiry visit only these).
+    var accountsWithOpenOrders = Set<String>()
+    /// Accounts with interest accrued and not yet capitalised.
+    var accountsWithPendingInterest = Set<String>()
     /// Funding rates of the last funding, by perpetual.
     var lastFunding: [String: (rate: Double, time: Int64)] = [:]
     /// The sequence number of the last market tick applied (ticks computed earlier and arriving later are stale).
@@ -51,6 +60,22 @@ public actor Exchange {
         self.market = market
         self.clock = clock
         try Self.load(into: &accounts, keys: &keys, fund: &insuranceFund, house: &house, nextOrderID: &nextOrderID, from: database)
+        var mirror = RiskMirror(catalog: catalog, market: market, parameters: parameters)
+        mirror.build(accounts: accounts, workers: Self.workers) { [risks = mirror.risksByID] account in
+            Self.directFigures(account, catalog: catalog, market: market, parameters: parameters, risks: risks)
+        }
+        risk = mirror
+        riskStateTime = clock()
+        for (uid, account) in accounts {
+            if !account.openOrders.isEmpty { accountsWithOpenOrders.insert(uid) }
+            if !account.pendingInterest.values.allSatisfy(\.isZero) { accountsWithPendingInterest.insert(uid) }
+        }
+    }
+
+    /// Keeps the sets of accounts with open orders and with pending interest current.
+    func noteIndexes(_ uid: String, _ account: AccountState) {
+        if account.openOrders.isEmpty { accountsWithOpenOrders.remove(uid) } else { accountsWithOpenOrders.insert(uid) }
+        if account.pendingInterest.values.allSatisfy(\.isZero) { accountsWithPendingInterest.remove(uid) } else { accountsWithPendingInterest.insert(uid) }
     }
 
     /// Loads every account from the database (used at start-up, so a restart restores everything).
@@ -154,7 +179,14 @@ public actor Exchange {
         }
         for index in changes.fills.indices { changes.fills[index].tradeId = tradeBase + Int64(index) }
         for index in changes.bills.indices { changes.bills[index].billId = billBase + Int64(index) }
-        for (uid, account) in changes.accounts { accounts[uid] = account }
+        for (uid, account) in changes.accounts {
+            accounts[uid] = account
+            noteIndexes(uid, account)
+        }
+        // A few accounts (orders) are re-margined at once; many (a funding tick) are marked and re-margined by
+        // the market move that follows, over both cores, or on demand.
+        let immediately = changes.accounts.count <= 256
+        for uid in changes.accounts.keys { refreshRisk(uid, computing: immediately) }
         for (ccy, balance) in changes.insuranceFund { insuranceFund[ccy] = balance }
         for (ccy, balance) in changes.house { house[ccy] = balance }
         for key in changes.keys { keys[key.apiKey] = key }
@@ -264,7 +296,10 @@ public actor Exchange {
         var unusedHouse: [String: ExactDecimal] = [:]
         var order: Int64 = 0
         try Self.load(into: &loaded, keys: &unusedKeys, fund: &unusedFund, house: &unusedHouse, nextOrderID: &order, from: database)
-        if let account = loaded[uid] { accounts[uid] = account }
+        if let account = loaded[uid] {
+            accounts[uid] = account
+            refreshRisk(uid)
+        }
         nextOrderID = max(nextOrderID, order)
     }
 

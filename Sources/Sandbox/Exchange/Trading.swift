@@ -434,7 +434,9 @@ extension Exchange {
     // MARK: - Risk figures
 
     /// The account as the engine sees it: positions and balances in `Double`, pending interest deducted.
-    func portfolio(_ account: AccountState) -> Portfolio {
+    func portfolio(_ account: AccountState) -> Portfolio { Self.portfolio(account, catalog: catalog) }
+
+    static func portfolio(_ account: AccountState, catalog: InstrumentCatalog) -> Portfolio {
         var positions: [Position] = []
         for (id, position) in account.positions.sorted(by: { $0.key < $1.key }) {
             guard let instrument = catalog.instrument(id) else { continue }
@@ -450,8 +452,9 @@ extension Exchange {
         return Portfolio(positions: positions, cashBalances: balances, chosenSpotInUse: account.chosenSpotInUse.mapValues(\.doubleValue))
     }
 
-    /// The account's figures in its mode with `orders` (and `extra`) counted as filled at their prices.
-    func figures(_ account: AccountState, withOrders orders: [OrderRecord], extra: OrderRecord?, price: ExactDecimal) throws -> ModeFigures {
+    /// The account's figures in its mode with `orders` (and `extra`) counted as filled at their prices, from
+    /// the market's scenario vectors (``figures(of:level:)``).
+    func figures(_ account: AccountState, withOrders orders: [OrderRecord], extra: OrderRecord?, price: ExactDecimal) throws -> AccountFigures {
         var portfolio = portfolio(account)
         for order in orders + (extra.map { [$0] } ?? []) {
             guard let instrument = catalog.instrument(order.instId) else { continue }
@@ -481,7 +484,7 @@ extension Exchange {
         }
         portfolio.positions.removeAll { $0.sizeContracts == 0 }
         do {
-            return try ModeFigures.compute(portfolio, level: account.level, market: market, parameters: parameters)
+            return try figures(of: portfolio, level: account.level)
         } catch {
             throw OKXError.engine(error)
         }

@@ -1,0 +1,60 @@
+import MarginEngine
+import MarginStore
+
+extension Exchange {
+    /// The funding rate of a perpetual at `snapshot` by the parameter set's formula (``FundingFormula``).
+    func fundingRate(_ instrument: Instrument, in snapshot: MarketSnapshot) -> Double? {
+        guard let resolved = try? snapshot.market(for: instrument, path: "") else { return nil }
+        return parameters.funding.rate(markPrice: resolved.markPrice, indexPrice: resolved.quoteIndex)
+    }
+
+    /// Funding at every funding hour (the parameter set's hours, UTC) crossed in `(start, end]`, paid by the
+    /// holders of each perpetual at `snapshot`'s marks: `−pos × ctVal × mark × rate` (linear) or
+    /// `−pos × ctVal / mark × rate` coins (inverse), the house on the other side.
+    func payFunding(
+        from start: UnixMillis, to end: UnixMillis, at snapshot: MarketSnapshot, rates: inout [String: (rate: Double, time: Int64)],
+        changes: inout ChangeSet
+    ) -> Int {
+        let hour: Int64 = 3_600_000
+        var instants: [Int64] = []
+        var time = (start.rawValue / hour + 1) * hour
+        while time <= end.rawValue {
+            if parameters.fundingHoursUTC.contains(Int(time / hour % 24)) { instants.append(time) }
+            time += hour
+        }
+        guard !instants.isEmpty else { return 0 }
+        // Each perpetual's rate and mark once per tick, not once per account.
+        var terms: [Int32: (instrument: Instrument, rate: Double, exactRate: ExactDecimal, mark: ExactDecimal, note: String)] = [:]
+        for (index, instrument) in risk.table.instruments.enumerated() where instrument.kind == .perpetual {
+            guard let rate = fundingRate(instrument, in: snapshot), let resolved = try? snapshot.market(for: instrument, path: "") else { continue }
+            terms[Int32(index)] = (instrument, rate, ExactDecimal(rate), ExactDecimal(resolved.markPrice), "funding rate \(DecimalText.format(rate))")
+        }
+        let payers = holders { terms[$0] != nil }
+        var payments = 0
+        for instant in instants {
+            for (_, term) in terms { rates[term.instrument.id.rawValue] = (term.rate, instant) }
+            for slot in payers {
+                let uid = risk.uids[slot]
+                guard let account = changes.current(uid, in: accounts) else { continue }
+                var updated = account
+                var paid = 0
+                for (id, position) in account.positions.sorted(by: { $0.key < $1.key }) {
+                    guard let index = risk.table.index(of: id), let term = terms[index] else { continue }
+                    let instrument = term.instrument
+                    let value = instrument.margining == .inverse
+                        ? position.pos.multiplied(by: ExactDecimal(instrument.contractValue)).divided(by: term.mark)
+                        : position.pos.multiplied(by: ExactDecimal(instrument.contractValue)).multiplied(by: term.mark)
+                    let payment = -value.multiplied(by: term.exactRate)
+                    let posted = post(payment, instrument.settleCurrency, to: &updated, type: "8", subType: payment.isNegative ? "174" : "173",
+                        instId: id, px: term.mark.description, notes: term.note, changes: &changes)
+                    // The house is the other side of every position: it pays what the account receives.
+                    houseBooks(-posted, instrument.settleCurrency, changes: &changes)
+                    payments += 1
+                    paid += 1
+                }
+                if paid > 0 { changes.touch(updated, previous: account) }
+            }
+        }
+        return payments
+    }
+}

@@ -1,0 +1,67 @@
+import MarginEngine
+import MarginStore
+
+extension Exchange {
+    /// What an account's positions add to its currencies' equity at the current market (unrealised P&L,
+    /// option value), so that interest is charged on the liability `−eq`, unrealised losses included.
+    func positionEquity(_ account: AccountState) -> [String: Double] {
+        guard !account.positions.isEmpty else { return [:] }
+        return (try? AccountEquity.positionEquity(portfolio(account).positions, market: market)) ?? [:]
+    }
+
+    /// Per-second interest on every liability (`−eq`: borrowed cash and unrealised losses) above its quota,
+    /// capitalised hourly (spec 03 §4). Only accounts with a liability at the tick's opening market (from
+    /// their figures) or pending interest to capitalise are visited.
+    func accrueInterest(from start: UnixMillis, to end: UnixMillis, changes: inout ChangeSet) -> Int {
+        var debtors = accountsWithPendingInterest
+        for slot in risk.uids.indices {
+            let uid = risk.uids[slot]
+            if (currentFigures(uid)?.liabilityUSD ?? 0) > 0 { debtors.insert(uid) }
+        }
+        guard !debtors.isEmpty else { return 0 }
+        let ordered = debtors.sorted()
+        var equitiesByAccount: [String: [String: Double]] = [:]
+        var borrowed: [String: Double] = [:]
+        for uid in ordered {
+            guard let account = accounts[uid] else { continue }
+            let beyond = positionEquity(account)
+            var equities: [String: Double] = [:]
+            for currency in Set(account.balances.keys).union(beyond.keys) {
+                let equity = LedgerBoundary.risk(account.balances[currency] ?? .zero) + (beyond[currency] ?? 0)
+                equities[currency] = equity
+                if equity < 0 { borrowed[currency, default: 0] -= equity }
+            }
+            equitiesByAccount[uid] = equities
+        }
+        var bills = 0
+        for uid in ordered {
+            guard let account = changes.current(uid, in: accounts), let equities = equitiesByAccount[uid] else { continue }
+            var owing = Set<String>()
+            for (currency, equity) in equities where equity < 0 { owing.insert(currency) }
+            for (currency, pending) in account.pendingInterest where !pending.isZero { owing.insert(currency) }
+            guard !owing.isEmpty else { continue }
+            var updated = account
+            for currency in owing.sorted() {
+                guard let index = try? market.indexUSD(currency) else { continue }
+                let curve = parameters.interestRateCurve(for: currency)
+                let rate = curve.annualRate(utilisation: curve.utilisation(totalBorrowed: borrowed[currency] ?? 0, indexUSD: index))
+                let quota = parameters.interestFreeQuota(for: currency, equities: equities)
+                let cash = account.balances[currency] ?? .zero
+                let result = InterestAccrual.run(
+                    currency: currency, start: start, end: end, cashBalance: cash, quota: ExactDecimal(quota), annualRate: ExactDecimal(rate),
+                    events: [], pendingInterest: account.pendingInterest[currency] ?? .zero,
+                    equityBeyondCash: ExactDecimal((equities[currency] ?? 0) - LedgerBoundary.risk(cash)))
+                for bill in result.bills {
+                    let charged = post(-bill.amount, currency, to: &updated, type: "7", subType: "9", notes: "interest \(bill.reason.rawValue)",
+                        changes: &changes)
+                    updated.accruedInterest[currency, default: .zero] += bill.amount
+                    fund(-charged, currency, changes: &changes)
+                    bills += 1
+                }
+                updated.pendingInterest[currency] = result.pendingInterest
+            }
+            changes.touch(updated, previous: account)
+        }
+        return bills
+    }
+}

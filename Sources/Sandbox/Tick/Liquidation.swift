@@ -1,0 +1,157 @@
+import MarginEngine
+import MarginStore
+
+extension Exchange {
+    /// Liquidates the accounts a re-margin found at or below the trigger. Each is re-checked first against
+    /// its state now (a request may have changed it since its figures were computed) and skipped if it is
+    /// no longer at the trigger. Liquidations are staged for many accounts and committed together (each
+    /// account's actions in order, all or nothing), then requests may run before the next group.
+    func liquidate(candidates: [Int], groupSize: Int = 512) async throws -> [String] {
+        var liquidated: [String] = []
+        var changes = ChangeSet()
+        var staged = 0
+        for slot in candidates.sorted() {
+            let uid = risk.uids[slot]
+            guard let figures = currentFigures(uid), let ratio = figures.marginRatio, ratio <= parameters.liquidationTriggerRatio,
+                let account = accounts[uid]
+            else { continue }
+            if account.level == .portfolioMargin {
+                try stageLiquidation(account, into: &changes)
+            } else {
+                try stageClassicLiquidation(account, into: &changes)
+            }
+            liquidated.append(uid)
+            staged += 1
+            if staged >= groupSize {
+                try commit(changes)
+                changes = ChangeSet()
+                staged = 0
+                await Task.yield()
+            }
+        }
+        if staged > 0 { try commit(changes) }
+        return liquidated
+    }
+
+    /// Runs the liquidation planner on an account and stages every executed action: cancelled orders, fills
+    /// and bills (category `partial_liquidation` or `full_liquidation`, as planned to the digit), collateral
+    /// sales, deficit cover.
+    func stageLiquidation(_ account: AccountState, into changes: inout ChangeSet) throws {
+        let plan: LiquidationPlan
+        do {
+            plan = try LiquidationPlanner.plan(
+                portfolio(account), openOrders: account.openOrders.count, catalog: catalog, market: market, parameters: parameters,
+                risks: risk.risksByID)
+        } catch {
+            return
+        }
+        var updated = account
+        for action in plan.executedActions {
+            switch action.step {
+            case .cancelOrders:
+                cancelAll(&updated, changes: &changes)
+            case .ddh1, .ddh2, .basis, .general:
+                // The planner's fills are the ledger's (TradeArithmetic on the account's exact position): booked as planned.
+                for fill in action.fills {
+                    guard let instrument = catalog.instrument(fill.instrumentID) else { continue }
+                    let size = fill.ledger.sizeContracts.magnitude
+                    guard size.units > 0 else { continue }
+                    let held = updated.positions[fill.instrumentID]?.pos ?? .zero
+                    let closesAll = !held.isZero && held == -fill.ledger.sizeContracts
+                    try bookLiquidationFill(
+                        &updated, instrument: instrument, size: size, side: fill.ledger.sizeContracts.isNegative ? "sell" : "buy",
+                        price: fill.ledger.price, category: closesAll ? "full_liquidation" : "partial_liquidation",
+                        tag: action.step.rawValue, changes: &changes)
+                }
+            case .collateral:
+                // The house buys the collateral sold: it receives what leaves the account less the penalty to the
+                // fund, and pays the liability currency the account receives.
+                var houseSide: [String: ExactDecimal] = [:]
+                for (currency, change) in action.cashChanges.sorted(by: { $0.key < $1.key }) {
+                    houseSide[currency, default: .zero] -= post(
+                        ExactDecimal(change), currency, to: &updated, type: "5", subType: "1001", notes: action.reason, changes: &changes)
+                }
+                for (currency, penalty) in action.insuranceFundChanges.sorted(by: { $0.key < $1.key }) {
+                    houseSide[currency, default: .zero] -= fund(ExactDecimal(penalty), currency, changes: &changes)
+                }
+                for (currency, amount) in houseSide.sorted(by: { $0.key < $1.key }) { houseBooks(amount, currency, changes: &changes) }
+            case .deficit:
+                coverNegativeBalances(&updated, changes: &changes)
+            }
+        }
+        changes.touch(updated, previous: account)
+    }
+
+    /// Classic accounts are liquidated under classic figures: open orders cancelled, then whole positions,
+    /// the largest maintenance requirement first, at the slipped mark with the liquidation fee, until the
+    /// classic ratio is above the stop or nothing is left; then any negative equity is covered by the
+    /// insurance fund.
+    func stageClassicLiquidation(_ account: AccountState, into changes: inout ChangeSet) throws {
+        var updated = account
+        cancelAll(&updated, changes: &changes)
+        for _ in 0..<1_000 {
+            guard let classic = try? ClassicMargin.compute(portfolio(updated), market: market, parameters: parameters) else { break }
+            if (classic.marginRatio ?? .infinity) > parameters.liquidationStopRatio { break }
+            guard let worst = classic.positions.max(by: { $0.mmrUSD < $1.mmrUSD }),
+                let instrument = catalog.instrument(worst.position.instrument.id.rawValue),
+                let held = updated.positions[instrument.id.rawValue]
+            else {
+                if updated.positions.isEmpty, classic.equityUSD < 0 { coverNegativeBalances(&updated, changes: &changes) }
+                break
+            }
+            let tier = parameters.tier(of: instrument.underlying)
+            let slippage = parameters.liquidationSlippage[tier] ?? 0
+            let selling = !held.pos.isNegative
+            let price = LedgerBoundary.ledger(worst.market.markPrice * (selling ? 1 - slippage : 1 + slippage))
+            try bookLiquidationFill(
+                &updated, instrument: instrument, size: held.pos.magnitude, side: selling ? "sell" : "buy", price: price,
+                category: "full_liquidation", tag: "CLASSIC", changes: &changes)
+        }
+        changes.touch(updated, previous: account)
+    }
+
+    /// Cancels every open order of an account (the first step of a liquidation).
+    func cancelAll(_ account: inout AccountState, changes: inout ChangeSet) {
+        for (ordId, order) in account.openOrders.sorted(by: { $0.key < $1.key }) {
+            var cancelled = order
+            cancelled.state = "canceled"
+            cancelled.category = "partial_liquidation"
+            cancelled.uTime = clock()
+            account.openOrders[ordId] = nil
+            changes.orders.append(cancelled)
+        }
+    }
+
+    /// The insurance fund covers every negative balance of an account with no position left.
+    func coverNegativeBalances(_ account: inout AccountState, changes: inout ChangeSet) {
+        for (currency, balance) in account.balances.sorted(by: { $0.key < $1.key }) where balance.isNegative {
+            let covered = post(-balance, currency, to: &account, type: "102", subType: "1", notes: "deficit covered by the insurance fund",
+                changes: &changes)
+            fund(-covered, currency, changes: &changes)
+        }
+    }
+
+    /// One liquidation trade: a filled market order, its fill and bill (type 5), the fee to the fund.
+    func bookLiquidationFill(
+        _ account: inout AccountState, instrument: Instrument, size: ExactDecimal, side: String, price: ExactDecimal, category: String,
+        tag: String, changes: inout ChangeSet
+    ) throws {
+        let now = clock()
+        let tier = parameters.tier(of: instrument.underlying)
+        var order = OrderRecord(
+            ordId: nextOrderID, uid: account.uid, clOrdId: "", instId: instrument.id.rawValue, tdMode: "cross", side: side, ordType: "market",
+            px: "", sz: size.description, tgtCcy: "", reduceOnly: category == "full_liquidation", state: "filled",
+            accFillSz: size.description, avgPx: price.description, fee: "0", feeCcy: instrument.settleCurrency, category: category,
+            tag: tag, cTime: now, uTime: now)
+        nextOrderID += 1
+        let trade = try execute(
+            on: &account, instrument: instrument, size: side == "buy" ? size : -size, price: price, maker: false,
+            feeRate: parameters.liquidationFeeRate[tier] ?? 0, ordId: String(order.ordId), billType: "5", changes: &changes)
+        order.fee = (-trade.fee).description
+        changes.orders.append(order)
+        changes.fills.append(FillRecord(
+            tradeId: 0, ordId: order.ordId, uid: account.uid, clOrdId: "", instId: instrument.id.rawValue, side: side,
+            fillPx: price.description, fillSz: size.description, fee: (-trade.fee).description, feeCcy: trade.feeCurrency,
+            pnl: trade.realizedPnL.description, execType: "T", category: category, ts: now))
+    }
+}
