@@ -44,7 +44,8 @@ struct Verify: ParsableCommand {
     }
 }
 
-/// Reading and running a directory of Derive PM2 cases (shared with the test suite through the same code).
+/// Reading and running a directory of Derive PM2 cases; each case is checked by the engine's
+/// `DerivePM2GoldenCase.check()`, which `DerivePM2GoldenCaseTests` runs too.
 enum DerivePM2CaseFiles {
     struct Failure: Error, CustomStringConvertible {
         var description: String
