@@ -6,7 +6,7 @@ public enum ModelComparison {
     ///
     /// Every model margins the same positions and balances in portfolio-margin terms (okx-pm in mode 4); the
     /// request's `paramsId` is ignored, each model using its own set. `difference` is each model minus the
-    /// first. All figures in USD. A request a model cannot margin (an instrument Derive has no counterpart
+    /// first. With `idxVol` every model sees the same shocked market. All figures in USD. A request a model cannot margin (an instrument Derive has no counterpart
     /// for) fails with that model's error, prefixed with its name.
     public static func compare(
         _ request: PositionBuilderRequest, catalog: InstrumentCatalog, market: MarketSnapshot, models: [ModelParameters]
@@ -16,7 +16,6 @@ public enum ModelComparison {
         plain.accountLevel = "4"
         plain.accountLevelGiven = false
         let move = request.indexShock ?? 0
-        let figuresMarket = move == 0 ? market : try market.shocked(by: move)
         var columns: [JSONValue] = []
         var totals: [(mmr: Double, imr: Double)] = []
         var notes: [String] = []
@@ -25,8 +24,8 @@ public enum ModelComparison {
                 switch parameters {
                 case .okxPM(let okx):
                     try PositionBuilder.validateMode(plain)
-                    let portfolio = try PositionBuilder.portfolio(for: plain, catalog: catalog, market: figuresMarket, parameters: okx)
-                    let result = try PortfolioMargin.compute(portfolio, market: figuresMarket, parameters: okx)
+                    let portfolio = try PositionBuilder.portfolio(for: plain, catalog: catalog, market: market, parameters: okx)
+                    let result = try PortfolioShock(portfolio, market: market, parameters: okx).result(move: move)
                     let units: [JSONValue] = result.units.map { unit in
                         let c = unit.components
                         let parts: [(String, Double)] = [
@@ -46,7 +45,7 @@ public enum ModelComparison {
                         imr: result.totalImrUSD, ratio: result.marginRatio, units: accountUnits))
                     totals.append((result.totalMmrUSD, result.totalImrUSD))
                 case .derivePM2(let derive):
-                    let account = try DerivePM2PositionBuilder.account(for: plain, catalog: catalog, market: figuresMarket, parameters: derive)
+                    let account = try DerivePM2PositionBuilder.account(for: plain, catalog: catalog, market: market, parameters: derive, move: move)
                     let results = try DerivePM2PositionBuilder.results(account, parameters: derive)
                     let figures = DerivePM2PositionBuilder.AccountFigures(results)
                     let units: [JSONValue] = results.map { result in
@@ -75,7 +74,7 @@ public enum ModelComparison {
             ("models", .array(columns)),
             ("difference", .array(differences)),
             ("notes", .array(notes.map(JSONValue.string))),
-            ("marketTs", .string(String(figuresMarket.valuationTime.rawValue))),
+            ("marketTs", .string(String(market.valuationTime.rawValue))),
         ])
     }
 

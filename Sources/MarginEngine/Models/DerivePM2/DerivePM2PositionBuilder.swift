@@ -41,9 +41,11 @@ public enum DerivePM2PositionBuilder {
     /// The name of the portfolio holding cash and other collateral.
     public static let cashPortfolioName = "USDC"
 
-    /// Maps a request (see the type's documentation).
+    /// Maps a request (see the type's documentation) at `market` after every coin index moves by `spotMove`
+    /// (the okx-pm shock: index × (1 + x), marks and forwards + x × index, volatilities held; stablecoins fixed).
     public static func account(
-        for request: PositionBuilderRequest, catalog: InstrumentCatalog, market: MarketSnapshot, parameters: DerivePM2Parameters
+        for request: PositionBuilderRequest, catalog: InstrumentCatalog, market: MarketSnapshot, parameters: DerivePM2Parameters,
+        move spotMove: Double = 0
     ) throws(EngineError) -> Account {
         if let requested = request.parametersID, requested != parameters.id {
             throw .invalidField(path: "paramsId", value: "\"\(requested)\"", reason: "does not match the loaded parameter set \"\(parameters.id)\"")
@@ -63,7 +65,10 @@ public enum DerivePM2PositionBuilder {
             notes.append("lever is an okx-pm classic-mode setting and is ignored")
         }
 
-        let stablePrice = try market.indexUSD("USDC")
+        // Index prices after the move; instruments are resolved at the snapshot and moved with the engine's shock.
+        let indices = try MarketSnapshot(
+            valuationTime: market.valuationTime, indices: try market.shockedIndices(by: spotMove), usdRate: market.usdRate, marks: [:])
+        let stablePrice = try indices.indexUSD("USDC")
         struct Holdings {
             var perpCoins = 0.0
             var perpUnrealised = 0.0
@@ -85,7 +90,7 @@ public enum DerivePM2PositionBuilder {
             let coin = instrument.underlying
             switch (instrument.kind, instrument.margining, instrument.quoteCurrency) {
             case (.perpetual, .linear?, "USDC"):
-                let resolved = try market.market(for: instrument, path: simulated.path)
+                let resolved = try market.market(for: instrument, path: simulated.path).shocked(by: spotMove)
                 let coins = simulated.sizeContracts * instrument.coinsPerContract
                 var holdings = byCoin[coin, default: Holdings()]
                 holdings.perpCoins += coins
@@ -97,7 +102,7 @@ public enum DerivePM2PositionBuilder {
                     path: simulated.path, instrumentID: simulated.instrumentID, sizeContracts: simulated.sizeContracts, underlying: coin,
                     coins: coins, derive: "perp"))
             case (.option, _, _):
-                let resolved = try market.market(for: instrument, path: simulated.path)
+                let resolved = try market.market(for: instrument, path: simulated.path).shocked(by: spotMove)
                 guard let pricing = resolved.option, let strike = instrument.id.strikeUSD, let kind = instrument.id.optionKind,
                     let expiry = instrument.expiry
                 else { throw .missingMarketData(name: simulated.instrumentID, detail: "no option market") }
@@ -127,7 +132,7 @@ public enum DerivePM2PositionBuilder {
                     reason: "is a \(asset.currency) borrowing; Derive's collateral balances cannot be negative (only USDC cash can)")
             }
             let price: Double
-            do { price = try market.indexUSD(asset.currency) } catch {
+            do { price = try indices.indexUSD(asset.currency) } catch {
                 throw .invalidField(path: "\(asset.path).ccy", value: "\"\(asset.currency)\"", reason: "has no USD index price in the market snapshot")
             }
             if let haircuts = parameters.baseCollateral[asset.currency] {
@@ -164,7 +169,7 @@ public enum DerivePM2PositionBuilder {
                     source: holdings.perpSources.joined(separator: ", "))
             }
             portfolios.append(DerivePM2Portfolio(
-                underlying: coin, spotUSD: try market.indexUSD(coin), spotConfidence: 1, stablePriceUSD: stablePrice, cashUSD: 0, perp: perp,
+                underlying: coin, spotUSD: try indices.indexUSD(coin), spotConfidence: 1, stablePriceUSD: stablePrice, cashUSD: 0, perp: perp,
                 expiries: expiries, collaterals: holdings.collaterals))
         }
         if cash != 0 || !otherCollateral.isEmpty || portfolios.isEmpty {
@@ -198,9 +203,8 @@ public enum DerivePM2PositionBuilder {
     ) throws(EngineError) -> JSONValue {
         let move = request.indexShock ?? 0
         let before = move == 0 ? nil : try results(account(for: request, catalog: catalog, market: market, parameters: parameters), parameters: parameters)
-        let shockedMarket = move == 0 ? market : try market.shocked(by: move)
-        let mapped = try account(for: request, catalog: catalog, market: shockedMarket, parameters: parameters)
-        return response(try results(mapped, parameters: parameters), account: mapped, before: before, parameters: parameters, market: shockedMarket)
+        let mapped = try account(for: request, catalog: catalog, market: market, parameters: parameters, move: move)
+        return response(try results(mapped, parameters: parameters), account: mapped, before: before, parameters: parameters, market: market)
     }
 
     /// MMR and margin ratio against a move of every index (the `position-builder-graph` shape).
@@ -214,7 +218,7 @@ public enum DerivePM2PositionBuilder {
         for stepIndex in lowestStep...highestStep {
             let factor = Double(stepIndex) * step
             let figures = try AccountFigures(results(
-                account(for: request, catalog: catalog, market: try market.shocked(by: factor), parameters: parameters), parameters: parameters))
+                account(for: request, catalog: catalog, market: market, parameters: parameters, move: factor), parameters: parameters))
             points.append(.object([
                 ("shockFactor", .decimal(factor)), ("mmr", .decimal(figures.maintenanceRequirementUSD)),
                 ("mmrRatio", figures.marginRatio.map(JSONValue.decimal) ?? .string("")),
