@@ -181,11 +181,13 @@ public enum DerivePM2PositionBuilder {
 
     /// Why an instrument has no Derive PM2 counterpart.
     static func refusal(_ instrument: Instrument) -> String {
+        let scope = "derive-pm2 maps USDC-margined perpetuals and options only"
+        let dated = instrument.kind == .future ? ", a dated future" : ""
         switch (instrument.kind, instrument.margining) {
         case (.spot, _): return "is a spot pair; put spot holdings in simAsset"
-        case (_, .inverse?): return "is coin-margined (inverse); derive-pm2 maps USDC-margined perpetuals and options only"
-        case (.future, _): return "is a dated future; Derive PM2 has no dated futures (derive-pm2 maps USDC-margined perpetuals and options only)"
-        default: return "settles in \(instrument.settleCurrency); derive-pm2 maps USDC-margined perpetuals and options only"
+        case (_, .inverse?): return "is coin-margined (inverse\(dated)); \(scope)"
+        case (.future, _) where instrument.settleCurrency == "USDC": return "is a dated future; Derive PM2 has none (\(scope))"
+        default: return "settles in \(instrument.settleCurrency)\(dated); \(scope)"
         }
     }
 
