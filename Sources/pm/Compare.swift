@@ -85,7 +85,7 @@ struct Precheck: ParsableCommand {
             let inputs = try LoadedInputs(requestPath: request, options: data)
             let report = try PositionBuilder.precheck(
                 inputs.request, to: AccountLevel(rawValue: target) ?? .portfolioMargin, acknowledged: acknowledged,
-                catalog: inputs.catalog, market: inputs.market, parameters: inputs.parameters)
+                catalog: inputs.catalog, market: inputs.market, parameters: inputs.parameters).withModel(.okxPM)
             let format = self.format ?? (standardOutputIsTerminal() ? .table : .json)
             return format == .json ? JSONWriter.serialize(report, pretty: true) + "\n" : TableRenderer.precheck(report)
         }

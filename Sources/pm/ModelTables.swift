@@ -121,7 +121,8 @@ extension TableRenderer {
             for unit in column["riskUnits"]?.items ?? [] {
                 let drivers = (unit["drivers"]?.items ?? []).sorted { (Double($0["usd"]?.text ?? "") ?? 0) > (Double($1["usd"]?.text ?? "") ?? 0) }
                 let text = drivers.isEmpty ? "nothing required" : drivers.map { "\($0["name"]?.text ?? "") \(money($0["usd"]))" }.joined(separator: "; ")
-                out += "  \(column["model"]?.text ?? "") \(unit["riskUnit"]?.text ?? ""): \(text)\n"
+                let dominant = unit["dominant"]?.text ?? ""
+                out += "  \(column["model"]?.text ?? "") \(unit["riskUnit"]?.text ?? ""): \(text)" + (dominant.isEmpty ? "" : " — sets the MMR: \(dominant)") + "\n"
             }
         }
         for note in report["notes"]?.items ?? [] { out += "note: \(note.text ?? "")\n" }
