@@ -284,7 +284,7 @@ struct BenchUniverse {
         for _ in 0..<count {
             let index = Int(options[Int(generator.next() % UInt64(options.count))])
             let risk = table.risks[index]
-            guard let instrumentMarket = risk.market, let option = instrumentMarket.option, let strike = instrumentMarket.instrument.id.strikeUSD,
+            guard let instrumentMarket = risk?.market, let option = instrumentMarket.option, let strike = instrumentMarket.instrument.id.strikeUSD,
                 let kind = instrumentMarket.instrument.id.optionKind
             else { continue }
             let tier = parameters.derivativeParameters(for: instrumentMarket.instrument.underlying)

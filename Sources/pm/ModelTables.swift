@@ -9,7 +9,7 @@ extension TableRenderer {
         var out = "Derive PM2 — model \(response["model"]?.text ?? "?"), parameters \(response["paramsId"]?.text ?? "?"), market \(ts)\n\n"
         let ratio = response["marginRatio"]?.text ?? ""
         let summary: [(String, String)] = [
-            ("Equity: MtM + cash (USD)", money(response["eq"])),
+            ("Equity: MtM + cash (USD)", money(response["eqUsd"])),
             ("Total MMR (USD)", money(response["totalMmr"])),
             ("Total IMR (USD)", money(response["totalImr"])),
             ("Margin ratio (equity / MMR)", ratio.isEmpty ? "— (nothing required)" : percent(ratio)),
@@ -92,7 +92,8 @@ extension TableRenderer {
         }
         let first = columns.first?["model"]?.text ?? ""
         out += table(headers: [""] + columns.map { "\($0["model"]?.text ?? "") (\($0["paramsId"]?.text ?? ""))" }, rows: [
-            ["equity"] + columns.map { money($0["eq"]) },
+            ["equity"] + columns.map { money($0["eqUsd"]) },
+            ["adjusted equity"] + columns.map { money($0["adjEq"]) },
             ["total MMR"] + columns.map { money($0["totalMmr"]) },
             ["total IMR"] + columns.map { money($0["totalImr"]) },
             ["margin ratio"] + columns.map { ratio($0["marginRatio"]) },

@@ -10,7 +10,7 @@ enum TableRenderer {
         out += "Portfolio margin — parameters \(response["paramsId"]?.text ?? "?"), market \(ts)\n\n"
         let ratio = response["marginRatio"]?.text ?? ""
         let summary: [(String, String)] = [
-            ("Equity (USD)", money(response["eq"])),
+            ("Equity (USD, undiscounted)", money(response["eqUsd"])),
             ("Adjusted equity (USD)", money(response["adjEq"])),
             ("Total MMR (USD)", money(response["totalMmr"])),
             ("Total IMR (USD)", money(response["totalImr"])),

@@ -39,9 +39,10 @@ import Testing
     @Test(arguments: ["BTC-USD-260327-100000-C", "BTC-USD-260327-80000-P", "ETH-USD-260327-3000-C"])
     func classicOptionMargin(id: String) throws {
         let short = try Self.position(id, -10)
-        let result = try ClassicMargin.compute(Portfolio(positions: [short, try Self.position(id, 5)]), market: Self.market, parameters: Self.parameters)
-        let shortResult = try #require(result.positions.first { $0.position.sizeContracts < 0 })
-        let longResult = try #require(result.positions.first { $0.position.sizeContracts > 0 })
+        let result = try ClassicMargin.compute(Portfolio(positions: [short]), market: Self.market, parameters: Self.parameters)
+        let long = try ClassicMargin.compute(Portfolio(positions: [try Self.position(id, 5)]), market: Self.market, parameters: Self.parameters)
+        let shortResult = try #require(result.positions.first)
+        let longResult = try #require(long.positions.first)
         let market = shortResult.market
         let option = try #require(market.option)
         let strike = try #require(short.instrument.id.strikeUSD)

@@ -128,6 +128,7 @@ import Testing
         #expect(tiers["SOL"]?.map(\.rate) == [0.95, 0.90, 0.70])
         #expect(tiers["ADA"] == [ProgressiveBand(upTo: 1_500_000, rate: 0.90), ProgressiveBand(upTo: nil, rate: 0.70)])
         #expect(Self.parameters.liquidationPenaltyMinimum == 0.02)
+        #expect(Self.parameters.liquidationPenaltyMaximum == 0.20)
     }
 
     @Test func borrowingBandsAndLimits() {
@@ -344,7 +345,7 @@ import Testing
         "borrowing.bands[0].mmr", "borrowing.otherLimitUsd", "interest.quotas.USDT.base", "interest.otherRate.kink",
         "classic.positionTiers.tier2", "classic.optionMarginFactor", "account.warnRatio", "liquidation.slippage.tier3",
         "liquidation.hedgePerpetualSettle", "sandbox.fees.optionRate", "sandbox.fundingHoursUtc", "limits",
-        "limits.maxPositions",
+        "limits.maxPositions", "limits.maxTenorYears", "liquidationPenaltyMaximum",
     ])
     func missingRequiredKeyIsNamed(_ path: String) throws {
         let json = try Self.shippedJSON(editing: path, to: nil)
@@ -459,6 +460,14 @@ import Testing
             errorPath: "params.mr7Bands[0]", mentions: []),
         BadEdit(name: "id not a string", path: "id", value: .number("1"),
             errorPath: "params.id", mentions: ["string"]),
+        BadEdit(name: "perpetual basis of 100 % (the curve-down move reaches zero)", path: "derivatives.tier1.perpBasis",
+            value: .number("1"), errorPath: "params.derivatives.tier1.perpBasis", mentions: ["1", "zero"]),
+        BadEdit(name: "spot basis of 150 %", path: "derivatives.tier2.spotBasis", value: .number("1.5"),
+            errorPath: "params.derivatives.tier2.spotBasis", mentions: ["1.5"]),
+        BadEdit(name: "annual basis that reaches 100 % within the longest tenor", path: "derivatives.tier3.annualBasis",
+            value: .number("0.4"), errorPath: "params.derivatives.tier3.annualBasis", mentions: ["0.4", "maxTenorYears"]),
+        BadEdit(name: "penalty maximum below the minimum", path: "liquidationPenaltyMaximum", value: .number("0.01"),
+            errorPath: "params.liquidationPenaltyMaximum", mentions: ["0.01"]),
         BadEdit(name: "hedge perpetual in an unknown currency", path: "liquidation.hedgePerpetualSettle", value: .string("EUR"),
             errorPath: "params.liquidation.hedgePerpetualSettle", mentions: ["EUR"]),
     ])

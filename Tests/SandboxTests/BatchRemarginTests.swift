@@ -45,8 +45,8 @@ import Testing
         let shocked = try Fixtures.calmMarket.shocked(by: -0.05, onlyCoin: "ETH")
         let next = ScenarioVectorTable(instruments: Fixtures.catalog.instruments, market: shocked, parameters: Self.parameters)
         let holders = (0..<Self.book.count).filter { account in
-            let instruments = Self.book.positionStart[account]..<Self.book.positionStart[account + 1]
-            let balances = Self.book.balanceStart[account]..<Self.book.balanceStart[account + 1]
+            let instruments = Self.book.positionStart[account]..<Self.book.positionEnd[account]
+            let balances = Self.book.balanceStart[account]..<Self.book.balanceEnd[account]
             return instruments.contains { next.instruments[Int(Self.book.instrument[$0])].underlying == "ETH" }
                 || balances.contains { next.currencies[Int(Self.book.balanceCurrency[$0])] == "ETH" }
         }

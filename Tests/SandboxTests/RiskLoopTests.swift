@@ -107,3 +107,39 @@ import Testing
         #expect(data[member: "interest"]?.arrayItems.contains { $0[member: "ccy"]?.scalarText == "USDT" } == true)
     }
 }
+
+/// Interest on the liability `−eq` (spec 03 §4): unrealised losses are a liability too.
+@Suite struct InterestOnEquityTests {
+    /// Golden case 1 held in the sandbox: USDT cash +100 but equity −78,589.37 (an LTC perpetual bought at
+    /// 8,000 now marked at 102): one hour accrues interest on 78,589.37 − 20,000 = 58,589.37 USDT.
+    @Test func goldenCaseOneAccruesOnItsEquity() async throws {
+        let golden = try MarketSnapshot(bytes: Array("""
+            {"ts": "1736935200000",
+             "indices": {"BTC-USDT": "97078.9", "LTC-USDT": "101.9951", "USDT-USD": "0.99954", "USDC-USD": "1"},
+             "rates": {"USD": "0"},
+             "marks": [{"instId": "BTC-USDT-SWAP", "markPx": "97093.7"}, {"instId": "LTC-USDT-SWAP", "markPx": "102"}]}
+            """.utf8))
+        let database = try AppDatabase.inMemory()
+        let first = try SandboxHarness(market: golden, database: database)
+        let user = try await first.account([("USDT", "100")])
+        try await database.writer.write { db in
+            for (instId, pos, avgPx) in [("BTC-USDT-SWAP", "-10", "100000"), ("LTC-USDT-SWAP", "10", "8000")] {
+                try PositionRecord(uid: user.uid, instId: instId, pos: pos, avgPx: avgPx, lever: "", cTime: 0, uTime: 0).insert(db)
+            }
+        }
+        // A restart loads the positions as stored.
+        let sandbox = try SandboxHarness(market: golden, database: database)
+        let hour = UnixMillis(golden.valuationTime.rawValue + 3_600_000)
+        let later = try MarketSnapshot(valuationTime: hour, indices: golden.indices, usdRate: 0, marks: golden.marks)
+        let report = try await sandbox.exchange.advance(to: later)
+        #expect(report.interestBills == 1)
+        let bill = try #require(try await database.writer.read { db in
+            try BillRecord.filter(Column("uid") == user.uid && Column("type") == "7").fetchOne(db)
+        })
+        let curve = Fixtures.parameters.interestRateCurve(for: "USDT")
+        let rate = curve.annualRate(utilisation: curve.utilisation(totalBorrowed: 78_589.37, indexUSD: 0.99954))
+        let expected = 58_589.37 * rate * 3_600 / 31_536_000
+        let charged = -(Double(bill.balChg) ?? 0)
+        #expect(abs(charged - expected) < 1e-5, "charged \(charged), expected \(expected) on 58,589.37 USDT at \(rate)")
+    }
+}

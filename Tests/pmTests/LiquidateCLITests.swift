@@ -51,4 +51,29 @@ import Testing
         let table = try runPM(["liquidate", try directory.write("again.json", Self.comfortable), "--format", "table"])
         #expect(table.status == 0 && table.stdout.contains("safe: margin ratio"))
     }
+
+    /// A coin without a discount table (AVAX) still has a market: it is sold at the index less the 20 % maximum
+    /// penalty, only as much as repays the USDT debt, and the insurance fund covers nothing.
+    @Test func collateralWithoutATableRepaysTheDebt() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let request = #"{"simPos":[],"simAsset":[{"ccy":"AVAX","amt":"10000"},{"ccy":"USDT","amt":"-50000"}]}"#
+        let report = try parseObject(try runPM(["liquidate", try directory.write("request.json", request), "--format", "json"]))
+        let executed = (report[member: "actions"]?.arrayItems ?? []).filter { $0[member: "status"]?.scalarText == "executed" }
+        #expect(executed.map { $0[member: "step"]?.scalarText } == ["COLLATERAL"])
+        let sale = try #require(executed.first)
+        let sold = -(try #require(sale[member: "cashChanges"]?[member: "AVAX"]?.doubleValue))
+        let repaid = try #require(sale[member: "cashChanges"]?[member: "USDT"]?.doubleValue)
+        let penalty = try #require(sale[member: "insuranceFund"]?[member: "AVAX"]?.doubleValue) / sold
+        #expect(sold > 0 && sold < 10_000, "a partial sale: \(sold) AVAX")
+        #expect(penalty >= 0.02 && penalty <= 0.20, "penalty \(penalty)")
+        // The repayment is the AVAX sold at the index (12.35 USD) less the penalty, in USDT (0.99975 USD).
+        #expect(isClose(repaid, sold * 12.35 * (1 - penalty) / 0.99975, relative: 1e-9))
+        #expect(isClose(repaid, 50_000, relative: 1e-12), "exactly the debt")
+        guard case .object(let fund)? = report[member: "insuranceFund"] else {
+            Issue.record("no insuranceFund object")
+            return
+        }
+        #expect(fund.keys == ["AVAX"], "the fund only receives the penalty: \(fund.keys)")
+    }
 }

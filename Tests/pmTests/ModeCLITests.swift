@@ -213,11 +213,12 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
         try expectClassicTotalsConsistent(response)
     }
 
-    @Test("build acctLv 3: without any lever the parameter set's default leverage applies; a top-level lever sets it for positions without their own")
+    @Test("build acctLv 3: without any lever OKX's documented default of 1 applies; a top-level lever sets it for positions without their own")
     func classicDefaultAndTopLevelLeverage() throws {
         let directory = try ModeScratchDirectory()
         defer { directory.remove() }
-        let defaultLever = try modeNumber(try ModeRequests.shippedParameters()[member: "classic"], "defaultLeverage")
+        // OKX: "the default is 1" for a simulated position (the sandbox's accounts keep their own settings).
+        let defaultLever = 1.0
         let positions = [
             ModeRequests.position("BTC-USDT-SWAP", pos: "5"),
             ModeRequests.position("ETH-USDT-SWAP", pos: "-20", lever: "7"),
@@ -338,7 +339,11 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
         let pm = try runModeJSON(["build", pmRequest, "--format", "json"])
         #expect(modeText(pm, "acctLv") == "4")
         #expect(modeText(pm, "borrowMmr") == modeText(response, "borrowMmr"))
-        #expect(modeText(pm, "adjEq") == modeText(response, "adjEq"), "adjusted equity does not depend on the mode")
+        // Adjusted equity differs only by the long put: isolated under classic margin, cross (at BTC's first
+        // discount tier, 98 %) under portfolio margin.
+        let put = try #require(response[member: "positions"]?.arrayItems.first { modeText($0, "instId") == "BTC-USD-260327-80000-P" })
+        let putUSD = try modeNumber(put, "pos") * 0.01 * (try modeNumber(put, "markPx")) * 88_524.21
+        expectModeClose(try modeNumber(pm, "adjEq") - (try modeNumber(response, "adjEq")), 0.98 * putUSD, "long option isolated in classic")
     }
 
     @Test("build acctLv 3 with idxVol reports the unshocked totals as totalMmrBf/totalImrBf")
@@ -438,6 +443,25 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
         }
         #expect(modeText(report, "paramsId") == modeText(classicBuild, "paramsId"))
         #expect(modeText(report, "marketTs") == modeText(classicBuild, "marketTs"))
+    }
+
+    @Test("compare: a long option is isolated under classic margin (no cross equity) and counts under portfolio margin")
+    func compareLongOptionIsolatedInClassic() throws {
+        let directory = try ModeScratchDirectory()
+        defer { directory.remove() }
+        let request = try directory.write("request.json", ModeRequests.request(
+            [ModeRequests.position("BTC-USD-260327-100000-C", pos: "100")], assets: [("USDT", "20000")]))
+        let report = try runModeJSON(["compare", request, "--format", "json"])
+        let pm = try #require(report[member: "portfolioMargin"])
+        let classic = try #require(report[member: "classic"])
+        let usdtUSD = 20_000 * 0.99975
+        // The call's value: 100 contracts × 0.01 BTC × its mark (BTC per BTC) × the BTC index.
+        let call = try #require(try? ModeRequests.mark("BTC-USD-260327-100000-C", in: try ModeRequests.shippedCalmMarket()))
+        let callUSD = 100 * 0.01 * (try modeNumber(call, "markPx")) * 88_524.21
+        expectModeClose(try modeNumber(classic, "adjEq"), usdtUSD, "classic adjEq: USDT only")
+        expectModeClose(try modeNumber(pm, "adjEq"), usdtUSD + 0.98 * callUSD, "PM adjEq: USDT and the call at 98 %")
+        expectModeClose(try modeNumber(classic, "availEq"), usdtUSD - (try modeNumber(classic, "totalImr")), absolute: 1e-6,
+            "classic availEq excludes the call")
     }
 
     @Test("compare ignores the request's acctLv: both modes are always shown")

@@ -41,6 +41,17 @@ extension InstrumentMarket {
 
 /// Equity, collateral discounts and borrowing by currency (spec 03 §1, §2, §4) — shared by every mode.
 public enum AccountEquity {
+    /// What positions add to each settlement currency's equity (unrealised P&L of linear and inverse
+    /// contracts, the market value of options), in that currency's units: `eq − cashBal` per currency.
+    public static func positionEquity(_ positions: [Position], market: MarketSnapshot) throws(EngineError) -> [String: Double] {
+        var equity: [String: Double] = [:]
+        for position in positions {
+            let valuation = PositionValuation(position, market: try market.market(for: position.instrument, path: position.source))
+            equity[position.instrument.settleCurrency, default: 0] += valuation.equityContribution
+        }
+        return equity
+    }
+
     /// One result per currency held or settled, sorted by code.
     /// - Parameters:
     ///   - contributions: each position's settlement currency and equity contribution.
@@ -51,23 +62,19 @@ public enum AccountEquity {
     ) throws(EngineError) -> [CurrencyResult] {
         var equity = cashBalances
         for contribution in contributions { equity[contribution.currency, default: 0] += contribution.amount }
-        let mmrBands = parameters.borrowingBands.map { ProgressiveBand(upTo: $0.upToUSD, rate: $0.mmrRate) }
-        let imrBands = parameters.borrowingBands.map { ProgressiveBand(upTo: $0.upToUSD, rate: $0.imrRate) }
+        let borrowing = BorrowingSchedule(parameters)
         var results: [CurrencyResult] = []
         for currency in equity.keys.sorted() {
             let amount = equity[currency] ?? 0
             let indexUSD = try market.indexUSD(currency)
-            let equityUSD = amount * indexUSD
-            let discounted = amount >= 0
-                ? progressiveCharge(amount, bands: parameters.collateralTiers[currency] ?? []) * indexUSD
-                : equityUSD
-            let liabilityUSD = amount < 0 ? -equityUSD : 0
+            let valuation = CurrencyValuation(
+                amount: amount, indexUSD: indexUSD, discountTiers: parameters.collateralTiers[currency] ?? [], borrowing: borrowing)
             let spot = spotInUse[currency] ?? 0
             results.append(CurrencyResult(
                 currency: currency, cashBalance: cashBalances[currency] ?? 0, equity: amount, indexUSD: indexUSD,
-                equityUSD: equityUSD, discountedEquityUSD: discounted, liabilityUSD: liabilityUSD,
-                borrowMmrUSD: progressiveCharge(liabilityUSD, bands: mmrBands),
-                borrowImrUSD: progressiveCharge(liabilityUSD, bands: imrBands), spotInUse: spot, availableEquity: amount - spot))
+                equityUSD: valuation.equityUSD, discountedEquityUSD: valuation.discountedEquityUSD, liabilityUSD: valuation.liabilityUSD,
+                borrowMmrUSD: valuation.borrowMmrUSD, borrowImrUSD: valuation.borrowImrUSD, spotInUse: spot,
+                availableEquity: amount - spot))
         }
         return results
     }

@@ -19,8 +19,9 @@ extension MarginParameters {
         interestRates[currency] ?? interestRateOther
     }
 
-    /// The interest-free quota of `currency` given every currency's equity (spec 03 §4): its base plus the
-    /// positive equity of the currency it is linked to (USDT's quota grows with USDC equity and vice versa).
+    /// The interest-free quota of `currency` given every currency's equity `eq` (spec 03 §4, cash plus what
+    /// positions add, not cash alone): its base plus the positive equity of the currency it is linked to
+    /// (USDT's quota grows with USDC equity and vice versa).
     public func interestFreeQuota(for currency: String, equities: [String: Double]) -> Double {
         guard let quota = interestFreeQuotas[currency] else { return 0 }
         let linked = quota.plusEquityOf.map { max(0, equities[$0] ?? 0) } ?? 0
@@ -77,10 +78,13 @@ public struct InterestAccrualResult: Sendable, Equatable {
     public var totalBilled: ExactDecimal { bills.reduce(.zero) { $0 + $1.amount } }
 }
 
-/// Per-second interest on borrowed cash (spec 03 §4), a pure function of a timeline.
+/// Per-second interest on a currency's liability (spec 03 §4), a pure function of a timeline.
 ///
-/// Interest accrues continuously on the part of the liability (`−cashBalance` when negative) above the
-/// interest-free quota: `accrued += (liab − quota)⁺ × r × Δt / 31,536,000 s`, with Δt in milliseconds
+/// The liability is `−eq` when the currency's equity `eq = cashBalance + equityBeyondCash` is negative:
+/// borrowed cash and unrealised losses alike (OKX's `liab` includes `uplLiab`). `equityBeyondCash` is
+/// what positions add to the currency's equity (unrealised P&L, option value), held constant over the
+/// timeline (the market does not move inside one tick). Interest accrues continuously on the part of
+/// the liability above the interest-free quota: `accrued += (liab − quota)⁺ × r × Δt / 31,536,000 s`, with Δt in milliseconds
 /// (so "per second" includes fractions). Accrual is exact to 18 decimals; it is capitalised into the cash
 /// balance as an `interest` bill, rounded half-even to the currency's ledger scale, at every hour boundary
 /// (UTC) and just before every cash change, so a liability repaid within the hour pays for the seconds it
@@ -95,7 +99,8 @@ public enum InterestAccrual {
     /// `pendingInterest` is interest accrued before `start` and not yet billed.
     public static func run(
         currency: String, start: UnixMillis, end: UnixMillis, cashBalance: ExactDecimal, quota: ExactDecimal,
-        annualRate: ExactDecimal, events: [InterestEvent], pendingInterest: ExactDecimal = .zero
+        annualRate: ExactDecimal, events: [InterestEvent], pendingInterest: ExactDecimal = .zero,
+        equityBeyondCash: ExactDecimal = .zero
     ) -> InterestAccrualResult {
         let scale = LedgerScale.scale(of: currency)
         var cash = cashBalance
@@ -112,7 +117,8 @@ public enum InterestAccrual {
 
         func accrue(until time: UnixMillis) {
             guard time > now else { return }
-            let liability = cash.isNegative ? -cash : .zero
+            let equity = cash + equityBeyondCash
+            let liability = equity.isNegative ? -equity : .zero
             let excess = liability - currentQuota
             if excess.units > 0, rate.units > 0 {
                 let elapsed = ExactDecimal(Int(time.rawValue - now.rawValue))

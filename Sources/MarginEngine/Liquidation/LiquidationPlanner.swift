@@ -248,7 +248,7 @@ private struct Planner {
     /// DDH1: where MR9 dominates, close equal USD delta on both legs of the most charged stablecoin pair.
     mutating func ddh1() throws(EngineError) {
         var attempted = Set<String>()
-        while canAct, let unit = result.units.first(where: { $0.components.dominant == "MR9" && !attempted.contains($0.coin) }) {
+        while canAct, let unit = result.units.first(where: { $0.components.dominantScenario == "MR9" && !attempted.contains($0.coin) }) {
             attempted.insert(unit.coin)
             guard let (longLeg, shortLeg) = depegPair(unit) else {
                 record(step: .ddh1, status: .skipped, unit: unit.coin, fills: [], ids: [], after: result, portfolio: portfolio,
@@ -312,7 +312,7 @@ private struct Planner {
     mutating func ddh2() throws(EngineError) {
         for unit in result.units where canAct {
             let holdsOptions = unit.positions.contains { $0.position.instrument.kind == .option }
-            guard holdsOptions, ["MR1", "MR6"].contains(unit.components.dominant), !hedgedUnits.contains(unit.coin) else { continue }
+            guard holdsOptions, ["MR1", "MR6"].contains(unit.components.dominantScenario), !hedgedUnits.contains(unit.coin) else { continue }
             hedgedUnits.insert(unit.coin)
             let hedgeID = "\(unit.coin)-\(parameters.hedgePerpetualSettleCurrency)-SWAP"
             let delta = unit.greeks.deltaBS
@@ -333,7 +333,7 @@ private struct Planner {
             let contracts = (delta > 0 ? -1.0 : 1.0) * lots * hedge.lotSize
             let (hedged, fill) = try trade(portfolio, hedge, contracts: contracts)
             let hedgedResult = try evaluate(hedged)
-            let reason = "delta-hedge \(unit.coin) (\(unit.components.dominant) dominates, delta \(DecimalText.format(delta)) coins) with \(hedgeID)"
+            let reason = "delta-hedge \(unit.coin) (\(unit.components.dominantScenario) dominates, delta \(DecimalText.format(delta)) coins) with \(hedgeID)"
             let unitBefore = unit.components.mmr
             let unitAfter = hedgedResult.units.first { $0.coin == unit.coin }?.components.mmr ?? 0
             if improves(hedgedResult), unitAfter < unitBefore {
@@ -346,17 +346,20 @@ private struct Planner {
         }
     }
 
-    /// Basis: close equal coin delta on opposite-side futures/perpetual legs farthest apart in tenor.
+    /// Basis: close equal coin delta on opposite-side futures/perpetual legs farthest apart in tenor. A pair
+    /// that cannot be reduced with profit to the ratio is set aside and the unit's next pair tried.
     mutating func basis() throws(EngineError) {
-        var exhausted = Set<String>()
+        var exhausted = Set<[String]>()
         while canAct {
             var candidate: (String, Position, Position, Double)?
-            for unit in result.units where !exhausted.contains(unit.coin) {
+            for unit in result.units {
                 let legs = unit.positions.map(\.position).filter { $0.instrument.kind == .perpetual || $0.instrument.kind == .future }
                 for long in legs where long.sizeContracts > 0 {
                     for short in legs where short.sizeContracts < 0 {
+                        guard long.instrument.expiry != short.instrument.expiry,
+                            !exhausted.contains([long.instrument.id.rawValue, short.instrument.id.rawValue])
+                        else { continue }
                         let tenor = abs(tenorYears(long) - tenorYears(short))
-                        guard long.instrument.expiry != short.instrument.expiry else { continue }
                         if tenor > (candidate?.3 ?? -1) { candidate = (unit.coin, long, short, tenor) }
                     }
                 }
@@ -364,7 +367,7 @@ private struct Planner {
             guard let (coin, long, short, _) = candidate else { return }
             let executed = try pair(step: .basis, unit: coin, first: long, second: short, measure: { $0.coinDelta },
                 reason: "close the \(coin) calendar spread \(long.instrument.id)/\(short.instrument.id) together")
-            if !executed { exhausted.insert(coin) }
+            if !executed { exhausted.insert([long.instrument.id.rawValue, short.instrument.id.rawValue]) }
         }
     }
 
@@ -436,37 +439,61 @@ private struct Planner {
     }
 
     /// Collateral: once no position can be reduced and the ratio is still at or below the stop, sell positive
-    /// collateral (largest USD value first) into each liability (largest first), paying the liquidation
-    /// penalty. (The spec runs this step when only balances remain; it also runs when the positions left
-    /// cannot be reduced with profit to the ratio, so that a liability is never left unpaid beside them.)
+    /// collateral into the largest liability, cheapest discount first, only as much as repays it, at the
+    /// index less the liquidation penalty. A coin whose sale would not raise the ratio (spot in use that
+    /// still hedges a position) is skipped and the next one tried. (The spec runs this step when only
+    /// balances remain; it also runs when the positions left cannot be reduced with profit to the ratio, so
+    /// that a liability is never left unpaid beside them.)
     mutating func collateral() throws(EngineError) {
+        var skipped = Set<String>()
         for _ in 0..<100 where canAct {
-            guard let conversion = collateralConversion() else { return }
-            let nextResult = try evaluate(conversion.portfolio)
-            guard improves(nextResult) else {
+            var sold = false
+            while canAct, let conversion = collateralConversion(excluding: skipped) {
+                let nextResult = try evaluate(conversion.portfolio)
+                if improves(nextResult) {
+                    record(step: .collateral, status: .executed, unit: "", fills: [], ids: conversion.ids, after: nextResult,
+                        portfolio: conversion.portfolio, reason: conversion.reason, fund: conversion.fund)
+                    sold = true
+                    break
+                }
                 record(step: .collateral, status: .skipped, unit: "", fills: [], ids: conversion.ids, after: result,
                     portfolio: portfolio, reason: "\(conversion.reason); skipped: it would not raise the margin ratio", fund: [:])
-                return
+                skipped.insert(conversion.ids[0])
             }
-            record(step: .collateral, status: .executed, unit: "", fills: [], ids: conversion.ids, after: nextResult,
-                portfolio: conversion.portfolio, reason: conversion.reason, fund: conversion.fund)
+            if !sold { return }
         }
     }
 
-    /// The next collateral sale: the largest positive balance sold at the index less the liquidation penalty
-    /// into the largest liability; nil when there is no liability or nothing positive to sell.
-    func collateralConversion() -> (portfolio: Portfolio, ids: [String], reason: String, fund: [String: Double])? {
+    /// The discount rate of the slice of `currency`'s positive equity the next sale takes (the tier its
+    /// equity reaches), 0 without a discount table.
+    func marginalDiscountRate(_ currency: CurrencyResult) -> Double {
+        guard let tiers = parameters.collateralTiers[currency.currency] else { return 0 }
+        return tiers.first { ($0.upTo ?? .infinity) >= currency.equity }?.rate ?? tiers.last?.rate ?? 0
+    }
+
+    /// The next collateral sale: into the largest liability, the positive balance with the lowest marginal
+    /// discount rate (then the larger USD value, then the code) not in `excluded`, sold at the index less
+    /// the penalty `1 − rate` clamped to [minimum, maximum] (the maximum without a table), only as much as
+    /// repays the liability; nil when there is no liability or nothing left to sell.
+    func collateralConversion(excluding excluded: Set<String> = []) -> (portfolio: Portfolio, ids: [String], reason: String, fund: [String: Double])? {
         let currencies = result.currencies
-        guard let liability = currencies.filter({ $0.equity < 0 }).max(by: { $0.liabilityUSD < $1.liabilityUSD }),
-            let asset = currencies.filter({ $0.cashBalance > 0 && $0.equity > 0 }).max(by: { $0.equityUSD < $1.equityUSD })
-        else { return nil }
-        let tiers = parameters.collateralTiers[asset.currency] ?? []
-        let tierRate = tiers.first { ($0.upTo ?? .infinity) >= asset.equity }?.rate ?? 0
-        let penalty = max(1 - tierRate, parameters.liquidationPenaltyMinimum)
+        guard let liability = currencies.filter({ $0.equity < 0 }).max(by: { $0.liabilityUSD < $1.liabilityUSD }) else { return nil }
+        let candidates = currencies
+            .filter { $0.cashBalance > 0 && $0.equity > 0 && !excluded.contains($0.currency) }
+            .map { (currency: $0, rate: marginalDiscountRate($0)) }
+            .sorted {
+                if $0.rate != $1.rate { return $0.rate < $1.rate }
+                if $0.currency.equityUSD != $1.currency.equityUSD { return $0.currency.equityUSD > $1.currency.equityUSD }
+                return $0.currency.currency < $1.currency.currency
+            }
+        guard let (asset, rate) = candidates.first else { return nil }
+        let penalty = parameters.collateralTiers[asset.currency] == nil
+            ? parameters.liquidationPenaltyMaximum
+            : min(max(1 - rate, parameters.liquidationPenaltyMinimum), parameters.liquidationPenaltyMaximum)
         let sellable = min(asset.equity, asset.cashBalance)
         let soldUSD = min(liability.liabilityUSD / (1 - penalty), sellable * asset.indexUSD)
         guard soldUSD > 0 else { return nil }
-        let sold = soldUSD / asset.indexUSD
+        let sold = min(soldUSD / asset.indexUSD, sellable)
         let repaid = soldUSD * (1 - penalty) / liability.indexUSD
         var next = portfolio
         next.cashBalances[asset.currency, default: 0] -= sold

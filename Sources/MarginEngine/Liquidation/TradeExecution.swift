@@ -36,7 +36,9 @@ extension Portfolio {
                 continue
             }
             let instrument = first.instrument
-            let net = lines.reduce(0) { $0 + $1.sizeContracts }
+            var net = lines.reduce(0) { $0 + $1.sizeContracts }
+            // Lines that cancel up to the rounding of their sum (a + b − a − b) are closed.
+            if abs(net) < 1e-12 * lines.reduce(0) { max($0, abs($1.sizeContracts)) } { net = 0 }
             let inverse = instrument.kind != .option && instrument.margining == .inverse
             if net == 0 {
                 if instrument.kind != .option {

@@ -1,143 +1,27 @@
-/// Many accounts, stored flat for batch re-margining: account `i`'s positions are
-/// `positionStart[i] ..< positionStart[i + 1]` of the position columns, its balances likewise.
-///
-/// Positions must be sorted within each account by instrument index, then size, then entry price (the
-/// engine's canonical order; ``append(positions:balances:table:)`` sorts them).
-public struct AccountBook: Sendable {
-    public private(set) var positionStart: [Int] = [0]
-    public private(set) var instrument: [Int32] = []
-    public private(set) var size: [Double] = []
-    public private(set) var averagePrice: [Double] = []
-    public private(set) var balanceStart: [Int] = [0]
-    public private(set) var balanceCurrency: [Int32] = []
-    public private(set) var balanceAmount: [Double] = []
-
-    public init() {}
-
-    public var count: Int { positionStart.count - 1 }
-
-    public mutating func reserve(accounts: Int, positions: Int) {
-        positionStart.reserveCapacity(accounts + 1)
-        balanceStart.reserveCapacity(accounts + 1)
-        instrument.reserveCapacity(positions)
-        size.reserveCapacity(positions)
-        averagePrice.reserveCapacity(positions)
-    }
-
-    /// Adds an account: positions as (instrument index, contracts, entry price), balances as (currency
-    /// index, amount). Balances of one currency must appear once.
-    public mutating func append(positions: [(Int32, Double, Double)], balances: [(Int32, Double)]) {
-        let sorted = positions.sorted { lhs, rhs in
-            if lhs.0 != rhs.0 { return lhs.0 < rhs.0 }
-            if lhs.1 != rhs.1 { return lhs.1 < rhs.1 }
-            return lhs.2 < rhs.2
-        }
-        for position in sorted {
-            instrument.append(position.0)
-            size.append(position.1)
-            averagePrice.append(position.2)
-        }
-        positionStart.append(instrument.count)
-        for balance in balances.sorted(by: { $0.0 < $1.0 }) {
-            balanceCurrency.append(balance.0)
-            balanceAmount.append(balance.1)
-        }
-        balanceStart.append(balanceCurrency.count)
-    }
-
-    /// Adds `portfolio` as an account. Returns false, adding nothing, when a position's instrument or a
-    /// balance's currency is not in `table`, or the portfolio chooses its spot in use (such an account
-    /// needs the direct computation).
-    @discardableResult
-    public mutating func append(_ portfolio: Portfolio, table: ScenarioVectorTable) -> Bool {
-        guard portfolio.chosenSpotInUse.isEmpty else { return false }
-        var positions: [(Int32, Double, Double)] = []
-        for position in portfolio.positions {
-            guard let index = table.index(of: position.instrument.id.rawValue) else { return false }
-            positions.append((index, position.sizeContracts, position.averagePrice))
-        }
-        var balances: [(Int32, Double)] = []
-        for (currency, amount) in portfolio.cashBalances {
-            guard let index = table.currencyIndex(of: currency) else { return false }
-            balances.append((index, amount))
-        }
-        append(positions: positions, balances: balances)
-        return true
-    }
-
-    /// Account `index` as a ``Portfolio``, for comparison with the direct computation.
-    public func portfolio(_ index: Int, table: ScenarioVectorTable) -> Portfolio {
-        var positions: [Position] = []
-        for slot in positionStart[index]..<positionStart[index + 1] {
-            positions.append(Position(instrument: table.instruments[Int(instrument[slot])], sizeContracts: size[slot], averagePrice: averagePrice[slot]))
-        }
-        var balances: [String: Double] = [:]
-        for slot in balanceStart[index]..<balanceStart[index + 1] {
-            balances[table.currencies[Int(balanceCurrency[slot])]] = balanceAmount[slot]
-        }
-        return Portfolio(positions: positions, cashBalances: balances)
-    }
-}
-
-/// The account figures a risk loop needs: equity, requirements and the margin ratio (no attribution).
-public struct AccountFigures: Sendable, Equatable {
-    public var equityUSD: Double
-    public var adjustedEquityUSD: Double
-    public var derivativesMmrUSD: Double
-    public var derivativesImrUSD: Double
-    public var borrowMmrUSD: Double
-    public var borrowImrUSD: Double
-    public var totalMmrUSD: Double
-    public var totalImrUSD: Double
-    /// nil when nothing is required.
-    public var marginRatio: Double?
-
-    public init(
-        equityUSD: Double, adjustedEquityUSD: Double, derivativesMmrUSD: Double, derivativesImrUSD: Double, borrowMmrUSD: Double,
-        borrowImrUSD: Double, totalMmrUSD: Double, totalImrUSD: Double, marginRatio: Double?
-    ) {
-        self.equityUSD = equityUSD
-        self.adjustedEquityUSD = adjustedEquityUSD
-        self.derivativesMmrUSD = derivativesMmrUSD
-        self.derivativesImrUSD = derivativesImrUSD
-        self.borrowMmrUSD = borrowMmrUSD
-        self.borrowImrUSD = borrowImrUSD
-        self.totalMmrUSD = totalMmrUSD
-        self.totalImrUSD = totalImrUSD
-        self.marginRatio = marginRatio
-    }
-
-    public static let zero = AccountFigures(
-        equityUSD: 0, adjustedEquityUSD: 0, derivativesMmrUSD: 0, derivativesImrUSD: 0, borrowMmrUSD: 0, borrowImrUSD: 0,
-        totalMmrUSD: 0, totalImrUSD: 0, marginRatio: nil)
-}
-
-/// Portfolio margin of many accounts from a ``ScenarioVectorTable``, without pricing and without allocating
-/// per account: the same arithmetic as ``PortfolioMargin/compute(_:market:parameters:risks:)`` in the same
-/// order, so its figures agree bit for bit (a test checks this on random accounts).
+/// Portfolio and classic margin of many accounts from a ``ScenarioVectorTable``, without pricing and without
+/// allocating per account: the same arithmetic as ``PortfolioMargin/compute(_:market:parameters:risks:)`` and
+/// ``ClassicMargin/compute(_:market:parameters:)`` in the same order (each position's requirement and the
+/// account roll-up are the functions those use), so its figures agree bit for bit (tests check this on random
+/// accounts).
 public struct BatchMargin: Sendable {
     public let table: ScenarioVectorTable
     public let parameters: MarginParameters
     let context: ComponentContext
-    let mmrBorrowBands: [ProgressiveBand]
-    let imrBorrowBands: [ProgressiveBand]
+    let borrowing: BorrowingSchedule
     let collateral: [[ProgressiveBand]]
-    let tierParameters: [TierParameters]
 
     public init(table: ScenarioVectorTable, parameters: MarginParameters) {
         self.table = table
         self.parameters = parameters
-        mmrBorrowBands = parameters.borrowingBands.map { ProgressiveBand(upTo: $0.upToUSD, rate: $0.mmrRate) }
-        imrBorrowBands = parameters.borrowingBands.map { ProgressiveBand(upTo: $0.upToUSD, rate: $0.imrRate) }
+        borrowing = BorrowingSchedule(parameters)
         collateral = table.currencies.map { parameters.collateralTiers[$0] ?? [] }
-        tierParameters = table.currencies.map { parameters.derivativeParameters(for: $0) }
-        let usdt = table.currencies.firstIndex(of: "USDT")
-        let usdc = table.currencies.firstIndex(of: "USDC")
-        func price(_ index: Int?, _ code: String) -> Result<Double, EngineError> {
-            guard let index, let value = table.currencyIndexUSD[index] else { return .failure(.missingMarketData(name: "\(code)-USD", detail: "no index price")) }
+        func price(_ code: String) -> Result<Double, EngineError> {
+            guard let index = table.currencyIndex(of: code), let value = table.currencyIndexUSD[Int(index)] else {
+                return .failure(.missingMarketData(name: "\(code)-USD", detail: "no index price"))
+            }
             return .success(value)
         }
-        context = ComponentContext(parameters: parameters, usdtUSD: price(usdt, "USDT"), usdcUSD: price(usdc, "USDC"))
+        context = ComponentContext(parameters: parameters, usdtUSD: price("USDT"), usdcUSD: price("USDC"))
     }
 
     /// Scratch space reused across accounts by one worker.
@@ -153,22 +37,64 @@ public struct BatchMargin: Sendable {
         }
     }
 
-    /// The figures of account `index`. Accounts whose prices are missing (a currency without an index)
-    /// report `nil`.
+    /// The figures of account `index` in its mode. Accounts holding an instrument the table cannot price,
+    /// or a currency without an index, report `nil` (they need the direct computation, which names what is
+    /// missing).
     public func figures(_ book: AccountBook, _ index: Int, scratch: inout Scratch) -> AccountFigures? {
         let start = book.positionStart[index]
-        let end = book.positionStart[index + 1]
+        let end = book.positionEnd[index]
         for currency in 0..<scratch.equity.count {
             scratch.equity[currency] = 0
             scratch.touched[currency] = false
         }
-        for slot in book.balanceStart[index]..<book.balanceStart[index + 1] {
+        for slot in book.balanceStart[index]..<book.balanceEnd[index] {
             let currency = Int(book.balanceCurrency[slot])
             scratch.equity[currency] = book.balanceAmount[slot]
             scratch.touched[currency] = true
         }
+        for slot in start..<end where !table.isPriced[Int(book.instrument[slot])] { return nil }
+        var rollup = AccountRollup()
         var derivativesMmr = 0.0
         var derivativesImr = 0.0
+        if book.level[index] == .classic {
+            var isolatedUSD = 0.0
+            for slot in start..<end {
+                let instrument = Int(book.instrument[slot])
+                let size = book.size[slot]
+                let contribution = equityContribution(book, slot, instrument)
+                let currency = Int(table.settleCurrency[instrument])
+                let requirement: (mmrUSD: Double, imrUSD: Double)
+                if table.valuation[instrument] == 2 {
+                    let isShort = size < 0
+                    requirement = ClassicMargin.optionRequirement(
+                        sizeContracts: size, coinsPerContract: table.coinsPerContract[instrument],
+                        mmrCoins: isShort ? table.classicMmrCoins[instrument] : 0, imrCoins: isShort ? table.classicImrCoins[instrument] : 0,
+                        indexUSD: table.underlyingIndexUSD[instrument])
+                    if size > 0 {
+                        // Long options are isolated: in equity, not in cross-margin equity.
+                        guard let settleUSD = table.currencyIndexUSD[currency] else { return nil }
+                        isolatedUSD += contribution * settleUSD
+                        scratch.touched[currency] = true
+                        derivativesMmr += requirement.mmrUSD
+                        derivativesImr += requirement.imrUSD
+                        continue
+                    }
+                } else {
+                    let requested = book.leverage[slot] > 0 ? book.leverage[slot] : parameters.classicDefaultLeverage
+                    let linear = ClassicMargin.linearRequirement(
+                        notionalUSD: abs(size) * table.notionalPerContract[instrument], tiers: table.classicTiers[instrument],
+                        requestedLeverage: requested)
+                    requirement = (linear.mmrUSD, linear.imrUSD)
+                }
+                derivativesMmr += requirement.mmrUSD
+                derivativesImr += requirement.imrUSD
+                scratch.equity[currency] += contribution
+                scratch.touched[currency] = true
+            }
+            guard rollUp(&rollup, scratch: scratch) else { return nil }
+            rollup.addIsolated(isolatedUSD)
+            return rollup.figures(derivativesMmrUSD: derivativesMmr, derivativesImrUSD: derivativesImr)
+        }
         var slot = start
         while slot < end {
             let coin = table.coin[Int(book.instrument[slot])]
@@ -182,38 +108,33 @@ public struct BatchMargin: Sendable {
         // Equity contributions, in position order (canonical, as the direct computation adds them).
         for slot in start..<end {
             let instrument = Int(book.instrument[slot])
-            let size = book.size[slot]
-            let mark = table.markPrice[instrument]
-            let contribution: Double
-            switch table.valuation[instrument] {
-            case 2: contribution = size * table.coinsPerContract[instrument] * mark
-            case 1: contribution = size * table.contractValue[instrument] * (1 / book.averagePrice[slot] - 1 / mark)
-            default: contribution = size * table.contractValue[instrument] * (mark - book.averagePrice[slot])
-            }
             let currency = Int(table.settleCurrency[instrument])
-            scratch.equity[currency] += contribution
+            scratch.equity[currency] += equityContribution(book, slot, instrument)
             scratch.touched[currency] = true
         }
-        var equityUSD = 0.0
-        var adjusted = 0.0
-        var borrowMmr = 0.0
-        var borrowImr = 0.0
-        for currency in 0..<scratch.equity.count where scratch.touched[currency] {
-            guard let indexUSD = table.currencyIndexUSD[currency] else { return nil }
-            let amount = scratch.equity[currency]
-            let value = amount * indexUSD
-            let discounted = amount >= 0 ? progressiveCharge(amount, bands: collateral[currency]) * indexUSD : value
-            let liability = amount < 0 ? -value : 0
-            equityUSD += value
-            adjusted += discounted
-            borrowMmr += progressiveCharge(liability, bands: mmrBorrowBands)
-            borrowImr += progressiveCharge(liability, bands: imrBorrowBands)
+        guard rollUp(&rollup, scratch: scratch) else { return nil }
+        return rollup.figures(derivativesMmrUSD: derivativesMmr, derivativesImrUSD: derivativesImr)
+    }
+
+    /// What a line adds to its settlement currency's equity (``PositionValuation/equityContribution``).
+    func equityContribution(_ book: AccountBook, _ slot: Int, _ instrument: Int) -> Double {
+        let size = book.size[slot]
+        let mark = table.markPrice[instrument]
+        switch table.valuation[instrument] {
+        case 2: return size * table.coinsPerContract[instrument] * mark
+        case 1: return size * table.contractValue[instrument] * (1 / book.averagePrice[slot] - 1 / mark)
+        default: return size * table.contractValue[instrument] * (mark - book.averagePrice[slot])
         }
-        let totalMmr = derivativesMmr + borrowMmr
-        return AccountFigures(
-            equityUSD: equityUSD, adjustedEquityUSD: adjusted, derivativesMmrUSD: derivativesMmr, derivativesImrUSD: derivativesImr,
-            borrowMmrUSD: borrowMmr, borrowImrUSD: borrowImr, totalMmrUSD: totalMmr, totalImrUSD: derivativesImr + borrowImr,
-            marginRatio: totalMmr > 0 ? reportedRatio(adjusted, over: totalMmr) : nil)
+    }
+
+    /// Adds every touched currency, in code order, to the roll-up; false when one has no index.
+    func rollUp(_ rollup: inout AccountRollup, scratch: Scratch) -> Bool {
+        for currency in 0..<scratch.equity.count where scratch.touched[currency] {
+            guard let indexUSD = table.currencyIndexUSD[currency] else { return false }
+            rollup.add(CurrencyValuation(
+                amount: scratch.equity[currency], indexUSD: indexUSD, discountTiers: collateral[currency], borrowing: borrowing))
+        }
+        return true
     }
 
     /// One risk unit's MMR and IMR (spot in use from the account's coin balance).
@@ -250,7 +171,7 @@ public struct BatchMargin: Sendable {
         }
         // Spot in use from the coin's cash balance.
         var balance = 0.0
-        for slot in book.balanceStart[account]..<book.balanceStart[account + 1] where Int(book.balanceCurrency[slot]) == coin {
+        for slot in book.balanceStart[account]..<book.balanceEnd[account] where Int(book.balanceCurrency[slot]) == coin {
             balance = book.balanceAmount[slot]
         }
         let tier = table.currencyTier[coin]

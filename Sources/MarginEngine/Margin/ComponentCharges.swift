@@ -116,10 +116,23 @@ struct ComponentContext: Sendable {
         tier: RiskTier
     ) throws(EngineError) -> ComponentCharges {
         let constants = tierConstants[Self.slot(tier)]
+        // Every min and max below would drop a NaN silently (`min(x, .nan)` is x): refuse it first.
+        for index in 0..<pnl.count where !pnl[index].isFinite {
+            throw .badMarketData(
+                name: "\(tier.rawValue) risk unit", detail: "scenario \(index) P&L is \(pnl[index]); a market or parameter value made it non-finite")
+        }
+        for (name, value) in [("MR7 charge", minimumChargeUSD), ("USDT cash delta", cashDeltaUSD.0), ("USDC cash delta", cashDeltaUSD.1),
+            ("USD cash delta", cashDeltaUSD.2)] where !value.isFinite {
+            throw .badMarketData(name: "\(tier.rawValue) risk unit", detail: "\(name) is \(value)")
+        }
+        for value in vega.shocksUSD where !value.isFinite {
+            throw .badMarketData(name: "\(tier.rawValue) risk unit", detail: "an expiry's vega shock is \(value)")
+        }
         var mr1Worst = ScenarioLayout.mr1Index(move: 3, state: .up)
         var worst = Double.infinity
-        for state in VolatilityState.allCases {
-            for move in ScenarioLayout.mr1SearchOrder {
+        // Ties go to the smaller move, then the fall, then the state in `VolatilityState` order (Methodology).
+        for move in ScenarioLayout.mr1SearchOrder {
+            for state in VolatilityState.allCases {
                 let index = ScenarioLayout.mr1Index(move: move, state: state)
                 if pnl[index] < worst {
                     worst = pnl[index]
@@ -183,7 +196,8 @@ struct ComponentContext: Sendable {
 struct ComponentCharges: Sendable {
     var mr1, mr2, mr3, mr4, mr5, mr6, mr7, mr9: Double
     var mmr, imr: Double
-    /// Scenario-vector indices of the worst MR1 and MR6 cells (ties to the earlier state, then smaller move).
+    /// Scenario-vector indices of the worst MR1 cell (ties to the smaller move, the fall, then the earlier
+    /// volatility state) and MR6 cell (ties to the earlier state, then the fall).
     var mr1WorstIndex: Int
     var mr6WorstIndex: Int
 

@@ -136,7 +136,10 @@ public struct MarginParameters: Sendable {
     public var volatilityShock: [VolatilityShockRow]
     public var mr9: StablecoinDepegTable
     public var collateralTiers: [String: [ProgressiveBand]]
+    /// The penalty of collateral sold in liquidation is `1 − tier rate`, clamped to [minimum, maximum];
+    /// a currency without a discount table pays the maximum.
     public var liquidationPenaltyMinimum: Double
+    public var liquidationPenaltyMaximum: Double
     public var borrowingBands: [BorrowingBand]
     public var borrowLimits: [String: Double]
     public var borrowLimitOtherUSD: Double
@@ -162,6 +165,10 @@ public struct MarginParameters: Sendable {
     public var halfSpread: [RiskTier: Double]
     public var fundingHoursUTC: [Int]
     public var maximumPositions: Int
+    /// The longest time to expiry MR4 scales its annual basis by: a future or option expiry further out is
+    /// charged the basis move of this tenor, so that `annualBasis × maximumTenorYears < 1` (checked when the
+    /// set loads) keeps every curve-down price above zero.
+    public var maximumTenorYears: Double
 
     /// The tier of an underlying coin.
     public func tier(of coin: String) -> RiskTier { tierOfCoin[coin] ?? tierOfOtherCoins }

@@ -16,7 +16,7 @@ extension MarginParameters {
         try root.rejectUnknownKeys([
             "id", "description", "tiers", "derivatives", "mr7Bands", "mr2HorizonDays", "mr3Factor", "mr5RateShift",
             "volatilityFloor", "spotHedgeAggregation", "volatilityShock", "mr9", "collateral",
-            "liquidationPenaltyMinimum", "borrowing", "interest", "classic", "account", "liquidation", "sandbox", "limits",
+            "liquidationPenaltyMinimum", "liquidationPenaltyMaximum", "borrowing", "interest", "classic", "account", "liquidation", "sandbox", "limits",
         ])
         id = try root.required("id").string()
 
@@ -58,9 +58,9 @@ extension MarginParameters {
                 mr1SpotMoves: moves,
                 mr6ExtremeMove: try entry.required("mr6ExtremeMove").double(in: 0.000_001...0.99),
                 mr6LossFactor: try entry.required("mr6LossFactor").double(in: 0...10),
-                perpBasis: try entry.required("perpBasis").double(in: 0...1),
+                perpBasis: try Self.basisMove(entry.required("perpBasis")),
                 annualBasis: try entry.required("annualBasis").double(in: 0...10),
-                spotBasis: try entry.required("spotBasis").double(in: 0...1),
+                spotBasis: try Self.basisMove(entry.required("spotBasis")),
                 mr7RateLinear: try entry.required("mr7RateLinear").double(in: 0...1),
                 mr7RateOption: try entry.required("mr7RateOption").double(in: 0...1),
                 mr7BandDivisor: try entry.required("mr7BandDivisor").positiveDouble(),
@@ -127,6 +127,13 @@ extension MarginParameters {
         }
         collateralTiers = collateral
         liquidationPenaltyMinimum = try root.required("liquidationPenaltyMinimum").double(in: 0...1)
+        let penaltyMaximum = try root.required("liquidationPenaltyMaximum")
+        liquidationPenaltyMaximum = try penaltyMaximum.double(in: 0...1)
+        guard liquidationPenaltyMaximum >= liquidationPenaltyMinimum else {
+            throw .invalidField(
+                path: penaltyMaximum.path, value: penaltyMaximum.value.excerpt,
+                reason: "must be at least liquidationPenaltyMinimum \(DecimalText.format(liquidationPenaltyMinimum))")
+        }
 
         let borrowing = try root.required("borrowing")
         try borrowing.rejectUnknownKeys(["bands", "limits", "otherLimitUsd"])
@@ -227,12 +234,33 @@ extension MarginParameters {
         fundingHoursUTC = hours
 
         let limitsReader = try root.required("limits")
-        try limitsReader.rejectUnknownKeys(["maxPositions"])
+        try limitsReader.rejectUnknownKeys(["maxPositions", "maxTenorYears"])
         let maximum = try limitsReader.required("maxPositions").int64()
         guard (1...100_000).contains(maximum) else {
             throw .invalidField(path: "params.limits.maxPositions", value: String(maximum), reason: "must be between 1 and 100000")
         }
         maximumPositions = Int(maximum)
+        maximumTenorYears = try limitsReader.required("maxTenorYears").double(in: 0.01...100)
+        // MR4's curve-down move of a future or option expiry is max(perpBasis, annualBasis × τ) of its price,
+        // τ at most maxTenorYears: at 100 % or more the price would reach zero (then ±∞ or NaN).
+        for tier in RiskTier.allCases {
+            guard let annual = derivatives[tier]?.annualBasis, annual * maximumTenorYears >= 1 else { continue }
+            throw .invalidField(
+                path: "params.derivatives.\(tier.rawValue).annualBasis", value: DecimalText.format(annual),
+                reason: "times limits.maxTenorYears \(DecimalText.format(maximumTenorYears)) moves a price by 100 % or more in "
+                    + "MR4's curve-down scenario (to zero or below): it must stay below 1")
+        }
+    }
+
+    /// A basis move of MR4 (a fraction of the price), below 1 so that the curve-down price stays above zero.
+    private static func basisMove(_ reader: FieldReader) throws(EngineError) -> Double {
+        let value = try reader.double(in: 0...1)
+        guard value < 1 else {
+            throw .invalidField(
+                path: reader.path, value: reader.value.excerpt,
+                reason: "moves a price by 100 % in MR4's curve-down scenario (to zero): it must be below 1")
+        }
+        return value
     }
 
     private static func tier(_ reader: FieldReader) throws(EngineError) -> RiskTier {

@@ -59,6 +59,12 @@ public struct CurrencyResult: Sendable {
     public var liabilityUSD: Double
     public var borrowMmrUSD: Double
     public var borrowImrUSD: Double
+    /// The currency's part of the account totals.
+    public var valuation: CurrencyValuation {
+        CurrencyValuation(
+            equityUSD: equityUSD, discountedEquityUSD: discountedEquityUSD, liabilityUSD: liabilityUSD, borrowMmrUSD: borrowMmrUSD,
+            borrowImrUSD: borrowImrUSD)
+    }
     /// Spot in use of this coin (0 for stablecoins and coins without a risk unit).
     public var spotInUse: Double
     /// Equity not used as spot in use, in the currency.
@@ -73,19 +79,22 @@ public struct PortfolioMarginResult: Sendable {
     public var units: [RiskUnitResult]
     /// Currencies sorted by code.
     public var currencies: [CurrencyResult]
-    /// Σ equity in USD, undiscounted (OKX `eq`; also the net equity of PM eligibility).
-    public var equityUSD: Double
-    public var adjustedEquityUSD: Double
+    /// The account roll-up (``AccountRollup``): equity, adjusted equity, requirements and the ratio.
+    public var figures: AccountFigures
     public var uplUSD: Double
-    public var derivativesMmrUSD: Double
-    public var derivativesImrUSD: Double
-    public var borrowMmrUSD: Double
-    public var borrowImrUSD: Double
-    public var totalMmrUSD: Double
-    public var totalImrUSD: Double
+    /// Σ equity in USD, undiscounted (the response's `eqUsd`; the net equity of PM eligibility).
+    public var equityUSD: Double { figures.equityUSD }
+    /// Σ discounted equity in USD (OKX `eq` and `adjEq` of the Position Builder).
+    public var adjustedEquityUSD: Double { figures.adjustedEquityUSD }
+    public var derivativesMmrUSD: Double { figures.derivativesMmrUSD }
+    public var derivativesImrUSD: Double { figures.derivativesImrUSD }
+    public var borrowMmrUSD: Double { figures.borrowMmrUSD }
+    public var borrowImrUSD: Double { figures.borrowImrUSD }
+    public var totalMmrUSD: Double { figures.totalMmrUSD }
+    public var totalImrUSD: Double { figures.totalImrUSD }
     /// `adjEq / totalMmr`; nil when nothing is required.
-    public var marginRatio: Double?
-    /// `Σ notionalUsd / eq`; nil when equity is zero.
+    public var marginRatio: Double? { figures.marginRatio }
+    /// `Σ notionalUsd / adjEq` (OKX `acctLever`, over its `eq`); nil when adjusted equity is zero.
     public var accountLeverage: Double?
     public var notionalUSD: Double
 }
@@ -94,6 +103,8 @@ public struct PortfolioMarginResult: Sendable {
 public enum PortfolioMargin {
     /// Margins `portfolio` at `market` under `parameters`.
     ///
+    /// Lines of one instrument are netted first (``Portfolio/nettedByInstrument()``): positions are net, as
+    /// OKX's are in net mode, so a long and a short of the same contract never pay MR7 twice.
     /// Each instrument is priced once under every scenario (``InstrumentRisk``); a unit's scenario P&L is
     /// the sum of `size × vector` over its positions, in canonical order, plus spot in use last.
     /// `risks`, when given, supplies precomputed scenario vectors by instrument id (they must come from the
@@ -104,8 +115,13 @@ public enum PortfolioMargin {
         _ portfolio: Portfolio, market: MarketSnapshot, parameters: MarginParameters,
         risks: [String: InstrumentRisk] = [:]
     ) throws(EngineError) -> PortfolioMarginResult {
+        let groups = portfolio.canonicalGroups()
+        // Net mode: lines of one instrument are one position (their locked-in P&L stays in cash).
+        if groups.contains(where: { $0.slots.count > 1 }) {
+            return try compute(portfolio.nettedByInstrument(), market: market, parameters: parameters, risks: risks)
+        }
         var positionsByCoin: [String: [(Position, InstrumentRisk)]] = [:]
-        for group in portfolio.canonicalGroups() {
+        for group in groups {
             guard let first = group.slots.first else { continue }
             let instrument = portfolio.positions[first].instrument
             let path = portfolio.positions[first].source
@@ -138,22 +154,15 @@ public enum PortfolioMargin {
             cashBalances: portfolio.cashBalances, contributions: contributions, spotInUse: spotInUseByCoin, market: market,
             parameters: parameters)
 
-        let equityUSD = currencies.reduce(0) { $0 + $1.equityUSD }
-        let adjustedEquityUSD = currencies.reduce(0) { $0 + $1.discountedEquityUSD }
-        let borrowMmr = currencies.reduce(0) { $0 + $1.borrowMmrUSD }
-        let borrowImr = currencies.reduce(0) { $0 + $1.borrowImrUSD }
-        let derivativesMmr = units.reduce(0) { $0 + $1.components.mmr }
-        let derivativesImr = units.reduce(0) { $0 + $1.components.imr }
-        let totalMmr = derivativesMmr + borrowMmr
-        let totalImr = derivativesImr + borrowImr
+        var rollup = AccountRollup()
+        for currency in currencies { rollup.add(currency.valuation) }
+        let figures = rollup.figures(
+            derivativesMmrUSD: units.reduce(0) { $0 + $1.components.mmr }, derivativesImrUSD: units.reduce(0) { $0 + $1.components.imr })
         let notional = units.reduce(0) { total, unit in unit.positions.reduce(total) { $0 + $1.notionalUSD } }
         let upl = units.reduce(0) { $0 + $1.uplUSD }
         return PortfolioMarginResult(
-            parametersID: parameters.id, marketTime: market.valuationTime, units: units, currencies: currencies,
-            equityUSD: equityUSD, adjustedEquityUSD: adjustedEquityUSD, uplUSD: upl, derivativesMmrUSD: derivativesMmr,
-            derivativesImrUSD: derivativesImr, borrowMmrUSD: borrowMmr, borrowImrUSD: borrowImr, totalMmrUSD: totalMmr,
-            totalImrUSD: totalImr, marginRatio: totalMmr > 0 ? reportedRatio(adjustedEquityUSD, over: totalMmr) : nil,
-            accountLeverage: reportedRatio(notional, over: equityUSD), notionalUSD: notional)
+            parametersID: parameters.id, marketTime: market.valuationTime, units: units, currencies: currencies, figures: figures,
+            uplUSD: upl, accountLeverage: reportedRatio(notional, over: figures.adjustedEquityUSD), notionalUSD: notional)
     }
 
     /// One unit: exposure, spot in use, components, attribution.

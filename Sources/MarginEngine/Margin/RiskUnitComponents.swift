@@ -116,6 +116,9 @@ public struct RiskUnitComponents: Sendable, Equatable {
     /// The component that sets the MMR (`MR1`, `MR2`, `MR6`, `MR3`, `MR4`, `MR5`, `MR9`, `MR7`), or `""`
     /// when the MMR is zero.
     public var dominant: String
+    /// The largest scenario component (`MR1`, `MR2`, `MR6`, `MR3`, `MR4`, `MR5`, `MR9`), whether or not MR7's
+    /// floor sets the MMR, or `""` when all are zero: the risk a liquidation hedge step acts on (spec 04).
+    public var dominantScenario: String
 
     /// Computes the components from a unit's exposure (arithmetic: ``ComponentContext/charges(pnl:vega:minimumChargeUSD:cashDeltaUSD:tier:)``).
     public init(
@@ -147,14 +150,15 @@ public struct RiskUnitComponents: Sendable, Equatable {
         // rounding for linear books); ties go to the earlier name in MR1, MR2, MR6, MR3, MR4, MR5, MR9.
         func exceeds(_ value: Double, _ reference: Double) -> Bool { value > reference * (1 + 1e-12) }
         let core = charges.core
+        let candidates: [(String, Double)] = [("MR1", mr1), ("MR2", mr2), ("MR6", mr6), ("MR3", mr3), ("MR4", mr4), ("MR5", mr5), ("MR9", mr9)]
+        var best = candidates[0]
+        for candidate in candidates.dropFirst() where exceeds(candidate.1, best.1) { best = candidate }
+        dominantScenario = core > 0 ? best.0 : ""
         if mmr == 0 {
             dominant = ""
         } else if exceeds(mr7, core) {
             dominant = "MR7"
         } else {
-            let candidates: [(String, Double)] = [("MR1", mr1), ("MR2", mr2), ("MR6", mr6), ("MR3", mr3), ("MR4", mr4), ("MR5", mr5), ("MR9", mr9)]
-            var best = candidates[0]
-            for candidate in candidates.dropFirst() where exceeds(candidate.1, best.1) { best = candidate }
             dominant = best.0
         }
     }

@@ -30,6 +30,13 @@ public struct InstrumentMarket: Sendable {
     public let timeToExpiryYears: Double
     /// The option's pricing inputs (nil for other kinds).
     public let option: OptionMarket?
+
+    /// Whether `other` (the same instrument at another market) has every pricing input equal: its scenario
+    /// vector, equity and requirements would then be the same.
+    public func hasSameInputs(as other: InstrumentMarket) -> Bool {
+        markPrice == other.markPrice && indexUSD == other.indexUSD && quoteIndex == other.quoteIndex && quoteUSD == other.quoteUSD
+            && timeToExpiryYears == other.timeToExpiryYears && option == other.option
+    }
 }
 
 extension MarketSnapshot {

@@ -1,7 +1,7 @@
 /// One request margined under several models, side by side, with the components that drive each model's
 /// requirement (`pm compare --models`, the web page's model comparison).
 public enum ModelComparison {
-    /// `{models: [{model, paramsId, eq, totalMmr, totalImr, marginRatio, availEq, riskUnits: [{riskUnit, mmr,
+    /// `{models: [{model, paramsId, eqUsd, adjEq, totalMmr, totalImr, marginRatio, availEq, riskUnits: [{riskUnit, mmr,
     /// imr, dominant, drivers: [{name, usd}]}]}], difference, notes, marketTs}`.
     ///
     /// Every model margins the same positions and balances in portfolio-margin terms (okx-pm in mode 4); the
@@ -91,7 +91,7 @@ public enum ModelComparison {
         .object([
             ("model", .string(model.rawValue)),
             ("paramsId", .string(id)),
-            ("eq", .decimal(equity)),
+            ("eqUsd", .decimal(equity)),
             ("adjEq", .decimal(adjusted)),
             ("totalMmr", .decimal(mmr)),
             ("totalImr", .decimal(imr)),

@@ -39,7 +39,7 @@ public enum PositionBuilder {
             }
             positions.append(Position(
                 instrument: instrument, sizeContracts: simulated.sizeContracts, averagePrice: averagePrice, source: simulated.path,
-                leverage: simulated.leverage ?? request.defaultLeverage))
+                leverage: simulated.leverage ?? request.defaultLeverage ?? PositionBuilderRequest.okxDefaultLeverage))
         }
         var balances: [String: Double] = [:]
         for asset in request.assets {
@@ -220,7 +220,8 @@ public enum PositionBuilder {
         before: (totalMmr: Double, totalImr: Double)?, time: UnixMillis
     ) -> [(String, JSONValue)] {
         [
-            ("eq", .decimal(equity)),
+            ("eq", .decimal(adjusted)),
+            ("eqUsd", .decimal(equity)),
             ("adjEq", .decimal(adjusted)),
             ("totalMmr", .decimal(totalMmr)),
             ("totalImr", .decimal(totalImr)),

@@ -35,6 +35,9 @@ public struct PositionBuilderRequest: Sendable {
     public var accountLevelGiven: Bool
     /// Top-level `lever`: the classic leverage of every position that sets none.
     public var defaultLeverage: Double?
+    /// The classic leverage of a simulated position when neither it nor the request sets one: OKX documents
+    /// "the default is 1; if the allowed leverage is exceeded, set according to the maximum".
+    public static let okxDefaultLeverage = 1.0
     public var includeRealPositions: Bool
     /// Whether the request stated `inclRealPosAndEq` (a server includes real holdings when it did not).
     public var includeRealPositionsGiven: Bool

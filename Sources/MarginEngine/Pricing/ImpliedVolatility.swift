@@ -27,13 +27,20 @@ public enum ImpliedVolatility {
     public static let maximumVolatility = 10.0
 
     /// The σ in [0.005, 10] at which the Black-76 value equals `price` (USD per coin, discounted).
+    ///
+    /// A price between the discounted intrinsic value and the value at the lowest volatility (a deep
+    /// in-the-money option marked at, or within a rounding of, intrinsic) returns the lowest volatility,
+    /// 0.005: such a mark carries no information about volatility, and refusing it would refuse a position
+    /// whose value is known. "Within a rounding" is 1e-9 of the larger of forward and strike below
+    /// intrinsic. Anything further below intrinsic is an arbitrage and an error.
     public static func solve(
         price: Double, kind: OptionKind, forward: Double, strike: Double, timeToExpiryYears: Double,
         discountFactor: Double = 1
     ) throws(ImpliedVolatilityError) -> Double {
         let lower = discountFactor * max(kind == .call ? forward - strike : strike - forward, 0)
         let upper = discountFactor * (kind == .call ? forward : strike)
-        guard price.isFinite, price >= lower, price <= upper, timeToExpiryYears > 0 else {
+        let rounding = 1e-9 * max(forward, strike)
+        guard price.isFinite, price >= lower - rounding, price <= upper, timeToExpiryYears > 0 else {
             throw .outsideNoArbitrageBounds(price: price, lower: lower, upper: upper)
         }
         func value(_ sigma: Double) -> Double {
@@ -44,10 +51,10 @@ public enum ImpliedVolatility {
         var high = maximumVolatility
         let priceLow = value(low)
         let priceHigh = value(high)
-        guard price >= priceLow, price <= priceHigh else {
+        if price <= priceLow { return low }
+        guard price <= priceHigh else {
             throw .outsideVolatilityRange(price: price, priceAtMinimum: priceLow, priceAtMaximum: priceHigh)
         }
-        if price == priceLow { return low }
         if price == priceHigh { return high }
         // Start from the Brenner–Subrahmanyam at-the-money approximation, clamped into the bracket.
         let sqrtT = timeToExpiryYears.squareRoot()

@@ -91,7 +91,7 @@ public final class InstrumentRisk: Sendable {
             let markPrice = market.markPrice
             let contractValue = instrument.contractValue
             let basisRate = instrument.kind == .future
-                ? max(tierParameters.perpBasis, tierParameters.annualBasis * market.timeToExpiryYears)
+                ? max(tierParameters.perpBasis, tierParameters.annualBasis * min(market.timeToExpiryYears, parameters.maximumTenorYears))
                 : tierParameters.perpBasis
             let linear = instrument.margining == .linear
             func legPnL(newPrice: Double, newIndexUSD: Double) -> Double {
@@ -152,7 +152,7 @@ public final class InstrumentRisk: Sendable {
                         coins * (value(forward: shiftedForward, volatility: shockedVolatility) - baseValue)
                 }
             }
-            let basisRate = max(tierParameters.perpBasis, tierParameters.annualBasis * years)
+            let basisRate = max(tierParameters.perpBasis, tierParameters.annualBasis * min(years, parameters.maximumTenorYears))
             pnl[ScenarioLayout.mr4Up] = coins * (value(forward: forward * (1 + basisRate)) - baseValue)
             pnl[ScenarioLayout.mr4Down] = coins * (value(forward: forward * (1 - basisRate)) - baseValue)
             let horizonYears = parameters.mr2HorizonDays / 365

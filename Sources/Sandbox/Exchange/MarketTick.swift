@@ -93,27 +93,47 @@ extension Exchange {
 
     // MARK: - Interest
 
-    /// Per-second interest on every negative balance above its quota, capitalised hourly (spec 03 §4).
+    /// What each account's positions add to its currencies' equity at the current market (unrealised P&L,
+    /// option value), so that interest is charged on the liability `−eq`, unrealised losses included.
+    func positionEquity(_ account: AccountState) -> [String: Double] {
+        guard !account.positions.isEmpty else { return [:] }
+        return (try? AccountEquity.positionEquity(portfolio(account).positions, market: market)) ?? [:]
+    }
+
+    /// Per-second interest on every liability (`−eq`: borrowed cash and unrealised losses) above its quota,
+    /// capitalised hourly (spec 03 §4).
     func accrueInterest(from start: UnixMillis, to end: UnixMillis, changes: inout ChangeSet) -> Int {
         var borrowed: [String: Double] = [:]
-        for account in accounts.values {
-            for (currency, balance) in account.balances where balance.isNegative { borrowed[currency, default: 0] -= balance.doubleValue }
+        var beyondCash: [String: [String: Double]] = [:]
+        for uid in accounts.keys.sorted() {
+            guard let account = accounts[uid] else { continue }
+            let beyond = positionEquity(account)
+            if !beyond.isEmpty { beyondCash[uid] = beyond }
+            for currency in Set(account.balances.keys).union(beyond.keys) {
+                let equity = (account.balances[currency]?.doubleValue ?? 0) + (beyond[currency] ?? 0)
+                if equity < 0 { borrowed[currency, default: 0] -= equity }
+            }
         }
         var bills = 0
         for uid in accounts.keys.sorted() {
             guard let account = changes.current(uid, in: accounts) else { continue }
-            let debts = account.balances.filter { $0.value.isNegative || !(account.pendingInterest[$0.key] ?? .zero).isZero }
+            let beyond = beyondCash[uid] ?? [:]
+            var equities: [String: Double] = [:]
+            for currency in Set(account.balances.keys).union(beyond.keys) {
+                equities[currency] = (account.balances[currency]?.doubleValue ?? 0) + (beyond[currency] ?? 0)
+            }
+            let debts = equities.keys.filter { (equities[$0] ?? 0) < 0 || !(account.pendingInterest[$0] ?? .zero).isZero }
             guard !debts.isEmpty else { continue }
-            let equities = portfolio(account).cashBalances
             var updated = account
-            for (currency, balance) in debts.sorted(by: { $0.key < $1.key }) {
+            for currency in debts.sorted() {
                 guard let index = try? market.indexUSD(currency) else { continue }
                 let curve = parameters.interestRateCurve(for: currency)
                 let rate = curve.annualRate(utilisation: curve.utilisation(totalBorrowed: borrowed[currency] ?? 0, indexUSD: index))
                 let quota = parameters.interestFreeQuota(for: currency, equities: equities)
                 let result = InterestAccrual.run(
-                    currency: currency, start: start, end: end, cashBalance: balance, quota: ExactDecimal(quota), annualRate: ExactDecimal(rate),
-                    events: [], pendingInterest: account.pendingInterest[currency] ?? .zero)
+                    currency: currency, start: start, end: end, cashBalance: account.balances[currency] ?? .zero, quota: ExactDecimal(quota),
+                    annualRate: ExactDecimal(rate), events: [], pendingInterest: account.pendingInterest[currency] ?? .zero,
+                    equityBeyondCash: ExactDecimal(beyond[currency] ?? 0))
                 for bill in result.bills {
                     let charged = post(-bill.amount, currency, to: &updated, type: "7", subType: "9", notes: "interest \(bill.reason.rawValue)",
                         changes: &changes)

@@ -60,10 +60,10 @@ public struct IncrementalRemargin: Sendable {
         var byCurrency: [Int32: [Int]] = [:]
         for account in 0..<book.count {
             var seen = Set<Int32>()
-            for slot in book.positionStart[account]..<book.positionStart[account + 1] where seen.insert(book.instrument[slot]).inserted {
+            for slot in book.positionStart[account]..<book.positionEnd[account] where seen.insert(book.instrument[slot]).inserted {
                 byInstrument[book.instrument[slot], default: []].append(account)
             }
-            for slot in book.balanceStart[account]..<book.balanceStart[account + 1] {
+            for slot in book.balanceStart[account]..<book.balanceEnd[account] {
                 byCurrency[book.balanceCurrency[slot], default: []].append(account)
             }
         }

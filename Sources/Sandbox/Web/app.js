@@ -511,7 +511,7 @@ function setFig(id, text, value) {
 function render({ build, graph, compare, body }) {
   const derive = build.model === 'derive-pm2';
   const pm = derive || body.acctLv === '4';
-  setFig('equity', usd(build.eq));
+  setFig('equity', usd(build.eqUsd));
   setFig('adj-eq', usd(build.adjEq));
   setFig('total-mmr', usd(build.totalMmr), build.totalMmr);
   setFig('total-imr', usd(build.totalImr), build.totalImr);
@@ -545,7 +545,7 @@ function render({ build, graph, compare, body }) {
 function renderModels(c) {
   $('#compare-h').textContent = 'Margin models side by side';
   const cols = c.models || [];
-  const rows = [['Total MMR', 'totalMmr', usd], ['Total IMR', 'totalImr', usd], ['Margin ratio', 'marginRatio', pct], ['Available equity', 'availEq', usd], ['Equity', 'eq', usd]];
+  const rows = [['Total MMR', 'totalMmr', usd], ['Total IMR', 'totalImr', usd], ['Margin ratio', 'marginRatio', pct], ['Available equity', 'availEq', usd], ['Equity', 'eqUsd', usd]];
   let html = `<thead><tr><th></th>${cols.map((m) => `<th class="${m.model === model() ? 'current' : ''}" data-model="${esc(m.model)}">${esc(m.model)}</th>`).join('')}</tr></thead><tbody>`;
   for (const [label, key, f] of rows) {
     html += `<tr><th scope="row">${label}</th>${cols.map((m) => `<td data-model="${esc(m.model)}" data-key="${key}" data-value="${esc(m[key])}">${f(m[key])}</td>`).join('')}</tr>`;

@@ -295,7 +295,9 @@ public enum DerivePM2PositionBuilder {
             ])
         }
         return .object([
+            // Derive has no adjusted equity (haircuts are contingencies): eq, eqUsd and adjEq are all MtM + cash.
             ("eq", .decimal(figures.equityUSD)),
+            ("eqUsd", .decimal(figures.equityUSD)),
             ("adjEq", .decimal(figures.equityUSD)),
             ("totalMmr", .decimal(figures.maintenanceRequirementUSD)),
             ("totalImr", .decimal(figures.initialRequirementUSD)),
