@@ -11,6 +11,15 @@ public enum ShippedData {
     /// The parameter sets shipped, by id.
     public static let parameterSetIDs = ["okx-2025-01"]
     public static let defaultParameterSetID = "okx-2025-01"
+    /// Every shipped parameter set of every margin model, by id (``parameterSetIDs`` are the okx-pm ones).
+    public static let modelParameterSetIDs = parameterSetIDs + ["derive-pm2"]
+    /// The parameter set a model uses when none is given.
+    public static func defaultParameterSetID(for model: MarginModelID) -> String {
+        switch model {
+        case .okxPM: defaultParameterSetID
+        case .derivePM2: "derive-pm2"
+        }
+    }
 
     /// Why a shipped or user file could not be used.
     public enum LoadError: Error, CustomStringConvertible {
@@ -47,6 +56,15 @@ public enum ShippedData {
         }
         let bytes = try resource("params/\(id).json")
         do { return try MarginParameters(bytes: bytes) } catch { throw .invalid(error) }
+    }
+
+    /// A shipped parameter set of any model by id (see ``modelParameterSetIDs``).
+    public static func modelParameters(id: String) throws(LoadError) -> ModelParameters {
+        guard modelParameterSetIDs.contains(id) else {
+            throw .unreadable(path: id, reason: "not a shipped parameter set (shipped: \(modelParameterSetIDs.joined(separator: ", ")))")
+        }
+        let bytes = try resource("params/\(id).json")
+        do { return try ModelParameters(bytes: bytes) } catch { throw .invalid(error) }
     }
 
     /// The bytes of a file given by the user.

@@ -11,7 +11,8 @@ struct Build: ParsableCommand {
         discussion: """
             REQUEST.json holds an OKX position-builder body: simPos [{instId, pos, avgPx}], simAsset [{ccy, amt}], \
             greeksType (BS|PA|CASH), idxVol, and our additions spotInUse [{ccy, amt}], paramsId and an inline market. \
-            Use - to read the request from standard input.
+            Use - to read the request from standard input. The parameter set picks the margin model: okx-pm (default) \
+            or derive-pm2 (--params derive-pm2: USDC-margined perpetuals and options mapped to Derive PM2; see docs/models.md).
             """)
 
     @Argument(help: ArgumentHelp("The request file, or - for standard input.", valueName: "REQUEST.json"))
@@ -27,15 +28,23 @@ struct Build: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let inputs = try LoadedInputs(requestPath: request, options: data)
+            let inputs = try LoadedInputs(requestPath: request, options: data, models: [.okxPM, .derivePM2])
             let format = self.format ?? (standardOutputIsTerminal() ? .table : .json)
+            if case .derivePM2(let derive) = inputs.model {
+                if graph {
+                    let response = try DerivePM2PositionBuilder.graph(inputs.request, catalog: inputs.catalog, market: inputs.market, parameters: derive)
+                    return format == .json ? JSONWriter.serialize(response, pretty: true) + "\n" : TableRenderer.graph(response)
+                }
+                let response = try DerivePM2PositionBuilder.build(inputs.request, catalog: inputs.catalog, market: inputs.market, parameters: derive)
+                return format == .json ? JSONWriter.serialize(response, pretty: true) + "\n" : TableRenderer.deriveBuild(response)
+            }
             if graph {
                 let response = try PositionBuilder.graph(
-                    inputs.request, catalog: inputs.catalog, market: inputs.market, parameters: inputs.parameters)
+                    inputs.request, catalog: inputs.catalog, market: inputs.market, parameters: inputs.parameters).withModel(.okxPM)
                 return format == .json ? JSONWriter.serialize(response, pretty: true) + "\n" : TableRenderer.graph(response)
             }
             let response = try PositionBuilder.build(
-                inputs.request, catalog: inputs.catalog, market: inputs.market, parameters: inputs.parameters)
+                inputs.request, catalog: inputs.catalog, market: inputs.market, parameters: inputs.parameters).withModel(.okxPM)
             return format == .json ? JSONWriter.serialize(response, pretty: true) + "\n" : TableRenderer.build(response)
         }
     }

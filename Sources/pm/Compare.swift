@@ -3,23 +3,51 @@ import MarginEngine
 
 struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Portfolio margin and classic margin of the same portfolio, side by side.",
-        discussion: "REQUEST.json is a position-builder request; simPos lever (or a top-level lever) sets classic leverage.")
+        abstract: "The same portfolio side by side: portfolio vs classic margin, or several margin models (--models).",
+        discussion: """
+            REQUEST.json is a position-builder request; simPos lever (or a top-level lever) sets classic leverage. \
+            With --models okx-pm,derive-pm2 the portfolio is margined under each model, each with its own parameter set \
+            (--params replaces the set of its model), and the components that drive each requirement are listed.
+            """)
 
     @Argument(help: ArgumentHelp("The request file, or - for standard input.", valueName: "REQUEST.json"))
     var request: String
 
     @OptionGroup var data: DataOptions
 
+    @Option(help: ArgumentHelp(
+        "Compare margin models instead of modes (comma-separated: \(MarginModelID.allCases.map(\.rawValue).joined(separator: ",")))).",
+        valueName: "MODEL,MODEL"))
+    var models: String?
+
     @Option(help: "Output format (default: table on a terminal, json otherwise).")
     var format: OutputFormat?
 
+    func validate() throws {
+        guard let models else { return }
+        let names = models.split(separator: ",").map(String.init)
+        guard !names.isEmpty else { throw ValidationError("--models needs at least one model") }
+        for name in names where MarginModelID(rawValue: name) == nil {
+            throw ValidationError("--models: unknown model \"\(name)\" (models: \(MarginModelID.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        guard Set(names).count == names.count else { throw ValidationError("--models lists a model twice") }
+    }
+
     func run() throws {
         try runReportingErrors {
+            let format = self.format ?? (standardOutputIsTerminal() ? .table : .json)
+            if let models {
+                let inputs = try LoadedInputs(requestPath: request, options: data, models: Set(MarginModelID.allCases))
+                var sets: [ModelParameters] = []
+                for name in models.split(separator: ",") {
+                    sets.append(try inputs.parameters(for: MarginModelID(rawValue: String(name)) ?? .okxPM))
+                }
+                let report = try ModelComparison.compare(inputs.request, catalog: inputs.catalog, market: inputs.market, models: sets)
+                return format == .json ? JSONWriter.serialize(report, pretty: true) + "\n" : TableRenderer.models(report)
+            }
             let inputs = try LoadedInputs(requestPath: request, options: data)
             let report = try PositionBuilder.compare(
-                inputs.request, catalog: inputs.catalog, market: inputs.market, parameters: inputs.parameters)
-            let format = self.format ?? (standardOutputIsTerminal() ? .table : .json)
+                inputs.request, catalog: inputs.catalog, market: inputs.market, parameters: inputs.parameters).withModel(.okxPM)
             return format == .json ? JSONWriter.serialize(report, pretty: true) + "\n" : TableRenderer.compare(report)
         }
     }
@@ -57,7 +85,7 @@ struct Precheck: ParsableCommand {
             let inputs = try LoadedInputs(requestPath: request, options: data)
             let report = try PositionBuilder.precheck(
                 inputs.request, to: AccountLevel(rawValue: target) ?? .portfolioMargin, acknowledged: acknowledged,
-                catalog: inputs.catalog, market: inputs.market, parameters: inputs.parameters)
+                catalog: inputs.catalog, market: inputs.market, parameters: inputs.parameters).withModel(.okxPM)
             let format = self.format ?? (standardOutputIsTerminal() ? .table : .json)
             return format == .json ? JSONWriter.serialize(report, pretty: true) + "\n" : TableRenderer.precheck(report)
         }

@@ -11,7 +11,7 @@ struct DataOptions: ParsableArguments {
     var market: String?
 
     @Option(name: .customLong("params"), help: ArgumentHelp(
-        "Parameter set: a JSON file, or a shipped id (\(ShippedData.parameterSetIDs.joined(separator: ", "))).",
+        "Parameter set, which also picks the margin model: a JSON file, or a shipped id (\(ShippedData.modelParameterSetIDs.joined(separator: ", "))).",
         valueName: "FILE|ID"))
     var params: String?
 
@@ -29,9 +29,15 @@ struct LoadedInputs {
     var request: PositionBuilderRequest
     var catalog: InstrumentCatalog
     var market: MarketSnapshot
+    /// The okx-pm parameter set: the chosen one, or the shipped default when another model was chosen.
     var parameters: MarginParameters
+    /// The chosen parameter set (`--params`, else the request's `paramsId`, else okx-pm's default); it picks
+    /// the model.
+    var model: ModelParameters
 
-    init(requestPath: String, options: DataOptions) throws(CommandFailure) {
+    /// Loads everything; `models` are the margin models the command supports (a set of another model is
+    /// refused, naming the commands that take it).
+    init(requestPath: String, options: DataOptions, models: Set<MarginModelID> = [.okxPM]) throws(CommandFailure) {
         request = try Self.load(requestPath == "-" ? "request (stdin)" : requestPath) {
             try PositionBuilderRequest(bytes: try Self.read(requestPath))
         }
@@ -54,17 +60,34 @@ struct LoadedInputs {
         } else {
             market = try Self.load("shipped market") { try ShippedData.market(named: ShippedData.defaultMarketName) }
         }
+        let origin: String
         if let source = options.params {
-            parameters = try Self.load("--params \(source)") {
-                try Self.isShippedName(source, ShippedData.parameterSetIDs)
-                    ? ShippedData.parameters(id: source)
-                    : MarginParameters(bytes: try Self.readUserFile(source, shipped: ShippedData.parameterSetIDs))
+            origin = "--params \(source)"
+            model = try Self.load(origin) {
+                try Self.isShippedName(source, ShippedData.modelParameterSetIDs)
+                    ? ShippedData.modelParameters(id: source)
+                    : ModelParameters(bytes: try Self.readUserFile(source, shipped: ShippedData.modelParameterSetIDs))
             }
-        } else if let id = request.parametersID, ShippedData.parameterSetIDs.contains(id) {
-            parameters = try Self.load("paramsId \(id)") { try ShippedData.parameters(id: id) }
+        } else if let id = request.parametersID, ShippedData.modelParameterSetIDs.contains(id) {
+            origin = "paramsId \(id)"
+            model = try Self.load(origin) { try ShippedData.modelParameters(id: id) }
         } else {
-            parameters = try Self.load("shipped parameters") { try ShippedData.parameters() }
+            origin = "shipped parameters"
+            model = .okxPM(try Self.load(origin) { try ShippedData.parameters() })
         }
+        guard models.contains(model.model) else {
+            throw CommandFailure(description: "\(origin): the \(model.model.rawValue) model is available in pm build and pm compare --models only")
+        }
+        switch model {
+        case .okxPM(let okx): parameters = okx
+        case .derivePM2: parameters = try Self.load("shipped parameters") { try ShippedData.parameters() }
+        }
+    }
+
+    /// The parameter set `model` uses: the chosen one when it is of that model, else the model's shipped default.
+    func parameters(for model: MarginModelID) throws(CommandFailure) -> ModelParameters {
+        if self.model.model == model { return self.model }
+        return try Self.load("shipped parameters") { try ShippedData.modelParameters(id: ShippedData.defaultParameterSetID(for: model)) }
     }
 
     /// A user file; a missing one is reported with the shipped names the option also accepts.

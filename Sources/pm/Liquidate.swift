@@ -25,7 +25,7 @@ struct Liquidate: ParsableCommand {
             let portfolio = try PositionBuilder.portfolio(
                 for: inputs.request, catalog: inputs.catalog, market: inputs.market, parameters: inputs.parameters)
             let plan = try LiquidationPlanner.plan(portfolio, catalog: inputs.catalog, market: inputs.market, parameters: inputs.parameters)
-            let report = plan.json(parameters: inputs.parameters)
+            let report = plan.json(parameters: inputs.parameters).withModel(.okxPM)
             let format = self.format ?? (standardOutputIsTerminal() ? .table : .json)
             return format == .json ? JSONWriter.serialize(report, pretty: true) + "\n" : TableRenderer.liquidation(report)
         }

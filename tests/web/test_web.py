@@ -464,6 +464,71 @@ def test_load_my_account(driver):
     shot(driver, "desktop-loaded-account")
 
 
+def test_derive_model_choice(driver, portfolio):
+    """The model select: Derive PM2 figures, cards and the models side by side; an unmappable instrument is
+    refused next to its row; back to okx-pm."""
+    option = portfolio["option"]
+    css(driver, "#clear-all").click()
+    css(driver, "#add-position").click()
+    row = last_row(driver, "positions-body")
+    Select(row.find_element(By.CSS_SELECTOR, ".pick-kind")).select_by_value("perpetual")
+    Select(row.find_element(By.CSS_SELECTOR, ".pick-coin")).select_by_value("BTC")
+    Select(row.find_element(By.CSS_SELECTOR, ".pick-quote")).select_by_value("USDC")
+    type_into(row.find_element(By.CSS_SELECTOR, ".pos-size"), "-5000")
+    assert row.find_element(By.CSS_SELECTOR, ".inst-id").text == "BTC-USDC-SWAP"
+    css(driver, "#add-position").click()
+    row = last_row(driver, "positions-body")
+    Select(row.find_element(By.CSS_SELECTOR, ".pick-kind")).select_by_value("option")
+    Select(row.find_element(By.CSS_SELECTOR, ".pick-coin")).select_by_value("BTC")
+    Select(row.find_element(By.CSS_SELECTOR, ".pick-quote")).select_by_value("USD")
+    Select(row.find_element(By.CSS_SELECTOR, ".pick-exp")).select_by_value(option["instId"].split("-")[2])
+    Select(row.find_element(By.CSS_SELECTOR, ".pick-strike")).select_by_value(option["stk"])
+    Select(row.find_element(By.CSS_SELECTOR, ".pick-type")).select_by_value("C")
+    type_into(row.find_element(By.CSS_SELECTOR, ".pos-size"), "-100")
+    css(driver, "#add-balance").click()
+    row = last_row(driver, "balances-body")
+    type_into(row.find_element(By.CSS_SELECTOR, ".bal-ccy"), "USDC")
+    type_into(row.find_element(By.CSS_SELECTOR, ".bal-amt"), "60000")
+    Select(css(driver, "#model")).select_by_value("derive-pm2")
+
+    body = {"greeksType": "BS", "paramsId": "derive-pm2",
+            "simPos": [{"instId": "BTC-USDC-SWAP", "pos": "-5000"}, {"instId": option["instId"], "pos": "-100"}],
+            "simAsset": [{"ccy": "USDC", "amt": "60000"}]}
+    expected = api("position-builder", body)
+    assert expected["model"] == "derive-pm2"
+    wait_total_mmr(driver, expected["totalMmr"], "displayed MMR is not Derive PM2's")
+    assert json.loads(css(driver, "#request-json").get_attribute("textContent")) == body
+    assert css(driver, "#summary-mode").get_attribute("data-mode") == "derive"
+    cards = driver.find_elements(By.CSS_SELECTOR, ".unit-card.derive")
+    assert [c.get_attribute("data-unit") for c in cards] == [u["riskUnit"] for u in expected["riskUnitData"]]
+    assert css(driver, "#compare-h").text == "Margin models side by side"
+    compare = api("position-builder-compare", body)
+    shown = {td.get_attribute("data-model"): td.get_attribute("data-value")
+             for td in driver.find_elements(By.CSS_SELECTOR, '#compare td[data-key="totalMmr"]')}
+    assert shown == {m["model"]: m["totalMmr"] for m in compare["models"]}
+    driver.execute_script("window.scrollTo(0, 0)")
+    shot(driver, "desktop-derive-pm2")
+
+    # A USDT-margined perpetual has no Derive counterpart: refused next to its row.
+    good = total_mmr(driver)
+    css(driver, "#add-position").click()
+    row = last_row(driver, "positions-body")
+    Select(row.find_element(By.CSS_SELECTOR, ".pick-quote")).select_by_value("USDT")
+    type_into(row.find_element(By.CSS_SELECTOR, ".pos-size"), "1")
+    kind = row.find_element(By.CSS_SELECTOR, ".pick-kind")
+    wait(driver, lambda d: error_next_to(kind) is not None, message="the refusal is not shown next to the instrument")
+    assert "BTC-USDT-SWAP" in error_next_to(kind).text and "derive-pm2" in error_next_to(kind).text
+    row.find_element(By.CSS_SELECTOR, ".remove-row").click()
+    wait_total_mmr(driver, good, "results did not come back after removing the USDT perpetual")
+
+    Select(css(driver, "#model")).select_by_value("okx-pm")
+    wait(driver, lambda d: "paramsId" not in json.loads(css(d, "#request-json").get_attribute("textContent")))
+    sent = json.loads(css(driver, "#request-json").get_attribute("textContent"))
+    assert sent["simPos"] == body["simPos"] and sent["acctLv"] in ("3", "4")
+    wait_total_mmr(driver, api("position-builder", sent)["totalMmr"], "back to okx-pm")
+    assert css(driver, "#compare-h").text == "Portfolio margin vs classic"
+
+
 def test_no_javascript_errors(driver):
     errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE" and entry.get("source") != "network"]
     assert not errors, errors

@@ -227,7 +227,7 @@ extension Exchange {
             let result = graph
                 ? try PositionBuilder.graph(request, catalog: catalog, market: market, parameters: parameters, realPortfolio: portfolio(account))
                 : try PositionBuilder.build(request, catalog: catalog, market: market, parameters: parameters, realPortfolio: portfolio(account))
-            return .array([result])
+            return .array([result.withModel(.okxPM)])
         } catch let error as EngineError {
             throw OKXError.engine(error)
         }
@@ -243,10 +243,11 @@ extension Exchange {
             guard !request.includeRealPositions else {
                 throw OKXError.parameter("inclRealPosAndEq: the public position builder has no account; use /api/v5/account/position-builder")
             }
+            if let other = try otherModelPositionBuilder(request, kind: kind) { return .array([other]) }
             switch kind {
-            case .build: return .array([try PositionBuilder.build(request, catalog: catalog, market: market, parameters: parameters)])
-            case .graph: return .array([try PositionBuilder.graph(request, catalog: catalog, market: market, parameters: parameters)])
-            case .compare: return .array([try PositionBuilder.compare(request, catalog: catalog, market: market, parameters: parameters)])
+            case .build: return .array([try PositionBuilder.build(request, catalog: catalog, market: market, parameters: parameters).withModel(.okxPM)])
+            case .graph: return .array([try PositionBuilder.graph(request, catalog: catalog, market: market, parameters: parameters).withModel(.okxPM)])
+            case .compare: return .array([try PositionBuilder.compare(request, catalog: catalog, market: market, parameters: parameters).withModel(.okxPM)])
             }
         } catch let error as EngineError {
             throw OKXError.engine(error)

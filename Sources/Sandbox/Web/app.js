@@ -394,10 +394,13 @@ function collect() {
   }
   const body = { acctLv: mode(), greeksType: $('#greeks-type').value, simPos, simAsset };
   if (spotInUse.length) body.spotInUse = spotInUse;
+  // Another margin model is chosen by its parameter set; Derive has no classic mode.
+  if (model() === 'derive-pm2') { body.paramsId = 'derive-pm2'; delete body.acctLv; }
   return { body, errors, sentPos, sentBal, sentSiu };
 }
 
 const mode = () => ($('#mode-classic').checked ? '3' : '4');
+const model = () => $('#model').value;
 
 // Puts a server message next to the field its path names (`simPos[1].pos`, `simAsset[0].ccy`, …).
 function showServerError(msg, sent) {
@@ -429,6 +432,7 @@ let last = null; // last good { build, graph, compare, body }
 
 function changed() {
   save();
+  $('#mode').disabled = model() === 'derive-pm2'; // Derive has no classic mode
   $('#positions-empty').hidden = posRows.length > 0;
   $('#balances-empty').hidden = balRows.length > 0;
   $('#balances-table').hidden = balRows.length === 0;
@@ -505,7 +509,8 @@ function setFig(id, text, value) {
 }
 
 function render({ build, graph, compare, body }) {
-  const pm = body.acctLv === '4';
+  const derive = build.model === 'derive-pm2';
+  const pm = derive || body.acctLv === '4';
   setFig('equity', usd(build.eqUsd));
   setFig('adj-eq', usd(build.adjEq));
   setFig('total-mmr', usd(build.totalMmr), build.totalMmr);
@@ -518,12 +523,13 @@ function render({ build, graph, compare, body }) {
   const mr = $('#margin-ratio').parentElement;
   mr.dataset.level = build.marginRatio === '' ? 'safe' : ratio <= 1 ? 'liquidation' : ratio <= 3 ? 'warning' : 'safe';
   $('#mini-summary').innerHTML = `MMR <b>${usd(build.totalMmr)}</b> · ratio <b>${build.marginRatio === '' ? '∞' : pct(build.marginRatio)}</b>`;
-  $('#summary-mode').textContent = pm ? 'Portfolio margin (acctLv 4)' : 'Classic (acctLv 3)';
-  $('#summary-mode').dataset.mode = pm ? 'pm' : 'classic';
-  $('#footnote').textContent = `Parameters ${build.paramsId}, market ${build.marketTs}. USD figures; margin ratio = adjusted equity / MMR, liquidation at 100 %.`;
-  renderCompare(compare, body.acctLv);
-  renderUnits(build, pm);
-  renderAttribution(build, pm);
+  $('#summary-mode').textContent = derive ? 'Derive PM2 (derive-pm2)' : pm ? 'Portfolio margin (acctLv 4)' : 'Classic (acctLv 3)';
+  $('#summary-mode').dataset.mode = derive ? 'derive' : pm ? 'pm' : 'classic';
+  $('#footnote').textContent = derive
+    ? `Model ${build.model}, parameters ${build.paramsId}, market ${build.marketTs}. USD figures; margin ratio = equity / MMR (Derive's MM surplus ≥ 0 exactly when it is ≥ 100 %). ${(build.notes || []).join(' ')}`
+    : `Model ${build.model || 'okx-pm'}, parameters ${build.paramsId}, market ${build.marketTs}. USD figures; margin ratio = adjusted equity / MMR, liquidation at 100 %.`;
+  if (compare.models) renderModels(compare); else renderCompare(compare, body.acctLv);
+  if (derive) { renderDeriveUnits(build); renderDeriveAttribution(build); } else { renderUnits(build, pm); renderAttribution(build, pm); }
   drawGraph();
   // Mark prices as entry-price placeholders.
   const marks = new Map();
@@ -535,7 +541,28 @@ function render({ build, graph, compare, body }) {
   }
 }
 
+// Margin models side by side (the compare endpoint when another model is chosen).
+function renderModels(c) {
+  $('#compare-h').textContent = 'Margin models side by side';
+  const cols = c.models || [];
+  const rows = [['Total MMR', 'totalMmr', usd], ['Total IMR', 'totalImr', usd], ['Margin ratio', 'marginRatio', pct], ['Available equity', 'availEq', usd], ['Equity', 'eqUsd', usd]];
+  let html = `<thead><tr><th></th>${cols.map((m) => `<th class="${m.model === model() ? 'current' : ''}" data-model="${esc(m.model)}">${esc(m.model)}</th>`).join('')}</tr></thead><tbody>`;
+  for (const [label, key, f] of rows) {
+    html += `<tr><th scope="row">${label}</th>${cols.map((m) => `<td data-model="${esc(m.model)}" data-key="${key}" data-value="${esc(m[key])}">${f(m[key])}</td>`).join('')}</tr>`;
+  }
+  const names = [...new Set(cols.flatMap((m) => (m.riskUnits || []).map((u) => u.riskUnit)))];
+  for (const name of names) {
+    html += `<tr class="sub"><th scope="row">${esc(name)} MMR</th>${cols.map((m) => {
+      const u = (m.riskUnits || []).find((x) => x.riskUnit === name);
+      return `<td title="${esc(u ? (u.drivers || []).map((d) => `${d.name}: ${usd(d.usd)}`).join('\n') : '')}">${u ? usd(u.mmr) : '—'}</td>`;
+    }).join('')}</tr>`;
+  }
+  html += `<tr class="sub"><th scope="row">Sets the MMR</th>${cols.map((m) => `<td class="small">${(m.riskUnits || []).filter((u) => u.dominant).map((u) => `${esc(u.riskUnit)}: ${esc(u.dominant)}`).join('<br>') || '—'}</td>`).join('')}</tr>`;
+  $('#compare').innerHTML = html + '</tbody>';
+}
+
 function renderCompare(c, acctLv) {
+  $('#compare-h').textContent = 'Portfolio margin vs classic';
   const rows = [
     ['Total MMR', 'totalMmr', 'mmr', usd], ['Total IMR', 'totalImr', 'imr', usd], ['Margin ratio', 'mgnRatio', 'ratio', pct],
     ['Available equity', 'availEq', 'avail', usd], ['Adjusted equity', 'adjEq', 'adjeq', usd],
@@ -568,6 +595,39 @@ function renderUnits(b, pm) {
     return;
   }
   box.innerHTML = b.riskUnitData.map((u) => (pm ? pmUnit(u) : classicUnit(u))).join('');
+}
+
+// Derive PM2: one card per portfolio with its worst loss, contingencies and scenario P&L.
+function renderDeriveUnits(b) {
+  const box = $('#units');
+  if (!b.riskUnitData.length) { box.innerHTML = '<div class="panel muted">Nothing to margin.</div>'; return; }
+  box.innerHTML = b.riskUnitData.map((u) => {
+    const c = u.contingencies || {};
+    const drivers = (u.drivers || []).map((d) => `<li>${esc(d.name)}: <b>${usd(d.usd)}</b></li>`).join('') || '<li class="muted">nothing required</li>';
+    const scen = (u.scenarios || []).filter(() => (u.expiries || []).length || Number(u.perpValue) !== 0 || Number(u.collateralValue) !== 0);
+    const rows = scen.map((x) => `<tr data-pnl="${esc(x.pnl)}"><th scope="row">${x.volShock === 'linear' || x.volShock === 'abs' ? esc(x.volShock) + ' skew' : `spot ×${gen(x.spotShock)}, vol ${esc(x.volShock)}${x.dampening === '1' ? '' : ` (damp ${gen(x.dampening)})`}`}</th><td class="${Number(x.pnl) < 0 ? 'neg' : ''}">${usd(x.pnl)}</td></tr>`).join('');
+    return `<article class="panel unit-card derive" data-unit="${esc(u.riskUnit)}">
+  <header class="unit-head"><h2>${esc(u.riskUnit)} <small class="muted">Derive portfolio</small></h2>
+    <span class="dominant-badge" title="what sets this portfolio's MMR">${esc(u.dominant || 'nothing required')}</span></header>
+  <dl class="figs small-figs">
+    <div class="key"><dt>MMR</dt><dd class="unit-mmr" data-value="${esc(u.mmr)}">${usd(u.mmr)}</dd></div>
+    <div><dt>IMR</dt><dd class="unit-imr" data-value="${esc(u.imr)}">${usd(u.imr)}</dd></div>
+    <div><dt>MtM + cash</dt><dd>${usd(Number(u.mtm) + Number(u.cash))}</dd></div>
+    <div><dt>Worst loss</dt><dd>${usd(u.worstLoss)} <small class="muted">${esc(u.worstScenario || '')}</small></dd></div>
+  </dl>
+  <ul class="drivers small">${drivers}</ul>
+  <p class="small muted">Contingencies (USD): perp ${usd(c.perpMm)} + ${usd(c.perpIm)} IM · naked shorts ${usd(c.optionMm)} + ${usd(c.optionIm)} IM · collateral ${usd(c.collateralMm)} + ${usd(c.collateralIm)} IM · oracle ${usd(c.oracleIm)} IM · basis ${usd(u.basisContingency)}</p>
+  <p class="formula small muted">MMR = −${gen(u.mmFactor)} × min(basis contingency, worst scenario P&amp;L) + MM contingencies; IMR uses ×${gen(u.imFactor)} and adds the IM contingencies.</p>
+  ${rows ? `<details><summary>Scenario P&amp;L (USD)</summary><table class="num-table derive-scenarios">${rows}</table></details>` : ''}
+</article>`;
+  }).join('');
+}
+
+function renderDeriveAttribution(b) {
+  const rows = b.positions || [];
+  $('#attribution').innerHTML = '<thead><tr><th>Instrument</th><th>Contracts</th><th>Derive asset</th><th>Coins</th><th>Portfolio</th></tr></thead><tbody>'
+    + (rows.length ? rows.map((p) => `<tr data-inst="${esc(p.instId)}"><th scope="row">${esc(p.instId)}</th><td>${gen(p.pos)}</td><td>${esc(p.deriveAsset)}</td><td>${gen(p.coins)}</td><td>${esc(p.riskUnit)}</td></tr>`).join('')
+      : '<tr><td colspan="5" class="muted">No positions.</td></tr>') + '</tbody>';
 }
 
 function liqText(s, dir) {
@@ -804,7 +864,7 @@ async function loadAccount(ev) {
 function save() {
   try {
     localStorage.setItem(STORE_KEY, JSON.stringify({
-      mode: mode(), greeksType: $('#greeks-type').value, range: $('#graph-range').value,
+      mode: mode(), model: model(), greeksType: $('#greeks-type').value, range: $('#graph-range').value,
       positions: posRows.map((r) => ({ instId: r.inst?.instId, pos: r.size.value, avgPx: r.px.value, lever: r.lever.value })),
       balances: balRows.map((r) => ({ ccy: r.ccy.value, amt: r.amt.value, siu: r.siu.value })),
     }));
@@ -817,6 +877,7 @@ function restore() {
   if (!s) return false;
   if (s.mode === '3') $('#mode-classic').checked = true;
   if (s.greeksType) $('#greeks-type').value = s.greeksType;
+  if (s.model === 'derive-pm2') $('#model').value = s.model;
   if (s.range) $('#graph-range').value = s.range;
   (s.positions || []).forEach((p) => addPositionRow(p));
   (s.balances || []).forEach((b) => addBalanceRow(b));
@@ -853,7 +914,7 @@ async function start() {
     balRows.splice(0).forEach((r) => r.tr.remove());
     changed();
   });
-  for (const id of ['#mode-pm', '#mode-classic', '#greeks-type']) $(id).addEventListener('change', changed);
+  for (const id of ['#mode-pm', '#mode-classic', '#greeks-type', '#model']) $(id).addEventListener('change', changed);
   $('#graph-range').addEventListener('change', () => { save(); drawGraph(); });
   $('#account-form').addEventListener('submit', loadAccount);
   let w = 0;
