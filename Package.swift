@@ -14,6 +14,9 @@ let package = Package(
         // For the nested fuzz package (fuzz/Package.swift), which can only use products of this one.
         .library(name: "MarginDefaults", targets: ["MarginDefaults"]),
         .library(name: "Sandbox", targets: ["Sandbox"]),
+        // For the nested benchmark package (bench/Package.swift): the store and the seeded fixtures.
+        .library(name: "MarginStore", targets: ["MarginStore"]),
+        .library(name: "MarginTestSupport", targets: ["MarginTestSupport"]),
         .executable(name: "pm", targets: ["pm"]),
         // The load test's client (tests/load), not part of the sandbox.
         .executable(name: "pm-load", targets: ["pm-load"]),

@@ -295,3 +295,65 @@ public struct SettingRecord: Codable, Sendable, Equatable, FetchableRecord, Pers
         self.value = value
     }
 }
+
+// MARK: - Writing in bulk
+
+/// Cached, compiled statements for the rows a commit writes (a funding tick writes a million bills and
+/// balances in one transaction; encoding each through `Codable` and compiling its SQL took most of its time).
+extension FillRecord {
+    public func insert(into db: Database) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO fill (tradeId, ordId, uid, clOrdId, instId, side, fillPx, fillSz, fee, feeCcy, pnl, execType, category, ts)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [tradeId, ordId, uid, clOrdId, instId, side, fillPx, fillSz, fee, feeCcy, pnl, execType, category, ts])
+    }
+}
+
+extension BillRecord {
+    public func insert(into db: Database) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO bill (billId, uid, ccy, balChg, bal, type, subType, instId, ordId, pnl, fee, sz, px, notes, ts)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [billId, uid, ccy, balChg, bal, type, subType, instId, ordId, pnl, fee, sz, px, notes, ts])
+    }
+}
+
+extension BalanceRecord {
+    /// Inserts or replaces the balance of (uid, ccy).
+    public func store(in db: Database) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO balance (uid, ccy, cashBal) VALUES (?, ?, ?) ON CONFLICT(uid, ccy) DO UPDATE SET cashBal = excluded.cashBal
+            """).execute(arguments: [uid, ccy, cashBal])
+    }
+}
+
+extension PositionRecord {
+    /// Inserts or replaces the position of (uid, instId).
+    public func store(in db: Database) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO position (uid, instId, pos, avgPx, lever, cTime, uTime) VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(uid, instId) DO UPDATE SET pos = excluded.pos, avgPx = excluded.avgPx, lever = excluded.lever,
+            cTime = excluded.cTime, uTime = excluded.uTime
+            """).execute(arguments: [uid, instId, pos, avgPx, lever, cTime, uTime])
+    }
+
+    public static func delete(uid: String, instId: String, in db: Database) throws {
+        try db.cachedStatement(sql: "DELETE FROM position WHERE uid = ? AND instId = ?").execute(arguments: [uid, instId])
+    }
+}
+
+extension InterestRecord {
+    public func store(in db: Database) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO interest (uid, ccy, pending, accrued) VALUES (?, ?, ?, ?)
+            ON CONFLICT(uid, ccy) DO UPDATE SET pending = excluded.pending, accrued = excluded.accrued
+            """).execute(arguments: [uid, ccy, pending, accrued])
+    }
+}
+
+extension SettingRecord {
+    public func store(in db: Database) throws {
+        try db.cachedStatement(sql: "INSERT INTO setting (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+            .execute(arguments: [key, value])
+    }
+}

@@ -97,6 +97,10 @@ struct RiskMirror: Sendable {
 }
 
 extension Exchange {
+    /// The account book and kernel the exchange margins with, for benchmarks (the same sweep outside the
+    /// exchange).
+    public func riskBookSnapshot() -> (AccountBook, BatchMargin) { (risk.book, risk.kernel) }
+
     /// An account's position lines and balances as the engine sees them (``RiskMirror/rows(of:table:)``).
     func riskRows(_ account: AccountState) -> (lines: [AccountBook.Line], balances: [(currency: Int32, amount: Double)])? {
         RiskMirror.rows(of: account, table: risk.table)

@@ -3,11 +3,13 @@ import Dispatch
 import Foundation
 import MarginDefaults
 import MarginEngine
+import MarginTestSupport
 import Sandbox
 
-/// `pm bench`: the engine's speed on this machine. Benchmarks, not tests: it prints what it measured.
-struct Bench: ParsableCommand {
+/// `pm-bench engine`: the engine's speed on this machine. Benchmarks, not tests: it prints what it measured.
+struct EngineBench: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "engine",
         abstract: "Measure Black-76, the Position Builder, batch re-margining and the MR1 grid (build with -c release).",
         discussion: "Ends with one JSON line. --grid-out writes the MR1 grid inputs for bench/python_grid.py.")
 
@@ -44,7 +46,7 @@ struct Bench: ParsableCommand {
         var fields: [(String, JSONValue)] = []
         var sink = 0.0
         mutating func add(_ key: String, _ value: Double, exact: Bool = false) {
-            fields.append((key, .number(DecimalText.format(exact ? value : Bench.round(value)))))
+            fields.append((key, .number(DecimalText.format(exact ? value : EngineBench.round(value)))))
         }
     }
 
@@ -236,7 +238,7 @@ struct BenchUniverse {
 
     /// A portfolio of `positions` positions over the 10 coins, half of them options.
     func portfolio(positions count: Int, seed: UInt64) -> Portfolio {
-        var generator = SplitMix(seed: seed)
+        var generator = SeededGenerator(seed: seed)
         var positions: [Position] = []
         for index in 0..<count {
             let pool = index % 2 == 0 ? options : perpetuals
@@ -252,7 +254,7 @@ struct BenchUniverse {
     /// `accounts` accounts of `positionsPerAccount` positions: each on 1–3 coins, a mix of perpetuals, futures
     /// and options, a USDT balance and sometimes a coin balance.
     func book(accounts: Int, positionsPerAccount: Int) -> AccountBook {
-        var generator = SplitMix(seed: 7)
+        var generator = SeededGenerator(seed: 7)
         var book = AccountBook()
         book.reserve(accounts: accounts, positions: accounts * positionsPerAccount)
         var byCoin: [Int32: [Int32]] = [:]
@@ -280,7 +282,7 @@ struct BenchUniverse {
 
     func gridInputs(count: Int, parameters: MarginParameters) -> MR1Grid {
         var rows: [MR1Grid.Row] = []
-        var generator = SplitMix(seed: 11)
+        var generator = SeededGenerator(seed: 11)
         for _ in 0..<count {
             let index = Int(options[Int(generator.next() % UInt64(options.count))])
             let risk = table.risks[index]
@@ -395,18 +397,5 @@ struct MR1Grid {
                 ])
             })),
         ])
-    }
-}
-
-/// Deterministic random numbers for benchmark fixtures.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
