@@ -108,8 +108,6 @@ public struct Sandbox: Sendable {
         if configuration.mode != .staticSnapshot {
             services.append(SimulatorService(simulator: simulator, interval: configuration.tickInterval))
         }
-        let exchange = exchange
-        let window = Int64(configuration.timestampWindowSeconds)
         let capacity = configuration.webSocketQueueCapacity
         let idleTimeout = TimeAmount.nanoseconds(Int64(configuration.idleTimeoutSeconds * 1e9))
         return Application(
@@ -121,8 +119,8 @@ public struct Sandbox: Sendable {
                     ) { request, _, _ in
                         guard let endpoint = WebSocketTransport.endpoint(forPath: request.path ?? "") else { return .dontUpgrade }
                         return .upgrade([:]) { inbound, outbound, _ in
-                            try await WebSocketTransport.serve(
-                                inbound, outbound, endpoint: endpoint, exchange: exchange, windowSeconds: window, capacity: capacity)
+                            // Logins go through the API's authenticator: REST's window, clock and replay guard.
+                            try await WebSocketTransport.serve(inbound, outbound, endpoint: endpoint, api: api, capacity: capacity)
                         }
                     },
                     timeout: idleTimeout)
