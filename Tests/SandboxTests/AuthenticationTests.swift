@@ -84,6 +84,55 @@ import Testing
         #expect(Authenticator.parseTimestamp("2024-13-01T00:00:00Z") == nil)
     }
 
+    /// WebSocket login timestamps: Unix seconds, a fraction truncated to milliseconds; nothing else.
+    @Test func unixSecondsParse() {
+        #expect(Authenticator.parseUnixSeconds("1795737600") == 1_795_737_600_000)
+        #expect(Authenticator.parseUnixSeconds("1795737600.4569") == 1_795_737_600_456)
+        #expect(Authenticator.parseUnixSeconds("0.5") == 500)
+        #expect(Authenticator.parseUnixSeconds("999999999999") == 999_999_999_999_000)
+        for text in ["", ".", "1.", ".5", "-1", "+1", "1e9", "1 ", "1,5", "1.0000000001", "1000000000000", "99999999999999999999", "١٢"] {
+            #expect(Authenticator.parseUnixSeconds(text) == nil, "\(text)")
+        }
+    }
+
+    /// `public/time` answers the API's injected clock — the one that checks signatures — not the machine's.
+    @Test func publicTimeIsTheInjectedClock() async throws {
+        let sandbox = try SandboxHarness()
+        for step in [0, 1, 45_000] as [Int64] {
+            sandbox.clock.advance(step)
+            let response = await sandbox.api.handle(sandbox.request("GET", "/api/v5/public/time", as: nil))
+            #expect(response.code == "0" && response.first?[member: "ts"]?.scalarText == String(sandbox.clock.now), "\(response.envelope)")
+        }
+    }
+
+    /// `Sandbox.open` hands one clock to everything it builds: records, REST signatures, WebSocket logins and
+    /// `public/time` all read it (a clock in 2020, far from the machine's, shows none of them reads the machine's).
+    @Test func sandboxOpenSharesOneClock() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("pm-clock-\(UUID().uuidString).sqlite").path
+        defer { for suffix in ["", "-wal", "-shm", ".key", ".admin-token"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+        let clock = ManualClock(1_600_000_000_000)
+        let sandbox = try Sandbox.open(
+            SandboxConfiguration(databasePath: path), catalog: Fixtures.catalog, market: Fixtures.calmMarket, parameters: Fixtures.parameters,
+            clock: { clock.now })
+        let exchangeClock = await sandbox.exchange.clock
+        #expect(exchangeClock() == clock.now && sandbox.api.clock() == clock.now)
+        let time = await sandbox.api.handle(APIRequest(method: "GET", target: "/api/v5/public/time", body: [], headers: [:], remoteIsLoopback: true))
+        #expect(time.first?[member: "ts"]?.scalarText == "1600000000000")
+        let created = try await sandbox.exchange.createAccount(deposits: [("USDT", ExactDecimal("1000") ?? .zero)])
+        let stamp = SandboxHarness.isoTimestamp(clock.now)
+        let target = "/api/v5/account/config"
+        let headers = [
+            "ok-access-key": created.apiKey, "ok-access-passphrase": created.passphrase, "ok-access-timestamp": stamp,
+            "ok-access-sign": okxSignature(secret: created.secretKey, timestamp: stamp, method: "GET", requestPath: target, body: []),
+        ]
+        let rest = await sandbox.api.handle(APIRequest(method: "GET", target: target, body: [], headers: headers, remoteIsLoopback: true))
+        #expect(rest.code == "0", "\(rest.envelope)")
+        let user = SandboxHarness.Credentials(uid: created.uid, apiKey: created.apiKey, secret: created.secretKey, passphrase: created.passphrase)
+        let session = WebSocketSession(api: sandbox.api, endpoint: .privateChannels)
+        let login = await session.receive(WebSocketSessionTests.loginFrame(user, seconds: clock.now / 1000))
+        #expect(WebSocketSessionTests.code(login) == "0", "\(login)")
+    }
+
     /// The replay set refuses a signature until its expiry, admits it again after, and forgets expired
     /// signatures as time passes: it holds about one window's worth, however long the server runs.
     @Test func theReplayGuardForgetsExpiredSignatures() {

@@ -17,14 +17,18 @@ final class SandboxHarness: @unchecked Sendable {
     let simulator: MarketSimulator
     let api: SandboxAPI
 
-    init(market: MarketSnapshot = Fixtures.calmMarket, rateLimit: Double = 10_000, database: AppDatabase? = nil) throws {
+    init(
+        market: MarketSnapshot = Fixtures.calmMarket, rateLimit: Double = 10_000, timestampWindowSeconds: Int = 30, database: AppDatabase? = nil
+    ) throws {
         self.database = try database ?? AppDatabase.inMemory()
         let clock = clock
         exchange = try Exchange(
             database: self.database, secrets: SecretBox(keyBytes: Array(repeating: 7, count: 32)), catalog: Fixtures.catalog,
             parameters: Fixtures.parameters, market: market, clock: { clock.now })
         simulator = try MarketSimulator(exchange: exchange, base: market, mode: .staticSnapshot, database: self.database)
-        api = SandboxAPI(exchange: exchange, adminToken: "admin-token", simulator: simulator, rateLimitPerSecond: rateLimit, clock: { clock.now })
+        api = SandboxAPI(
+            exchange: exchange, adminToken: "admin-token", simulator: simulator, timestampWindowSeconds: timestampWindowSeconds,
+            rateLimitPerSecond: rateLimit, clock: { clock.now })
     }
 
     struct Credentials {

@@ -6,13 +6,16 @@ import Testing
 
 /// The OKX WebSocket protocol, frame by frame (spec 06 §7): login, subscriptions, pushes, malformed input.
 @Suite struct WebSocketSessionTests {
+    /// A session of the harness's API: its authenticator, window and ManualClock.
     static func session(_ sandbox: SandboxHarness, _ endpoint: WebSocketSession.Endpoint = .privateChannels) -> WebSocketSession {
-        let clock = sandbox.clock
-        return WebSocketSession(exchange: sandbox.exchange, endpoint: endpoint, clock: { clock.now })
+        WebSocketSession(api: sandbox.api, endpoint: endpoint)
     }
 
-    static func loginFrame(_ user: SandboxHarness.Credentials, seconds: Int64, secret: String? = nil, passphrase: String? = nil, key: String? = nil) -> String {
-        let timestamp = String(seconds)
+    static func loginFrame(
+        _ user: SandboxHarness.Credentials, seconds: Int64, timestamp written: String? = nil, secret: String? = nil, passphrase: String? = nil,
+        key: String? = nil
+    ) -> String {
+        let timestamp = written ?? String(seconds)
         let sign = okxSignature(secret: secret ?? user.secret, timestamp: timestamp, method: "GET", requestPath: "/users/self/verify", body: [])
         return #"{"op":"login","args":[{"apiKey":"\#(key ?? user.apiKey)","passphrase":"\#(passphrase ?? user.passphrase)","timestamp":"\#(timestamp)","sign":"\#(sign)"}]}"#
     }
@@ -53,6 +56,85 @@ import Testing
         // A private subscription is then refused.
         let refused = Self.parse(await session.receive(#"{"op":"subscribe","args":[{"channel":"account"}]}"#).first ?? "")
         #expect(refused?[member: "code"]?.scalarText == "60011")
+    }
+
+    static func code(_ replies: [String]) -> String? { parse(replies.first ?? "")?[member: "code"]?.scalarText }
+    static func message(_ replies: [String]) -> String { parse(replies.first ?? "")?[member: "msg"]?.scalarText ?? "" }
+
+    /// The REST check order over WebSocket: each frame fails two checks and must report the earlier one
+    /// (missing field → bad timestamp → outside the window → unknown key → wrong passphrase → bad signature).
+    @Test func loginChecksRunInTheRESTOrder() async throws {
+        let sandbox = try SandboxHarness()
+        let user = try await sandbox.account()
+        let now = sandbox.clock.now / 1000
+        let missingKey = #"{"op":"login","args":[{"passphrase":"p","timestamp":"nope","sign":"s"}]}"#
+        let cases: [(frame: String, code: String)] = [
+            (missingKey, "60013"),
+            (Self.loginFrame(user, seconds: 0, timestamp: "yesterday", key: "nobody"), "60004"),
+            (Self.loginFrame(user, seconds: now - 120, key: "nobody"), "60006"),
+            (Self.loginFrame(user, seconds: now, passphrase: "wrong", key: "nobody"), "60005"),
+            (Self.loginFrame(user, seconds: now, secret: "not-the-secret", passphrase: "wrong"), "60024"),
+        ]
+        for (frame, code) in cases {
+            let replies = await Self.session(sandbox).receive(frame)
+            #expect(Self.code(replies) == code, "\(replies)")
+        }
+        #expect(Self.message(await Self.session(sandbox).receive(missingKey)).contains("apiKey"), "the missing field is named")
+    }
+
+    /// A login frame captured and sent again inside the window, on another connection or the same one, is
+    /// refused by the REST replay guard; a fresh timestamp logs in.
+    @Test func aReplayedLoginIsRefused() async throws {
+        let sandbox = try SandboxHarness()
+        let user = try await sandbox.account()
+        let frame = Self.loginFrame(user, seconds: sandbox.clock.now / 1000)
+        let first = Self.session(sandbox)
+        #expect(Self.code(await first.receive(frame)) == "0")
+        sandbox.clock.advance(10_000)
+        let thief = Self.session(sandbox)
+        let replayed = await thief.receive(frame)
+        #expect(Self.code(replayed) == "60007" && Self.message(replayed).contains("replay"), "\(replayed)")
+        #expect(await !thief.isLoggedIn)
+        #expect(Self.code(await first.receive(frame)) == "60007", "also on the connection that logged in")
+        #expect(Self.code(await thief.receive(Self.loginFrame(user, seconds: sandbox.clock.now / 1000))) == "0")
+        #expect(await thief.isLoggedIn)
+    }
+
+    /// WebSocket logins and REST requests are held to the API's window (5 s here, not a WebSocket default of
+    /// 30 s) against the one ManualClock: refused just outside it on both sides, accepted just inside.
+    @Test(arguments: [-6_000, 6_000, -3_600_000, -4_000, 4_000] as [Int64])
+    func theWindowIsRESTs(offset: Int64) async throws {
+        let sandbox = try SandboxHarness(timestampWindowSeconds: 5)
+        let user = try await sandbox.account()
+        let inside = abs(offset) <= 5_000
+        let timestamp = sandbox.clock.now + offset
+        let login = await Self.session(sandbox).receive(Self.loginFrame(user, seconds: timestamp / 1000))
+        #expect(Self.code(login) == (inside ? "0" : "60006"), "\(login)")
+        let rest = await sandbox.api.handle(sandbox.request("GET", "/api/v5/account/config", as: user, timestamp: timestamp))
+        #expect(rest.code == (inside ? "0" : "50102"), "\(rest.envelope)")
+    }
+
+    /// Timestamps that are not Unix seconds answer 60004; none crashes the session (`1e30` used to trap
+    /// converting a Double to Int64), and the REST ISO form is not accepted over WebSocket.
+    @Test(arguments: ["1e30", "99999999999999999999", "-1", "1795737600.", ".5", " 1795737600", "0x6B0E7C00", "2026-11-27T00:00:00.000Z"])
+    func malformedLoginTimestamps(timestamp: String) async throws {
+        let sandbox = try SandboxHarness()
+        let user = try await sandbox.account()
+        let session = Self.session(sandbox)
+        let replies = await session.receive(Self.loginFrame(user, seconds: 0, timestamp: timestamp))
+        #expect(Self.code(replies) == "60004", "\(replies)")
+        #expect(await session.receive("ping") == ["pong"])
+    }
+
+    /// Fractional seconds and a JSON number are Unix seconds too (OKX documents a string of whole seconds).
+    @Test func loginTimestampsMayCarryAFractionOrBeANumber() async throws {
+        let sandbox = try SandboxHarness()
+        let user = try await sandbox.account()
+        let seconds = sandbox.clock.now / 1000
+        #expect(Self.code(await Self.session(sandbox).receive(Self.loginFrame(user, seconds: 0, timestamp: "\(seconds).25"))) == "0")
+        let sign = okxSignature(secret: user.secret, timestamp: String(seconds + 1), method: "GET", requestPath: "/users/self/verify", body: [])
+        let number = #"{"op":"login","args":[{"apiKey":"\#(user.apiKey)","passphrase":"\#(user.passphrase)","timestamp":\#(seconds + 1),"sign":"\#(sign)"}]}"#
+        #expect(Self.code(await Self.session(sandbox).receive(number)) == "0")
     }
 
     /// Malformed frames get an error event; nothing crashes and the session keeps working.

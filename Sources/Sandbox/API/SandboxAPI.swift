@@ -19,6 +19,11 @@ public struct APIResponse: Sendable {
 /// Routes OKX v5 paths to the exchange. Every answer is an OKX envelope; no request can crash the server.
 public struct SandboxAPI: Sendable {
     public let exchange: Exchange
+    /// Wall-clock Unix milliseconds: the one clock of authentication (REST and WebSocket), the rate limiter
+    /// and `GET /api/v5/public/time`, so a client that sets its clock from the server's time lands inside
+    /// the timestamp window.
+    let clock: @Sendable () -> Int64
+    /// The one authenticator of REST requests and WebSocket logins (``WebSocketSession``).
     let authenticator: Authenticator
     let rateLimiter: RateLimiter
     /// The admin token of the sandbox control endpoints (loopback only).
@@ -29,26 +34,30 @@ public struct SandboxAPI: Sendable {
     let publicPostRoutes: [String: Handler]
     let privateRoutes: [String: (trade: Bool, handler: Handler)]
 
+    /// The API of `exchange`. `clock` (Unix milliseconds) defaults to the exchange's own, so that by default
+    /// one clock stamps records, checks signatures and answers `public/time`.
     public init(
         exchange: Exchange, adminToken: String, simulator: MarketSimulator? = nil, timestampWindowSeconds: Int = 30,
-        rateLimitPerSecond: Double = 500, clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+        rateLimitPerSecond: Double = 500, clock: (@Sendable () -> Int64)? = nil
     ) {
+        let clock = clock ?? exchange.clock
         self.exchange = exchange
         self.adminToken = adminToken
         self.simulator = simulator
+        self.clock = clock
         authenticator = Authenticator(exchange: exchange, windowMilliseconds: Int64(timestampWindowSeconds) * 1000, clock: clock)
         rateLimiter = RateLimiter(capacity: rateLimitPerSecond, perSecond: rateLimitPerSecond, clock: clock)
-        publicRoutes = Self.publicRoutes(exchange)
+        publicRoutes = Self.publicRoutes(exchange, clock: clock)
         publicPostRoutes = Self.publicPostRoutes(exchange)
         privateRoutes = Self.privateRoutes(exchange)
     }
 
     typealias Handler = @Sendable (inout APIRequest) async throws -> APIResponse
 
-    /// Public GET routes.
-    static func publicRoutes(_ exchange: Exchange) -> [String: Handler] {
+    /// Public GET routes; `public/time` answers `clock`, the clock that checks signatures.
+    static func publicRoutes(_ exchange: Exchange, clock: @escaping @Sendable () -> Int64) -> [String: Handler] {
         [
-            "/api/v5/public/time": { _ in .data(.array([.object([("ts", .string(String(Int64(Date().timeIntervalSince1970 * 1000))))])])) },
+            "/api/v5/public/time": { _ in .data(.array([.object([("ts", .string(String(clock())))])])) },
             "/api/v5/public/instruments": { request in
                 guard let type = request.parameter("instType") else { throw OKXError.empty("instType") }
                 return .data(try await exchange.instrumentsView(

@@ -53,20 +53,27 @@ public struct Sandbox: Sendable {
     public let api: SandboxAPI
     public let database: AppDatabase
 
+    /// Wall-clock Unix milliseconds, the server's clock unless a caller injects another.
+    public static let wallClock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+
     /// Opens the database (creating it), the secret key and admin token files beside it, the exchange and
     /// the simulator, restoring whatever a previous run stored.
+    ///
+    /// `clock` (Unix milliseconds) is the one clock of the sandbox: the exchange stamps records with it, and the
+    /// API checks REST and WebSocket timestamps, refills rate limits and answers `public/time` with it.
     public static func open(
-        _ configuration: SandboxConfiguration, catalog: InstrumentCatalog, market: MarketSnapshot, parameters: MarginParameters
+        _ configuration: SandboxConfiguration, catalog: InstrumentCatalog, market: MarketSnapshot, parameters: MarginParameters,
+        clock: @escaping @Sendable () -> Int64 = wallClock
     ) throws -> Sandbox {
         let database = try AppDatabase(path: configuration.databasePath)
         let secrets = try SecretBox.load(fromFile: configuration.databasePath + ".key")
         let token = try adminToken(path: configuration.databasePath + ".admin-token")
-        let exchange = try Exchange(database: database, secrets: secrets, catalog: catalog, parameters: parameters, market: market)
+        let exchange = try Exchange(database: database, secrets: secrets, catalog: catalog, parameters: parameters, market: market, clock: clock)
         let simulator = try MarketSimulator(
             exchange: exchange, base: market, mode: configuration.mode, database: database, stepSeconds: configuration.stepSeconds)
         let api = SandboxAPI(
             exchange: exchange, adminToken: token, simulator: simulator, timestampWindowSeconds: configuration.timestampWindowSeconds,
-            rateLimitPerSecond: configuration.rateLimitPerSecond)
+            rateLimitPerSecond: configuration.rateLimitPerSecond, clock: clock)
         return Sandbox(exchange: exchange, simulator: simulator, api: api, database: database)
     }
 
@@ -101,8 +108,6 @@ public struct Sandbox: Sendable {
         if configuration.mode != .staticSnapshot {
             services.append(SimulatorService(simulator: simulator, interval: configuration.tickInterval))
         }
-        let exchange = exchange
-        let window = Int64(configuration.timestampWindowSeconds)
         let capacity = configuration.webSocketQueueCapacity
         let idleTimeout = TimeAmount.nanoseconds(Int64(configuration.idleTimeoutSeconds * 1e9))
         return Application(
@@ -114,8 +119,8 @@ public struct Sandbox: Sendable {
                     ) { request, _, _ in
                         guard let endpoint = WebSocketTransport.endpoint(forPath: request.path ?? "") else { return .dontUpgrade }
                         return .upgrade([:]) { inbound, outbound, _ in
-                            try await WebSocketTransport.serve(
-                                inbound, outbound, endpoint: endpoint, exchange: exchange, windowSeconds: window, capacity: capacity)
+                            // Logins go through the API's authenticator: REST's window, clock and replay guard.
+                            try await WebSocketTransport.serve(inbound, outbound, endpoint: endpoint, api: api, capacity: capacity)
                         }
                     },
                     timeout: idleTimeout)

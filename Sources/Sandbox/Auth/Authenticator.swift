@@ -3,8 +3,54 @@ import Foundation
 import MarginStore
 import NIOConcurrencyHelpers
 
-/// OKX request authentication (spec 06 §2): headers, the timestamp window, replay rejection, key,
-/// passphrase, signature, permission — in that order, each failure with OKX's code and HTTP 401.
+/// What a client presents to authenticate, as received: REST sends it in four headers, a WebSocket login in
+/// the fields of its `login` arg. Nil means missing (an empty value is missing too).
+struct PresentedCredentials: Sendable {
+    var apiKey: String?
+    var passphrase: String?
+    var signature: String?
+    var timestamp: String?
+}
+
+/// How a transport writes the signed timestamp (spec 06 §2, §7): REST headers in ISO 8601 with milliseconds
+/// (`2026-11-27T03:28:31.444Z`), a WebSocket login in Unix seconds (`1795737600`).
+enum TimestampFormat: Sendable {
+    case iso8601
+    case unixSeconds
+
+    /// The timestamp in Unix milliseconds, or nil when it is not written in this format.
+    func milliseconds(_ text: String) -> Int64? {
+        switch self {
+        case .iso8601: Authenticator.parseTimestamp(text)
+        case .unixSeconds: Authenticator.parseUnixSeconds(text)
+        }
+    }
+}
+
+/// Why authentication failed, one case per check in the order they run; each transport maps it to its own
+/// codes at the edge (REST: ``OKXError`` 501xx with HTTP 401; WebSocket: an error event 600xx).
+enum AuthenticationFailure: Error, Equatable {
+    case missingKey
+    case missingPassphrase
+    case missingSignature
+    case missingTimestamp
+    /// The timestamp is not written in the transport's format.
+    case malformedTimestamp(String)
+    /// The timestamp is further than the window from the server clock.
+    case expired(timestamp: String, windowSeconds: Int64)
+    case unknownKey
+    case wrongPassphrase
+    case badSignature
+    /// A valid signature already received inside the window (ours: OKX has no replay check).
+    case replayed
+}
+
+/// OKX authentication (spec 06 §2) for every transport: the four credentials, the timestamp window, key,
+/// passphrase, signature and replay rejection — in that order, each failure an ``AuthenticationFailure``.
+/// REST requests (``authenticate(_:)``) and WebSocket logins (``WebSocketSession``) both come through
+/// ``verify(_:format:method:requestPath:alternativePath:body:)``, so they share the window, the remembered keys
+/// and one replay guard. A REST signature and a WebSocket login signature never collide there: they sign
+/// different strings (`…GET/api/v5/…` against `…GET/users/self/verify`).
 ///
 /// A lock, not an actor: every signed request passes through here, and an actor hop per request cost a
 /// thread switch under load. Keys never change once created, so a verified key's secret is kept decrypted
@@ -49,50 +95,63 @@ final class Authenticator: Sendable {
         self.clock = clock
     }
 
-    /// Authenticates a private request; returns the account id and the key's permissions.
+    /// Authenticates a private REST request; returns the account id and the key's permissions, or throws the
+    /// ``OKXError`` (HTTP 401) OKX answers. The signed path is the request target exactly as received, or,
+    /// when that fails and it is percent-encoded, its decoded form (python-okx signs the unencoded query; its
+    /// HTTP library may percent-encode after signing).
     func authenticate(_ request: APIRequest) async throws -> (uid: String, permissions: Set<String>) {
         func header(_ name: String) -> String? {
             guard let value = request.headers[name], !value.isEmpty else { return nil }
             return value
         }
-        guard let apiKey = header("ok-access-key") else { throw OKXError("50103", "Request header OK-ACCESS-KEY cannot be empty", httpStatus: 401) }
-        guard let passphrase = header("ok-access-passphrase") else {
-            throw OKXError("50104", "Request header OK-ACCESS-PASSPHRASE cannot be empty", httpStatus: 401)
+        let presented = PresentedCredentials(
+            apiKey: header("ok-access-key"), passphrase: header("ok-access-passphrase"), signature: header("ok-access-sign"),
+            timestamp: header("ok-access-timestamp"))
+        do throws(AuthenticationFailure) {
+            return try await verify(
+                presented, format: .iso8601, method: request.method, requestPath: request.rawTarget,
+                alternativePath: { request.rawTarget.contains("%") ? request.rawTarget.removingPercentEncoding : nil }, body: request.body)
+        } catch {
+            throw error.restError
         }
-        guard let signature = header("ok-access-sign") else { throw OKXError("50106", "Request header OK-ACCESS-SIGN cannot be empty", httpStatus: 401) }
-        guard let timestamp = header("ok-access-timestamp") else {
-            throw OKXError("50107", "Request header OK-ACCESS-TIMESTAMP cannot be empty", httpStatus: 401)
-        }
-        guard let time = Self.parseTimestamp(timestamp) else {
-            throw OKXError("50112", "Invalid OK-ACCESS-TIMESTAMP \"\(timestamp.prefix(40))\": expected ISO 8601 like 2026-11-27T03:28:31.444Z", httpStatus: 401)
-        }
+    }
+
+    /// The one authentication path: checks `presented` against a signature over
+    /// `timestamp + method + requestPath + body` (or over `alternativePath()` in place of `requestPath`, when
+    /// given and the first does not match), with the timestamp written in `format` and within
+    /// ±``windowMilliseconds`` of ``clock``; a signature that passes is remembered until its timestamp leaves
+    /// the window, and the same signature again inside it is ``AuthenticationFailure/replayed``.
+    func verify(
+        _ presented: PresentedCredentials, format: TimestampFormat, method: String, requestPath: String,
+        alternativePath: () -> String? = { nil }, body: [UInt8]
+    ) async throws(AuthenticationFailure) -> (uid: String, permissions: Set<String>) {
+        guard let apiKey = presented.apiKey, !apiKey.isEmpty else { throw .missingKey }
+        guard let passphrase = presented.passphrase, !passphrase.isEmpty else { throw .missingPassphrase }
+        guard let signature = presented.signature, !signature.isEmpty else { throw .missingSignature }
+        guard let timestamp = presented.timestamp, !timestamp.isEmpty else { throw .missingTimestamp }
+        guard let time = format.milliseconds(timestamp) else { throw .malformedTimestamp(timestamp) }
         let now = clock()
-        guard abs(now - time) <= windowMilliseconds else {
-            throw OKXError("50102", "Timestamp request expired: OK-ACCESS-TIMESTAMP \(timestamp) is more than \(windowMilliseconds / 1000) s from server time", httpStatus: 401)
-        }
-        guard var key = await knownKey(apiKey) else { throw OKXError("50111", "Invalid OK-ACCESS-KEY", httpStatus: 401) }
+        // Both sides are bounded (a parsed timestamp is below year 10000 or 10¹² s), so the difference cannot overflow.
+        guard abs(now - time) <= windowMilliseconds else { throw .expired(timestamp: timestamp, windowSeconds: windowMilliseconds / 1000) }
+        guard var key = await knownKey(apiKey) else { throw .unknownKey }
         let offered = Array(passphrase.utf8)
         if !(key.verifiedPassphrase.map { constantTimeEqual($0, offered) } ?? false) {
-            guard SecretBox.verifyPassphrase(passphrase, against: key.passphraseHash) else {
-                throw OKXError("50105", "Request header OK-ACCESS-PASSPHRASE incorrect", httpStatus: 401)
-            }
+            guard SecretBox.verifyPassphrase(passphrase, against: key.passphraseHash) else { throw .wrongPassphrase }
             key.verifiedPassphrase = offered
             state.withLockedValue { $0.keys[apiKey] = key }
         }
-        let expected = okxSignature(
-            keyed: key.mac.keyed, timestamp: timestamp, method: request.method, requestPath: request.rawTarget, body: request.body)
-        var valid = constantTimeEqual(Array(expected.utf8), Array(signature.utf8))
-        if !valid, request.rawTarget.contains("%"), let decoded = request.rawTarget.removingPercentEncoding {
-            // python-okx signs the unencoded query; its HTTP library may percent-encode after signing.
-            let alternative = okxSignature(
-                keyed: key.mac.keyed, timestamp: timestamp, method: request.method, requestPath: decoded, body: request.body)
-            valid = constantTimeEqual(Array(alternative.utf8), Array(signature.utf8))
+        let offeredSignature = Array(signature.utf8)
+        let expected = okxSignature(keyed: key.mac.keyed, timestamp: timestamp, method: method, requestPath: requestPath, body: body)
+        var valid = constantTimeEqual(Array(expected.utf8), offeredSignature)
+        if !valid, let alternative = alternativePath() {
+            let expected = okxSignature(keyed: key.mac.keyed, timestamp: timestamp, method: method, requestPath: alternative, body: body)
+            valid = constantTimeEqual(Array(expected.utf8), offeredSignature)
         }
-        guard valid else { throw OKXError("50113", "Invalid Sign", httpStatus: 401) }
+        guard valid else { throw .badSignature }
         let replayed = state.withLockedValue { state -> Bool in
             !state.seen.admit(signature, expiry: time + windowMilliseconds, now: now)
         }
-        if replayed { throw OKXError("50113", "Invalid Sign: this request was already received (replay rejected)", httpStatus: 401) }
+        if replayed { throw .replayed }
         return (key.uid, key.permissions)
     }
 
@@ -148,6 +207,47 @@ final class Authenticator: Sendable {
         let days = era * 146_097 + dayOfEra - 719_468
         let seconds = ((days * 24 + hour) * 60 + minute) * 60 + second
         return Int64(seconds) * 1000 + Int64(milliseconds)
+    }
+
+    /// `1795737600` (a fraction of up to 9 digits allowed, as in `1795737600.5`) to Unix milliseconds,
+    /// truncated. Digits only: no sign, exponent or spaces, and at most 12 whole digits (past year 33000),
+    /// so the result never overflows.
+    static func parseUnixSeconds(_ text: String) -> Int64? {
+        let bytes = Array(text.utf8)
+        let point = bytes.firstIndex(of: UInt8(ascii: ".")) ?? bytes.count
+        let whole = bytes[..<point], fraction = bytes[min(point + 1, bytes.count)...]
+        guard (1...12).contains(whole.count), point == bytes.count || (1...9).contains(fraction.count),
+            (whole + fraction).allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
+        else { return nil }
+        var milliseconds: Int64 = 0
+        for byte in whole { milliseconds = milliseconds * 10 + Int64(byte - UInt8(ascii: "0")) }
+        milliseconds *= 1000
+        for (index, byte) in fraction.prefix(3).enumerated() { milliseconds += Int64(byte - UInt8(ascii: "0")) * [100, 10, 1][index] }
+        return milliseconds
+    }
+}
+
+extension AuthenticationFailure {
+    /// OKX's REST answer (spec 06 §2): codes 50102–50113, HTTP 401.
+    var restError: OKXError {
+        switch self {
+        case .missingKey: OKXError("50103", "Request header OK-ACCESS-KEY cannot be empty", httpStatus: 401)
+        case .missingPassphrase: OKXError("50104", "Request header OK-ACCESS-PASSPHRASE cannot be empty", httpStatus: 401)
+        case .missingSignature: OKXError("50106", "Request header OK-ACCESS-SIGN cannot be empty", httpStatus: 401)
+        case .missingTimestamp: OKXError("50107", "Request header OK-ACCESS-TIMESTAMP cannot be empty", httpStatus: 401)
+        case .malformedTimestamp(let timestamp):
+            OKXError(
+                "50112", "Invalid OK-ACCESS-TIMESTAMP \"\(timestamp.prefix(40))\": expected ISO 8601 like 2026-11-27T03:28:31.444Z",
+                httpStatus: 401)
+        case .expired(let timestamp, let windowSeconds):
+            OKXError(
+                "50102", "Timestamp request expired: OK-ACCESS-TIMESTAMP \(timestamp) is more than \(windowSeconds) s from server time",
+                httpStatus: 401)
+        case .unknownKey: OKXError("50111", "Invalid OK-ACCESS-KEY", httpStatus: 401)
+        case .wrongPassphrase: OKXError("50105", "Request header OK-ACCESS-PASSPHRASE incorrect", httpStatus: 401)
+        case .badSignature: OKXError("50113", "Invalid Sign", httpStatus: 401)
+        case .replayed: OKXError("50113", "Invalid Sign: this request was already received (replay rejected)", httpStatus: 401)
+        }
     }
 }
 

@@ -6,7 +6,9 @@ import MarginStore
 /// can be tested frame by frame.
 ///
 /// Text `ping` answers `pong`. `login` signs `timestamp + "GET" + "/users/self/verify"` with the timestamp in
-/// Unix seconds and must fall inside the window. `subscribe`/`unsubscribe` take OKX's args; every accepted
+/// Unix seconds and goes through the REST ``Authenticator`` of the ``SandboxAPI`` it was made with: the same
+/// window, clock, remembered keys, check order and replay guard, with OKX's WebSocket codes (60004–60024)
+/// in place of the REST ones. `subscribe`/`unsubscribe` take OKX's args; every accepted
 /// subscription gets an initial snapshot (where OKX sends one) and then every change, in order. Errors are
 /// `{"event":"error","code":…,"msg":…}` frames; nothing a client sends can crash the server.
 public actor WebSocketSession {
@@ -39,19 +41,20 @@ public actor WebSocketSession {
 
     let exchange: Exchange
     let endpoint: Endpoint
-    let windowSeconds: Int64
+    /// The REST API's authenticator: logins share its window, clock and replay guard.
+    let authenticator: Authenticator
+    /// The REST API's clock (push timestamps).
     let clock: @Sendable () -> Int64
     public let connectionID: String
     var uid: String?
     var subscriptions: [Subscription] = []
 
-    public init(exchange: Exchange, endpoint: Endpoint, windowSeconds: Int64 = 30, clock: @escaping @Sendable () -> Int64 = {
-        Int64(Date().timeIntervalSince1970 * 1000)
-    }) {
-        self.exchange = exchange
+    /// A session of `api`'s exchange, authenticating logins with `api`'s authenticator and clock.
+    public init(api: SandboxAPI, endpoint: Endpoint) {
+        exchange = api.exchange
         self.endpoint = endpoint
-        self.windowSeconds = windowSeconds
-        self.clock = clock
+        authenticator = api.authenticator
+        clock = api.clock
         connectionID = SecretBox.randomToken(bytes: 4).lowercased()
     }
 
@@ -81,6 +84,9 @@ public actor WebSocketSession {
         }
     }
 
+    /// The path a login signs, with method `GET` and an empty body (OKX's WebSocket login).
+    static let loginPath = "/users/self/verify"
+
     func login(_ args: [JSONValue]) async -> [String] {
         guard endpoint != .publicChannels else { return [error("60009", "Login failed: log in on /ws/v5/private or /ws/v5/business")] }
         guard case .object(let fields) = args[0] else { return [error("60013", "Invalid args: login takes one object")] }
@@ -91,20 +97,14 @@ public actor WebSocketSession {
             default: return nil
             }
         }
-        guard let key = field("apiKey"), let passphrase = field("passphrase"), let timestamp = field("timestamp"), let sign = field("sign") else {
-            return [error("60013", "Invalid args: login needs apiKey, passphrase, timestamp and sign")]
+        let presented = PresentedCredentials(
+            apiKey: field("apiKey"), passphrase: field("passphrase"), signature: field("sign"), timestamp: field("timestamp"))
+        do throws(AuthenticationFailure) {
+            uid = try await authenticator.verify(presented, format: .unixSeconds, method: "GET", requestPath: Self.loginPath, body: []).uid
+        } catch {
+            let (code, message) = error.webSocketError
+            return [self.error(code, message)]
         }
-        guard let seconds = Double(timestamp), seconds.isFinite else { return [error("60004", "Invalid timestamp \(timestamp.prefix(40))")] }
-        guard abs(clock() / 1000 - Int64(seconds)) <= windowSeconds else {
-            return [error("60006", "Timestamp request expired: \(timestamp) is more than \(windowSeconds) s from server time")]
-        }
-        guard let credentials = await exchange.credentials(apiKey: key) else { return [error("60005", "Invalid apiKey")] }
-        guard SecretBox.verifyPassphrase(passphrase, against: credentials.record.passphraseHash) else {
-            return [error("60024", "Wrong passphrase")]
-        }
-        let expected = okxSignature(secret: credentials.secret, timestamp: timestamp, method: "GET", requestPath: "/users/self/verify", body: [])
-        guard constantTimeEqual(Array(expected.utf8), Array(sign.utf8)) else { return [error("60007", "Invalid sign")] }
-        uid = credentials.record.uid
         return [frame([("event", .string("login")), ("code", .string("0")), ("msg", .string("")), ("connId", .string(connectionID))])]
     }
 
@@ -297,6 +297,26 @@ public actor WebSocketSession {
             rows.append(.object(object))
         }
         return rows
+    }
+}
+
+extension AuthenticationFailure {
+    /// OKX's WebSocket login answer: the code and message of the error event. A missing field is an invalid
+    /// arg (60013), named; a replay is an invalid sign (60007), as REST answers it with 50113.
+    var webSocketError: (code: String, message: String) {
+        switch self {
+        case .missingKey: ("60013", "Invalid args: login needs apiKey")
+        case .missingPassphrase: ("60013", "Invalid args: login needs passphrase")
+        case .missingSignature: ("60013", "Invalid args: login needs sign")
+        case .missingTimestamp: ("60013", "Invalid args: login needs timestamp")
+        case .malformedTimestamp(let timestamp): ("60004", "Invalid timestamp \"\(timestamp.prefix(40))\": expected Unix seconds like 1795737600")
+        case .expired(let timestamp, let windowSeconds):
+            ("60006", "Timestamp request expired: \(timestamp) is more than \(windowSeconds) s from server time")
+        case .unknownKey: ("60005", "Invalid apiKey")
+        case .wrongPassphrase: ("60024", "Wrong passphrase")
+        case .badSignature: ("60007", "Invalid sign")
+        case .replayed: ("60007", "Invalid sign: this login was already received (replay rejected); sign a new timestamp")
+        }
     }
 }
 

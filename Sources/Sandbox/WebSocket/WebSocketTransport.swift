@@ -25,12 +25,13 @@ public enum WebSocketTransport {
         }
     }
 
-    /// Serves one upgraded connection until either side closes it.
+    /// Serves one upgraded connection until either side closes it; logins go through `api`'s authenticator.
     static func serve(
-        _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, endpoint: WebSocketSession.Endpoint, exchange: Exchange,
-        windowSeconds: Int64, capacity: Int
+        _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, endpoint: WebSocketSession.Endpoint, api: SandboxAPI,
+        capacity: Int
     ) async throws {
-        let session = WebSocketSession(exchange: exchange, endpoint: endpoint, windowSeconds: windowSeconds)
+        let session = WebSocketSession(api: api, endpoint: endpoint)
+        let exchange = api.exchange
         let (events, continuation) = AsyncStream<ExchangeEvent>.makeStream(bufferingPolicy: .bufferingOldest(capacity))
         let overflow = OverflowFlag()
         let listener = await exchange.addListener { event in
