@@ -59,7 +59,7 @@ public actor Exchange {
         self.parameters = parameters
         self.market = market
         self.clock = clock
-        try Self.load(into: &accounts, keys: &keys, fund: &insuranceFund, house: &house, nextOrderID: &nextOrderID, from: database)
+        try Self.load(into: &accounts, fund: &insuranceFund, house: &house, nextOrderID: &nextOrderID, from: database)
         var mirror = RiskMirror(catalog: catalog, market: market, parameters: parameters)
         mirror.build(accounts: accounts, workers: Self.workers) { [risks = mirror.risksByID] account in
             Self.directFigures(account, catalog: catalog, market: market, parameters: parameters, risks: risks)
@@ -78,41 +78,59 @@ public actor Exchange {
         if account.pendingInterest.values.allSatisfy(\.isZero) { accountsWithPendingInterest.remove(uid) } else { accountsWithPendingInterest.insert(uid) }
     }
 
-    /// Loads every account from the database (used at start-up, so a restart restores everything).
+    /// Loads every account from the database (used at start-up, so a restart restores everything), or only
+    /// account `uid` (one another process created). Rows are read through cursors by column position, not
+    /// decoded through `Codable`: a million accounts load in seconds. API keys are not loaded: the first
+    /// request with a key reads it (``credentials(apiKey:)``).
     static func load(
-        into accounts: inout [String: AccountState], keys: inout [String: APIKeyRecord], fund: inout [String: ExactDecimal],
-        house: inout [String: ExactDecimal], nextOrderID nextOrder: inout Int64, from database: AppDatabase
+        into accounts: inout [String: AccountState], fund: inout [String: ExactDecimal], house: inout [String: ExactDecimal],
+        nextOrderID nextOrder: inout Int64, only uid: String? = nil, from database: AppDatabase
     ) throws {
         try database.writer.read { db in
-            for record in try AccountRecord.fetchAll(db) {
+            let filter = uid == nil ? "" : " WHERE uid = ?"
+            let arguments: StatementArguments = uid.map { [$0] } ?? []
+            let accountRows = try Row.fetchCursor(
+                db, sql: "SELECT uid, acctLv, acknowledged, autoLoan, label, createdAt FROM account" + filter, arguments: arguments)
+            while let row = try accountRows.next() {
+                let record = AccountRecord(uid: row[0], acctLv: row[1], acknowledged: row[2], autoLoan: row[3], label: row[4], createdAt: row[5])
                 accounts[record.uid] = AccountState(
                     record: record, balances: [:], positions: [:], openOrders: [:], pendingInterest: [:], accruedInterest: [:],
                     leverage: [:])
             }
-            for key in try APIKeyRecord.fetchAll(db) { keys[key.apiKey] = key }
-            for balance in try BalanceRecord.fetchAll(db) {
-                accounts[balance.uid]?.balances[balance.ccy] = ExactDecimal(balance.cashBal) ?? .zero
+            let balances = try Row.fetchCursor(db, sql: "SELECT uid, ccy, cashBal FROM balance" + filter, arguments: arguments)
+            while let row = try balances.next() {
+                accounts[row[0] as String]?.balances[row[1] as String] = ExactDecimal(row[2] as String) ?? .zero
             }
-            for position in try PositionRecord.fetchAll(db) {
-                accounts[position.uid]?.positions[position.instId] = PositionState(
-                    pos: ExactDecimal(position.pos) ?? .zero, avgPx: ExactDecimal(position.avgPx) ?? .zero, cTime: position.cTime,
-                    uTime: position.uTime)
+            let positions = try Row.fetchCursor(db, sql: "SELECT uid, instId, pos, avgPx, cTime, uTime FROM position" + filter, arguments: arguments)
+            while let row = try positions.next() {
+                accounts[row[0] as String]?.positions[row[1] as String] = PositionState(
+                    pos: ExactDecimal(row[2] as String) ?? .zero, avgPx: ExactDecimal(row[3] as String) ?? .zero, cTime: row[4], uTime: row[5])
             }
-            for order in try OrderRecord.filter(Column("state") == "live" || Column("state") == "partially_filled").fetchAll(db) {
+            let open = OrderRecord.filter(Column("state") == "live" || Column("state") == "partially_filled")
+            for order in try (uid.map { open.filter(Column("uid") == $0) } ?? open).fetchAll(db) {
                 accounts[order.uid]?.openOrders[order.ordId] = order
             }
-            for interest in try InterestRecord.fetchAll(db) {
-                accounts[interest.uid]?.pendingInterest[interest.ccy] = ExactDecimal(interest.pending) ?? .zero
-                accounts[interest.uid]?.accruedInterest[interest.ccy] = ExactDecimal(interest.accrued) ?? .zero
+            let interests = try Row.fetchCursor(db, sql: "SELECT uid, ccy, pending, accrued FROM interest" + filter, arguments: arguments)
+            while let row = try interests.next() {
+                let owner: String = row[0]
+                let currency: String = row[1]
+                accounts[owner]?.pendingInterest[currency] = ExactDecimal(row[2] as String) ?? .zero
+                accounts[owner]?.accruedInterest[currency] = ExactDecimal(row[3] as String) ?? .zero
             }
-            for setting in try SettingRecord.filter(Column("key").like("lever:%") || Column("key").like("siu:%")).fetchAll(db) {
-                let parts = setting.key.split(separator: ":").map(String.init)
+            let settingFilter = uid.map { _ in "key LIKE ? OR key LIKE ?" } ?? "key LIKE 'lever:%' OR key LIKE 'siu:%'"
+            let settingArguments: StatementArguments = uid.map { ["lever:\($0):%", "siu:\($0):%"] } ?? []
+            let settings = try Row.fetchCursor(db, sql: "SELECT key, value FROM setting WHERE " + settingFilter, arguments: settingArguments)
+            while let row = try settings.next() {
+                let key: String = row[0]
+                let parts = key.split(separator: ":").map(String.init)
                 guard parts.count == 3 else { continue }
-                if parts[0] == "lever" { accounts[parts[1]]?.leverage[parts[2]] = ExactDecimal(setting.value) }
-                if parts[0] == "siu" { accounts[parts[1]]?.chosenSpotInUse[parts[2]] = ExactDecimal(setting.value) }
+                if parts[0] == "lever" { accounts[parts[1]]?.leverage[parts[2]] = ExactDecimal(row[1] as String) }
+                if parts[0] == "siu" { accounts[parts[1]]?.chosenSpotInUse[parts[2]] = ExactDecimal(row[1] as String) }
             }
-            for row in try InsuranceFundRecord.fetchAll(db) { fund[row.ccy] = ExactDecimal(row.balance) ?? .zero }
-            for row in try HouseRecord.fetchAll(db) { house[row.ccy] = ExactDecimal(row.balance) ?? .zero }
+            if uid == nil {
+                for row in try InsuranceFundRecord.fetchAll(db) { fund[row.ccy] = ExactDecimal(row.balance) ?? .zero }
+                for row in try HouseRecord.fetchAll(db) { house[row.ccy] = ExactDecimal(row.balance) ?? .zero }
+            }
             nextOrder = (try Int64.fetchOne(db, sql: #"SELECT MAX(ordId) FROM "order""#) ?? 0) + 1
         }
     }
@@ -134,16 +152,16 @@ public actor Exchange {
                 let old = changes.previous[uid]
                 if old?.record != account.record { try account.record.save(db) }
                 for (ccy, balance) in account.balances where old?.balances[ccy] != balance {
-                    try BalanceRecord(uid: uid, ccy: ccy, cashBal: balance.description).save(db)
+                    try BalanceRecord(uid: uid, ccy: ccy, cashBal: balance.description).store(in: db)
                 }
                 for (instId, position) in account.positions where old?.positions[instId] != position {
                     try PositionRecord(
                         uid: uid, instId: instId, pos: position.pos.description, avgPx: position.avgPx.description,
                         lever: account.leverage[instId]?.description ?? "", cTime: position.cTime, uTime: position.uTime
-                    ).save(db)
+                    ).store(in: db)
                 }
                 for instId in (old?.positions.keys).map(Array.init) ?? [] where account.positions[instId] == nil {
-                    _ = try PositionRecord.deleteOne(db, key: ["uid": uid, "instId": instId])
+                    try PositionRecord.delete(uid: uid, instId: instId, in: db)
                 }
                 let currencies = Set(account.pendingInterest.keys).union(account.accruedInterest.keys)
                 for ccy in currencies
@@ -151,13 +169,13 @@ public actor Exchange {
                     try InterestRecord(
                         uid: uid, ccy: ccy, pending: (account.pendingInterest[ccy] ?? .zero).description,
                         accrued: (account.accruedInterest[ccy] ?? .zero).description
-                    ).save(db)
+                    ).store(in: db)
                 }
                 for (instId, lever) in account.leverage where old?.leverage[instId] != lever {
-                    try SettingRecord(key: "lever:\(uid):\(instId)", value: lever.description).save(db)
+                    try SettingRecord(key: "lever:\(uid):\(instId)", value: lever.description).store(in: db)
                 }
                 for (ccy, amount) in account.chosenSpotInUse where old?.chosenSpotInUse[ccy] != amount {
-                    try SettingRecord(key: "siu:\(uid):\(ccy)", value: amount.description).save(db)
+                    try SettingRecord(key: "siu:\(uid):\(ccy)", value: amount.description).store(in: db)
                 }
             }
             for key in changes.keys { try key.insert(db) }
@@ -165,16 +183,16 @@ public actor Exchange {
             for (offset, fill) in changes.fills.enumerated() {
                 var numbered = fill
                 numbered.tradeId = tradeBase + Int64(offset)
-                try numbered.insert(db)
+                try numbered.insert(into: db)
             }
             for (offset, bill) in changes.bills.enumerated() {
                 var numbered = bill
                 numbered.billId = billBase + Int64(offset)
-                try numbered.insert(db)
+                try numbered.insert(into: db)
             }
             for (ccy, balance) in changes.insuranceFund { try InsuranceFundRecord(ccy: ccy, balance: balance.description).save(db) }
             for (ccy, balance) in changes.house { try HouseRecord(ccy: ccy, balance: balance.description).save(db) }
-            for (key, value) in changes.settings { try SettingRecord(key: key, value: value).save(db) }
+            for (key, value) in changes.settings { try SettingRecord(key: key, value: value).store(in: db) }
             return (billBase, tradeBase)
         }
         for index in changes.fills.indices { changes.fills[index].tradeId = tradeBase + Int64(index) }
@@ -291,11 +309,10 @@ public actor Exchange {
     /// Loads one account written by another process.
     func loadAccount(_ uid: String) throws {
         var loaded: [String: AccountState] = [:]
-        var unusedKeys: [String: APIKeyRecord] = [:]
         var unusedFund: [String: ExactDecimal] = [:]
         var unusedHouse: [String: ExactDecimal] = [:]
         var order: Int64 = 0
-        try Self.load(into: &loaded, keys: &unusedKeys, fund: &unusedFund, house: &unusedHouse, nextOrderID: &order, from: database)
+        try Self.load(into: &loaded, fund: &unusedFund, house: &unusedHouse, nextOrderID: &order, only: uid, from: database)
         if let account = loaded[uid] {
             accounts[uid] = account
             refreshRisk(uid)
