@@ -67,6 +67,13 @@ let package = Package(
             resources: [.copy("Web")],
             swiftSettings: strictSettings
         ),
+        // Backtests: price paths replayed through the sandbox's exchange core, coverage, outcomes, the report.
+        .target(
+            name: "Backtest",
+            dependencies: ["MarginEngine", "MarginStore", "Sandbox", "MarginDefaults"],
+            resources: [.copy("Resources")],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "pm",
             dependencies: [
@@ -74,6 +81,7 @@ let package = Package(
                 "MarginDefaults",
                 "MarginStore",
                 "Sandbox",
+                "Backtest",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -117,6 +125,11 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "BacktestTests",
+            dependencies: ["Backtest", "Sandbox", "MarginEngine", "MarginDefaults", "MarginTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -1,0 +1,234 @@
+import MarginEngine
+import Sandbox
+
+/// The books of a population as opened on the exchange, held fixed (a "clean" backtest in the CCP sense):
+/// positions at their ledger size and entry price, balances after the opening trades, each account in a mode.
+public struct StaticBooks: Sendable {
+    /// One entry per population account (nil: not opened).
+    public var rows: [(lines: [AccountBook.Line], balances: [(currency: Int32, amount: Double)])?]
+    public var level: AccountLevel
+
+    public init(rows: [(lines: [AccountBook.Line], balances: [(currency: Int32, amount: Double)])?], level: AccountLevel) {
+        self.rows = rows
+        self.level = level
+    }
+
+    /// The book the kernel margins: one slot per population account (an account not opened is an empty slot,
+    /// with no requirement, never counted).
+    func accountBook() -> AccountBook {
+        var book = AccountBook()
+        for row in rows { _ = book.append(lines: row?.lines ?? [], balances: row?.balances ?? [], level: level) }
+        return book
+    }
+}
+
+/// One breach: an account whose loss over the horizon exceeded the maintenance requirement it held at the start.
+public struct Breach: Sendable {
+    /// Population index.
+    public var account: Int
+    public var start: UnixMillis
+    public var end: UnixMillis
+    /// Path instants (the files' real times) of the window.
+    public var pathStart: UnixMillis
+    public var lossUSD: Double
+    public var mmrUSD: Double
+    public var shortfallUSD: Double { lossUSD - mmrUSD }
+    /// The component that set the requirement at the start (`MR1 (BTC)`, `MR7 (ETH)`, `MR8`, `classic tier rate`, …).
+    public var binding: String
+}
+
+/// Coverage of one run: observations (account × window), breaches of the MMR (and of the IMR), the worst
+/// shortfalls, by book kind and by binding component.
+public struct CoverageResult: Sendable {
+    public var observations = 0
+    public var breaches = 0
+    /// Windows whose loss also exceeded the initial requirement held at the start.
+    public var imrBreaches = 0
+    /// Windows skipped: no step exactly one horizon later (a gap in the data), or an account the kernel could not price.
+    public var skippedWindows = 0
+    public var worstShortfallUSD = 0.0
+    /// Sum of shortfalls (USD) over all breaches.
+    public var totalShortfallUSD = 0.0
+    public var observationsByKind: [String: Int] = [:]
+    public var breachesByKind: [String: Int] = [:]
+    public var breachesByBinding: [String: Int] = [:]
+    /// The largest breaches by shortfall (at most ``CoverageTracker/listed``), largest first.
+    public var worst: [Breach] = []
+    /// Breaches per step index of the window's start (for the report's time axis); empty in windows mode.
+    public var breachesByStep: [Int] = []
+
+    /// The share of observations covered (1 − breaches / observations); nil without observations.
+    public var coverage: Double? { observations > 0 ? 1 - Double(breaches) / Double(observations) : nil }
+    public var imrCoverage: Double? { observations > 0 ? 1 - Double(imrBreaches) / Double(observations) : nil }
+
+    /// The clearing-house yardsticks (EMIR RTS 153/2013 art. 24: 99.5 % for OTC, 99 % for other instruments;
+    /// CPMI-IOSCO PFMI: at least 99 %): the coverage compared with 99 % and with 99.7 %.
+    public static let targets = [0.99, 0.997]
+}
+
+/// Follows one run's static books along the path: at every step the kernel margins every account; when a
+/// step lies exactly one horizon after an earlier one, each account's loss over that window (adjusted equity —
+/// the margin ratio's numerator — at the start minus at the end, USD) is compared with the MMR it held at the start.
+///
+/// Only the last horizon's worth of steps is kept (a ring of figures and tables), so memory stays
+/// `O(accounts × steps per horizon)` however long the path.
+struct CoverageTracker {
+    static let listed = 50
+    let parameters: MarginParameters
+    let level: AccountLevel
+    let kinds: [String]
+    let horizonMilliseconds: Int64
+    var book: AccountBook
+    /// Accounts with something to lose (positions or balances).
+    let active: [Int]
+
+    /// One step kept for the windows that start there.
+    struct Start {
+        var time: UnixMillis
+        var step: Int
+        var pathTime: UnixMillis
+        var figures: [AccountFigures?]
+        var table: ScenarioVectorTable
+        var market: MarketSnapshot
+        var scored = false
+    }
+
+    /// The most recent steps, oldest first: the windows that may still end at a later step.
+    var ring: [Start] = []
+    var result = CoverageResult()
+    var bindingCache: [Int: [Int: String]] = [:]
+
+    init(books: StaticBooks, kinds: [String], parameters: MarginParameters, horizonMilliseconds: Int64, steps: Int) {
+        self.parameters = parameters
+        level = books.level
+        self.kinds = kinds
+        self.horizonMilliseconds = horizonMilliseconds
+        let book = books.accountBook()
+        self.book = book
+        active = (0..<book.count).filter { book.positionEnd[$0] > book.positionStart[$0] || book.balanceEnd[$0] > book.balanceStart[$0] }
+        result.breachesByStep = [Int](repeating: 0, count: max(steps + 1, 0))
+    }
+
+    /// Margins every account at `table` (step `step`, market time `time`) and scores the windows that end here:
+    /// those that started exactly one horizon earlier. A start whose end instant the data lacks (a gap) is
+    /// counted as skipped once a later step has passed it.
+    mutating func observe(step: Int, time: UnixMillis, pathTime: UnixMillis, table: ScenarioVectorTable, market: MarketSnapshot) {
+        let kernel = BatchMargin(table: table, parameters: parameters)
+        let figures = BatchRemargin.run(book, kernel: kernel)
+        let startTime = UnixMillis(time.rawValue - horizonMilliseconds)
+        while let first = ring.first, first.time < startTime {
+            if !first.scored { result.skippedWindows += active.count }
+            ring.removeFirst()
+        }
+        if let first = ring.first, first.time == startTime {
+            score(start: first, endFigures: figures, end: time, slot: first.step, pathStart: first.pathTime)
+            ring[0].scored = true
+        }
+        ring.append(Start(time: time, step: step, pathTime: pathTime, figures: figures, table: table, market: market))
+    }
+
+    /// Counts a window that could not be scored: its end instant is missing from the data (a gap).
+    mutating func skip(accounts: Int) { result.skippedWindows += accounts }
+
+    /// Scores one window for every account, given the figures at its start and its end.
+    mutating func score(start: Start, endFigures: [AccountFigures?], end: UnixMillis, slot: Int, pathStart: UnixMillis) {
+        for account in active {
+            guard let before = start.figures[account], let after = endFigures[account] else {
+                result.skippedWindows += 1
+                continue
+            }
+            let kind = kinds[account]
+            result.observations += 1
+            result.observationsByKind[kind, default: 0] += 1
+            // The fall of adjusted equity, the margin ratio's numerator: what the MMR is there to absorb.
+            let loss = before.adjustedEquityUSD - after.adjustedEquityUSD
+            guard loss.isFinite else { continue }
+            if loss > before.totalImrUSD { result.imrBreaches += 1 }
+            guard loss > before.totalMmrUSD else { continue }
+            result.breaches += 1
+            result.breachesByKind[kind, default: 0] += 1
+            if slot < result.breachesByStep.count { result.breachesByStep[slot] += 1 }
+            let binding = bindingComponent(account: account, step: start.step, figures: before, table: start.table, market: start.market)
+            result.breachesByBinding[binding, default: 0] += 1
+            let breach = Breach(
+                account: account, start: start.time, end: end, pathStart: pathStart, lossUSD: loss, mmrUSD: before.totalMmrUSD,
+                binding: binding)
+            result.totalShortfallUSD += breach.shortfallUSD
+            result.worstShortfallUSD = max(result.worstShortfallUSD, breach.shortfallUSD)
+            insertWorst(breach)
+        }
+    }
+
+    /// Windows mode: every window starts from the same state (`start`) and ends at `table`; `slot` is the
+    /// window's number on the report's time axis.
+    mutating func scoreWindow(start: Start, endTable table: ScenarioVectorTable, end: UnixMillis, slot: Int, pathStart: UnixMillis) {
+        let figures = BatchRemargin.run(book, kernel: BatchMargin(table: table, parameters: parameters))
+        score(start: start, endFigures: figures, end: end, slot: slot, pathStart: pathStart)
+    }
+
+    /// The state every window of windows mode starts from.
+    func start(table: ScenarioVectorTable, market: MarketSnapshot) -> Start {
+        let figures = BatchRemargin.run(book, kernel: BatchMargin(table: table, parameters: parameters))
+        return Start(time: market.valuationTime, step: 0, pathTime: market.valuationTime, figures: figures, table: table, market: market)
+    }
+
+    mutating func insertWorst(_ breach: Breach) {
+        if result.worst.count == Self.listed, let last = result.worst.last, last.shortfallUSD >= breach.shortfallUSD { return }
+        let position = result.worst.firstIndex { $0.shortfallUSD < breach.shortfallUSD } ?? result.worst.count
+        result.worst.insert(breach, at: position)
+        if result.worst.count > Self.listed { result.worst.removeLast() }
+    }
+
+    /// The component that set the account's requirement at the window's start. Portfolio margin: the
+    /// dominant component of its largest risk unit (`MR8` when borrowing outweighs every unit); classic: the
+    /// larger of the perpetual/future tier rate, the short-option formula, and borrowing.
+    mutating func bindingComponent(account: Int, step: Int, figures: AccountFigures, table: ScenarioVectorTable, market: MarketSnapshot) -> String {
+        if let known = bindingCache[step]?[account] { return known }
+        let name = Self.binding(
+            portfolio: book.portfolio(account, table: table), level: level, figures: figures, table: table, market: market, parameters: parameters)
+        bindingCache[step, default: [:]][account] = name
+        if bindingCache.count > 4 { bindingCache.removeValue(forKey: bindingCache.keys.min() ?? step) }
+        return name
+    }
+
+    static func binding(
+        portfolio: Portfolio, level: AccountLevel, figures: AccountFigures, table: ScenarioVectorTable, market: MarketSnapshot,
+        parameters: MarginParameters
+    ) -> String {
+        let borrowUSD = figures.totalMmrUSD - figures.derivativesMmrUSD
+        switch level {
+        case .portfolioMargin:
+            guard let result = try? PortfolioMargin.compute(portfolio, market: market, parameters: parameters, risks: table.risksByID) else {
+                return "unknown"
+            }
+            guard let unit = result.units.max(by: { $0.components.mmr < $1.components.mmr }), unit.components.mmr >= borrowUSD else {
+                return borrowUSD > 0 ? "MR8" : "none"
+            }
+            return unit.components.dominant.isEmpty ? "none" : "\(unit.components.dominant) (\(unit.coin))"
+        case .classic:
+            var linearUSD = 0.0
+            var optionUSD = 0.0
+            for position in portfolio.positions {
+                guard let index = table.index(of: position.instrument.id.rawValue), let resolved = table.risks[Int(index)]?.market else { continue }
+                if position.instrument.kind == .option {
+                    guard position.sizeContracts < 0, let margins = ClassicMargin.shortOptionMarginCoins(resolved, parameters: parameters) else { continue }
+                    optionUSD += ClassicMargin.optionRequirement(
+                        sizeContracts: position.sizeContracts, coinsPerContract: position.instrument.coinsPerContract, mmrCoins: margins.mmrCoins,
+                        imrCoins: margins.imrCoins, indexUSD: resolved.indexUSD
+                    ).mmrUSD
+                } else {
+                    let tiers = parameters.classicPositionTiers[parameters.tier(of: position.instrument.underlying)] ?? []
+                    guard !tiers.isEmpty else { continue }
+                    linearUSD += ClassicMargin.linearRequirement(
+                        notionalUSD: abs(position.sizeContracts) * resolved.notionalUSDPerContract, tiers: tiers, requestedLeverage: 1
+                    ).mmrUSD
+                }
+            }
+            let largest = max(linearUSD, optionUSD, borrowUSD)
+            if largest <= 0 { return "none" }
+            if largest == linearUSD { return "classic tier rate" }
+            if largest == optionUSD { return "classic short option" }
+            return "MR8"
+        }
+    }
+}
