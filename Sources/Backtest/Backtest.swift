@@ -146,7 +146,9 @@ public enum Backtester {
             population = try Population.generate(
                 count: count, seed: seed, coins: path.coins, universe: universe, market: opening, parameters: configuration.parameterSets)
         case .file(let file):
-            population = try Population.load(file: file, catalog: catalog, market: opening)
+            population = try Population.load(
+                file: file, catalog: catalog, market: opening,
+                minimumNetEquityUSD: configuration.parameterSets.map(\.pmMinimumNetEquityUSD).max() ?? 10_000)
         }
         let kinds = population.accounts.map(\.kindName)
         let extraCurrencies = base.indices.keys.compactMap { pair -> String? in
@@ -210,7 +212,7 @@ public enum Backtester {
                 if target > path.times[path.times.count - 1] { break }
                 windowStarts.append(start)
                 guard let end = path.index(of: target) else {
-                    for run in 0..<runCount { trackers[run].skip(accounts: trackers[run].active.count) }
+                    for run in 0..<runCount { trackers[run].skip(from: starts[run]) }
                     continue
                 }
                 let factors = path.factors(from: start, to: end)

@@ -117,7 +117,7 @@ struct CoverageTracker {
         let figures = BatchRemargin.run(book, kernel: kernel)
         let startTime = UnixMillis(time.rawValue - horizonMilliseconds)
         while let first = ring.first, first.time < startTime {
-            if !first.scored { result.skippedWindows += active.count }
+            if !first.scored { result.skippedWindows += Self.holders(first.figures, active) }
             ring.removeFirst()
         }
         if let first = ring.first, first.time == startTime {
@@ -127,8 +127,13 @@ struct CoverageTracker {
         ring.append(Start(time: time, step: step, pathTime: pathTime, figures: figures, table: table, market: market))
     }
 
-    /// Counts a window that could not be scored: its end instant is missing from the data (a gap).
-    mutating func skip(accounts: Int) { result.skippedWindows += accounts }
+    /// Counts a window from `start` that could not be scored: its end instant is missing from the data (a gap).
+    mutating func skip(from start: Start) { result.skippedWindows += Self.holders(start.figures, active) }
+
+    /// The accounts among `active` that held a requirement (the ones a window would have scored).
+    static func holders(_ figures: [AccountFigures?], _ active: [Int]) -> Int {
+        active.reduce(0) { $0 + ((figures[$1]?.totalMmrUSD ?? 0) > 0 ? 1 : 0) }
+    }
 
     /// Scores one window for every account, given the figures at its start and its end.
     mutating func score(start: Start, endFigures: [AccountFigures?], end: UnixMillis, slot: Int, pathStart: UnixMillis) {
@@ -137,6 +142,9 @@ struct CoverageTracker {
                 result.skippedWindows += 1
                 continue
             }
+            // An account that held no requirement (only collateral; in classic, only fully paid long options, which
+            // are isolated) has nothing to cover.
+            guard before.totalMmrUSD > 0 else { continue }
             let kind = kinds[account]
             result.observations += 1
             result.observationsByKind[kind, default: 0] += 1

@@ -59,9 +59,8 @@ public struct PriceSeries: Sendable {
     public init(csv text: String, file: String, coin: String) throws(PricePathError) {
         self.coin = coin
         self.file = file
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> Substring in
-            line.hasSuffix("\r") ? line.dropLast() : line
-        }
+        // "\r\n" is one Character in Swift: split on either line ending.
+        var lines = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
         // One trailing newline (or several) is the usual end of a file; an empty line inside is not.
         while let last = lines.last, last.isEmpty { lines.removeLast() }
         guard let headerLine = lines.first else { throw PricePathError(file: file, "the file is empty") }
