@@ -159,22 +159,29 @@ public enum Backtester {
         // One exchange per parameter set and mode, the books opened on each.
         var replays: [ExchangeReplay] = []
         var tables: [ScenarioVectorTable] = []
-        var trackers: [CoverageTracker] = []
-        let runCount = configuration.parameterSets.count * configuration.levels.count
         for parameters in configuration.parameterSets {
-            let table = ScenarioVectorTable(instruments: universe, market: opening, parameters: parameters, extraCurrencies: extraCurrencies)
-            tables.append(table)
+            tables.append(ScenarioVectorTable(instruments: universe, market: opening, parameters: parameters, extraCurrencies: extraCurrencies))
             for level in configuration.levels {
-                progress?(0, "opening \(population.accounts.count) accounts: \(parameters.id) \(level == .portfolioMargin ? "PM" : "classic")")
-                let replay = try ExchangeReplay(parameters: parameters, level: level, catalog: catalog, market: opening, kinds: kinds)
-                try await replay.open(population)
-                try await replay.recordOpening(market: opening)
-                replays.append(replay)
-                let books = await replay.staticBooks(table: table)
-                trackers.append(CoverageTracker(
-                    books: books, kinds: kinds, parameters: parameters, horizonMilliseconds: configuration.horizonMilliseconds,
-                    steps: configuration.mode == .replay ? path.steps : path.times.count))
+                replays.append(try ExchangeReplay(parameters: parameters, level: level, catalog: catalog, market: opening, kinds: kinds))
             }
+        }
+        let runCount = replays.count
+        progress?(0, "opening \(population.accounts.count) accounts on \(runCount) exchanges")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for replay in replays {
+                group.addTask {
+                    try await replay.open(population)
+                    try await replay.recordOpening(market: opening)
+                }
+            }
+            try await group.waitForAll()
+        }
+        var trackers: [CoverageTracker] = []
+        for (run, replay) in replays.enumerated() {
+            let parameters = configuration.parameterSets[run / configuration.levels.count]
+            trackers.append(CoverageTracker(
+                books: await replay.staticBooks(table: tables[run / configuration.levels.count]), kinds: kinds, parameters: parameters,
+                horizonMilliseconds: configuration.horizonMilliseconds, steps: configuration.mode == .replay ? path.steps : path.times.count))
         }
         func setIndex(ofRun run: Int) -> Int { run / configuration.levels.count }
 
@@ -188,7 +195,11 @@ public enum Backtester {
                 marketTimes.append(time)
                 let market = step == 0 ? opening : try pathMarket.snapshot(at: time, factors: path.factors(at: step))
                 if step > 0 {
-                    for replay in replays { try await replay.step(to: market) }
+                    // The exchanges are independent: they move side by side.
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        for replay in replays { group.addTask { try await replay.step(to: market) } }
+                        try await group.waitForAll()
+                    }
                 }
                 var stepTables: [ScenarioVectorTable] = []
                 for (index, parameters) in configuration.parameterSets.enumerated() {
@@ -235,9 +246,10 @@ public enum Backtester {
         var runs: [BacktestRun] = []
         for run in 0..<runCount {
             let replay = replays[run]
+            let outcomes = await replay.outcomes
             runs.append(BacktestRun(
-                parametersID: replay.parameters.id, level: replay.level, accountsOpened: replay.outcomes.accountsOpened,
-                openingRefusals: replay.outcomes.openingRefusals, outcomes: configuration.mode == .replay ? replay.outcomes : nil,
+                parametersID: replay.parameters.id, level: replay.level, accountsOpened: outcomes.accountsOpened,
+                openingRefusals: outcomes.openingRefusals, outcomes: configuration.mode == .replay ? outcomes : nil,
                 coverage: trackers[run].result))
         }
         var result = BacktestResult(

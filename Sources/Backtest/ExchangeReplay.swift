@@ -56,8 +56,8 @@ public struct Outcomes: Sendable {
 /// One run: the population opened on a fresh exchange (in-memory database) in one mode under one parameter
 /// set, then moved along the path with ``Exchange/advance(to:settings:sequence:)`` — funding at funding hours,
 /// interest, expiries, marks, the risk loop, the liquidation planner and the insurance fund, exactly as
-/// `pm serve` runs them.
-final class ExchangeReplay {
+/// `pm serve` runs them. An actor, so that the runs of one backtest step side by side on the machine's cores.
+actor ExchangeReplay {
     let parameters: MarginParameters
     let level: AccountLevel
     let exchange: Exchange
@@ -172,7 +172,9 @@ final class ExchangeReplay {
         })
         outcomes.liquidationsByStep.append(liquidatedUIDs.filter { indexOfUID[$0] != nil }.count)
         outcomes.marginCallAccountsByStep.append(calls)
-        for bill in try await exchange.bills(type: "102", after: lastDeficitBill) {
+        // Deficits are covered only by a liquidation: the ledger is read only after one.
+        let deficits = liquidatedUIDs.isEmpty ? [] : try await exchange.bills(type: "102", after: lastDeficitBill)
+        for bill in deficits {
             lastDeficitBill = max(lastDeficitBill, bill.billId)
             let amount = ExactDecimal(bill.balChg) ?? .zero
             outcomes.badDebtUSD += LedgerBoundary.risk(amount) * ((try? market.indexUSD(bill.ccy)) ?? 0)
