@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // The pure engine: no I/O, no clock, no globals, no logging.
@@ -48,11 +49,22 @@ let package = Package(
             dependencies: ["MarginEngine", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strictSettings
         ),
+        // A client of any OKX v5 endpoint (AsyncHTTPClient): market snapshots and catalogs from the public REST
+        // API within its rate limits, and an account's positions and balances through signed requests.
+        .target(
+            name: "MarketFeed",
+            dependencies: [
+                "MarginEngine",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // The OKX v5-compatible sandbox: Hummingbird routes, auth, trading, market simulator, risk loop.
         .target(
             name: "Sandbox",
             dependencies: [
-                "MarginEngine", "MarginStore", "MarginDefaults",
+                "MarginEngine", "MarginStore", "MarginDefaults", "MarketFeed",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -71,6 +83,7 @@ let package = Package(
                 "MarginDefaults",
                 "MarginStore",
                 "Sandbox",
+                "MarketFeed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -114,6 +127,12 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "MarketFeedTests",
+            dependencies: ["MarketFeed", "MarginEngine", "MarginTestSupport"],
+            resources: [.copy("Resources")],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -153,6 +153,8 @@ extension Exchange {
     /// The funding rate of a perpetual: its premium over the index plus a clamped 0.01 % interest term,
     /// capped at ±0.75 % per 8 hours.
     func fundingRate(_ instrument: Instrument, in snapshot: MarketSnapshot) -> Double? {
+        // A snapshot taken from an exchange carries the rate it published (`pm market snapshot`).
+        if let published = snapshot.marks[instrument.id.rawValue]?.fundingRate { return published }
         guard let resolved = try? snapshot.market(for: instrument, path: "") else { return nil }
         let premium = (resolved.markPrice - resolved.quoteIndex) / resolved.quoteIndex
         return min(max(premium + min(max(0.0001 - premium, -0.0005), 0.0005), -0.0075), 0.0075)
