@@ -9,10 +9,14 @@ public struct FeedProblem: Sendable, Equatable, CustomStringConvertible {
     public var subject: String
     /// What is missing or wrong, and what was done about it.
     public var detail: String
+    /// Whether a request got no OKX answer at all (no connection, a timeout, an HTTP 5xx or rate-limit
+    /// status, a body that is not OKX's envelope), as opposed to an answer refusing or lacking something.
+    public var unanswered: Bool
 
-    public init(_ subject: String, _ detail: String) {
+    public init(_ subject: String, _ detail: String, unanswered: Bool = false) {
         self.subject = subject
         self.detail = detail
+        self.unanswered = unanswered
     }
 
     public var description: String { "\(subject): \(detail)" }
@@ -31,11 +35,26 @@ public enum OKXFeedError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
+        case .invalidBaseURL: reason
+        case .unreachable(let endpoint, _), .malformed(let endpoint, _), .rejected(let endpoint, _, _, _): "\(endpoint): \(reason)"
+        }
+    }
+
+    /// What went wrong, without the endpoint.
+    public var reason: String {
+        switch self {
         case .invalidBaseURL(let url): "\(url) is not an http:// or https:// URL"
-        case .unreachable(let endpoint, let reason): "\(endpoint): no answer (\(reason))"
-        case .malformed(let endpoint, let detail): "\(endpoint): not an OKX v5 answer (\(detail))"
-        case .rejected(let endpoint, let status, let code, let message):
-            "\(endpoint): HTTP \(status), code \(code)\(message.isEmpty ? "" : ": \(message)")"
+        case .unreachable(_, let reason): "no answer (\(reason))"
+        case .malformed(_, let detail): "not an OKX v5 answer (\(detail))"
+        case .rejected(_, let status, let code, let message): "HTTP \(status), code \(code)\(message.isEmpty ? "" : ": \(message)")"
+        }
+    }
+
+    /// Whether the upstream gave no OKX answer (see ``FeedProblem/unanswered``).
+    public var isUnanswered: Bool {
+        switch self {
+        case .invalidBaseURL, .unreachable, .malformed: true
+        case .rejected(_, let status, let code, _): status >= 500 || status == 429 || status == 404 || code == "50011" || code.isEmpty
         }
     }
 

@@ -66,7 +66,7 @@ public struct MarketFetcher: Sendable {
             do {
                 return try await fetcher.client.get(path, query)
             } catch {
-                answers.problems.append(FeedProblem("GET \(OKXClient.target(path, query))", error.description))
+                answers.problems.append(FeedProblem("GET \(OKXClient.target(path, query))", error.reason, unanswered: error.isUnanswered))
                 return []
             }
         }

@@ -5,13 +5,16 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case table, json
 }
 
-struct Build: ParsableCommand {
+struct Build: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Position Builder: margin a what-if portfolio (OKX position-builder request format).",
         discussion: """
             REQUEST.json holds an OKX position-builder body: simPos [{instId, pos, avgPx}], simAsset [{ccy, amt}], \
             greeksType (BS|PA|CASH), idxVol, and our additions spotInUse [{ccy, amt}], paramsId and an inline market. \
-            Use - to read the request from standard input.
+            Use - to read the request from standard input. With --account URL the account's real positions and balances \
+            (signed GET account/positions and account/balance; credentials from --key/--secret/--passphrase or \
+            PM_OKX_KEY/PM_OKX_SECRET/PM_OKX_PASSPHRASE) are margined with simPos/simAsset on top, at that endpoint's \
+            market unless --market is given.
             """)
 
     @Argument(help: ArgumentHelp("The request file, or - for standard input.", valueName: "REQUEST.json"))
@@ -19,23 +22,26 @@ struct Build: ParsableCommand {
 
     @OptionGroup var data: DataOptions
 
+    @OptionGroup var account: AccountOptions
+
     @Option(help: "Output format (default: table on a terminal, json otherwise).")
     var format: OutputFormat?
 
     @Flag(help: "Print the MMR and margin ratio against a spot move (mmrData of position-builder-graph).")
     var graph = false
 
-    func run() throws {
-        try runReportingErrors {
-            let inputs = try LoadedInputs(requestPath: request, options: data)
+    func run() async throws {
+        try await runReportingErrorsAsync {
+            var inputs = try LoadedInputs(requestPath: request, options: data)
+            let real = try await account.realPortfolio(into: &inputs, data: data)
             let format = self.format ?? (standardOutputIsTerminal() ? .table : .json)
             if graph {
                 let response = try PositionBuilder.graph(
-                    inputs.request, catalog: inputs.catalog, market: inputs.market, parameters: inputs.parameters)
+                    inputs.request, catalog: inputs.catalog, market: inputs.market, parameters: inputs.parameters, realPortfolio: real)
                 return format == .json ? JSONWriter.serialize(response, pretty: true) + "\n" : TableRenderer.graph(response)
             }
             let response = try PositionBuilder.build(
-                inputs.request, catalog: inputs.catalog, market: inputs.market, parameters: inputs.parameters)
+                inputs.request, catalog: inputs.catalog, market: inputs.market, parameters: inputs.parameters, realPortfolio: real)
             return format == .json ? JSONWriter.serialize(response, pretty: true) + "\n" : TableRenderer.build(response)
         }
     }

@@ -9,5 +9,5 @@ struct PM: AsyncParsableCommand {
             Shipped data: the OKX-schema instrument catalog, market snapshots built from real Deribit chains \
             (calm-2025-12-30, the default, and selloff-2026-02-05), and the parameter set okx-2025-01.
             """,
-        subcommands: [Build.self, Compare.self, Precheck.self, Liquidate.self, Serve.self, Account.self, SandboxControl.self, Bench.self])
+        subcommands: [Build.self, Compare.self, Precheck.self, Liquidate.self, Serve.self, Account.self, SandboxControl.self, Bench.self, Market.self])
 }

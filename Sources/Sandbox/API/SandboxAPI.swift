@@ -31,14 +31,18 @@ public struct SandboxAPI: Sendable {
 
     public init(
         exchange: Exchange, adminToken: String, simulator: MarketSimulator? = nil, timestampWindowSeconds: Int = 30,
-        rateLimitPerSecond: Double = 500, clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+        rateLimitPerSecond: Double = 500, clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
+        upstream: UpstreamMarket? = nil
     ) {
         self.exchange = exchange
         self.adminToken = adminToken
         self.simulator = simulator
         authenticator = Authenticator(exchange: exchange, windowMilliseconds: Int64(timestampWindowSeconds) * 1000, clock: clock)
         rateLimiter = RateLimiter(capacity: rateLimitPerSecond, perSecond: rateLimitPerSecond, clock: clock)
-        publicRoutes = Self.publicRoutes(exchange)
+        var routes = Self.publicRoutes(exchange)
+        // OKX's maintenance events; a followed upstream that stopped answering is one (``UpstreamMarket``).
+        routes["/api/v5/system/status"] = { request in .data(await upstream?.statusView(state: request.parameter("state")) ?? .array([])) }
+        publicRoutes = routes
         publicPostRoutes = Self.publicPostRoutes(exchange)
         privateRoutes = Self.privateRoutes(exchange)
     }
