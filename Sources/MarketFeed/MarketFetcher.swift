@@ -21,7 +21,7 @@ public struct MarketFetcher: Sendable {
     /// Everything for a new snapshot and catalog: instruments, prices, indices, option data and (when
     /// asked) funding rates, for `coins` (all when nil).
     public func fetchAll(coins: Set<String>?, fundingRates: Bool) async -> UpstreamAnswers {
-        var session = Session(fetcher: self)
+        var session = Session(fetcher: self, unansweredLimit: 2)
         for type in ["SPOT", "SWAP", "FUTURES"] {
             session.answers.instruments += await session.get("/api/v5/public/instruments", [("instType", type)])
         }
@@ -45,8 +45,9 @@ public struct MarketFetcher: Sendable {
 
     /// The prices of a known catalog (a follower's poll): mark prices, indices, option data and spot tickers,
     /// no instruments and no funding rates.
+    /// The first request that gets no answer ends the poll (the rest are not sent).
     public func fetchPrices(for catalog: InstrumentCatalog) async -> UpstreamAnswers {
-        var session = Session(fetcher: self)
+        var session = Session(fetcher: self, unansweredLimit: 1)
         let kinds = Set(catalog.instruments.map(\.kind))
         let families = Set(catalog.instruments.filter { $0.kind == .option }.map(\.id.family)).sorted()
         await session.prices(families: families, futures: kinds.contains(.future), swaps: kinds.contains(.perpetual), spot: kinds.contains(.spot))
@@ -56,16 +57,28 @@ public struct MarketFetcher: Sendable {
     /// One run of requests: the answers so far and the request count.
     struct Session {
         let fetcher: MarketFetcher
+        /// After this many requests in a row got no answer the upstream counts as gone: the rest are not sent
+        /// (each would wait for its timeout) and are named instead.
+        let unansweredLimit: Int
         var answers = UpstreamAnswers()
         var requests = 0
+        var unansweredInARow = 0
 
         /// The rows of one GET, or none with the failure recorded.
         mutating func get(_ path: String, _ query: [(String, String)]) async -> [JSONValue] {
+            guard unansweredInARow < unansweredLimit else {
+                answers.problems.append(FeedProblem(
+                    "GET \(OKXClient.target(path, query))", "not asked: the upstream stopped answering", unanswered: true))
+                return []
+            }
             requests += 1
             fetcher.progress(requests, "GET \(OKXClient.target(path, query))")
             do {
-                return try await fetcher.client.get(path, query)
+                let rows = try await fetcher.client.get(path, query)
+                unansweredInARow = 0
+                return rows
             } catch {
+                unansweredInARow = error.isUnanswered ? unansweredInARow + 1 : 0
                 answers.problems.append(FeedProblem("GET \(OKXClient.target(path, query))", error.reason, unanswered: error.isUnanswered))
                 return []
             }
@@ -97,13 +110,9 @@ public struct MarketFetcher: Sendable {
             return families
         }
 
-        /// Mark prices, indices (with both stablecoins), spot tickers and option summaries.
+        /// Spot tickers, indices (with both stablecoins), option summaries and, last, mark prices: the snapshot's
+        /// time is its marks' latest, so nothing in it is newer than its time when the upstream moves meanwhile.
         mutating func prices(families: [String], futures: Bool, swaps: Bool, spot: Bool) async {
-            if swaps { answers.markPrices += await get("/api/v5/public/mark-price", [("instType", "SWAP")]) }
-            if futures { answers.markPrices += await get("/api/v5/public/mark-price", [("instType", "FUTURES")]) }
-            for family in families {
-                answers.markPrices += await get("/api/v5/public/mark-price", [("instType", "OPTION"), ("instFamily", family)])
-            }
             if spot { answers.spotTickers += await get("/api/v5/market/tickers", [("instType", "SPOT")]) }
             for quote in ["USD", "USDT", "USDC"] {
                 answers.indexTickers += await get("/api/v5/market/index-tickers", [("quoteCcy", quote)])
@@ -121,6 +130,11 @@ public struct MarketFetcher: Sendable {
             }
             for family in families {
                 answers.optionSummaries += await get("/api/v5/public/opt-summary", [("instFamily", family)])
+            }
+            if swaps { answers.markPrices += await get("/api/v5/public/mark-price", [("instType", "SWAP")]) }
+            if futures { answers.markPrices += await get("/api/v5/public/mark-price", [("instType", "FUTURES")]) }
+            for family in families {
+                answers.markPrices += await get("/api/v5/public/mark-price", [("instType", "OPTION"), ("instFamily", family)])
             }
         }
 

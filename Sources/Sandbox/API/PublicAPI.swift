@@ -151,7 +151,8 @@ extension Exchange {
                 ("vega", .decimal(greeks.vegaPerVolPoint / resolved.indexUSD)), ("theta", .decimal(greeks.thetaPerDay / resolved.indexUSD)),
                 ("deltaBS", .decimal(greeks.delta)), ("gammaBS", .decimal(greeks.gamma)),
                 ("vegaBS", .decimal(greeks.vegaPerVolPoint)), ("thetaBS", .decimal(greeks.thetaPerDay)),
-                ("lever", .decimal(resolved.markPrice > 0 ? 1 / resolved.markPrice : 0)),
+                // 1 / mark overflows for a far out-of-the-money option after a crash (a mark of 1e-320 coins).
+                ("lever", (1 / resolved.markPrice).isFinite ? .decimal(1 / resolved.markPrice) : .string("")),
                 ("markVol", .string(vol)), ("bidVol", .string(vol)), ("askVol", .string(vol)), ("realVol", .string("")),
                 ("volLv", .string(vol)), ("fwdPx", .decimal(option.forwardUSD)),
                 ("ts", .string(String(market.valuationTime.rawValue))),
