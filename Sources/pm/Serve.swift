@@ -58,6 +58,7 @@ struct Serve: AsyncParsableCommand {
         if mode == "follow", marketMode.count != 2 { throw ValidationError("--market follow needs an OKX v5 endpoint: --market follow URL") }
         if mode != "replay", mode != "follow", marketMode.count != 1 { throw ValidationError("--market \(mode) takes no file") }
         if let coins, parseCoins(coins) == nil { throw ValidationError("--coins \(coins): expected coin names separated by commas, e.g. BTC,ETH") }
+        if coins != nil, mode != "follow" { throw ValidationError("--coins applies to --market follow URL only") }
         guard tick > 0, step > 0 else { throw ValidationError("--tick and --step must be positive") }
         guard idleTimeout >= 0.1, idleTimeout <= 86_400 else { throw ValidationError("--idle-timeout must be 0.1 to 86400 seconds") }
     }
