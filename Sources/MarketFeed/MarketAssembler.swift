@@ -184,6 +184,8 @@ public enum MarketAssembler {
             }
             var quote = MarkQuote()
             var missing: [String] = []
+            /// A numeric field: `.some(nil)` when absent, `.some(value)` when a finite number, and nil (after naming
+            /// it) when present but not a number, which skips the instrument.
             func number(_ name: String, _ value: String?) -> Double?? {
                 guard let value else { return .some(nil) }
                 guard let parsed = Double(value), parsed.isFinite else {

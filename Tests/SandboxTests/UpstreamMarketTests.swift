@@ -34,7 +34,7 @@ struct UpstreamMarketTests {
         let simulator = try MarketSimulator(
             exchange: harness.exchange, base: Fixtures.calmMarket, mode: .follow(url: url), database: harness.database)
         let upstream = UpstreamMarket(
-            client: try OKXClient(baseURL: url, timeoutSeconds: 2), simulator: simulator, catalog: Fixtures.catalog,
+            client: try OKXClient(baseURL: url, timeoutSeconds: 1), simulator: simulator, catalog: Fixtures.catalog,
             logger: Logger(label: "test"), clock: { 1_000 })
         let before = await harness.exchange.market
         #expect(await upstream.poll() == false)

@@ -221,8 +221,8 @@ class MarketTests(unittest.TestCase):
 
     # --- pm serve --market follow -----------------------------------------------------------------------------
     def test_follower_marks_equal_the_leaders_within_one_tick(self):
-        step_ms = 3_600_000  # one market hour per leader tick, so funding (00:00 UTC) comes within a few ticks
-        leader = self.serve("leader", "--market", "random", "--seed", "7", "--tick", "2", "--step", "3600")
+        step_ms = 7_200_000  # two market hours per leader tick, so funding (00:00 UTC) comes within a few ticks
+        leader = self.serve("leader", "--market", "random", "--seed", "7", "--tick", "3", "--step", "7200")
         follower = self.serve("follower", "--market", "follow", leader.url, "--tick", "0.3")
 
         # An account on the follower with a levered BTC perpetual: it pays or receives funding, and a crash
@@ -235,7 +235,7 @@ class MarketTests(unittest.TestCase):
         # A poll of the follower is several requests, so a leader tick between them leaves some instruments at
         # the previous tick: every follower price is the leader's at the follower's time or one tick before.
         leader_history, compared, exact, lags = {}, 0, 0, []
-        deadline = time.time() + 22
+        deadline = time.time() + 24
         while time.time() < deadline:
             leader_ts, leader_marks, leader_indices = market_view(leader)
             leader_history[leader_ts] = (leader_marks, leader_indices)
