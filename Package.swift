@@ -49,15 +49,17 @@ let package = Package(
             dependencies: ["MarginEngine", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strictSettings
         ),
-        // A client of any OKX v5 endpoint (AsyncHTTPClient): market snapshots and catalogs from the public REST
-        // API within its rate limits, and an account's positions and balances through signed requests.
+        // What any OKX v5 endpoint offers, read over a transport: market snapshots and catalogs from the public
+        // REST API within its rate limits, an account's positions and balances through signed requests.
         .target(
             name: "MarketFeed",
-            dependencies: [
-                "MarginEngine",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Crypto", package: "swift-crypto"),
-            ],
+            dependencies: ["MarginEngine", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strictSettings
+        ),
+        // The transport over HTTP (AsyncHTTPClient), kept out of the sandbox library (and its fuzz build).
+        .target(
+            name: "MarketFeedHTTP",
+            dependencies: ["MarketFeed", "MarginEngine", .product(name: "AsyncHTTPClient", package: "async-http-client")],
             swiftSettings: strictSettings
         ),
         // The OKX v5-compatible sandbox: Hummingbird routes, auth, trading, market simulator, risk loop.
@@ -84,6 +86,7 @@ let package = Package(
                 "MarginStore",
                 "Sandbox",
                 "MarketFeed",
+                "MarketFeedHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -131,7 +134,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MarketFeedTests",
-            dependencies: ["MarketFeed", "MarginEngine", "MarginTestSupport"],
+            dependencies: ["MarketFeed", "MarketFeedHTTP", "MarginEngine", "MarginTestSupport"],
             resources: [.copy("Resources")],
             swiftSettings: strictSettings
         ),

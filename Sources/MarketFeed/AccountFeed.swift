@@ -14,9 +14,9 @@ public struct AccountHoldings: Sendable {
     }
 
     /// Reads both endpoints with the client's credentials.
-    public static func fetch(_ client: OKXClient) async throws(OKXFeedError) -> AccountHoldings {
-        let positions = try await client.get("/api/v5/account/positions", signed: true)
-        let balance = try await client.get("/api/v5/account/balance", signed: true)
+    public static func fetch(_ client: some OKXTransport) async throws(OKXFeedError) -> AccountHoldings {
+        let positions = try await client.get("/api/v5/account/positions", [], signed: true)
+        let balance = try await client.get("/api/v5/account/balance", [], signed: true)
         var details: [JSONValue] = []
         for row in balance {
             if case .object(let account) = row, case .array(let rows)? = account["details"] { details += rows }

@@ -59,7 +59,7 @@ public enum OKXFeedError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Whether waiting and asking again may help (OKX's rate limit: HTTP 429 or code 50011).
-    var isRateLimit: Bool {
+    public var isRateLimit: Bool {
         if case .rejected(_, let status, let code, _) = self { return status == 429 || code == "50011" }
         return false
     }

@@ -9,11 +9,11 @@ import MarginEngine
 /// the USDT-USD and USDC-USD indices by id), `public/opt-summary` per family, `public/funding-rate`
 /// (`instId=ANY`, else one request per perpetual).
 public struct MarketFetcher: Sendable {
-    public let client: OKXClient
+    public let client: any OKXTransport
     /// Told each request before it is sent (`GET /api/v5/public/mark-price?instType=SWAP`), for a progress line.
     public let progress: @Sendable (_ requestNumber: Int, _ request: String) -> Void
 
-    public init(client: OKXClient, progress: @escaping @Sendable (Int, String) -> Void = { _, _ in }) {
+    public init(client: any OKXTransport, progress: @escaping @Sendable (Int, String) -> Void = { _, _ in }) {
         self.client = client
         self.progress = progress
     }
@@ -68,18 +68,18 @@ public struct MarketFetcher: Sendable {
         mutating func get(_ path: String, _ query: [(String, String)]) async -> [JSONValue] {
             guard unansweredInARow < unansweredLimit else {
                 answers.problems.append(FeedProblem(
-                    "GET \(OKXClient.target(path, query))", "not asked: the upstream stopped answering", unanswered: true))
+                    "GET \(OKXEnvelope.target(path, query))", "not asked: the upstream stopped answering", unanswered: true))
                 return []
             }
             requests += 1
-            fetcher.progress(requests, "GET \(OKXClient.target(path, query))")
+            fetcher.progress(requests, "GET \(OKXEnvelope.target(path, query))")
             do {
                 let rows = try await fetcher.client.get(path, query)
                 unansweredInARow = 0
                 return rows
             } catch {
                 unansweredInARow = error.isUnanswered ? unansweredInARow + 1 : 0
-                answers.problems.append(FeedProblem("GET \(OKXClient.target(path, query))", error.reason, unanswered: error.isUnanswered))
+                answers.problems.append(FeedProblem("GET \(OKXEnvelope.target(path, query))", error.reason, unanswered: error.isUnanswered))
                 return []
             }
         }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MarginEngine
 import MarketFeed
+import MarketFeedHTTP
 
 /// `pm build --account URL`: a real account's positions and balances, read through OKX's signed
 /// `account/positions` and `account/balance`, margined with the request's `simPos`/`simAsset` on top.

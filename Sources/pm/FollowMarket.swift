@@ -1,6 +1,7 @@
 import Foundation
 import MarginEngine
 import MarketFeed
+import MarketFeedHTTP
 
 /// The first market of `pm serve --market follow URL`: the upstream's catalog (or the given one) and a
 /// snapshot of its prices, assembled like `pm market snapshot`. Without both there is nothing to serve, so

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MarginEngine
 import MarketFeed
+import MarketFeedHTTP
 
 struct Market: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

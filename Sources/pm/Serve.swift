@@ -6,6 +6,7 @@ import MarginDefaults
 import MarginEngine
 import MarginStore
 import MarketFeed
+import MarketFeedHTTP
 import Sandbox
 
 /// Options naming the sandbox database (and the key and admin-token files beside it).

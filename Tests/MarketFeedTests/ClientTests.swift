@@ -4,6 +4,7 @@ import Synchronization
 import Testing
 
 @testable import MarketFeed
+import MarketFeedHTTP
 
 /// The client's pieces that need no server: signing, the envelope, the pacing, the base URL.
 struct ClientTests {
@@ -31,7 +32,7 @@ struct ClientTests {
     @Test func aRejectionKeepsOKXsCodeAndMessage() {
         let body = Array(#"{"code":"50113","msg":"Invalid Sign","data":[]}"#.utf8)
         #expect(throws: OKXFeedError.rejected(endpoint: "GET /x", httpStatus: 401, code: "50113", message: "Invalid Sign")) {
-            try OKXClient.data(of: body, status: 401, endpoint: "GET /x")
+            try OKXEnvelope.data(of: body, status: 401, endpoint: "GET /x")
         }
         let rateLimited = OKXFeedError.rejected(endpoint: "GET /x", httpStatus: 429, code: "50011", message: "Too Many Requests")
         #expect(rateLimited.isRateLimit && rateLimited.isUnanswered)
@@ -40,7 +41,7 @@ struct ClientTests {
 
     @Test(arguments: [#"<html>502 Bad Gateway</html>"#, #"{"data":[]}"#, #"{"code":"0","msg":"","data":{}}"#])
     func anAnswerThatIsNotAnEnvelopeIsNamed(body: String) {
-        #expect(throws: OKXFeedError.self) { try OKXClient.data(of: Array(body.utf8), status: 200, endpoint: "GET /x") }
+        #expect(throws: OKXFeedError.self) { try OKXEnvelope.data(of: Array(body.utf8), status: 200, endpoint: "GET /x") }
     }
 
     @Test(arguments: ["https://www.okx.com", "https://www.okx.com/", "https://www.okx.com/api/v5", "http://127.0.0.1:8080"])
@@ -55,8 +56,8 @@ struct ClientTests {
     }
 
     @Test func theQueryIsPercentEncodedAsSignedAndSent() {
-        #expect(OKXClient.target("/api/v5/x", [("instId", "BTC-USD"), ("a", "b c/d")]) == "/api/v5/x?instId=BTC-USD&a=b%20c%2Fd")
-        #expect(OKXClient.target("/api/v5/x", []) == "/api/v5/x")
+        #expect(OKXEnvelope.target("/api/v5/x", [("instId", "BTC-USD"), ("a", "b c/d")]) == "/api/v5/x?instId=BTC-USD&a=b%20c%2Fd")
+        #expect(OKXEnvelope.target("/api/v5/x", []) == "/api/v5/x")
     }
 
     @Test func thePacerWaitsForTheOldestRequestToLeaveTheWindow() async throws {

@@ -3,6 +3,7 @@ import MarginEngine
 import Testing
 
 @testable import MarketFeed
+import MarketFeedHTTP
 
 /// OKX's documented example responses (Resources/okx-docs, sources in SOURCES.md) read by the client and
 /// assembled into a snapshot and catalog.
@@ -26,7 +27,7 @@ struct OKXDocsFixtureTests {
 
     static func rows(_ name: String) throws -> [JSONValue] {
         let url = try #require(Bundle.module.url(forResource: "Resources/okx-docs/\(name)", withExtension: "json"), "fixture \(name).json")
-        return try OKXClient.data(of: Array(try Data(contentsOf: url)), status: 200, endpoint: name)
+        return try OKXEnvelope.data(of: Array(try Data(contentsOf: url)), status: 200, endpoint: name)
     }
 
     /// Every documented response, as the upstream would answer, plus the test's stablecoin index and catalog entries.

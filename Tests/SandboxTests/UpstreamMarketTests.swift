@@ -11,34 +11,35 @@ import Testing
 /// `--market follow URL` pieces that need no upstream server (tests/market/test_market.py follows a real one),
 /// and the public endpoints a follower reads.
 struct UpstreamMarketTests {
-    /// A loopback port nothing listens on.
-    static func closedPort() throws -> Int {
-        let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(socket) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        try withUnsafeMutablePointer(to: &address) { pointer in
-            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
-                guard bind(socket, raw, length) == 0, getsockname(socket, raw, &length) == 0 else { throw CredentialError("bind failed") }
-            }
+    /// An upstream that never answers.
+    struct SilentUpstream: OKXTransport {
+        let baseURL = "http://upstream.invalid"
+        func get(_ path: String, _ query: [(String, String)], signed: Bool) async throws(OKXFeedError) -> [JSONValue] {
+            throw .unreachable(endpoint: "GET \(OKXEnvelope.target(path, query))", reason: "connection refused")
         }
-        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Another sandbox as the upstream, answered in memory through its API (what `pm serve` answers over HTTP).
+    struct SandboxUpstream: OKXTransport {
+        let baseURL = "http://leader.invalid"
+        let leader: SandboxHarness
+        func get(_ path: String, _ query: [(String, String)], signed: Bool) async throws(OKXFeedError) -> [JSONValue] {
+            let target = OKXEnvelope.target(path, query)
+            let response = await leader.api.handle(leader.request("GET", target, as: nil))
+            return try OKXEnvelope.data(of: Array(JSONWriter.serialize(response.envelope).utf8), status: response.status, endpoint: "GET \(target)")
+        }
     }
 
     @Test func anUpstreamThatDoesNotAnswerFreezesTheMarketAndSaysSo() async throws {
         let harness = try SandboxHarness()
-        let url = "http://127.0.0.1:\(try Self.closedPort())"
+        let url = SilentUpstream().baseURL
         let simulator = try MarketSimulator(
             exchange: harness.exchange, base: Fixtures.calmMarket, mode: .follow(url: url), database: harness.database)
         let upstream = UpstreamMarket(
-            client: try OKXClient(baseURL: url, timeoutSeconds: 1), simulator: simulator, catalog: Fixtures.catalog,
-            logger: Logger(label: "test"), clock: { 1_000 })
+            client: SilentUpstream(), simulator: simulator, catalog: Fixtures.catalog, logger: Logger(label: "test"), clock: { 1_000 })
         let before = await harness.exchange.market
         #expect(await upstream.poll() == false)
-        #expect(await upstream.freezeReason?.contains("no answer") == true)
+        #expect(await upstream.freezeReason?.contains("connection refused") == true)
         let after = await harness.exchange.market
         #expect(after.valuationTime == before.valuationTime)
         #expect(after.marks == before.marks)
@@ -56,6 +57,37 @@ struct UpstreamMarketTests {
         #expect(await upstream.poll() == false)
         let completed = await api.handle(harness.request("GET", "/api/v5/system/status?state=completed", as: nil))
         #expect(JSONWriter.serialize(completed.envelope).contains("\"data\":[]"))
+    }
+
+    @Test func aFollowerTakesTheLeadersMarksAtTheLeadersTimeAndTicksItsAccounts() async throws {
+        let leader = try SandboxHarness()
+        let follower = try SandboxHarness()
+        let simulator = try MarketSimulator(
+            exchange: follower.exchange, base: Fixtures.calmMarket, mode: .follow(url: "http://leader.invalid"), database: follower.database)
+        let upstream = UpstreamMarket(
+            client: SandboxUpstream(leader: leader), simulator: simulator, catalog: Fixtures.catalog, logger: Logger(label: "test"))
+        // A follower account short a BTC perpetual: the leader's move and nine market hours reach it.
+        let trader = try await follower.account([("USDT", "20000")])
+        let order = #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"sell","ordType":"market","sz":"20"}"#
+        let placed = await follower.api.handle(follower.request("POST", "/api/v5/trade/order", body: order, as: trader))
+        #expect(JSONWriter.serialize(placed.envelope).contains(#""sCode":"0""#))
+
+        try await leader.simulator.shock(["BTC": 0.05, "ETH": -0.03], advanceSeconds: 9 * 3600)
+        #expect(await upstream.poll())
+        let leaderMarket = await leader.exchange.market
+        let followerMarket = await follower.exchange.market
+        #expect(followerMarket.valuationTime == leaderMarket.valuationTime)
+        for id in ["BTC-USDT-SWAP", "ETH-USD-260327", "BTC-USD-260327-90000-C"] {
+            let instrument = try #require(Fixtures.catalog.instrument(id))
+            let leaderMark = try leaderMarket.market(for: instrument, path: id).markPrice
+            let followerMark = try followerMarket.market(for: instrument, path: id).markPrice
+            #expect(followerMark == leaderMark, "\(id)")
+        }
+        #expect(try followerMarket.indexUSD("BTC") == leaderMarket.indexUSD("BTC"))
+        // 17:31 + 9 h crosses the 00:00 UTC funding: the follower paid or received it.
+        let bills = await follower.api.handle(follower.request("GET", "/api/v5/account/bills?type=8", as: trader))
+        #expect(JSONWriter.serialize(bills.envelope).contains(#""type":"8""#))
+        #expect(await upstream.freezeReason == nil)
     }
 
     @Test func aFollowedMarketRefusesShocksAndOnlyFollowModeFollows() async throws {

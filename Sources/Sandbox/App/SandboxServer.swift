@@ -61,7 +61,7 @@ public struct Sandbox: Sendable {
     /// In follow mode `upstream` is the client of the followed endpoint (`logger` reports its freezes).
     public static func open(
         _ configuration: SandboxConfiguration, catalog: InstrumentCatalog, market: MarketSnapshot, parameters: MarginParameters,
-        upstream upstreamClient: OKXClient? = nil, logger: Logger = Logger(label: "pm.sandbox")
+        upstream upstreamClient: (any OKXTransport)? = nil, logger: Logger = Logger(label: "pm.sandbox")
     ) throws -> Sandbox {
         let database = try AppDatabase(path: configuration.databasePath)
         let secrets = try SecretBox.load(fromFile: configuration.databasePath + ".key")

@@ -31,7 +31,7 @@ public actor UpstreamMarket {
     public private(set) var appliedPolls = 0
 
     public init(
-        client: OKXClient, simulator: MarketSimulator, catalog: InstrumentCatalog, logger: Logger,
+        client: any OKXTransport, simulator: MarketSimulator, catalog: InstrumentCatalog, logger: Logger,
         clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
     ) {
         baseURL = client.baseURL

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import MarginEngine
+import MarketFeed
 import NIOCore
 import NIOHTTP1
 
@@ -9,7 +10,7 @@ import NIOHTTP1
 /// checked to be OKX's envelope with code `"0"` and returned as its `data` array.
 ///
 /// Uses AsyncHTTPClient's shared client (its event loops live as long as the process; nothing to shut down).
-public struct OKXClient: Sendable {
+public struct OKXClient: OKXTransport {
     /// The scheme, host and port, without a trailing slash (`https://www.okx.com`).
     public let baseURL: String
     public let credentials: OKXCredentials?
@@ -35,20 +36,9 @@ public struct OKXClient: Sendable {
         self.timeoutSeconds = timeoutSeconds
     }
 
-    /// The request target `path?query` with the query percent-encoded as sent (and as signed).
-    static func target(_ path: String, _ query: [(String, String)]) -> String {
-        guard !query.isEmpty else { return path }
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-_.~")
-        let encoded = query.map { key, value in
-            "\(key)=\(value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value)"
-        }
-        return path + "?" + encoded.joined(separator: "&")
-    }
-
     /// `GET path?query`, signed with ``credentials`` when `signed`; the `data` array of the answer.
-    public func get(_ path: String, _ query: [(String, String)] = [], signed: Bool = false) async throws(OKXFeedError) -> [JSONValue] {
-        let target = Self.target(path, query)
+    public func get(_ path: String, _ query: [(String, String)], signed: Bool) async throws(OKXFeedError) -> [JSONValue] {
+        let target = OKXEnvelope.target(path, query)
         let endpoint = "GET \(target)"
         var attempt = 0
         while true {
@@ -89,38 +79,7 @@ public struct OKXClient: Sendable {
         } catch {
             throw OKXFeedError.unreachable(endpoint: endpoint, reason: Self.reason(error))
         }
-        return try Self.data(of: bytes, status: status, endpoint: endpoint)
-    }
-
-    /// The `data` array of an OKX envelope, or the error it reports.
-    public static func data(of bytes: [UInt8], status: Int, endpoint: String) throws(OKXFeedError) -> [JSONValue] {
-        let json: JSONValue
-        do { json = try JSONParser.parse(bytes) } catch {
-            if status != 200 { throw .rejected(endpoint: endpoint, httpStatus: status, code: "", message: Self.excerpt(bytes)) }
-            throw .malformed(endpoint: endpoint, detail: error.description)
-        }
-        guard case .object(let envelope) = json else { throw .malformed(endpoint: endpoint, detail: "the answer is not a JSON object") }
-        let code: String
-        switch envelope["code"] {
-        case .string(let text)?: code = text
-        case .number(let text)?: code = text
-        default:
-            if status != 200 { throw .rejected(endpoint: endpoint, httpStatus: status, code: "", message: Self.excerpt(bytes)) }
-            throw .malformed(endpoint: endpoint, detail: "no \"code\"")
-        }
-        var message = ""
-        if case .string(let text)? = envelope["msg"] { message = text }
-        guard code == "0", status == 200 else { throw .rejected(endpoint: endpoint, httpStatus: status, code: code, message: message) }
-        switch envelope["data"] {
-        case .array(let rows)?: return rows
-        case .object?: throw .malformed(endpoint: endpoint, detail: "\"data\" is an object, not an array")
-        default: throw .malformed(endpoint: endpoint, detail: "no \"data\" array")
-        }
-    }
-
-    static func excerpt(_ bytes: [UInt8]) -> String {
-        let text = String(decoding: bytes.prefix(120), as: UTF8.self).replacingOccurrences(of: "\n", with: " ")
-        return bytes.count > 120 ? text + "…" : text
+        return try OKXEnvelope.data(of: bytes, status: status, endpoint: endpoint)
     }
 
     static func reason(_ error: any Error) -> String {
