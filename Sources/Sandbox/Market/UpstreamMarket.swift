@@ -60,16 +60,20 @@ public actor UpstreamMarket {
             freeze("no usable snapshot: \(assembled.problems.prefix(3).map(\.description).joined(separator: "; "))")
             return false
         }
-        let current = await simulator.exchange.market.valuationTime
-        guard snapshot.valuationTime >= current else {
-            freeze("its time \(snapshot.valuationTime.iso8601) is before the market's \(current.iso8601)")
+        let current = await simulator.exchange.market
+        guard snapshot.valuationTime >= current.valuationTime else {
+            freeze("its time \(snapshot.valuationTime.iso8601) is before the market's \(current.valuationTime.iso8601)")
             return false
         }
-        do {
-            try await simulator.follow(snapshot)
-        } catch {
-            freeze("the exchange could not tick to its snapshot: \(error)")
-            return false
+        // An upstream that has not moved (a static pm serve) costs no tick: the risk loop would find the same.
+        let unchanged = snapshot.valuationTime == current.valuationTime && snapshot.marks == current.marks && snapshot.indices == current.indices
+        if !unchanged {
+            do {
+                try await simulator.follow(snapshot)
+            } catch {
+                freeze("the exchange could not tick to its snapshot: \(error)")
+                return false
+            }
         }
         appliedPolls += 1
         if let ended = frozen {
@@ -91,7 +95,7 @@ public actor UpstreamMarket {
     func freeze(_ reason: String) {
         if frozen == nil {
             frozen = (clock(), reason)
-            logger.warning("market: frozen — the upstream \(baseURL) stopped answering: \(reason); prices and time stay at the last snapshot")
+            logger.warning("market: frozen — the upstream \(baseURL): \(reason); prices and time stay at the last snapshot")
         }
     }
 
@@ -113,7 +117,7 @@ public actor UpstreamMarket {
         let wanted: Set<String> = state.map { [$0] } ?? ["scheduled", "ongoing", "pre_open"]
         return .array(rows.filter { wanted.contains($0.state) }.map { row in
             .object([
-                ("title", .string("Market data frozen: the upstream \(baseURL) does not answer (\(row.reason)); prices are held, none invented")),
+                ("title", .string("Market data frozen: the upstream \(baseURL) gave no usable market (\(row.reason)); prices are held, none invented")),
                 ("state", .string(row.state)), ("begin", .string(String(row.begin))), ("end", .string(row.end.map { String($0) } ?? "")),
                 ("preOpenBegin", .string("")), ("href", .string("")), ("serviceType", .string("99")), ("system", .string("unified")),
                 ("scheDesc", .string("")), ("maintType", .string("3")), ("env", .string("1")),
