@@ -140,7 +140,7 @@ public struct MarketFetcher: Sendable {
 
         /// Funding rates: all at once with `instId=ANY` where the upstream offers it, else one per perpetual.
         mutating func fundingRates(perpetuals: [String]) async {
-            guard !perpetuals.isEmpty else { return }
+            guard !perpetuals.isEmpty, unansweredInARow < unansweredLimit else { return }
             requests += 1
             fetcher.progress(requests, "GET /api/v5/public/funding-rate?instId=ANY")
             if let rows = try? await fetcher.client.get("/api/v5/public/funding-rate", [("instId", "ANY")]), !rows.isEmpty {

@@ -162,6 +162,13 @@ extension Exchange {
     }
 
     public func fundingRateView(instId: String) throws -> JSONValue {
+        if instId == "ANY" {
+            // OKX: `instId=ANY` answers every perpetual's funding rate at once.
+            return .array(try instruments(type: "SWAP", family: nil, id: nil).flatMap { instrument -> [JSONValue] in
+                guard case .array(let rows) = try fundingRateView(instId: instrument.id.rawValue) else { return [] }
+                return rows
+            })
+        }
         let instrument = try liveInstrument(instId)
         guard instrument.kind == .perpetual else { throw OKXError.parameter("instId \(instId) is not a perpetual swap") }
         let rate = fundingRate(instrument, in: market) ?? 0
