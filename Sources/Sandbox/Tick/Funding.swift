@@ -2,8 +2,11 @@ import MarginEngine
 import MarginStore
 
 extension Exchange {
-    /// The funding rate of a perpetual at `snapshot` by the parameter set's formula (``FundingFormula``).
+    /// The funding rate of a perpetual at `snapshot`: the rate the snapshot carries when its exchange
+    /// published one (`pm market snapshot`, a followed upstream), else the parameter set's formula
+    /// (``FundingFormula``).
     func fundingRate(_ instrument: Instrument, in snapshot: MarketSnapshot) -> Double? {
+        if let published = snapshot.marks[instrument.id.rawValue]?.fundingRate { return published }
         guard let resolved = try? snapshot.market(for: instrument, path: "") else { return nil }
         return parameters.funding.rate(markPrice: resolved.markPrice, indexPrice: resolved.quoteIndex)
     }
