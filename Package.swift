@@ -30,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // The pure engine: no I/O, no clock, no globals, no logging.
@@ -51,11 +52,24 @@ let package = Package(
             dependencies: ["MarginEngine", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strictSettings
         ),
+        // What any OKX v5 endpoint offers, read over a transport: market snapshots and catalogs from the public
+        // REST API within its rate limits, an account's positions and balances through signed requests.
+        .target(
+            name: "MarketFeed",
+            dependencies: ["MarginEngine", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strictSettings
+        ),
+        // The transport over HTTP (AsyncHTTPClient), kept out of the sandbox library (and its fuzz build).
+        .target(
+            name: "MarketFeedHTTP",
+            dependencies: ["MarketFeed", "MarginEngine", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            swiftSettings: strictSettings
+        ),
         // The OKX v5-compatible sandbox: Hummingbird routes, auth, trading, market simulator, risk loop.
         .target(
             name: "Sandbox",
             dependencies: [
-                "MarginEngine", "MarginStore", "MarginDefaults",
+                "MarginEngine", "MarginStore", "MarginDefaults", "MarketFeed",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -82,6 +96,8 @@ let package = Package(
                 "MarginStore",
                 "Sandbox",
                 "Backtest",
+                "MarketFeed",
+                "MarketFeedHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -130,6 +146,12 @@ let package = Package(
         .testTarget(
             name: "BacktestTests",
             dependencies: ["Backtest", "Sandbox", "MarginEngine", "MarginDefaults", "MarginTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "MarketFeedTests",
+            dependencies: ["MarketFeed", "MarketFeedHTTP", "MarginEngine", "MarginTestSupport"],
+            resources: [.copy("Resources")],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -310,6 +310,34 @@ extension FillRecord {
 }
 
 extension BillRecord {
+    static let columnCount = 15
+    static let rowsPerStatement = 64
+
+    /// Inserts `bills` numbered from `firstID`, 64 rows per statement (a funding tick writes a million).
+    public static func insert(_ bills: [BillRecord], firstID: Int64, into db: Database) throws {
+        var start = 0
+        while bills.count - start >= rowsPerStatement {
+            let placeholders = Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: rowsPerStatement).joined(separator: ", ")
+            let statement = try db.cachedStatement(sql: """
+                INSERT INTO bill (billId, uid, ccy, balChg, bal, type, subType, instId, ordId, pnl, fee, sz, px, notes, ts) VALUES \(placeholders)
+                """)
+            var values: [(any DatabaseValueConvertible)?] = []
+            values.reserveCapacity(rowsPerStatement * columnCount)
+            for offset in start..<(start + rowsPerStatement) {
+                let bill = bills[offset]
+                values += [firstID + Int64(offset), bill.uid, bill.ccy, bill.balChg, bill.bal, bill.type, bill.subType, bill.instId, bill.ordId,
+                    bill.pnl, bill.fee, bill.sz, bill.px, bill.notes, bill.ts] as [(any DatabaseValueConvertible)?]
+            }
+            try statement.execute(arguments: StatementArguments(values))
+            start += rowsPerStatement
+        }
+        for offset in start..<bills.count {
+            var numbered = bills[offset]
+            numbered.billId = firstID + Int64(offset)
+            try numbered.insert(into: db)
+        }
+    }
+
     public func insert(into db: Database) throws {
         try db.cachedStatement(sql: """
             INSERT INTO bill (billId, uid, ccy, balChg, bal, type, subType, instId, ordId, pnl, fee, sz, px, notes, ts)

@@ -5,6 +5,8 @@ import Logging
 import MarginDefaults
 import MarginEngine
 import MarginStore
+import MarketFeed
+import MarketFeedHTTP
 import Sandbox
 
 /// Options naming the sandbox database (and the key and admin-token files beside it).
@@ -20,7 +22,10 @@ struct Serve: AsyncParsableCommand {
             With no arguments: 127.0.0.1:8080, the database pm-sandbox.sqlite (created if missing), the shipped catalog, \
             calm-2025-12-30 market and okx-2025-01 parameters, a static market. On an empty database a demo account \
             with test money is created and its API key, secret and passphrase are printed.
-            Market modes: --market static | --market random [--seed N] | --market replay FILE [--replay-coin BTC].
+            Market modes: --market static | --market random [--seed N] | --market replay FILE [--replay-coin BTC] | \
+            --market follow URL [--coins BTC,ETH]: marks, indices and vols polled every --tick seconds from an OKX v5 \
+            endpoint (https://www.okx.com, or another pm serve), whose catalog replaces the shipped one unless --catalog \
+            is given; an upstream that stops answering freezes the market (logged, and GET /api/v5/system/status).
             """)
 
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
@@ -28,12 +33,14 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOption
 
     @Option(name: .customLong("market"), parsing: .upToNextOption, help: ArgumentHelp(
-        "Market mode: static, random, or replay FILE (a CSV with timestamp_utc and close).", valueName: "MODE [FILE]"))
+        "Market mode: static, random, replay FILE (a CSV with timestamp_utc and close), or follow URL (an OKX v5 endpoint).",
+        valueName: "MODE [FILE|URL]"))
     var marketMode: [String] = ["static"]
 
     @Option(help: "Seed of the random market.") var seed: UInt64 = 42
     @Option(help: "Coin a replay moves.") var replayCoin = "BTC"
-    @Option(help: "Wall seconds between market ticks (random and replay).") var tick: Double = 1
+    @Option(help: "Wall seconds between market ticks (random and replay), or between polls of a followed upstream.") var tick: Double = 1
+    @Option(help: ArgumentHelp("Coins a followed market keeps, comma-separated (default: all).", valueName: "BTC,ETH,…")) var coins: String?
     @Option(help: "Market seconds per tick in random mode.") var step: Double = 1
     @Option(help: ArgumentHelp("Base market snapshot: a shipped name or a file.", valueName: "NAME|FILE"))
     var snapshot = ShippedData.defaultMarketName
@@ -45,17 +52,28 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a connection may stay silent before the server closes it (slow clients).") var idleTimeout: Double = 30
 
     func validate() throws {
-        guard let mode = marketMode.first, ["static", "random", "replay"].contains(mode) else {
-            throw ValidationError("--market must be static, random or replay FILE")
+        guard let mode = marketMode.first, ["static", "random", "replay", "follow"].contains(mode) else {
+            throw ValidationError("--market must be static, random, replay FILE or follow URL")
         }
         if mode == "replay", marketMode.count != 2 { throw ValidationError("--market replay needs a CSV file: --market replay FILE") }
-        if mode != "replay", marketMode.count != 1 { throw ValidationError("--market \(mode) takes no file") }
+        if mode == "follow", marketMode.count != 2 { throw ValidationError("--market follow needs an OKX v5 endpoint: --market follow URL") }
+        if mode != "replay", mode != "follow", marketMode.count != 1 { throw ValidationError("--market \(mode) takes no file") }
+        if let coins, parseCoins(coins) == nil { throw ValidationError("--coins \(coins): expected coin names separated by commas, e.g. BTC,ETH") }
+        if coins != nil, mode != "follow" { throw ValidationError("--coins applies to --market follow URL only") }
         guard tick > 0, step > 0 else { throw ValidationError("--tick and --step must be positive") }
         guard idleTimeout >= 0.1, idleTimeout <= 86_400 else { throw ValidationError("--idle-timeout must be 0.1 to 86400 seconds") }
     }
 
     func run() async throws {
-        let data = try loadData(snapshot: snapshot, params: params, catalog: catalog)
+        var data = try loadData(snapshot: snapshot, params: params, catalog: catalog)
+        var upstream: OKXClient?
+        if marketMode.first == "follow" {
+            let followed = await followedMarket(
+                url: marketMode[1], coins: coins.flatMap(parseCoins), catalog: catalog == nil ? nil : data.catalog, timeout: max(1, min(tick * 5, 10)))
+            (upstream, data.catalog, data.market) = (followed.client, followed.catalog, followed.market)
+        }
+        var logger = Logger(label: "pm.sandbox") { LazyMetadataLogHandler(label: $0) }
+        logger.logLevel = .warning
         var configuration = SandboxConfiguration(databasePath: database.path)
         configuration.host = host
         configuration.port = port
@@ -67,11 +85,13 @@ struct Serve: AsyncParsableCommand {
         switch marketMode.first {
         case "random": configuration.mode = .random(seed: seed)
         case "replay": configuration.mode = .replay(path: marketMode[1], coin: replayCoin)
+        case "follow": configuration.mode = .follow(url: upstream?.baseURL ?? marketMode[1])
         default: configuration.mode = .staticSnapshot
         }
         let sandbox: Sandbox
         do {
-            sandbox = try Sandbox.open(configuration, catalog: data.catalog, market: data.market, parameters: data.parameters)
+            sandbox = try Sandbox.open(
+                configuration, catalog: data.catalog, market: data.market, parameters: data.parameters, upstream: upstream, logger: logger)
             try await sandbox.restoreMarket()
         } catch {
             FileHandle.standardError.write(Data("pm: error: \(error)\n".utf8))
@@ -96,8 +116,6 @@ struct Serve: AsyncParsableCommand {
             banner += "\(await sandbox.exchange.accountIDs.count) account(s) restored; create more with `pm account create --db \(database.path)`\n"
         }
         FileHandle.standardOutput.write(Data(banner.utf8))
-        var logger = Logger(label: "pm.sandbox") { LazyMetadataLogHandler(label: $0) }
-        logger.logLevel = .warning
         try await sandbox.application(configuration, logger: logger).runService()
     }
 }

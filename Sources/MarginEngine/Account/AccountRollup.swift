@@ -58,12 +58,18 @@ public struct AccountFigures: Sendable, Equatable {
     public var marginRatio: Double?
     /// Σ liabilities (`−eq` of currencies with negative equity) in USD: what interest accrues on.
     public var liabilityUSD: Double
+    /// Whether some currency's liability exceeds the base of its interest-free quota: only then can interest
+    /// accrue (a quota only grows beyond its base), so a server visits only these accounts (and those with
+    /// interest pending).
+    public var accruesInterest: Bool
 
     public init(
         equityUSD: Double, adjustedEquityUSD: Double, derivativesMmrUSD: Double, derivativesImrUSD: Double, borrowMmrUSD: Double,
-        borrowImrUSD: Double, totalMmrUSD: Double, totalImrUSD: Double, marginRatio: Double?, liabilityUSD: Double = 0
+        borrowImrUSD: Double, totalMmrUSD: Double, totalImrUSD: Double, marginRatio: Double?, liabilityUSD: Double = 0,
+        accruesInterest: Bool = false
     ) {
         self.liabilityUSD = liabilityUSD
+        self.accruesInterest = accruesInterest
         self.equityUSD = equityUSD
         self.adjustedEquityUSD = adjustedEquityUSD
         self.derivativesMmrUSD = derivativesMmrUSD
@@ -77,7 +83,7 @@ public struct AccountFigures: Sendable, Equatable {
 
     public static let zero = AccountFigures(
         equityUSD: 0, adjustedEquityUSD: 0, derivativesMmrUSD: 0, derivativesImrUSD: 0, borrowMmrUSD: 0, borrowImrUSD: 0,
-        totalMmrUSD: 0, totalImrUSD: 0, marginRatio: nil, liabilityUSD: 0)
+        totalMmrUSD: 0, totalImrUSD: 0, marginRatio: nil, liabilityUSD: 0, accruesInterest: false)
 
     /// `adjEq − totalImr` (spec 03 §3): what new orders may still use.
     public var availableEquityUSD: Double { adjustedEquityUSD - totalImrUSD }
@@ -95,8 +101,16 @@ public struct AccountRollup: Sendable {
     public private(set) var borrowMmrUSD = 0.0
     public private(set) var borrowImrUSD = 0.0
     public private(set) var liabilityUSD = 0.0
+    public private(set) var accruesInterest = false
 
     public init() {}
+
+    /// Adds one currency (call in currency-code order); `owedCoins` is its liability in its own units and
+    /// `quotaBaseCoins` the base of its interest-free quota.
+    public mutating func add(_ currency: CurrencyValuation, owedCoins: Double, quotaBaseCoins: Double) {
+        if owedCoins > quotaBaseCoins { accruesInterest = true }
+        add(currency)
+    }
 
     /// Adds one currency (call in currency-code order).
     public mutating func add(_ currency: CurrencyValuation) {
@@ -117,6 +131,6 @@ public struct AccountRollup: Sendable {
             equityUSD: equityUSD, adjustedEquityUSD: adjustedEquityUSD, derivativesMmrUSD: derivativesMmrUSD,
             derivativesImrUSD: derivativesImrUSD, borrowMmrUSD: borrowMmrUSD, borrowImrUSD: borrowImrUSD, totalMmrUSD: totalMmr,
             totalImrUSD: derivativesImrUSD + borrowImrUSD, marginRatio: totalMmr > 0 ? reportedRatio(adjustedEquityUSD, over: totalMmr) : nil,
-            liabilityUSD: liabilityUSD)
+            liabilityUSD: liabilityUSD, accruesInterest: accruesInterest)
     }
 }

@@ -118,6 +118,15 @@ public struct AccountBook: Sendable {
         if garbageRows > 65_536, garbageRows > (instrument.count + balanceCurrency.count) / 2 { compact() }
     }
 
+    /// Sets account `index`'s balance of `currency` in place; false (nothing changed) when it has none.
+    public mutating func setBalance(_ index: Int, currency: Int32, amount: Double) -> Bool {
+        for slot in balanceStart[index]..<balanceEnd[index] where balanceCurrency[slot] == currency {
+            balanceAmount[slot] = amount
+            return true
+        }
+        return false
+    }
+
     /// Rewrites the columns without garbage, accounts in index order.
     public mutating func compact() {
         var compacted = AccountBook()

@@ -9,12 +9,14 @@ public struct BatchMargin: Sendable {
     let context: ComponentContext
     let borrowing: BorrowingSchedule
     let collateral: [[ProgressiveBand]]
+    let quotaBase: [Double]
 
     public init(table: ScenarioVectorTable, parameters: MarginParameters) {
         self.table = table
         self.parameters = parameters
         borrowing = BorrowingSchedule(parameters)
         collateral = table.currencies.map { parameters.collateralTiers[$0] ?? [] }
+        quotaBase = table.currencies.map { parameters.interestFreeQuotas[$0]?.base ?? 0 }
         func price(_ code: String) -> Result<Double, EngineError> {
             guard let index = table.currencyIndex(of: code), let value = table.currencyIndexUSD[Int(index)] else {
                 return .failure(.missingMarketData(name: "\(code)-USD", detail: "no index price"))
@@ -131,8 +133,10 @@ public struct BatchMargin: Sendable {
     func rollUp(_ rollup: inout AccountRollup, scratch: Scratch) -> Bool {
         for currency in 0..<scratch.equity.count where scratch.touched[currency] {
             guard let indexUSD = table.currencyIndexUSD[currency] else { return false }
-            rollup.add(CurrencyValuation(
-                amount: scratch.equity[currency], indexUSD: indexUSD, discountTiers: collateral[currency], borrowing: borrowing))
+            let amount = scratch.equity[currency]
+            rollup.add(
+                CurrencyValuation(amount: amount, indexUSD: indexUSD, discountTiers: collateral[currency], borrowing: borrowing),
+                owedCoins: -amount, quotaBaseCoins: quotaBase[currency])
         }
         return true
     }

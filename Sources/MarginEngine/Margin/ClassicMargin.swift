@@ -103,7 +103,7 @@ public enum ClassicMargin {
         let currencies = try AccountEquity.currencies(
             cashBalances: portfolio.cashBalances, contributions: contributions, spotInUse: [:], market: market, parameters: parameters)
         var rollup = AccountRollup()
-        for currency in currencies { rollup.add(currency.valuation) }
+        for currency in currencies { rollup.add(currency.valuation, owedCoins: -currency.equity, quotaBaseCoins: parameters.interestFreeQuotas[currency.currency]?.base ?? 0) }
         rollup.addIsolated(isolatedUSD)
         let figures = rollup.figures(
             derivativesMmrUSD: results.reduce(0) { $0 + $1.mmrUSD }, derivativesImrUSD: results.reduce(0) { $0 + $1.imrUSD })

@@ -155,7 +155,7 @@ public enum PortfolioMargin {
             parameters: parameters)
 
         var rollup = AccountRollup()
-        for currency in currencies { rollup.add(currency.valuation) }
+        for currency in currencies { rollup.add(currency.valuation, owedCoins: -currency.equity, quotaBaseCoins: parameters.interestFreeQuotas[currency.currency]?.base ?? 0) }
         let figures = rollup.figures(
             derivativesMmrUSD: units.reduce(0) { $0 + $1.components.mmr }, derivativesImrUSD: units.reduce(0) { $0 + $1.components.imr })
         let notional = units.reduce(0) { total, unit in unit.positions.reduce(total) { $0 + $1.notionalUSD } }

@@ -6,11 +6,16 @@ public struct MarkQuote: Sendable, Equatable {
     public var markVolatility: Double?
     /// Option forward for the expiry, USD per coin.
     public var forwardUSD: Double?
+    /// A perpetual's funding rate for the coming funding period as its exchange published it (OKX
+    /// `public/funding-rate` `fundingRate`), a fraction of the position value (0.0001 = 1 bp). Not used by the
+    /// margin; a sandbox pays funding at it when given.
+    public var fundingRate: Double?
 
-    public init(markPrice: Double? = nil, markVolatility: Double? = nil, forwardUSD: Double? = nil) {
+    public init(markPrice: Double? = nil, markVolatility: Double? = nil, forwardUSD: Double? = nil, fundingRate: Double? = nil) {
         self.markPrice = markPrice
         self.markVolatility = markVolatility
         self.forwardUSD = forwardUSD
+        self.fundingRate = fundingRate
     }
 }
 
@@ -91,6 +96,16 @@ public struct MarketSnapshot: Sendable {
             if let volatility = quote.markVolatility, volatility > ImpliedVolatility.maximumVolatility {
                 throw .invalidField(path: "market.marks[\(id)].markVol", value: DecimalText.format(volatility), reason: "must be at most 10 (1000 %)")
             }
+            if let rate = quote.fundingRate {
+                guard instrumentID.kind == .perpetual else {
+                    throw .invalidField(path: "market.marks[\(id)].fundingRate", value: DecimalText.formatLenient(rate), reason: "applies to perpetuals only")
+                }
+                guard rate.isFinite, abs(rate) <= Self.fundingRateBound else {
+                    throw .invalidField(
+                        path: "market.marks[\(id)].fundingRate", value: DecimalText.formatLenient(rate),
+                        reason: "must be a finite rate between -\(DecimalText.format(Self.fundingRateBound)) and \(DecimalText.format(Self.fundingRateBound))")
+                }
+            }
             if instrumentID.kind == .option {
                 guard quote.markPrice != nil || quote.markVolatility != nil else {
                     throw .missingMarketData(name: id, detail: "neither markPx nor markVol")
@@ -106,6 +121,11 @@ public struct MarketSnapshot: Sendable {
         self.source = source
         self.representative = representative
     }
+
+    /// The largest funding rate a snapshot accepts in magnitude (per funding period): far above any exchange's
+    /// cap (OKX's is 0.0375 for the most volatile perpetuals), below anything that would pay a position's
+    /// value several times over in one period.
+    public static let fundingRateBound = 0.5
 
     static let priceReason = "must be a price between \(DecimalText.format(priceRange.lowerBound)) and \(DecimalText.format(priceRange.upperBound))"
 
@@ -124,7 +144,7 @@ public struct MarketSnapshot: Sendable {
         }
         var marks: [String: MarkQuote] = [:]
         for entry in try root.required("marks").elements() {
-            try entry.rejectUnknownKeys(["instId", "markPx", "markVol", "fwdPx"])
+            try entry.rejectUnknownKeys(["instId", "markPx", "markVol", "fwdPx", "fundingRate"])
             let id = try entry.required("instId").string()
             guard let instrumentID = InstrumentID(id), instrumentID.kind != .spot else {
                 throw .unknownInstrument(path: "\(entry.path).instId", instrumentID: id)
@@ -135,7 +155,8 @@ public struct MarketSnapshot: Sendable {
             let quote = MarkQuote(
                 markPrice: try entry.optional("markPx")?.positiveDouble(),
                 markVolatility: try entry.optional("markVol")?.double(in: 0.000_001...ImpliedVolatility.maximumVolatility),
-                forwardUSD: try entry.optional("fwdPx")?.positiveDouble())
+                forwardUSD: try entry.optional("fwdPx")?.positiveDouble(),
+                fundingRate: try entry.optional("fundingRate")?.double(in: -Self.fundingRateBound...Self.fundingRateBound))
             if instrumentID.kind == .option, quote.markPrice == nil, quote.markVolatility == nil {
                 throw .missingField(path: "\(entry.path).markVol")
             }

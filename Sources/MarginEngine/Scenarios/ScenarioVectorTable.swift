@@ -161,6 +161,9 @@ public final class ScenarioVectorTable: Sendable {
     /// The index of an instrument id, or nil when the universe does not hold it.
     public func index(of id: String) -> Int32? { indexByID[id] }
 
+    /// The resolved market of instrument `index` (nil when unpriced).
+    public func market(at index: Int32) -> InstrumentMarket? { markets[Int(index)] }
+
     /// The index of a currency code, or nil.
     public func currencyIndex(of code: String) -> Int32? { currencyIndexByCode[code] }
 

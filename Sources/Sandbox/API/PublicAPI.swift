@@ -151,7 +151,8 @@ extension Exchange {
                 ("vega", .decimal(greeks.vegaPerVolPoint / resolved.indexUSD)), ("theta", .decimal(greeks.thetaPerDay / resolved.indexUSD)),
                 ("deltaBS", .decimal(greeks.delta)), ("gammaBS", .decimal(greeks.gamma)),
                 ("vegaBS", .decimal(greeks.vegaPerVolPoint)), ("thetaBS", .decimal(greeks.thetaPerDay)),
-                ("lever", .decimal(resolved.markPrice > 0 ? 1 / resolved.markPrice : 0)),
+                // 1 / mark overflows for a far out-of-the-money option after a crash (a mark of 1e-320 coins).
+                ("lever", (1 / resolved.markPrice).isFinite ? .decimal(1 / resolved.markPrice) : .string("")),
                 ("markVol", .string(vol)), ("bidVol", .string(vol)), ("askVol", .string(vol)), ("realVol", .string("")),
                 ("volLv", .string(vol)), ("fwdPx", .decimal(option.forwardUSD)),
                 ("ts", .string(String(market.valuationTime.rawValue))),
@@ -161,6 +162,13 @@ extension Exchange {
     }
 
     public func fundingRateView(instId: String) throws -> JSONValue {
+        if instId == "ANY" {
+            // OKX: `instId=ANY` answers every perpetual's funding rate at once.
+            return .array(try instruments(type: "SWAP", family: nil, id: nil).flatMap { instrument -> [JSONValue] in
+                guard case .array(let rows) = try fundingRateView(instId: instrument.id.rawValue) else { return [] }
+                return rows
+            })
+        }
         let instrument = try liveInstrument(instId)
         guard instrument.kind == .perpetual else { throw OKXError.parameter("instId \(instId) is not a perpetual swap") }
         let rate = fundingRate(instrument, in: market) ?? 0

@@ -38,7 +38,7 @@ public struct SandboxAPI: Sendable {
     /// one clock stamps records, checks signatures and answers `public/time`.
     public init(
         exchange: Exchange, adminToken: String, simulator: MarketSimulator? = nil, timestampWindowSeconds: Int = 30,
-        rateLimitPerSecond: Double = 500, clock: (@Sendable () -> Int64)? = nil
+        rateLimitPerSecond: Double = 500, clock: (@Sendable () -> Int64)? = nil, upstream: UpstreamMarket? = nil
     ) {
         let clock = clock ?? exchange.clock
         self.exchange = exchange
@@ -47,7 +47,10 @@ public struct SandboxAPI: Sendable {
         self.clock = clock
         authenticator = Authenticator(exchange: exchange, windowMilliseconds: Int64(timestampWindowSeconds) * 1000, clock: clock)
         rateLimiter = RateLimiter(capacity: rateLimitPerSecond, perSecond: rateLimitPerSecond, clock: clock)
-        publicRoutes = Self.publicRoutes(exchange, clock: clock)
+        var routes = Self.publicRoutes(exchange, clock: clock)
+        // OKX's maintenance events; a followed upstream that stopped answering is one (``UpstreamMarket``).
+        routes["/api/v5/system/status"] = { request in .data(await upstream?.statusView(state: request.parameter("state")) ?? .array([])) }
+        publicRoutes = routes
         publicPostRoutes = Self.publicPostRoutes(exchange)
         privateRoutes = Self.privateRoutes(exchange)
     }

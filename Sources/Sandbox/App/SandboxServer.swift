@@ -7,6 +7,7 @@ import Logging
 import MarginDefaults
 import MarginEngine
 import MarginStore
+import MarketFeed
 import NIOCore
 import ServiceLifecycle
 
@@ -52,6 +53,8 @@ public struct Sandbox: Sendable {
     public let simulator: MarketSimulator
     public let api: SandboxAPI
     public let database: AppDatabase
+    /// The followed upstream in `--market follow URL` mode.
+    public let upstream: UpstreamMarket?
 
     /// Wall-clock Unix milliseconds, the server's clock unless a caller injects another.
     public static let wallClock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
@@ -61,9 +64,11 @@ public struct Sandbox: Sendable {
     ///
     /// `clock` (Unix milliseconds) is the one clock of the sandbox: the exchange stamps records with it, and the
     /// API checks REST and WebSocket timestamps, refills rate limits and answers `public/time` with it.
+    /// In follow mode `upstream` is the client of the followed endpoint (`logger` reports its freezes).
     public static func open(
         _ configuration: SandboxConfiguration, catalog: InstrumentCatalog, market: MarketSnapshot, parameters: MarginParameters,
-        clock: @escaping @Sendable () -> Int64 = wallClock
+        clock: @escaping @Sendable () -> Int64 = wallClock, upstream upstreamClient: (any OKXTransport)? = nil,
+        logger: Logger = Logger(label: "pm.sandbox")
     ) throws -> Sandbox {
         let database = try AppDatabase(path: configuration.databasePath)
         let secrets = try SecretBox.load(fromFile: configuration.databasePath + ".key")
@@ -71,10 +76,15 @@ public struct Sandbox: Sendable {
         let exchange = try Exchange(database: database, secrets: secrets, catalog: catalog, parameters: parameters, market: market, clock: clock)
         let simulator = try MarketSimulator(
             exchange: exchange, base: market, mode: configuration.mode, database: database, stepSeconds: configuration.stepSeconds)
+        var upstream: UpstreamMarket?
+        if case .follow(let url) = configuration.mode {
+            guard let upstreamClient else { throw CredentialError("--market follow \(url): no client for the upstream") }
+            upstream = UpstreamMarket(client: upstreamClient, simulator: simulator, catalog: catalog, logger: logger)
+        }
         let api = SandboxAPI(
             exchange: exchange, adminToken: token, simulator: simulator, timestampWindowSeconds: configuration.timestampWindowSeconds,
-            rateLimitPerSecond: configuration.rateLimitPerSecond, clock: clock)
-        return Sandbox(exchange: exchange, simulator: simulator, api: api, database: database)
+            rateLimitPerSecond: configuration.rateLimitPerSecond, clock: clock, upstream: upstream)
+        return Sandbox(exchange: exchange, simulator: simulator, api: api, database: database, upstream: upstream)
     }
 
     /// The admin token stored at `path` (created with mode 0600 when missing).
@@ -105,7 +115,9 @@ public struct Sandbox: Sendable {
             await Self.respond(request, context: context, api: api)
         }
         var services: [any Service] = []
-        if configuration.mode != .staticSnapshot {
+        if let upstream {
+            services.append(UpstreamMarketService(upstream: upstream, interval: configuration.tickInterval))
+        } else if configuration.mode != .staticSnapshot {
             services.append(SimulatorService(simulator: simulator, interval: configuration.tickInterval))
         }
         let capacity = configuration.webSocketQueueCapacity
@@ -192,6 +204,18 @@ struct SimulatorService: Service {
     func run() async throws {
         try await cancelWhenGracefulShutdown {
             await simulator.run(interval: interval)
+        }
+    }
+}
+
+/// Polls the followed upstream while the server runs.
+struct UpstreamMarketService: Service {
+    let upstream: UpstreamMarket
+    let interval: Double
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await upstream.run(interval: interval)
         }
     }
 }

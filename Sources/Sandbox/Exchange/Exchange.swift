@@ -142,6 +142,7 @@ public actor Exchange {
     /// another process adding accounts to the same database (`pm account create`) never collides with them.
     func commit(_ pending: ChangeSet) throws {
         var changes = pending
+        precondition(Set(changes.cash.keys).isDisjoint(with: changes.accounts.keys), "cash-only changes of an account also changed otherwise")
         let (billBase, tradeBase) = try database.transaction { db -> (Int64, Int64) in
             // Numbered after what is stored (another process may have written bills); asked only when needed,
             // through cached statements: an order that only rests or cancels writes neither.
@@ -185,11 +186,10 @@ public actor Exchange {
                 numbered.tradeId = tradeBase + Int64(offset)
                 try numbered.insert(into: db)
             }
-            for (offset, bill) in changes.bills.enumerated() {
-                var numbered = bill
-                numbered.billId = billBase + Int64(offset)
-                try numbered.insert(into: db)
+            for (uid, balances) in changes.cash {
+                for (ccy, balance) in balances { try BalanceRecord(uid: uid, ccy: ccy, cashBal: balance.description).store(in: db) }
             }
+            try BillRecord.insert(changes.bills, firstID: billBase, into: db)
             for (ccy, balance) in changes.insuranceFund { try InsuranceFundRecord(ccy: ccy, balance: balance.description).save(db) }
             for (ccy, balance) in changes.house { try HouseRecord(ccy: ccy, balance: balance.description).save(db) }
             for (key, value) in changes.settings { try SettingRecord(key: key, value: value).store(in: db) }
@@ -200,6 +200,10 @@ public actor Exchange {
         for (uid, account) in changes.accounts {
             accounts[uid] = account
             noteIndexes(uid, account)
+        }
+        for (uid, balances) in changes.cash {
+            for (ccy, balance) in balances { accounts[uid]?.balances[ccy] = balance }
+            if changes.accounts[uid] == nil { refreshRiskBalances(uid, currencies: balances.keys) }
         }
         // A few accounts (orders) are re-margined at once; many (a funding tick) are marked and re-margined by
         // the market move that follows, over both cores, or on demand.
@@ -227,6 +231,24 @@ public actor Exchange {
             billId: 0, uid: account.uid, ccy: currency, balChg: amount.description, bal: balance.description, type: type,
             subType: subType, instId: instId, ordId: ordId, pnl: pnl.description, fee: fee.description, sz: sz, px: px, notes: notes,
             ts: clock()))
+        return amount
+    }
+
+    /// Moves cash of an account that nothing else in `changes` modifies, without copying the account: the
+    /// bill as ``post(_:_:to:type:subType:instId:ordId:pnl:fee:sz:px:notes:always:changes:)`` writes it,
+    /// the new balance in `changes.cash`. Returns the amount moved (rounded to the ledger scale).
+    @discardableResult
+    func postCash(
+        _ amount: ExactDecimal, _ currency: String, uid: String, type: String, subType: String, instId: String = "", px: String = "",
+        notes: String = "", changes: inout ChangeSet
+    ) -> ExactDecimal {
+        let amount = LedgerAmount(currency, amount).amount
+        guard !amount.isZero else { return .zero }
+        let balance = (changes.cash[uid]?[currency] ?? accounts[uid]?.balances[currency] ?? .zero) + amount
+        changes.cash[uid, default: [:]][currency] = balance
+        changes.bills.append(BillRecord(
+            billId: 0, uid: uid, ccy: currency, balChg: amount.description, bal: balance.description, type: type, subType: subType,
+            instId: instId, ordId: "", pnl: "0", fee: "0", sz: "", px: px, notes: notes, ts: clock()))
         return amount
     }
 

@@ -73,6 +73,9 @@ struct ChangeSet {
     var house: [String: ExactDecimal] = [:]
     var keys: [APIKeyRecord] = []
     var settings: [String: String] = [:]
+    /// Cash-only changes (funding): the balance of (uid, currency) after this change set, for accounts that
+    /// nothing else in the set changes. Written and applied without copying the accounts.
+    var cash: [String: [String: ExactDecimal]] = [:]
 
     mutating func touch(_ account: AccountState, previous old: AccountState) {
         if previous[account.uid] == nil { previous[account.uid] = old }

@@ -126,6 +126,25 @@ extension Exchange {
         if computing { computeFigures(slot) } else { risk.figuresGeneration[slot] = 0 }
     }
 
+    /// After a cash-only change: the account's balances in the mirror set in place (its rows otherwise
+    /// unchanged) and its figures marked stale, to be computed by the next re-margin or on demand.
+    func refreshRiskBalances(_ uid: String, currencies: some Sequence<String>) {
+        guard let slot = risk.slots[uid], let account = accounts[uid], !risk.direct.contains(slot) else {
+            refreshRisk(uid, computing: false)
+            return
+        }
+        for currency in currencies {
+            guard let index = risk.table.currencyIndex(of: currency),
+                risk.book.setBalance(slot, currency: index, amount: LedgerBoundary.risk(
+                    (account.balances[currency] ?? .zero) - (account.pendingInterest[currency] ?? .zero)))
+            else {
+                refreshRisk(uid, computing: false)
+                return
+            }
+        }
+        risk.figuresGeneration[slot] = 0
+    }
+
     /// Computes one account's figures at the current table (kernel, or the direct computation).
     func computeFigures(_ slot: Int) {
         var result: AccountFigures?

@@ -11,6 +11,9 @@ public enum MarketMode: Sendable, Equatable {
     case random(seed: UInt64)
     /// A CSV price path (`timestamp_utc,…,close`) replayed on one coin, one row per tick.
     case replay(path: String, coin: String)
+    /// Marks, indices and volatilities polled from an OKX v5 endpoint (``UpstreamMarket``); market time is the
+    /// upstream's. Nothing moves the market but the upstream.
+    case follow(url: String)
 }
 
 /// One step of a CSV replay.
@@ -25,7 +28,8 @@ struct ReplayRow: Sendable {
 public actor MarketSimulator {
     public let exchange: Exchange
     public let mode: MarketMode
-    let base: MarketSnapshot
+    /// The snapshot the moves apply to; in follow mode the upstream's latest.
+    var base: MarketSnapshot
     let database: AppDatabase
     /// Market milliseconds per tick (random mode).
     let stepMilliseconds: Int64
@@ -67,6 +71,11 @@ public actor MarketSimulator {
         randomState = restoredRandom
         replayIndex = restoredIndex
         factors = restoredFactors
+        if case .follow = mode {
+            // The upstream's prices are taken as they are: moves stored by another mode are undone (and stored so).
+            for coin in factors.keys { factors[coin] = 1 }
+            time = max(time, base.valuationTime)
+        }
         if case .replay(let path, _) = mode { replayRows = try Self.loadReplay(path) }
     }
 
@@ -117,6 +126,9 @@ public actor MarketSimulator {
     /// Moves coins by `moves` (fractions) and the clock by `advanceSeconds`, then ticks the exchange.
     @discardableResult
     public func shock(_ moves: [String: Double], advanceSeconds: Double = 0) async throws -> TickReport {
+        if case .follow(let url) = mode {
+            throw OKXError.parameter("the market follows \(url): a shock here would invent prices; shock the upstream instead")
+        }
         // Everything is checked before anything moves: a refused shock changes nothing.
         for (coin, move) in moves.sorted(by: { $0.key < $1.key }) {
             guard move > -0.99, move < 10, move.isFinite else { throw OKXError.parameter("move \(move) of \(coin) must be between -0.99 and 10") }
@@ -132,7 +144,7 @@ public actor MarketSimulator {
     @discardableResult
     public func step() async throws -> TickReport? {
         switch mode {
-        case .staticSnapshot:
+        case .staticSnapshot, .follow:
             return nil
         case .random:
             let years = Double(stepMilliseconds) / 31_536_000_000
@@ -163,9 +175,22 @@ public actor MarketSimulator {
         return try await exchange.advance(to: snapshot, settings: persistentState(), sequence: UInt64(ticks))
     }
 
+    /// Follow mode: the upstream's new snapshot becomes the market, at the upstream's time, and the exchange
+    /// ticks (interest, funding, expiries, resting fills, risk loop) over the time since the last one.
+    @discardableResult
+    public func follow(_ snapshot: MarketSnapshot) async throws -> TickReport {
+        guard case .follow = mode else { throw OKXError.parameter("the market does not follow an upstream") }
+        base = snapshot
+        time = snapshot.valuationTime
+        return try await apply()
+    }
+
     /// Runs `step()` every `interval` seconds until cancelled.
     public func run(interval: Double) async {
-        guard mode != .staticSnapshot else { return }
+        switch mode {
+        case .staticSnapshot, .follow: return
+        case .random, .replay: break
+        }
         while !Task.isCancelled {
             try? await Task.sleep(nanoseconds: UInt64(interval * 1_000_000_000))
             if Task.isCancelled { break }

@@ -2,8 +2,11 @@ import MarginEngine
 import MarginStore
 
 extension Exchange {
-    /// The funding rate of a perpetual at `snapshot` by the parameter set's formula (``FundingFormula``).
+    /// The funding rate of a perpetual at `snapshot`: the rate the snapshot carries when its exchange
+    /// published one (`pm market snapshot`, a followed upstream), else the parameter set's formula
+    /// (``FundingFormula``).
     func fundingRate(_ instrument: Instrument, in snapshot: MarketSnapshot) -> Double? {
+        if let published = snapshot.marks[instrument.id.rawValue]?.fundingRate { return published }
         guard let resolved = try? snapshot.market(for: instrument, path: "") else { return nil }
         return parameters.funding.rate(markPrice: resolved.markPrice, indexPrice: resolved.quoteIndex)
     }
@@ -35,24 +38,29 @@ extension Exchange {
             for (_, term) in terms { rates[term.instrument.id.rawValue] = (term.rate, instant) }
             for slot in payers {
                 let uid = risk.uids[slot]
-                guard let account = changes.current(uid, in: accounts) else { continue }
-                var updated = account
-                var paid = 0
-                for (id, position) in account.positions.sorted(by: { $0.key < $1.key }) {
+                // An account that this tick also changes otherwise (interest) is posted to through its copy;
+                // the others, nearly all of them, through the cash-only path that copies nothing.
+                let copied = changes.accounts[uid] != nil
+                guard var updated = changes.current(uid, in: accounts) else { continue }
+                let original = updated
+                for (id, position) in updated.positions.sorted(by: { $0.key < $1.key }) {
                     guard let index = risk.table.index(of: id), let term = terms[index] else { continue }
                     let instrument = term.instrument
                     let value = instrument.margining == .inverse
                         ? position.pos.multiplied(by: ExactDecimal(instrument.contractValue)).divided(by: term.mark)
                         : position.pos.multiplied(by: ExactDecimal(instrument.contractValue)).multiplied(by: term.mark)
                     let payment = -value.multiplied(by: term.exactRate)
-                    let posted = post(payment, instrument.settleCurrency, to: &updated, type: "8", subType: payment.isNegative ? "174" : "173",
-                        instId: id, px: term.mark.description, notes: term.note, changes: &changes)
+                    let subType = payment.isNegative ? "174" : "173"
+                    let posted = copied
+                        ? post(payment, instrument.settleCurrency, to: &updated, type: "8", subType: subType, instId: id, px: term.mark.description,
+                            notes: term.note, changes: &changes)
+                        : postCash(payment, instrument.settleCurrency, uid: uid, type: "8", subType: subType, instId: id,
+                            px: term.mark.description, notes: term.note, changes: &changes)
                     // The house is the other side of every position: it pays what the account receives.
                     houseBooks(-posted, instrument.settleCurrency, changes: &changes)
                     payments += 1
-                    paid += 1
                 }
-                if paid > 0 { changes.touch(updated, previous: account) }
+                if copied { changes.touch(updated, previous: original) }
             }
         }
         return payments

@@ -4,9 +4,15 @@ import MarginStore
 extension Exchange {
     /// What an account's positions add to its currencies' equity at the current market (unrealised P&L,
     /// option value), so that interest is charged on the liability `−eq`, unrealised losses included.
+    /// Valued from the vector table's resolved markets (nothing is priced again).
     func positionEquity(_ account: AccountState) -> [String: Double] {
-        guard !account.positions.isEmpty else { return [:] }
-        return (try? AccountEquity.positionEquity(portfolio(account).positions, market: market)) ?? [:]
+        var equity: [String: Double] = [:]
+        for (id, held) in account.positions.sorted(by: { $0.key < $1.key }) {
+            guard let index = risk.table.index(of: id), let instrumentMarket = risk.table.market(at: index) else { continue }
+            let position = Position(instrument: instrumentMarket.instrument, ledger: LedgerPosition(sizeContracts: held.pos, averagePrice: held.avgPx))
+            equity[instrumentMarket.instrument.settleCurrency, default: 0] += PositionValuation(position, market: instrumentMarket).equityContribution
+        }
+        return equity
     }
 
     /// Per-second interest on every liability (`−eq`: borrowed cash and unrealised losses) above its quota,
@@ -15,8 +21,8 @@ extension Exchange {
     func accrueInterest(from start: UnixMillis, to end: UnixMillis, changes: inout ChangeSet) -> Int {
         var debtors = accountsWithPendingInterest
         for slot in risk.uids.indices {
-            let uid = risk.uids[slot]
-            if (currentFigures(uid)?.liabilityUSD ?? 0) > 0 { debtors.insert(uid) }
+            if risk.figuresGeneration[slot] != risk.generation { computeFigures(slot) }
+            if risk.figures[slot]?.accruesInterest ?? false { debtors.insert(risk.uids[slot]) }
         }
         guard !debtors.isEmpty else { return 0 }
         let ordered = debtors.sorted()
@@ -41,6 +47,7 @@ extension Exchange {
             for (currency, pending) in account.pendingInterest where !pending.isZero { owing.insert(currency) }
             guard !owing.isEmpty else { continue }
             var updated = account
+            var changed = false
             for currency in owing.sorted() {
                 guard let index = try? market.indexUSD(currency) else { continue }
                 let curve = parameters.interestRateCurve(for: currency)
@@ -57,10 +64,14 @@ extension Exchange {
                     updated.accruedInterest[currency, default: .zero] += bill.amount
                     fund(-charged, currency, changes: &changes)
                     bills += 1
+                    changed = true
                 }
-                updated.pendingInterest[currency] = result.pendingInterest
+                if (account.pendingInterest[currency] ?? .zero) != result.pendingInterest {
+                    updated.pendingInterest[currency] = result.pendingInterest
+                    changed = true
+                }
             }
-            changes.touch(updated, previous: account)
+            if changed { changes.touch(updated, previous: account) }
         }
         return bills
     }

@@ -11,6 +11,24 @@ public struct TickReport: Sendable {
     /// Accounts whose figures the move changed and that were re-margined.
     public var remarginedAccounts = 0
     public var liquidatedAccounts: [String] = []
+    /// Wall seconds of each phase, in order: `interest`, `funding`, `expiry`, `commit`, `table`, `scan`,
+    /// `restingFills`, `remargin`, `liquidation` (for logs, metrics and the benchmark).
+    public var phaseSeconds: [(phase: String, seconds: Double)] = []
+
+    mutating func time<T>(_ phase: String, _ body: () throws -> T) rethrows -> T {
+        let start = ContinuousClock.now
+        defer { phaseSeconds.append((phase, (ContinuousClock.now - start).seconds)) }
+        return try body()
+    }
+
+    mutating func record(_ phase: String, since start: ContinuousClock.Instant) {
+        phaseSeconds.append((phase, (ContinuousClock.now - start).seconds))
+    }
+}
+
+extension Duration {
+    /// The duration in seconds.
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
 
 extension Exchange {
@@ -36,11 +54,11 @@ extension Exchange {
         changes.settings["marketTime"] = String(end.rawValue)
         var funding: [String: (rate: Double, time: Int64)] = [:]
         if end > start {
-            report.interestBills = accrueInterest(from: start, to: end, changes: &changes)
-            report.fundingPayments = payFunding(from: start, to: end, at: newMarket, rates: &funding, changes: &changes)
-            report.settlements = try settleExpiries(from: start, to: end, at: newMarket, changes: &changes)
+            report.interestBills = report.time("interest") { accrueInterest(from: start, to: end, changes: &changes) }
+            report.fundingPayments = report.time("funding") { payFunding(from: start, to: end, at: newMarket, rates: &funding, changes: &changes) }
+            report.settlements = try report.time("expiry") { try settleExpiries(from: start, to: end, at: newMarket, changes: &changes) }
         }
-        try commit(changes)
+        try report.time("commit") { try commit(changes) }
         if let sequence { appliedTick = sequence }
         lastFunding.merge(funding) { _, new in new }
         try await moveMarket(to: newMarket, report: &report)
@@ -61,11 +79,13 @@ extension Exchange {
     /// trigger are liquidated after a re-check against their state at that moment.
     func moveMarket(to newMarket: MarketSnapshot, report: inout TickReport) async throws {
         market = newMarket
-        let previous = risk.move(to: newMarket, parameters: parameters)
-        let affected = accountsAffected(since: previous)
-        report.restingFills = try fillRestingOrders()
+        let previous = report.time("table") { risk.move(to: newMarket, parameters: parameters) }
+        let affected = report.time("scan") { accountsAffected(since: previous) }
+        report.restingFills = try report.time("restingFills") { try fillRestingOrders() }
         report.remarginedAccounts = affected.count
+        var phaseStart = ContinuousClock.now
         let atTrigger = await remargin(affected, sliceAccounts: remarginSliceAccounts)
+        report.record("remargin", since: phaseStart)
         riskStateTime = clock()
         if !listeners.isEmpty {
             for slot in affected {
@@ -73,7 +93,9 @@ extension Exchange {
                 emit(.liquidationWarning(uid: risk.uids[slot], marginRatio: ratio))
             }
         }
+        phaseStart = ContinuousClock.now
         report.liquidatedAccounts = try await liquidate(candidates: atTrigger)
+        report.record("liquidation", since: phaseStart)
         emit(.market)
     }
 

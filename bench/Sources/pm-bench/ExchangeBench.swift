@@ -84,21 +84,23 @@ struct ExchangeBench: AsyncParsableCommand {
         let start = market.valuationTime.rawValue
         let hour: Int64 = 3_600_000
         var time = start
+        var current = market
         func next(_ move: Double, only coin: String? = nil, advance: Int64) throws -> MarketSnapshot {
             time += advance
-            let moved = try market.shocked(by: move, onlyCoin: coin)
-            return try MarketSnapshot(valuationTime: UnixMillis(time), indices: moved.indices, usdRate: moved.usdRate, marks: moved.marks)
+            let moved = try current.shocked(by: move, onlyCoin: coin)
+            current = try MarketSnapshot(valuationTime: UnixMillis(time), indices: moved.indices, usdRate: moved.usdRate, marks: moved.marks)
+            return current
         }
         // Stay clear of funding hours for the first ticks: the shipped market is at 17:31, the next funding at 00:00.
         let full = try next(0.005, advance: hour)
-        var report = TickReport(marketTime: full.valuationTime)
+        var report = try await exchange.advance(to: market)
         let fullTick = try await EngineBench.timeAsync { report = try await exchange.advance(to: full) }
         EngineBench.log(String(format: "full tick: %.3f s, %d accounts re-margined, %d liquidated", fullTick, report.remarginedAccounts,
-            report.liquidatedAccounts.count))
+            report.liquidatedAccounts.count) + Self.phases(report))
 
         let ethOnly = try next(-0.01, only: "ETH", advance: 0)
         let ethTick = try await EngineBench.timeAsync { report = try await exchange.replaceMarket(ethOnly) }
-        EngineBench.log(String(format: "ETH-only tick: %.3f s, %d accounts re-margined", ethTick, report.remarginedAccounts))
+        EngineBench.log(String(format: "ETH-only tick: %.3f s, %d accounts re-margined", ethTick, report.remarginedAccounts) + Self.phases(report))
 
         // Signed requests during a full tick: a client sends them back to back while the tick runs.
         let during = try next(0.004, advance: hour)
@@ -127,12 +129,13 @@ struct ExchangeBench: AsyncParsableCommand {
         let toFunding = (time / (8 * hour) + 1) * (8 * hour) + 60_000 - time
         let funding = try next(0.001, advance: toFunding)
         let fundingTick = try await EngineBench.timeAsync { report = try await exchange.advance(to: funding) }
-        EngineBench.log(String(format: "funding tick: %.2f s, %d payments", fundingTick, report.fundingPayments))
+        EngineBench.log(String(format: "funding tick: %.2f s, %d payments", fundingTick, report.fundingPayments) + Self.phases(report))
 
         // A BTC shock that liquidates the fragile accounts.
         let crash = try next(-0.08, only: "BTC", advance: 0)
         let crashTick = try await EngineBench.timeAsync { report = try await exchange.replaceMarket(crash) }
-        EngineBench.log(String(format: "BTC −8 %% shock: %.2f s, %d accounts liquidated", crashTick, report.liquidatedAccounts.count))
+        EngineBench.log(String(format: "BTC −8 %% shock: %.2f s, %d accounts liquidated", crashTick, report.liquidatedAccounts.count)
+            + Self.phases(report))
 
         func seconds(_ value: Double) -> JSONValue { .number(DecimalText.format((value * 1000).rounded() / 1000)) }
         return [
@@ -148,6 +151,13 @@ struct ExchangeBench: AsyncParsableCommand {
             ("shockLiquidations\(label)", .number(String(report.liquidatedAccounts.count))),
             ("shockTick\(label)S", seconds(crashTick)),
         ]
+    }
+}
+
+extension ExchangeBench {
+    /// The tick's phases, for the log.
+    static func phases(_ report: TickReport) -> String {
+        "\n    " + report.phaseSeconds.map { String(format: "%@ %.3f", $0.phase, $0.seconds) }.joined(separator: ", ")
     }
 }
 

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import GRDB
 import MarginEngine
@@ -47,7 +48,7 @@ enum Population {
         group.append(Template(deposit: 150_000, portfolioMargin: true, orders: [("ETH-USDT-SWAP", "sell", "5"), (ethCall, "sell", "10"), (ethFar, "buy", "10")]))
         for size in ["5", "10", "20"] { group.append(Template(deposit: 20_000, portfolioMargin: false, orders: [("BTC-USDT-SWAP", "buy", size)])) }
         for size in ["10", "30", "50"] { group.append(Template(deposit: 20_000, portfolioMargin: false, orders: [("ETH-USDT-SWAP", "sell", size)])) }
-        for _ in 0..<2 { group.append(Template(deposit: 12_000, portfolioMargin: true, orders: [("BTC-USDT-SWAP", "buy", "60")])) }
+        for _ in 0..<2 { group.append(Template(deposit: 10_100, portfolioMargin: true, orders: [("BTC-USDT-SWAP", "buy", "70")])) }
         precondition(group.count == ExchangeBench.groupSize)
         return group
     }()
