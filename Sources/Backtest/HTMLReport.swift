@@ -108,16 +108,26 @@ public enum BacktestHTML {
         return html + "</tbody></table>"
     }
 
+    /// A JSON value as a table cell: USD amounts (keys ending in `USD`) with thousands separators and cents,
+    /// coverage shares as percentages (4 decimals), everything else as the JSON has it.
+    static func cell(_ key: String, _ value: JSONValue?) -> String {
+        guard let value else { return "" }
+        if case .number(let literal) = value, let number = Double(literal) {
+            if key.hasSuffix("USD") { return BacktestReport.money(number) }
+            if key == "coverage" || key == "imrCoverage" { return String(format: "%.4f %%", number * 100) }
+        }
+        return value.text ?? ""
+    }
+
     static func outcomesTable(_ report: JSONValue) -> String {
+        let keys = [
+            "liquidatedAccounts", "partiallyLiquidated", "fullyLiquidated", "marginCalls", "badDebtUSD", "insuranceFundDrawUSD",
+            "insuranceFundIncomeUSD", "insuranceFundEndUSD", "insuranceFundLowestUSD", "lowestMarginRatio",
+        ]
         var rows: [[String]] = []
         for run in report[key: "runs"]?.array ?? [] {
             guard let outcomes = run[key: "outcomes"] else { continue }
-            func value(_ key: String) -> String { outcomes[key: key]?.text ?? "" }
-            rows.append([
-                run[key: "label"]?.text ?? "", run[key: "accountsOpened"]?.text ?? "", value("liquidatedAccounts"), value("partiallyLiquidated"),
-                value("fullyLiquidated"), value("marginCalls"), value("badDebtUSD"), value("insuranceFundDrawUSD"), value("insuranceFundIncomeUSD"),
-                value("insuranceFundEndUSD"), value("insuranceFundLowestUSD"), value("lowestMarginRatio"),
-            ])
+            rows.append([run[key: "label"]?.text ?? "", run[key: "accountsOpened"]?.text ?? ""] + keys.map { cell($0, outcomes[key: $0]) })
         }
         return table(
             ["run", "accounts", "liquidated", "partially", "fully", "margin calls (< 110 %, not liquidated)", "bad debt USD", "fund draw USD",
@@ -132,24 +142,44 @@ public enum BacktestHTML {
         let runs = report[key: "runs"]?.array ?? []
         for run in runs {
             guard let coverage = run[key: "coverage"] else { continue }
-            func value(_ key: String) -> String { coverage[key: key]?.text ?? "" }
+            func value(_ key: String) -> String { cell(key, coverage[key: key]) }
             rows.append([
                 run[key: "label"]?.text ?? "", value("observations"), value("breaches"), value("coverage"), value("meets99"), value("meets99_7"),
                 value("imrCoverage"), value("worstShortfallUSD"), value("totalShortfallUSD"), value("skippedWindows"),
             ])
             for entry in coverage[key: "byKind"]?.array ?? [] {
                 let kind = entry[key: "kind"]?.text ?? ""
-                kindRows[kind, default: []].append("\(entry[key: "coverage"]?.text ?? "") (\(entry[key: "breaches"]?.text ?? ""))")
+                kindRows[kind, default: []].append("\(cell("coverage", entry[key: "coverage"])) (\(entry[key: "breaches"]?.text ?? ""))")
             }
         }
         let horizon = report[key: "horizonSeconds"]?.text ?? ""
         return table(
             ["run", "observations", "breaches", "coverage", "≥ 99 %", "≥ 99.7 %", "IMR coverage", "worst shortfall USD", "total shortfall USD", "skipped"],
             rows, id: "coverage-table")
-            + "<p class=\"note\">An observation is one account over one window of \(escape(horizon)) s; a breach is a loss (equity at the start minus equity at the end, "
+            + "<p class=\"note\">An observation is one account over one window of \(escape(horizon)) s; a breach is a loss (adjusted equity at the start minus at the end, "
             + "books held fixed) above the MMR held at the start. Clearing houses size margin to cover 99 % (EMIR: 99.5 % for OTC) of such losses; 99.7 % is the stricter yardstick.</p>"
+            + "<h3>Moves over the horizon against the spot shocks</h3>" + movesTable(report)
             + "<h3>Coverage by book kind (breaches)</h3>"
             + table(["kind"] + runs.compactMap { $0[key: "label"]?.text }, kindRows.keys.sorted().map { [$0] + (kindRows[$0] ?? []) }, id: "kind-table")
+    }
+
+    static func movesTable(_ report: JSONValue) -> String {
+        func percent(_ value: JSONValue?) -> String {
+            guard case .number(let literal)? = value, let number = Double(literal) else { return "" }
+            return String(format: "%+.1f %%", number * 100)
+        }
+        let rows = (report[key: "horizonMoves"]?.array ?? []).map { moves in
+            [moves[key: "coin"]?.text ?? "", moves[key: "windows"]?.text ?? ""]
+                + ["worstFall", "fall99_7", "fall99", "rise99", "rise99_7", "largestRise"].map { percent(moves[key: $0]) }
+                + [(moves[key: "shocks"]?.array ?? []).map { shock in
+                    "\(shock[key: "paramsId"]?.text ?? ""): MR1 ±\(percent(shock[key: "mr1LargestMove"]).dropFirst()), MR6 ±\(percent(shock[key: "mr6ExtremeMove"]).dropFirst()) × \(shock[key: "mr6LossFactor"]?.text ?? "")"
+                }.joined(separator: "; ")]
+        }
+        return table(
+            ["coin", "windows", "worst fall", "0.3 % fell below", "1 % fell below", "1 % rose above", "0.3 % rose above", "largest rise", "spot shocks"],
+            rows, id: "moves-table")
+            + "<p class=\"note\">A linear position's MMR covers a move of about the larger of MR1's largest move and MR6's move times its factor; "
+            + "moves beyond that in more than 1 % (0.3 %) of windows mean the spot shock, not the book, decides the coverage.</p>"
     }
 
     static func breachTables(_ report: JSONValue) -> String {
@@ -159,7 +189,7 @@ public enum BacktestHTML {
             let coverage = run[key: "coverage"]
             let binding = (coverage?[key: "byBinding"]?.array ?? []).map { [$0[key: "component"]?.text ?? "", $0[key: "breaches"]?.text ?? ""] }
             let worst = (coverage?[key: "worst"]?.array ?? []).map { breach in
-                ["account", "kind", "pathStart", "lossUSD", "mmrUSD", "shortfallUSD", "binding"].map { breach[key: $0]?.text ?? "" }
+                ["account", "kind", "pathStart", "lossUSD", "mmrUSD", "shortfallUSD", "binding"].map { cell($0, breach[key: $0]) }
             }
             html.append("<h3>\(escape(label))</h3>")
             if binding.isEmpty {
@@ -178,7 +208,7 @@ public enum BacktestHTML {
         var items = [
             "The path's files are aligned on the instants they all have; nothing is filled in, interpolated or extrapolated. Each coin's index moves by its close over its first close; perpetual and future marks and option forwards move with it (basis held), a stablecoin's index moves and the marks quoted in it move inversely.",
             "Options are priced by Black-76 at the moved forward with the stated volatility rule.",
-            "Coverage holds each account's book as opened (a clean backtest): the engine's batch kernel margins every account at every step, and each window's loss is the fall of its equity (USD, undiscounted) from the start to one horizon later.",
+            "Coverage holds each account's book as opened (a clean backtest): the engine's batch kernel margins every account at every step, and each window's loss is the fall of its adjusted equity (USD, the margin ratio's numerator) from the start to one horizon later; accounts without a requirement at the start are not scored.",
         ]
         if replay {
             items.append("Outcomes come from the sandbox's exchange core, one exchange per parameter set and mode, exactly as pm serve runs it: funding at funding hours, per-second interest, expiries, re-margining through the scenario vectors, the liquidation planner (DDH1, DDH2, basis, general reduction, collateral, deficit) and the insurance fund.")

@@ -305,3 +305,40 @@ public struct AlignedPath: Sendable {
         return nil
     }
 }
+
+extension AlignedPath {
+    /// One coin's moves over every window of `horizonMilliseconds` whose end instant the path has.
+    public struct HorizonMoves: Sendable {
+        public var coin: String
+        public var windows: Int
+        /// The largest fall and rise, as fractions (−0.18 = a fall of 18 %).
+        public var worstFall: Double
+        public var largestRise: Double
+        /// The moves that 1 % and 0.3 % of windows fell below: what a spot shock must span for 99 % and 99.7 %
+        /// of windows.
+        public var fall99: Double
+        public var fall99_7: Double
+        public var rise99: Double
+        public var rise99_7: Double
+    }
+
+    /// Each coin's moves over the horizon (the spot shock MR1 and MR6 would have to span to cover them).
+    /// - Complexity: O(steps log steps) per coin.
+    public func horizonMoves(_ horizonMilliseconds: Int64) -> [HorizonMoves] {
+        var ends: [(Int, Int)] = []
+        var end = 0
+        for start in times.indices {
+            let target = UnixMillis(times[start].rawValue + horizonMilliseconds)
+            while end < times.count, times[end] < target { end += 1 }
+            if end < times.count, times[end] == target { ends.append((start, end)) }
+        }
+        return coins.indices.compactMap { position in
+            guard !ends.isEmpty else { return nil }
+            let moves = ends.map { closes[position][$0.1] / closes[position][$0.0] - 1 }.sorted()
+            func quantile(_ share: Double) -> Double { moves[min(moves.count - 1, max(0, Int((Double(moves.count - 1) * share).rounded())))] }
+            return HorizonMoves(
+                coin: coins[position], windows: moves.count, worstFall: moves[0], largestRise: moves[moves.count - 1], fall99: quantile(0.01),
+                fall99_7: quantile(0.003), rise99: quantile(0.99), rise99_7: quantile(0.997))
+        }
+    }
+}

@@ -19,6 +19,7 @@ public enum BacktestReport {
             ("tool", .string("pm backtest")),
             ("mode", .string(configuration.mode.rawValue)),
             ("path", pathJSON(path)),
+            ("horizonMoves", horizonMovesJSON(result)),
             ("market", .object([
                 ("name", .string(configuration.marketName)),
                 ("ts", .string(configuration.market.valuationTime.iso8601)),
@@ -69,6 +70,34 @@ public enum BacktestReport {
             })),
         ])
     }
+
+    /// Each coin's moves over the horizon next to the largest spot move each parameter set's MR1 and MR6 apply
+    /// to it: a linear book loses its MMR's worth at about `max(MR1 move, MR6 factor × MR6 move)`.
+    static func horizonMovesJSON(_ result: BacktestResult) -> JSONValue {
+        .array(result.path.horizonMoves(result.configuration.horizonMilliseconds).map { moves in
+            .object([
+                ("coin", .string(moves.coin)),
+                ("windows", .number(String(moves.windows))),
+                ("worstFall", number(rounded(moves.worstFall))),
+                ("fall99_7", number(rounded(moves.fall99_7))),
+                ("fall99", number(rounded(moves.fall99))),
+                ("rise99", number(rounded(moves.rise99))),
+                ("rise99_7", number(rounded(moves.rise99_7))),
+                ("largestRise", number(rounded(moves.largestRise))),
+                ("shocks", .array(result.configuration.parameterSets.map { parameters in
+                    let tier = parameters.derivativeParameters(for: moves.coin)
+                    return .object([
+                        ("paramsId", .string(parameters.id)),
+                        ("mr1LargestMove", number(tier.mr1SpotMoves.max())),
+                        ("mr6ExtremeMove", number(tier.mr6ExtremeMove)),
+                        ("mr6LossFactor", number(tier.mr6LossFactor)),
+                    ])
+                })),
+            ])
+        })
+    }
+
+    static func rounded(_ value: Double) -> Double { (value * 1_000_000).rounded() / 1_000_000 }
 
     static func populationJSON(_ population: Population) -> JSONValue {
         var kinds: [String: Int] = [:]
@@ -217,6 +246,20 @@ public enum BacktestReport {
         lines.append("  population: \(result.population.summary)")
         lines.append("  coverage horizon: \(duration(configuration.horizonMilliseconds)); runtime \(String(format: "%.1f", result.elapsedSeconds)) s (measured)")
         if configuration.mode == .windows { lines.append("  windows: \(result.windowStarts.count) (every start whose end lies within the series)") }
+        lines.append("")
+        lines.append("Moves over \(duration(configuration.horizonMilliseconds)) (every window of the path) against the spot shocks of each parameter set")
+        var moveRows = [["coin", "windows", "worst fall", "0.3 % fell below", "1 % fell below", "1 % rose above", "0.3 % rose above", "largest rise", "MR1 / MR6 moves"]]
+        for moves in path.horizonMoves(configuration.horizonMilliseconds) {
+            let shocks = configuration.parameterSets.map { parameters in
+                let tier = parameters.derivativeParameters(for: moves.coin)
+                return "\(parameters.id): ±\(signed(tier.mr1SpotMoves.max() ?? 0)) / ±\(signed(tier.mr6ExtremeMove)) × \(DecimalText.format(tier.mr6LossFactor))"
+            }.joined(separator: "; ")
+            moveRows.append([
+                moves.coin, String(moves.windows), signed(moves.worstFall), signed(moves.fall99_7), signed(moves.fall99), signed(moves.rise99),
+                signed(moves.rise99_7), signed(moves.largestRise), shocks,
+            ])
+        }
+        lines += render(moveRows)
         if configuration.mode == .replay {
             lines.append("")
             lines.append("Outcomes on the exchange core (liquidations, bad debt and the insurance fund in USD)")
@@ -302,6 +345,9 @@ public enum BacktestReport {
         let fraction = cents % 100
         return (value < 0 && cents > 0 ? "-" : "") + whole + grouped + "." + (fraction < 10 ? "0" : "") + String(fraction)
     }
+
+    /// A move as a signed percentage with one decimal (`−18.2 %`).
+    static func signed(_ value: Double) -> String { String(format: "%+.1f %%", value * 100) }
 
     static func percent(_ value: Double?) -> String {
         guard let value else { return "" }
