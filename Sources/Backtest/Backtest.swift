@@ -232,7 +232,8 @@ public enum Backtester {
                     let table = ScenarioVectorTable(updating: tables[index], market: market, parameters: parameters)
                     for run in 0..<runCount where setIndex(ofRun: run) == index {
                         trackers[run].scoreWindow(
-                            start: starts[run], endTable: table, end: endTime, slot: windowStarts.count - 1, pathStart: path.times[start])
+                            start: starts[run], endTable: table, endMarket: market, end: endTime, slot: windowStarts.count - 1,
+                            pathStart: path.times[start])
                     }
                 }
                 if start % 64 == 0 {

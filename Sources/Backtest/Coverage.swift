@@ -121,7 +121,7 @@ struct CoverageTracker {
             ring.removeFirst()
         }
         if let first = ring.first, first.time == startTime {
-            score(start: first, endFigures: figures, end: time, slot: first.step, pathStart: first.pathTime)
+            score(start: first, endFigures: figures, endMarket: market, end: time, slot: first.step, pathStart: first.pathTime)
             ring[0].scored = true
         }
         ring.append(Start(time: time, step: step, pathTime: pathTime, figures: figures, table: table, market: market))
@@ -136,7 +136,9 @@ struct CoverageTracker {
     }
 
     /// Scores one window for every account, given the figures at its start and its end.
-    mutating func score(start: Start, endFigures: [AccountFigures?], end: UnixMillis, slot: Int, pathStart: UnixMillis) {
+    mutating func score(
+        start: Start, endFigures: [AccountFigures?], endMarket: MarketSnapshot, end: UnixMillis, slot: Int, pathStart: UnixMillis
+    ) {
         for account in active {
             guard let before = start.figures[account], let after = endFigures[account] else {
                 result.skippedWindows += 1
@@ -156,7 +158,12 @@ struct CoverageTracker {
             result.breaches += 1
             result.breachesByKind[kind, default: 0] += 1
             if slot < result.breachesByStep.count { result.breachesByStep[slot] += 1 }
-            let binding = bindingComponent(account: account, step: start.step, figures: before, table: start.table, market: start.market)
+            // A loss the positions alone stay within is the collateral's: no MR component charges free collateral
+            // (its discount rate is its only buffer), so the breach is named after the collateral that fell.
+            let collateral = collateralLoss(account: account, table: start.table, from: start.market, to: endMarket)
+            let binding = loss - collateral.lossUSD <= before.totalMmrUSD && collateral.lossUSD > 0
+                ? "collateral (\(collateral.currency))"
+                : bindingComponent(account: account, step: start.step, figures: before, table: start.table, market: start.market)
             result.breachesByBinding[binding, default: 0] += 1
             let breach = Breach(
                 account: account, start: start.time, end: end, pathStart: pathStart, lossUSD: loss, mmrUSD: before.totalMmrUSD,
@@ -169,9 +176,30 @@ struct CoverageTracker {
 
     /// Windows mode: every window starts from the same state (`start`) and ends at `table`; `slot` is the
     /// window's number on the report's time axis.
-    mutating func scoreWindow(start: Start, endTable table: ScenarioVectorTable, end: UnixMillis, slot: Int, pathStart: UnixMillis) {
+    mutating func scoreWindow(
+        start: Start, endTable table: ScenarioVectorTable, endMarket: MarketSnapshot, end: UnixMillis, slot: Int, pathStart: UnixMillis
+    ) {
         let figures = BatchRemargin.run(book, kernel: BatchMargin(table: table, parameters: parameters))
-        score(start: start, endFigures: figures, end: end, slot: slot, pathStart: pathStart)
+        score(start: start, endFigures: figures, endMarket: endMarket, end: end, slot: slot, pathStart: pathStart)
+    }
+
+    /// The part of an account's loss that is its cash balances' fall in value: each balance's discounted USD value
+    /// (``CurrencyValuation``, the collateral tiers) at the start less at the end, and the currency that lost most.
+    func collateralLoss(account: Int, table: ScenarioVectorTable, from start: MarketSnapshot, to end: MarketSnapshot) -> (lossUSD: Double, currency: String) {
+        let borrowing = BorrowingSchedule(parameters)
+        var total = 0.0
+        var largest = (loss: 0.0, currency: "")
+        for slot in book.balanceStart[account]..<book.balanceEnd[account] {
+            let currency = table.currencies[Int(book.balanceCurrency[slot])]
+            guard let before = try? start.indexUSD(currency), let after = try? end.indexUSD(currency) else { continue }
+            let tiers = parameters.collateralTiers[currency] ?? []
+            let amount = book.balanceAmount[slot]
+            let loss = CurrencyValuation(amount: amount, indexUSD: before, discountTiers: tiers, borrowing: borrowing).discountedEquityUSD
+                - CurrencyValuation(amount: amount, indexUSD: after, discountTiers: tiers, borrowing: borrowing).discountedEquityUSD
+            total += loss
+            if loss > largest.loss { largest = (loss, currency) }
+        }
+        return (total, largest.currency)
     }
 
     /// The state every window of windows mode starts from.

@@ -59,6 +59,8 @@ public struct AccountSpec: Sendable {
     /// The generated kind; nil for an account given by the user.
     public var kind: BookKind?
     public var coin: String?
+    /// The stablecoin a generated book deposits (USDT, or USDC for a share of books when the path moves USDC).
+    public var stablecoin = "USDT"
     public var deposits: [(currency: String, amount: ExactDecimal)]
     /// In placement order (legs of a hedge interleaved in slices, so no intermediate state is one naked leg).
     public var orders: [Order]
@@ -67,8 +69,9 @@ public struct AccountSpec: Sendable {
     /// How many times the book was scaled by 0.7 to fit the initial requirement in every mode and parameter set.
     public var scaledDown = 0
 
-    /// The book's kind name for reports (`given` for an account from a file).
-    public var kindName: String { kind?.rawValue ?? "given" }
+    /// The book's kind name for reports (`given` for an account from a file); a book on USDC collateral is
+    /// `directional/USDC`.
+    public var kindName: String { (kind?.rawValue ?? "given") + (stablecoin == "USDT" ? "" : "/\(stablecoin)") }
 }
 
 /// Why a population file was refused.
@@ -93,6 +96,9 @@ public struct Population: Sendable {
         public static let equityRangeUSD: ClosedRange<Double> = 12_000...2_000_000
         /// Share of BTC books when the path moves BTC and ETH.
         public static let btcShare = 0.6
+        /// Share of books that deposit USDC instead of USDT when the path moves USDC (a depeg path): their
+        /// collateral falls with it.
+        public static let usdcCollateralShare = 0.3
         /// Options and dated futures expire at least this long after the path ends (market time).
         public static let minimumDaysAfterPath = 30.0
         /// A book must need at most this share of its adjusted equity as initial margin in every mode and parameter
@@ -164,7 +170,8 @@ public struct Population: Sendable {
                 max((Generator.medianEquityUSD * Foundation.exp(Generator.equityLogSD * random.normal())).rounded(), Generator.equityRangeUSD.lowerBound),
                 Generator.equityRangeUSD.upperBound)
             let equity = (equityUSD / 100).rounded() * 100
-            var spec = try book(kind, coin: coin, equityUSD: equity, random: &random, universe: universe, market: market)
+            let stablecoin = coins.contains("USDC") && random.uniform() < Generator.usdcCollateralShare ? "USDC" : "USDT"
+            var spec = try book(kind, coin: coin, equityUSD: equity, stablecoin: stablecoin, random: &random, universe: universe, market: market)
             spec.source = "generated #\(number)"
             try fit(&spec, universe: universe, market: market, parameters: parameters)
             accounts.append(spec)
@@ -186,7 +193,8 @@ public struct Population: Sendable {
 
     /// One book of `kind` on `coin` for an account of `equityUSD`.
     static func book(
-        _ kind: BookKind, coin: String, equityUSD: Double, random: inout SplitMix64, universe: [Instrument], market: MarketSnapshot
+        _ kind: BookKind, coin: String, equityUSD: Double, stablecoin: String = "USDT", random: inout SplitMix64, universe: [Instrument],
+        market: MarketSnapshot
     ) throws(PopulationError) -> AccountSpec {
         let index = (try? market.indexUSD(coin)) ?? 0
         func instrument(_ id: String) throws(PopulationError) -> Instrument {
@@ -218,7 +226,7 @@ public struct Population: Sendable {
             guard let resolved = try? market.market(for: instrument, path: instrument.id.rawValue) else { return 0 }
             return resolved.markPrice * resolved.indexUSD * instrument.coinsPerContract
         }
-        var spec = AccountSpec(source: "", kind: kind, coin: coin, deposits: [], orders: [], leverageDrawn: nil)
+        var spec = AccountSpec(source: "", kind: kind, coin: coin, stablecoin: stablecoin, deposits: [], orders: [], leverageDrawn: nil)
         let usdt = ExactDecimal(Int(equityUSD))
         switch kind {
         case .directional:
@@ -227,7 +235,7 @@ public struct Population: Sendable {
             let perpetual = try instrument(random.uniform() < 0.75 ? "\(coin)-USDT-SWAP" : "\(coin)-USD-SWAP")
             let long = random.uniform() < 0.6
             let size = contracts(perpetual, coins: lever * equityUSD / index)
-            spec.deposits = [("USDT", usdt)]
+            spec.deposits = [(stablecoin, usdt)]
             spec.orders = [.init(instrumentID: perpetual.id.rawValue, sizeContracts: long ? size : -size)]
         case .hedged:
             let lever = leverage()
@@ -240,7 +248,7 @@ public struct Population: Sendable {
             let optionSize = contracts(protection, coins: coins * ratio)
             let premiumUSD = optionPremiumUSD(protection) * LedgerBoundary.risk(optionSize)
             let perpetualSize = contracts(perpetual, coins: coins)
-            spec.deposits = premiumDeposits(coin: coin, premiumUSD: premiumUSD, equityUSD: equityUSD, index: index)
+            spec.deposits = premiumDeposits(coin: coin, premiumUSD: premiumUSD, equityUSD: equityUSD, index: index, stablecoin: stablecoin)
             spec.orders = interleaved([
                 .init(instrumentID: perpetual.id.rawValue, sizeContracts: long ? perpetualSize : -perpetualSize),
                 .init(instrumentID: protection.id.rawValue, sizeContracts: optionSize),
@@ -252,7 +260,7 @@ public struct Population: Sendable {
                 spec.leverageDrawn = 1
                 let coins = 0.9 * equityUSD / index
                 let ratio = 0.8 + 0.2 * random.uniform()
-                spec.deposits = [(coin, coinAmount(coins, coin: coin)), ("USDT", ExactDecimal(Int(0.1 * equityUSD)))]
+                spec.deposits = [(coin, coinAmount(coins, coin: coin)), (stablecoin, ExactDecimal(Int(0.1 * equityUSD)))]
                 spec.orders = [.init(instrumentID: perpetual.id.rawValue, sizeContracts: -contracts(perpetual, coins: coins * ratio))]
             } else {
                 let lever = leverage()
@@ -261,7 +269,7 @@ public struct Population: Sendable {
                     throw PopulationError(description: "the population universe has no dated \(coin) USDT future for a calendar book")
                 }
                 let coins = lever * equityUSD / index
-                spec.deposits = [("USDT", usdt)]
+                spec.deposits = [(stablecoin, usdt)]
                 spec.orders = interleaved([
                     .init(instrumentID: future.id.rawValue, sizeContracts: contracts(future, coins: coins)),
                     .init(instrumentID: perpetual.id.rawValue, sizeContracts: -contracts(perpetual, coins: coins)),
@@ -271,7 +279,7 @@ public struct Population: Sendable {
             let lever = leverage()
             spec.leverageDrawn = lever
             let coins = lever * equityUSD / index
-            spec.deposits = [("USDT", usdt)]
+            spec.deposits = [(stablecoin, usdt)]
             if random.uniform() < 0.5 {
                 let put = try option(.put, near: 0.9)
                 spec.orders = [.init(instrumentID: put.id.rawValue, sizeContracts: -contracts(put, coins: coins))]
@@ -300,19 +308,21 @@ public struct Population: Sendable {
                 premiumUSD += perContract * LedgerBoundary.risk(size)
                 orders.append(.init(instrumentID: leg.id.rawValue, sizeContracts: size))
             }
-            spec.deposits = premiumDeposits(coin: coin, premiumUSD: premiumUSD, equityUSD: equityUSD, index: index)
+            spec.deposits = premiumDeposits(coin: coin, premiumUSD: premiumUSD, equityUSD: equityUSD, index: index, stablecoin: stablecoin)
             spec.orders = orders
         }
         return spec
     }
 
     /// A book with long options deposits the premium (and 10 % for fees and spread) in the coin that pays it,
-    /// the rest of its equity in USDT: coin-margined options are paid in the coin.
-    static func premiumDeposits(coin: String, premiumUSD: Double, equityUSD: Double, index: Double) -> [(currency: String, amount: ExactDecimal)] {
+    /// the rest of its equity in the stablecoin: coin-margined options are paid in the coin.
+    static func premiumDeposits(
+        coin: String, premiumUSD: Double, equityUSD: Double, index: Double, stablecoin: String = "USDT"
+    ) -> [(currency: String, amount: ExactDecimal)] {
         let coinUSD = min(premiumUSD * 1.1, equityUSD * 0.9)
         var deposits: [(currency: String, amount: ExactDecimal)] = []
         if coinUSD > 0 { deposits.append((coin, coinAmount(coinUSD / index, coin: coin))) }
-        deposits.append(("USDT", ExactDecimal(Int(equityUSD - coinUSD))))
+        deposits.append((stablecoin, ExactDecimal(Int(equityUSD - coinUSD))))
         return deposits
     }
 

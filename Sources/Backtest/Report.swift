@@ -252,7 +252,9 @@ public enum BacktestReport {
         for moves in path.horizonMoves(configuration.horizonMilliseconds) {
             let shocks = configuration.parameterSets.map { parameters in
                 let tier = parameters.derivativeParameters(for: moves.coin)
-                return "\(parameters.id): ±\(signed(tier.mr1SpotMoves.max() ?? 0)) / ±\(signed(tier.mr6ExtremeMove)) × \(DecimalText.format(tier.mr6LossFactor))"
+                let mr1 = String(format: "±%.1f %%", (tier.mr1SpotMoves.max() ?? 0) * 100)
+                let mr6 = String(format: "±%.1f %%", tier.mr6ExtremeMove * 100)
+                return "\(parameters.id): \(mr1) / \(mr6) × \(DecimalText.format(tier.mr6LossFactor))"
             }.joined(separator: "; ")
             moveRows.append([
                 moves.coin, String(moves.windows), signed(moves.worstFall), signed(moves.fall99_7), signed(moves.fall99), signed(moves.rise99),
