@@ -31,8 +31,11 @@ public struct Outcomes: Sendable {
     /// Deficits the insurance fund covered (bad debt), in USD at the index of the step they occurred in.
     public var badDebtUSD = 0.0
     public var accountsWithBadDebt = 0
-    /// The insurance fund (liquidation fees, collateral penalties, interest; less deficits), USD at each step's
-    /// indices: at the end, and its lowest point.
+    /// What the insurance fund received (liquidation and trading fees, collateral penalties, interest), each
+    /// amount in USD at the index of the step it arrived in.
+    public var fundIncomeUSD = 0.0
+    /// The insurance fund's balance (income less deficits), in USD at each step's indices: at the end, and its
+    /// lowest point.
     public var fundEndUSD = 0.0
     public var fundLowestUSD = 0.0
     public var liquidatedByKind: [String: Int] = [:]
@@ -70,6 +73,8 @@ actor ExchangeReplay {
     var belowCall: [Bool] = []
     var hadBadDebt: [Bool] = []
     var lastDeficitBill: Int64 = 0
+    /// The fund's balances at the previous step (its flows are valued at the step they happen in).
+    var lastFund: [String: ExactDecimal] = [:]
     let kinds: [String]
 
     init(
@@ -174,16 +179,26 @@ actor ExchangeReplay {
         outcomes.marginCallAccountsByStep.append(calls)
         // Deficits are covered only by a liquidation: the ledger is read only after one.
         let deficits = liquidatedUIDs.isEmpty ? [] : try await exchange.bills(type: "102", after: lastDeficitBill)
+        var deficitUSD = 0.0
         for bill in deficits {
             lastDeficitBill = max(lastDeficitBill, bill.billId)
             let amount = ExactDecimal(bill.balChg) ?? .zero
-            outcomes.badDebtUSD += LedgerBoundary.risk(amount) * ((try? market.indexUSD(bill.ccy)) ?? 0)
+            deficitUSD += LedgerBoundary.risk(amount) * ((try? market.indexUSD(bill.ccy)) ?? 0)
             if let index = indexOfUID[bill.uid] { hadBadDebt[index] = true }
         }
+        outcomes.badDebtUSD += deficitUSD
+        // The fund's flow this step, at this step's prices: income less the deficits it covered.
+        let fund = await exchange.insuranceFundBalances()
         var fundUSD = 0.0
-        for (currency, balance) in await exchange.insuranceFundBalances().sorted(by: { $0.key < $1.key }) {
-            fundUSD += LedgerBoundary.risk(balance) * ((try? market.indexUSD(currency)) ?? 0)
+        var flowUSD = 0.0
+        for currency in Set(fund.keys).union(lastFund.keys).sorted() {
+            let index = (try? market.indexUSD(currency)) ?? 0
+            let balance = fund[currency] ?? .zero
+            fundUSD += LedgerBoundary.risk(balance) * index
+            flowUSD += LedgerBoundary.risk(balance - (lastFund[currency] ?? .zero)) * index
         }
+        lastFund = fund
+        outcomes.fundIncomeUSD += flowUSD + deficitUSD
         outcomes.fundUSDByStep.append(fundUSD)
         outcomes.fundEndUSD = fundUSD
         outcomes.fundLowestUSD = outcomes.fundUSDByStep.count == 1 ? fundUSD : min(outcomes.fundLowestUSD, fundUSD)

@@ -134,7 +134,7 @@ public enum BacktestReport {
                 ("badDebtUSD", usd(outcomes.badDebtUSD)),
                 ("accountsWithBadDebt", .number(String(outcomes.accountsWithBadDebt))),
                 ("insuranceFundDrawUSD", usd(outcomes.badDebtUSD)),
-                ("insuranceFundIncomeUSD", usd(outcomes.fundEndUSD + outcomes.badDebtUSD)),
+                ("insuranceFundIncomeUSD", usd(outcomes.fundIncomeUSD)),
                 ("insuranceFundEndUSD", usd(outcomes.fundEndUSD)),
                 ("insuranceFundLowestUSD", usd(outcomes.fundLowestUSD)),
                 ("lowestMarginRatio", number(outcomes.lowestRatio.map { ($0 * 10_000).rounded() / 10_000 })),
@@ -271,7 +271,7 @@ public enum BacktestReport {
                 rows.append([
                     run.label, String(run.accountsOpened), String(outcomes.liquidatedAccounts), String(outcomes.partiallyLiquidatedAccounts),
                     String(outcomes.fullyLiquidatedAccounts), String(outcomes.marginCalls), money(outcomes.badDebtUSD),
-                    money(outcomes.fundEndUSD + outcomes.badDebtUSD), money(outcomes.fundEndUSD), money(outcomes.fundLowestUSD),
+                    money(outcomes.fundIncomeUSD), money(outcomes.fundEndUSD), money(outcomes.fundLowestUSD),
                     outcomes.lowestRatio.map { String(format: "%.3f", $0) } ?? "",
                 ])
             }

@@ -87,6 +87,8 @@ struct BacktestScenarioTests {
             // The fund received the opening fees and paid the deficit.
             #expect(outcomes.fundUSDByStep[0] > 0)
             #expect(outcomes.fundUSDByStep[2] < outcomes.fundUSDByStep[1])
+            // Everything here settles in USDT, whose index does not move: the fund is its income less the bad debt.
+            #expect(isClose(outcomes.fundEndUSD, outcomes.fundIncomeUSD - outcomes.badDebtUSD, relative: 1e-9))
         }
         let pm = try Self.run(.portfolioMargin, in: result)
         let classic = try Self.run(.classic, in: result)
