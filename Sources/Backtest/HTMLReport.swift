@@ -172,7 +172,10 @@ public enum BacktestHTML {
             [moves[key: "coin"]?.text ?? "", moves[key: "windows"]?.text ?? ""]
                 + ["worstFall", "fall99_7", "fall99", "rise99", "rise99_7", "largestRise"].map { percent(moves[key: $0]) }
                 + [(moves[key: "shocks"]?.array ?? []).map { shock in
-                    "\(shock[key: "paramsId"]?.text ?? ""): MR1 ±\(percent(shock[key: "mr1LargestMove"]).dropFirst()), MR6 ±\(percent(shock[key: "mr6ExtremeMove"]).dropFirst()) × \(shock[key: "mr6LossFactor"]?.text ?? "")"
+                    if let rate = shock[key: "collateralRate"]?.text {
+                        return "\(shock[key: "paramsId"]?.text ?? ""): no spot shock; collateral rate \(rate)"
+                    }
+                    return "\(shock[key: "paramsId"]?.text ?? ""): MR1 ±\(percent(shock[key: "mr1LargestMove"]).dropFirst()), MR6 ±\(percent(shock[key: "mr6ExtremeMove"]).dropFirst()) × \(shock[key: "mr6LossFactor"]?.text ?? "")"
                 }.joined(separator: "; ")]
         }
         return table(

@@ -85,6 +85,12 @@ public enum BacktestReport {
                 ("rise99_7", number(rounded(moves.rise99_7))),
                 ("largestRise", number(rounded(moves.largestRise))),
                 ("shocks", .array(result.configuration.parameterSets.map { parameters in
+                    guard !MarketSnapshot.stablecoins.contains(moves.coin) else {
+                        return .object([
+                            ("paramsId", .string(parameters.id)),
+                            ("collateralRate", number(parameters.collateralTiers[moves.coin]?.first?.rate)),
+                        ])
+                    }
                     let tier = parameters.derivativeParameters(for: moves.coin)
                     return .object([
                         ("paramsId", .string(parameters.id)),
@@ -251,6 +257,11 @@ public enum BacktestReport {
         var moveRows = [["coin", "windows", "worst fall", "0.3 % fell below", "1 % fell below", "1 % rose above", "0.3 % rose above", "largest rise", "MR1 / MR6 moves"]]
         for moves in path.horizonMoves(configuration.horizonMilliseconds) {
             let shocks = configuration.parameterSets.map { parameters in
+                // A stablecoin has no spot shock: its fall is met by its collateral discount (and MR9 for hedges).
+                guard !MarketSnapshot.stablecoins.contains(moves.coin) else {
+                    let rate = parameters.collateralTiers[moves.coin]?.first?.rate ?? 0
+                    return "\(parameters.id): no spot shock; collateral rate \(DecimalText.format(rate))"
+                }
                 let tier = parameters.derivativeParameters(for: moves.coin)
                 let mr1 = String(format: "±%.1f %%", (tier.mr1SpotMoves.max() ?? 0) * 100)
                 let mr6 = String(format: "±%.1f %%", tier.mr6ExtremeMove * 100)
