@@ -132,7 +132,7 @@ struct CoverageTracker {
 
     /// The accounts among `active` that held a requirement (the ones a window would have scored).
     static func holders(_ figures: [AccountFigures?], _ active: [Int]) -> Int {
-        active.reduce(0) { $0 + ((figures[$1]?.totalMmrUSD ?? 0) > 0 ? 1 : 0) }
+        active.reduce(0) { $0 + ((figures[$1]?.totalMmrUSD ?? 0) >= Outcomes.minimumRequirementUSD ? 1 : 0) }
     }
 
     /// Scores one window for every account, given the figures at its start and its end.
@@ -146,7 +146,7 @@ struct CoverageTracker {
             }
             // An account that held no requirement (only collateral; in classic, only fully paid long options, which
             // are isolated) has nothing to cover.
-            guard before.totalMmrUSD > 0 else { continue }
+            guard before.totalMmrUSD >= Outcomes.minimumRequirementUSD else { continue }
             let kind = kinds[account]
             result.observations += 1
             result.observationsByKind[kind, default: 0] += 1

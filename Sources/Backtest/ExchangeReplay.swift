@@ -53,6 +53,10 @@ public struct Outcomes: Sendable {
 
     /// OKX's margin-call level: 110 % (spec 04, the planner's stop level).
     public static let marginCallRatio = 1.1
+    /// Accounts requiring less than a cent are left out of the ratio statistics and of coverage: after a deficit is
+    /// covered an account can keep interest dust (1e-7 USD of pending interest) whose borrowing MMR makes a ratio of
+    /// −50 out of nothing.
+    public static let minimumRequirementUSD = 0.01
     public static let percentiles = [0.05, 0.25, 0.5, 0.75, 0.95]
 }
 
@@ -163,7 +167,8 @@ actor ExchangeReplay {
         ratios.reserveCapacity(figures.count)
         var calls = 0
         for (index, figure) in figures.enumerated() {
-            guard uids[index] != nil, let figure, figure.totalMmrUSD > 0, let ratio = figure.marginRatio, ratio.isFinite else { continue }
+            guard uids[index] != nil, let figure, figure.totalMmrUSD >= Outcomes.minimumRequirementUSD, let ratio = figure.marginRatio, ratio.isFinite
+            else { continue }
             ratios.append(ratio)
             if ratio < Outcomes.marginCallRatio {
                 calls += 1
