@@ -75,7 +75,7 @@ struct ChangeSet {
     var settings: [String: String] = [:]
     /// Cash-only changes (funding): the balance of (uid, currency) after this change set, for accounts that
     /// nothing else in the set changes. Written and applied without copying the accounts.
-    var cash: [String: [String: ExactDecimal]] = [:]
+    var cash: [CashKey: ExactDecimal] = [:]
 
     mutating func touch(_ account: AccountState, previous old: AccountState) {
         if previous[account.uid] == nil { previous[account.uid] = old }
@@ -84,6 +84,12 @@ struct ChangeSet {
 
     /// The account as this change set leaves it so far (the exchange's copy when it has not touched it).
     func current(_ uid: String, in stored: [String: AccountState]) -> AccountState? { accounts[uid] ?? stored[uid] }
+}
+
+/// An account's balance in one currency, as a key.
+struct CashKey: Hashable, Sendable {
+    var uid: String
+    var currency: String
 }
 
 /// A trade executed against an account (exact), for bills, fills and the WebSocket feed.
