@@ -63,7 +63,7 @@ import Testing
     /// to Int64. Reasons now hold any finite amount.
     @Test(arguments: [0.0, 1234.5, -1_234_567.891, 9.2e15, -9.2e16, 2.2e77, -1.7e308])
     func refusalReasonsFormatAnyFiniteAmount(_ amount: Double) {
-        let text = AccountModes.usd(amount)
+        let text = MoneyText.usd(amount)
         #expect(!text.isEmpty && !text.contains("inf") && !text.contains("nan"))
         if abs(amount) < 1e15 { #expect(Double(text.replacingOccurrences(of: ",", with: "")) == (amount * 100).rounded() / 100) }
     }

@@ -62,22 +62,6 @@ func expectModeClose(
         "\(what): \(actual) vs expected \(expected)", sourceLocation: sourceLocation)
 }
 
-/// Dollars rounded to cents with thousands separators, as the tables and reasons print them ("12,345.68").
-func modeMoney(_ value: Double) -> String {
-    let cents = (value * 100).rounded()
-    let negative = cents < 0
-    let magnitude = abs(cents)
-    let whole = Int64(magnitude / 100)
-    let fraction = Int64(magnitude) % 100
-    var digits = String(whole)
-    var grouped = ""
-    while digits.count > 3 {
-        grouped = "," + digits.suffix(3) + grouped
-        digits.removeLast(3)
-    }
-    return (negative ? "-" : "") + digits + grouped + "." + (fraction < 10 ? "0" : "") + String(fraction)
-}
-
 /// Asserts the bad-input contract: non-zero exit, nothing on stdout, exactly one line on stderr mentioning
 /// every string of `mentions`.
 func expectModeOneLineError(_ result: ModeRunResult, mentions: [String], sourceLocation: SourceLocation = #_sourceLocation) {
@@ -494,18 +478,18 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
         func row(_ label: String) -> String? { lines.first { $0.trimmingCharacters(in: .whitespaces).hasPrefix(label) } }
         let mmrRow = try #require(row("total MMR"), "no total MMR row\n\(table)")
         for key in ["portfolioMargin", "classic", "difference"] {
-            let figure = modeMoney(try modeNumber(report[member: key], "totalMmr"))
+            let figure = MoneyText.usd(try modeNumber(report[member: key], "totalMmr"))
             #expect(mmrRow.contains(figure), "total MMR row lacks \(key) \(figure): \(mmrRow)")
         }
         let availRow = try #require(row("available equity"), "no available equity row\n\(table)")
-        #expect(availRow.contains(modeMoney(try modeNumber(report[member: "difference"], "availEq"))), "\(availRow)")
+        #expect(availRow.contains(MoneyText.usd(try modeNumber(report[member: "difference"], "availEq"))), "\(availRow)")
         for coin in ["BTC", "ETH"] {
             let unitRow = try #require(row(coin), "no risk unit row for \(coin)\n\(table)")
             let classicUnit = report[member: "classic"]?[member: "riskUnits"]?.arrayItems.first { modeText($0, "riskUnit") == coin }
             let pmUnit = report[member: "portfolioMargin"]?[member: "riskUnits"]?.arrayItems.first { modeText($0, "riskUnit") == coin }
             for (name, unit) in [("classic", classicUnit), ("PM", pmUnit)] {
                 for key in ["mmr", "imr"] {
-                    let figure = modeMoney(try modeNumber(unit, key))
+                    let figure = MoneyText.usd(try modeNumber(unit, key))
                     #expect(unitRow.contains(figure), "\(coin) row lacks \(name) \(key) \(figure): \(unitRow)")
                 }
             }
@@ -534,7 +518,7 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
         #expect(reasons.count == 2, "exactly the net-equity and acknowledgement reasons: \(reasons)")
         let netEquityReason = reasons.first { $0.contains("10,000") }
         #expect(netEquityReason != nil, "no reason mentions the 10,000 USD minimum: \(reasons)")
-        #expect(netEquityReason?.contains(modeMoney(netEquity)) == true, "the net-equity reason should state the equity \(modeMoney(netEquity)): \(reasons)")
+        #expect(netEquityReason?.contains(MoneyText.usd(netEquity)) == true, "the net-equity reason should state the equity \(MoneyText.usd(netEquity)): \(reasons)")
         #expect(reasons.contains { $0.lowercased().contains("acknowledg") }, "no acknowledgement reason: \(reasons)")
         #expect(!reasons.contains { $0.contains("IMR") }, "PM IMR is covered here: \(reasons)")
 
@@ -604,8 +588,8 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
         let reasons = (report[member: "reasons"]?.arrayItems ?? []).compactMap(\.scalarText)
         let imrReason = reasons.first { $0.contains("IMR") }
         #expect(imrReason != nil, "no reason mentions IMR: \(reasons)")
-        #expect(imrReason?.contains(modeMoney(totalImr)) == true, "IMR reason lacks the IMR \(modeMoney(totalImr)): \(reasons)")
-        #expect(imrReason?.contains(modeMoney(adjEq)) == true, "IMR reason lacks adjEq \(modeMoney(adjEq)): \(reasons)")
+        #expect(imrReason?.contains(MoneyText.usd(totalImr)) == true, "IMR reason lacks the IMR \(MoneyText.usd(totalImr)): \(reasons)")
+        #expect(imrReason?.contains(MoneyText.usd(adjEq)) == true, "IMR reason lacks adjEq \(MoneyText.usd(adjEq)): \(reasons)")
         #expect(reasons.contains { $0.contains("10,000") } == !netEquityEnough, "net-equity reason iff equity < 10,000: \(reasons)")
         #expect(reasons.count == (netEquityEnough ? 1 : 2), "\(reasons)")
         expectModeClose(try modeNumber(after, "availEq"), adjEq - totalImr, absolute: 1e-6, "after.availEq = adjEq − totalImr")
@@ -653,8 +637,8 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
         let reasons = (report[member: "reasons"]?.arrayItems ?? []).compactMap(\.scalarText)
         let imrReason = reasons.first { $0.contains("IMR") }
         #expect(imrReason != nil, "no IMR reason: \(reasons)")
-        #expect(imrReason?.contains(modeMoney(totalImr)) == true, "the reason should give the IMR \(modeMoney(totalImr)): \(reasons)")
-        #expect(imrReason?.contains(modeMoney(adjEq)) == true, "the reason should give adjEq \(modeMoney(adjEq)): \(reasons)")
+        #expect(imrReason?.contains(MoneyText.usd(totalImr)) == true, "the reason should give the IMR \(MoneyText.usd(totalImr)): \(reasons)")
+        #expect(imrReason?.contains(MoneyText.usd(adjEq)) == true, "the reason should give adjEq \(MoneyText.usd(adjEq)): \(reasons)")
         #expect(!reasons.contains { $0.lowercased().contains("acknowledg") }, "classic needs no acknowledgement: \(reasons)")
 
         let failing = report[member: "failingPositions"]?.arrayItems ?? []
@@ -724,7 +708,7 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
         }
         for key in ["totalMmr", "totalImr", "availEq"] {
             for side in ["before", "after"] {
-                let figure = modeMoney(try modeNumber(json[member: side], key))
+                let figure = MoneyText.usd(try modeNumber(json[member: side], key))
                 #expect(refused.stdout.contains(figure), "table lacks \(side).\(key) \(figure)\n\(refused)")
             }
         }
