@@ -4,7 +4,7 @@ import MarginTestSupport
 import PropertyBased
 import Testing
 
-/// Classic margin, PM eligibility and mode switching (spec 03 §5–§6).
+/// Classic margin, PM eligibility and mode switching (docs/methodology/03-account.md §5–§6).
 @Suite struct AccountModeTests {
     static let market = Fixtures.calmMarket
     static let parameters = Fixtures.parameters
@@ -142,7 +142,7 @@ import Testing
         #expect((try? acknowledged.switched(to: .portfolioMargin, market: Self.market, parameters: Self.parameters).get())?.level == .portfolioMargin)
     }
 
-    /// PM is never above classic for a delta-hedged perpetual plus spot — where the spec's parameters allow it.
+    /// PM is never above classic for a delta-hedged perpetual plus spot — where the default parameters allow it.
     ///
     /// With `okx-2025-01` the claim holds for a hedge with no stablecoin mismatch (a coin-margined perpetual
     /// against the coin) whenever classic's rate for the position's tier is at least PM's minimum charge
@@ -168,7 +168,7 @@ import Testing
         }
     }
 
-    /// The counterexample the spec's parameters produce: a USDT-margined short hedged with spot pays MR9 for
+    /// The counterexample the default parameters produce: a USDT-margined short hedged with spot pays MR9 for
     /// the USDT/USD mismatch under PM, which classic does not charge; without MR9 PM would be below classic.
     @Test func stablecoinHedgeCostsMoreUnderPortfolioMargin() throws {
         let portfolio = Portfolio(positions: [try Self.position("BTC-USDT-SWAP", -500)], cashBalances: ["BTC": 5])

@@ -4,8 +4,9 @@ import MarginTestSupport
 import Testing
 
 // Classic mode (acctLv "3") through the real `pm` binary: `pm build` with acctLv 3, `pm compare` and
-// `pm precheck` (spec 03 §5–6). Figures are cross-checked against each other (compare against build,
-// precheck against compare) or derived by hand from the spec's formulas and the shipped snapshot's inputs.
+// `pm precheck` (docs/methodology/03-account.md §5–6). Figures are cross-checked against each other (compare against
+// build, precheck against compare) or derived by hand from the formulas of docs/methodology/03-account.md and the
+// shipped snapshot's inputs.
 
 // MARK: - Running the real `pm` executable (the runner of CLITests.swift)
 
@@ -116,7 +117,7 @@ enum ModeRequests {
     }
 }
 
-/// The classic position tier of the shipped parameters (spec `parameters.md`, tier1 = BTC and ETH).
+/// The classic position tier of the shipped parameters (docs/methodology/parameters.md, tier1 = BTC and ETH).
 let classicTier1: [(upTo: Double, mmr: Double, maxLever: Double)] = [
     (500_000, 0.004, 100), (2_000_000, 0.006, 50), (5_000_000, 0.01, 33), (20_000_000, 0.02, 20), (50_000_000, 0.05, 10),
     (.infinity, 0.10, 5),
@@ -135,7 +136,7 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
     expectModeClose(totalImr, sumImr + borrowImr, "totalImr = Σ positions imr + borrowImr", sourceLocation: sourceLocation)
     expectModeClose(try modeNumber(response, "derivMmr", sourceLocation: sourceLocation), sumMmr, "derivMmr = Σ positions mmr",
         sourceLocation: sourceLocation)
-    // mgnRatio = adjEq / Σ MMR (spec 03 §6), and every position carries the account's ratio.
+    // mgnRatio = adjEq / Σ MMR (docs/methodology/03-account.md §6), and every position carries the account's ratio.
     let adjEq = try modeNumber(response, "adjEq", sourceLocation: sourceLocation)
     let ratio = try modeNumber(response, "marginRatio", sourceLocation: sourceLocation)
     expectModeClose(ratio, adjEq / totalMmr, "marginRatio = adjEq / totalMmr", sourceLocation: sourceLocation)
@@ -189,7 +190,7 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
         expectModeClose(notional, 10 * 0.01 * markPx * usdt, "notionalUsd = |pos|·ctVal·markPx·USDT-USD")
         try #require(notional > 0 && notional < 500_000, "the position must sit in the first tier; notional \(notional)")
 
-        // Spec 03 §6 with the first BTC tier: MMR 0.4 %, lever ≤ 100.
+        // docs/methodology/03-account.md §6 with the first BTC tier: MMR 0.4 %, lever ≤ 100.
         expectModeClose(try modeNumber(position, "mmr"), 0.004 * notional, "MMR = 0.004·N")
         expectModeClose(try modeNumber(position, "imr"), notional / applied, "IMR = N / lever")
         expectModeClose(try modeNumber(position, "lever"), applied, "applied lever")
@@ -250,7 +251,7 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
         try expectClassicTotalsConsistent(response)
     }
 
-    @Test("build acctLv 3: short options need the spec's coin margin, long options none")
+    @Test("build acctLv 3: short options need OKX's coin margin, long options none")
     func classicOptions() throws {
         let directory = try ModeScratchDirectory()
         defer { directory.remove() }
@@ -266,7 +267,7 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
         let market = try ModeRequests.shippedCalmMarket()
         let positions = response[member: "positions"]?.arrayItems ?? []
         try #require(positions.count == 5, "positions: \(positions)")
-        let (a, b, c) = (0.1, 0.15, 0.03) // BTC, margin factor 1 (spec 03 §6)
+        let (a, b, c) = (0.1, 0.15, 0.03) // BTC, margin factor 1 (docs/methodology/03-account.md §6)
         var sawBranchA = false
         var sawBranchB = false
         for position in positions {
@@ -314,7 +315,7 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
         #expect(try modeNumber(response, "borrowImr") > 0)
         try expectClassicTotalsConsistent(response)
 
-        // Borrowing is the same in both modes (spec 03 §6: "Borrowing as in §4").
+        // Borrowing is the same in both modes (docs/methodology/03-account.md §6: "Borrowing as in §4").
         let pmRequest = try directory.write("pm.json", ModeRequests.request([
             ModeRequests.position("BTC-USDT-SWAP", pos: "-10", lever: "20"),
             ModeRequests.position("BTC-USD-260327-90000-C", pos: "-10"),
@@ -398,7 +399,7 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
             #expect(modeText(mode, "totalImr") == modeText(build, "totalImr"), "\(name) totalImr vs build")
             #expect(modeText(mode, "mgnRatio") == modeText(build, "marginRatio"), "\(name) mgnRatio vs build marginRatio")
             #expect(modeText(mode, "adjEq") == modeText(build, "adjEq"), "\(name) adjEq vs build")
-            // availEq = adjEq − totalImr (spec 03 §3).
+            // availEq = adjEq − totalImr (docs/methodology/03-account.md §3).
             expectModeClose(try modeNumber(mode, "availEq"), try modeNumber(mode, "adjEq") - (try modeNumber(mode, "totalImr")),
                 absolute: 1e-6, "\(name) availEq = adjEq − totalImr")
             expectModeClose(try modeNumber(mode, "mgnRatio"), try modeNumber(mode, "adjEq") / (try modeNumber(mode, "totalMmr")),

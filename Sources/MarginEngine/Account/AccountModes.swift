@@ -1,4 +1,4 @@
-/// OKX's account levels that the engine implements (spec 03 §5).
+/// OKX's account levels that the engine implements (docs/methodology/03-account.md §5).
 public enum AccountLevel: String, Sendable, Hashable, CaseIterable {
     /// Multi-currency margin, "classic".
     case classic = "3"
@@ -16,7 +16,7 @@ public struct ModeFigures: Sendable, Equatable {
     public var totalImrUSD: Double
     /// `adjEq / totalMmr`; nil when nothing is required.
     public var marginRatio: Double?
-    /// `adjEq − totalImr` (spec 03 §3).
+    /// `adjEq − totalImr` (docs/methodology/03-account.md §3).
     public var availableEquityUSD: Double
     /// Σ equity in USD, undiscounted: the net equity of PM eligibility.
     public var netEquityUSD: Double
@@ -48,7 +48,8 @@ public struct FailingPosition: Sendable, Equatable {
     public var reason: String
 }
 
-/// The answer of a mode switch pre-check (spec 03 §5, OKX `set-account-switch-precheck`): nothing changes.
+/// The answer of a mode switch pre-check (docs/methodology/03-account.md §5, OKX `set-account-switch-precheck`):
+/// nothing changes.
 public struct SwitchPrecheck: Sendable, Equatable {
     public var from: AccountLevel
     public var to: AccountLevel
