@@ -6,7 +6,8 @@ import MarginTestSupport
 @testable import Sandbox
 import Testing
 
-/// Market ticks: liquidation by the planner, funding, expiry, interest; and restarts (spec 06 §5–§6).
+/// Market ticks: liquidation by the planner, funding, expiry, interest; and restarts
+/// (docs/methodology/06-sandbox-api.md §5–§6).
 @Suite struct RiskLoopTests {
     @Test func anAccountBelowTheTriggerIsLiquidatedWithBillsAndFills() async throws {
         let sandbox = try SandboxHarness()
@@ -145,7 +146,7 @@ import Testing
     }
 }
 
-/// Interest on the liability `−eq` (spec 03 §4): unrealised losses are a liability too.
+/// Interest on the liability `−eq` (docs/methodology/03-account.md §4): unrealised losses are a liability too.
 @Suite struct InterestOnEquityTests {
     /// Golden case 1 held in the sandbox: USDT cash +100 but equity −78,589.37 (an LTC perpetual bought at
     /// 8,000 now marked at 102): one hour accrues interest on 78,589.37 − 20,000 = 58,589.37 USDT.

@@ -1,7 +1,7 @@
 import RealModule
 
-/// The liquidation planner (spec 04): a pure, deterministic function from an account, a market and a
-/// parameter set to an ordered list of actions.
+/// The liquidation planner (docs/methodology/04-liquidation.md): a pure, deterministic function from an account, a
+/// market and a parameter set to an ordered list of actions.
 ///
 /// It starts when the margin ratio is at or below `liquidationTrigger` (100 %) and acts in the order
 /// cancel orders → DDH1 → DDH2 → basis → general reduction → collateral → deficit, recomputing the whole
@@ -448,9 +448,9 @@ private struct Planner {
     /// Collateral: once no position can be reduced and the ratio is still at or below the stop, sell positive
     /// collateral into the largest liability, cheapest discount first, only as much as repays it, at the
     /// index less the liquidation penalty. A coin whose sale would not raise the ratio (spot in use that
-    /// still hedges a position) is skipped and the next one tried. (The spec runs this step when only
-    /// balances remain; it also runs when the positions left cannot be reduced with profit to the ratio, so
-    /// that a liability is never left unpaid beside them.)
+    /// still hedges a position) is skipped and the next one tried. (Step 5 of docs/methodology/04-liquidation.md:
+    /// it runs not only once balances alone remain but also when the positions left cannot be reduced with
+    /// profit to the ratio, so that a liability is never left unpaid beside them.)
     mutating func collateral() throws(EngineError) {
         var skipped = Set<String>()
         for _ in 0..<100 where canAct {

@@ -31,7 +31,7 @@ public struct SpotInUseResult: Sendable {
     public var marginalMmrUSD: Double
 }
 
-/// One risk unit's result (spec 02 §12).
+/// One risk unit's result (docs/methodology/02-margin.md §12).
 public struct RiskUnitResult: Sendable {
     public var coin: String
     public var tier: RiskTier
@@ -46,7 +46,7 @@ public struct RiskUnitResult: Sendable {
     public var greeks: ContractGreeks
 }
 
-/// One currency's equity and borrowing (spec 03 §1–§4).
+/// One currency's equity and borrowing (docs/methodology/03-account.md §1–§4).
 public struct CurrencyResult: Sendable {
     public var currency: String
     public var cashBalance: Double
@@ -71,7 +71,7 @@ public struct CurrencyResult: Sendable {
     public var availableEquity: Double
 }
 
-/// The portfolio-margin figures of an account (spec 02 and 03 §1–§4).
+/// The portfolio-margin figures of an account (docs/methodology/02-margin.md, 03-account.md §1–§4).
 public struct PortfolioMarginResult: Sendable {
     public var parametersID: String
     public var marketTime: UnixMillis

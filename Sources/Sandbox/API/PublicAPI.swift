@@ -224,9 +224,9 @@ extension Exchange {
         return .array(rows)
     }
 
-    /// Our public endpoint: the active risk parameters and the rates in force now (spec: a trader can look
-    /// them up) — MR tables by tier, MR9 bands with the column in force for each stablecoin pair, discount
-    /// tiers, borrowing bands, interest curves with the current utilisation and rate.
+    /// Our public endpoint: the active risk parameters and the rates in force now (docs/methodology/06-sandbox-api.md
+    /// §3: a trader can look them up) — MR tables by tier, MR9 bands with the column in force for each stablecoin pair,
+    /// discount tiers, borrowing bands, interest curves with the current utilisation and rate.
     public func riskParametersView() -> JSONValue {
         let usdt = (try? market.indexUSD("USDT")) ?? 1
         let usdc = (try? market.indexUSD("USDC")) ?? 1

@@ -16,8 +16,8 @@ extension Exchange {
     }
 
     /// Per-second interest on every liability (`−eq`: borrowed cash and unrealised losses) above its quota,
-    /// capitalised hourly (spec 03 §4). Only accounts with a liability at the tick's opening market (from
-    /// their figures) or pending interest to capitalise are visited.
+    /// capitalised hourly (docs/methodology/03-account.md §4). Only accounts with a liability at the tick's opening
+    /// market (from their figures) or pending interest to capitalise are visited.
     func accrueInterest(from start: UnixMillis, to end: UnixMillis, changes: inout ChangeSet) -> Int {
         var debtors = accountsWithPendingInterest
         for slot in risk.uids.indices {
