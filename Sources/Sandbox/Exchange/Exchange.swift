@@ -39,6 +39,8 @@ public actor Exchange {
     var remarginSliceAccounts = 8_192
     /// Accounts with open orders (resting fills and expiry visit only these).
     var accountsWithOpenOrders = Set<String>()
+    /// Liabilities that bear interest, by currency, as the last accrual summed them (the utilisation).
+    var borrowedByCurrency: [String: Double] = [:]
     /// Accounts with interest accrued and not yet capitalised.
     var accountsWithPendingInterest = Set<String>()
     /// Funding rates of the last funding, by perpetual.

@@ -24,7 +24,10 @@ extension Exchange {
             if risk.figuresGeneration[slot] != risk.generation { computeFigures(slot) }
             if risk.figures[slot]?.accruesInterest ?? false { debtors.insert(risk.uids[slot]) }
         }
-        guard !debtors.isEmpty else { return 0 }
+        guard !debtors.isEmpty else {
+            borrowedByCurrency = [:]
+            return 0
+        }
         let ordered = debtors.sorted()
         var equitiesByAccount: [String: [String: Double]] = [:]
         var borrowed: [String: Double] = [:]
@@ -39,6 +42,7 @@ extension Exchange {
             }
             equitiesByAccount[uid] = equities
         }
+        borrowedByCurrency = borrowed
         var bills = 0
         for uid in ordered {
             guard let account = changes.current(uid, in: accounts), let equities = equitiesByAccount[uid] else { continue }
