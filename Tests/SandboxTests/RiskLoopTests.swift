@@ -62,6 +62,32 @@ import Testing
         #expect(try await sandbox.cashImbalances() == [])
     }
 
+    /// Funding reaches most accounts through a cash-only posting; an account whose option also expires in the
+    /// same tick is settled from a copy that holds that funding (once), and the tick commits. (Chaos found
+    /// the server stopping on this: the two paths met in one change set.)
+    @Test func fundingAndExpiryInOneTickOfAnAccountWithoutInterest() async throws {
+        let sandbox = try SandboxHarness()
+        let user = try await sandbox.account([("USDT", "100000"), ("BTC", "1")])
+        for body in [#"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"10"}"#,
+                     #"{"instId":"BTC-USD-251231-90000-C","tdMode":"cross","side":"buy","ordType":"market","sz":"10"}"#] {
+            let placed = await sandbox.call("POST", "/api/v5/trade/order", body: body, as: user)
+            #expect(placed.code == "0", "\(placed.envelope)")
+        }
+        let report = try await sandbox.simulator.shock([:], advanceSeconds: 86_400)
+        #expect(report.fundingPayments == 3 && report.settlements == 1 && report.interestBills == 0)
+        let bills = try await sandbox.database.writer.read { db in try BillRecord.filter(Column("uid") == user.uid).fetchAll(db) }
+        #expect(bills.filter { $0.type == "8" }.count == 3)
+        #expect(bills.filter { $0.type == "3" }.count == 1)
+        #expect(try await sandbox.ledgerBalances(user.uid), "every balance, in memory and stored, is the sum of its bills")
+        #expect(try await sandbox.cashImbalances() == [])
+        // A restart reads back what memory holds.
+        let memory = await sandbox.exchange.account(user.uid)?.balances
+        let stored = try await sandbox.database.writer.read { db in
+            try BalanceRecord.filter(Column("uid") == user.uid).fetchAll(db)
+        }
+        #expect(Dictionary(uniqueKeysWithValues: stored.map { ($0.ccy, ExactDecimal($0.cashBal) ?? .zero) }) == memory)
+    }
+
     /// A restart restores every account exactly: balances, positions, open orders, keys.
     @Test func restartRestoresAccountsExactly() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("pm-restart-\(UUID().uuidString).sqlite").path

@@ -144,7 +144,8 @@ public actor Exchange {
     /// another process adding accounts to the same database (`pm account create`) never collides with them.
     func commit(_ pending: ChangeSet) throws {
         var changes = pending
-        precondition(changes.accounts.isEmpty || changes.cash.keys.allSatisfy { changes.accounts[$0.uid] == nil },
+        // ChangeSet.touch moves an account's cash-only changes into its copy: a key in both would write twice.
+        assert(changes.accounts.isEmpty || changes.cash.keys.allSatisfy { changes.accounts[$0.uid] == nil },
             "cash-only changes of an account also changed otherwise")
         let (billBase, tradeBase) = try database.transaction { db -> (Int64, Int64) in
             // Numbered after what is stored (another process may have written bills); asked only when needed,
@@ -249,7 +250,7 @@ public actor Exchange {
         guard !amount.isZero else { return .zero }
         let key = CashKey(uid: uid, currency: currency)
         let balance = (changes.cash[key] ?? accounts[uid]?.balances[currency] ?? .zero) + amount
-        changes.cash[key] = balance
+        changes.setCash(balance, uid: uid, currency: currency)
         changes.bills.append(BillRecord(
             billId: 0, uid: uid, ccy: currency, balChg: amount.description, bal: balance.description, type: type, subType: subType,
             instId: instId, ordId: "", pnl: "0", fee: "0", sz: "", px: px, notes: notes, ts: clock()))
