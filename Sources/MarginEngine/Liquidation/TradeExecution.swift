@@ -28,6 +28,8 @@ extension Portfolio {
     /// unrealised P&L: `Σ size·avg / Σ size` for linear contracts and options, the harmonic equivalent for
     /// inverse ones. Lines that net to zero leave their locked-in P&L in the settlement currency's cash.
     public func nettedByInstrument() -> Portfolio {
+        // Already one line per instrument in id order (a ledger's account): the loop below would return it unchanged.
+        if zip(positions, positions.dropFirst()).allSatisfy({ $0.instrument.id.rawValue < $1.instrument.id.rawValue }) { return self }
         var grouped: [String: [Position]] = [:]
         for position in positions { grouped[position.instrument.id.rawValue, default: []].append(position) }
         var result = self
