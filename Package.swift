@@ -49,7 +49,9 @@ let package = Package(
         // Persistence: GRDB/SQLite database, records, migrations; the exact-decimal ledger at rest.
         .target(
             name: "MarginStore",
-            dependencies: ["MarginEngine", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "MarginEngine", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
             swiftSettings: strictSettings
         ),
         // What any OKX v5 endpoint offers, read over a transport: market snapshots and catalogs from the public

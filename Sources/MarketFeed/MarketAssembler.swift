@@ -31,7 +31,8 @@ public struct AssembledMarket: Sendable {
     public var catalog: InstrumentCatalog
     /// The validated snapshot; nil when the upstream gave no time or nothing that validates.
     public var snapshot: MarketSnapshot?
-    /// The snapshot in the engine's file format (spec 01 §1.2), nil with ``snapshot``.
+    /// The snapshot in the engine's file format (docs/methodology/01-instruments-market.md §1.2), nil with
+    /// ``snapshot``.
     public var snapshotDocument: JSONValue?
     /// Everything missing or skipped, in the order found.
     public var problems: [FeedProblem]
@@ -49,10 +50,10 @@ public struct AssembledMarket: Sendable {
     }
 }
 
-/// Turns OKX v5 answers into a catalog and a snapshot that pass the engine's validation (spec 01 §1.2):
-/// prices within bounds, a volatility or mark for every option, expiries after the snapshot time. What
-/// fails is reported per instrument and left out; nothing is invented (no price is carried over, guessed
-/// or defaulted). Pure: no I/O, no clock.
+/// Turns OKX v5 answers into a catalog and a snapshot that pass the engine's validation
+/// (docs/methodology/01-instruments-market.md §1.2): prices within bounds, a volatility or mark for every option,
+/// expiries after the snapshot time. What fails is reported per instrument and left out; nothing is invented (no price
+/// is carried over, guessed or defaulted). Pure: no I/O, no clock.
 ///
 /// - Snapshot time: the latest `ts` of the mark prices (else of the indices).
 /// - Indices: `market/index-tickers` `idxPx` by pair. A spot pair with no index from which its price can
@@ -273,8 +274,8 @@ public enum MarketAssembler {
             snapshotDocument: document(snapshot), problems: problems)
     }
 
-    /// A snapshot in the engine's file format (spec 01 §1.2), every number as a decimal string that reads
-    /// back to the same `Double`.
+    /// A snapshot in the engine's file format (docs/methodology/01-instruments-market.md §1.2), every number as a
+    /// decimal string that reads back to the same `Double`.
     public static func document(_ snapshot: MarketSnapshot) -> JSONValue {
         let marks: [JSONValue] = snapshot.marks.keys.sorted().compactMap { id in
             guard let quote = snapshot.marks[id] else { return nil }

@@ -15,9 +15,9 @@ public struct OKXCredentials: Sendable, CustomStringConvertible {
 
     public var description: String { "OKXCredentials(apiKey: \(apiKey.prefix(4))…, secret and passphrase hidden)" }
 
-    /// The four `OK-ACCESS-*` headers of a request (spec 06 §2): `sign = Base64(HMAC-SHA256(secret,
-    /// timestamp + METHOD + requestPath + body))`, where `requestPath` includes the query string exactly as
-    /// sent and `timestamp` is ISO 8601 UTC with milliseconds (`2026-11-27T03:28:31.444Z`).
+    /// The four `OK-ACCESS-*` headers of a request (docs/methodology/06-sandbox-api.md §2): `sign =
+    /// Base64(HMAC-SHA256(secret, timestamp + METHOD + requestPath + body))`, where `requestPath` includes the query
+    /// string exactly as sent and `timestamp` is ISO 8601 UTC with milliseconds (`2026-11-27T03:28:31.444Z`).
     public func headers(method: String, requestPath: String, body: String = "", timestamp: String) -> [(String, String)] {
         let message = Data((timestamp + method.uppercased() + requestPath + body).utf8)
         let mac = HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: Data(secretKey.utf8)))

@@ -8,7 +8,7 @@ import MarketFeedHTTP
 /// `account/positions` and `account/balance`, margined with the request's `simPos`/`simAsset` on top.
 struct AccountOptions: ParsableArguments {
     @Option(name: .customLong("account"), help: ArgumentHelp(
-        "An OKX v5 endpoint whose account (the API key's) to margin, e.g. https://www.okx.com; its market too unless --market is given.",
+        "An OKX v5 endpoint whose account (the API key's) to margin, e.g. https://www.okx.com; its market too unless --snapshot is given.",
         valueName: "URL"))
     var url: String?
 
@@ -37,7 +37,7 @@ struct AccountOptions: ParsableArguments {
     }
 
     /// With `--account`: the account's portfolio, after replacing `inputs`' catalog and market with the
-    /// endpoint's (for the coins held and simulated) unless `--market`, `--catalog` or an inline market say
+    /// endpoint's (for the coins held and simulated) unless `--snapshot`, `--catalog` or an inline market say
     /// otherwise. Nil without `--account`.
     func realPortfolio(into inputs: inout LoadedInputs, data: DataOptions) async throws(CommandFailure) -> Portfolio? {
         guard let url else { return nil }
@@ -51,7 +51,7 @@ struct AccountOptions: ParsableArguments {
         do { holdings = try await AccountHoldings.fetch(client) } catch {
             throw CommandFailure(description: "--account \(error.description)")
         }
-        if data.market == nil, inputs.request.market == nil {
+        if data.snapshot == nil, inputs.request.market == nil {
             var coins = holdings.currencies
             for position in inputs.request.positions {
                 if let id = InstrumentID(position.instrumentID) { coins.formUnion([id.baseCurrency, id.quoteCurrency]) }

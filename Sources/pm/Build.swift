@@ -16,7 +16,7 @@ struct Build: AsyncParsableCommand {
             With --account URL the account's real positions and balances \
             (signed GET account/positions and account/balance; credentials from --key/--secret/--passphrase or \
             PM_OKX_KEY/PM_OKX_SECRET/PM_OKX_PASSPHRASE) are margined with simPos/simAsset on top, at that endpoint's \
-            market unless --market is given.
+            market unless --snapshot is given.
             """)
 
     @Argument(help: ArgumentHelp("The request file, or - for standard input.", valueName: "REQUEST.json"))

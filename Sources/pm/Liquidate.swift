@@ -7,7 +7,7 @@ struct Liquidate: ParsableCommand {
         abstract: "Plan the liquidation of a position-builder portfolio (DDH1, DDH2, basis, general, collateral, deficit).",
         discussion: """
             At or below a 100 % margin ratio the plan acts step by step, recomputing the account after every action, \
-            and stops above 110 %. Above the trigger it says the account is safe and why. Use --market with a \
+            and stops above 110 %. Above the trigger it says the account is safe and why. Use --snapshot with a \
             stressed snapshot (e.g. selloff-2026-02-05) or idxVol-free requests built to be under-margined.
             """)
 

@@ -20,7 +20,7 @@ struct MarketSnapshotCommand: AsyncParsableCommand {
             USDC-USD indices), public/opt-summary (markVol, fwdPx) and public/funding-rate, within OKX's documented rate \
             limits. Writes the snapshot (the engine's format, as the shipped ones) to FILE and the catalog (the \
             public/instruments response) to --catalog-out, by default FILE with .instruments.json for .json: \
-            pm build --market FILE --catalog CATALOG and pm serve --snapshot FILE --catalog CATALOG use them. \
+            pm build --snapshot FILE --catalog CATALOG and pm serve --snapshot FILE --catalog CATALOG use them. \
             Whatever fails validation (a bound, an expiry, an option with neither mark nor volatility) is named on \
             stderr and left out; the exit status is non-zero only when nothing usable remains.
             """)
@@ -86,7 +86,7 @@ struct MarketSnapshotCommand: AsyncParsableCommand {
             wrote \(output): market at \(snapshot.valuationTime.iso8601), \(snapshot.indices.count) indices, \
             \(snapshot.marks.count) marks (\(options) options)
             wrote \(catalogPath): \(assembled.catalogEntries.count) instruments
-            use: pm build REQUEST.json --market \(output) --catalog \(catalogPath)
+            use: pm build REQUEST.json --snapshot \(output) --catalog \(catalogPath)
                  pm serve --snapshot \(output) --catalog \(catalogPath)
             """)
     }

@@ -1,9 +1,7 @@
 import ArgumentParser
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import MarginEngine
+import MarketFeedHTTP
 import Sandbox
 
 /// `pm sandbox …`: the sandbox control endpoints of a running `pm serve` (loopback, admin token).
@@ -21,14 +19,18 @@ struct SandboxControl: AsyncParsableCommand {
             do { token = try Sandbox.adminToken(path: database.path + ".admin-token") } catch {
                 throw ValidationError("cannot read the admin token beside \(database.path): \(error)")
             }
-            guard let endpoint = URL(string: url + path) else { throw ValidationError("bad --url \(url)") }
-            var request = URLRequest(url: endpoint)
-            request.httpMethod = method
-            request.setValue(token, forHTTPHeaderField: "X-Sandbox-Admin-Token")
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-            if let body { request.httpBody = Data(JSONWriter.serialize(body).utf8) }
-            let (data, _) = try await URLSession.shared.data(for: request)
-            let json = try JSONParser.parse([UInt8](data))
+            guard URL(string: url + path)?.host != nil else { throw ValidationError("bad --url \(url)") }
+            let answer: [UInt8]
+            do {
+                answer = try await HTTPRequest.send(
+                    method, url + path, headers: [("X-Sandbox-Admin-Token", token), ("Content-Type", "application/json")],
+                    body: body.map { Array(JSONWriter.serialize($0).utf8) }
+                ).body
+            } catch {
+                FileHandle.standardError.write(Data("pm: error: no answer from \(url)\(path): \(error)\n".utf8))
+                throw ExitCode.failure
+            }
+            let json = try JSONParser.parse(answer)
             guard case .object(let envelope) = json, case .string(let code)? = envelope["code"] else { throw ValidationError("unexpected answer") }
             guard code == "0" else {
                 let message = envelope["msg"].flatMap { value -> String? in if case .string(let text) = value { return text } else { return nil } } ?? ""

@@ -22,8 +22,8 @@ struct Serve: AsyncParsableCommand {
             With no arguments: 127.0.0.1:8080, the database pm-sandbox.sqlite (created if missing), the shipped catalog, \
             calm-2025-12-30 market and okx-2025-01 parameters, a static market. On an empty database a demo account \
             with test money is created and its API key, secret and passphrase are printed.
-            Market modes: --market static | --market random [--seed N] | --market replay FILE [--replay-coin BTC] | \
-            --market follow URL [--coins BTC,ETH]: marks, indices and vols polled every --tick seconds from an OKX v5 \
+            Market modes: --market-mode static | random [--seed N] | replay FILE [--replay-coin BTC] | \
+            follow URL [--coins BTC,ETH]: marks, indices and vols polled every --tick seconds from an OKX v5 \
             endpoint (https://www.okx.com, or another pm serve), whose catalog replaces the shipped one unless --catalog \
             is given; an upstream that stops answering freezes the market (logged, and GET /api/v5/system/status).
             """)
@@ -32,10 +32,15 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on.") var port = 8080
     @OptionGroup var database: DatabaseOption
 
-    @Option(name: .customLong("market"), parsing: .upToNextOption, help: ArgumentHelp(
-        "Market mode: static, random, replay FILE (a CSV with timestamp_utc and close), or follow URL (an OKX v5 endpoint).",
+    @Option(name: .customLong("market-mode"), parsing: .upToNextOption, help: ArgumentHelp(
+        "How the market moves: static (default), random, replay FILE (a CSV with timestamp_utc and close), or follow URL (an OKX v5 endpoint).",
         valueName: "MODE [FILE|URL]"))
-    var marketMode: [String] = ["static"]
+    var marketMode: [String] = []
+
+    /// `--market`, the old name of `--market-mode` (renamed because `pm build --snapshot` and `pm serve --snapshot`
+    /// name a snapshot); still accepted, with a note on standard error.
+    @Option(name: .customLong("market"), parsing: .upToNextOption, help: .hidden)
+    var deprecatedMarket: [String] = []
 
     @Option(help: "Seed of the random market.") var seed: UInt64 = 42
     @Option(help: "Coin a replay moves.") var replayCoin = "BTC"
@@ -51,21 +56,30 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Requests per second per API key (burst the same).") var rateLimit: Double = 500
     @Option(help: "Seconds a connection may stay silent before the server closes it (slow clients).") var idleTimeout: Double = 30
 
-    func validate() throws {
-        guard let mode = marketMode.first, ["static", "random", "replay", "follow"].contains(mode) else {
-            throw ValidationError("--market must be static, random, replay FILE or follow URL")
+    mutating func validate() throws {
+        if !deprecatedMarket.isEmpty {
+            guard marketMode.isEmpty else { throw ValidationError("--market is the old name of --market-mode: give one of them") }
+            marketMode = try renamedOption("--market", to: "--market-mode", value: deprecatedMarket)
+            deprecatedMarket = []
         }
-        if mode == "replay", marketMode.count != 2 { throw ValidationError("--market replay needs a CSV file: --market replay FILE") }
-        if mode == "follow", marketMode.count != 2 { throw ValidationError("--market follow needs an OKX v5 endpoint: --market follow URL") }
-        if mode != "replay", mode != "follow", marketMode.count != 1 { throw ValidationError("--market \(mode) takes no file") }
+        if marketMode.isEmpty { marketMode = ["static"] }
+        guard let mode = marketMode.first, ["static", "random", "replay", "follow"].contains(mode) else {
+            throw ValidationError("--market-mode must be static, random, replay FILE or follow URL")
+        }
+        if mode == "replay", marketMode.count != 2 { throw ValidationError("--market-mode replay needs a CSV file: --market-mode replay FILE") }
+        if mode == "follow", marketMode.count != 2 {
+            throw ValidationError("--market-mode follow needs an OKX v5 endpoint: --market-mode follow URL")
+        }
+        if mode != "replay", mode != "follow", marketMode.count != 1 { throw ValidationError("--market-mode \(mode) takes no file") }
         if let coins, parseCoins(coins) == nil { throw ValidationError("--coins \(coins): expected coin names separated by commas, e.g. BTC,ETH") }
-        if coins != nil, mode != "follow" { throw ValidationError("--coins applies to --market follow URL only") }
+        if coins != nil, mode != "follow" { throw ValidationError("--coins applies to --market-mode follow URL only") }
         guard tick > 0, step > 0 else { throw ValidationError("--tick and --step must be positive") }
         guard idleTimeout >= 0.1, idleTimeout <= 86_400 else { throw ValidationError("--idle-timeout must be 0.1 to 86400 seconds") }
     }
 
     func run() async throws {
-        var data = try loadData(snapshot: snapshot, params: params, catalog: catalog)
+        var data: SandboxInputs
+        do { data = try SandboxInputs(snapshot: snapshot, params: params, catalog: catalog) } catch { fail(error.description) }
         var upstream: OKXClient?
         if marketMode.first == "follow" {
             let followed = await followedMarket(
@@ -120,21 +134,6 @@ struct Serve: AsyncParsableCommand {
     }
 }
 
-/// The catalog, market and parameters a command uses (shipped defaults unless files are given).
-func loadData(snapshot: String, params: String, catalog: String?) throws -> (catalog: InstrumentCatalog, market: MarketSnapshot, parameters: MarginParameters) {
-    do {
-        let catalogValue = try catalog.map { try InstrumentCatalog(bytes: try ShippedData.readFile($0)) } ?? ShippedData.catalog()
-        let market = ShippedData.marketNames.contains(snapshot) && !FileManager.default.fileExists(atPath: snapshot)
-            ? try ShippedData.market(named: snapshot) : try MarketSnapshot(bytes: try ShippedData.readFile(snapshot))
-        let parameters = ShippedData.parameterSetIDs.contains(params) && !FileManager.default.fileExists(atPath: params)
-            ? try ShippedData.parameters(id: params) : try MarginParameters(bytes: try ShippedData.readFile(params))
-        return (catalogValue, market, parameters)
-    } catch {
-        FileHandle.standardError.write(Data("pm: error: \(error)\n".utf8))
-        throw ExitCode.failure
-    }
-}
-
 struct Account: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Sandbox accounts.", subcommands: [AccountCreate.self])
 }
@@ -160,7 +159,8 @@ struct AccountCreate: AsyncParsableCommand {
             }
             parsed.append((parts[0], amount))
         }
-        let data = try loadData(snapshot: ShippedData.defaultMarketName, params: ShippedData.defaultParameterSetID, catalog: nil)
+        let data: SandboxInputs
+        do { data = try SandboxInputs(snapshot: nil, params: nil, catalog: nil) } catch { fail(error.description) }
         do {
             let sandbox = try Sandbox.open(
                 SandboxConfiguration(databasePath: database.path), catalog: data.catalog, market: data.market, parameters: data.parameters)

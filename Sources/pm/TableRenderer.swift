@@ -188,18 +188,10 @@ enum TableRenderer {
         return out
     }
 
+    /// A USD figure of a response in ``MoneyText``'s format; text that is not a number is shown as it is.
     static func money(_ value: JSONValue?) -> String {
         guard let text = value?.text, let number = Double(text) else { return value?.text ?? "" }
-        let formatter = NumberFormatter()
-        formatter.numberStyle = .decimal
-        formatter.minimumFractionDigits = 2
-        formatter.maximumFractionDigits = 2
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.usesGroupingSeparator = true
-        formatter.groupingSeparator = ","
-        formatter.groupingSize = 3
-        let rounded = (number * 100).rounded() / 100
-        return formatter.string(from: NSNumber(value: rounded == 0 ? 0 : rounded)) ?? text
+        return MoneyText.usd(number)
     }
 
     static func plain(_ value: JSONValue?) -> String {

@@ -4,7 +4,8 @@ import MarginEngine
 import MarginTestSupport
 import Testing
 
-/// The shipped catalog, market snapshots and parameter set (issue: shipped data; spec 01 §1.1–1.2).
+/// The shipped catalog, market snapshots and parameter set (issue: shipped data;
+/// docs/methodology/01-instruments-market.md §1.1–1.2).
 @Suite struct ShippedDataTests {
     // MARK: - Catalog coverage
 

@@ -4,7 +4,7 @@ import MarginTestSupport
 import PropertyBased
 import Testing
 
-/// Classic margin, PM eligibility and mode switching (spec 03 §5–§6).
+/// Classic margin, PM eligibility and mode switching (docs/methodology/03-account.md §5–§6).
 @Suite struct AccountModeTests {
     static let market = Fixtures.calmMarket
     static let parameters = Fixtures.parameters
@@ -63,7 +63,7 @@ import Testing
     /// to Int64. Reasons now hold any finite amount.
     @Test(arguments: [0.0, 1234.5, -1_234_567.891, 9.2e15, -9.2e16, 2.2e77, -1.7e308])
     func refusalReasonsFormatAnyFiniteAmount(_ amount: Double) {
-        let text = AccountModes.usd(amount)
+        let text = MoneyText.usd(amount)
         #expect(!text.isEmpty && !text.contains("inf") && !text.contains("nan"))
         if abs(amount) < 1e15 { #expect(Double(text.replacingOccurrences(of: ",", with: "")) == (amount * 100).rounded() / 100) }
     }
@@ -142,7 +142,7 @@ import Testing
         #expect((try? acknowledged.switched(to: .portfolioMargin, market: Self.market, parameters: Self.parameters).get())?.level == .portfolioMargin)
     }
 
-    /// PM is never above classic for a delta-hedged perpetual plus spot — where the spec's parameters allow it.
+    /// PM is never above classic for a delta-hedged perpetual plus spot — where the default parameters allow it.
     ///
     /// With `okx-2025-01` the claim holds for a hedge with no stablecoin mismatch (a coin-margined perpetual
     /// against the coin) whenever classic's rate for the position's tier is at least PM's minimum charge
@@ -168,7 +168,7 @@ import Testing
         }
     }
 
-    /// The counterexample the spec's parameters produce: a USDT-margined short hedged with spot pays MR9 for
+    /// The counterexample the default parameters produce: a USDT-margined short hedged with spot pays MR9 for
     /// the USDT/USD mismatch under PM, which classic does not charge; without MR9 PM would be below classic.
     @Test func stablecoinHedgeCostsMoreUnderPortfolioMargin() throws {
         let portfolio = Portfolio(positions: [try Self.position("BTC-USDT-SWAP", -500)], cashBalances: ["BTC": 5])

@@ -73,9 +73,9 @@ import Testing
         #expect(failures.isEmpty, "\(failures.count) disagreements, first: \(failures.prefix(5).joined(separator: "; "))")
     }
 
-    /// Round trip price → implied volatility → price to 1e-10 relative (spec 01 §1.4), on every reference case
-    /// whose price carries time value; where the problem is well conditioned the volatility itself is recovered
-    /// and agrees with QuantLib's solver (whose default accuracy is 1e-6 on σ√T).
+    /// Round trip price → implied volatility → price to 1e-10 relative (docs/methodology/01-instruments-market.md
+    /// §1.4), on every reference case whose price carries time value; where the problem is well conditioned the
+    /// volatility itself is recovered and agrees with QuantLib's solver (whose default accuracy is 1e-6 on σ√T).
     @Test func impliedVolatilityRoundTrip() throws {
         var roundTrips = 0
         var recovered = 0

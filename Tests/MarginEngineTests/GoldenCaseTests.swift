@@ -2,7 +2,7 @@ import MarginEngine
 import MarginTestSupport
 import Testing
 
-/// The published worked examples of `spec/golden-cases.md`, reproduced to 1e-9 relative.
+/// The published worked examples of `docs/methodology/golden-cases.md`, reproduced to 1e-9 relative.
 @Suite struct GoldenCaseTests {
     static let tolerance = 1e-9
 
@@ -101,7 +101,8 @@ import Testing
         Self.expectField(response, "totalImr", 9643.45070718144)
         Self.expectField(response, "eq", -78553.21888979999)
         Self.expectField(response, "upl", -78653.1728898)
-        // Published as -0.1364949794742562; it does not reconcile exactly (spec: assert within 0.1 %).
+        // Published as -0.1364949794742562; it does not reconcile exactly (docs/methodology/golden-cases.md: assert
+        // within 0.1 %).
         Self.expectField(response, "acctLever", -0.1364949794742562, relative: 1e-3)
         let usdt = response[member: "assets"]?.arrayItems.first { $0[member: "ccy"]?.scalarText == "USDT" }
         Self.expectField(usdt, "availEq", -78589.37)

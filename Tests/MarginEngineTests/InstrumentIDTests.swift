@@ -2,7 +2,7 @@ import MarginEngine
 import MarginTestSupport
 import Testing
 
-/// Instrument ids (spec 01 §1.1), UTC dates, and the catalog loader.
+/// Instrument ids (docs/methodology/01-instruments-market.md §1.1), UTC dates, and the catalog loader.
 @Suite struct InstrumentIDTests {
     static let march28At0800 = "2025-03-28T08:00:00.000Z"
     static let march28At0800Millis: Int64 = 1_743_148_800_000

@@ -3,7 +3,8 @@ import MarginEngine
 import MarginTestSupport
 import Testing
 
-/// Per-second interest above the interest-free quota, capitalised hourly and on liability changes (spec 03 §4).
+/// Per-second interest above the interest-free quota, capitalised hourly and on liability changes
+/// (docs/methodology/03-account.md §4).
 @Suite struct InterestTests {
     static let hour: Int64 = 3_600_000
     /// 2026-01-01T00:00:00Z, an hour boundary.

@@ -3,8 +3,8 @@ import MarginTestSupport
 import PropertyBased
 import Testing
 
-/// The liquidation planner (spec 04): each step on a portfolio built to trigger it, and the plan's invariants
-/// on random under-margined portfolios.
+/// The liquidation planner (docs/methodology/04-liquidation.md): each step on a portfolio built to trigger it, and the
+/// plan's invariants on random under-margined portfolios.
 @Suite struct LiquidationTests {
     static let parameters = Fixtures.parameters
     static let catalog = Fixtures.catalog

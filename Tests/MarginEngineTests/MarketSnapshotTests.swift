@@ -2,7 +2,8 @@ import MarginEngine
 import MarginTestSupport
 import Testing
 
-/// The market snapshot (spec 01 §1.2): parsing, validation, crosses, option inputs and the index shock.
+/// The market snapshot (docs/methodology/01-instruments-market.md §1.2): parsing, validation, crosses, option inputs
+/// and the index shock.
 @Suite struct MarketSnapshotTests {
     static let ts: Int64 = 1_767_115_875_944  // 2025-12-30T17:31:15.944Z, the calm snapshot's time
     static let tsText = "\"\(ts)\""

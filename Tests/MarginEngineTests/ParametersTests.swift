@@ -3,7 +3,7 @@ import MarginEngine
 import MarginTestSupport
 import Testing
 
-/// The shipped parameter set `okx-2025-01` (spec `parameters.md`) and the loader's validation.
+/// The shipped parameter set `okx-2025-01` (docs/methodology/parameters.md) and the loader's validation.
 @Suite struct ParametersTests {
     static let shippedID = "okx-2025-01"
     static let shippedResource = "params/okx-2025-01.json"
@@ -19,7 +19,7 @@ import Testing
         return try JSONParser.parse(try ShippedData.readFile(path))
     }
 
-    // MARK: - The shipped set holds every table of the spec
+    // MARK: - The shipped set holds every table of docs/methodology/parameters.md
 
     @Test func shippedSetLoadsWithItsID() throws {
         #expect(Self.parameters.id == Self.shippedID)

@@ -2,8 +2,8 @@ import MarginEngine
 import MarginTestSupport
 import Testing
 
-/// Bad Position Builder requests (spec 05): each is answered with an error naming the field and the value,
-/// never with a partial result.
+/// Bad Position Builder requests (docs/methodology/05-position-builder.md): each is answered with an error naming the
+/// field and the value, never with a partial result.
 @Suite struct PositionBuilderRequestTests {
     static let positionLimit = 1000
     static let shippedParametersID = "okx-2025-01"

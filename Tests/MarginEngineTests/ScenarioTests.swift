@@ -3,7 +3,8 @@ import MarginEngine
 import MarginTestSupport
 import Testing
 
-/// Each component checked against a hand computation from the spec's formulas (spec 01 §1.5, spec 02).
+/// Each component checked against a hand computation from the formulas of
+/// docs/methodology/01-instruments-market.md §1.5 and 02-margin.md.
 @Suite struct ScenarioTests {
     static let parameters = Fixtures.parameters
     static let market = Fixtures.calmMarket

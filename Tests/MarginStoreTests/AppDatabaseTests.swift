@@ -138,4 +138,29 @@ import Testing
         let mode = try reopened.writer.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
         #expect(mode == "wal")
     }
+
+    /// Bulk writes (bound through SQLite's C interface) and record writes of the same rows interleave: the bulk
+    /// path has statements of its own, so GRDB's cached statements keep their bindings (sharing one made GRDB
+    /// skip rebinding equal arguments onto a statement the bulk path had cleared: NULLs, a NOT NULL failure).
+    @Test func bulkAndRecordWritesInterleave() throws {
+        let database = try AppDatabase.inMemory()
+        try database.transaction { db in
+            try AccountRecord(uid: "u1", acctLv: "3", acknowledged: false, autoLoan: false, label: "", createdAt: 1).insert(db)
+            try BalanceRecord(uid: "u1", ccy: "USDT", cashBal: "1").store(in: db)
+            try BulkWrites.store(balances: [(uid: "u1", ccy: "USDT", cashBal: "2"), (uid: "u1", ccy: "BTC", cashBal: "0.5")], into: db)
+            try BalanceRecord(uid: "u1", ccy: "USDT", cashBal: "1").store(in: db)
+            let bill = BillRecord(
+                billId: 0, uid: "u1", ccy: "USDT", balChg: "1", bal: "1", type: "1", subType: "1", instId: "", ordId: "", pnl: "0",
+                fee: "0", sz: "", px: "", notes: "deposit", ts: 5)
+            try BulkWrites.insert(bills: [bill, bill], firstID: 10, into: db)
+            var single = bill
+            single.billId = 12
+            try single.insert(into: db)
+        }
+        let balances = try database.writer.read { db in try BalanceRecord.order(Column("ccy")).fetchAll(db) }
+        #expect(balances.map(\.cashBal) == ["0.5", "1"])
+        let bills = try database.writer.read { db in try BillRecord.order(Column("billId")).fetchAll(db) }
+        #expect(bills.map(\.billId) == [10, 11, 12])
+        #expect(bills.allSatisfy { $0.uid == "u1" && $0.notes == "deposit" && $0.ts == 5 })
+    }
 }

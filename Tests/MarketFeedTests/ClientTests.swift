@@ -9,7 +9,7 @@ import MarketFeedHTTP
 /// The client's pieces that need no server: signing, the envelope, the pacing, the base URL.
 struct ClientTests {
     @Test func signatureIsOKXsHMACOverTimestampMethodPathAndBody() {
-        // Reference value: Python's hmac/hashlib/base64 over the same bytes (spec 06 §2).
+        // Reference value: Python's hmac/hashlib/base64 over the same bytes (docs/methodology/06-sandbox-api.md §2).
         let credentials = OKXCredentials(apiKey: "k", secretKey: "22582BD0CFF14C41EDBF1AB98506286D", passphrase: "p")
         let headers = Dictionary(uniqueKeysWithValues: credentials.headers(
             method: "GET", requestPath: "/api/v5/account/balance?ccy=BTC", timestamp: "2020-12-08T09:08:57.715Z"))

@@ -4,7 +4,8 @@ import MarginTestSupport
 @testable import Sandbox
 import Testing
 
-/// Signing, the timestamp window, replay rejection and permissions (spec 06 §2), in OKX's check order.
+/// Signing, the timestamp window, replay rejection and permissions (docs/methodology/06-sandbox-api.md §2), in OKX's
+/// check order.
 @Suite struct AuthenticationTests {
     /// Stored passphrase hashes are `salt:hex(sha256(salt + passphrase))` (reference: Python's hashlib), and
     /// random tokens are upper-case hexadecimal of the requested length.

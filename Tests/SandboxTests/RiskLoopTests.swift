@@ -6,7 +6,8 @@ import MarginTestSupport
 @testable import Sandbox
 import Testing
 
-/// Market ticks: liquidation by the planner, funding, expiry, interest; and restarts (spec 06 §5–§6).
+/// Market ticks: liquidation by the planner, funding, expiry, interest; and restarts
+/// (docs/methodology/06-sandbox-api.md §5–§6).
 @Suite struct RiskLoopTests {
     @Test func anAccountBelowTheTriggerIsLiquidatedWithBillsAndFills() async throws {
         let sandbox = try SandboxHarness()
@@ -59,6 +60,32 @@ import Testing
         #expect(positions.data.map { $0[member: "instId"]?.scalarText } == ["BTC-USDT-SWAP"], "the option settled at expiry")
         #expect(try await sandbox.ledgerBalances(user.uid))
         #expect(try await sandbox.cashImbalances() == [])
+    }
+
+    /// Funding reaches most accounts through a cash-only posting; an account whose option also expires in the
+    /// same tick is settled from a copy that holds that funding (once), and the tick commits. (Chaos found
+    /// the server stopping on this: the two paths met in one change set.)
+    @Test func fundingAndExpiryInOneTickOfAnAccountWithoutInterest() async throws {
+        let sandbox = try SandboxHarness()
+        let user = try await sandbox.account([("USDT", "100000"), ("BTC", "1")])
+        for body in [#"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"10"}"#,
+                     #"{"instId":"BTC-USD-251231-90000-C","tdMode":"cross","side":"buy","ordType":"market","sz":"10"}"#] {
+            let placed = await sandbox.call("POST", "/api/v5/trade/order", body: body, as: user)
+            #expect(placed.code == "0", "\(placed.envelope)")
+        }
+        let report = try await sandbox.simulator.shock([:], advanceSeconds: 86_400)
+        #expect(report.fundingPayments == 3 && report.settlements == 1 && report.interestBills == 0)
+        let bills = try await sandbox.database.writer.read { db in try BillRecord.filter(Column("uid") == user.uid).fetchAll(db) }
+        #expect(bills.filter { $0.type == "8" }.count == 3)
+        #expect(bills.filter { $0.type == "3" }.count == 1)
+        #expect(try await sandbox.ledgerBalances(user.uid), "every balance, in memory and stored, is the sum of its bills")
+        #expect(try await sandbox.cashImbalances() == [])
+        // A restart reads back what memory holds.
+        let memory = await sandbox.exchange.account(user.uid)?.balances
+        let stored = try await sandbox.database.writer.read { db in
+            try BalanceRecord.filter(Column("uid") == user.uid).fetchAll(db)
+        }
+        #expect(Dictionary(uniqueKeysWithValues: stored.map { ($0.ccy, ExactDecimal($0.cashBal) ?? .zero) }) == memory)
     }
 
     /// A restart restores every account exactly: balances, positions, open orders, keys.
@@ -145,7 +172,7 @@ import Testing
     }
 }
 
-/// Interest on the liability `−eq` (spec 03 §4): unrealised losses are a liability too.
+/// Interest on the liability `−eq` (docs/methodology/03-account.md §4): unrealised losses are a liability too.
 @Suite struct InterestOnEquityTests {
     /// Golden case 1 held in the sandbox: USDT cash +100 but equity −78,589.37 (an LTC perpetual bought at
     /// 8,000 now marked at 102): one hour accrues interest on 78,589.37 − 20,000 = 58,589.37 USDT.
@@ -178,5 +205,105 @@ import Testing
         let expected = 58_589.37 * rate * 3_600 / 31_536_000
         let charged = -(Double(bill.balChg) ?? 0)
         #expect(abs(charged - expected) < 1e-5, "charged \(charged), expected \(expected) on 58,589.37 USDT at \(rate)")
+    }
+}
+
+/// The classic (multi-currency margin) liquidation path: whole positions, the largest requirement first,
+/// at the slipped mark with the liquidation fee, then the insurance fund for what equity cannot cover.
+@Suite struct ClassicLiquidationTests {
+    static func leveredClassicAccount(_ sandbox: SandboxHarness, deposit: String, size: String, restingOrder: Bool = false) async throws
+        -> SandboxHarness.Credentials
+    {
+        let user = try await sandbox.account([("USDT", deposit)])
+        _ = await sandbox.call("POST", "/api/v5/account/set-leverage", body: #"{"lever":"50","mgnMode":"cross","instId":"BTC-USDT-SWAP"}"#, as: user)
+        let placed = await sandbox.call("POST", "/api/v5/trade/order",
+            body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"\#(size)"}"#, as: user)
+        #expect(placed.code == "0", "\(placed.envelope)")
+        if restingOrder {
+            let resting = await sandbox.call("POST", "/api/v5/trade/order",
+                body: #"{"instId":"ETH-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"limit","px":"1000","sz":"1"}"#, as: user)
+            #expect(resting.code == "0", "\(resting.envelope)")
+        }
+        return user
+    }
+
+    @Test func aClassicAccountIsClosedOutAtTheSlippedMarkWithTheFee() async throws {
+        let sandbox = try SandboxHarness()
+        let user = try await Self.leveredClassicAccount(sandbox, deposit: "10000", size: "300", restingOrder: true)
+        let shocked = try Fixtures.calmMarket.shocked(by: -0.035, onlyCoin: "BTC")
+        let fundBefore = await sandbox.exchange.insuranceFundBalances()["USDT"] ?? .zero
+        let report = try await sandbox.exchange.replaceMarket(shocked)
+        #expect(report.liquidatedAccounts == [user.uid])
+        // The open order went first, cancelled as part of the liquidation.
+        let orders = try await sandbox.database.writer.read { db in try OrderRecord.filter(Column("uid") == user.uid).fetchAll(db) }
+        #expect(orders.contains { $0.instId == "ETH-USDT-SWAP" && $0.state == "canceled" && $0.category == "partial_liquidation" })
+        // The whole position went in one fill: a sell at the mark less the tier-1 slippage, with the tier-1 fee.
+        let fills = try await sandbox.database.writer.read { db in
+            try FillRecord.filter(Column("uid") == user.uid && Column("category") == "full_liquidation").fetchAll(db)
+        }
+        let fill = try #require(fills.first)
+        #expect(fills.count == 1 && fill.side == "sell" && ExactDecimal(fill.fillSz) == ExactDecimal(300))
+        let mark = try shocked.market(for: try #require(Fixtures.catalog.instrument("BTC-USDT-SWAP")), path: "").markPrice
+        #expect(ExactDecimal(fill.fillPx) == LedgerBoundary.ledger(mark * (1 - 0.001)))
+        let expectedFee = LedgerAmount("USDT", ExactDecimal(300).multiplied(by: ExactDecimal(0.01)).multiplied(by: ExactDecimal(fill.fillPx) ?? .zero)
+            .multiplied(by: ExactDecimal(0.001))).amount
+        #expect(ExactDecimal(fill.fee) == -expectedFee)
+        #expect(await sandbox.exchange.account(user.uid)?.positions.isEmpty == true)
+        #expect(try await sandbox.ledgerBalances(user.uid))
+        #expect(try await sandbox.cashImbalances() == [])
+        let fund = await sandbox.exchange.insuranceFundBalances()
+        #expect((fund["USDT"] ?? .zero) - fundBefore == expectedFee, "the liquidation fee is the fund's only income from it")
+    }
+
+    @Test func aClassicDeficitIsCoveredByTheInsuranceFund() async throws {
+        let sandbox = try SandboxHarness()
+        let user = try await Self.leveredClassicAccount(sandbox, deposit: "10000", size: "300")
+        // A gap far through the account's equity: closing out leaves a negative balance.
+        let report = try await sandbox.exchange.replaceMarket(try Fixtures.calmMarket.shocked(by: -0.30, onlyCoin: "BTC"))
+        #expect(report.liquidatedAccounts == [user.uid])
+        let account = try #require(await sandbox.exchange.account(user.uid))
+        #expect(account.positions.isEmpty)
+        #expect((account.balances["USDT"] ?? .zero) == .zero, "the deficit is covered, not left owing")
+        let cover = try await sandbox.database.writer.read { db in
+            try BillRecord.filter(Column("uid") == user.uid && Column("type") == "102").fetchAll(db)
+        }
+        #expect(cover.count == 1)
+        let fund = await sandbox.exchange.insuranceFundBalances()
+        #expect((fund["USDT"] ?? .zero).isNegative, "the fund paid more than the fee it received")
+        #expect(try await sandbox.ledgerBalances(user.uid))
+        #expect(try await sandbox.cashImbalances() == [])
+    }
+
+    @Test func aSafeClassicAccountIsLeftAlone() async throws {
+        let sandbox = try SandboxHarness()
+        let user = try await Self.leveredClassicAccount(sandbox, deposit: "50000", size: "300")
+        let report = try await sandbox.exchange.replaceMarket(try Fixtures.calmMarket.shocked(by: -0.035, onlyCoin: "BTC"))
+        #expect(report.liquidatedAccounts.isEmpty)
+        #expect(await sandbox.exchange.account(user.uid)?.positions["BTC-USDT-SWAP"]?.pos == ExactDecimal(300))
+    }
+}
+
+/// Policy is data: the funding formula, settlement fee, fees and liquidation penalties come from the parameter
+/// set and are public.
+@Suite struct RiskParametersViewTests {
+    @Test func thePublicParametersShowThePolicy() async throws {
+        let sandbox = try SandboxHarness()
+        let view = try #require(await sandbox.call("GET", "/api/v5/public/pm-risk-parameters", as: nil).first)
+        let parameters = Fixtures.parameters
+        let funding = view[member: "sandbox"]?[member: "funding"]
+        #expect(funding?[member: "interestRate"]?.doubleValue == parameters.funding.interestRate)
+        #expect(funding?[member: "interestClamp"]?.doubleValue == parameters.funding.interestClamp)
+        #expect(funding?[member: "cap"]?.doubleValue == parameters.funding.cap)
+        #expect(view[member: "sandbox"]?[member: "settlementFeeRate"]?.doubleValue == parameters.settlementFeeRate)
+        #expect(view[member: "sandbox"]?[member: "fees"]?[member: "derivativesTaker"]?.doubleValue == parameters.fees["derivativesTaker"])
+        let liquidation = view[member: "liquidation"]
+        #expect(liquidation?[member: "collateralPenaltyMax"]?.doubleValue == parameters.liquidationPenaltyMaximum)
+        #expect(liquidation?[member: "feeRate"]?[member: "tier2"]?.doubleValue == parameters.liquidationFeeRate[.tier2])
+        #expect(view[member: "limits"]?[member: "maxTenorYears"]?.doubleValue == parameters.maximumTenorYears)
+        // The sandbox pays funding by the published formula.
+        let perpetual = try #require(Fixtures.catalog.instrument("BTC-USDT-SWAP"))
+        let resolved = try Fixtures.calmMarket.market(for: perpetual, path: "")
+        let rate = await sandbox.exchange.fundingRate(perpetual, in: Fixtures.calmMarket)
+        #expect(rate == parameters.funding.rate(markPrice: resolved.markPrice, indexPrice: resolved.quoteIndex))
     }
 }

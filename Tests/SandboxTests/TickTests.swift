@@ -134,9 +134,8 @@ import Testing
             valuationTime: UnixMillis(nextFunding + 1_000), indices: shocked.indices, usdRate: shocked.usdRate, marks: shocked.marks)
         let done = ManualClock(0)
         let tick = Task {
-            let report = try await sandbox.exchange.advance(to: later)
-            done.advance(1)
-            return report
+            defer { done.advance(1) }
+            return try await sandbox.exchange.advance(to: later)
         }
         var seen: [[String]] = []
         var duringTick = 0

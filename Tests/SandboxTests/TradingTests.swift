@@ -5,7 +5,8 @@ import MarginTestSupport
 @testable import Sandbox
 import Testing
 
-/// The trading model (spec 06 §4): order types, fills, fees, the pre-trade check, modes, bad input.
+/// The trading model (docs/methodology/06-sandbox-api.md §4): order types, fills, fees, the pre-trade check, modes, bad
+/// input.
 @Suite struct TradingTests {
     static func order(_ fields: String) -> String { "{\(fields)}" }
 

@@ -8,7 +8,7 @@ import Testing
 
 @testable import Sandbox
 
-/// `--market follow URL` pieces that need no upstream server (tests/market/test_market.py follows a real one),
+/// `--market-mode follow URL` pieces that need no upstream server (tests/market/test_market.py follows a real one),
 /// and the public endpoints a follower reads.
 struct UpstreamMarketTests {
     /// An upstream that never answers.
@@ -73,7 +73,9 @@ struct UpstreamMarketTests {
         #expect(JSONWriter.serialize(placed.envelope).contains(#""sCode":"0""#))
 
         try await leader.simulator.shock(["BTC": 0.05, "ETH": -0.03], advanceSeconds: 9 * 3600)
-        #expect(await upstream.poll())
+        let polled = await upstream.poll()
+        let reason = await upstream.freezeReason ?? ""
+        #expect(polled, "\(reason)")
         let leaderMarket = await leader.exchange.market
         let followerMarket = await follower.exchange.market
         #expect(followerMarket.valuationTime == leaderMarket.valuationTime)

@@ -4,7 +4,8 @@ import MarginTestSupport
 @testable import Sandbox
 import Testing
 
-/// The OKX WebSocket protocol, frame by frame (spec 06 §7): login, subscriptions, pushes, malformed input.
+/// The OKX WebSocket protocol, frame by frame (docs/methodology/06-sandbox-api.md §7): login, subscriptions, pushes,
+/// malformed input.
 @Suite struct WebSocketSessionTests {
     /// A session of the harness's API: its authenticator, window and ManualClock.
     static func session(_ sandbox: SandboxHarness, _ endpoint: WebSocketSession.Endpoint = .privateChannels) -> WebSocketSession {

@@ -265,12 +265,12 @@ enum Requests {
         #expect(graphMmr == buildMmr, "mmr at shock 0 (\(graphMmr)) vs build totalMmr (\(buildMmr))")
     }
 
-    @Test("--market with a shipped snapshot name")
+    @Test("--snapshot with a shipped snapshot name")
     func shippedSelloffMarket() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let request = try directory.write("request.json", Requests.btcPerpetual)
-        let result = try runPM(["build", request, "--market", "selloff-2026-02-05", "--format", "json"])
+        let result = try runPM(["build", request, "--snapshot", "selloff-2026-02-05", "--format", "json"])
         #expect(result.status == 0, "\(result)")
         #expect(result.stderr.isEmpty, "\(result)")
         let response = try parseObject(result)
@@ -278,13 +278,13 @@ enum Requests {
         #expect((response[member: "totalMmr"]?.doubleValue ?? 0) > 0)
     }
 
-    @Test("--market with a snapshot file")
+    @Test("--snapshot with a snapshot file")
     func marketFile() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let request = try directory.write("request.json", Requests.btcPerpetual)
         let market = try directory.write("market.json", Requests.btcMarket)
-        let result = try runPM(["build", request, "--market", market, "--format", "json"])
+        let result = try runPM(["build", request, "--snapshot", market, "--format", "json"])
         #expect(result.status == 0, "\(result)")
         #expect(result.stderr.isEmpty, "\(result)")
         let response = try parseObject(result)
@@ -393,7 +393,7 @@ enum Requests {
         let calm = try runPM(["build", request, "--format", "json"])
         #expect(calm.status == 0, "\(calm)")
 
-        let result = try runPM(["build", request, "--market", "selloff-2026-02-05", "--format", "json"])
+        let result = try runPM(["build", request, "--snapshot", "selloff-2026-02-05", "--format", "json"])
         expectOneLineError(result, field: "simPos[1].instId", value: id)
         #expect(result.stderr.contains("expired"), "\(result)")
     }
@@ -459,7 +459,7 @@ enum Requests {
         defer { directory.remove() }
         let request = try directory.write("request.json", Requests.btcPerpetual)
         let market = try directory.write("market.json", #"{"ts": "1736936801642", "indices": {"BTC-USD": "97000",}"#)
-        let result = try runPM(["build", request, "--market", market, "--format", "json"])
+        let result = try runPM(["build", request, "--snapshot", market, "--format", "json"])
         expectOneLineError(result, field: "market", value: "invalid JSON")
     }
 
@@ -469,7 +469,7 @@ enum Requests {
         defer { directory.remove() }
         let request = try directory.write("request.json", Requests.btcPerpetual)
         let market = try directory.write("market.json", Requests.btcMarket.replacingOccurrences(of: #""97078.9""#, with: #""-97078.9""#))
-        let result = try runPM(["build", request, "--market", market, "--format", "json"])
+        let result = try runPM(["build", request, "--snapshot", market, "--format", "json"])
         expectOneLineError(result, field: "market.indices.BTC-USDT", value: "-97078.9")
     }
 
@@ -527,9 +527,41 @@ enum Requests {
         expectOneLineError(result, field: missing, value: nil)
     }
 
-    @Test("inline market and --market together")
+    @Test("inline market and --snapshot together")
     func inlineMarketConflict() throws {
-        let result = try runPM(["build", Self.docExample, "--market", "calm-2025-12-30", "--format", "json"])
-        expectOneLineError(result, field: "market", value: "--market")
+        let result = try runPM(["build", Self.docExample, "--snapshot", "calm-2025-12-30", "--format", "json"])
+        expectOneLineError(result, field: "market", value: "--snapshot")
+    }
+
+    /// `--market` was `pm build`'s name for a snapshot until `pm serve --market-mode` took the idea of a market
+    /// mode: the old spelling still works, says so on stderr, and gives the same answer.
+    @Test("--market, the old name of --snapshot, still works with a deprecation note")
+    func deprecatedMarketOption() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let request = try directory.write("request.json", Requests.btcPerpetual)
+        let renamed = try runPM(["build", request, "--snapshot", "selloff-2026-02-05", "--format", "json"])
+        let old = try runPM(["build", request, "--market", "selloff-2026-02-05", "--format", "json"])
+        #expect(old.status == 0, "\(old)")
+        #expect(old.stdout == renamed.stdout)
+        #expect(old.stderr == "pm: warning: --market is deprecated here; use --snapshot (same value)\n", "\(old)")
+        let both = try runPM(["build", request, "--market", "calm-2025-12-30", "--snapshot", "calm-2025-12-30"])
+        #expect(both.status != 0 && both.stdout.isEmpty, "\(both)")
+        #expect(both.stderr.contains("--market is the old name of --snapshot"), "\(both)")
+    }
+
+    /// `pm serve --market` is the old name of `--market-mode`; both at once, or a bad mode, end before serving
+    /// (and the database path cannot be opened, so a serve that got past validation would end too).
+    @Test("pm serve: --market-mode, and --market as its deprecated alias")
+    func serveMarketModeNames() throws {
+        let unopenable = ["--port", "0", "--db", "/nonexistent/pm-test.sqlite"]
+        let both = try runPM(["serve", "--market", "static", "--market-mode", "random"] + unopenable)
+        #expect(both.status != 0 && both.stderr.contains("--market is the old name of --market-mode"), "\(both)")
+        let badOld = try runPM(["serve", "--market", "sideways"] + unopenable)
+        #expect(badOld.status != 0, "\(badOld)")
+        #expect(badOld.stderr.contains("--market is deprecated here; use --market-mode"), "\(badOld)")
+        #expect(badOld.stderr.contains("--market-mode must be static, random, replay FILE or follow URL"), "\(badOld)")
+        let badNew = try runPM(["serve", "--market-mode", "replay"] + unopenable)
+        #expect(badNew.status != 0 && badNew.stderr.contains("--market-mode replay needs a CSV file"), "\(badNew)")
     }
 }

@@ -2,8 +2,8 @@ import MarginEngine
 import MarginTestSupport
 import Testing
 
-/// `pm liquidate` through the real binary (spec 04; issue: "below 100 % it liquidates; above, it says the
-/// account is safe and why").
+/// `pm liquidate` through the real binary (docs/methodology/04-liquidation.md; issue: "below 100 % it liquidates;
+/// above, it says the account is safe and why").
 @Suite struct LiquidateCLITests {
     static let overLevered = #"{"simPos":[{"instId":"BTC-USDT-SWAP","pos":"-3000","avgPx":"87000"}],"simAsset":[{"ccy":"USDT","amt":"60000"}]}"#
     static let comfortable = #"{"simPos":[{"instId":"BTC-USDT-SWAP","pos":"-10","avgPx":"87000"}],"simAsset":[{"ccy":"USDT","amt":"60000"}]}"#

@@ -4,8 +4,9 @@ import MarginTestSupport
 import Testing
 
 // Classic mode (acctLv "3") through the real `pm` binary: `pm build` with acctLv 3, `pm compare` and
-// `pm precheck` (spec 03 §5–6). Figures are cross-checked against each other (compare against build,
-// precheck against compare) or derived by hand from the spec's formulas and the shipped snapshot's inputs.
+// `pm precheck` (docs/methodology/03-account.md §5–6). Figures are cross-checked against each other (compare against
+// build, precheck against compare) or derived by hand from the formulas of docs/methodology/03-account.md and the
+// shipped snapshot's inputs.
 
 // MARK: - Running the real `pm` executable (the runner of CLITests.swift)
 
@@ -62,22 +63,6 @@ func expectModeClose(
         "\(what): \(actual) vs expected \(expected)", sourceLocation: sourceLocation)
 }
 
-/// Dollars rounded to cents with thousands separators, as the tables and reasons print them ("12,345.68").
-func modeMoney(_ value: Double) -> String {
-    let cents = (value * 100).rounded()
-    let negative = cents < 0
-    let magnitude = abs(cents)
-    let whole = Int64(magnitude / 100)
-    let fraction = Int64(magnitude) % 100
-    var digits = String(whole)
-    var grouped = ""
-    while digits.count > 3 {
-        grouped = "," + digits.suffix(3) + grouped
-        digits.removeLast(3)
-    }
-    return (negative ? "-" : "") + digits + grouped + "." + (fraction < 10 ? "0" : "") + String(fraction)
-}
-
 /// Asserts the bad-input contract: non-zero exit, nothing on stdout, exactly one line on stderr mentioning
 /// every string of `mentions`.
 func expectModeOneLineError(_ result: ModeRunResult, mentions: [String], sourceLocation: SourceLocation = #_sourceLocation) {
@@ -132,7 +117,7 @@ enum ModeRequests {
     }
 }
 
-/// The classic position tier of the shipped parameters (spec `parameters.md`, tier1 = BTC and ETH).
+/// The classic position tier of the shipped parameters (docs/methodology/parameters.md, tier1 = BTC and ETH).
 let classicTier1: [(upTo: Double, mmr: Double, maxLever: Double)] = [
     (500_000, 0.004, 100), (2_000_000, 0.006, 50), (5_000_000, 0.01, 33), (20_000_000, 0.02, 20), (50_000_000, 0.05, 10),
     (.infinity, 0.10, 5),
@@ -151,7 +136,7 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
     expectModeClose(totalImr, sumImr + borrowImr, "totalImr = Σ positions imr + borrowImr", sourceLocation: sourceLocation)
     expectModeClose(try modeNumber(response, "derivMmr", sourceLocation: sourceLocation), sumMmr, "derivMmr = Σ positions mmr",
         sourceLocation: sourceLocation)
-    // mgnRatio = adjEq / Σ MMR (spec 03 §6), and every position carries the account's ratio.
+    // mgnRatio = adjEq / Σ MMR (docs/methodology/03-account.md §6), and every position carries the account's ratio.
     let adjEq = try modeNumber(response, "adjEq", sourceLocation: sourceLocation)
     let ratio = try modeNumber(response, "marginRatio", sourceLocation: sourceLocation)
     expectModeClose(ratio, adjEq / totalMmr, "marginRatio = adjEq / totalMmr", sourceLocation: sourceLocation)
@@ -205,7 +190,7 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
         expectModeClose(notional, 10 * 0.01 * markPx * usdt, "notionalUsd = |pos|·ctVal·markPx·USDT-USD")
         try #require(notional > 0 && notional < 500_000, "the position must sit in the first tier; notional \(notional)")
 
-        // Spec 03 §6 with the first BTC tier: MMR 0.4 %, lever ≤ 100.
+        // docs/methodology/03-account.md §6 with the first BTC tier: MMR 0.4 %, lever ≤ 100.
         expectModeClose(try modeNumber(position, "mmr"), 0.004 * notional, "MMR = 0.004·N")
         expectModeClose(try modeNumber(position, "imr"), notional / applied, "IMR = N / lever")
         expectModeClose(try modeNumber(position, "lever"), applied, "applied lever")
@@ -266,7 +251,7 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
         try expectClassicTotalsConsistent(response)
     }
 
-    @Test("build acctLv 3: short options need the spec's coin margin, long options none")
+    @Test("build acctLv 3: short options need OKX's coin margin, long options none")
     func classicOptions() throws {
         let directory = try ModeScratchDirectory()
         defer { directory.remove() }
@@ -282,7 +267,7 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
         let market = try ModeRequests.shippedCalmMarket()
         let positions = response[member: "positions"]?.arrayItems ?? []
         try #require(positions.count == 5, "positions: \(positions)")
-        let (a, b, c) = (0.1, 0.15, 0.03) // BTC, margin factor 1 (spec 03 §6)
+        let (a, b, c) = (0.1, 0.15, 0.03) // BTC, margin factor 1 (docs/methodology/03-account.md §6)
         var sawBranchA = false
         var sawBranchB = false
         for position in positions {
@@ -330,7 +315,7 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
         #expect(try modeNumber(response, "borrowImr") > 0)
         try expectClassicTotalsConsistent(response)
 
-        // Borrowing is the same in both modes (spec 03 §6: "Borrowing as in §4").
+        // Borrowing is the same in both modes (docs/methodology/03-account.md §6: "Borrowing as in §4").
         let pmRequest = try directory.write("pm.json", ModeRequests.request([
             ModeRequests.position("BTC-USDT-SWAP", pos: "-10", lever: "20"),
             ModeRequests.position("BTC-USD-260327-90000-C", pos: "-10"),
@@ -414,7 +399,7 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
             #expect(modeText(mode, "totalImr") == modeText(build, "totalImr"), "\(name) totalImr vs build")
             #expect(modeText(mode, "mgnRatio") == modeText(build, "marginRatio"), "\(name) mgnRatio vs build marginRatio")
             #expect(modeText(mode, "adjEq") == modeText(build, "adjEq"), "\(name) adjEq vs build")
-            // availEq = adjEq − totalImr (spec 03 §3).
+            // availEq = adjEq − totalImr (docs/methodology/03-account.md §3).
             expectModeClose(try modeNumber(mode, "availEq"), try modeNumber(mode, "adjEq") - (try modeNumber(mode, "totalImr")),
                 absolute: 1e-6, "\(name) availEq = adjEq − totalImr")
             expectModeClose(try modeNumber(mode, "mgnRatio"), try modeNumber(mode, "adjEq") / (try modeNumber(mode, "totalMmr")),
@@ -494,18 +479,18 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
         func row(_ label: String) -> String? { lines.first { $0.trimmingCharacters(in: .whitespaces).hasPrefix(label) } }
         let mmrRow = try #require(row("total MMR"), "no total MMR row\n\(table)")
         for key in ["portfolioMargin", "classic", "difference"] {
-            let figure = modeMoney(try modeNumber(report[member: key], "totalMmr"))
+            let figure = MoneyText.usd(try modeNumber(report[member: key], "totalMmr"))
             #expect(mmrRow.contains(figure), "total MMR row lacks \(key) \(figure): \(mmrRow)")
         }
         let availRow = try #require(row("available equity"), "no available equity row\n\(table)")
-        #expect(availRow.contains(modeMoney(try modeNumber(report[member: "difference"], "availEq"))), "\(availRow)")
+        #expect(availRow.contains(MoneyText.usd(try modeNumber(report[member: "difference"], "availEq"))), "\(availRow)")
         for coin in ["BTC", "ETH"] {
             let unitRow = try #require(row(coin), "no risk unit row for \(coin)\n\(table)")
             let classicUnit = report[member: "classic"]?[member: "riskUnits"]?.arrayItems.first { modeText($0, "riskUnit") == coin }
             let pmUnit = report[member: "portfolioMargin"]?[member: "riskUnits"]?.arrayItems.first { modeText($0, "riskUnit") == coin }
             for (name, unit) in [("classic", classicUnit), ("PM", pmUnit)] {
                 for key in ["mmr", "imr"] {
-                    let figure = modeMoney(try modeNumber(unit, key))
+                    let figure = MoneyText.usd(try modeNumber(unit, key))
                     #expect(unitRow.contains(figure), "\(coin) row lacks \(name) \(key) \(figure): \(unitRow)")
                 }
             }
@@ -534,7 +519,7 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
         #expect(reasons.count == 2, "exactly the net-equity and acknowledgement reasons: \(reasons)")
         let netEquityReason = reasons.first { $0.contains("10,000") }
         #expect(netEquityReason != nil, "no reason mentions the 10,000 USD minimum: \(reasons)")
-        #expect(netEquityReason?.contains(modeMoney(netEquity)) == true, "the net-equity reason should state the equity \(modeMoney(netEquity)): \(reasons)")
+        #expect(netEquityReason?.contains(MoneyText.usd(netEquity)) == true, "the net-equity reason should state the equity \(MoneyText.usd(netEquity)): \(reasons)")
         #expect(reasons.contains { $0.lowercased().contains("acknowledg") }, "no acknowledgement reason: \(reasons)")
         #expect(!reasons.contains { $0.contains("IMR") }, "PM IMR is covered here: \(reasons)")
 
@@ -604,8 +589,8 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
         let reasons = (report[member: "reasons"]?.arrayItems ?? []).compactMap(\.scalarText)
         let imrReason = reasons.first { $0.contains("IMR") }
         #expect(imrReason != nil, "no reason mentions IMR: \(reasons)")
-        #expect(imrReason?.contains(modeMoney(totalImr)) == true, "IMR reason lacks the IMR \(modeMoney(totalImr)): \(reasons)")
-        #expect(imrReason?.contains(modeMoney(adjEq)) == true, "IMR reason lacks adjEq \(modeMoney(adjEq)): \(reasons)")
+        #expect(imrReason?.contains(MoneyText.usd(totalImr)) == true, "IMR reason lacks the IMR \(MoneyText.usd(totalImr)): \(reasons)")
+        #expect(imrReason?.contains(MoneyText.usd(adjEq)) == true, "IMR reason lacks adjEq \(MoneyText.usd(adjEq)): \(reasons)")
         #expect(reasons.contains { $0.contains("10,000") } == !netEquityEnough, "net-equity reason iff equity < 10,000: \(reasons)")
         #expect(reasons.count == (netEquityEnough ? 1 : 2), "\(reasons)")
         expectModeClose(try modeNumber(after, "availEq"), adjEq - totalImr, absolute: 1e-6, "after.availEq = adjEq − totalImr")
@@ -653,8 +638,8 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
         let reasons = (report[member: "reasons"]?.arrayItems ?? []).compactMap(\.scalarText)
         let imrReason = reasons.first { $0.contains("IMR") }
         #expect(imrReason != nil, "no IMR reason: \(reasons)")
-        #expect(imrReason?.contains(modeMoney(totalImr)) == true, "the reason should give the IMR \(modeMoney(totalImr)): \(reasons)")
-        #expect(imrReason?.contains(modeMoney(adjEq)) == true, "the reason should give adjEq \(modeMoney(adjEq)): \(reasons)")
+        #expect(imrReason?.contains(MoneyText.usd(totalImr)) == true, "the reason should give the IMR \(MoneyText.usd(totalImr)): \(reasons)")
+        #expect(imrReason?.contains(MoneyText.usd(adjEq)) == true, "the reason should give adjEq \(MoneyText.usd(adjEq)): \(reasons)")
         #expect(!reasons.contains { $0.lowercased().contains("acknowledg") }, "classic needs no acknowledgement: \(reasons)")
 
         let failing = report[member: "failingPositions"]?.arrayItems ?? []
@@ -724,7 +709,7 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
         }
         for key in ["totalMmr", "totalImr", "availEq"] {
             for side in ["before", "after"] {
-                let figure = modeMoney(try modeNumber(json[member: side], key))
+                let figure = MoneyText.usd(try modeNumber(json[member: side], key))
                 #expect(refused.stdout.contains(figure), "table lacks \(side).\(key) \(figure)\n\(refused)")
             }
         }

@@ -589,7 +589,8 @@ def build_market(s: dict, catalog_ids: dict[str, dict[str, str]], indices_real: 
         bad = [c for c, v in (("implied_volatility", vol), ("underlying", fwd)) if v is None]
         if not bad and mark is None and int(o["expTime"]) > ts:
             # Deribit prints a zero mark for far out-of-the-money rows but keeps their mark IV:
-            # ship the volatility and forward only, and let the engine compute markPx (spec 01 §1.2).
+            # ship the volatility and forward only, and let the engine compute markPx
+            # (docs/methodology/01-instruments-market.md §1.2).
             add(o["instId"], None, rep=False, markVol=vol, fwdPx=fwd)
             vol_only.append(name)
             continue

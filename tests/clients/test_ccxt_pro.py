@@ -1,4 +1,4 @@
-"""ccxt.pro (unmodified, okx class) against the sandbox's WebSocket API (spec 06 §7).
+"""ccxt.pro (unmodified, okx class) against the sandbox's WebSocket API (docs/methodology/06-sandbox-api.md §7).
 
 The market is moved through the admin shock endpoint on SOL only, so the other client tests (BTC, ETH) are
 not disturbed.

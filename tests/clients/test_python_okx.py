@@ -102,7 +102,7 @@ def test_spot_limit_order_rests_and_cancels(client):
 
 def test_spot_market_buy_defaults_to_quote_size(client):
     """python-okx sends tgtCcy "" on every order. OKX's default for a spot market buy is quote_ccy: sz is
-    the amount of USDT to spend (06-sandbox-api.md §1: `tgtCcy: ""` falls back to OKX's default)."""
+    the amount of USDT to spend (docs/methodology/06-sandbox-api.md §1: `tgtCcy: ""` falls back to OKX's default)."""
     response = client.trade.place_order(instId="BTC-USDT", tdMode="cash", side="buy", ordType="market", sz="100")
     item = response["data"][0]
     assert response["code"] == "0", f"code {response['code']}, sCode {item['sCode']}: {item['sMsg']}"

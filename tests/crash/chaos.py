@@ -594,7 +594,7 @@ class Server:
         # Random market mode so `step` moves prices; the server never ticks by itself (one tick a day), so between
         # our requests it is quiescent and the API can be compared with the database.
         self.process = subprocess.Popen(
-            [self.pm, "serve", "--db", self.db, "--port", str(self.port), "--market", "random", "--seed", str(self.seed),
+            [self.pm, "serve", "--db", self.db, "--port", str(self.port), "--market-mode", "random", "--seed", str(self.seed),
              "--tick", "86400", "--step", "30", "--rate-limit", "5000"], stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 120
         probe = Http(self.port)

@@ -2,7 +2,7 @@
 
 - `pm market snapshot --from URL` builds a snapshot and a catalog from a running `pm serve` (an OKX v5-compatible
   upstream), and `pm build`, `pm serve --snapshot` and the web page's endpoints accept them;
-- `pm serve --market follow URL` follows a `--market random` leader: its marks equal the leader's at the same market
+- `pm serve --market-mode follow URL` follows a `--market-mode random` leader: its marks equal the leader's at the same market
   time and lag it by at most one tick; funding and liquidation happen on its own accounts; it freezes (and says so at
   /api/v5/system/status) when the leader stops, and follows again when it is back;
 - `pm build --account URL` margins an account that traded on a `pm serve`, signed with its key from the environment,
@@ -163,7 +163,7 @@ class MarketTests(unittest.TestCase):
 
     # --- pm market snapshot -------------------------------------------------------------------------------------
     def test_snapshot_from_pm_serve_is_accepted_by_build_serve_and_the_web_page(self):
-        upstream = self.serve("snapshot-upstream", "--market", "static")
+        upstream = self.serve("snapshot-upstream", "--market-mode", "static")
         snapshot, catalog = self.path("snap.json"), self.path("snap.instruments.json")
         result = run_pm("market", "snapshot", "--from", upstream.url, "-o", snapshot)
         self.assertIn("wrote", result.stdout)
@@ -183,7 +183,7 @@ class MarketTests(unittest.TestCase):
         self.assertIn("rates.USD", result.stderr, "the field OKX does not publish is named")
 
         # pm build margins a portfolio at that market.
-        build = run_pm("build", os.path.join(ROOT, "examples/btc-hedged.json"), "--market", snapshot, "--catalog", catalog,
+        build = run_pm("build", os.path.join(ROOT, "examples/btc-hedged.json"), "--snapshot", snapshot, "--catalog", catalog,
                        "--format", "json")
         self.assertEqual(json.loads(build.stdout)["marketTs"], document["ts"])
 
@@ -203,7 +203,7 @@ class MarketTests(unittest.TestCase):
         self.assertEqual(answer["data"][0]["marketTs"], document["ts"])
 
     def test_snapshot_keeps_only_the_coins_asked_for(self):
-        upstream = self.serve("coins-upstream", "--market", "static")
+        upstream = self.serve("coins-upstream", "--market-mode", "static")
         snapshot = self.path("eth.json")
         run_pm("market", "snapshot", "--from", upstream.url, "--coins", "ETH", "-o", snapshot)
         catalog = json.load(open(self.path("eth.instruments.json")))["data"]
@@ -219,11 +219,11 @@ class MarketTests(unittest.TestCase):
         self.assertIn("nothing usable", result.stderr)
         self.assertFalse(os.path.exists(self.path("none.json")))
 
-    # --- pm serve --market follow -----------------------------------------------------------------------------
+    # --- pm serve --market-mode follow --------------------------------------------------------------------------
     def test_follower_marks_equal_the_leaders_within_one_tick(self):
         step_ms = 7_200_000  # two market hours per leader tick, so funding (00:00 UTC) comes within a few ticks
-        leader = self.serve("leader", "--market", "random", "--seed", "7", "--tick", "3", "--step", "7200")
-        follower = self.serve("follower", "--market", "follow", leader.url, "--tick", "0.3")
+        leader = self.serve("leader", "--market-mode", "random", "--seed", "7", "--tick", "3", "--step", "7200")
+        follower = self.serve("follower", "--market-mode", "follow", leader.url, "--tick", "0.3")
 
         # An account on the follower with a levered BTC perpetual: it pays or receives funding, and a crash
         # on the leader liquidates it on the follower.
@@ -317,7 +317,7 @@ class MarketTests(unittest.TestCase):
 
     # --- pm build --account ---------------------------------------------------------------------------------------
     def test_build_margins_a_traded_account_with_the_request_on_top(self):
-        exchange = self.serve("account-exchange", "--market", "static")
+        exchange = self.serve("account-exchange", "--market-mode", "static")
         account = exchange.account("USDT=50000", "BTC=1")
         for order in ({"instId": "BTC-USDT-SWAP", "tdMode": "cross", "side": "sell", "ordType": "market", "sz": "40"},
                       {"instId": "ETH-USDT-SWAP", "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "20"}):

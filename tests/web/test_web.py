@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import urllib.error
 import urllib.request
 
@@ -156,10 +157,23 @@ def portfolio():
 
 
 # ---------- tests ----------
-def test_root_serves_the_page():
+def test_root_serves_the_page_and_its_modules():
+    """GET / serves the page, whose script is the ES module /web/main.js; every module it imports, directly or
+    not, is served with a JavaScript MIME type (a browser refuses a module served as anything else)."""
     with urllib.request.urlopen(urllib.request.Request(BASE + "/"), timeout=10) as res:
         text = res.read().decode()
-    assert "Position Builder" in text and "/web/app.js" in text
+    assert "Position Builder" in text and '<script type="module" src="/web/main.js"></script>' in text
+    pending, served = ["/web/main.js"], set()
+    while pending:
+        path = pending.pop()
+        if path in served:
+            continue
+        served.add(path)
+        with urllib.request.urlopen(urllib.request.Request(BASE + path), timeout=10) as res:
+            assert res.headers.get_content_type() == "text/javascript", (path, res.headers["Content-Type"])
+            source = res.read().decode()
+        pending += ["/web/" + name for name in re.findall(r"^import \{[^}]*\} from '\./([\w-]+\.js)';$", source, re.M)]
+    assert len(served) >= 10, served
 
 
 def test_page_loads_catalog(driver):

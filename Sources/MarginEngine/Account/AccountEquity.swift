@@ -1,4 +1,4 @@
-/// A position valued at its market, independent of the margin mode (spec 03 §1, §3).
+/// A position valued at its market, independent of the margin mode (docs/methodology/03-account.md §1, §3).
 public struct PositionValuation: Sendable {
     /// Unrealised P&L in the settlement currency: linear `pos·ctVal·(mark − avg)`, inverse
     /// `pos·ctVal·(1/avg − 1/mark)` coins, option `pos·ctVal·ctMult·(markPx − avgPx)` coins.
@@ -29,7 +29,7 @@ public struct PositionValuation: Sendable {
 }
 
 extension InstrumentMarket {
-    /// Gross notional of one contract in USD (spec 03 §3).
+    /// Gross notional of one contract in USD (docs/methodology/03-account.md §3).
     public var notionalUSDPerContract: Double {
         switch (instrument.kind, instrument.margining) {
         case (.option, _): instrument.coinsPerContract * indexUSD
@@ -39,7 +39,8 @@ extension InstrumentMarket {
     }
 }
 
-/// Equity, collateral discounts and borrowing by currency (spec 03 §1, §2, §4) — shared by every mode.
+/// Equity, collateral discounts and borrowing by currency (docs/methodology/03-account.md §1, §2, §4) — shared by every
+/// mode.
 public enum AccountEquity {
     /// What positions add to each settlement currency's equity (unrealised P&L of linear and inverse
     /// contracts, the market value of options), in that currency's units: `eq − cashBal` per currency.

@@ -1,4 +1,4 @@
-/// OKX's account levels that the engine implements (spec 03 §5).
+/// OKX's account levels that the engine implements (docs/methodology/03-account.md §5).
 public enum AccountLevel: String, Sendable, Hashable, CaseIterable {
     /// Multi-currency margin, "classic".
     case classic = "3"
@@ -16,7 +16,7 @@ public struct ModeFigures: Sendable, Equatable {
     public var totalImrUSD: Double
     /// `adjEq / totalMmr`; nil when nothing is required.
     public var marginRatio: Double?
-    /// `adjEq − totalImr` (spec 03 §3).
+    /// `adjEq − totalImr` (docs/methodology/03-account.md §3).
     public var availableEquityUSD: Double
     /// Σ equity in USD, undiscounted: the net equity of PM eligibility.
     public var netEquityUSD: Double
@@ -48,7 +48,8 @@ public struct FailingPosition: Sendable, Equatable {
     public var reason: String
 }
 
-/// The answer of a mode switch pre-check (spec 03 §5, OKX `set-account-switch-precheck`): nothing changes.
+/// The answer of a mode switch pre-check (docs/methodology/03-account.md §5, OKX `set-account-switch-precheck`):
+/// nothing changes.
 public struct SwitchPrecheck: Sendable, Equatable {
     public var from: AccountLevel
     public var to: AccountLevel
@@ -72,13 +73,13 @@ public enum AccountModes {
         let figures = try ModeFigures.compute(portfolio, level: .portfolioMargin, market: market, parameters: parameters)
         var reasons: [String] = []
         if figures.netEquityUSD < parameters.pmMinimumNetEquityUSD {
-            reasons.append("net equity \(usd(figures.netEquityUSD)) USD is below the \(usd(parameters.pmMinimumNetEquityUSD)) USD minimum for portfolio margin")
+            reasons.append("net equity \(MoneyText.usd(figures.netEquityUSD)) USD is below the \(MoneyText.usd(parameters.pmMinimumNetEquityUSD)) USD minimum for portfolio margin")
         }
         if !acknowledged {
             reasons.append("the portfolio-margin risk acknowledgement has not been recorded")
         }
         if figures.adjustedEquityUSD < figures.totalImrUSD {
-            reasons.append("adjusted equity \(usd(figures.adjustedEquityUSD)) USD would not cover the total IMR \(usd(figures.totalImrUSD)) USD under portfolio margin")
+            reasons.append("adjusted equity \(MoneyText.usd(figures.adjustedEquityUSD)) USD would not cover the total IMR \(MoneyText.usd(figures.totalImrUSD)) USD under portfolio margin")
         }
         return (reasons.isEmpty, reasons, figures)
     }
@@ -108,38 +109,19 @@ public enum AccountModes {
         } else {
             after = try ModeFigures.compute(portfolio, level: .classic, market: market, parameters: parameters)
             if after.adjustedEquityUSD < after.totalImrUSD {
-                reasons.append("adjusted equity \(usd(after.adjustedEquityUSD)) USD would not cover the total IMR \(usd(after.totalImrUSD)) USD under classic margin")
+                reasons.append("adjusted equity \(MoneyText.usd(after.adjustedEquityUSD)) USD would not cover the total IMR \(MoneyText.usd(after.totalImrUSD)) USD under classic margin")
             }
             let classic = try ClassicMargin.compute(portfolio, market: market, parameters: parameters)
             for position in classic.positions where position.leverageCapped {
                 let requested = position.position.leverage ?? parameters.classicDefaultLeverage
                 failing.append(FailingPosition(
                     instrumentID: position.position.instrument.id.rawValue,
-                    reason: "leverage \(DecimalText.format(requested))x exceeds the \(DecimalText.format(position.maximumLeverage ?? 0))x maximum of its \(usd(position.valuation.notionalUSD)) USD notional tier"))
+                    reason: "leverage \(DecimalText.format(requested))x exceeds the \(DecimalText.format(position.maximumLeverage ?? 0))x maximum of its \(MoneyText.usd(position.valuation.notionalUSD)) USD notional tier"))
             }
         }
         reasons += blockingOrders
         return SwitchPrecheck(
             from: from, to: to, allowed: reasons.isEmpty, reasons: reasons, before: before, after: after, failingPositions: failing)
-    }
-
-    /// Dollars with two decimals and thousands separators, for reasons. Amounts beyond what cents in an Int64
-    /// hold (about 9e16 USD, reachable only with absurd inputs such as an average price of 1e77) are written
-    /// as whole dollars in the shortest decimal form instead.
-    static func usd(_ value: Double) -> String {
-        let cents = (value * 100).rounded()
-        guard abs(cents) < 9e17 else { return DecimalText.format(value.rounded()) }
-        let negative = cents < 0
-        let magnitude = abs(cents)
-        let whole = Int64(magnitude / 100)
-        let fraction = Int64(magnitude) % 100
-        var digits = String(whole)
-        var grouped = ""
-        while digits.count > 3 {
-            grouped = "," + digits.suffix(3) + grouped
-            digits.removeLast(3)
-        }
-        return (negative ? "-" : "") + digits + grouped + "." + (fraction < 10 ? "0" : "") + String(fraction)
     }
 }
 

@@ -1,5 +1,5 @@
-/// One currency's part of the account totals (spec 03 §2, §4), in USD: its value, its value after the
-/// discount tiers (a liability counts at 100 %), its liability and the borrowing requirements on it.
+/// One currency's part of the account totals (docs/methodology/03-account.md §2, §4), in USD: its value, its value
+/// after the discount tiers (a liability counts at 100 %), its liability and the borrowing requirements on it.
 ///
 /// The one place this arithmetic lives: portfolio margin, classic margin and the batch kernel all call it,
 /// so their figures agree bit for bit.
@@ -33,7 +33,8 @@ public struct CurrencyValuation: Sendable, Equatable {
     }
 }
 
-/// The borrowing MMR and IMR rates as progressive bands over a liability's USD value (spec 03 §4).
+/// The borrowing MMR and IMR rates (docs/methodology/03-account.md §4) as progressive bands over a liability's USD
+/// value.
 public struct BorrowingSchedule: Sendable {
     public let mmrBands: [ProgressiveBand]
     public let imrBands: [ProgressiveBand]
@@ -85,12 +86,12 @@ public struct AccountFigures: Sendable, Equatable {
         equityUSD: 0, adjustedEquityUSD: 0, derivativesMmrUSD: 0, derivativesImrUSD: 0, borrowMmrUSD: 0, borrowImrUSD: 0,
         totalMmrUSD: 0, totalImrUSD: 0, marginRatio: nil, liabilityUSD: 0, accruesInterest: false)
 
-    /// `adjEq − totalImr` (spec 03 §3): what new orders may still use.
+    /// `adjEq − totalImr` (docs/methodology/03-account.md §3): what new orders may still use.
     public var availableEquityUSD: Double { adjustedEquityUSD - totalImrUSD }
 }
 
-/// The account roll-up (spec 03 §1–§4) shared by portfolio margin, classic margin and the batch kernel:
-/// currencies are added in code order, then the derivatives requirements, then
+/// The account roll-up (docs/methodology/03-account.md §1–§4) shared by portfolio margin, classic margin and the batch
+/// kernel: currencies are added in code order, then the derivatives requirements, then
 /// ```
 /// totalMmr = derivMmr + borrowMmr,  totalImr = derivImr + borrowImr,  marginRatio = adjEq / totalMmr
 /// ```

@@ -1,6 +1,7 @@
 extension InterestRateCurve {
     /// The annual rate at utilisation `u = total borrowed / lending pool`:
-    /// `base + slope1·min(u, kink) + slope2·(u − kink)⁺` (spec 03 §4). Negative utilisation counts as 0.
+    /// `base + slope1·min(u, kink) + slope2·(u − kink)⁺` (docs/methodology/03-account.md §4). Negative utilisation
+    /// counts as 0.
     public func annualRate(utilisation: Double) -> Double {
         let u = max(0, utilisation)
         return base + slope1 * min(u, kink) + slope2 * max(0, u - kink)
@@ -19,8 +20,8 @@ extension MarginParameters {
         interestRates[currency] ?? interestRateOther
     }
 
-    /// The interest-free quota of `currency` given every currency's equity `eq` (spec 03 §4, cash plus what
-    /// positions add, not cash alone): its base plus the positive equity of the currency it is linked to
+    /// The interest-free quota of `currency` given every currency's equity `eq` (docs/methodology/03-account.md §4,
+    /// cash plus what positions add, not cash alone): its base plus the positive equity of the currency it is linked to
     /// (USDT's quota grows with USDC equity and vice versa).
     public func interestFreeQuota(for currency: String, equities: [String: Double]) -> Double {
         guard let quota = interestFreeQuotas[currency] else { return 0 }
@@ -78,7 +79,7 @@ public struct InterestAccrualResult: Sendable, Equatable {
     public var totalBilled: ExactDecimal { bills.reduce(.zero) { $0 + $1.amount } }
 }
 
-/// Per-second interest on a currency's liability (spec 03 §4), a pure function of a timeline.
+/// Per-second interest on a currency's liability (docs/methodology/03-account.md §4), a pure function of a timeline.
 ///
 /// The liability is `−eq` when the currency's equity `eq = cashBalance + equityBeyondCash` is negative:
 /// borrowed cash and unrealised losses alike (OKX's `liab` includes `uplLiab`). `equityBeyondCash` is
@@ -161,7 +162,7 @@ public enum InterestAccrual {
     }
 }
 
-/// What a spend does to a balance under the auto-borrow setting (spec 03 §4).
+/// What a spend does to a balance under the auto-borrow setting (docs/methodology/03-account.md §4).
 public enum SpendDecision: Sendable, Equatable {
     /// Accepted: the new balance, and how much of it is newly borrowed.
     case accepted(newBalance: ExactDecimal, borrowed: ExactDecimal)

@@ -109,7 +109,8 @@ public struct Portfolio: Sendable {
     }
 }
 
-/// Spot in use (spec 02 §2): the part of a coin balance `B` that hedges the unit's derivative delta `Δd`.
+/// Spot in use (docs/methodology/02-margin.md §2): the part of a coin balance `B` that hedges the unit's derivative
+/// delta `Δd`.
 ///
 /// `maximum = sign(B)·min(|B|, |Δd|)` when `B·Δd < 0`, else 0. A user-chosen amount is clamped to
 /// `[0, |maximum|]` and takes the sign of `B`.

@@ -1,6 +1,6 @@
 /// Static contract terms of one listed instrument; knows nothing about markets or pricing.
 ///
-/// Units by kind (spec 01 §1.1):
+/// Units by kind (docs/methodology/01-instruments-market.md §1.1):
 /// - linear perpetual/future: one contract is ``contractValue`` coins; price in the quote stablecoin;
 /// - inverse perpetual/future: one contract is ``contractValue`` USD of face; price in USD;
 /// - option: one contract is ``contractValue`` × ``contractMultiplier`` coins of underlying; premium quoted

@@ -20,7 +20,7 @@ public enum OptionKind: String, Sendable, Hashable {
     case put = "P"
 }
 
-/// An OKX instrument id, checked against the id grammar of spec 01 §1.1.
+/// An OKX instrument id, checked against the id grammar of docs/methodology/01-instruments-market.md §1.1.
 ///
 /// | kind | pattern | example |
 /// | --- | --- | --- |

@@ -49,8 +49,8 @@ public struct LedgerFill: Sendable, Equatable {
     public var cashChange: ExactDecimal { LedgerAmount(settleCurrency, realizedPnL + premium - fee).amount }
 }
 
-/// The trade arithmetic of the ledger (spec 03 §1, spec 06 §4), in exact decimals: the one function that the
-/// sandbox's order fills, settlements and liquidations and the liquidation planner all use.
+/// The trade arithmetic of the ledger (docs/methodology/03-account.md §1, 06-sandbox-api.md §4), in exact decimals: the
+/// one function that the sandbox's order fills, settlements and liquidations and the liquidation planner all use.
 public enum TradeArithmetic {
     /// A fill of `sizeContracts` (signed) of a derivative at `price` against the net position `held`.
     ///

@@ -1,5 +1,5 @@
 /// How far a coin's price may move before the account reaches liquidation (the Position Builder's
-/// `liqMoves`, spec 05).
+/// `liqMoves`, docs/methodology/05-position-builder.md).
 public enum LiquidationDistance {
     /// The smallest moves of `coin`'s index, down and up, at which the whole account's margin ratio reaches
     /// the liquidation trigger, with volatility unchanged and every other coin held; nil when none within

@@ -1,4 +1,4 @@
-/// The steps of portfolio-margin liquidation, in the order they are tried (spec 04).
+/// The steps of portfolio-margin liquidation, in the order they are tried (docs/methodology/04-liquidation.md).
 public enum LiquidationStep: String, Sendable, CaseIterable {
     case cancelOrders = "CANCEL"
     case ddh1 = "DDH1"
@@ -9,7 +9,7 @@ public enum LiquidationStep: String, Sendable, CaseIterable {
     case deficit = "DEFICIT"
 }
 
-/// One logged liquidation action (spec 04, "Planner, executor, log").
+/// One logged liquidation action (docs/methodology/04-liquidation.md, "Planner, executor, log").
 public struct LiquidationAction: Sendable {
     public enum Status: String, Sendable {
         case executed

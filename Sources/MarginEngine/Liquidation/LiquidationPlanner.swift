@@ -1,7 +1,7 @@
 import RealModule
 
-/// The liquidation planner (spec 04): a pure, deterministic function from an account, a market and a
-/// parameter set to an ordered list of actions.
+/// The liquidation planner (docs/methodology/04-liquidation.md): a pure, deterministic function from an account, a
+/// market and a parameter set to an ordered list of actions.
 ///
 /// It starts when the margin ratio is at or below `liquidationTrigger` (100 %) and acts in the order
 /// cancel orders → DDH1 → DDH2 → basis → general reduction → collateral → deficit, recomputing the whole
@@ -72,6 +72,8 @@ private struct Planner {
     var fund: [String: Double] = [:]
     var executedCount = 0
     var hedgedUnits = Set<String>()
+    /// Figures of candidate actions (bit for bit those of the full computation, without its attribution).
+    var candidates: MarginFigures
 
     init(
         portfolio: Portfolio, catalog: InstrumentCatalog, market: MarketSnapshot, parameters: MarginParameters,
@@ -86,7 +88,8 @@ private struct Planner {
             let instrumentMarket = try market.market(for: position.instrument, path: position.source)
             risks[position.instrument.id.rawValue] = InstrumentRisk(instrumentMarket, parameters: parameters)
         }
-        result = try PortfolioMargin.compute(portfolio, market: market, parameters: parameters, risks: risks)
+        candidates = MarginFigures(market: market, parameters: parameters)
+        result = try PortfolioMargin.compute(portfolio, market: market, parameters: parameters, risks: risks, context: candidates.context)
     }
 
     var ratio: Double { ratio(of: result) }
@@ -95,32 +98,84 @@ private struct Planner {
     var canAct: Bool { !isSafe && executedCount < LiquidationPlanner.maximumActions }
 
     func ratio(of result: PortfolioMarginResult) -> Double { result.marginRatio ?? .infinity }
+    func ratio(of figures: AccountFigures) -> Double { figures.marginRatio ?? .infinity }
 
     /// Whether `after` is safer than the current state: a higher margin ratio while equity is positive; once
     /// adjusted equity is zero or negative the ratio no longer orders states (a smaller requirement makes it
     /// more negative), so any lower total MMR counts as safer.
-    func improves(_ after: PortfolioMarginResult) -> Bool {
+    func improves(_ after: AccountFigures) -> Bool {
         if result.adjustedEquityUSD > 0 { return ratio(of: after) > ratio }
         return after.totalMmrUSD < result.totalMmrUSD
     }
 
-    mutating func evaluate(_ candidate: Portfolio) throws(EngineError) -> PortfolioMarginResult {
+    /// Prices what `candidate` holds that nothing priced yet (a hedge perpetual the account did not hold).
+    mutating func addRisks(_ candidate: Portfolio) throws(EngineError) {
         for position in candidate.positions where risks[position.instrument.id.rawValue] == nil {
             let instrumentMarket = try market.market(for: position.instrument, path: position.instrument.id.rawValue)
             risks[position.instrument.id.rawValue] = InstrumentRisk(instrumentMarket, parameters: parameters)
         }
-        return try PortfolioMargin.compute(candidate, market: market, parameters: parameters, risks: risks)
+    }
+
+    /// The full result of a state the plan moves to (what an action records).
+    mutating func evaluate(_ candidate: Portfolio) throws(EngineError) -> PortfolioMarginResult {
+        try addRisks(candidate)
+        return try PortfolioMargin.compute(candidate, market: market, parameters: parameters, risks: risks, context: candidates.context)
+    }
+
+    /// The figures of a candidate state (whether an action would raise the ratio, how large a slice must be):
+    /// `evaluate(candidate).figures`, bit for bit, without the attribution.
+    mutating func figures(of candidate: Portfolio) throws(EngineError) -> AccountFigures {
+        try addRisks(candidate)
+        return try candidates.figures(candidate, risks: risks)
+    }
+
+    /// A liquidation trade's terms for one instrument and side: the slipped mark and the tier's fee rate as the
+    /// ledger takes them, and the settlement currency's index.
+    struct Terms {
+        let instrument: Instrument
+        let buying: Bool
+        let price: ExactDecimal
+        let feeRate: ExactDecimal
+        let settleIndexUSD: Double
+    }
+
+    func terms(_ instrument: Instrument, buying: Bool) throws(EngineError) -> Terms {
+        try Self.terms(instrument, buying: buying, market: market, parameters: parameters)
+    }
+
+    static func terms(_ instrument: Instrument, buying: Bool, market: MarketSnapshot, parameters: MarginParameters) throws(EngineError) -> Terms {
+        let instrumentMarket = try market.market(for: instrument, path: instrument.id.rawValue)
+        let tier = parameters.tier(of: instrument.underlying)
+        let slippage = parameters.liquidationSlippage[tier] ?? 0
+        let price = instrumentMarket.markPrice * (buying ? 1 + slippage : 1 - slippage)
+        let settleIndexUSD = try market.indexUSD(instrument.settleCurrency)
+        return Terms(
+            instrument: instrument, buying: buying, price: LedgerBoundary.ledger(price),
+            feeRate: ExactDecimal(parameters.liquidationFeeRate[tier] ?? 0), settleIndexUSD: settleIndexUSD)
     }
 
     /// Trades `contracts` (signed) of `instrument` on `base` at the slipped mark, paying the liquidation fee.
     func trade(_ base: Portfolio, _ instrument: Instrument, contracts: Double) throws(EngineError) -> (Portfolio, TradeFill) {
-        let instrumentMarket = try market.market(for: instrument, path: instrument.id.rawValue)
-        let tier = parameters.tier(of: instrument.underlying)
-        let slippage = parameters.liquidationSlippage[tier] ?? 0
-        let price = instrumentMarket.markPrice * (contracts > 0 ? 1 + slippage : 1 - slippage)
-        return base.trading(
-            instrument, sizeContracts: contracts, price: price, feeRate: parameters.liquidationFeeRate[tier] ?? 0,
-            market: instrumentMarket, settleIndexUSD: try market.indexUSD(instrument.settleCurrency))
+        Self.trade(base, try terms(instrument, buying: contracts > 0), contracts: contracts)
+    }
+
+    /// `trade(base, instrument, contracts:)` on terms already found, reused from `cache` when they are for the
+    /// same instrument and side (a slice tries many sizes of one trade).
+    static func trade(
+        _ base: Portfolio, _ instrument: Instrument, contracts: Double, cache: inout Terms?, market: MarketSnapshot,
+        parameters: MarginParameters
+    ) throws(EngineError) -> (Portfolio, TradeFill) {
+        let buying = contracts > 0
+        if let cached = cache, cached.buying == buying, cached.instrument.id == instrument.id {
+            return trade(base, cached, contracts: contracts)
+        }
+        let found = try terms(instrument, buying: buying, market: market, parameters: parameters)
+        cache = found
+        return trade(base, found, contracts: contracts)
+    }
+
+    static func trade(_ base: Portfolio, _ terms: Terms, contracts: Double) -> (Portfolio, TradeFill) {
+        base.trading(terms.instrument, sizeContracts: contracts, price: terms.price, feeRate: terms.feeRate, settleIndexUSD: terms.settleIndexUSD)
     }
 
     mutating func record(
@@ -166,28 +221,30 @@ private struct Planner {
             return false
         }
         var chosen = try build(maxLots)
-        var chosenResult = try evaluate(chosen.0)
-        guard improves(chosenResult) else {
+        var chosenFigures = try figures(of: chosen.0)
+        guard improves(chosenFigures) else {
             record(step: step, status: .skipped, unit: unit, fills: [], ids: ids, after: result, portfolio: portfolio,
                 reason: "\(reason); skipped: it would not raise the margin ratio", fund: [:])
             return false
         }
-        if ratio(of: chosenResult) > target, maxLots > 1 {
+        if ratio(of: chosenFigures) > target, maxLots > 1 {
             var low = 0
             var high = maxLots
             while high - low > 1 {
                 let middle = (low + high) / 2
                 let candidate = try build(middle)
-                let candidateResult = try evaluate(candidate.0)
-                if ratio(of: candidateResult) > target {
+                let candidateFigures = try figures(of: candidate.0)
+                if ratio(of: candidateFigures) > target {
                     high = middle
                     chosen = candidate
-                    chosenResult = candidateResult
+                    chosenFigures = candidateFigures
                 } else {
                     low = middle
                 }
             }
         }
+        // The full result only for the size chosen: it is what the action records and what the next step reads.
+        let chosenResult = try evaluate(chosen.0)
         record(step: step, status: .executed, unit: unit, fills: chosen.1, ids: ids, after: chosenResult, portfolio: chosen.0,
             reason: reason, fund: Self.feeTransfers(chosen.1))
         return true
@@ -303,14 +360,19 @@ private struct Planner {
             ? (first, second, firstRisk, secondRisk) : (second, first, secondRisk, firstRisk)
         let ids = [small.instrument.id.rawValue, large.instrument.id.rawValue]
         let base = portfolio
-        let planner = self
-        return try slice(step: step, unit: unit, ids: ids, maxLots: Self.lots(small), reason: reason) { lots throws(EngineError) in
+        var smallTerms: Terms?
+        var largeTerms: Terms?
+        return try slice(step: step, unit: unit, ids: ids, maxLots: Self.lots(small), reason: reason) {
+            [market, parameters] lots throws(EngineError) in
             let smallTrade = Self.closing(small, lots: lots)
             let matched = abs(smallTrade * measure(smallRisk) / measure(largeRisk))
             let largeLots = min(Int((matched / large.instrument.lotSize).rounded()), Self.lots(large))
-            let (afterSmall, smallFill) = try planner.trade(base, small.instrument, contracts: smallTrade)
+            let (afterSmall, smallFill) = try Self.trade(
+                base, small.instrument, contracts: smallTrade, cache: &smallTerms, market: market, parameters: parameters)
             guard largeLots > 0 else { return (afterSmall, [smallFill]) }
-            let (afterBoth, largeFill) = try planner.trade(afterSmall, large.instrument, contracts: Self.closing(large, lots: largeLots))
+            let (afterBoth, largeFill) = try Self.trade(
+                afterSmall, large.instrument, contracts: Self.closing(large, lots: largeLots), cache: &largeTerms, market: market,
+                parameters: parameters)
             return (afterBoth, [smallFill, largeFill])
         }
     }
@@ -343,7 +405,7 @@ private struct Planner {
             let reason = "delta-hedge \(unit.coin) (\(unit.components.dominantScenario) dominates, delta \(DecimalText.format(delta)) coins) with \(hedgeID)"
             let unitBefore = unit.components.mmr
             let unitAfter = hedgedResult.units.first { $0.coin == unit.coin }?.components.mmr ?? 0
-            if improves(hedgedResult), unitAfter < unitBefore {
+            if improves(hedgedResult.figures), unitAfter < unitBefore {
                 record(step: .ddh2, status: .executed, unit: unit.coin, fills: [fill], ids: [hedgeID], after: hedgedResult,
                     portfolio: hedged, reason: reason, fund: Self.feeTransfers([fill]))
             } else {
@@ -395,11 +457,14 @@ private struct Planner {
                 return
             }
             let position = next.position
+            var terms: Terms?
             let executed = try slice(
                 step: .general, unit: coin, ids: [position.instrument.id.rawValue], maxLots: Self.lots(position),
                 reason: "reduce \(position.instrument.id) (marginal MMR \(DecimalText.format((next.marginalMmrUSD * 100).rounded() / 100)) USD)"
-            ) { [planner = self, base = portfolio] lots throws(EngineError) in
-                let (after, fill) = try planner.trade(base, position.instrument, contracts: Self.closing(position, lots: lots))
+            ) { [market, parameters, base = portfolio] lots throws(EngineError) in
+                let (after, fill) = try Self.trade(
+                    base, position.instrument, contracts: Self.closing(position, lots: lots), cache: &terms, market: market,
+                    parameters: parameters)
                 return (after, [fill])
             }
             if !executed { skipped.insert(position.instrument.id.rawValue) }
@@ -417,10 +482,11 @@ private struct Planner {
             closed = next
             fills.append(fill)
         }
-        let closedResult = try evaluate(closed)
+        let closedFigures = try figures(of: closed)
         let ids = fills.map(\.instrumentID)
         let reason = "close out the \(fills.count) remaining position(s) together: no single reduction raised the margin ratio"
-        if improves(closedResult) {
+        if improves(closedFigures) {
+            let closedResult = try evaluate(closed)
             record(step: .general, status: .executed, unit: "", fills: fills, ids: ids, after: closedResult, portfolio: closed,
                 reason: reason, fund: Self.feeTransfers(fills))
         } else {
@@ -448,16 +514,16 @@ private struct Planner {
     /// Collateral: once no position can be reduced and the ratio is still at or below the stop, sell positive
     /// collateral into the largest liability, cheapest discount first, only as much as repays it, at the
     /// index less the liquidation penalty. A coin whose sale would not raise the ratio (spot in use that
-    /// still hedges a position) is skipped and the next one tried. (The spec runs this step when only
-    /// balances remain; it also runs when the positions left cannot be reduced with profit to the ratio, so
-    /// that a liability is never left unpaid beside them.)
+    /// still hedges a position) is skipped and the next one tried. (Step 5 of docs/methodology/04-liquidation.md:
+    /// it runs not only once balances alone remain but also when the positions left cannot be reduced with
+    /// profit to the ratio, so that a liability is never left unpaid beside them.)
     mutating func collateral() throws(EngineError) {
         var skipped = Set<String>()
         for _ in 0..<100 where canAct {
             var sold = false
             while canAct, let conversion = collateralConversion(excluding: skipped) {
-                let nextResult = try evaluate(conversion.portfolio)
-                if improves(nextResult) {
+                if improves(try figures(of: conversion.portfolio)) {
+                    let nextResult = try evaluate(conversion.portfolio)
                     record(step: .collateral, status: .executed, unit: "", fills: [], ids: conversion.ids, after: nextResult,
                         portfolio: conversion.portfolio, reason: conversion.reason, fund: conversion.fund)
                     sold = true

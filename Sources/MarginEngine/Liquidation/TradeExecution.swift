@@ -28,6 +28,8 @@ extension Portfolio {
     /// unrealised P&L: `Σ size·avg / Σ size` for linear contracts and options, the harmonic equivalent for
     /// inverse ones. Lines that net to zero leave their locked-in P&L in the settlement currency's cash.
     public func nettedByInstrument() -> Portfolio {
+        // Already one line per instrument in id order (a ledger's account): the loop below would return it unchanged.
+        if zip(positions, positions.dropFirst()).allSatisfy({ $0.instrument.id.rawValue < $1.instrument.id.rawValue }) { return self }
         var grouped: [String: [Position]] = [:]
         for position in positions { grouped[position.instrument.id.rawValue, default: []].append(position) }
         var result = self
@@ -77,6 +79,14 @@ extension Portfolio {
         _ instrument: Instrument, sizeContracts trade: Double, price: Double, feeRate: Double, market: InstrumentMarket,
         settleIndexUSD: Double
     ) -> (Portfolio, TradeFill) {
+        trading(instrument, sizeContracts: trade, price: LedgerBoundary.ledger(price), feeRate: ExactDecimal(feeRate), settleIndexUSD: settleIndexUSD)
+    }
+
+    /// ``trading(_:sizeContracts:price:feeRate:market:settleIndexUSD:)`` with the price and fee rate already
+    /// taken at ``LedgerBoundary`` (the planner converts them once per instrument, not once per candidate size).
+    func trading(
+        _ instrument: Instrument, sizeContracts trade: Double, price: ExactDecimal, feeRate: ExactDecimal, settleIndexUSD: Double
+    ) -> (Portfolio, TradeFill) {
         var result = self
         let id = instrument.id.rawValue
         let index = result.positions.firstIndex { $0.instrument.id.rawValue == id }
@@ -85,8 +95,7 @@ extension Portfolio {
         let heldSize = current?.sizeContracts ?? 0
         let closesAll = heldSize != 0 && heldSize * trade < 0 && abs(trade) >= abs(heldSize) * (1 - 1e-12) && abs(trade) <= abs(heldSize) * (1 + 1e-12)
         let exactSize = closesAll ? -(held?.sizeContracts ?? .zero) : LedgerBoundary.contracts(trade, lotSize: instrument.lotSize)
-        let (position, fill) = TradeArithmetic.fill(
-            instrument, held: held, sizeContracts: exactSize, price: LedgerBoundary.ledger(price), feeRate: ExactDecimal(feeRate))
+        let (position, fill) = TradeArithmetic.fill(instrument, held: held, sizeContracts: exactSize, price: price, feeRate: feeRate)
         let traded = TradeFill(ledger: fill, feeUSD: LedgerBoundary.risk(fill.fee) * settleIndexUSD)
         result.cashBalances[fill.settleCurrency, default: 0] += traded.cashChange
         if let position {

@@ -17,7 +17,7 @@ public struct ClassicPositionResult: Sendable {
     public var isIsolatedLongOption: Bool { position.instrument.kind == .option && position.sizeContracts > 0 }
 }
 
-/// Classic (multi-currency margin, `acctLv 3`) requirements of a whole account (spec 03 §6).
+/// Classic (multi-currency margin, `acctLv 3`) requirements of a whole account (docs/methodology/03-account.md §6).
 public struct ClassicMarginResult: Sendable {
     public var parametersID: String
     public var marketTime: UnixMillis
@@ -61,7 +61,7 @@ public struct ClassicMarginResult: Sendable {
     }
 }
 
-/// Classic margin: every position margined on its own (spec 03 §6).
+/// Classic margin: every position margined on its own (docs/methodology/03-account.md §6).
 ///
 /// - Perpetuals and futures: the tier is chosen by the position's notional and applies to all of it;
 ///   `MMR = notionalUsd × mmr(tier)`, `IMR = notionalUsd / lever`, with `lever` the position's leverage (or
@@ -114,9 +114,9 @@ public enum ClassicMargin {
             accountLeverage: reportedRatio(notional, over: figures.adjustedEquityUSD), notionalUSD: notional)
     }
 
-    /// The requirement of a perpetual or future with this notional (spec 03 §6): the tier its notional falls in
-    /// applies to all of it, `MMR = notional × mmr(tier)`, `IMR = notional / min(lever, tier maximum)`.
-    /// Shared with the batch kernel.
+    /// The requirement of a perpetual or future with this notional (docs/methodology/03-account.md §6): the tier its
+    /// notional falls in applies to all of it, `MMR = notional × mmr(tier)`, `IMR = notional / min(lever, tier
+    /// maximum)`. Shared with the batch kernel.
     public static func linearRequirement(
         notionalUSD: Double, tiers: [ClassicPositionTier], requestedLeverage: Double
     ) -> (mmrUSD: Double, imrUSD: Double, leverage: Double, maximumLeverage: Double) {

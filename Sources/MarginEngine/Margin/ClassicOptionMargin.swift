@@ -1,5 +1,5 @@
 /// OKX's coin-margined option margin of the classic (multi-currency) mode, per coin of underlying
-/// (spec 03 §6, OKX Option Margin page). Multiply by `|pos|·ctVal·ctMult` for a position.
+/// (docs/methodology/03-account.md §6, OKX Option Margin page). Multiply by `|pos|·ctVal·ctMult` for a position.
 ///
 /// ```
 /// IMR (short)       = max(a, b − OTM/F)·factor + mark

@@ -3,16 +3,16 @@ public enum RiskTier: String, Sendable, Hashable, CaseIterable {
     case tier1, tier2, tier3
 }
 
-/// How spot in use enters a risk unit's requirement (spec 02 §12).
+/// How spot in use enters a risk unit's requirement (docs/methodology/02-margin.md §12).
 public enum SpotHedgeAggregation: String, Sendable, Hashable {
     /// Spot in use sits inside the unit's scenarios and offsets derivative risk (OKX's published rule).
     case hedged
-    /// Each unit is computed with and without its spot in use and keeps the larger MMR (the brief's
-    /// literal formula).
+    /// Each unit is computed with and without its spot in use and keeps the larger MMR (the brief's literal
+    /// formula, docs/methodology/README.md).
     case conservativeMax
 }
 
-/// Per-tier derivatives parameters (spec `parameters.md`, "Derivatives margin").
+/// Per-tier derivatives parameters (docs/methodology/parameters.md, "Derivatives margin").
 public struct TierParameters: Sendable, Equatable {
     /// MR1 spot moves as positive fractions (`[0.04, 0.08, 0.12]`); the grid uses 0 and ± each.
     public var mr1SpotMoves: [Double]
@@ -48,7 +48,7 @@ public struct ProgressiveBand: Sendable, Equatable {
     }
 }
 
-/// One row of the volatility shock table (spec 02 §3).
+/// One row of the volatility shock table (docs/methodology/02-margin.md §3).
 public struct VolatilityShockRow: Sendable, Equatable {
     public var days: Double
     /// Up shock in volatility points (30.0 = +0.30).
@@ -82,7 +82,7 @@ public struct BorrowingBand: Sendable, Equatable {
     public var imrRate: Double
 }
 
-/// Interest-free quota of a currency: `base + max(0, equity of plusEquityOf)` (spec 03 §4).
+/// Interest-free quota of a currency: `base + max(0, equity of plusEquityOf)` (docs/methodology/03-account.md §4).
 public struct InterestFreeQuota: Sendable, Equatable {
     public var base: Double
     public var plusEquityOf: String?
@@ -99,14 +99,14 @@ public struct InterestRateCurve: Sendable, Equatable {
     public var lendingPoolUSD: Double?
 }
 
-/// One classic-mode position tier (spec 03 §6).
+/// One classic-mode position tier (docs/methodology/03-account.md §6).
 public struct ClassicPositionTier: Sendable, Equatable {
     public var upToUSD: Double?
     public var mmrRate: Double
     public var maxLeverage: Double
 }
 
-/// OKX's coin-margined option margin coefficients (spec 03 §6).
+/// OKX's coin-margined option margin coefficients (docs/methodology/03-account.md §6).
 public struct ClassicOptionCoefficients: Sendable, Equatable {
     public var a: Double
     public var b: Double
@@ -119,7 +119,8 @@ public struct ClassicOptionCoefficients: Sendable, Equatable {
     }
 }
 
-/// The funding rate of a perpetual per funding interval (spec 06 §4, OKX's published structure):
+/// The funding rate of a perpetual per funding interval (docs/methodology/06-sandbox-api.md §4, OKX's published
+/// structure):
 /// ```
 /// premium = (mark − index) / index
 /// rate    = clamp( premium + clamp(interestRate − premium, ±interestClamp), ±cap )
@@ -142,7 +143,7 @@ public struct FundingFormula: Sendable, Equatable {
     }
 }
 
-/// A complete, validated parameter set (spec `parameters.md`), identified by ``id``.
+/// A complete, validated parameter set (docs/methodology/parameters.md), identified by ``id``.
 ///
 /// Every value is data: a risk team changes margin by publishing a new set, never by changing code.
 public struct MarginParameters: Sendable {
@@ -187,7 +188,7 @@ public struct MarginParameters: Sendable {
     public var fees: [String: Double]
     public var halfSpread: [RiskTier: Double]
     public var fundingHoursUTC: [Int]
-    /// The perpetual funding rate's formula (spec 06 §4).
+    /// The perpetual funding rate's formula (docs/methodology/06-sandbox-api.md §4).
     public var funding: FundingFormula
     /// Fee on the notional of a future or option settled at expiry (0 by default).
     public var settlementFeeRate: Double

@@ -31,7 +31,7 @@ public struct SpotInUseResult: Sendable {
     public var marginalMmrUSD: Double
 }
 
-/// One risk unit's result (spec 02 §12).
+/// One risk unit's result (docs/methodology/02-margin.md §12).
 public struct RiskUnitResult: Sendable {
     public var coin: String
     public var tier: RiskTier
@@ -46,7 +46,7 @@ public struct RiskUnitResult: Sendable {
     public var greeks: ContractGreeks
 }
 
-/// One currency's equity and borrowing (spec 03 §1–§4).
+/// One currency's equity and borrowing (docs/methodology/03-account.md §1–§4).
 public struct CurrencyResult: Sendable {
     public var currency: String
     public var cashBalance: Double
@@ -71,7 +71,7 @@ public struct CurrencyResult: Sendable {
     public var availableEquity: Double
 }
 
-/// The portfolio-margin figures of an account (spec 02 and 03 §1–§4).
+/// The portfolio-margin figures of an account (docs/methodology/02-margin.md, 03-account.md §1–§4).
 public struct PortfolioMarginResult: Sendable {
     public var parametersID: String
     public var marketTime: UnixMillis
@@ -115,10 +115,19 @@ public enum PortfolioMargin {
         _ portfolio: Portfolio, market: MarketSnapshot, parameters: MarginParameters,
         risks: [String: InstrumentRisk] = [:]
     ) throws(EngineError) -> PortfolioMarginResult {
+        try compute(portfolio, market: market, parameters: parameters, risks: risks, context: nil)
+    }
+
+    /// ``compute(_:market:parameters:risks:)`` with the market's component context when the caller keeps one
+    /// (the liquidation planner computes many portfolios of one market).
+    static func compute(
+        _ portfolio: Portfolio, market: MarketSnapshot, parameters: MarginParameters, risks: [String: InstrumentRisk],
+        context known: ComponentContext?
+    ) throws(EngineError) -> PortfolioMarginResult {
         let groups = portfolio.canonicalGroups()
         // Net mode: lines of one instrument are one position (their locked-in P&L stays in cash).
         if groups.contains(where: { $0.slots.count > 1 }) {
-            return try compute(portfolio.nettedByInstrument(), market: market, parameters: parameters, risks: risks)
+            return try compute(portfolio.nettedByInstrument(), market: market, parameters: parameters, risks: risks, context: known)
         }
         var positionsByCoin: [String: [(Position, InstrumentRisk)]] = [:]
         for group in groups {
@@ -138,7 +147,7 @@ public enum PortfolioMargin {
             for slot in group.slots { unit.append((portfolio.positions[slot], risk)) }
             positionsByCoin[instrument.underlying] = unit
         }
-        let context = ComponentContext(parameters: parameters, market: market)
+        let context = known ?? ComponentContext(parameters: parameters, market: market)
 
         var units: [RiskUnitResult] = []
         for coin in positionsByCoin.keys.sorted() {
@@ -185,22 +194,12 @@ public enum PortfolioMargin {
             ? InstrumentRisk(spotIndexUSD: try market.indexUSD(coin), parameters: tierParameters) : nil
         var hedgedScratch = UnitExposure.empty
 
-        /// The unit's charges for a derivative exposure, with spot in use derived from it per the
-        /// aggregation policy; `hedged` tells whether the spot-hedged exposure (left in `hedgedScratch`)
-        /// was chosen, `applied` the spot in use it holds.
         func evaluate(
             _ exposure: UnitExposure, allowSpot: Bool = true
         ) throws(EngineError) -> (charges: ComponentCharges, hedged: Bool, applied: Double, maximum: Double) {
-            let (amount, maximum) = spotInUse(balanceCoins: balance, derivativeDeltaCoins: exposure.derivativeCoinDelta, chosenCoins: chosen)
-            guard allowSpot, amount != 0, let spotRisk else {
-                return (try context.charges(exposure, tier: tier), false, 0, maximum)
-            }
-            hedgedScratch.assign(exposure)
-            hedgedScratch.addSpot(spotRisk, coins: amount)
-            let hedged = try context.charges(hedgedScratch, tier: tier)
-            guard parameters.spotHedgeAggregation == .conservativeMax else { return (hedged, true, amount, maximum) }
-            let bare = try context.charges(exposure, tier: tier)
-            return bare.mmr > hedged.mmr ? (bare, false, 0, maximum) : (hedged, true, amount, maximum)
+            try unitCharges(
+                exposure, allowSpot: allowSpot, balance: balance, chosen: chosen, spotRisk: spotRisk, tier: tier, context: context,
+                scratch: &hedgedScratch)
         }
 
         let chosenCharges = try evaluate(derivatives)
@@ -251,6 +250,178 @@ public enum PortfolioMargin {
         return RiskUnitResult(
             coin: coin, tier: tier, layout: ScenarioLayout(tierParameters), positions: results, spotInUse: spotResult,
             components: components, scenarioPnLUSD: exposure.scenarioPnLUSD, uplUSD: unitUPL, greeks: unitGreeks)
+    }
+}
+
+extension PortfolioMargin {
+    /// A unit's charges for its derivative exposure, with spot in use derived from it per the aggregation
+    /// policy; `hedged` tells whether the spot-hedged exposure (left in `scratch`) was chosen, `applied` the
+    /// spot in use it holds. Shared by ``compute(_:market:parameters:risks:)`` and ``MarginFigures``.
+    static func unitCharges(
+        _ exposure: UnitExposure, allowSpot: Bool = true, balance: Double, chosen: Double?, spotRisk: InstrumentRisk?, tier: RiskTier,
+        context: ComponentContext, scratch: inout UnitExposure
+    ) throws(EngineError) -> (charges: ComponentCharges, hedged: Bool, applied: Double, maximum: Double) {
+        let (amount, maximum) = spotInUse(balanceCoins: balance, derivativeDeltaCoins: exposure.derivativeCoinDelta, chosenCoins: chosen)
+        guard allowSpot, amount != 0, let spotRisk else {
+            return (try context.charges(exposure, tier: tier), false, 0, maximum)
+        }
+        scratch.assign(exposure)
+        scratch.addSpot(spotRisk, coins: amount)
+        let hedged = try context.charges(scratch, tier: tier)
+        guard context.parameters.spotHedgeAggregation == .conservativeMax else { return (hedged, true, amount, maximum) }
+        let bare = try context.charges(exposure, tier: tier)
+        return bare.mmr > hedged.mmr ? (bare, false, 0, maximum) : (hedged, true, amount, maximum)
+    }
+
+    /// The account figures of ``compute(_:market:parameters:risks:)`` alone: equity, requirements and the
+    /// ratio, without Greeks, marginal MMR or per-position results (see ``MarginFigures``). Bit for bit
+    /// `compute(…).figures`.
+    public static func figures(
+        _ portfolio: Portfolio, market: MarketSnapshot, parameters: MarginParameters, risks: [String: InstrumentRisk] = [:]
+    ) throws(EngineError) -> AccountFigures {
+        var figures = MarginFigures(market: market, parameters: parameters)
+        return try figures.figures(portfolio, risks: risks)
+    }
+}
+
+/// Portfolio-margin figures without attribution, for many portfolios of one market and parameter set (the
+/// liquidation planner's candidate actions).
+///
+/// The arithmetic of ``PortfolioMargin/compute(_:market:parameters:risks:)`` in the same order — units by
+/// coin, each unit's exposure summed over its positions in canonical order, spot in use by
+/// ``PortfolioMargin/unitCharges(_:allowSpot:balance:chosen:spotRisk:tier:context:scratch:)``, equity
+/// contributions in unit then position order, currencies in code order through ``AccountRollup`` — so its
+/// figures equal `compute(…).figures` bit for bit (a test checks this on random portfolios). What compute
+/// spends on attribution (a unit re-evaluated without each position, Greeks, results per position and
+/// currency) is skipped, and the component context, borrowing schedule, spot vectors and scratch exposures
+/// are kept across calls. A portfolio with several lines of one instrument, a spot line, or any error is
+/// handed to compute itself, so errors are compute's.
+struct MarginFigures {
+    let market: MarketSnapshot
+    let parameters: MarginParameters
+    let context: ComponentContext
+    let borrowing: BorrowingSchedule
+    /// Per coin met so far: its tier and, once a balance needed it, its spot vector.
+    private var coinConstants: [(coin: String, tier: RiskTier, spotRisk: InstrumentRisk?)] = []
+    /// Per currency met so far: its index, discount tiers and interest-free quota base.
+    private var currencyConstants: [(currency: String, indexUSD: Double, tiers: [ProgressiveBand], quotaBase: Double)] = []
+    private var derivatives = UnitExposure.empty
+    private var hedged = UnitExposure.empty
+    private var order: [Int] = []
+    private var resolved: [InstrumentRisk] = []
+    private var coins: [String] = []
+    private var equity: [(currency: String, amount: Double)] = []
+
+    init(market: MarketSnapshot, parameters: MarginParameters) {
+        self.market = market
+        self.parameters = parameters
+        context = ComponentContext(parameters: parameters, market: market)
+        borrowing = BorrowingSchedule(parameters)
+    }
+
+    /// `PortfolioMargin.compute(portfolio, market:, parameters:, risks:).figures`.
+    mutating func figures(_ portfolio: Portfolio, risks: [String: InstrumentRisk]) throws(EngineError) -> AccountFigures {
+        do {
+            if let figures = try direct(portfolio, risks: risks) { return figures }
+        } catch {}
+        return try PortfolioMargin.compute(portfolio, market: market, parameters: parameters, risks: risks, context: context).figures
+    }
+
+    /// The figures, or nil for what compute handles differently (several lines of one instrument, spot lines).
+    private mutating func direct(_ portfolio: Portfolio, risks: [String: InstrumentRisk]) throws(EngineError) -> AccountFigures? {
+        let positions = portfolio.positions
+        // Canonical order: instrument ids in byte order, as ``Portfolio/canonicalGroups()`` sorts them.
+        order.removeAll(keepingCapacity: true)
+        order.append(contentsOf: positions.indices)
+        if order.count > 1 {
+            order.sort { positions[$0].instrument.id.rawValue.utf8.lexicographicallyPrecedes(positions[$1].instrument.id.rawValue.utf8) }
+        }
+        resolved.removeAll(keepingCapacity: true)
+        coins.removeAll(keepingCapacity: true)
+        for (rank, slot) in order.enumerated() {
+            let position = positions[slot]
+            let instrument = position.instrument
+            if rank > 0, positions[order[rank - 1]].instrument.id.rawValue == instrument.id.rawValue { return nil }
+            guard instrument.isDerivative else { return nil }
+            if let known = risks[instrument.id.rawValue] {
+                resolved.append(known)
+            } else {
+                resolved.append(InstrumentRisk(try market.market(for: instrument, path: position.source), parameters: parameters))
+            }
+            if !coins.contains(instrument.underlying) { coins.append(instrument.underlying) }
+        }
+        if coins.count > 1 { coins.sort() }
+
+        var derivativesMmr = 0.0
+        var derivativesImr = 0.0
+        for coin in coins {
+            derivatives.assign(UnitExposure.empty)
+            for (rank, slot) in order.enumerated() where positions[slot].instrument.underlying == coin {
+                derivatives.add(resolved[rank], sizeContracts: positions[slot].sizeContracts)
+            }
+            let constants: Int
+            if let known = coinConstants.firstIndex(where: { $0.coin == coin }) {
+                constants = known
+            } else {
+                constants = coinConstants.count
+                coinConstants.append((coin, parameters.tier(of: coin), nil))
+            }
+            let tier = coinConstants[constants].tier
+            let balance = portfolio.cashBalances[coin] ?? 0
+            var spotRisk: InstrumentRisk?
+            if balance != 0 {
+                if let cached = coinConstants[constants].spotRisk {
+                    spotRisk = cached
+                } else {
+                    let tierParameters = parameters.derivatives[tier] ?? parameters.derivativeParameters(for: coin)
+                    let risk = InstrumentRisk(spotIndexUSD: try market.indexUSD(coin), parameters: tierParameters)
+                    coinConstants[constants].spotRisk = risk
+                    spotRisk = risk
+                }
+            }
+            let charges = try PortfolioMargin.unitCharges(
+                derivatives, balance: balance, chosen: portfolio.chosenSpotInUse[coin], spotRisk: spotRisk, tier: tier, context: context,
+                scratch: &hedged
+            ).charges
+            derivativesMmr = derivativesMmr + charges.mmr
+            derivativesImr = derivativesImr + charges.imr
+        }
+
+        // Equity by currency: cash, then each position's contribution in unit and canonical order.
+        equity.removeAll(keepingCapacity: true)
+        for (currency, balance) in portfolio.cashBalances { equity.append((currency, balance)) }
+        for coin in coins {
+            for (rank, slot) in order.enumerated() where positions[slot].instrument.underlying == coin {
+                guard let instrumentMarket = resolved[rank].market else { continue }
+                let position = positions[slot]
+                let contribution = PositionValuation(position, market: instrumentMarket).equityContribution
+                let currency = position.instrument.settleCurrency
+                if let index = equity.firstIndex(where: { $0.currency == currency }) {
+                    equity[index].amount += contribution
+                } else {
+                    equity.append((currency, 0))
+                    equity[equity.count - 1].amount += contribution
+                }
+            }
+        }
+        if equity.count > 1 { equity.sort { $0.currency < $1.currency } }
+        var rollup = AccountRollup()
+        for (currency, amount) in equity {
+            let constants: Int
+            if let known = currencyConstants.firstIndex(where: { $0.currency == currency }) {
+                constants = known
+            } else {
+                constants = currencyConstants.count
+                currencyConstants.append((
+                    currency, try market.indexUSD(currency), parameters.collateralTiers[currency] ?? [],
+                    parameters.interestFreeQuotas[currency]?.base ?? 0
+                ))
+            }
+            let known = currencyConstants[constants]
+            let valuation = CurrencyValuation(amount: amount, indexUSD: known.indexUSD, discountTiers: known.tiers, borrowing: borrowing)
+            rollup.add(valuation, owedCoins: -amount, quotaBaseCoins: known.quotaBase)
+        }
+        return rollup.figures(derivativesMmrUSD: derivativesMmr, derivativesImrUSD: derivativesImr)
     }
 }
 

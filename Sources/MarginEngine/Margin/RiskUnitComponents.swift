@@ -98,7 +98,7 @@ public struct WorstCell: Sendable, Equatable {
     public var volatilityState: VolatilityState
 }
 
-/// MR1–MR9 of one risk unit and its requirements (spec 02 §3–§12). Every value is finite and ≥ 0.
+/// MR1–MR9 of one risk unit and its requirements (docs/methodology/02-margin.md §3–§12). Every value is finite and ≥ 0.
 public struct RiskUnitComponents: Sendable, Equatable {
     public var mr1: Double
     public var mr2: Double
@@ -117,7 +117,8 @@ public struct RiskUnitComponents: Sendable, Equatable {
     /// when the MMR is zero.
     public var dominant: String
     /// The largest scenario component (`MR1`, `MR2`, `MR6`, `MR3`, `MR4`, `MR5`, `MR9`), whether or not MR7's
-    /// floor sets the MMR, or `""` when all are zero: the risk a liquidation hedge step acts on (spec 04).
+    /// floor sets the MMR, or `""` when all are zero: the risk a liquidation hedge step acts on
+    /// (docs/methodology/04-liquidation.md).
     public var dominantScenario: String
 
     /// Computes the components from a unit's exposure (arithmetic: ``ComponentContext/charges(pnl:vega:minimumChargeUSD:cashDeltaUSD:tier:)``).

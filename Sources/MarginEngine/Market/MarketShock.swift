@@ -2,7 +2,8 @@ import RealModule
 
 extension MarketSnapshot {
     /// The snapshot after every coin index moves by `spotMove` (a fraction, > −1), the way the Position
-    /// Builder's `idxVol` and graph apply a shock (spec 05) and MR1 moves a unit (spec 01 §1.5).
+    /// Builder's `idxVol` and graph apply a shock (docs/methodology/05-position-builder.md) and MR1 moves a unit
+    /// (docs/methodology/01-instruments-market.md §1.5).
     ///
     /// - Coin indices (`BTC-USD`, `BTC-USDT`) become `S(1 + x)`; stablecoin indices do not move.
     /// - Perpetual and future marks, and option forwards, move by `x ×` their quote's index (basis held);

@@ -19,8 +19,8 @@ public struct MarkQuote: Sendable, Equatable {
     }
 }
 
-/// Every market input at one instant (spec 01 §1.2): index prices, the USD rate, and marks, forwards and
-/// volatilities by instrument.
+/// Every market input at one instant (docs/methodology/01-instruments-market.md §1.2): index prices, the USD rate, and
+/// marks, forwards and volatilities by instrument.
 ///
 /// A snapshot need only hold what the portfolio at hand needs. Construction validates every number
 /// (finite and positive where it must be) and rejects instruments already expired at ``valuationTime``.
@@ -129,7 +129,7 @@ public struct MarketSnapshot: Sendable {
 
     static let priceReason = "must be a price between \(DecimalText.format(priceRange.lowerBound)) and \(DecimalText.format(priceRange.upperBound))"
 
-    /// Parses and validates a snapshot document (spec 01 §1.2).
+    /// Parses and validates a snapshot document (docs/methodology/01-instruments-market.md §1.2).
     public init(json: JSONValue) throws(EngineError) {
         let root = FieldReader(json, path: "market")
         try root.rejectUnknownKeys(["ts", "indices", "rates", "marks", "source", "representative"])

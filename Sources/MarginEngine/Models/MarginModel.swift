@@ -5,7 +5,7 @@
 /// A model is its scenarios, contingencies and aggregation; instruments, market snapshots, Black-76 pricing
 /// and JSON are shared (see `docs/models.md`).
 public enum MarginModelID: String, Sendable, Hashable, CaseIterable {
-    /// OKX portfolio margin (spec 02): risk units, MR1–MR9, the default.
+    /// OKX portfolio margin (docs/methodology/02-margin.md): risk units, MR1–MR9, the default.
     case okxPM = "okx-pm"
     /// Derive PM2 (`PMRMLib_2.sol`): SPAN-like scenarios with static discounting, basis, perp, naked-short,
     /// oracle and collateral contingencies.

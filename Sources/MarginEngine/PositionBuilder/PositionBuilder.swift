@@ -1,5 +1,5 @@
-/// The Position Builder: "what if" margin for any portfolio (spec 05), shared by the command line, the
-/// REST endpoint and the web page.
+/// The Position Builder: "what if" margin for any portfolio (docs/methodology/05-position-builder.md), shared by the
+/// command line, the REST endpoint and the web page.
 ///
 /// Responses use OKX's `position-builder` field names with every number as a string, plus our additions
 /// (`paramsId`, `marketTs`, `adjEq`, `worstCellPnl`, `marginalMmr`, `dominant`). Nothing is returned

@@ -6,8 +6,8 @@ public enum GreeksType: String, Sendable, CaseIterable {
 }
 
 /// A Position Builder request: OKX's `POST /api/v5/account/position-builder` body plus our additions
-/// (spec 05). Parsing checks every field's form; ``PositionBuilder`` checks it against the catalog, market
-/// and parameters.
+/// (docs/methodology/05-position-builder.md). Parsing checks every field's form; ``PositionBuilder`` checks it against
+/// the catalog, market and parameters.
 public struct PositionBuilderRequest: Sendable {
     /// One simulated position (`simPos[]`).
     public struct SimulatedPosition: Sendable, Equatable {

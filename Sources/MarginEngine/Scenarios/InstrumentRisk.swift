@@ -1,6 +1,6 @@
 import RealModule
 
-/// The stablecoin leg a cash delta belongs to, for MR9 (spec 02 §11).
+/// The stablecoin leg a cash delta belongs to, for MR9 (docs/methodology/02-margin.md §11).
 public enum SettlementLeg: Int, Sendable, CaseIterable {
     /// USDT-margined linear contracts.
     case usdt = 0
@@ -23,8 +23,8 @@ public struct ContractGreeks: Sendable, Equatable {
     public var gammaPA: Double
     public var vegaPA: Double
     public var thetaPA: Double
-    /// Cash: delta in USD (spec 01 §1.3), gamma in USD of delta per 1 % move (`Γ·S²/100`), vega in USD per
-    /// vol point, theta in USD per day.
+    /// Cash: delta in USD (docs/methodology/01-instruments-market.md §1.3), gamma in USD of delta per 1 % move
+    /// (`Γ·S²/100`), vega in USD per vol point, theta in USD per day.
     public var deltaCash: Double
     public var gammaCash: Double
     public var vegaCash: Double
@@ -38,7 +38,7 @@ public struct ContractGreeks: Sendable, Equatable {
 /// One instrument priced once under every scenario of its tier — the per-contract "scenario vector".
 ///
 /// Every figure is per contract (per coin for spot in use); a position's figure is `size × figure`, which
-/// keeps the account-level work a sparse dot product (spec 02, `STYLE.md` §11).
+/// keeps the account-level work a sparse dot product (docs/methodology/02-margin.md, docs/conventions.md §11).
 ///
 /// Immutable, and a class so that the many places holding one (tables, units, position results) share
 /// it instead of copying some 300 bytes and a dozen references each time.
@@ -59,16 +59,16 @@ public final class InstrumentRisk: Sendable {
     /// Option expiry (nil otherwise) and its cash vega × MR3 shock in USD per contract.
     public let optionExpiry: UnixMillis?
     public let vegaShockUSD: Double
-    /// Gross notional in USD per contract (spec 03 §3).
+    /// Gross notional in USD per contract (docs/methodology/03-account.md §3).
     public let notionalUSD: Double
     public let greeks: ContractGreeks
 
     /// Prices `market`'s instrument under every scenario of `parameters` for its coin's tier.
     ///
-    /// Scenario moves follow spec 01 §1.5: an index moves to `S(1 + x)`, every mark or forward by
-    /// `x × S_quote` (basis held), options are revalued with Black-76 at the shocked forward and volatility.
-    /// A move that would take a price to zero or below (only possible near −100 % with backwardation)
-    /// moves that leg proportionally instead, `F(1 + x)`.
+    /// Scenario moves follow docs/methodology/01-instruments-market.md §1.5: an index moves to `S(1 + x)`, every mark
+    /// or forward by `x × S_quote` (basis held), options are revalued with Black-76 at the shocked forward and
+    /// volatility. A move that would take a price to zero or below (only possible near −100 % with backwardation) moves
+    /// that leg proportionally instead, `F(1 + x)`.
     /// - Complexity: 32 Black-76 evaluations for an option, O(1) otherwise.
     public init(_ market: InstrumentMarket, parameters: MarginParameters) {
         let instrument = market.instrument
@@ -186,7 +186,7 @@ public final class InstrumentRisk: Sendable {
     }
 
     /// The scenario vector of one coin of spot in use: it moves with the index, has zero basis unless
-    /// `spotBasis` is set, and counts as a USD leg in MR9 (spec 02 §2).
+    /// `spotBasis` is set, and counts as a USD leg in MR9 (docs/methodology/02-margin.md §2).
     public init(spotIndexUSD indexUSD: Double, parameters: TierParameters) {
         let layout = ScenarioLayout(parameters)
         var pnl = [Double](repeating: 0, count: ScenarioLayout.count)

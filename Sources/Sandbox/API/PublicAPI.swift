@@ -224,9 +224,9 @@ extension Exchange {
         return .array(rows)
     }
 
-    /// Our public endpoint: the active risk parameters and the rates in force now (spec: a trader can look
-    /// them up) — MR tables by tier, MR9 bands with the column in force for each stablecoin pair, discount
-    /// tiers, borrowing bands, interest curves with the current utilisation and rate.
+    /// Our public endpoint: the active risk parameters and the rates in force now (docs/methodology/06-sandbox-api.md
+    /// §3: a trader can look them up) — MR tables by tier, MR9 bands with the column in force for each stablecoin pair,
+    /// discount tiers, borrowing bands, interest curves with the current utilisation and rate.
     public func riskParametersView() -> JSONValue {
         let usdt = (try? market.indexUSD("USDT")) ?? 1
         let usdc = (try? market.indexUSD("USDC")) ?? 1
@@ -245,10 +245,8 @@ extension Exchange {
                 ("mr7Bands", .array(parameters.mr7Bands(for: tier).map { .object([("upToUsd", $0.upTo.map(JSONValue.decimal) ?? .string("")), ("multiplier", .decimal($0.rate))]) })),
             ])))
         }
-        var borrowed: [String: Double] = [:]
-        for account in accounts.values {
-            for (currency, balance) in account.balances where balance.isNegative { borrowed[currency, default: 0] -= balance.doubleValue }
-        }
+        // Utilisation as the last interest accrual measured it (liabilities that bear interest, by currency).
+        let borrowed = borrowedByCurrency
         let currencies = Set(parameters.interestRates.keys).union(parameters.interestFreeQuotas.keys).union(borrowed.keys).sorted()
         let interest: [JSONValue] = currencies.map { currency in
             let curve = parameters.interestRateCurve(for: currency)
@@ -291,6 +289,32 @@ extension Exchange {
                 .object([("upToUsd", $0.upToUSD.map(JSONValue.decimal) ?? .string("")), ("mmr", .decimal($0.mmrRate)), ("imr", .decimal($0.imrRate))])
             })),
             ("interest", .array(interest)),
+            ("liquidation", .object([
+                ("trigger", .decimal(parameters.liquidationTriggerRatio)), ("stop", .decimal(parameters.liquidationStopRatio)),
+                ("warnRatio", .decimal(parameters.warningRatio)), ("sliceBuffer", .decimal(parameters.liquidationSliceBuffer)),
+                ("slippage", Self.perTierJSON(parameters.liquidationSlippage)), ("feeRate", Self.perTierJSON(parameters.liquidationFeeRate)),
+                ("collateralPenaltyMin", .decimal(parameters.liquidationPenaltyMinimum)),
+                ("collateralPenaltyMax", .decimal(parameters.liquidationPenaltyMaximum)),
+                ("hedgePerpetualSettle", .string(parameters.hedgePerpetualSettleCurrency)),
+            ])),
+            ("sandbox", .object([
+                ("fees", .object(parameters.fees.keys.sorted().map { ($0, .decimal(parameters.fees[$0] ?? 0)) })),
+                ("halfSpread", Self.perTierJSON(parameters.halfSpread)),
+                ("fundingHoursUtc", .array(parameters.fundingHoursUTC.map { .string(String($0)) })),
+                ("funding", .object([
+                    ("formula", .string("clamp(premium + clamp(interestRate − premium, ±interestClamp), ±cap), premium = (mark − index) / index")),
+                    ("interestRate", .decimal(parameters.funding.interestRate)), ("interestClamp", .decimal(parameters.funding.interestClamp)),
+                    ("cap", .decimal(parameters.funding.cap)),
+                ])),
+                ("settlementFeeRate", .decimal(parameters.settlementFeeRate)),
+            ])),
+            ("limits", .object([
+                ("maxPositions", .string(String(parameters.maximumPositions))), ("maxTenorYears", .decimal(parameters.maximumTenorYears)),
+            ])),
         ])])
+    }
+
+    static func perTierJSON(_ values: [RiskTier: Double]) -> JSONValue {
+        .object(RiskTier.allCases.compactMap { tier in values[tier].map { (tier.rawValue, .decimal($0)) } })
     }
 }

@@ -53,7 +53,7 @@ public struct Sandbox: Sendable {
     public let simulator: MarketSimulator
     public let api: SandboxAPI
     public let database: AppDatabase
-    /// The followed upstream in `--market follow URL` mode.
+    /// The followed upstream in `--market-mode follow URL` mode.
     public let upstream: UpstreamMarket?
 
     /// Wall-clock Unix milliseconds, the server's clock unless a caller injects another.
@@ -78,7 +78,7 @@ public struct Sandbox: Sendable {
             exchange: exchange, base: market, mode: configuration.mode, database: database, stepSeconds: configuration.stepSeconds)
         var upstream: UpstreamMarket?
         if case .follow(let url) = configuration.mode {
-            guard let upstreamClient else { throw CredentialError("--market follow \(url): no client for the upstream") }
+            guard let upstreamClient else { throw CredentialError("--market-mode follow \(url): no client for the upstream") }
             upstream = UpstreamMarket(client: upstreamClient, simulator: simulator, catalog: catalog, logger: logger)
         }
         let api = SandboxAPI(

@@ -12,8 +12,8 @@ struct PresentedCredentials: Sendable {
     var timestamp: String?
 }
 
-/// How a transport writes the signed timestamp (spec 06 §2, §7): REST headers in ISO 8601 with milliseconds
-/// (`2026-11-27T03:28:31.444Z`), a WebSocket login in Unix seconds (`1795737600`).
+/// How a transport writes the signed timestamp (docs/methodology/06-sandbox-api.md §2, §7): REST headers in ISO 8601
+/// with milliseconds (`2026-11-27T03:28:31.444Z`), a WebSocket login in Unix seconds (`1795737600`).
 enum TimestampFormat: Sendable {
     case iso8601
     case unixSeconds
@@ -45,12 +45,12 @@ enum AuthenticationFailure: Error, Equatable {
     case replayed
 }
 
-/// OKX authentication (spec 06 §2) for every transport: the four credentials, the timestamp window, key,
-/// passphrase, signature and replay rejection — in that order, each failure an ``AuthenticationFailure``.
+/// OKX authentication (docs/methodology/06-sandbox-api.md §2) for every transport: the four credentials, the timestamp
+/// window, key, passphrase, signature and replay rejection — in that order, each failure an ``AuthenticationFailure``.
 /// REST requests (``authenticate(_:)``) and WebSocket logins (``WebSocketSession``) both come through
-/// ``verify(_:format:method:requestPath:alternativePath:body:)``, so they share the window, the remembered keys
-/// and one replay guard. A REST signature and a WebSocket login signature never collide there: they sign
-/// different strings (`…GET/api/v5/…` against `…GET/users/self/verify`).
+/// ``verify(_:format:method:requestPath:alternativePath:body:)``, so they share the window, the remembered keys and one
+/// replay guard. A REST signature and a WebSocket login signature never collide there: they sign different strings
+/// (`…GET/api/v5/…` against `…GET/users/self/verify`).
 ///
 /// A lock, not an actor: every signed request passes through here, and an actor hop per request cost a
 /// thread switch under load. Keys never change once created, so a verified key's secret is kept decrypted
@@ -228,7 +228,7 @@ final class Authenticator: Sendable {
 }
 
 extension AuthenticationFailure {
-    /// OKX's REST answer (spec 06 §2): codes 50102–50113, HTTP 401.
+    /// OKX's REST answer (docs/methodology/06-sandbox-api.md §2): codes 50102–50113, HTTP 401.
     var restError: OKXError {
         switch self {
         case .missingKey: OKXError("50103", "Request header OK-ACCESS-KEY cannot be empty", httpStatus: 401)

@@ -39,6 +39,8 @@ public actor Exchange {
     var remarginSliceAccounts = 8_192
     /// Accounts with open orders (resting fills and expiry visit only these).
     var accountsWithOpenOrders = Set<String>()
+    /// Liabilities that bear interest, by currency, as the last accrual summed them (the utilisation).
+    var borrowedByCurrency: [String: Double] = [:]
     /// Accounts with interest accrued and not yet capitalised.
     var accountsWithPendingInterest = Set<String>()
     /// Funding rates of the last funding, by perpetual.
@@ -142,7 +144,9 @@ public actor Exchange {
     /// another process adding accounts to the same database (`pm account create`) never collides with them.
     func commit(_ pending: ChangeSet) throws {
         var changes = pending
-        precondition(Set(changes.cash.keys).isDisjoint(with: changes.accounts.keys), "cash-only changes of an account also changed otherwise")
+        // ChangeSet.touch moves an account's cash-only changes into its copy: a key in both would write twice.
+        assert(changes.accounts.isEmpty || changes.cash.keys.allSatisfy { changes.accounts[$0.uid] == nil },
+            "cash-only changes of an account also changed otherwise")
         let (billBase, tradeBase) = try database.transaction { db -> (Int64, Int64) in
             // Numbered after what is stored (another process may have written bills); asked only when needed,
             // through cached statements: an order that only rests or cancels writes neither.
@@ -186,10 +190,10 @@ public actor Exchange {
                 numbered.tradeId = tradeBase + Int64(offset)
                 try numbered.insert(into: db)
             }
-            for (uid, balances) in changes.cash {
-                for (ccy, balance) in balances { try BalanceRecord(uid: uid, ccy: ccy, cashBal: balance.description).store(in: db) }
-            }
-            try BillRecord.insert(changes.bills, firstID: billBase, into: db)
+            try BulkWrites.store(
+                balances: changes.cash.lazy.map { (uid: $0.key.uid, ccy: $0.key.currency, cashBal: $0.value.description) },
+                into: db)
+            try BulkWrites.insert(bills: changes.bills, firstID: billBase, into: db)
             for (ccy, balance) in changes.insuranceFund { try InsuranceFundRecord(ccy: ccy, balance: balance.description).save(db) }
             for (ccy, balance) in changes.house { try HouseRecord(ccy: ccy, balance: balance.description).save(db) }
             for (key, value) in changes.settings { try SettingRecord(key: key, value: value).store(in: db) }
@@ -201,9 +205,9 @@ public actor Exchange {
             accounts[uid] = account
             noteIndexes(uid, account)
         }
-        for (uid, balances) in changes.cash {
-            for (ccy, balance) in balances { accounts[uid]?.balances[ccy] = balance }
-            if changes.accounts[uid] == nil { refreshRiskBalances(uid, currencies: balances.keys) }
+        for (key, balance) in changes.cash {
+            accounts[key.uid]?.balances[key.currency] = balance
+            if changes.accounts[key.uid] == nil { refreshRiskBalance(key.uid, currency: key.currency) }
         }
         // A few accounts (orders) are re-margined at once; many (a funding tick) are marked and re-margined by
         // the market move that follows, over both cores, or on demand.
@@ -244,8 +248,9 @@ public actor Exchange {
     ) -> ExactDecimal {
         let amount = LedgerAmount(currency, amount).amount
         guard !amount.isZero else { return .zero }
-        let balance = (changes.cash[uid]?[currency] ?? accounts[uid]?.balances[currency] ?? .zero) + amount
-        changes.cash[uid, default: [:]][currency] = balance
+        let key = CashKey(uid: uid, currency: currency)
+        let balance = (changes.cash[key] ?? accounts[uid]?.balances[currency] ?? .zero) + amount
+        changes.setCash(balance, uid: uid, currency: currency)
         changes.bills.append(BillRecord(
             billId: 0, uid: uid, ccy: currency, balChg: amount.description, bal: balance.description, type: type, subType: subType,
             instId: instId, ordId: "", pnl: "0", fee: "0", sz: "", px: px, notes: notes, ts: clock()))

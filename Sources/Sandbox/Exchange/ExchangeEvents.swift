@@ -36,6 +36,6 @@ extension Exchange {
         for uid in Set(ordersByAccount.keys).union(fillsByAccount.keys).sorted() {
             emit(.orders(uid: uid, orders: ordersByAccount[uid] ?? [], fills: fillsByAccount[uid] ?? []))
         }
-        for uid in Set(changes.accounts.keys).union(changes.cash.keys).sorted() { emit(.account(uid: uid)) }
+        for uid in Set(changes.accounts.keys).union(changes.cash.keys.map(\.uid)).sorted() { emit(.account(uid: uid)) }
     }
 }

@@ -75,15 +75,46 @@ struct ChangeSet {
     var settings: [String: String] = [:]
     /// Cash-only changes (funding): the balance of (uid, currency) after this change set, for accounts that
     /// nothing else in the set changes. Written and applied without copying the accounts.
-    var cash: [String: [String: ExactDecimal]] = [:]
+    var cash: [CashKey: ExactDecimal] = [:]
+    /// The currencies `cash` holds balances of (funding's settlement currencies: a handful).
+    var cashCurrencies: Set<String> = []
 
+    /// Records `account` as this change set leaves it. `old` is the account as it was before the change set;
+    /// ``current(_:in:)`` folds cash-only changes into it, so the first `old` recorded forgets the balances
+    /// those changes moved (they are written), and the cash-only entries are dropped: the copy now holds them.
     mutating func touch(_ account: AccountState, previous old: AccountState) {
-        if previous[account.uid] == nil { previous[account.uid] = old }
+        if previous[account.uid] == nil {
+            var stored = old
+            for currency in cashCurrencies where cash.removeValue(forKey: CashKey(uid: account.uid, currency: currency)) != nil {
+                stored.balances[currency] = nil
+            }
+            previous[account.uid] = stored
+        }
         accounts[account.uid] = account
     }
 
-    /// The account as this change set leaves it so far (the exchange's copy when it has not touched it).
-    func current(_ uid: String, in stored: [String: AccountState]) -> AccountState? { accounts[uid] ?? stored[uid] }
+    /// Moves the cash-only balance of (uid, currency) to `balance`.
+    mutating func setCash(_ balance: ExactDecimal, uid: String, currency: String) {
+        cash[CashKey(uid: uid, currency: currency)] = balance
+        cashCurrencies.insert(currency)
+    }
+
+    /// The account as this change set leaves it so far: its copy when the set has touched it, otherwise the
+    /// exchange's with the set's cash-only changes applied.
+    func current(_ uid: String, in stored: [String: AccountState]) -> AccountState? {
+        if let copied = accounts[uid] { return copied }
+        guard var account = stored[uid] else { return nil }
+        for currency in cashCurrencies {
+            if let balance = cash[CashKey(uid: uid, currency: currency)] { account.balances[currency] = balance }
+        }
+        return account
+    }
+}
+
+/// An account's balance in one currency, as a key.
+struct CashKey: Hashable, Sendable {
+    var uid: String
+    var currency: String
 }
 
 /// A trade executed against an account (exact), for bills, fills and the WebSocket feed.

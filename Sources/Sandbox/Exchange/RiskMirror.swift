@@ -126,21 +126,16 @@ extension Exchange {
         if computing { computeFigures(slot) } else { risk.figuresGeneration[slot] = 0 }
     }
 
-    /// After a cash-only change: the account's balances in the mirror set in place (its rows otherwise
-    /// unchanged) and its figures marked stale, to be computed by the next re-margin or on demand.
-    func refreshRiskBalances(_ uid: String, currencies: some Sequence<String>) {
-        guard let slot = risk.slots[uid], let account = accounts[uid], !risk.direct.contains(slot) else {
+    /// After a cash-only change: the account's balance of `currency` in the mirror set in place (its rows
+    /// otherwise unchanged) and its figures marked stale, to be computed by the next re-margin or on demand.
+    func refreshRiskBalance(_ uid: String, currency: String) {
+        guard let slot = risk.slots[uid], let account = accounts[uid], !risk.direct.contains(slot),
+            let index = risk.table.currencyIndex(of: currency),
+            risk.book.setBalance(slot, currency: index, amount: LedgerBoundary.risk(
+                (account.balances[currency] ?? .zero) - (account.pendingInterest[currency] ?? .zero)))
+        else {
             refreshRisk(uid, computing: false)
             return
-        }
-        for currency in currencies {
-            guard let index = risk.table.currencyIndex(of: currency),
-                risk.book.setBalance(slot, currency: index, amount: LedgerBoundary.risk(
-                    (account.balances[currency] ?? .zero) - (account.pendingInterest[currency] ?? .zero)))
-            else {
-                refreshRisk(uid, computing: false)
-                return
-            }
         }
         risk.figuresGeneration[slot] = 0
     }

@@ -321,11 +321,9 @@ extension Exchange {
             !(proposed.totalImrUSD < (try figures(account, withOrders: Array(account.openOrders.values), extra: nil, price: price)).totalImrUSD)
         {
             throw OKXError.insufficient(
-                "total IMR \(usd(proposed.totalImrUSD)) USD with open orders filled would exceed adjusted equity \(usd(proposed.adjustedEquityUSD)) USD")
+                "total IMR \(MoneyText.usd(proposed.totalImrUSD)) USD with open orders filled would exceed adjusted equity \(MoneyText.usd(proposed.adjustedEquityUSD)) USD")
         }
     }
-
-    func usd(_ value: Double) -> String { DecimalText.format((value * 100).rounded() / 100) }
 
     // MARK: - Fills
 

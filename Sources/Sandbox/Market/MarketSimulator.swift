@@ -3,7 +3,7 @@ import GRDB
 import MarginEngine
 import MarginStore
 
-/// How the sandbox's market moves (spec 06 §5).
+/// How the sandbox's market moves (docs/methodology/06-sandbox-api.md §5).
 public enum MarketMode: Sendable, Equatable {
     /// The snapshot, frozen (prices and time); only admin shocks move it.
     case staticSnapshot

@@ -3,7 +3,7 @@ import Logging
 import MarginEngine
 import MarketFeed
 
-/// `pm serve --market follow URL`: the sandbox's marks, indices and volatilities follow an OKX v5 endpoint.
+/// `pm serve --market-mode follow URL`: the sandbox's marks, indices and volatilities follow an OKX v5 endpoint.
 ///
 /// Every poll asks the upstream for the prices of the sandbox's catalog (``MarketFetcher/fetchPrices(for:)``:
 /// mark prices, index tickers, option summaries, spot tickers), assembles a snapshot at the upstream's time

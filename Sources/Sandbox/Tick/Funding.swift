@@ -27,15 +27,18 @@ extension Exchange {
         }
         guard !instants.isEmpty else { return 0 }
         // Each perpetual's rate and mark once per tick, not once per account.
-        var terms: [Int32: (instrument: Instrument, rate: Double, exactRate: ExactDecimal, mark: ExactDecimal, note: String)] = [:]
+        var terms: [Int32: FundingTerm] = [:]
         for (index, instrument) in risk.table.instruments.enumerated() where instrument.kind == .perpetual {
             guard let rate = fundingRate(instrument, in: snapshot), let resolved = try? snapshot.market(for: instrument, path: "") else { continue }
-            terms[Int32(index)] = (instrument, rate, ExactDecimal(rate), ExactDecimal(resolved.markPrice), "funding rate \(DecimalText.format(rate))")
+            let mark = ExactDecimal(resolved.markPrice)
+            terms[Int32(index)] = FundingTerm(
+                instrument: instrument, rate: rate, exactRate: ExactDecimal(rate), mark: mark, markText: mark.description,
+                contractValue: ExactDecimal(instrument.contractValue), note: "funding rate \(DecimalText.format(rate))")
         }
         let payers = holders { terms[$0] != nil }
         var payments = 0
         for instant in instants {
-            for (_, term) in terms { rates[term.instrument.id.rawValue] = (term.rate, instant) }
+            for term in terms.values { rates[term.instrument.id.rawValue] = (term.rate, instant) }
             for slot in payers {
                 let uid = risk.uids[slot]
                 // An account that this tick also changes otherwise (interest) is posted to through its copy;
@@ -43,19 +46,20 @@ extension Exchange {
                 let copied = changes.accounts[uid] != nil
                 guard var updated = changes.current(uid, in: accounts) else { continue }
                 let original = updated
-                for (id, position) in updated.positions.sorted(by: { $0.key < $1.key }) {
+                let held = updated.positions.count == 1 ? Array(updated.positions) : updated.positions.sorted { $0.key < $1.key }
+                for (id, position) in held {
                     guard let index = risk.table.index(of: id), let term = terms[index] else { continue }
                     let instrument = term.instrument
                     let value = instrument.margining == .inverse
-                        ? position.pos.multiplied(by: ExactDecimal(instrument.contractValue)).divided(by: term.mark)
-                        : position.pos.multiplied(by: ExactDecimal(instrument.contractValue)).multiplied(by: term.mark)
+                        ? position.pos.multiplied(by: term.contractValue).divided(by: term.mark)
+                        : position.pos.multiplied(by: term.contractValue).multiplied(by: term.mark)
                     let payment = -value.multiplied(by: term.exactRate)
                     let subType = payment.isNegative ? "174" : "173"
                     let posted = copied
-                        ? post(payment, instrument.settleCurrency, to: &updated, type: "8", subType: subType, instId: id, px: term.mark.description,
+                        ? post(payment, instrument.settleCurrency, to: &updated, type: "8", subType: subType, instId: id, px: term.markText,
                             notes: term.note, changes: &changes)
                         : postCash(payment, instrument.settleCurrency, uid: uid, type: "8", subType: subType, instId: id,
-                            px: term.mark.description, notes: term.note, changes: &changes)
+                            px: term.markText, notes: term.note, changes: &changes)
                     // The house is the other side of every position: it pays what the account receives.
                     houseBooks(-posted, instrument.settleCurrency, changes: &changes)
                     payments += 1
@@ -65,4 +69,15 @@ extension Exchange {
         }
         return payments
     }
+}
+
+/// One perpetual's funding at one tick: its rate and mark, exactly and as the bill writes them.
+struct FundingTerm {
+    var instrument: Instrument
+    var rate: Double
+    var exactRate: ExactDecimal
+    var mark: ExactDecimal
+    var markText: String
+    var contractValue: ExactDecimal
+    var note: String
 }

@@ -16,15 +16,18 @@ extension Exchange {
     }
 
     /// Per-second interest on every liability (`−eq`: borrowed cash and unrealised losses) above its quota,
-    /// capitalised hourly (spec 03 §4). Only accounts with a liability at the tick's opening market (from
-    /// their figures) or pending interest to capitalise are visited.
+    /// capitalised hourly (docs/methodology/03-account.md §4). Only accounts with a liability at the tick's opening
+    /// market (from their figures) or pending interest to capitalise are visited.
     func accrueInterest(from start: UnixMillis, to end: UnixMillis, changes: inout ChangeSet) -> Int {
         var debtors = accountsWithPendingInterest
         for slot in risk.uids.indices {
             if risk.figuresGeneration[slot] != risk.generation { computeFigures(slot) }
             if risk.figures[slot]?.accruesInterest ?? false { debtors.insert(risk.uids[slot]) }
         }
-        guard !debtors.isEmpty else { return 0 }
+        guard !debtors.isEmpty else {
+            borrowedByCurrency = [:]
+            return 0
+        }
         let ordered = debtors.sorted()
         var equitiesByAccount: [String: [String: Double]] = [:]
         var borrowed: [String: Double] = [:]
@@ -39,6 +42,7 @@ extension Exchange {
             }
             equitiesByAccount[uid] = equities
         }
+        borrowedByCurrency = borrowed
         var bills = 0
         for uid in ordered {
             guard let account = changes.current(uid, in: accounts), let equities = equitiesByAccount[uid] else { continue }

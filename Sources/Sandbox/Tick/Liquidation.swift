@@ -138,20 +138,24 @@ extension Exchange {
     ) throws {
         let now = clock()
         let tier = parameters.tier(of: instrument.underlying)
+        // Each decimal is written once and shared by the order, the fill and (through execute) the bill.
+        let sizeText = size.description
+        let priceText = price.description
         var order = OrderRecord(
             ordId: nextOrderID, uid: account.uid, clOrdId: "", instId: instrument.id.rawValue, tdMode: "cross", side: side, ordType: "market",
-            px: "", sz: size.description, tgtCcy: "", reduceOnly: category == "full_liquidation", state: "filled",
-            accFillSz: size.description, avgPx: price.description, fee: "0", feeCcy: instrument.settleCurrency, category: category,
+            px: "", sz: sizeText, tgtCcy: "", reduceOnly: category == "full_liquidation", state: "filled",
+            accFillSz: sizeText, avgPx: priceText, fee: "0", feeCcy: instrument.settleCurrency, category: category,
             tag: tag, cTime: now, uTime: now)
         nextOrderID += 1
         let trade = try execute(
             on: &account, instrument: instrument, size: side == "buy" ? size : -size, price: price, maker: false,
             feeRate: parameters.liquidationFeeRate[tier] ?? 0, ordId: String(order.ordId), billType: "5", changes: &changes)
-        order.fee = (-trade.fee).description
+        let feeText = (-trade.fee).description
+        order.fee = feeText
         changes.orders.append(order)
         changes.fills.append(FillRecord(
             tradeId: 0, ordId: order.ordId, uid: account.uid, clOrdId: "", instId: instrument.id.rawValue, side: side,
-            fillPx: price.description, fillSz: size.description, fee: (-trade.fee).description, feeCcy: trade.feeCurrency,
+            fillPx: priceText, fillSz: sizeText, fee: feeText, feeCcy: trade.feeCurrency,
             pnl: trade.realizedPnL.description, execType: "T", category: category, ts: now))
     }
 }

@@ -2,8 +2,8 @@ import Foundation
 import MarginEngine
 import MarginStore
 
-/// One OKX v5 WebSocket connection's protocol state (spec 06 §7), independent of the transport so that it
-/// can be tested frame by frame.
+/// One OKX v5 WebSocket connection's protocol state (docs/methodology/06-sandbox-api.md §7), independent of the
+/// transport so that it can be tested frame by frame.
 ///
 /// Text `ping` answers `pong`. `login` signs `timestamp + "GET" + "/users/self/verify"` with the timestamp in
 /// Unix seconds and goes through the REST ``Authenticator`` of the ``SandboxAPI`` it was made with: the same

@@ -2,7 +2,7 @@ import FuzzSupport
 import MarginDefaults
 import MarginEngine
 
-// The document loaders a user can feed files to (`--market FILE`, `--params FILE`, `--catalog FILE`, an
+// The document loaders a user can feed files to (`--snapshot FILE`, `--params FILE`, `--catalog FILE`, an
 // inline market): the first byte selects the loader (0 market snapshot, 1 parameter set, 2 instrument
 // catalog, modulo 3), the rest is the document. A document that loads must be usable: the harness then
 // margins a small portfolio with it (the other two inputs shipped) in both modes and scans the responses —

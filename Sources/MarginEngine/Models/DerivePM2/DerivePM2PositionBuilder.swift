@@ -1,7 +1,7 @@
 /// The Position Builder under Derive PM2: an OKX-format request mapped to Derive portfolios, margined, and
 /// rendered in the Position Builder's response shape (with Derive's own components).
 ///
-/// Mapping (spec 07; `docs/models.md`):
+/// Mapping (docs/methodology/07-derive-pm2.md; `docs/models.md`):
 /// - `BTC-USDC-SWAP`, `ETH-USDC-SWAP` (USDC-margined perpetuals) → Derive's perp of that coin:
 ///   `pos × ctVal` coins at the snapshot's mark; `avgPx` gives the unrealised P&L in the mark-to-market.
 /// - OKX options (`BTC-USD-YYMMDD-K-C|P`) → a Derive option of the same strike, expiry and size
