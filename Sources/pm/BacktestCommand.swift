@@ -39,10 +39,14 @@ struct BacktestCommand: AsyncParsableCommand {
         help: ArgumentHelp("Parameter sets (okx-pm model) to compare: files or shipped ids (default okx-2025-01).", valueName: "FILE|ID"))
     var parameters: [String] = []
 
-    @Option(help: ArgumentHelp(
+    @Option(name: .customLong("snapshot"), help: ArgumentHelp(
         "Base market snapshot the path moves: a JSON file, or a shipped name (\(ShippedData.marketNames.joined(separator: ", "))).",
         valueName: "FILE|NAME"))
-    var market: String?
+    var snapshot: String?
+
+    /// `--market`, the old name of `--snapshot` (as in every other command); still accepted, with a note on stderr.
+    @Option(name: .customLong("market"), help: .hidden)
+    var deprecatedMarket: String?
 
     @Option(name: .customLong("catalog"), help: ArgumentHelp("Instrument catalog in the OKX instruments schema.", valueName: "FILE"))
     var catalogPath: String?
@@ -142,22 +146,14 @@ struct BacktestCommand: AsyncParsableCommand {
             }
         }
         guard !levels.isEmpty else { throw ValidationError("--modes needs pm, classic or both") }
-        let catalog = try LoadedInputs.load(catalogPath.map { "--catalog \($0)" } ?? "shipped catalog") {
-            try catalogPath.map { try InstrumentCatalog(bytes: try ShippedData.readFile($0)) } ?? ShippedData.catalog()
-        }
-        let marketName = market ?? ShippedData.defaultMarketName
-        let snapshot = try LoadedInputs.load("--market \(marketName)") {
-            try LoadedInputs.isShippedName(marketName, ShippedData.marketNames)
-                ? ShippedData.market(named: marketName)
-                : MarketSnapshot(bytes: try LoadedInputs.readUserFile(marketName, shipped: ShippedData.marketNames))
-        }
+        let catalog = try InputDocuments.catalog(catalogPath)
+        if deprecatedMarket != nil, snapshot != nil { throw ValidationError("--market is the old name of --snapshot: give one of them") }
+        let snapshotName = try snapshot ?? deprecatedMarket.map { try renamedOption("--market", to: "--snapshot", value: $0) }
+        let marketName = snapshotName ?? ShippedData.defaultMarketName
+        let baseSnapshot = try InputDocuments.market(marketName)
         var sets: [MarginParameters] = []
         for name in parameters.isEmpty ? [ShippedData.defaultParameterSetID] : parameters {
-            let loaded = try LoadedInputs.load("--params \(name)") {
-                try LoadedInputs.isShippedName(name, ShippedData.modelParameterSetIDs)
-                    ? ShippedData.modelParameters(id: name)
-                    : ModelParameters(bytes: try LoadedInputs.readUserFile(name, shipped: ShippedData.modelParameterSetIDs))
-            }
+            let loaded = try InputDocuments.modelParameters(name)
             guard case .okxPM(let set) = loaded else {
                 throw CommandFailure(description: "--params \(name): the exchange core margins with the okx-pm model only; \(loaded.model.rawValue) is for pm build and pm compare")
             }
@@ -165,7 +161,7 @@ struct BacktestCommand: AsyncParsableCommand {
             sets.append(set)
         }
         var configuration = BacktestConfiguration(
-            paths: paths, population: source, parameterSets: sets, market: snapshot, marketName: marketName, catalog: catalog)
+            paths: paths, population: source, parameterSets: sets, market: baseSnapshot, marketName: marketName, catalog: catalog)
         configuration.levels = levels
         configuration.horizonMilliseconds = horizonMilliseconds
         configuration.volatility = volatility

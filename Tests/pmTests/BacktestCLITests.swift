@@ -26,6 +26,8 @@ import Testing
         try Self.refused(["--path", path, "--vol", "wild"], fragment: "--vol wild")
         try Self.refused(["--path", path, "--modes", "pm,cross"], fragment: "cross")
         try Self.refused(["--path", path, "--params", "derive-pm2"], fragment: "okx-pm model only")
+        try Self.refused(["--path", path, "--snapshot", "no-such-snapshot"], fragment: "--snapshot: no-such-snapshot: no such file")
+        try Self.refused(["--path", path, "--snapshot", "calm-2025-12-30", "--market", "calm-2025-12-30"], fragment: "old name of --snapshot")
         try Self.refused(["--path", path, "--horizon", "5h"], fragment: "longer than the path")
         let luna = try directory.write("luna_usdt_test_1h.csv", Self.path)
         try Self.refused(["--path", luna], fragment: "no LUNA-USD index")
