@@ -46,6 +46,13 @@ extension Exchange {
             return
         }
         var updated = account
+        try book(plan, on: &updated, changes: &changes)
+        changes.touch(updated, previous: account)
+    }
+
+    /// Books a plan's executed actions on an account: cancelled orders, fills and bills (category
+    /// `partial_liquidation` or `full_liquidation`, as planned to the digit), collateral sales, deficit cover.
+    func book(_ plan: LiquidationPlan, on updated: inout AccountState, changes: inout ChangeSet) throws {
         for action in plan.executedActions {
             switch action.step {
             case .cancelOrders:
@@ -79,13 +86,14 @@ extension Exchange {
                 coverNegativeBalances(&updated, changes: &changes)
             }
         }
-        changes.touch(updated, previous: account)
     }
 
     /// Classic accounts are liquidated under classic figures: open orders cancelled, then whole positions,
     /// the largest maintenance requirement first, at the slipped mark with the liquidation fee, until the
-    /// classic ratio is above the stop or nothing is left; then any negative equity is covered by the
-    /// insurance fund.
+    /// classic ratio is above the stop or nothing is left. An account left with balances only and still at or
+    /// below the trigger is settled like a portfolio-margin one (with no position, the two modes' figures are the
+    /// same: balances, discounts and borrowing): collateral is sold into its liabilities at the penalty, and only
+    /// what that cannot repay is covered by the insurance fund — never a liability while the account keeps coins.
     func stageClassicLiquidation(_ account: AccountState, into changes: inout ChangeSet) throws {
         var updated = account
         cancelAll(&updated, changes: &changes)
@@ -96,7 +104,13 @@ extension Exchange {
                 let instrument = catalog.instrument(worst.position.instrument.id.rawValue),
                 let held = updated.positions[instrument.id.rawValue]
             else {
-                if updated.positions.isEmpty, classic.equityUSD < 0 { coverNegativeBalances(&updated, changes: &changes) }
+                if updated.positions.isEmpty,
+                    let plan = try? LiquidationPlanner.plan(
+                        portfolio(updated), catalog: catalog, market: market, parameters: parameters, risks: risk.risksByID),
+                    plan.triggered
+                {
+                    try book(plan, on: &updated, changes: &changes)
+                }
                 break
             }
             let tier = parameters.tier(of: instrument.underlying)
@@ -122,8 +136,18 @@ extension Exchange {
         }
     }
 
-    /// The insurance fund covers every negative balance of an account with no position left.
+    /// The insurance fund covers every negative balance of an account with no position left. The planner's
+    /// deficit is the balance less the interest accrued and not yet capitalised, so that interest is billed first
+    /// (to the fund, as every interest bill) and the sub-scale remainder waived; otherwise it would stay owing
+    /// after the cover, a liability with no position beside it, liquidated again at every tick.
     func coverNegativeBalances(_ account: inout AccountState, changes: inout ChangeSet) {
+        for (currency, pending) in account.pendingInterest.sorted(by: { $0.key < $1.key })
+        where !pending.isZero && ((account.balances[currency] ?? .zero) - pending).isNegative {
+            let charged = post(-pending, currency, to: &account, type: "7", subType: "9", notes: "interest before the deficit cover", changes: &changes)
+            account.accruedInterest[currency, default: .zero] -= charged
+            fund(-charged, currency, changes: &changes)
+            account.pendingInterest[currency] = .zero
+        }
         for (currency, balance) in account.balances.sorted(by: { $0.key < $1.key }) where balance.isNegative {
             let covered = post(-balance, currency, to: &account, type: "102", subType: "1", notes: "deficit covered by the insurance fund",
                 changes: &changes)
