@@ -40,8 +40,13 @@ public struct Outcomes: Sendable {
     public var fundLowestUSD = 0.0
     public var liquidatedByKind: [String: Int] = [:]
     public var accountsByKind: [String: Int] = [:]
-    /// The lowest margin ratio any account reached (nil when none had a requirement).
+    /// The lowest margin ratio any account reached after a step's liquidations (nil when none had a requirement).
+    /// Negative would be adjusted equity below zero, which a liquidation never leaves (a deficit is covered).
     public var lowestRatio: Double?
+    /// Account-steps whose margin ratio after the step's liquidations was still at or below the liquidation
+    /// trigger: every such account is liquidated in the step itself, so anything but 0 is an exchange fault (the
+    /// backtest found two: a classic liability left beside coins, interest left owing after a deficit).
+    public var leftAtOrBelowTrigger = 0
     /// Per step of the path: liquidation runs, accounts below the margin-call ratio, fund balance (USD), and the
     /// 5th, 25th, 50th, 75th and 95th percentiles of the margin ratio of accounts with a requirement.
     public var liquidationsByStep: [Int] = []
@@ -53,9 +58,8 @@ public struct Outcomes: Sendable {
 
     /// OKX's margin-call level: 110 % (spec 04, the planner's stop level).
     public static let marginCallRatio = 1.1
-    /// Accounts requiring less than a cent are left out of the ratio statistics and of coverage: after a deficit is
-    /// covered an account can keep interest dust (1e-7 USD of pending interest) whose borrowing MMR makes a ratio of
-    /// −50 out of nothing.
+    /// Accounts requiring less than a cent are left out of the ratio statistics and of coverage: what a closed book
+    /// leaves is floating-point residue (1e-13 USD of MMR beside a few dollars of equity, a ratio of 1e13), not risk.
     public static let minimumRequirementUSD = 0.01
     public static let percentiles = [0.05, 0.25, 0.5, 0.75, 0.95]
 }
@@ -170,6 +174,7 @@ actor ExchangeReplay {
             guard uids[index] != nil, let figure, figure.totalMmrUSD >= Outcomes.minimumRequirementUSD, let ratio = figure.marginRatio, ratio.isFinite
             else { continue }
             ratios.append(ratio)
+            if ratio <= parameters.liquidationTriggerRatio { outcomes.leftAtOrBelowTrigger += 1 }
             if ratio < Outcomes.marginCallRatio {
                 calls += 1
                 belowCall[index] = true

@@ -144,6 +144,7 @@ public enum BacktestReport {
                 ("insuranceFundEndUSD", usd(outcomes.fundEndUSD)),
                 ("insuranceFundLowestUSD", usd(outcomes.fundLowestUSD)),
                 ("lowestMarginRatio", number(outcomes.lowestRatio.map { ($0 * 10_000).rounded() / 10_000 })),
+                ("accountStepsLeftAtOrBelowTrigger", .number(String(outcomes.leftAtOrBelowTrigger))),
                 ("liquidatedByKind", .object(outcomes.liquidatedByKind.keys.sorted().map { ($0, .number(String(outcomes.liquidatedByKind[$0] ?? 0))) })),
                 ("accountsByKind", .object(outcomes.accountsByKind.keys.sorted().map { ($0, .number(String(outcomes.accountsByKind[$0] ?? 0))) })),
             ])))

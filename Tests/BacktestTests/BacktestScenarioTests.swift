@@ -84,6 +84,8 @@ struct BacktestScenarioTests {
             #expect(outcomes.liquidationsByStep[2] == 1)
             #expect(outcomes.badDebtUSD > 0, "A's loss exceeds its equity")
             #expect(outcomes.accountsWithBadDebt == 1)
+            #expect(outcomes.leftAtOrBelowTrigger == 0, "a liquidation restores the account or closes it out, its deficit covered")
+            #expect((outcomes.lowestRatio ?? 0) > 1, "\(run.label)")
             // The fund received the opening fees and paid the deficit.
             #expect(outcomes.fundUSDByStep[0] > 0)
             #expect(outcomes.fundUSDByStep[2] < outcomes.fundUSDByStep[1])
