@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import MarginEngine
 import Sandbox
+import Synchronization
 
 /// What a backtest runs: the path, the population, the parameter sets and modes, the horizon and the
 /// volatility rule.
@@ -90,8 +91,17 @@ public struct BacktestResult: Sendable {
     public var elapsedSeconds = 0.0
 }
 
+/// Windows scored so far, across the slices scored side by side (for the progress line only).
+final class WindowCounter: Sendable {
+    let count = Atomic<Int>(0)
+}
+
 /// Runs backtests (`pm backtest`).
 public enum Backtester {
+    /// Windows mode scores this many slices of the windows side by side (a constant, so that sums of doubles are
+    /// grouped the same way on every machine).
+    static let windowSlices = 8
+
     /// Progress: fraction done (0…1) and what is running.
     public typealias Progress = @Sendable (Double, String) -> Void
 
@@ -218,29 +228,59 @@ public enum Backtester {
             marketTimes = [base.valuationTime]
             let starts = (0..<runCount).map { run in trackers[run].start(table: tables[setIndex(ofRun: run)], market: opening) }
             let endTime = UnixMillis(base.valuationTime.rawValue + configuration.horizonMilliseconds)
+            // Every window from a start whose end lies within the series; its end step, nil in a gap of the data.
+            var windows: [(start: Int, end: Int?)] = []
             for start in 0..<path.times.count {
                 let target = UnixMillis(path.times[start].rawValue + configuration.horizonMilliseconds)
                 if target > path.times[path.times.count - 1] { break }
-                windowStarts.append(start)
-                guard let end = path.index(of: target) else {
-                    for run in 0..<runCount { trackers[run].skip(from: starts[run]) }
-                    continue
-                }
-                let factors = path.factors(from: start, to: end)
-                let market = try pathMarket.snapshot(at: endTime, factors: factors)
-                for (index, parameters) in configuration.parameterSets.enumerated() {
-                    let table = ScenarioVectorTable(updating: tables[index], market: market, parameters: parameters)
-                    for run in 0..<runCount where setIndex(ofRun: run) == index {
-                        trackers[run].scoreWindow(
-                            start: starts[run], endTable: table, endMarket: market, end: endTime, slot: windowStarts.count - 1,
-                            pathStart: path.times[start])
+                windows.append((start, path.index(of: target)))
+            }
+            windowStarts = windows.map(\.start)
+            // Windows are independent (each starts from the base market), so fixed slices of them are scored side
+            // by side and their results merged in slice order: the same numbers on any machine, whatever its cores.
+            let sliceCount = min(Self.windowSlices, max(windows.count, 1))
+            let sliceLength = (windows.count + sliceCount - 1) / max(sliceCount, 1)
+            let done = WindowCounter()
+            let total = windows.count
+            let sliceResults = try await withThrowingTaskGroup(of: (Int, [CoverageResult]).self) { group in
+                for slice in 0..<sliceCount {
+                    let range = min(slice * sliceLength, windows.count)..<min((slice + 1) * sliceLength, windows.count)
+                    let sliceTrackers = trackers.map { $0.emptied() }
+                    group.addTask { [windows, path, pathMarket, tables, starts, levels = configuration.levels.count, sets = configuration.parameterSets] in
+                        var trackers = sliceTrackers
+                        for slot in range {
+                            let window = windows[slot]
+                            guard let end = window.end else {
+                                for run in 0..<runCount { trackers[run].skip(from: starts[run]) }
+                                continue
+                            }
+                            let market = try pathMarket.snapshot(at: endTime, factors: path.factors(from: window.start, to: end))
+                            for (index, parameters) in sets.enumerated() {
+                                let table = ScenarioVectorTable(updating: tables[index], market: market, parameters: parameters)
+                                for run in 0..<runCount where run / levels == index {
+                                    trackers[run].scoreWindow(
+                                        start: starts[run], endTable: table, endMarket: market, end: endTime, slot: slot,
+                                        pathStart: path.times[window.start])
+                                }
+                            }
+                            let finished = done.count.add(1, ordering: .relaxed).newValue
+                            if finished % 256 == 0 {
+                                progress?(Double(finished) / Double(max(total, 1)), "window \(finished)/\(total)")
+                            }
+                        }
+                        return (slice, trackers.map(\.result))
                     }
                 }
-                if start % 64 == 0 {
-                    progress?(Double(start) / Double(path.times.count), "window \(start)/\(path.times.count) \(path.times[start].iso8601)")
-                }
+                var results = [[CoverageResult]](repeating: [], count: sliceCount)
+                for try await (slice, result) in group { results[slice] = result }
+                return results
             }
-            for run in 0..<runCount { trackers[run].result.breachesByStep = Array(trackers[run].result.breachesByStep.prefix(windowStarts.count)) }
+            for run in 0..<runCount {
+                var merged = CoverageResult()
+                for slice in sliceResults { merged.merge(slice[run]) }
+                merged.breachesByStep = Array(merged.breachesByStep.prefix(windowStarts.count))
+                trackers[run].result = merged
+            }
         }
         progress?(1, "done")
 

@@ -57,6 +57,25 @@ public struct CoverageResult: Sendable {
     /// Breaches per step index of the window's start (for the report's time axis); empty in windows mode.
     public var breachesByStep: [Int] = []
 
+    /// Adds another part's counts (windows mode scores slices of the windows apart): sums, the worse of the worst
+    /// shortfalls, breaches per slot added, and the largest breaches merged as if `other`'s came after this one's.
+    mutating func merge(_ other: CoverageResult) {
+        observations += other.observations
+        breaches += other.breaches
+        imrBreaches += other.imrBreaches
+        skippedWindows += other.skippedWindows
+        worstShortfallUSD = max(worstShortfallUSD, other.worstShortfallUSD)
+        totalShortfallUSD += other.totalShortfallUSD
+        for (key, value) in other.observationsByKind { observationsByKind[key, default: 0] += value }
+        for (key, value) in other.breachesByKind { breachesByKind[key, default: 0] += value }
+        for (key, value) in other.breachesByBinding { breachesByBinding[key, default: 0] += value }
+        for breach in other.worst { CoverageTracker.insert(breach, into: &worst) }
+        if breachesByStep.count < other.breachesByStep.count {
+            breachesByStep += [Int](repeating: 0, count: other.breachesByStep.count - breachesByStep.count)
+        }
+        for (slot, count) in other.breachesByStep.enumerated() { breachesByStep[slot] += count }
+    }
+
     /// The share of observations covered (1 − breaches / observations); nil without observations.
     public var coverage: Double? { observations > 0 ? 1 - Double(breaches) / Double(observations) : nil }
     public var imrCoverage: Double? { observations > 0 ? 1 - Double(imrBreaches) / Double(observations) : nil }
@@ -208,11 +227,24 @@ struct CoverageTracker {
         return Start(time: market.valuationTime, step: 0, pathTime: market.valuationTime, figures: figures, table: table, market: market)
     }
 
-    mutating func insertWorst(_ breach: Breach) {
-        if result.worst.count == Self.listed, let last = result.worst.last, last.shortfallUSD >= breach.shortfallUSD { return }
-        let position = result.worst.firstIndex { $0.shortfallUSD < breach.shortfallUSD } ?? result.worst.count
-        result.worst.insert(breach, at: position)
-        if result.worst.count > Self.listed { result.worst.removeLast() }
+    mutating func insertWorst(_ breach: Breach) { Self.insert(breach, into: &result.worst) }
+
+    /// Keeps `worst` the ``listed`` largest breaches by shortfall, largest first; of equal ones, the first inserted.
+    static func insert(_ breach: Breach, into worst: inout [Breach]) {
+        if worst.count == listed, let last = worst.last, last.shortfallUSD >= breach.shortfallUSD { return }
+        let position = worst.firstIndex { $0.shortfallUSD < breach.shortfallUSD } ?? worst.count
+        worst.insert(breach, at: position)
+        if worst.count > listed { worst.removeLast() }
+    }
+
+    /// The same tracker with nothing counted yet (a slice of windows mode starts from it).
+    func emptied() -> CoverageTracker {
+        var copy = self
+        copy.result = CoverageResult()
+        copy.result.breachesByStep = [Int](repeating: 0, count: result.breachesByStep.count)
+        copy.ring = []
+        copy.bindingCache = [:]
+        return copy
     }
 
     /// The component that set the account's requirement at the window's start. Portfolio margin: the
