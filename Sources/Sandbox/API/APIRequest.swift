@@ -71,7 +71,7 @@ public struct APIRequest: Sendable {
         do {
             return try JSONParser.parse(body)
         } catch {
-            throw OKXError("50002", "JSON syntax error: \(error.description)", httpStatus: 400)
+            throw OKXError(.jsonSyntax, "JSON syntax error: \(error.description)")
         }
     }
 }
@@ -82,7 +82,7 @@ struct BodyFields {
     let reader: FieldReader
 
     init(_ value: JSONValue, path: String = "") throws {
-        guard case .object = value else { throw OKXError("50002", "JSON syntax error: the body must be a JSON object", httpStatus: 400) }
+        guard case .object = value else { throw OKXError(.jsonSyntax, "JSON syntax error: the body must be a JSON object") }
         reader = FieldReader(value, path: path)
     }
 

@@ -3,10 +3,10 @@ import MarginEngine
 /// Sandbox control (our extension): loopback only, and the admin token in `X-Sandbox-Admin-Token`.
 extension SandboxAPI {
     func admin(_ request: inout APIRequest) async throws -> APIResponse {
-        guard request.remoteIsLoopback else { throw OKXError("50120", "Sandbox control is available on loopback only", httpStatus: 403) }
+        guard request.remoteIsLoopback else { throw OKXError(.noPermission, "Sandbox control is available on loopback only", httpStatus: 403) }
         guard let token = request.headers["x-sandbox-admin-token"],
             constantTimeEqual(Array(token.utf8), Array(adminToken.utf8))
-        else { throw OKXError("50113", "Invalid or missing X-Sandbox-Admin-Token", httpStatus: 401) }
+        else { throw OKXError(.invalidSignature, "Invalid or missing X-Sandbox-Admin-Token") }
         let fields = request.method == "POST" ? try BodyFields(try request.jsonBody()) : nil
         switch (request.method, request.path) {
         case ("POST", "/api/v5/sandbox/account/create"):
@@ -39,7 +39,7 @@ extension SandboxAPI {
             try await exchange.acknowledgePortfolioMargin(uid: try fields.required("uid"))
             return .data(.array([]))
         case ("POST", "/api/v5/sandbox/market/shock"):
-            guard let simulator else { throw OKXError("50000", "no market simulator is running") }
+            guard let simulator else { throw OKXError(.internalError, "no market simulator is running") }
             var moves: [String: Double] = [:]
             if let object = try fields?.reader.optional("moves") {
                 for coin in try object.objectKeys() {
@@ -51,7 +51,7 @@ extension SandboxAPI {
             let report = try await simulator.shock(moves, advanceSeconds: seconds)
             return .data(.array([Self.tickJSON(report)]))
         case ("POST", "/api/v5/sandbox/market/step"):
-            guard let simulator else { throw OKXError("50000", "no market simulator is running") }
+            guard let simulator else { throw OKXError(.internalError, "no market simulator is running") }
             let report = try await simulator.step()
             return .data(.array(report.map { [Self.tickJSON($0)] } ?? []))
         case ("GET", "/api/v5/sandbox/state"):
@@ -65,7 +65,7 @@ extension SandboxAPI {
                 ("house", .object(house.keys.sorted().map { ($0, .string(house[$0]?.description ?? "0")) })),
             ])]))
         default:
-            throw OKXError("404", "Not Found: \(request.path)", httpStatus: 404)
+            throw OKXError(.notFound, "Not Found: \(request.path)")
         }
     }
 

@@ -88,7 +88,7 @@ extension Exchange {
     }
 
     public func setLeverage(uid: String, instId: String, lever: ExactDecimal) throws -> JSONValue {
-        guard var account = accounts[uid] else { throw OKXError("50111", "Invalid OK-ACCESS-KEY", httpStatus: 401) }
+        guard var account = accounts[uid] else { throw OKXError(.invalidKey, "Invalid OK-ACCESS-KEY") }
         let instrument = try liveInstrument(instId)
         guard instrument.kind == .perpetual || instrument.kind == .future else {
             throw OKXError.parameter("instId \(instId): leverage applies to perpetuals and futures only")
@@ -103,7 +103,7 @@ extension Exchange {
     }
 
     public func setAutoLoan(uid: String, enabled: Bool) throws -> JSONValue {
-        guard var account = accounts[uid] else { throw OKXError("50111", "Invalid OK-ACCESS-KEY", httpStatus: 401) }
+        guard var account = accounts[uid] else { throw OKXError(.invalidKey, "Invalid OK-ACCESS-KEY") }
         let old = account
         account.record.autoLoan = enabled
         var changes = ChangeSet()
@@ -113,7 +113,7 @@ extension Exchange {
     }
 
     public func setSpotInUse(uid: String, currency: String, amount: ExactDecimal) throws -> JSONValue {
-        guard var account = accounts[uid] else { throw OKXError("50111", "Invalid OK-ACCESS-KEY", httpStatus: 401) }
+        guard var account = accounts[uid] else { throw OKXError(.invalidKey, "Invalid OK-ACCESS-KEY") }
         guard !amount.isNegative else { throw OKXError.parameter("clSpotInUseAmt \(amount) must be 0 or more") }
         let old = account
         account.chosenSpotInUse[currency] = amount
@@ -196,11 +196,11 @@ extension Exchange {
 
     /// `set-account-level`: to portfolio margin under the eligibility rules, to classic under the pre-check.
     public func setAccountLevel(uid: String, target: String) throws -> JSONValue {
-        guard var account = accounts[uid] else { throw OKXError("50111", "Invalid OK-ACCESS-KEY", httpStatus: 401) }
+        guard var account = accounts[uid] else { throw OKXError(.invalidKey, "Invalid OK-ACCESS-KEY") }
         guard let level = AccountLevel(rawValue: target) else { throw OKXError.parameter("acctLv \(target) must be 3 (classic) or 4 (portfolio margin)") }
         if level == account.level { return .array([.object([("acctLv", .string(target))])]) }
         guard account.openOrders.isEmpty else {
-            throw OKXError("51070", "Cannot switch the account level while \(account.openOrders.count) order(s) are open; cancel them first")
+            throw OKXError(.levelSwitchRefused, "Cannot switch the account level while \(account.openOrders.count) order(s) are open; cancel them first")
         }
         let check: SwitchPrecheck
         do {
@@ -209,7 +209,7 @@ extension Exchange {
                 parameters: parameters)
         } catch { throw OKXError.engine(error) }
         guard check.allowed else {
-            throw OKXError("51070", "You do not meet the requirements for switching to \(level.name): " + check.reasons.joined(separator: "; "))
+            throw OKXError(.levelSwitchRefused, "You do not meet the requirements for switching to \(level.name): " + check.reasons.joined(separator: "; "))
         }
         let old = account
         account.record.acctLv = level.rawValue

@@ -80,7 +80,7 @@ extension Exchange {
 
     public func tickerView(instId: String) throws -> JSONValue {
         let instrument = try liveInstrument(instId)
-        guard let view = tickerView(instrument) else { throw OKXError("51001", "Instrument ID does not exist: \(instId) has no market price") }
+        guard let view = tickerView(instrument) else { throw OKXError(.unknownInstrument, "Instrument ID does not exist: \(instId) has no market price") }
         return .array([view])
     }
 
@@ -120,7 +120,7 @@ extension Exchange {
         for pair in wanted {
             let parts = pair.split(separator: "-").map(String.init)
             guard parts.count == 2, let price = try? market.index(base: parts[0], quote: parts[1]) else {
-                if instId != nil { throw OKXError("51001", "Index does not exist: \(pair)") }
+                if instId != nil { throw OKXError(.unknownInstrument, "Index does not exist: \(pair)") }
                 continue
             }
             let text = DecimalText.format(price)

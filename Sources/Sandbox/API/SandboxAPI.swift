@@ -12,7 +12,7 @@ public struct APIResponse: Sendable {
     }
 
     public static func error(_ error: OKXError) -> APIResponse {
-        APIResponse(status: error.httpStatus, envelope: .object([("code", .string(error.code)), ("msg", .string(error.message)), ("data", .array([]))]))
+        APIResponse(status: error.httpStatus, envelope: .object([("code", .string(error.code.rawValue)), ("msg", .string(error.message)), ("data", .array([]))]))
     }
 }
 
@@ -262,7 +262,7 @@ public struct SandboxAPI: Sendable {
             case .failure(let failure):
                 return (false, .object([
                     ("ordId", .string("")), ("clOrdId", .string(entry.clOrdId)), ("tag", .string(entry.tag)), ("ts", .string("")),
-                    ("sCode", .string(failure.code)), ("sMsg", .string(failure.message)),
+                    ("sCode", .string(failure.code.rawValue)), ("sMsg", .string(failure.message)),
                 ]))
             }
         }
@@ -279,7 +279,7 @@ public struct SandboxAPI: Sendable {
             exchange.announceSubmission()
             answers = await exchange.submit(uid: uid, submission(requests)).makeIterator()
         }
-        return parsed.map { entry in entry.flatMap { _ in answers.next() ?? .failure(OKXError("50000", "the exchange gave no outcome for this item")) } }
+        return parsed.map { entry in entry.flatMap { _ in answers.next() ?? .failure(OKXError(.internalError, "the exchange gave no outcome for this item")) } }
     }
 
     /// One order's fields read into an ``OrderRequest``, or the refusal; the clOrdId and tag as far as they
@@ -323,7 +323,7 @@ public struct SandboxAPI: Sendable {
                 ]))
             case .failure(let failure):
                 return (false, .object([
-                    ("ordId", .string(entry.ordId)), ("clOrdId", .string(entry.clOrdId)), ("ts", .string("")), ("sCode", .string(failure.code)),
+                    ("ordId", .string(entry.ordId)), ("clOrdId", .string(entry.clOrdId)), ("ts", .string("")), ("sCode", .string(failure.code.rawValue)),
                     ("sMsg", .string(failure.message)),
                 ]))
             }
@@ -348,7 +348,7 @@ public struct SandboxAPI: Sendable {
 
     /// A batch body: a JSON array of 1 to 20 items.
     static func batchItems(_ value: JSONValue) throws -> [JSONValue] {
-        guard case .array(let items) = value else { throw OKXError("50002", "JSON syntax error: a batch body must be a JSON array", httpStatus: 400) }
+        guard case .array(let items) = value else { throw OKXError(.jsonSyntax, "JSON syntax error: a batch body must be a JSON array") }
         guard !items.isEmpty else { throw OKXError.empty("data") }
         guard items.count <= 20 else { throw OKXError.parameter("a batch holds at most 20 orders, not \(items.count)") }
         return items
@@ -382,21 +382,21 @@ public struct SandboxAPI: Sendable {
                 let (uid, permissions) = try await authenticator.authenticate(request)
                 try rateLimiter.take("key:\(request.headers["ok-access-key"] ?? "")")
                 if route.trade, !permissions.contains("trade") {
-                    throw OKXError("50120", "Your API key has no trade permission: this endpoint needs it", httpStatus: 401)
+                    throw OKXError(.noPermission, "Your API key has no trade permission: this endpoint needs it")
                 }
                 request.uid = uid
                 request.permissions = permissions
                 return try await route.handler(&request)
             }
             let known = publicRoutes[path] != nil || publicPostRoutes[path] != nil || privateRoutes.keys.contains { $0.hasSuffix(" \(path)") }
-            if known { return .error(OKXError("405", "Method \(method) is not allowed on \(path)", httpStatus: 405)) }
-            return .error(OKXError("404", "Not Found: \(path)", httpStatus: 404))
+            if known { return .error(OKXError(.methodNotAllowed, "Method \(method) is not allowed on \(path)")) }
+            return .error(OKXError(.notFound, "Not Found: \(path)"))
         } catch let error as OKXError {
             return .error(error)
         } catch let error as EngineError {
             return .error(.engine(error))
         } catch {
-            return .error(OKXError("50000", "Internal error: \(error)", httpStatus: 500))
+            return .error(OKXError(.internalError, "Internal error: \(error)"))
         }
     }
 }

@@ -167,10 +167,10 @@ public struct Sandbox: Sendable {
             let buffer = try await request.body.collect(upTo: context.maxUploadSize)
             body = Array(buffer.readableBytesView)
         } catch is NIOTooManyBytesError {
-            return encode(.error(OKXError("50006", "Request body too large: the limit is \(context.maxUploadSize) bytes", httpStatus: 413)))
+            return encode(.error(OKXError(.bodyTooLarge, "Request body too large: the limit is \(context.maxUploadSize) bytes")))
         } catch {
             // A body the HTTP decoder cannot read (a bad chunk size, a connection closed mid-body).
-            return encode(.error(OKXError("50002", "Request body unreadable: \(error)", httpStatus: 400)))
+            return encode(.error(OKXError(.jsonSyntax, "Request body unreadable: \(error)")))
         }
         let target = request.head.path ?? request.uri.string
         var headers: [String: String] = [:]

@@ -301,7 +301,7 @@ public actor Exchange {
 
     /// Creates another key for an account.
     public func createKey(uid: String, permissions: String) throws -> (apiKey: String, secretKey: String, passphrase: String) {
-        guard accounts[uid] != nil else { throw OKXError("51000", "Parameter error: unknown uid \(uid)") }
+        guard accounts[uid] != nil else { throw OKXError(.parameterError, "Parameter error: unknown uid \(uid)") }
         let normalized = permissions.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         guard !normalized.isEmpty, normalized.allSatisfy({ ["read", "trade"].contains($0) }) else {
             throw OKXError.parameter("perm \(permissions) must be read, trade or read,trade")

@@ -60,7 +60,7 @@ extension Exchange {
         guard !id.isEmpty else { throw OKXError.empty("instId") }
         guard let instrument = catalog.instrument(id) else { throw OKXError.unknownInstrument(id) }
         if let expiry = instrument.expiry, expiry <= market.valuationTime {
-            throw OKXError("51001", "Instrument ID does not exist: \(id) expired at \(expiry.iso8601)")
+            throw OKXError(.unknownInstrument, "Instrument ID does not exist: \(id) expired at \(expiry.iso8601)")
         }
         return instrument
     }
@@ -173,7 +173,7 @@ extension Exchange {
                 case .place: noun = "order"
                 case .cancel: noun = "cancellation"
                 }
-                return outcome.map { result in result.flatMap { _ in .failure(OKXError("50000", "The \(noun) could not be stored; nothing was changed")) } }
+                return outcome.map { result in result.flatMap { _ in .failure(OKXError(.internalError, "The \(noun) could not be stored; nothing was changed")) } }
             }
         }
         return results
@@ -182,12 +182,12 @@ extension Exchange {
     static func okxError(_ error: any Error) -> OKXError {
         if let error = error as? OKXError { return error }
         if let error = error as? EngineError { return .engine(error) }
-        return OKXError("50000", "\(error)")
+        return OKXError(.internalError, "\(error)")
     }
 
     /// One order of ``placeOrders(uid:_:)``, staged into `changes` against the account as `changes` leaves it.
     private func stageOrder(uid: String, _ request: OrderRequest, into changes: inout ChangeSet) throws -> OrderRecord {
-        guard var account = changes.current(uid, in: accounts) else { throw OKXError("50111", "Invalid OK-ACCESS-KEY", httpStatus: 401) }
+        guard var account = changes.current(uid, in: accounts) else { throw OKXError(.invalidKey, "Invalid OK-ACCESS-KEY") }
         let instrument = try liveInstrument(request.instId)
         guard ["buy", "sell"].contains(request.side) else { throw OKXError.parameter("side \(request.side) must be buy or sell") }
         guard ["market", "limit", "post_only", "ioc", "fok", "optimal_limit_ioc"].contains(request.ordType) else {
@@ -226,21 +226,21 @@ extension Exchange {
             size = request.size.divided(by: reference).divided(by: lot).rounded(toScale: 0).multiplied(by: lot)
             if size.multiplied(by: reference) > request.size { size -= lot }
             if !(size.units > 0) {
-                throw OKXError("51020", "Order amount \(request.size) \(instrument.quoteCurrency) is below one lot of \(instrument.id)")
+                throw OKXError(.belowMinimumSize, "Order amount \(request.size) \(instrument.quoteCurrency) is below one lot of \(instrument.id)")
             }
         } else {
             guard size.divided(by: lot).rounded(toScale: 0).multiplied(by: lot) == size else {
-                throw OKXError("51121", "Order quantity sz \(request.size) must be a multiple of the lot size \(lot)")
+                throw OKXError(.notLotMultiple, "Order quantity sz \(request.size) must be a multiple of the lot size \(lot)")
             }
         }
         guard size >= ExactDecimal(instrument.minimumSize) else {
-            throw OKXError("51020", "Order amount sz \(size) must be at least the minimum size \(ExactDecimal(instrument.minimumSize))")
+            throw OKXError(.belowMinimumSize, "Order amount sz \(size) must be at least the minimum size \(ExactDecimal(instrument.minimumSize))")
         }
         if request.reduceOnly {
             let position = account.positions[instrument.id.rawValue]?.pos ?? .zero
             let reduces = isBuy ? position.isNegative && size <= -position : position.units > 0 && size <= position
             guard instrument.kind != .spot, reduces else {
-                throw OKXError("51169", "Order failed because reduceOnly sz \(size) does not reduce the position of \(instrument.id)")
+                throw OKXError(.reduceOnlyDoesNotReduce, "Order failed because reduceOnly sz \(size) does not reduce the position of \(instrument.id)")
             }
         }
         // Marketable?
@@ -251,7 +251,7 @@ extension Exchange {
             marketable = true
         }
         if request.ordType == "post_only", marketable {
-            throw OKXError("51019", "Post only order px \(limitPrice ?? .zero) would take liquidity (book \(top.bid)/\(top.ask))")
+            throw OKXError(.postOnlyWouldTake, "Post only order px \(limitPrice ?? .zero) would take liquidity (book \(top.bid)/\(top.ask))")
         }
         let fillPrice = marketable ? (isBuy ? top.ask : top.bid) : (limitPrice ?? top.mark)
         let willRest = !marketable && (request.ordType == "limit" || request.ordType == "post_only")
@@ -413,12 +413,12 @@ extension Exchange {
 
     /// One cancellation of ``cancelOrders(uid:_:)``, staged into `changes`.
     private func stageCancel(uid: String, instId: String, ordId: String?, clOrdId: String?, into changes: inout ChangeSet) throws -> OrderRecord {
-        guard var account = changes.current(uid, in: accounts) else { throw OKXError("50111", "Invalid OK-ACCESS-KEY", httpStatus: 401) }
+        guard var account = changes.current(uid, in: accounts) else { throw OKXError(.invalidKey, "Invalid OK-ACCESS-KEY") }
         let match = account.openOrders.values.first { order in
             order.instId == instId && (ordId.map { String(order.ordId) == $0 } ?? (clOrdId.map { order.clOrdId == $0 } ?? false))
         }
         guard var order = match else {
-            throw OKXError("51400", "Cancellation failed as the order does not exist or is not open: ordId \(ordId ?? "") clOrdId \(clOrdId ?? "") on \(instId)")
+            throw OKXError(.cancelFailed, "Cancellation failed as the order does not exist or is not open: ordId \(ordId ?? "") clOrdId \(clOrdId ?? "") on \(instId)")
         }
         let old = account
         order.state = "canceled"

@@ -110,7 +110,7 @@ public actor MarketSimulator {
             }
             return try snapshot.advanced(to: time)
         } catch {
-            throw OKXError("50000", "the simulated market is invalid: \(error.description)")
+            throw OKXError(.internalError, "the simulated market is invalid: \(error.description)")
         }
     }
 
