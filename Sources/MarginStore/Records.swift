@@ -87,27 +87,27 @@ public struct OrderRecord: Codable, Sendable, Equatable, FetchableRecord, Persis
     public var uid: String
     public var clOrdId: String
     public var instId: String
-    public var tdMode: String
-    public var side: String
-    public var ordType: String
+    public var tdMode: TradeMode
+    public var side: OrderSide
+    public var ordType: OrderType
     public var px: String
     public var sz: String
     public var tgtCcy: String
     public var reduceOnly: Bool
-    public var state: String
+    public var state: OrderState
     public var accFillSz: String
     public var avgPx: String
     public var fee: String
     public var feeCcy: String
-    public var category: String
+    public var category: OrderCategory
     public var tag: String
     public var cTime: Int64
     public var uTime: Int64
 
     public init(
-        ordId: Int64, uid: String, clOrdId: String, instId: String, tdMode: String, side: String, ordType: String, px: String,
-        sz: String, tgtCcy: String, reduceOnly: Bool, state: String, accFillSz: String, avgPx: String, fee: String,
-        feeCcy: String, category: String, tag: String, cTime: Int64, uTime: Int64
+        ordId: Int64, uid: String, clOrdId: String, instId: String, tdMode: TradeMode, side: OrderSide, ordType: OrderType, px: String,
+        sz: String, tgtCcy: String, reduceOnly: Bool, state: OrderState, accFillSz: String, avgPx: String, fee: String,
+        feeCcy: String, category: OrderCategory, tag: String, cTime: Int64, uTime: Int64
     ) {
         self.ordId = ordId
         self.uid = uid
@@ -131,7 +131,7 @@ public struct OrderRecord: Codable, Sendable, Equatable, FetchableRecord, Persis
         self.uTime = uTime
     }
 
-    public var isOpen: Bool { state == "live" || state == "partially_filled" }
+    public var isOpen: Bool { state.isOpen }
 }
 
 extension OrderRecord {
@@ -166,19 +166,19 @@ public struct FillRecord: Codable, Sendable, Equatable, FetchableRecord, Persist
     public var uid: String
     public var clOrdId: String
     public var instId: String
-    public var side: String
+    public var side: OrderSide
     public var fillPx: String
     public var fillSz: String
     public var fee: String
     public var feeCcy: String
     public var pnl: String
     public var execType: String
-    public var category: String
+    public var category: OrderCategory
     public var ts: Int64
 
     public init(
-        tradeId: Int64, ordId: Int64, uid: String, clOrdId: String, instId: String, side: String, fillPx: String, fillSz: String,
-        fee: String, feeCcy: String, pnl: String, execType: String, category: String, ts: Int64
+        tradeId: Int64, ordId: Int64, uid: String, clOrdId: String, instId: String, side: OrderSide, fillPx: String, fillSz: String,
+        fee: String, feeCcy: String, pnl: String, execType: String, category: OrderCategory, ts: Int64
     ) {
         self.tradeId = tradeId
         self.ordId = ordId

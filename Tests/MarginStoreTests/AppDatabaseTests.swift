@@ -105,8 +105,8 @@ import Testing
     @Test func storingAnOrderInsertsThenUpdatesEveryColumn() throws {
         let database = try AppDatabase.inMemory()
         var order = OrderRecord(
-            ordId: 7, uid: "u1", clOrdId: "c1", instId: "BTC-USDT-SWAP", tdMode: "cross", side: "buy", ordType: "limit", px: "43000.1",
-            sz: "2", tgtCcy: "", reduceOnly: false, state: "live", accFillSz: "0", avgPx: "", fee: "0", feeCcy: "USDT", category: "normal",
+            ordId: 7, uid: "u1", clOrdId: "c1", instId: "BTC-USDT-SWAP", tdMode: .cross, side: .buy, ordType: .limit, px: "43000.1",
+            sz: "2", tgtCcy: "", reduceOnly: false, state: .live, accFillSz: "0", avgPx: "", fee: "0", feeCcy: "USDT", category: .normal,
             tag: "t", cTime: 100, uTime: 100)
         try database.writer.write { db in
             try AccountRecord(uid: "u1", acctLv: "4", acknowledged: true, autoLoan: false, label: "", createdAt: 1).insert(db)
@@ -114,9 +114,9 @@ import Testing
         }
         #expect(try database.writer.read { db in try OrderRecord.fetchOne(db, key: 7) } == order)
         order = OrderRecord(
-            ordId: 7, uid: "u1", clOrdId: "c2", instId: "ETH-USDT-SWAP", tdMode: "cash", side: "sell", ordType: "ioc", px: "1",
-            sz: "3", tgtCcy: "base_ccy", reduceOnly: true, state: "filled", accFillSz: "3", avgPx: "1.5", fee: "-0.1", feeCcy: "BTC",
-            category: "full_liquidation", tag: "u", cTime: 101, uTime: 102)
+            ordId: 7, uid: "u1", clOrdId: "c2", instId: "ETH-USDT-SWAP", tdMode: .cash, side: .sell, ordType: .ioc, px: "1",
+            sz: "3", tgtCcy: "base_ccy", reduceOnly: true, state: .filled, accFillSz: "3", avgPx: "1.5", fee: "-0.1", feeCcy: "BTC",
+            category: .fullLiquidation, tag: "u", cTime: 101, uTime: 102)
         try database.writer.write { db in try order.store(in: db) }
         #expect(try database.writer.read { db in try OrderRecord.fetchAll(db) } == [order])
         let tableColumns = try database.writer.read { db in try db.columns(in: "order").map(\.name) }

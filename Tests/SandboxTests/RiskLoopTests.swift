@@ -22,7 +22,7 @@ import Testing
             try FillRecord.filter(Column("uid") == user.uid && Column("category") != "normal").fetchAll(db)
         }
         #expect(!fills.isEmpty)
-        #expect(fills.allSatisfy { ["partial_liquidation", "full_liquidation"].contains($0.category) && $0.side == "sell" })
+        #expect(fills.allSatisfy { [.partialLiquidation, .fullLiquidation].contains($0.category) && $0.side == .sell })
         let bills = try await sandbox.database.writer.read { db in try BillRecord.filter(Column("uid") == user.uid && Column("type") == "5").fetchCount(db) }
         #expect(bills == fills.count)
         let state = await sandbox.call("GET", "/api/v5/account/risk-state", as: user).first
@@ -163,7 +163,7 @@ import Testing
             #expect(ExactDecimal(record.fillPx) == fill.ledger.price)
             #expect(ExactDecimal(record.fee) == -fill.ledger.fee, "fee \(record.fee) vs planned \(fill.ledger.fee)")
             #expect(ExactDecimal(record.pnl) == fill.ledger.realizedPnL, "P&L \(record.pnl) vs planned \(fill.ledger.realizedPnL)")
-            #expect(record.side == (fill.ledger.sizeContracts.isNegative ? "sell" : "buy"))
+            #expect(record.side == (fill.ledger.sizeContracts.isNegative ? .sell : .buy))
         }
         // And the account's cash moved by exactly the planned cash changes.
         let after = try #require(await sandbox.exchange.account(user.uid))
@@ -236,13 +236,13 @@ import Testing
         #expect(report.liquidatedAccounts == [user.uid])
         // The open order went first, cancelled as part of the liquidation.
         let orders = try await sandbox.database.writer.read { db in try OrderRecord.filter(Column("uid") == user.uid).fetchAll(db) }
-        #expect(orders.contains { $0.instId == "ETH-USDT-SWAP" && $0.state == "canceled" && $0.category == "partial_liquidation" })
+        #expect(orders.contains { $0.instId == "ETH-USDT-SWAP" && $0.state == .canceled && $0.category == .partialLiquidation })
         // The whole position went in one fill: a sell at the mark less the tier-1 slippage, with the tier-1 fee.
         let fills = try await sandbox.database.writer.read { db in
             try FillRecord.filter(Column("uid") == user.uid && Column("category") == "full_liquidation").fetchAll(db)
         }
         let fill = try #require(fills.first)
-        #expect(fills.count == 1 && fill.side == "sell" && ExactDecimal(fill.fillSz) == ExactDecimal(300))
+        #expect(fills.count == 1 && fill.side == .sell && ExactDecimal(fill.fillSz) == ExactDecimal(300))
         let mark = try shocked.market(for: try #require(Fixtures.catalog.instrument("BTC-USDT-SWAP")), path: "").markPrice
         #expect(ExactDecimal(fill.fillPx) == LedgerBoundary.ledger(mark * (1 - 0.001)))
         let expectedFee = LedgerAmount("USDT", ExactDecimal(300).multiplied(by: ExactDecimal(0.01)).multiplied(by: ExactDecimal(fill.fillPx) ?? .zero)

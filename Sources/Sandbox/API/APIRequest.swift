@@ -105,6 +105,16 @@ struct BodyFields {
         return value
     }
 
+    /// A required field whose value is one of a closed set (`side`, `ordType`, `tdMode`); anything else is a
+    /// parameter error listing what is accepted.
+    func required<Value: RawRepresentable & CaseIterable>(_ key: String, as _: Value.Type) throws -> Value where Value.RawValue == String {
+        let text = try required(key)
+        guard let value = Value(rawValue: text) else {
+            throw OKXError.parameter("\(key) \(text.prefix(40)) must be one of \(Value.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return value
+    }
+
     func decimal(_ key: String) throws -> ExactDecimal? {
         guard let text = try string(key) else { return nil }
         // Foundation's trimming is only paid for when there is something to trim.

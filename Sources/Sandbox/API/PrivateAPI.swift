@@ -293,7 +293,7 @@ extension Exchange {
 
     public func orderHistoryView(uid: String, instType: String?, instId: String?, limit: Int) throws -> JSONValue {
         let rows = try database.writer.read { db in
-            var request = OrderRecord.filter(Column("uid") == uid && (Column("state") == "filled" || Column("state") == "canceled"))
+            var request = OrderRecord.filter(Column("uid") == uid && (Column("state") == OrderState.filled || Column("state") == OrderState.canceled))
             if let instId { request = request.filter(Column("instId") == instId) }
             return try request.order(Column("ordId").desc).limit(500).fetchAll(db)
         }

@@ -300,8 +300,8 @@ public struct SandboxAPI: Sendable {
             }
             guard let size = try fields.decimal("sz") else { throw OKXError.empty("sz") }
             let request = OrderRequest(
-                instId: try fields.required("instId"), tdMode: try fields.required("tdMode"), side: try fields.required("side"),
-                ordType: try fields.required("ordType"), size: size, price: try fields.decimal("px"),
+                instId: try fields.required("instId"), tdMode: try fields.required("tdMode", as: TradeMode.self),
+                side: try fields.required("side", as: OrderSide.self), ordType: try fields.required("ordType", as: OrderType.self), size: size, price: try fields.decimal("px"),
                 tgtCcy: try fields.string("tgtCcy") ?? "", clOrdId: clOrdId, tag: tag, reduceOnly: try fields.bool("reduceOnly") ?? false)
             return (clOrdId, tag, .success(request))
         } catch {

@@ -29,7 +29,7 @@ extension Exchange {
         for order in account.openOrders.values {
             guard let instrument = catalog.instrument(order.instId), instrument.kind == .spot else { continue }
             let remaining = (ExactDecimal(order.sz) ?? .zero) - (ExactDecimal(order.accFillSz) ?? .zero)
-            if order.side == "buy" {
+            if order.side == .buy {
                 frozen[instrument.quoteCurrency, default: .zero] += remaining.multiplied(by: ExactDecimal(order.px) ?? .zero)
             } else {
                 frozen[instrument.underlying, default: .zero] += remaining
@@ -160,23 +160,23 @@ extension Exchange {
             ("tag", .string(order.tag)),
             ("px", .string(order.px)),
             ("sz", .string(order.sz)),
-            ("ordType", .string(order.ordType)),
-            ("side", .string(order.side)),
+            ("ordType", .string(order.ordType.rawValue)),
+            ("side", .string(order.side.rawValue)),
             ("posSide", .string("net")),
-            ("tdMode", .string(order.tdMode)),
+            ("tdMode", .string(order.tdMode.rawValue)),
             ("tgtCcy", .string(order.tgtCcy)),
             ("accFillSz", .string(order.accFillSz)),
             ("fillPx", .string(order.avgPx)),
             ("fillSz", .string(order.accFillSz)),
             ("avgPx", .string(order.avgPx)),
-            ("state", .string(order.state)),
+            ("state", .string(order.state.rawValue)),
             ("lever", .string("")),
             ("fee", .string(order.fee)),
             ("feeCcy", .string(order.feeCcy)),
             ("rebate", .string("0")),
             ("rebateCcy", .string(order.feeCcy)),
             ("pnl", .string("0")),
-            ("category", .string(order.category)),
+            ("category", .string(order.category.rawValue)),
             ("reduceOnly", .string(order.reduceOnly ? "true" : "false")),
             ("cancelSource", .string("")),
             ("source", .string("")),
@@ -199,13 +199,13 @@ extension Exchange {
             ("tag", .string("")),
             ("fillPx", .string(fill.fillPx)),
             ("fillSz", .string(fill.fillSz)),
-            ("side", .string(fill.side)),
+            ("side", .string(fill.side.rawValue)),
             ("posSide", .string("net")),
             ("execType", .string(fill.execType)),
             ("feeCcy", .string(fill.feeCcy)),
             ("fee", .string(fill.fee)),
             ("fillPnl", .string(fill.pnl)),
-            ("category", .string(fill.category)),
+            ("category", .string(fill.category.rawValue)),
             ("ts", .string(String(fill.ts))),
             ("fillTime", .string(String(fill.ts))),
         ])

@@ -108,7 +108,7 @@ public actor Exchange {
                 accounts[row[0] as String]?.positions[row[1] as String] = PositionState(
                     pos: ExactDecimal(row[2] as String) ?? .zero, avgPx: ExactDecimal(row[3] as String) ?? .zero, cTime: row[4], uTime: row[5])
             }
-            let open = OrderRecord.filter(Column("state") == "live" || Column("state") == "partially_filled")
+            let open = OrderRecord.filter(Column("state") == OrderState.live || Column("state") == OrderState.partiallyFilled)
             for order in try (uid.map { open.filter(Column("uid") == $0) } ?? open).fetchAll(db) {
                 accounts[order.uid]?.openOrders[order.ordId] = order
             }

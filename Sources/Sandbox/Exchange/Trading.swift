@@ -6,9 +6,9 @@ import Synchronization
 /// An order request, already parsed into typed fields.
 public struct OrderRequest: Sendable {
     public var instId: String
-    public var tdMode: String
-    public var side: String
-    public var ordType: String
+    public var tdMode: TradeMode
+    public var side: OrderSide
+    public var ordType: OrderType
     public var size: ExactDecimal
     public var price: ExactDecimal?
     public var tgtCcy: String
@@ -189,21 +189,17 @@ extension Exchange {
     private func stageOrder(uid: String, _ request: OrderRequest, into changes: inout ChangeSet) throws -> OrderRecord {
         guard var account = changes.current(uid, in: accounts) else { throw OKXError(.invalidKey, "Invalid OK-ACCESS-KEY") }
         let instrument = try liveInstrument(request.instId)
-        guard ["buy", "sell"].contains(request.side) else { throw OKXError.parameter("side \(request.side) must be buy or sell") }
-        guard ["market", "limit", "post_only", "ioc", "fok", "optimal_limit_ioc"].contains(request.ordType) else {
-            throw OKXError.parameter("ordType \(request.ordType) is not supported (market, limit, post_only, ioc, fok)")
-        }
-        if request.tdMode == "isolated" { throw OKXError.parameter("tdMode isolated is not supported: the sandbox margins in cross mode only") }
+        if request.tdMode == .isolated { throw OKXError.parameter("tdMode isolated is not supported: the sandbox margins in cross mode only") }
         if instrument.kind == .spot {
-            guard ["cash", "cross"].contains(request.tdMode) else { throw OKXError.parameter("tdMode \(request.tdMode) must be cash or cross for spot") }
+            guard request.tdMode == .cash || request.tdMode == .cross else { throw OKXError.parameter("tdMode \(request.tdMode.rawValue) must be cash or cross for spot") }
         } else {
-            guard request.tdMode == "cross" else { throw OKXError.parameter("tdMode \(request.tdMode) must be cross for \(instrument.kind.rawValue)") }
+            guard request.tdMode == .cross else { throw OKXError.parameter("tdMode \(request.tdMode.rawValue) must be cross for \(instrument.kind.rawValue)") }
         }
         guard request.size.units > 0 else { throw OKXError.parameter("sz \(request.size) must be greater than 0") }
         let top = try book(instrument)
-        let isBuy = request.side == "buy"
+        let isBuy = request.side == .buy
         let limitPrice: ExactDecimal?
-        if request.ordType == "market" || request.ordType == "optimal_limit_ioc" {
+        if request.ordType.hasNoLimitPrice {
             limitPrice = nil
         } else {
             guard let price = request.price else { throw OKXError.empty("px") }
@@ -219,7 +215,7 @@ extension Exchange {
         let lot = ExactDecimal(instrument.lotSize)
         // OKX's default: a spot market buy is sized in the quote currency unless tgtCcy says base_ccy.
         let quoteSized = request.tgtCcy == "quote_ccy"
-            || (request.tgtCcy.isEmpty && isBuy && (request.ordType == "market" || request.ordType == "optimal_limit_ioc"))
+            || (request.tgtCcy.isEmpty && isBuy && request.ordType.hasNoLimitPrice)
         if instrument.kind == .spot, quoteSized {
             let reference = limitPrice ?? (isBuy ? top.ask : top.bid)
             // The most whole lots the amount pays for (never spending more than sz).
@@ -250,17 +246,17 @@ extension Exchange {
         } else {
             marketable = true
         }
-        if request.ordType == "post_only", marketable {
+        if request.ordType == .postOnly, marketable {
             throw OKXError(.postOnlyWouldTake, "Post only order px \(limitPrice ?? .zero) would take liquidity (book \(top.bid)/\(top.ask))")
         }
         let fillPrice = marketable ? (isBuy ? top.ask : top.bid) : (limitPrice ?? top.mark)
-        let willRest = !marketable && (request.ordType == "limit" || request.ordType == "post_only")
+        let willRest = !marketable && request.ordType.rests
         let now = clock()
         var order = OrderRecord(
             ordId: nextOrderID, uid: uid, clOrdId: request.clOrdId, instId: instrument.id.rawValue, tdMode: request.tdMode,
             side: request.side, ordType: request.ordType, px: limitPrice?.description ?? "", sz: size.description,
-            tgtCcy: request.tgtCcy, reduceOnly: request.reduceOnly, state: "live", accFillSz: "0", avgPx: "", fee: "0",
-            feeCcy: feeCurrency(instrument, isBuy: isBuy), category: "normal", tag: request.tag, cTime: now, uTime: now)
+            tgtCcy: request.tgtCcy, reduceOnly: request.reduceOnly, state: .live, accFillSz: "0", avgPx: "", fee: "0",
+            feeCcy: feeCurrency(instrument, isBuy: isBuy), category: .normal, tag: request.tag, cTime: now, uTime: now)
         // Balance and margin, with open orders counted as filled.
         if marketable || willRest {
             try checkCapacity(account, adding: order, at: fillPrice, instrument: instrument, reduceOnly: request.reduceOnly)
@@ -268,11 +264,11 @@ extension Exchange {
         nextOrderID += 1
         let old = account
         if marketable {
-            try fill(&order, of: &account, instrument: instrument, size: size, price: fillPrice, maker: false, category: "normal", changes: &changes)
+            try fill(&order, of: &account, instrument: instrument, size: size, price: fillPrice, maker: false, category: .normal, changes: &changes)
         } else if willRest {
             account.openOrders[order.ordId] = order
         } else {
-            order.state = "canceled"  // an ioc or fok order that cannot fill
+            order.state = .canceled  // an ioc or fok order that cannot fill
         }
         changes.orders.append(order)
         changes.touch(account, previous: old)
@@ -290,18 +286,18 @@ extension Exchange {
         if instrument.kind == .spot {
             // Cash mode and auto-borrow off: the spent currency must be covered by the balance left after
             // every open order that spends it.
-            let spent = order.side == "buy" ? instrument.quoteCurrency : instrument.underlying
+            let spent = order.side == .buy ? instrument.quoteCurrency : instrument.underlying
             pending.append(order)
             var spendable = account.balances[spent] ?? .zero
             for open in pending {
                 guard let openInstrument = catalog.instrument(open.instId), openInstrument.kind == .spot else { continue }
                 let openSize = (ExactDecimal(open.sz) ?? .zero) - (ExactDecimal(open.accFillSz) ?? .zero)
                 let openPrice = open.ordId == order.ordId ? price : (ExactDecimal(open.px) ?? price)
-                if open.side == "buy", openInstrument.quoteCurrency == spent { spendable -= openSize.multiplied(by: openPrice) }
-                if open.side == "sell", openInstrument.underlying == spent { spendable -= openSize }
+                if open.side == .buy, openInstrument.quoteCurrency == spent { spendable -= openSize.multiplied(by: openPrice) }
+                if open.side == .sell, openInstrument.underlying == spent { spendable -= openSize }
             }
             if spendable.isNegative {
-                let borrow = order.tdMode == "cross" && account.record.autoLoan
+                let borrow = order.tdMode == .cross && account.record.autoLoan
                 if !borrow {
                     throw OKXError.insufficient("\(spent) balance \((account.balances[spent] ?? .zero)) does not cover the order and the open orders (auto-borrow is off)")
                 }
@@ -331,13 +327,13 @@ extension Exchange {
     /// fee, writes the fill and its bills, and updates the order.
     func fill(
         _ order: inout OrderRecord, of account: inout AccountState, instrument: Instrument, size: ExactDecimal, price: ExactDecimal,
-        maker: Bool, category: String, changes: inout ChangeSet
+        maker: Bool, category: OrderCategory, changes: inout ChangeSet
     ) throws {
-        let isBuy = order.side == "buy"
+        let isBuy = order.side == .buy
         let now = clock()
         let signed = isBuy ? size : -size
         let trade = try execute(on: &account, instrument: instrument, size: signed, price: price, maker: maker, feeRate: nil,
-            ordId: String(order.ordId), billType: category == "normal" ? "2" : "5", changes: &changes)
+            ordId: String(order.ordId), billType: category == .normal ? "2" : "5", changes: &changes)
         let filledBefore = ExactDecimal(order.accFillSz) ?? .zero
         let filledAfter = filledBefore + size
         let averageBefore = ExactDecimal(order.avgPx) ?? .zero
@@ -345,10 +341,10 @@ extension Exchange {
         order.accFillSz = filledAfter.description
         order.fee = ((ExactDecimal(order.fee) ?? .zero) - trade.fee).description
         order.feeCcy = trade.feeCurrency
-        order.state = filledAfter >= (ExactDecimal(order.sz) ?? .zero) ? "filled" : "partially_filled"
+        order.state = filledAfter >= (ExactDecimal(order.sz) ?? .zero) ? .filled : .partiallyFilled
         order.uTime = now
         order.category = category
-        if order.state == "filled" { account.openOrders[order.ordId] = nil } else { account.openOrders[order.ordId] = order }
+        if order.state == .filled { account.openOrders[order.ordId] = nil } else { account.openOrders[order.ordId] = order }
         changes.fills.append(FillRecord(
             tradeId: 0, ordId: order.ordId, uid: account.uid, clOrdId: order.clOrdId, instId: order.instId, side: order.side,
             fillPx: price.description, fillSz: size.description, fee: (-trade.fee).description, feeCcy: trade.feeCurrency,
@@ -421,7 +417,7 @@ extension Exchange {
             throw OKXError(.cancelFailed, "Cancellation failed as the order does not exist or is not open: ordId \(ordId ?? "") clOrdId \(clOrdId ?? "") on \(instId)")
         }
         let old = account
-        order.state = "canceled"
+        order.state = .canceled
         order.uTime = clock()
         account.openOrders[order.ordId] = nil
         changes.orders.append(order)
@@ -458,11 +454,11 @@ extension Exchange {
             guard let instrument = catalog.instrument(order.instId) else { continue }
             let size = (ExactDecimal(order.sz) ?? .zero) - (ExactDecimal(order.accFillSz) ?? .zero)
             let orderPrice = (extra.map { $0.ordId == order.ordId } ?? false) ? price : (ExactDecimal(order.px) ?? price)
-            let signed = order.side == "buy" ? size.doubleValue : -size.doubleValue
+            let signed = order.side == .buy ? size.doubleValue : -size.doubleValue
             // Counted as filled without inventing profit: a buy at no better than the mark, a sell at no
             // better than the mark; a new derivative position enters at the mark (no unrealised P&L).
             let mark = (try? market.market(for: instrument, path: order.instId).markPrice) ?? orderPrice.doubleValue
-            let conservative = order.side == "buy" ? max(orderPrice.doubleValue, mark) : min(orderPrice.doubleValue, mark)
+            let conservative = order.side == .buy ? max(orderPrice.doubleValue, mark) : min(orderPrice.doubleValue, mark)
             if instrument.kind == .spot {
                 portfolio.cashBalances[instrument.underlying, default: 0] += signed
                 portfolio.cashBalances[instrument.quoteCurrency, default: 0] -= signed * conservative

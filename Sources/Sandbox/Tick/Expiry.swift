@@ -27,7 +27,7 @@ extension Exchange {
             for (ordId, order) in account.openOrders.sorted(by: { $0.key < $1.key }) {
                 guard let instrument = catalog.instrument(order.instId), let expiry = instrument.expiry, expiry <= end else { continue }
                 var cancelled = order
-                cancelled.state = "canceled"
+                cancelled.state = .canceled
                 cancelled.uTime = clock()
                 updated.openOrders[ordId] = nil
                 changes.orders.append(cancelled)

@@ -59,8 +59,8 @@ extension Exchange {
                     let held = updated.positions[fill.instrumentID]?.pos ?? .zero
                     let closesAll = !held.isZero && held == -fill.ledger.sizeContracts
                     try bookLiquidationFill(
-                        &updated, instrument: instrument, size: size, side: fill.ledger.sizeContracts.isNegative ? "sell" : "buy",
-                        price: fill.ledger.price, category: closesAll ? "full_liquidation" : "partial_liquidation",
+                        &updated, instrument: instrument, size: size, side: fill.ledger.sizeContracts.isNegative ? .sell : .buy,
+                        price: fill.ledger.price, category: closesAll ? .fullLiquidation : .partialLiquidation,
                         tag: action.step.rawValue, changes: &changes)
                 }
             case .collateral:
@@ -104,8 +104,8 @@ extension Exchange {
             let selling = !held.pos.isNegative
             let price = LedgerBoundary.ledger(worst.market.markPrice * (selling ? 1 - slippage : 1 + slippage))
             try bookLiquidationFill(
-                &updated, instrument: instrument, size: held.pos.magnitude, side: selling ? "sell" : "buy", price: price,
-                category: "full_liquidation", tag: "CLASSIC", changes: &changes)
+                &updated, instrument: instrument, size: held.pos.magnitude, side: selling ? .sell : .buy, price: price,
+                category: .fullLiquidation, tag: "CLASSIC", changes: &changes)
         }
         changes.touch(updated, previous: account)
     }
@@ -114,8 +114,8 @@ extension Exchange {
     func cancelAll(_ account: inout AccountState, changes: inout ChangeSet) {
         for (ordId, order) in account.openOrders.sorted(by: { $0.key < $1.key }) {
             var cancelled = order
-            cancelled.state = "canceled"
-            cancelled.category = "partial_liquidation"
+            cancelled.state = .canceled
+            cancelled.category = .partialLiquidation
             cancelled.uTime = clock()
             account.openOrders[ordId] = nil
             changes.orders.append(cancelled)
@@ -133,7 +133,7 @@ extension Exchange {
 
     /// One liquidation trade: a filled market order, its fill and bill (type 5), the fee to the fund.
     func bookLiquidationFill(
-        _ account: inout AccountState, instrument: Instrument, size: ExactDecimal, side: String, price: ExactDecimal, category: String,
+        _ account: inout AccountState, instrument: Instrument, size: ExactDecimal, side: OrderSide, price: ExactDecimal, category: OrderCategory,
         tag: String, changes: inout ChangeSet
     ) throws {
         let now = clock()
@@ -142,13 +142,13 @@ extension Exchange {
         let sizeText = size.description
         let priceText = price.description
         var order = OrderRecord(
-            ordId: nextOrderID, uid: account.uid, clOrdId: "", instId: instrument.id.rawValue, tdMode: "cross", side: side, ordType: "market",
-            px: "", sz: sizeText, tgtCcy: "", reduceOnly: category == "full_liquidation", state: "filled",
+            ordId: nextOrderID, uid: account.uid, clOrdId: "", instId: instrument.id.rawValue, tdMode: .cross, side: side, ordType: .market,
+            px: "", sz: sizeText, tgtCcy: "", reduceOnly: category == .fullLiquidation, state: .filled,
             accFillSz: sizeText, avgPx: priceText, fee: "0", feeCcy: instrument.settleCurrency, category: category,
             tag: tag, cTime: now, uTime: now)
         nextOrderID += 1
         let trade = try execute(
-            on: &account, instrument: instrument, size: side == "buy" ? size : -size, price: price, maker: false,
+            on: &account, instrument: instrument, size: side == .buy ? size : -size, price: price, maker: false,
             feeRate: parameters.liquidationFeeRate[tier] ?? 0, ordId: String(order.ordId), billType: "5", changes: &changes)
         let feeText = (-trade.fee).description
         order.fee = feeText

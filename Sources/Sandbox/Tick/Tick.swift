@@ -113,11 +113,11 @@ extension Exchange {
                 guard let instrument = catalog.instrument(order.instId), let price = ExactDecimal(order.px),
                     let top = try? book(instrument)
                 else { continue }
-                let crosses = order.side == "buy" ? top.ask <= price : top.bid >= price
+                let crosses = order.side == .buy ? top.ask <= price : top.bid >= price
                 guard crosses else { continue }
                 var open = order
                 let remaining = (ExactDecimal(order.sz) ?? .zero) - (ExactDecimal(order.accFillSz) ?? .zero)
-                try fill(&open, of: &updated, instrument: instrument, size: remaining, price: price, maker: true, category: "normal",
+                try fill(&open, of: &updated, instrument: instrument, size: remaining, price: price, maker: true, category: .normal,
                     changes: &changes)
                 changes.orders.append(open)
                 filled += 1
