@@ -48,7 +48,7 @@ public enum BulkWrites {
             bind(handle, 3, bill.ccy)
             bind(handle, 4, bill.balChg)
             bind(handle, 5, bill.bal)
-            bind(handle, 6, bill.type)
+            bind(handle, 6, bill.type.rawValue)
             bind(handle, 7, bill.subType)
             bind(handle, 8, bill.instId)
             bind(handle, 9, bill.ordId)

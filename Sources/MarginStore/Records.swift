@@ -208,7 +208,7 @@ public struct BillRecord: Codable, Sendable, Equatable, FetchableRecord, Persist
     public var ccy: String
     public var balChg: String
     public var bal: String
-    public var type: String
+    public var type: BillType
     public var subType: String
     public var instId: String
     public var ordId: String
@@ -220,7 +220,7 @@ public struct BillRecord: Codable, Sendable, Equatable, FetchableRecord, Persist
     public var ts: Int64
 
     public init(
-        billId: Int64, uid: String, ccy: String, balChg: String, bal: String, type: String, subType: String, instId: String,
+        billId: Int64, uid: String, ccy: String, balChg: String, bal: String, type: BillType, subType: String, instId: String,
         ordId: String, pnl: String, fee: String, sz: String, px: String, notes: String, ts: Int64
     ) {
         self.billId = billId

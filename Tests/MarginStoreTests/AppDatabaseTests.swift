@@ -82,15 +82,15 @@ import Testing
     @Test func theHouseMigrationOpensWithWhatTheDepositsLeave() throws {
         let queue = try DatabaseQueue()
         try AppDatabase.migrator.migrate(queue, upTo: "v1")
-        func bill(_ id: Int64, _ ccy: String, _ change: String, type: String) -> BillRecord {
+        func bill(_ id: Int64, _ ccy: String, _ change: String, type: BillType) -> BillRecord {
             BillRecord(billId: id, uid: "u1", ccy: ccy, balChg: change, bal: "0", type: type, subType: "1", instId: "", ordId: "",
                 pnl: "0", fee: "0", sz: "", px: "", notes: "", ts: id)
         }
         try queue.write { db in
             try AccountRecord(uid: "u1", acctLv: "3", acknowledged: false, autoLoan: false, label: "", createdAt: 1).insert(db)
-            try bill(1, "USDT", "1000", type: "1").insert(db)
-            try bill(2, "BTC", "0.5", type: "1").insert(db)
-            try bill(3, "USDT", "-100.25", type: "2").insert(db)  // a trade: not a deposit
+            try bill(1, "USDT", "1000", type: .deposit).insert(db)
+            try bill(2, "BTC", "0.5", type: .deposit).insert(db)
+            try bill(3, "USDT", "-100.25", type: .trade).insert(db)  // a trade: not a deposit
             try BalanceRecord(uid: "u1", ccy: "USDT", cashBal: "899.75").insert(db)
             try BalanceRecord(uid: "u1", ccy: "BTC", cashBal: "0.5").insert(db)
             try InsuranceFundRecord(ccy: "USDT", balance: "0.05").insert(db)
@@ -150,7 +150,7 @@ import Testing
             try BulkWrites.store(balances: [(uid: "u1", ccy: "USDT", cashBal: "2"), (uid: "u1", ccy: "BTC", cashBal: "0.5")], into: db)
             try BalanceRecord(uid: "u1", ccy: "USDT", cashBal: "1").store(in: db)
             let bill = BillRecord(
-                billId: 0, uid: "u1", ccy: "USDT", balChg: "1", bal: "1", type: "1", subType: "1", instId: "", ordId: "", pnl: "0",
+                billId: 0, uid: "u1", ccy: "USDT", balChg: "1", bal: "1", type: .deposit, subType: "1", instId: "", ordId: "", pnl: "0",
                 fee: "0", sz: "", px: "", notes: "deposit", ts: 5)
             try BulkWrites.insert(bills: [bill, bill], firstID: 10, into: db)
             var single = bill

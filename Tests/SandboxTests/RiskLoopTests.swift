@@ -53,9 +53,9 @@ import Testing
         #expect(report.settlements == 1)
         #expect(report.interestBills >= 20, "hourly interest on the USDT loan above the 20,000 quota")
         let bills = try await sandbox.database.writer.read { db in try BillRecord.filter(Column("uid") == user.uid).fetchAll(db) }
-        #expect(bills.filter { $0.type == "8" }.count == 3)
-        #expect(bills.filter { $0.type == "3" }.count == 1)
-        #expect(bills.filter { $0.type == "7" }.allSatisfy { ($0.balChg.hasPrefix("-")) })
+        #expect(bills.filter { $0.type == .funding }.count == 3)
+        #expect(bills.filter { $0.type == .delivery }.count == 1)
+        #expect(bills.filter { $0.type == .interest }.allSatisfy { ($0.balChg.hasPrefix("-")) })
         let positions = await sandbox.call("GET", "/api/v5/account/positions", as: user)
         #expect(positions.data.map { $0[member: "instId"]?.scalarText } == ["BTC-USDT-SWAP"], "the option settled at expiry")
         #expect(try await sandbox.ledgerBalances(user.uid))
@@ -76,8 +76,10 @@ import Testing
         let report = try await sandbox.simulator.shock([:], advanceSeconds: 86_400)
         #expect(report.fundingPayments == 3 && report.settlements == 1 && report.interestBills == 0)
         let bills = try await sandbox.database.writer.read { db in try BillRecord.filter(Column("uid") == user.uid).fetchAll(db) }
-        #expect(bills.filter { $0.type == "8" }.count == 3)
-        #expect(bills.filter { $0.type == "3" }.count == 1)
+        #expect(bills.filter { $0.type == .funding }.count == 3)
+        #expect(bills.filter { $0.type == .delivery }.count == 1)
+        // OKX's sub-types: 173 a funding fee paid, 174 one received.
+        #expect(bills.filter { $0.type == .funding }.allSatisfy { $0.subType == ($0.balChg.hasPrefix("-") ? "173" : "174") })
         #expect(try await sandbox.ledgerBalances(user.uid), "every balance, in memory and stored, is the sum of its bills")
         #expect(try await sandbox.cashImbalances() == [])
         // A restart reads back what memory holds.

@@ -39,11 +39,11 @@ extension Exchange {
         return .array(rows.map { bill in
             .object([
                 ("billId", .string(String(bill.billId))), ("ccy", .string(bill.ccy)), ("balChg", .string(bill.balChg)),
-                ("bal", .string(bill.bal)), ("type", .string(bill.type)), ("subType", .string(bill.subType)), ("instId", .string(bill.instId)),
+                ("bal", .string(bill.bal)), ("type", .string(bill.type.rawValue)), ("subType", .string(bill.subType)), ("instId", .string(bill.instId)),
                 ("instType", .string(catalog.instrument(bill.instId)?.kind.rawValue ?? "")), ("ordId", .string(bill.ordId)),
                 ("pnl", .string(bill.pnl)), ("fee", .string(bill.fee)), ("sz", .string(bill.sz)), ("px", .string(bill.px)),
                 ("mgnMode", .string(bill.instId.isEmpty ? "" : "cross")), ("notes", .string(bill.notes)), ("from", .string("")),
-                ("to", .string("")), ("execType", .string("")), ("interest", .string(bill.type == "7" ? String(bill.balChg.dropFirst()) : "0")),
+                ("to", .string("")), ("execType", .string("")), ("interest", .string(bill.type == .interest ? String(bill.balChg.dropFirst()) : "0")),
                 ("ts", .string(String(bill.ts))),
             ])
         })
@@ -51,7 +51,7 @@ extension Exchange {
 
     public func interestAccruedView(uid: String) throws -> JSONValue {
         let rows = try database.writer.read { db in
-            try BillRecord.filter(Column("uid") == uid && Column("type") == "7").order(Column("billId").desc).limit(100).fetchAll(db)
+            try BillRecord.filter(Column("uid") == uid && Column("type") == BillType.interest).order(Column("billId").desc).limit(100).fetchAll(db)
         }
         return .array(rows.map { bill in
             let amount = bill.balChg.hasPrefix("-") ? String(bill.balChg.dropFirst()) : bill.balChg

@@ -223,7 +223,7 @@ public actor Exchange {
     /// rounded to the currency's ledger scale (zero when nothing was posted), for the counterpart to mirror.
     @discardableResult
     func post(
-        _ amount: ExactDecimal, _ currency: String, to account: inout AccountState, type: String, subType: String,
+        _ amount: ExactDecimal, _ currency: String, to account: inout AccountState, type: BillType, subType: String,
         instId: String = "", ordId: String = "", pnl: ExactDecimal = .zero, fee: ExactDecimal = .zero, sz: String = "",
         px: String = "", notes: String = "", always: Bool = false, changes: inout ChangeSet
     ) -> ExactDecimal {
@@ -243,7 +243,7 @@ public actor Exchange {
     /// the new balance in `changes.cash`. Returns the amount moved (rounded to the ledger scale).
     @discardableResult
     func postCash(
-        _ amount: ExactDecimal, _ currency: String, uid: String, type: String, subType: String, instId: String = "", px: String = "",
+        _ amount: ExactDecimal, _ currency: String, uid: String, type: BillType, subType: String, instId: String = "", px: String = "",
         notes: String = "", changes: inout ChangeSet
     ) -> ExactDecimal {
         let amount = LedgerAmount(currency, amount).amount
@@ -288,7 +288,7 @@ public actor Exchange {
         for (currency, amount) in deposits {
             guard amount.units > 0 else { throw OKXError.parameter("deposit amount \(amount) \(currency) must be positive") }
             guard (try? market.indexUSD(currency)) != nil else { throw OKXError.parameter("no index price for deposit currency \(currency)") }
-            post(amount, currency, to: &account, type: "1", subType: "1", notes: "sandbox deposit", changes: &changes)
+            post(amount, currency, to: &account, type: .deposit, subType: BillSubType.deposit, notes: "sandbox deposit", changes: &changes)
         }
         changes.touch(account, previous: empty)
         changes.previous[uid] = nil
@@ -354,7 +354,7 @@ public actor Exchange {
         guard (try? market.indexUSD(currency)) != nil else { throw OKXError.parameter("ccy \(currency) has no index price") }
         let old = account
         var changes = ChangeSet()
-        post(amount, currency, to: &account, type: "1", subType: "1", notes: "sandbox deposit", changes: &changes)
+        post(amount, currency, to: &account, type: .deposit, subType: BillSubType.deposit, notes: "sandbox deposit", changes: &changes)
         changes.touch(account, previous: old)
         try commit(changes)
     }

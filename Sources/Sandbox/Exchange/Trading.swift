@@ -333,7 +333,7 @@ extension Exchange {
         let now = clock()
         let signed = isBuy ? size : -size
         let trade = try execute(on: &account, instrument: instrument, size: signed, price: price, maker: maker, feeRate: nil,
-            ordId: String(order.ordId), billType: category == .normal ? "2" : "5", changes: &changes)
+            ordId: String(order.ordId), billType: category == .normal ? .trade : .liquidation, changes: &changes)
         let filledBefore = ExactDecimal(order.accFillSz) ?? .zero
         let filledAfter = filledBefore + size
         let averageBefore = ExactDecimal(order.avgPx) ?? .zero
@@ -356,13 +356,13 @@ extension Exchange {
     @discardableResult
     func execute(
         on account: inout AccountState, instrument: Instrument, size signed: ExactDecimal, price: ExactDecimal, maker: Bool,
-        feeRate: Double?, ordId: String, billType: String, changes: inout ChangeSet
+        feeRate: Double?, ordId: String, billType: BillType, changes: inout ChangeSet
     ) throws -> ExecutedTrade {
         let id = instrument.id.rawValue
         let isBuy = !signed.isNegative
         let size = signed.magnitude
         let fees = parameters.fees
-        let subType = isBuy ? "1" : "2"
+        let subType = isBuy ? BillSubType.buy : BillSubType.sell
         if instrument.kind == .spot {
             let rate = ExactDecimal(feeRate ?? (maker ? fees["spotMaker"] ?? 0 : fees["spotTaker"] ?? 0))
             let spot = TradeArithmetic.spotFill(instrument, sizeCoins: signed, price: price, feeRate: rate)

@@ -43,7 +43,7 @@ extension Exchange {
                     let coins = position.pos.multiplied(by: ExactDecimal(instrument.coinsPerContract))
                     let payout = coins.multiplied(by: ExactDecimal(intrinsic))
                     let fee = LedgerAmount(instrument.settleCurrency, coins.magnitude.multiplied(by: feeRate)).amount
-                    let paid = post(payout - fee, instrument.settleCurrency, to: &updated, type: "3", subType: "13", instId: id, pnl: payout,
+                    let paid = post(payout - fee, instrument.settleCurrency, to: &updated, type: .delivery, subType: BillSubType.delivery, instId: id, pnl: payout,
                         fee: -fee, sz: position.pos.magnitude.description, px: settlement.description,
                         notes: payout.isZero ? "option expired worthless" : "option exercise at expiry", always: true, changes: &changes)
                     let charged = fund(fee, instrument.settleCurrency, changes: &changes)
@@ -51,7 +51,7 @@ extension Exchange {
                     updated.positions[id] = nil
                 } else {
                     try execute(on: &updated, instrument: instrument, size: -position.pos, price: settlement, maker: false,
-                        feeRate: parameters.settlementFeeRate, ordId: "", billType: "3", changes: &changes)
+                        feeRate: parameters.settlementFeeRate, ordId: "", billType: .delivery, changes: &changes)
                 }
                 settled += 1
                 touched = true

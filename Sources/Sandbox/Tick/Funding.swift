@@ -54,11 +54,11 @@ extension Exchange {
                         ? position.pos.multiplied(by: term.contractValue).divided(by: term.mark)
                         : position.pos.multiplied(by: term.contractValue).multiplied(by: term.mark)
                     let payment = -value.multiplied(by: term.exactRate)
-                    let subType = payment.isNegative ? "174" : "173"
+                    let subType = payment.isNegative ? BillSubType.fundingExpense : BillSubType.fundingIncome
                     let posted = copied
-                        ? post(payment, instrument.settleCurrency, to: &updated, type: "8", subType: subType, instId: id, px: term.markText,
+                        ? post(payment, instrument.settleCurrency, to: &updated, type: .funding, subType: subType, instId: id, px: term.markText,
                             notes: term.note, changes: &changes)
-                        : postCash(payment, instrument.settleCurrency, uid: uid, type: "8", subType: subType, instId: id,
+                        : postCash(payment, instrument.settleCurrency, uid: uid, type: .funding, subType: subType, instId: id,
                             px: term.markText, notes: term.note, changes: &changes)
                     // The house is the other side of every position: it pays what the account receives.
                     houseBooks(-posted, instrument.settleCurrency, changes: &changes)

@@ -63,7 +63,7 @@ extension Exchange {
                     events: [], pendingInterest: account.pendingInterest[currency] ?? .zero,
                     equityBeyondCash: ExactDecimal((equities[currency] ?? 0) - LedgerBoundary.risk(cash)))
                 for bill in result.bills {
-                    let charged = post(-bill.amount, currency, to: &updated, type: "7", subType: "9", notes: "interest \(bill.reason.rawValue)",
+                    let charged = post(-bill.amount, currency, to: &updated, type: .interest, subType: BillSubType.interest, notes: "interest \(bill.reason.rawValue)",
                         changes: &changes)
                     updated.accruedInterest[currency, default: .zero] += bill.amount
                     fund(-charged, currency, changes: &changes)

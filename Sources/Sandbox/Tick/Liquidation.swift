@@ -69,7 +69,7 @@ extension Exchange {
                 var houseSide: [String: ExactDecimal] = [:]
                 for (currency, change) in action.cashChanges.sorted(by: { $0.key < $1.key }) {
                     houseSide[currency, default: .zero] -= post(
-                        ExactDecimal(change), currency, to: &updated, type: "5", subType: "1001", notes: action.reason, changes: &changes)
+                        ExactDecimal(change), currency, to: &updated, type: .liquidation, subType: BillSubType.collateralSale, notes: action.reason, changes: &changes)
                 }
                 for (currency, penalty) in action.insuranceFundChanges.sorted(by: { $0.key < $1.key }) {
                     houseSide[currency, default: .zero] -= fund(ExactDecimal(penalty), currency, changes: &changes)
@@ -125,7 +125,7 @@ extension Exchange {
     /// The insurance fund covers every negative balance of an account with no position left.
     func coverNegativeBalances(_ account: inout AccountState, changes: inout ChangeSet) {
         for (currency, balance) in account.balances.sorted(by: { $0.key < $1.key }) where balance.isNegative {
-            let covered = post(-balance, currency, to: &account, type: "102", subType: "1", notes: "deficit covered by the insurance fund",
+            let covered = post(-balance, currency, to: &account, type: .deficitCover, subType: BillSubType.deficitCover, notes: "deficit covered by the insurance fund",
                 changes: &changes)
             fund(-covered, currency, changes: &changes)
         }
@@ -149,7 +149,7 @@ extension Exchange {
         nextOrderID += 1
         let trade = try execute(
             on: &account, instrument: instrument, size: side == .buy ? size : -size, price: price, maker: false,
-            feeRate: parameters.liquidationFeeRate[tier] ?? 0, ordId: String(order.ordId), billType: "5", changes: &changes)
+            feeRate: parameters.liquidationFeeRate[tier] ?? 0, ordId: String(order.ordId), billType: .liquidation, changes: &changes)
         let feeText = (-trade.fee).description
         order.fee = feeText
         changes.orders.append(order)
