@@ -175,7 +175,7 @@ import Testing
         let pm = try PortfolioMargin.compute(portfolio, market: Self.market, parameters: Self.parameters)
         let classic = try ClassicMargin.compute(portfolio, market: Self.market, parameters: Self.parameters)
         let unit = try #require(pm.units.first)
-        #expect(unit.components.dominant == "MR9")
+        #expect(unit.components.dominant == .mr9)
         #expect(pm.totalMmrUSD > classic.totalMmrUSD)
         #expect(pm.totalMmrUSD - unit.components.mr9 <= classic.totalMmrUSD)
     }

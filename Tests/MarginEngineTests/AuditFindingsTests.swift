@@ -145,8 +145,8 @@ import Testing
             positions: [try Self.position("BTC-USDT-SWAP", 100), try Self.position("BTC-USD-SWAP", -885)], cashBalances: ["USDT": 10_000])
         let before = try PortfolioMargin.compute(portfolio, market: Self.market, parameters: Self.parameters)
         let unit = try #require(before.units.first)
-        #expect(unit.components.dominant == "MR7")
-        #expect(unit.components.dominantScenario == "MR9")
+        #expect(unit.components.dominant == .mr7)
+        #expect(unit.components.dominantScenario == .mr9)
         // Pushed below 100 %: equity at 90 % of the MMR.
         portfolio.cashBalances["USDT"] = 10_000 - (before.adjustedEquityUSD - 0.9 * before.totalMmrUSD) / (try Self.market.indexUSD("USDT"))
         let plan = try Self.plan(portfolio)

@@ -131,7 +131,7 @@ import Testing
         let components = market.flatMap { try? RiskUnitComponents(exposure, tier: .tier1, market: $0, parameters: parameters) }
         #expect(components?.mr7 == 50_000)
         #expect(components?.mmr == 50_000)
-        #expect(components?.dominant == "MR7")
+        #expect(components?.dominant == .mr7)
     }
 
     /// Golden case 3: MR9 on a 10,000,000 USD hedge between USDT-margined and USD-margined legs.
@@ -141,7 +141,7 @@ import Testing
         exposure.cashDeltaUSD = [10_000_000, 0, -10_000_000]
         let components = try RiskUnitComponents(exposure, tier: .tier1, market: market, parameters: Fixtures.parameters)
         #expect(isClose(components.mr9, 202_500, relative: 1e-12))
-        #expect(components.dominant == "MR9")
+        #expect(components.dominant == .mr9)
     }
 
     /// Golden case 4: OKX's older classic option rule, margin factor 1.02, contract 0.1 BTC: a short call

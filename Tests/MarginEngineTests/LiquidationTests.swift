@@ -52,7 +52,7 @@ import Testing
             try Self.position("BTC-USD-SWAP", -9_000, market: market),
         ]), toRatio: 0.9, market: market)
         let before = try PortfolioMargin.compute(portfolio, market: market, parameters: Self.parameters)
-        #expect(before.units.first?.components.dominant == "MR9")
+        #expect(before.units.first?.components.dominant == .mr9)
         let plan = try Self.plan(portfolio, market: market)
         Self.expectRestored(plan, firstStep: .ddh1)
         let first = try #require(plan.executedActions.first)
@@ -72,7 +72,7 @@ import Testing
             try Self.position("BTC-USD-260130-85000-P", -300, market: market),
         ]), toRatio: 0.85, market: market)
         let before = try PortfolioMargin.compute(portfolio, market: market, parameters: Self.parameters)
-        #expect(["MR1", "MR6"].contains(before.units.first?.components.dominant ?? ""))
+        #expect([.mr1, .mr6].contains(before.units.first?.components.dominant))
         let plan = try Self.plan(portfolio, market: market)
         #expect(plan.triggered)
         let hedge = try #require(plan.executedActions.first)

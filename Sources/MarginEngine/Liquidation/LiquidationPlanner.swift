@@ -312,7 +312,7 @@ private struct Planner {
     /// DDH1: where MR9 dominates, close equal USD delta on both legs of the most charged stablecoin pair.
     mutating func ddh1() throws(EngineError) {
         var attempted = Set<String>()
-        while canAct, let unit = result.units.first(where: { $0.components.dominantScenario == "MR9" && !attempted.contains($0.coin) }) {
+        while canAct, let unit = result.units.first(where: { $0.components.dominantScenario == .mr9 && !attempted.contains($0.coin) }) {
             attempted.insert(unit.coin)
             guard let (longLeg, shortLeg) = depegPair(unit) else {
                 record(step: .ddh1, status: .skipped, unit: unit.coin, fills: [], ids: [], after: result, portfolio: portfolio,
@@ -381,7 +381,7 @@ private struct Planner {
     mutating func ddh2() throws(EngineError) {
         for unit in result.units where canAct {
             let holdsOptions = unit.positions.contains { $0.position.instrument.kind == .option }
-            guard holdsOptions, ["MR1", "MR6"].contains(unit.components.dominantScenario), !hedgedUnits.contains(unit.coin) else { continue }
+            guard holdsOptions, [.mr1, .mr6].contains(unit.components.dominantScenario), !hedgedUnits.contains(unit.coin) else { continue }
             hedgedUnits.insert(unit.coin)
             let hedgeID = "\(unit.coin)-\(parameters.hedgePerpetualSettleCurrency)-SWAP"
             let delta = unit.greeks.deltaBS
@@ -402,7 +402,7 @@ private struct Planner {
             let contracts = (delta > 0 ? -1.0 : 1.0) * lots * hedge.lotSize
             let (hedged, fill) = try trade(portfolio, hedge, contracts: contracts)
             let hedgedResult = try evaluate(hedged)
-            let reason = "delta-hedge \(unit.coin) (\(unit.components.dominantScenario) dominates, delta \(DecimalText.format(delta)) coins) with \(hedgeID)"
+            let reason = "delta-hedge \(unit.coin) (\(unit.components.dominantScenario?.rawValue ?? "") dominates, delta \(DecimalText.format(delta)) coins) with \(hedgeID)"
             let unitBefore = unit.components.mmr
             let unitAfter = hedgedResult.units.first { $0.coin == unit.coin }?.components.mmr ?? 0
             if improves(hedgedResult.figures), unitAfter < unitBefore {

@@ -32,7 +32,7 @@ public enum ModelComparison {
                             ("MR1 spot × vol grid", c.mr1), ("MR2 time decay", c.mr2), ("MR3 vega terms", c.mr3), ("MR4 basis", c.mr4),
                             ("MR5 interest rate", c.mr5), ("MR6 extreme move", c.mr6), ("MR7 minimum charge", c.mr7), ("MR9 stablecoin depeg", c.mr9),
                         ]
-                        return unitJSON(coin: unit.coin, mmr: c.mmr, imr: c.imr, dominant: c.dominant, drivers: parts)
+                        return unitJSON(coin: unit.coin, mmr: c.mmr, imr: c.imr, dominant: c.dominant?.rawValue ?? "", drivers: parts)
                     }
                     var accountUnits = units
                     if result.borrowMmrUSD != 0 {

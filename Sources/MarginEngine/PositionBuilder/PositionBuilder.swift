@@ -313,7 +313,7 @@ public enum PositionBuilder {
                 ("pnl", .decimal(components.mr6Worst.pnlUSD)),
                 ("spotShock", .string(DecimalText.format(components.mr6Worst.spotMove))),
             ])),
-            ("dominant", .string(components.dominant)),
+            ("dominant", .string(components.dominant?.rawValue ?? "")),
             ("liqMoves", .object([
                 ("down", liquidationMoves?.down.map(JSONValue.decimal) ?? .string("")),
                 ("up", liquidationMoves?.up.map(JSONValue.decimal) ?? .string("")),
