@@ -27,6 +27,9 @@ struct Serve: AsyncParsableCommand {
             follow URL [--coins BTC,ETH]: marks, indices and vols polled every --tick seconds from an OKX v5 \
             endpoint (https://www.okx.com, or another pm serve), whose catalog replaces the shipped one unless --catalog \
             is given; an upstream that stops answering freezes the market (logged, and GET /api/v5/system/status).
+            Operations: the server listens at once; GET /ready answers 503 until the database and the market are loaded, \
+            then 200 (GET /live: 200 while serving); GET /metrics is Prometheus's text format, for loopback clients \
+            unless --metrics-access any; SIGTERM or SIGINT drains the requests in flight, then exits 0.
             """)
 
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
