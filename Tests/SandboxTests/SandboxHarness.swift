@@ -18,13 +18,14 @@ final class SandboxHarness: @unchecked Sendable {
     let api: SandboxAPI
 
     init(
-        market: MarketSnapshot = Fixtures.calmMarket, rateLimit: Double = 10_000, timestampWindowSeconds: Int = 30, database: AppDatabase? = nil
+        market: MarketSnapshot = Fixtures.calmMarket, rateLimit: Double = 10_000, timestampWindowSeconds: Int = 30, database: AppDatabase? = nil,
+        metrics: SandboxMetrics = SandboxMetrics()
     ) throws {
         self.database = try database ?? AppDatabase.inMemory()
         let clock = clock
         exchange = try Exchange(
             database: self.database, secrets: SecretBox(keyBytes: Array(repeating: 7, count: 32)), catalog: Fixtures.catalog,
-            parameters: Fixtures.parameters, market: market, clock: { clock.now })
+            parameters: Fixtures.parameters, market: market, clock: { clock.now }, metrics: metrics)
         simulator = try MarketSimulator(exchange: exchange, base: market, mode: .staticSnapshot, database: self.database)
         api = SandboxAPI(
             exchange: exchange, adminToken: "admin-token", simulator: simulator, timestampWindowSeconds: timestampWindowSeconds,

@@ -2,6 +2,12 @@ import MarginEngine
 
 /// Sandbox control (our extension): loopback only, and the admin token in `X-Sandbox-Admin-Token`.
 extension SandboxAPI {
+    /// The sandbox control paths (for the metrics' route labels).
+    static let adminPaths: Set<String> = [
+        "/api/v5/sandbox/account/create", "/api/v5/sandbox/key/create", "/api/v5/sandbox/deposit", "/api/v5/sandbox/acknowledge",
+        "/api/v5/sandbox/market/shock", "/api/v5/sandbox/market/step", "/api/v5/sandbox/state",
+    ]
+
     func admin(_ request: inout APIRequest) async throws -> APIResponse {
         guard request.remoteIsLoopback else { throw OKXError(.noPermission, "Sandbox control is available on loopback only", httpStatus: 403) }
         guard let token = request.headers["x-sandbox-admin-token"],
@@ -73,7 +79,7 @@ extension SandboxAPI {
         .object([
             ("marketTs", .string(String(report.marketTime.rawValue))), ("restingFills", .string(String(report.restingFills))),
             ("fundingPayments", .string(String(report.fundingPayments))), ("settlements", .string(String(report.settlements))),
-            ("interestBills", .string(String(report.interestBills))),
+            ("interestBills", .string(String(report.interestBills))), ("remarginedAccounts", .string(String(report.remarginedAccounts))),
             ("liquidated", .array(report.liquidatedAccounts.map(JSONValue.string))),
         ])
     }

@@ -33,6 +33,8 @@ public struct SandboxAPI: Sendable {
     let publicRoutes: [String: Handler]
     let publicPostRoutes: [String: Handler]
     let privateRoutes: [String: (trade: Bool, handler: Handler)]
+    /// The paths of ``privateRoutes`` (whatever the method).
+    let privatePaths: Set<String>
 
     /// The API of `exchange`. `clock` (Unix milliseconds) defaults to the exchange's own, so that by default
     /// one clock stamps records, checks signatures and answers `public/time`.
@@ -53,6 +55,7 @@ public struct SandboxAPI: Sendable {
         publicRoutes = routes
         publicPostRoutes = Self.publicPostRoutes(exchange)
         privateRoutes = Self.privateRoutes(exchange)
+        privatePaths = Set(privateRoutes.keys.compactMap { $0.split(separator: " ", maxSplits: 1).last.map(String.init) })
     }
 
     typealias Handler = @Sendable (inout APIRequest) async throws -> APIResponse
@@ -252,6 +255,7 @@ public struct SandboxAPI: Sendable {
     static func place(_ values: [JSONValue], uid: String, _ exchange: Exchange) async -> [(ok: Bool, item: JSONValue)] {
         let parsed = values.map(orderRequest)
         let outcomes = await submitValid(parsed.map(\.request), uid: uid, exchange, as: Exchange.TradeRequests.place)
+        for outcome in outcomes { exchange.metrics.order(code: Self.code(outcome)) }
         return zip(parsed, outcomes).map { entry, outcome in
             switch outcome {
             case .success(let order):
@@ -314,6 +318,7 @@ public struct SandboxAPI: Sendable {
     static func cancel(_ values: [JSONValue], uid: String, _ exchange: Exchange) async -> [(ok: Bool, item: JSONValue)] {
         let parsed = values.map(cancelRequest)
         let outcomes = await submitValid(parsed.map(\.request), uid: uid, exchange, as: Exchange.TradeRequests.cancel)
+        for outcome in outcomes { exchange.metrics.cancel(code: Self.code(outcome)) }
         return zip(parsed, outcomes).map { entry, outcome in
             switch outcome {
             case .success(let order):
@@ -327,6 +332,14 @@ public struct SandboxAPI: Sendable {
                     ("sMsg", .string(failure.message)),
                 ]))
             }
+        }
+    }
+
+    /// An item's `sCode`: 0, or the OKX error code.
+    static func code(_ outcome: Result<OrderRecord, OKXError>) -> String {
+        switch outcome {
+        case .success: return "0"
+        case .failure(let failure): return failure.code.rawValue
         }
     }
 
@@ -363,6 +376,25 @@ public struct SandboxAPI: Sendable {
 
     // MARK: - Dispatch
 
+    /// Takes a token of `key`'s bucket; a refusal (50011) is counted under `scope`.
+    func limit(_ key: String, scope: String) throws {
+        do {
+            try rateLimiter.take(key)
+        } catch {
+            exchange.metrics.rateLimitRefused(scope: scope)
+            throw error
+        }
+    }
+
+    /// The route template of a request for the metrics: its path when it is one of the API's (public, private or
+    /// sandbox control), else `other` (a label never takes an arbitrary path).
+    public func routeLabel(path: String) -> String {
+        if publicRoutes[path] != nil || publicPostRoutes[path] != nil || privatePaths.contains(path) || Self.adminPaths.contains(path) {
+            return path
+        }
+        return "other"
+    }
+
     /// Answers one request. Never throws: every failure becomes an OKX envelope.
     public func handle(_ incoming: APIRequest) async -> APIResponse {
         var request = incoming
@@ -371,16 +403,16 @@ public struct SandboxAPI: Sendable {
             let path = request.path
             if path.hasPrefix("/api/v5/sandbox/") { return try await admin(&request) }
             if method == "GET", let handler = publicRoutes[path] {
-                try rateLimiter.take("ip:\(request.headers["x-forwarded-for"] ?? "local")")
+                try limit("ip:\(request.headers["x-forwarded-for"] ?? "local")", scope: "public")
                 return try await handler(&request)
             }
             if method == "POST", let handler = publicPostRoutes[path] {
-                try rateLimiter.take("ip:\(request.headers["x-forwarded-for"] ?? "local")")
+                try limit("ip:\(request.headers["x-forwarded-for"] ?? "local")", scope: "public")
                 return try await handler(&request)
             }
             if let route = privateRoutes["\(method) \(path)"] {
                 let (uid, permissions) = try await authenticator.authenticate(request)
-                try rateLimiter.take("key:\(request.headers["ok-access-key"] ?? "")")
+                try limit("key:\(request.headers["ok-access-key"] ?? "")", scope: "private")
                 if route.trade, !permissions.contains("trade") {
                     throw OKXError(.noPermission, "Your API key has no trade permission: this endpoint needs it")
                 }

@@ -16,6 +16,8 @@ public actor Exchange {
     public let parameters: MarginParameters
     /// Wall-clock milliseconds (record timestamps, signatures).
     let clock: @Sendable () -> Int64
+    /// What the sandbox measures (``SandboxMetrics``): the exchange, its API and its transports record here.
+    public let metrics: SandboxMetrics
 
     /// The current market; ticks replace it.
     public internal(set) var market: MarketSnapshot
@@ -53,9 +55,11 @@ public actor Exchange {
 
     public init(
         database: AppDatabase, secrets: SecretBox, catalog: InstrumentCatalog, parameters: MarginParameters,
-        market: MarketSnapshot, clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+        market: MarketSnapshot, clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
+        metrics: SandboxMetrics = SandboxMetrics()
     ) throws {
         self.database = database
+        self.metrics = metrics
         self.secrets = secrets
         self.catalog = catalog
         self.parameters = parameters
@@ -68,6 +72,7 @@ public actor Exchange {
         }
         risk = mirror
         riskStateTime = clock()
+        for (currency, balance) in insuranceFund { metrics.insuranceFund(currency, balance: balance.doubleValue) }
         for (uid, account) in accounts {
             if !account.openOrders.isEmpty { accountsWithOpenOrders.insert(uid) }
             if !account.pendingInterest.values.allSatisfy(\.isZero) { accountsWithPendingInterest.insert(uid) }
@@ -213,7 +218,10 @@ public actor Exchange {
         // the market move that follows, over both cores, or on demand.
         let immediately = changes.accounts.count <= 256
         for uid in changes.accounts.keys { refreshRisk(uid, computing: immediately) }
-        for (ccy, balance) in changes.insuranceFund { insuranceFund[ccy] = balance }
+        for (ccy, balance) in changes.insuranceFund {
+            insuranceFund[ccy] = balance
+            metrics.insuranceFund(ccy, balance: balance.doubleValue)
+        }
         for (ccy, balance) in changes.house { house[ccy] = balance }
         for key in changes.keys { keys[key.apiKey] = key }
         publish(changes)

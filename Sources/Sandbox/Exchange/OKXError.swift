@@ -5,6 +5,8 @@ import MarginEngine
 public enum OKXErrorCode: String, Sendable, CaseIterable {
     /// Our code for a failure inside the sandbox (a commit that did not happen, an unexpected error); OKX: "Body for POST request cannot be empty" is the documented text, clients treat it as a bad request and do not retry.
     case internalError = "50000"
+    /// Service temporarily unavailable (the sandbox is starting).
+    case serviceUnavailable = "50001"
     /// JSON syntax error (an unreadable body).
     case jsonSyntax = "50002"
     /// Request body too large (ours: OKX answers with HTTP 413 only).
@@ -62,6 +64,7 @@ public enum OKXErrorCode: String, Sendable, CaseIterable {
     public var httpStatus: Int {
         switch self {
         case .internalError: 500
+        case .serviceUnavailable: 503
         case .jsonSyntax: 400
         case .bodyTooLarge: 413
         case .rateLimited: 429

@@ -10,40 +10,51 @@ extension Exchange {
         var liquidated: [String] = []
         var changes = ChangeSet()
         var staged = 0
+        // What the staged group did, for the metrics once it is committed.
+        var modes: [String: Int] = [:]
+        var steps: [String: Int] = [:]
+        func commitGroup() throws {
+            try commit(changes)
+            metrics.liquidations(accounts: modes, steps: steps)
+            (changes, staged, modes, steps) = (ChangeSet(), 0, [:], [:])
+        }
         for slot in candidates.sorted() {
             let uid = risk.uids[slot]
             guard let figures = currentFigures(uid), let ratio = figures.marginRatio, ratio <= parameters.liquidationTriggerRatio,
                 let account = accounts[uid]
             else { continue }
+            let executed: [String]
             if account.level == .portfolioMargin {
-                try stageLiquidation(account, into: &changes)
+                executed = try stageLiquidation(account, into: &changes)
+                modes["portfolio", default: 0] += 1
             } else {
-                try stageClassicLiquidation(account, into: &changes)
+                executed = try stageClassicLiquidation(account, into: &changes)
+                modes["classic", default: 0] += 1
             }
+            for step in executed { steps[step, default: 0] += 1 }
             liquidated.append(uid)
             staged += 1
             if staged >= groupSize {
-                try commit(changes)
-                changes = ChangeSet()
-                staged = 0
+                try commitGroup()
                 await Task.yield()
             }
         }
-        if staged > 0 { try commit(changes) }
+        if staged > 0 { try commitGroup() }
         return liquidated
     }
 
     /// Runs the liquidation planner on an account and stages every executed action: cancelled orders, fills
     /// and bills (category `partial_liquidation` or `full_liquidation`, as planned to the digit), collateral
-    /// sales, deficit cover.
-    func stageLiquidation(_ account: AccountState, into changes: inout ChangeSet) throws {
+    /// sales, deficit cover. Returns the steps executed, in order (the planner's raw values).
+    @discardableResult
+    func stageLiquidation(_ account: AccountState, into changes: inout ChangeSet) throws -> [String] {
         let plan: LiquidationPlan
         do {
             plan = try LiquidationPlanner.plan(
                 portfolio(account), openOrders: account.openOrders.count, catalog: catalog, market: market, parameters: parameters,
                 risks: risk.risksByID)
         } catch {
-            return
+            return []
         }
         var updated = account
         for action in plan.executedActions {
@@ -80,14 +91,17 @@ extension Exchange {
             }
         }
         changes.touch(updated, previous: account)
+        return plan.executedActions.map(\.step.rawValue)
     }
 
     /// Classic accounts are liquidated under classic figures: open orders cancelled, then whole positions,
     /// the largest maintenance requirement first, at the slipped mark with the liquidation fee, until the
     /// classic ratio is above the stop or nothing is left; then any negative equity is covered by the
-    /// insurance fund.
-    func stageClassicLiquidation(_ account: AccountState, into changes: inout ChangeSet) throws {
+    /// insurance fund. Returns the steps executed: CLASSIC for each position closed, DEFICIT for the cover.
+    @discardableResult
+    func stageClassicLiquidation(_ account: AccountState, into changes: inout ChangeSet) throws -> [String] {
         var updated = account
+        var steps: [String] = []
         cancelAll(&updated, changes: &changes)
         for _ in 0..<1_000 {
             guard let classic = try? ClassicMargin.compute(portfolio(updated), market: market, parameters: parameters) else { break }
@@ -96,7 +110,10 @@ extension Exchange {
                 let instrument = catalog.instrument(worst.position.instrument.id.rawValue),
                 let held = updated.positions[instrument.id.rawValue]
             else {
-                if updated.positions.isEmpty, classic.equityUSD < 0 { coverNegativeBalances(&updated, changes: &changes) }
+                if updated.positions.isEmpty, classic.equityUSD < 0 {
+                    coverNegativeBalances(&updated, changes: &changes)
+                    steps.append(LiquidationStep.deficit.rawValue)
+                }
                 break
             }
             let tier = parameters.tier(of: instrument.underlying)
@@ -106,8 +123,10 @@ extension Exchange {
             try bookLiquidationFill(
                 &updated, instrument: instrument, size: held.pos.magnitude, side: selling ? .sell : .buy, price: price,
                 category: .fullLiquidation, tag: "CLASSIC", changes: &changes)
+            steps.append("CLASSIC")
         }
         changes.touch(updated, previous: account)
+        return steps
     }
 
     /// Cancels every open order of an account (the first step of a liquidation).

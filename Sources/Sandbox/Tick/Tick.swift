@@ -46,6 +46,7 @@ extension Exchange {
         if let sequence {
             guard sequence > appliedTick else { return TickReport(marketTime: market.valuationTime) }
         }
+        let wallStart = ContinuousClock.now
         let start = market.valuationTime
         let end = newMarket.valuationTime
         var report = TickReport(marketTime: end)
@@ -62,6 +63,7 @@ extension Exchange {
         if let sequence { appliedTick = sequence }
         lastFunding.merge(funding) { _, new in new }
         try await moveMarket(to: newMarket, report: &report)
+        metrics.tick(duration: ContinuousClock.now - wallStart, remarginedAccounts: report.remarginedAccounts)
         return report
     }
 

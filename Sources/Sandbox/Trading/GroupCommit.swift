@@ -101,7 +101,10 @@ extension Exchange {
             }
             results.append(outcome)
         }
+        metrics.groupCommit(submissions: submissions.count)
         guard staged else { return results }
+        let commitStart = ContinuousClock.now
+        defer { metrics.groupCommit(duration: ContinuousClock.now - commitStart) }
         do {
             try commit(changes)
         } catch {
