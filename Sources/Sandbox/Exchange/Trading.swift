@@ -1,4 +1,3 @@
-import GRDB
 import MarginEngine
 import MarginStore
 import Synchronization
