@@ -31,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // The pure engine: no I/O, no clock, no globals, no logging.
@@ -51,6 +52,16 @@ let package = Package(
             name: "MarginStore",
             dependencies: [
                 "MarginEngine", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The ledger on PostgreSQL (PostgresNIO), for several `pm serve` nodes over one database; its own target so
+        // that the sandbox library (and its fuzz build) does not link a PostgreSQL client.
+        .target(
+            name: "MarginStorePostgres",
+            dependencies: [
+                "MarginStore", "MarginEngine", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
@@ -89,6 +100,7 @@ let package = Package(
                 "MarginEngine",
                 "MarginDefaults",
                 "MarginStore",
+                "MarginStorePostgres",
                 "Sandbox",
                 "MarketFeed",
                 "MarketFeedHTTP",
@@ -125,13 +137,15 @@ let package = Package(
         ),
         .testTarget(
             name: "MarginStoreTests",
-            dependencies: ["MarginStore", "MarginEngine", "MarginTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "MarginStore", "MarginStorePostgres", "MarginEngine", "MarginTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "SandboxTests",
             dependencies: [
-                "Sandbox", "MarginStore", "MarginEngine", "MarginTestSupport",
+                "Sandbox", "MarginStore", "MarginStorePostgres", "MarginEngine", "MarginTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],

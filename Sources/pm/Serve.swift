@@ -5,14 +5,55 @@ import Logging
 import MarginDefaults
 import MarginEngine
 import MarginStore
+import MarginStorePostgres
 import MarketFeed
 import MarketFeedHTTP
 import Sandbox
 
 /// Options naming the sandbox database (and the key and admin-token files beside it).
 struct DatabaseOption: ParsableArguments {
-    @Option(name: .customLong("db"), help: ArgumentHelp("SQLite database of the sandbox.", valueName: "FILE"))
+    @Option(name: .customLong("db"), help: ArgumentHelp(
+        "The sandbox's ledger: a SQLite file (a path, or sqlite:PATH) or a PostgreSQL database (postgres://USER@HOST:PORT/DB).",
+        valueName: "FILE|URL"))
     var path = "pm-sandbox.sqlite"
+    @Option(name: .customLong("files"), help: ArgumentHelp(
+        "Prefix of the secret key (PREFIX.key) and admin token (PREFIX.admin-token) files; default: the SQLite file, or pm-sandbox-DB in the working directory for PostgreSQL. Every node of one PostgreSQL ledger needs the same key file.",
+        valueName: "PREFIX"))
+    var files: String?
+
+    func validate() throws {
+        do { _ = try LedgerLocation(parsing: path) } catch { throw ValidationError("--db \(error)") }
+    }
+
+    var location: LedgerLocation { (try? LedgerLocation(parsing: path)) ?? .sqlite(path: path) }
+
+    /// Where the key and admin token files are.
+    var filesPrefix: String {
+        if let files { return files }
+        switch location {
+        case .sqlite(let path): return path
+        case .postgres(let address): return "pm-sandbox-\(address.database)"
+        }
+    }
+
+    /// The sandbox's configuration for this database: the SQLite file, or the files prefix beside a PostgreSQL one.
+    func configuration() -> SandboxConfiguration {
+        var configuration: SandboxConfiguration
+        switch location {
+        case .sqlite(let path): configuration = SandboxConfiguration(databasePath: path)
+        case .postgres: configuration = SandboxConfiguration(databasePath: "")
+        }
+        configuration.filesPrefix = filesPrefix
+        return configuration
+    }
+
+    /// The PostgreSQL store (connected and migrated), or nil for SQLite, which ``Sandbox/open`` opens itself.
+    func openStore() throws -> (any LedgerStore)? {
+        switch location {
+        case .sqlite: return nil
+        case .postgres(let address): return try PostgresLedger(address)
+        }
+    }
 }
 
 struct Serve: AsyncParsableCommand {
@@ -88,7 +129,7 @@ struct Serve: AsyncParsableCommand {
         }
         var logger = Logger(label: "pm.sandbox") { LazyMetadataLogHandler(label: $0) }
         logger.logLevel = .warning
-        var configuration = SandboxConfiguration(databasePath: database.path)
+        var configuration = database.configuration()
         configuration.host = host
         configuration.port = port
         configuration.tickInterval = tick
@@ -105,7 +146,7 @@ struct Serve: AsyncParsableCommand {
         let sandbox: Sandbox
         do {
             sandbox = try Sandbox.open(
-                configuration, catalog: data.catalog, market: data.market, parameters: data.parameters, upstream: upstream, logger: logger)
+                configuration, store: database.openStore(), catalog: data.catalog, market: data.market, parameters: data.parameters, upstream: upstream, logger: logger)
             try await sandbox.restoreMarket()
         } catch {
             FileHandle.standardError.write(Data("pm: error: \(error)\n".utf8))
@@ -113,7 +154,7 @@ struct Serve: AsyncParsableCommand {
         }
         let base = "http://\(host):\(port)"
         var banner = "pm sandbox — OKX v5 REST at \(base)/api/v5 (parameters \(data.parameters.id), market \(marketMode.joined(separator: " ")))\n"
-        banner += "database \(database.path); admin token in \(database.path).admin-token\n"
+        banner += "database \(database.location); admin token in \(database.filesPrefix).admin-token\n"
         if await sandbox.exchange.accountIDs.isEmpty {
             let demo = try await sandbox.exchange.createAccount(
                 label: "demo", deposits: [("USDT", ExactDecimal(100_000)), ("BTC", ExactDecimal(2)), ("ETH", ExactDecimal(20))])
@@ -127,7 +168,7 @@ struct Serve: AsyncParsableCommand {
 
                 """
         } else {
-            banner += "\(await sandbox.exchange.accountIDs.count) account(s) restored; create more with `pm account create --db \(database.path)`\n"
+            banner += "\(await sandbox.exchange.accountIDs.count) account(s) restored; create more with `pm account create --db \(database.location)`\n"
         }
         FileHandle.standardOutput.write(Data(banner.utf8))
         try await sandbox.application(configuration, logger: logger).runService()
@@ -163,7 +204,7 @@ struct AccountCreate: AsyncParsableCommand {
         do { data = try SandboxInputs(snapshot: nil, params: nil, catalog: nil) } catch { fail(error.description) }
         do {
             let sandbox = try Sandbox.open(
-                SandboxConfiguration(databasePath: database.path), catalog: data.catalog, market: data.market, parameters: data.parameters)
+                database.configuration(), store: database.openStore(), catalog: data.catalog, market: data.market, parameters: data.parameters)
             let created = try await sandbox.exchange.createAccount(label: label, deposits: parsed)
             if format == .json {
                 let json = JSONValue.object([
