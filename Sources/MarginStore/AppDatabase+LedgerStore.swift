@@ -26,8 +26,9 @@ extension AppDatabase: LedgerStore {
             for order in try (uid.map { open.filter(Column("uid") == $0) } ?? open).fetchAll(db) { visitor.openOrder(order) }
             let interests = try Row.fetchCursor(db, sql: "SELECT uid, ccy, pending, accrued FROM interest" + filter, arguments: arguments)
             while let row = try interests.next() { visitor.interest(uid: row[0], ccy: row[1], pending: row[2], accrued: row[3]) }
-            let settingFilter = uid.map { _ in "key LIKE ? OR key LIKE ?" } ?? "key LIKE 'lever:%' OR key LIKE 'siu:%'"
-            let settingArguments: StatementArguments = uid.map { ["lever:\($0):%", "siu:\($0):%"] } ?? []
+            // A uid's `_` or `%` is taken literally (no uid the sandbox makes has one; a ledger written by hand might).
+            let settingFilter = uid.map { _ in #"key LIKE ? ESCAPE '\' OR key LIKE ? ESCAPE '\'"# } ?? "key LIKE 'lever:%' OR key LIKE 'siu:%'"
+            let settingArguments: StatementArguments = uid.map { [Self.likePattern("lever:\($0):"), Self.likePattern("siu:\($0):")] } ?? []
             let settings = try Row.fetchCursor(db, sql: "SELECT key, value FROM setting WHERE " + settingFilter, arguments: settingArguments)
             while let row = try settings.next() { visitor.accountSetting(key: row[0], value: row[1]) }
             if uid == nil {

@@ -59,22 +59,29 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
     }
 
     deinit {
-        if let connection { let _: EventLoopFuture<Void> = connection.close() }
+        discardConnectionLocked()
     }
 
     /// Closes the connection (a later call reconnects).
     public func close() {
-        lock.withLock {
-            if let connection { let closing: EventLoopFuture<Void> = connection.close(); try? closing.wait() }
-            connection = nil
+        lock.withLock { discardConnectionLocked() }
+    }
+
+    /// Closes the connection, waiting until it is (PostgresNIO requires a connection closed before it is
+    /// released), after a failure or to reconnect.
+    private func discardConnectionLocked() {
+        if let connection {
+            let closing: EventLoopFuture<Void> = connection.close()
+            try? closing.wait()
         }
+        connection = nil
     }
 
     // MARK: - Connection
 
     private func connectedLocked() throws -> PostgresConnection {
         if let connection, !connection.isClosed { return connection }
-        connection = nil
+        discardConnectionLocked()
         var configuration = PostgresConnection.Configuration(
             host: address.host, port: address.port, username: address.user, password: address.password, database: address.database,
             tls: .disable)
@@ -93,7 +100,7 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
             do {
                 return try connection.query(query, logger: logger).wait()
             } catch {
-                if let error = error as? PSQLError, error.serverInfo == nil { self.connection = nil }
+                if let error = error as? PSQLError, error.serverInfo == nil { discardConnectionLocked() }
                 throw PostgresLedgerError(describing: error, address: address)
             }
         }
@@ -107,7 +114,7 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
             do {
                 try loadLocked(connection, only: uid, into: &visitor)
             } catch let error as PSQLError {
-                if error.serverInfo == nil { self.connection = nil } else { _ = try? connection.query("ROLLBACK", logger: logger).wait() }
+                if error.serverInfo == nil { discardConnectionLocked() } else { _ = try? connection.query("ROLLBACK", logger: logger).wait() }
                 throw PostgresLedgerError(describing: error, address: address)
             }
         }
@@ -219,8 +226,8 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
         do { outcome = .success(try commit.wait()) } catch { outcome = .failure(error) }
         if let firstError {
             // The transaction is rolled back (PostgreSQL answered COMMIT with ROLLBACK, or the connection is gone).
-            if case .failure = outcome { self.connection = nil }
-            if let error = firstError as? PSQLError, error.serverInfo == nil { self.connection = nil }
+            if case .failure = outcome { discardConnectionLocked() }
+            if let error = firstError as? PSQLError, error.serverInfo == nil { discardConnectionLocked() }
             throw PostgresLedgerError(describing: firstError, address: address)
         }
         switch outcome {
@@ -234,7 +241,7 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
                 // The server refused the commit (a deferred check, a serialisation failure): nothing was stored.
                 throw PostgresLedgerError(describing: error, address: address)
             }
-            self.connection = nil
+            discardConnectionLocked()
             return try resolveLocked(transactionID, lost: error, ids: ids)
         }
     }
@@ -351,6 +358,39 @@ public struct PostgresLedgerError: Error, Sendable, CustomStringConvertible {
             description = error.description
         } else {
             description = "PostgreSQL \(address): \(error)"
+        }
+    }
+}
+
+/// Databases of a PostgreSQL server, made and dropped through its database `address`: for tests (a fresh
+/// ledger per test) and tools.
+public enum PostgresDatabases {
+    /// Creates an empty database `name` on `address`'s server; answers its address.
+    public static func create(_ name: String, on address: PostgresAddress) throws -> PostgresAddress {
+        try run(#"CREATE DATABASE "\#(name)""#, on: address)
+        var created = address
+        created.database = name
+        return created
+    }
+
+    /// Drops database `name` (connections to it are ended first).
+    public static func drop(_ name: String, on address: PostgresAddress) throws {
+        try run(#"DROP DATABASE IF EXISTS "\#(name)" WITH (FORCE)"#, on: address)
+    }
+
+    private static func run(_ sql: String, on address: PostgresAddress) throws {
+        let logger = Logger(label: "pm.postgres")
+        let configuration = PostgresConnection.Configuration(
+            host: address.host, port: address.port, username: address.user, password: address.password, database: address.database,
+            tls: .disable)
+        do {
+            let connection = try PostgresConnection.connect(
+                on: PostgresLedger.eventLoops.next(), configuration: configuration, id: 2, logger: logger
+            ).wait()
+            defer { let closing: EventLoopFuture<Void> = connection.close(); try? closing.wait() }
+            _ = try connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).wait()
+        } catch {
+            throw PostgresLedgerError(describing: error, address: address)
         }
     }
 }
