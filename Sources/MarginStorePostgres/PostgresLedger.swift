@@ -34,8 +34,11 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
     private let logger: Logger
     private let lock = NIOLock()
     private var connection: PostgresConnection?
-    /// Set when a commit's outcome could not be learnt: every later write is refused.
+    /// Set when a commit's outcome could not be learnt, or when this serving node lost the ledger to another:
+    /// every later write is refused.
     private var inDoubt: String?
+    /// For a serving node (``init(_:servingAs:logger:)``): its id, written as the ledger's owner.
+    private let servingNode: String?
 
     /// The event loop of every PostgreSQL connection of the process: a thread of its own, so a caller
     /// blocked on a query is never the thread that must complete it.
@@ -47,16 +50,42 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
     /// The advisory lock held while migrating ("pmmi").
     static let migrationLockKey: Int64 = 0x706d_6d69
 
+    /// The advisory lock a serving node holds for as long as its connection lives ("pmsv").
+    static let servingLockKey: Int64 = 0x706d_7376
+    /// The setting naming the serving node that owns the ledger.
+    static let ownerSetting = "pm.serve.owner"
+
     /// Connects to `address` and migrates the database (creating the tables when missing). Throws when the
     /// server cannot be reached or refuses the user.
-    public init(_ address: PostgresAddress, logger: Logger = Logger(label: "pm.postgres")) throws {
+    ///
+    /// `servingAs` (a node id) makes this the ledger of a serving node (`pm serve`): the exchange keeps every
+    /// account in memory, so two nodes writing one ledger would each overwrite what the other wrote. The node
+    /// holds a session advisory lock while its connection lives and records itself as the ledger's owner; a
+    /// second serving node is refused. When the connection drops, the node takes the lock again on its next
+    /// connection only if the ledger still names it as owner; if another node has taken the ledger meanwhile,
+    /// it refuses every write until restarted (it is fenced). `pm account create` opens the ledger without
+    /// `servingAs`: it only adds new accounts, which a serving node loads on first use.
+    public init(_ address: PostgresAddress, servingAs node: String? = nil, logger: Logger = Logger(label: "pm.postgres")) throws {
         self.address = address
         self.logger = logger
+        servingNode = node
         try lock.withLock {
             let connection = try connectedLocked()
             try PostgresSchema.migrate(connection, logger: logger)
+            if let node {
+                var binds = PostgresBindings()
+                binds.append(Self.ownerSetting)
+                binds.append(node)
+                _ = try connection.query(PostgresQuery(unsafeSQL: #"""
+                    INSERT INTO setting ("key", "value") VALUES ($1, $2) ON CONFLICT ("key") DO UPDATE SET "value" = EXCLUDED."value"
+                    """#, binds: binds), logger: logger).wait()
+                owned = true
+            }
         }
     }
+
+    /// Whether this serving node has recorded itself as the ledger's owner (false until its first connection).
+    private var owned = false
 
     deinit {
         discardConnectionLocked()
@@ -89,8 +118,34 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
         let opened = try PostgresConnection.connect(
             on: Self.eventLoops.next(), configuration: configuration, id: 1, logger: logger
         ).wait()
+        if let servingNode {
+            do {
+                try claimLocked(opened, as: servingNode)
+            } catch {
+                let closing: EventLoopFuture<Void> = opened.close()
+                try? closing.wait()
+                throw error
+            }
+        }
         connection = opened
         return opened
+    }
+
+    /// Takes the serving lock on a new connection; after the first, only while the ledger still names this node.
+    private func claimLocked(_ connection: PostgresConnection, as node: String) throws {
+        let locked = try connection.query("SELECT pg_try_advisory_lock(\(Self.servingLockKey))", logger: logger).wait()
+        guard try locked.rows.first?.decode(Bool.self) == true else {
+            throw PostgresLedgerError("another pm serve node holds the ledger at \(address); one serving node per database")
+        }
+        guard owned else { return }
+        let owner = try connection.query(#"SELECT "value" FROM setting WHERE "key" = \#(Self.ownerSetting)"#, logger: logger).wait()
+        let current = try owner.rows.first?.decode(String.self)
+        guard current == node else {
+            let message = "the ledger at \(address) now belongs to node \(current ?? "none"), not to this node (\(node)); it refuses writes until restarted"
+            inDoubt = message
+            logger.critical("\(message)")
+            throw PostgresLedgerError(message)
+        }
     }
 
     /// Runs one statement and returns its rows (all of them: for short answers).

@@ -48,10 +48,13 @@ struct DatabaseOption: ParsableArguments {
     }
 
     /// The PostgreSQL store (connected and migrated), or nil for SQLite, which ``Sandbox/open`` opens itself.
-    func openStore() throws -> (any LedgerStore)? {
+    /// `serving` (pm serve) makes this node the ledger's one serving node (``PostgresLedger``).
+    func openStore(serving: Bool = false) throws -> (any LedgerStore)? {
         switch location {
         case .sqlite: return nil
-        case .postgres(let address): return try PostgresLedger(address)
+        case .postgres(let address):
+            let node = "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)/\(UUID().uuidString.prefix(8))"
+            return try PostgresLedger(address, servingAs: serving ? node : nil)
         }
     }
 }
@@ -146,7 +149,8 @@ struct Serve: AsyncParsableCommand {
         let sandbox: Sandbox
         do {
             sandbox = try Sandbox.open(
-                configuration, store: database.openStore(), catalog: data.catalog, market: data.market, parameters: data.parameters, upstream: upstream, logger: logger)
+                configuration, store: database.openStore(serving: true), catalog: data.catalog, market: data.market, parameters: data.parameters, upstream: upstream,
+                logger: logger)
             try await sandbox.restoreMarket()
         } catch {
             FileHandle.standardError.write(Data("pm: error: \(error)\n".utf8))

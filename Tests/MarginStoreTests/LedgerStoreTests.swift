@@ -296,3 +296,49 @@ struct RecordingVisitor: LedgerVisitor {
         #expect(throws: LedgerLocationError.self) { try LedgerLocation(parsing: text) }
     }
 }
+
+/// One serving node per PostgreSQL ledger: a second `pm serve` is refused; a node whose connection drops goes
+/// on while the ledger is still its own, and refuses every write, storing nothing, once another node has
+/// taken the ledger.
+@Suite struct PostgresServingNodeTests {
+    /// Ends every other connection to the scratch database (as a network cut or a restarted server would).
+    static func cutConnections(_ admin: any LedgerStore) throws {
+        _ = try (admin as! PostgresLedger).execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        Thread.sleep(forTimeInterval: 0.3)
+    }
+
+    @Test(.enabled(if: Backend.postgresURL != nil, "PM_TEST_POSTGRES_URL names no PostgreSQL server"))
+    func oneServingNodeAndALostLedgerIsFenced() throws {
+        let ledger = try ScratchLedger(.postgres)
+        defer { ledger.remove() }
+        let address = try #require((ledger.store as? PostgresLedger)?.address)
+        let first = try PostgresLedger(address, servingAs: "node-a")
+        #expect(throws: PostgresLedgerError.self) { try PostgresLedger(address, servingAs: "node-b") }
+        let creator = try PostgresLedger(address)  // pm account create is let in
+        try creator.write { writer in try writer.save(LedgerStoreTests.account("u0")) }
+        try first.write { writer in try writer.save(LedgerStoreTests.account("u1")) }
+
+        // The connection drops; the ledger is still node a's, so it reconnects and goes on (the write that meets the
+        // dead connection may fail; the next one works).
+        try Self.cutConnections(ledger.store)
+        _ = try? first.write { writer in try writer.save(LedgerStoreTests.account("u2")) }
+        try first.write { writer in try writer.save(LedgerStoreTests.account("u3")) }
+
+        // It drops again and node b takes the ledger before node a comes back: node a is fenced.
+        try Self.cutConnections(ledger.store)
+        let second = try PostgresLedger(address, servingAs: "node-b")
+        try second.write { writer in try writer.save(LedgerStoreTests.account("b1")) }
+        for _ in 0..<2 {
+            #expect(throws: PostgresLedgerError.self) { try first.write { writer in try writer.save(LedgerStoreTests.account("late")) } }
+        }
+        var loaded = RecordingVisitor()
+        try second.load(only: nil, into: &loaded)
+        let uids = loaded.rows.map { String($0.split(separator: " ")[1]) }
+        #expect(uids.contains("u0") && uids.contains("u3") && uids.contains("b1") && !uids.contains("late"), "\(uids)")
+        // Even after node b stops, node a stays fenced: the ledger names b.
+        second.close()
+        #expect(throws: PostgresLedgerError.self) { try first.write { writer in try writer.save(LedgerStoreTests.account("late")) } }
+        first.close()
+    }
+}
