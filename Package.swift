@@ -34,6 +34,7 @@ let package = Package(
         // The metrics API (the sandbox records through it) and its Prometheus backend (wired by pm serve only).
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // The pure engine: no I/O, no clock, no globals, no logging.
@@ -54,6 +55,16 @@ let package = Package(
             name: "MarginStore",
             dependencies: [
                 "MarginEngine", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The ledger on PostgreSQL (PostgresNIO), for several `pm serve` nodes over one database; its own target so
+        // that the sandbox library (and its fuzz build) does not link a PostgreSQL client.
+        .target(
+            name: "MarginStorePostgres",
+            dependencies: [
+                "MarginStore", "MarginEngine", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
@@ -94,6 +105,7 @@ let package = Package(
                 "MarginEngine",
                 "MarginDefaults",
                 "MarginStore",
+                "MarginStorePostgres",
                 "Sandbox",
                 "MarketFeed",
                 "MarketFeedHTTP",
@@ -132,13 +144,15 @@ let package = Package(
         ),
         .testTarget(
             name: "MarginStoreTests",
-            dependencies: ["MarginStore", "MarginEngine", "MarginTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "MarginStore", "MarginStorePostgres", "MarginEngine", "MarginTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "SandboxTests",
             dependencies: [
-                "Sandbox", "MarginStore", "MarginEngine", "MarginTestSupport",
+                "Sandbox", "MarginStore", "MarginStorePostgres", "MarginEngine", "MarginTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),

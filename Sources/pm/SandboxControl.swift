@@ -16,8 +16,8 @@ struct SandboxControl: AsyncParsableCommand {
 
         func call(_ method: String, _ path: String, body: JSONValue? = nil) async throws -> JSONValue {
             let token: String
-            do { token = try Sandbox.adminToken(path: database.path + ".admin-token") } catch {
-                throw ValidationError("cannot read the admin token beside \(database.path): \(error)")
+            do { token = try Sandbox.adminToken(path: database.filesPrefix + ".admin-token") } catch {
+                throw ValidationError("cannot read the admin token \(database.filesPrefix).admin-token: \(error)")
             }
             guard URL(string: url + path)?.host != nil else { throw ValidationError("bad --url \(url)") }
             let answer: [UInt8]

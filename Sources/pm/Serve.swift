@@ -5,6 +5,7 @@ import Logging
 import MarginDefaults
 import MarginEngine
 import MarginStore
+import MarginStorePostgres
 import MarketFeed
 import MarketFeedHTTP
 import Sandbox
@@ -12,8 +13,51 @@ import Synchronization
 
 /// Options naming the sandbox database (and the key and admin-token files beside it).
 struct DatabaseOption: ParsableArguments {
-    @Option(name: .customLong("db"), help: ArgumentHelp("SQLite database of the sandbox.", valueName: "FILE"))
+    @Option(name: .customLong("db"), help: ArgumentHelp(
+        "The sandbox's ledger: a SQLite file (a path, or sqlite:PATH) or a PostgreSQL database (postgres://USER@HOST:PORT/DB).",
+        valueName: "FILE|URL"))
     var path = "pm-sandbox.sqlite"
+    @Option(name: .customLong("files"), help: ArgumentHelp(
+        "Prefix of the secret key (PREFIX.key) and admin token (PREFIX.admin-token) files; default: the SQLite file, or pm-sandbox-DB in the working directory for PostgreSQL. Every node of one PostgreSQL ledger needs the same key file.",
+        valueName: "PREFIX"))
+    var files: String?
+
+    func validate() throws {
+        do { _ = try LedgerLocation(parsing: path) } catch { throw ValidationError("--db \(error)") }
+    }
+
+    var location: LedgerLocation { (try? LedgerLocation(parsing: path)) ?? .sqlite(path: path) }
+
+    /// Where the key and admin token files are.
+    var filesPrefix: String {
+        if let files { return files }
+        switch location {
+        case .sqlite(let path): return path
+        case .postgres(let address): return "pm-sandbox-\(address.database)"
+        }
+    }
+
+    /// The sandbox's configuration for this database: the SQLite file, or the files prefix beside a PostgreSQL one.
+    func configuration() -> SandboxConfiguration {
+        var configuration: SandboxConfiguration
+        switch location {
+        case .sqlite(let path): configuration = SandboxConfiguration(databasePath: path)
+        case .postgres: configuration = SandboxConfiguration(databasePath: "")
+        }
+        configuration.filesPrefix = filesPrefix
+        return configuration
+    }
+
+    /// The PostgreSQL store (connected and migrated), or nil for SQLite, which ``Sandbox/open`` opens itself.
+    /// `serving` (pm serve) makes this node the ledger's one serving node (``PostgresLedger``).
+    func openStore(serving: Bool = false) throws -> (any LedgerStore)? {
+        switch location {
+        case .sqlite: return nil
+        case .postgres(let address):
+            let node = "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)/\(UUID().uuidString.prefix(8))"
+            return try PostgresLedger(address, servingAs: serving ? node : nil)
+        }
+    }
 }
 
 struct Serve: AsyncParsableCommand {
@@ -90,7 +134,7 @@ struct Serve: AsyncParsableCommand {
         do { data = try SandboxInputs(snapshot: snapshot, params: params, catalog: catalog) } catch { fail(error.description) }
         var logger = Logger(label: "pm.sandbox") { LazyMetadataLogHandler(label: $0) }
         logger.logLevel = .warning
-        var configuration = SandboxConfiguration(databasePath: database.path)
+        var configuration = database.configuration()
         configuration.host = host
         configuration.port = port
         configuration.tickInterval = tick
@@ -111,7 +155,7 @@ struct Serve: AsyncParsableCommand {
         let (followed, coinsKept, tickSeconds) = (configuration.mode, coins.flatMap(parseCoins), tick)
         let givenCatalog = catalog != nil
         let banner = ServeBanner(
-            host: host, port: port, databasePath: database.path, metricsAccess: metricsAccess, parametersID: data.parameters.id,
+            host: host, port: port, database: "\(database.location)", filesPrefix: database.filesPrefix, metricsAccess: metricsAccess, parametersID: data.parameters.id,
             market: marketMode.joined(separator: " "), snapshot: snapshot)
         // The server listens at once (GET /live, GET /ready: 503); the sandbox opens behind it, off the cooperative
         // threads: migrations, every account, the followed upstream's catalog and market, the market reached.
@@ -132,7 +176,7 @@ struct Serve: AsyncParsableCommand {
                 do {
                     let sandbox = try await offCooperativeThreads { [configuration, data, upstream] in
                         try Sandbox.open(
-                            configuration, catalog: data.catalog, market: data.market, parameters: data.parameters, upstream: upstream,
+                            configuration, store: database.openStore(serving: true), catalog: data.catalog, market: data.market, parameters: data.parameters, upstream: upstream,
                             logger: logger, metrics: metrics)
                     }
                     try await sandbox.restoreMarket()
@@ -155,7 +199,8 @@ struct Serve: AsyncParsableCommand {
 final class ServeBanner: Sendable {
     let host: String
     let port: Int
-    let databasePath: String
+    let database: String
+    let filesPrefix: String
     let metricsAccess: MetricsAccess
     let parametersID: String
     let market: String
@@ -163,8 +208,11 @@ final class ServeBanner: Sendable {
     /// The demo account's lines, when starting created one.
     private let demo = Mutex<String?>(nil)
 
-    init(host: String, port: Int, databasePath: String, metricsAccess: MetricsAccess, parametersID: String, market: String, snapshot: String) {
-        (self.host, self.port, self.databasePath, self.metricsAccess) = (host, port, databasePath, metricsAccess)
+    init(
+        host: String, port: Int, database: String, filesPrefix: String, metricsAccess: MetricsAccess, parametersID: String, market: String,
+        snapshot: String
+    ) {
+        (self.host, self.port, self.database, self.filesPrefix, self.metricsAccess) = (host, port, database, filesPrefix, metricsAccess)
         (self.parametersID, self.market, self.snapshot) = (parametersID, market, snapshot)
     }
 
@@ -203,15 +251,15 @@ final class ServeBanner: Sendable {
               WebSocket         ws://\(address)/ws/v5/public, ws://\(address)/ws/v5/private, ws://\(address)/ws/v5/business
               metrics           \(metrics)
               readiness         \(base)/ready (liveness \(base)/live)
-              admin token       \(databasePath).admin-token (sandbox control at \(base)/api/v5/sandbox/…, loopback only)
-              database          \(databasePath)
+              admin token       \(filesPrefix).admin-token (sandbox control at \(base)/api/v5/sandbox/…, loopback only)
+              database          \(database)
               market            \(market), snapshot \(snapshot), parameters \(parametersID)
 
             """
         if let demo = demo.withLock({ $0 }) {
             text += demo
         } else {
-            text += "\(await sandbox.exchange.accountIDs.count) account(s) restored; create more with `pm account create --db \(databasePath)`\n"
+            text += "\(await sandbox.exchange.accountIDs.count) account(s) restored; create more with `pm account create --db \(database)`\n"
         }
         FileHandle.standardOutput.write(Data(text.utf8))
     }
@@ -256,7 +304,7 @@ struct AccountCreate: AsyncParsableCommand {
         do { data = try SandboxInputs(snapshot: nil, params: nil, catalog: nil) } catch { fail(error.description) }
         do {
             let sandbox = try Sandbox.open(
-                SandboxConfiguration(databasePath: database.path), catalog: data.catalog, market: data.market, parameters: data.parameters)
+                database.configuration(), store: database.openStore(), catalog: data.catalog, market: data.market, parameters: data.parameters)
             let created = try await sandbox.exchange.createAccount(label: label, deposits: parsed)
             if format == .json {
                 let json = JSONValue.object([

@@ -12,21 +12,24 @@ final class SandboxHarness: @unchecked Sendable {
     /// 2026-11-27T00:00:00Z.
     static let startTime: Int64 = 1_795_737_600_000
     let clock = ManualClock(startTime)
-    let database: AppDatabase
+    /// The ledger: SQLite in memory unless a test gives another store.
+    let store: any LedgerStore
+    /// The SQLite ledger, for the tests that read its tables directly (every harness but a PostgreSQL one).
+    var database: AppDatabase { store as! AppDatabase }
     let exchange: Exchange
     let simulator: MarketSimulator
     let api: SandboxAPI
 
     init(
         market: MarketSnapshot = Fixtures.calmMarket, rateLimit: Double = 10_000, timestampWindowSeconds: Int = 30, database: AppDatabase? = nil,
-        metrics: SandboxMetrics = SandboxMetrics()
+        store: (any LedgerStore)? = nil, metrics: SandboxMetrics = SandboxMetrics()
     ) throws {
-        self.database = try database ?? AppDatabase.inMemory()
+        self.store = try store ?? database ?? AppDatabase.inMemory()
         let clock = clock
         exchange = try Exchange(
-            database: self.database, secrets: SecretBox(keyBytes: Array(repeating: 7, count: 32)), catalog: Fixtures.catalog,
+            database: self.store, secrets: SecretBox(keyBytes: Array(repeating: 7, count: 32)), catalog: Fixtures.catalog,
             parameters: Fixtures.parameters, market: market, clock: { clock.now }, metrics: metrics)
-        simulator = try MarketSimulator(exchange: exchange, base: market, mode: .staticSnapshot, database: self.database)
+        simulator = try MarketSimulator(exchange: exchange, base: market, mode: .staticSnapshot, database: self.store)
         api = SandboxAPI(
             exchange: exchange, adminToken: "admin-token", simulator: simulator, timestampWindowSeconds: timestampWindowSeconds,
             rateLimitPerSecond: rateLimit, clock: { clock.now })

@@ -3,7 +3,8 @@ with `pm account create` or the admin endpoint, and the admin endpoint itself.
 
 Environment (set by tests/clients/run):
   SANDBOX_URL  base URL of `pm serve`, e.g. http://127.0.0.1:18080
-  SANDBOX_DB   its database file (the admin token is in SANDBOX_DB + '.admin-token')
+  SANDBOX_DB   its database: a SQLite file or a postgres:// URL
+  SANDBOX_FILES  the prefix of its key and admin-token files (default SANDBOX_DB; the token is in SANDBOX_FILES + '.admin-token')
   PM_BIN       the pm binary (for `pm account create`)
 """
 import base64
@@ -29,11 +30,12 @@ def _env(name):
 
 
 class Sandbox:
-    def __init__(self, url, db, pm_bin):
+    def __init__(self, url, db, pm_bin, files=None):
         self.url = url.rstrip("/")
         self.db = db
+        self.files = files or db
         self.pm_bin = pm_bin
-        with open(db + ".admin-token") as handle:
+        with open(self.files + ".admin-token") as handle:
             self.admin_token = handle.read().strip()
 
     # --- raw HTTP -----------------------------------------------------------------------------------------
@@ -70,7 +72,7 @@ class Sandbox:
 
         With use_now (the default) the new key is used once right away, so the server loads the account at
         once: see test_ccxt.py::test_cli_account_created_while_serving_does_not_break_trading for why."""
-        args = [self.pm_bin, "account", "create", "--db", self.db, "--format", "json"]
+        args = [self.pm_bin, "account", "create", "--db", self.db, "--files", self.files, "--format", "json"]
         for ccy, amount in (deposits or DEPOSITS).items():
             args += ["--deposit", f"{ccy}={amount}"]
         out = subprocess.run(args, check=True, capture_output=True, text=True, timeout=60).stdout
@@ -95,4 +97,4 @@ class Sandbox:
 
 @pytest.fixture(scope="session")
 def sandbox():
-    return Sandbox(_env("SANDBOX_URL"), _env("SANDBOX_DB"), _env("PM_BIN"))
+    return Sandbox(_env("SANDBOX_URL"), _env("SANDBOX_DB"), _env("PM_BIN"), os.environ.get("SANDBOX_FILES"))

@@ -360,15 +360,52 @@ def rounded(value, places=3):
     return None if value is None else round(value, places)
 
 
+class PostgresReader:
+    """The few reads check_database makes, through psql (no Python driver needed) on a postgres:// database."""
+
+    def __init__(self, url):
+        self.url = url
+
+    def rows(self, sql):
+        out = subprocess.run(["psql", self.url, "-XqtA", "-F", "\t", "-c", sql], check=True, capture_output=True,
+                             text=True, timeout=120).stdout
+        return [line.split("\t") for line in out.splitlines() if line]
+
+
 def check_database(db, accounts, acked_by_uid):
     """Every acknowledged order is in the database, cancelled; nothing else; no fills; only deposit bills."""
-    problems = []
+    if db.startswith(("postgres://", "postgresql://")):
+        reader = PostgresReader(db)
+        orders, fills, bills, balances = {}, {}, {}, {}
+        for uid, ordId, state in reader.rows('SELECT "uid", "ordId", "state" FROM "order"'):
+            orders.setdefault(uid, []).append((ordId, state))
+        for uid, count in reader.rows('SELECT "uid", COUNT(*) FROM fill GROUP BY "uid"'):
+            fills[uid] = int(count)
+        for uid, count in reader.rows('SELECT "uid", COUNT(*) FROM bill GROUP BY "uid"'):
+            bills[uid] = int(count)
+        for uid, cash in reader.rows("""SELECT "uid", "cashBal" FROM balance WHERE "ccy" = 'USDT'"""):
+            balances[uid] = (cash,)
+        return check_rows(accounts, acked_by_uid, lambda uid: orders.get(uid, []), lambda uid: fills.get(uid, 0),
+                          lambda uid: bills.get(uid, 0), lambda uid: balances.get(uid))
     connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
     try:
+        return check_rows(
+            accounts, acked_by_uid,
+            lambda uid: connection.execute('SELECT ordId, state FROM "order" WHERE uid = ?', (uid,)).fetchall(),
+            lambda uid: connection.execute('SELECT COUNT(*) FROM "fill" WHERE uid = ?', (uid,)).fetchone()[0],
+            lambda uid: connection.execute('SELECT COUNT(*) FROM "bill" WHERE uid = ?', (uid,)).fetchone()[0],
+            lambda uid: connection.execute("SELECT cashBal FROM balance WHERE uid = ? AND ccy = 'USDT'", (uid,)).fetchone())
+    finally:
+        connection.close()
+
+
+def check_rows(accounts, acked_by_uid, orders_of, fills_of, bills_of, balance_of):
+    problems = []
+    if True:
         for account in accounts:
             uid = account["uid"]
             acked = set(acked_by_uid.get(uid, []))
-            rows = connection.execute('SELECT ordId, state FROM "order" WHERE uid = ?', (uid,)).fetchall()
+            rows = orders_of(uid)
             stored = {str(ordId): state for ordId, state in rows}
             if set(stored) != acked:
                 problems.append(f"{uid}: {len(set(stored) - acked)} stored orders never acknowledged, "
@@ -376,13 +413,11 @@ def check_database(db, accounts, acked_by_uid):
             not_cancelled = [o for o, s in stored.items() if s != "canceled"]
             if not_cancelled:
                 problems.append(f"{uid}: {len(not_cancelled)} orders not cancelled, e.g. {not_cancelled[:3]}")
-            fills = connection.execute('SELECT COUNT(*) FROM "fill" WHERE uid = ?', (uid,)).fetchone()[0]
-            bills = connection.execute('SELECT COUNT(*) FROM "bill" WHERE uid = ?', (uid,)).fetchone()[0]
-            balance = connection.execute("SELECT cashBal FROM balance WHERE uid = ? AND ccy = 'USDT'", (uid,)).fetchone()
+            fills = fills_of(uid)
+            bills = bills_of(uid)
+            balance = balance_of(uid)
             if fills or bills != 1 or balance is None or float(balance[0]) != float(DEPOSIT_USDT):
                 problems.append(f"{uid}: {fills} fills, {bills} bills, USDT {balance} (expected 0, 1, {DEPOSIT_USDT})")
-    finally:
-        connection.close()
     return problems
 
 
@@ -404,7 +439,8 @@ def signed_call(url, account, method, path, body=None):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", required=True)
-    parser.add_argument("--db", required=True)
+    parser.add_argument("--db", required=True, help="the server's database: a SQLite file or a postgres:// URL")
+    parser.add_argument("--files", help="prefix of the server's admin-token file (default: --db)")
     parser.add_argument("--pid", type=int, required=True)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=30)
@@ -434,7 +470,7 @@ def main():
     url = args.url.rstrip("/")
     host, port = url.split("//", 1)[1].split(":")
     port = int(port)
-    with open(args.db + ".admin-token") as handle:
+    with open((args.files or args.db) + ".admin-token") as handle:
         token = handle.read().strip()
 
     accounts = create_accounts(url, token, args.clients)

@@ -1,4 +1,3 @@
-import GRDB
 import MarginEngine
 import MarginStore
 
@@ -30,12 +29,7 @@ extension Exchange {
     }
 
     public func billsView(uid: String, currency: String?, type: String?, limit: Int) throws -> JSONValue {
-        let rows = try database.writer.read { db in
-            var request = BillRecord.filter(Column("uid") == uid)
-            if let currency { request = request.filter(Column("ccy") == currency) }
-            if let type { request = request.filter(Column("type") == type) }
-            return try request.order(Column("billId").desc).limit(max(1, min(limit, 100))).fetchAll(db)
-        }
+        let rows = try database.bills(uid: uid, currency: currency, type: type, limit: max(1, min(limit, 100)))
         return .array(rows.map { bill in
             .object([
                 ("billId", .string(String(bill.billId))), ("ccy", .string(bill.ccy)), ("balChg", .string(bill.balChg)),
@@ -50,9 +44,7 @@ extension Exchange {
     }
 
     public func interestAccruedView(uid: String) throws -> JSONValue {
-        let rows = try database.writer.read { db in
-            try BillRecord.filter(Column("uid") == uid && Column("type") == BillType.interest).order(Column("billId").desc).limit(100).fetchAll(db)
-        }
+        let rows = try database.bills(uid: uid, currency: nil, type: BillType.interest.rawValue, limit: 100)
         return .array(rows.map { bill in
             let amount = bill.balChg.hasPrefix("-") ? String(bill.balChg.dropFirst()) : bill.balChg
             let curve = parameters.interestRateCurve(for: bill.ccy)
@@ -258,17 +250,13 @@ extension Exchange {
 
     public func orderView(uid: String, instId: String, ordId: String?, clOrdId: String?) throws -> JSONValue {
         let instrument = try liveInstrumentOrListed(instId)
-        let record = try database.writer.read { db -> OrderRecord? in
-            var request = OrderRecord.filter(Column("uid") == uid && Column("instId") == instId)
-            if let ordId {
-                guard let number = Int64(ordId) else { return nil }
-                request = request.filter(Column("ordId") == number)
-            } else if let clOrdId {
-                request = request.filter(Column("clOrdId") == clOrdId)
-            } else {
-                return nil
-            }
-            return try request.order(Column("ordId").desc).fetchOne(db)
+        let record: OrderRecord?
+        if let ordId {
+            record = try Int64(ordId).flatMap { try database.order(uid: uid, instId: instId, ordId: $0, clOrdId: nil) }
+        } else if let clOrdId {
+            record = try database.order(uid: uid, instId: instId, ordId: nil, clOrdId: clOrdId)
+        } else {
+            record = nil
         }
         guard let record else { throw OKXError.orderNotFound(ordId ?? clOrdId ?? "") }
         return .array([Self.orderJSON(record, instType: instrument.kind.rawValue)])
@@ -292,11 +280,7 @@ extension Exchange {
     }
 
     public func orderHistoryView(uid: String, instType: String?, instId: String?, limit: Int) throws -> JSONValue {
-        let rows = try database.writer.read { db in
-            var request = OrderRecord.filter(Column("uid") == uid && (Column("state") == OrderState.filled || Column("state") == OrderState.canceled))
-            if let instId { request = request.filter(Column("instId") == instId) }
-            return try request.order(Column("ordId").desc).limit(500).fetchAll(db)
-        }
+        let rows = try database.closedOrders(uid: uid, instId: instId, limit: 500)
         let views: [JSONValue] = rows.compactMap { order in
             guard let instrument = catalog.instrument(order.instId) else { return nil }
             if let instType, instrument.kind.rawValue != instType { return nil }
@@ -306,12 +290,7 @@ extension Exchange {
     }
 
     public func fillsView(uid: String, instType: String?, instId: String?, ordId: String?, limit: Int) throws -> JSONValue {
-        let rows = try database.writer.read { db in
-            var request = FillRecord.filter(Column("uid") == uid)
-            if let instId { request = request.filter(Column("instId") == instId) }
-            if let ordId, let number = Int64(ordId) { request = request.filter(Column("ordId") == number) }
-            return try request.order(Column("tradeId").desc).limit(500).fetchAll(db)
-        }
+        let rows = try database.fills(uid: uid, instId: instId, ordId: ordId.flatMap { Int64($0) }, limit: 500)
         let views: [JSONValue] = rows.compactMap { fill in
             guard let instrument = catalog.instrument(fill.instId) else { return nil }
             if let instType, instrument.kind.rawValue != instType { return nil }

@@ -1,4 +1,3 @@
-import GRDB
 import Foundation
 import Hummingbird
 import HummingbirdCore
@@ -30,7 +29,11 @@ public struct SandboxRequestContext: RequestContext, RemoteAddressRequestContext
 public struct SandboxConfiguration: Sendable {
     public var host = "127.0.0.1"
     public var port = 8080
+    /// The SQLite database file (when no other ``LedgerStore`` is given to ``Sandbox/open(_:store:catalog:market:parameters:clock:upstream:logger:)``).
     public var databasePath: String
+    /// Where the secret key (`PREFIX.key`) and the admin token (`PREFIX.admin-token`) are kept: beside the SQLite
+    /// database unless set. Every node serving one PostgreSQL ledger needs the same key file.
+    public var filesPrefix: String
     public var mode: MarketMode = .staticSnapshot
     /// Wall seconds between market ticks (random and replay modes).
     public var tickInterval: Double = 1
@@ -47,7 +50,10 @@ public struct SandboxConfiguration: Sendable {
     /// Who may read `GET /metrics` (loopback only by default, like the sandbox control API).
     public var metricsAccess: MetricsAccess = .loopback
 
-    public init(databasePath: String) { self.databasePath = databasePath }
+    public init(databasePath: String) {
+        self.databasePath = databasePath
+        filesPrefix = databasePath
+    }
 }
 
 /// Who may read `GET /metrics`: loopback clients only (the default, the sandbox control API's rule), any client,
@@ -76,27 +82,28 @@ public struct Sandbox: Sendable {
     public let exchange: Exchange
     public let simulator: MarketSimulator
     public let api: SandboxAPI
-    public let database: AppDatabase
+    public let database: any LedgerStore
     /// The followed upstream in `--market-mode follow URL` mode.
     public let upstream: UpstreamMarket?
 
     /// Wall-clock Unix milliseconds, the server's clock unless a caller injects another.
     public static let wallClock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
 
-    /// Opens the database (creating it), the secret key and admin token files beside it, the exchange and
-    /// the simulator, restoring whatever a previous run stored.
+    /// Opens the database (creating it) — `store` when given (PostgreSQL), else the SQLite file of
+    /// `configuration` — the secret key and admin token files, the exchange and the simulator, restoring whatever
+    /// a previous run stored.
     ///
     /// `clock` (Unix milliseconds) is the one clock of the sandbox: the exchange stamps records with it, and the
     /// API checks REST and WebSocket timestamps, refills rate limits and answers `public/time` with it.
     /// In follow mode `upstream` is the client of the followed endpoint (`logger` reports its freezes).
     public static func open(
-        _ configuration: SandboxConfiguration, catalog: InstrumentCatalog, market: MarketSnapshot, parameters: MarginParameters,
+        _ configuration: SandboxConfiguration, store: (any LedgerStore)? = nil, catalog: InstrumentCatalog, market: MarketSnapshot, parameters: MarginParameters,
         clock: @escaping @Sendable () -> Int64 = wallClock, upstream upstreamClient: (any OKXTransport)? = nil,
         logger: Logger = Logger(label: "pm.sandbox"), metrics: SandboxMetrics = SandboxMetrics()
     ) throws -> Sandbox {
-        let database = try AppDatabase(path: configuration.databasePath)
-        let secrets = try SecretBox.load(fromFile: configuration.databasePath + ".key")
-        let token = try adminToken(path: configuration.databasePath + ".admin-token")
+        let database = try store ?? AppDatabase(path: configuration.databasePath)
+        let secrets = try SecretBox.load(fromFile: configuration.filesPrefix + ".key")
+        let token = try adminToken(path: configuration.filesPrefix + ".admin-token")
         let exchange = try Exchange(
             database: database, secrets: secrets, catalog: catalog, parameters: parameters, market: market, clock: clock, metrics: metrics)
         let simulator = try MarketSimulator(

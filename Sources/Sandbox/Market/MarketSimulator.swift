@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import MarginEngine
 import MarginStore
 
@@ -30,7 +29,7 @@ public actor MarketSimulator {
     public let mode: MarketMode
     /// The snapshot the moves apply to; in follow mode the upstream's latest.
     var base: MarketSnapshot
-    let database: AppDatabase
+    let database: any LedgerStore
     /// Market milliseconds per tick (random mode).
     let stepMilliseconds: Int64
     var time: UnixMillis
@@ -44,7 +43,7 @@ public actor MarketSimulator {
     static let volatility: [RiskTier: Double] = [.tier1: 0.6, .tier2: 0.9, .tier3: 1.2]
     static let jumpsPerYear = 12.0
 
-    public init(exchange: Exchange, base: MarketSnapshot, mode: MarketMode, database: AppDatabase, stepSeconds: Double = 1) throws {
+    public init(exchange: Exchange, base: MarketSnapshot, mode: MarketMode, database: any LedgerStore, stepSeconds: Double = 1) throws {
         self.exchange = exchange
         self.base = base
         self.mode = mode
@@ -55,7 +54,7 @@ public actor MarketSimulator {
         if case .random(let seed) = mode { restoredRandom = seed }
         var restoredIndex = 0
         var restoredFactors: [String: Double] = [:]
-        let settings = try database.writer.read { db in try SettingRecord.filter(Column("key").like("sim.%")).fetchAll(db) }
+        let settings = try database.settings(prefix: "sim.")
         for setting in settings {
             switch setting.key {
             case "sim.time": restoredTime = UnixMillis(Int64(setting.value) ?? restoredTime.rawValue)
