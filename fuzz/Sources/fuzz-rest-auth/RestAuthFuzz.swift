@@ -166,7 +166,7 @@ func run(_ bytes: UnsafeBufferPointer<UInt8>) {
         let body = try request.jsonBody()
         OutputCheck.check(body, "body", scanNumbers: false)
     } catch let error as OKXError {
-        guard error.code == "50002", error.httpStatus == 400 else { OutputCheck.fail("the body was refused with \(error)") }
+        guard error.code == .jsonSyntax, error.httpStatus == 400 else { OutputCheck.fail("the body was refused with \(error)") }
         OutputCheck.check(APIResponse.error(error).envelope, "body error envelope")
     } catch {
         OutputCheck.fail("jsonBody threw \(error)")
@@ -199,12 +199,12 @@ func run(_ bytes: UnsafeBufferPointer<UInt8>) {
             _ = try blocking { try await api.authenticate(request) }
             OutputCheck.fail("a replayed request was accepted")
         } catch let error as OKXError {
-            guard error.code == "50113", error.httpStatus == 401 else { OutputCheck.fail("a replay was refused with \(error)") }
+            guard error.code == .invalidSignature, error.httpStatus == 401 else { OutputCheck.fail("a replay was refused with \(error)") }
         } catch {
             OutputCheck.fail("a replay threw \(error)")
         }
     case .failure(let error as OKXError):
-        guard error.httpStatus == 401, ["50102", "50103", "50104", "50105", "50106", "50107", "50111", "50112", "50113"].contains(error.code) else {
+        guard error.httpStatus == 401, ["50102", "50103", "50104", "50105", "50106", "50107", "50111", "50112", "50113"].contains(error.code.rawValue) else {
             OutputCheck.fail("authentication refused with \(error)")
         }
         OutputCheck.check(APIResponse.error(error).envelope, "error envelope")
