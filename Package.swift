@@ -99,6 +99,13 @@ let package = Package(
             resources: [.copy("Web")],
             swiftSettings: strictSettings
         ),
+        // Backtests: price paths replayed through the sandbox's exchange core, coverage, outcomes, the report.
+        .target(
+            name: "Backtest",
+            dependencies: ["MarginEngine", "MarginStore", "Sandbox", "MarginDefaults"],
+            resources: [.copy("Resources")],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "pm",
             dependencies: [
@@ -107,6 +114,7 @@ let package = Package(
                 "MarginStore",
                 "MarginStorePostgres",
                 "Sandbox",
+                "Backtest",
                 "MarketFeed",
                 "MarketFeedHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -157,6 +165,11 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "BacktestTests",
+            dependencies: ["Backtest", "Sandbox", "MarginEngine", "MarginDefaults", "MarginTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -70,6 +70,12 @@ extension AppDatabase: LedgerStore {
         }
     }
 
+    public func bills(type: BillType, after billID: Int64) throws -> [BillRecord] {
+        try writer.read { db in
+            try BillRecord.filter(Column("type") == type && Column("billId") > billID).order(Column("billId")).fetchAll(db)
+        }
+    }
+
     public func order(uid: String, instId: String, ordId: Int64?, clOrdId: String?) throws -> OrderRecord? {
         try writer.read { db -> OrderRecord? in
             var request = OrderRecord.filter(Column("uid") == uid && Column("instId") == instId)

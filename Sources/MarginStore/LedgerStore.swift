@@ -199,6 +199,8 @@ public protocol LedgerStore: Sendable {
     func settings(prefix: String) throws -> [SettingRecord]
     /// An account's bills, newest first.
     func bills(uid: String, currency: String?, type: String?, limit: Int) throws -> [BillRecord]
+    /// Every account's bills of `type` with an id above `billID`, in id order (what a backtest reads after a step).
+    func bills(type: BillType, after billID: Int64) throws -> [BillRecord]
     /// An account's order on `instId` with this ordId (or, when nil, the newest with this clOrdId).
     func order(uid: String, instId: String, ordId: Int64?, clOrdId: String?) throws -> OrderRecord?
     /// An account's filled and cancelled orders, newest first.

@@ -353,6 +353,14 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
         return try query(sql).map(PostgresSchema.bill)
     }
 
+    public func bills(type: BillType, after billID: Int64) throws -> [BillRecord] {
+        let sql: PostgresQuery = """
+            SELECT "billId", "uid", "ccy", "balChg", "bal", "type", "subType", "instId", "ordId", "pnl", "fee", "sz", "px", "notes", "ts"
+            FROM bill WHERE "type" = \(type.rawValue) AND "billId" > \(billID) ORDER BY "billId"
+            """
+        return try query(sql).map(PostgresSchema.bill)
+    }
+
     public func order(uid: String, instId: String, ordId: Int64?, clOrdId: String?) throws -> OrderRecord? {
         guard ordId != nil || clOrdId != nil else { return nil }
         let filter = ordId != nil ? #""ordId" = $3"# : #""clOrdId" = $3"#

@@ -10,5 +10,8 @@ struct PM: AsyncParsableCommand {
             (calm-2025-12-30, the default, and selloff-2026-02-05), and the parameter sets okx-2025-01 (margin model \
             okx-pm, the default) and derive-pm2 (Derive PM2; see docs/models.md).
             """,
-        subcommands: [Build.self, Compare.self, Precheck.self, Liquidate.self, Serve.self, Account.self, SandboxControl.self, Verify.self, Market.self])
+        subcommands: [
+            Build.self, Compare.self, Precheck.self, Liquidate.self, Serve.self, Account.self, SandboxControl.self, Verify.self, Market.self,
+            BacktestCommand.self,
+        ])
 }

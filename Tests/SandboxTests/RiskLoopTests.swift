@@ -210,6 +210,51 @@ import Testing
     }
 }
 
+/// A deficit with interest accrued and not yet capitalised: the fund covers the interest too, so that nothing
+/// is left owing beside no position (the backtest found such accounts at a margin ratio of −50, liquidated again
+/// at every tick for the interest of their last hour).
+@Suite struct DeficitWithPendingInterestTests {
+    /// A BTC deposit, 60 ETH bought with borrowed USDT (≈ 179,000, far above the 20,000 interest-free quota).
+    static func borrower(_ sandbox: SandboxHarness, portfolioMargin: Bool) async throws -> SandboxHarness.Credentials {
+        let user = try await sandbox.account([("BTC", "1")])
+        if portfolioMargin {
+            try await sandbox.exchange.acknowledgePortfolioMargin(uid: user.uid)
+            #expect(await sandbox.call("POST", "/api/v5/account/set-account-level", body: #"{"acctLv":"4"}"#, as: user).code == "0")
+        }
+        _ = await sandbox.call("POST", "/api/v5/account/set-auto-loan", body: #"{"autoLoan":true}"#, as: user)
+        let borrow = await sandbox.call("POST", "/api/v5/trade/order",
+            body: #"{"instId":"ETH-USDT","tdMode":"cross","side":"buy","ordType":"market","sz":"60","tgtCcy":"base_ccy"}"#, as: user)
+        #expect(borrow.code == "0", "\(borrow.envelope)")
+        return user
+    }
+
+    @Test func theFundCoversTheInterestAccruedBeforeTheDeficit() async throws {
+        let sandbox = try SandboxHarness()
+        let user = try await Self.borrower(sandbox, portfolioMargin: true)
+        // 20 minutes inside one hour (17:31 → 17:51): interest accrues on the loan and is not capitalised yet.
+        _ = try await sandbox.simulator.shock([:], advanceSeconds: 1_200)
+        let pending = try #require(await sandbox.exchange.account(user.uid)?.pendingInterest["USDT"])
+        #expect(pending > ExactDecimal(0.01), "\(pending) USDT of interest pending")
+        // Both coins fall 60 %: the collateral sold does not repay the loan.
+        let crash = try await sandbox.simulator.shock(["BTC": -0.6, "ETH": -0.6])
+        #expect(crash.liquidatedAccounts == [user.uid])
+        let account = try #require(await sandbox.exchange.account(user.uid))
+        #expect(account.positions.isEmpty)
+        #expect(account.balances.values.allSatisfy { !$0.isNegative }, "\(account.balances)")
+        #expect((account.pendingInterest["USDT"] ?? .zero).isZero, "nothing left owing: \(account.pendingInterest)")
+        let bills = try await sandbox.database.writer.read { db in try BillRecord.filter(Column("uid") == user.uid).fetchAll(db) }
+        #expect(bills.contains { $0.type == .interest && $0.notes == "interest before the deficit cover" })
+        #expect(bills.contains { $0.type == .deficitCover })
+        #expect(try await sandbox.ledgerBalances(user.uid))
+        #expect(try await sandbox.cashImbalances() == [])
+        // The next hour neither bills interest nor liquidates the account again.
+        let after = try await sandbox.simulator.shock([:], advanceSeconds: 3_600)
+        #expect(after.liquidatedAccounts.isEmpty)
+        let later = try await sandbox.database.writer.read { db in try BillRecord.filter(Column("uid") == user.uid).fetchCount(db) }
+        #expect(later == bills.count)
+    }
+}
+
 /// The classic (multi-currency margin) liquidation path: whole positions, the largest requirement first,
 /// at the slipped mark with the liquidation fee, then the insurance fund for what equity cannot cover.
 @Suite struct ClassicLiquidationTests {
@@ -274,6 +319,34 @@ import Testing
         #expect((fund["USDT"] ?? .zero).isNegative, "the fund paid more than the fee it received")
         #expect(try await sandbox.ledgerBalances(user.uid))
         #expect(try await sandbox.cashImbalances() == [])
+    }
+
+    /// With no position left, a classic account's liability is repaid from its collateral (sold at the index less
+    /// the penalty, as under portfolio margin) and only the rest is the fund's: before, the fund paid the whole USDT
+    /// loan once undiscounted equity went negative and the account kept its coins (and while it was still positive,
+    /// the account sat below the trigger, liquidated at every tick with nothing done).
+    @Test func aClassicLiabilityIsRepaidFromCollateralBeforeTheFund() async throws {
+        let sandbox = try SandboxHarness()
+        let user = try await DeficitWithPendingInterestTests.borrower(sandbox, portfolioMargin: false)
+        let loan = try #require(await sandbox.exchange.account(user.uid)?.balances["USDT"])
+        #expect(loan < ExactDecimal(-170_000), "\(loan)")
+        // ETH −50 %: about 88,500 of BTC and 89,400 of ETH against ≈ 179,000 of USDT owed, below the trigger.
+        let report = try await sandbox.simulator.shock(["ETH": -0.5])
+        #expect(report.liquidatedAccounts == [user.uid])
+        let account = try #require(await sandbox.exchange.account(user.uid))
+        #expect(account.balances.values.allSatisfy { !$0.isNegative }, "\(account.balances)")
+        let sales = try await sandbox.database.writer.read { db in
+            try BillRecord.filter(Column("uid") == user.uid && Column("type") == "5" && Column("subType") == "1001").fetchAll(db)
+        }
+        #expect(Set(sales.map(\.ccy)).isSuperset(of: ["BTC", "ETH"]), "the coins were sold into the loan: \(sales.map(\.ccy))")
+        let covered = try await sandbox.database.writer.read { db in
+            try BillRecord.filter(Column("uid") == user.uid && Column("type") == "102").fetchAll(db)
+        }.reduce(ExactDecimal.zero) { $0 + (ExactDecimal($1.balChg) ?? .zero) }
+        #expect(covered < ExactDecimal(20_000), "the fund covers what the collateral could not, not the loan: \(covered)")
+        #expect(try await sandbox.ledgerBalances(user.uid))
+        #expect(try await sandbox.cashImbalances() == [])
+        let next = try await sandbox.simulator.shock([:], advanceSeconds: 60)
+        #expect(next.liquidatedAccounts.isEmpty)
     }
 
     @Test func aSafeClassicAccountIsLeftAlone() async throws {

@@ -57,6 +57,14 @@ extension Exchange {
             return []
         }
         var updated = account
+        try book(plan, on: &updated, changes: &changes)
+        changes.touch(updated, previous: account)
+        return plan.executedActions.map(\.step.rawValue)
+    }
+
+    /// Books a plan's executed actions on an account: cancelled orders, fills and bills (category
+    /// `partial_liquidation` or `full_liquidation`, as planned to the digit), collateral sales, deficit cover.
+    func book(_ plan: LiquidationPlan, on updated: inout AccountState, changes: inout ChangeSet) throws {
         for action in plan.executedActions {
             switch action.step {
             case .cancelOrders:
@@ -90,14 +98,15 @@ extension Exchange {
                 coverNegativeBalances(&updated, changes: &changes)
             }
         }
-        changes.touch(updated, previous: account)
-        return plan.executedActions.map(\.step.rawValue)
     }
 
     /// Classic accounts are liquidated under classic figures: open orders cancelled, then whole positions,
     /// the largest maintenance requirement first, at the slipped mark with the liquidation fee, until the
-    /// classic ratio is above the stop or nothing is left; then any negative equity is covered by the
-    /// insurance fund. Returns the steps executed: CLASSIC for each position closed, DEFICIT for the cover.
+    /// classic ratio is above the stop or nothing is left. An account left with balances only and still at or
+    /// below the trigger is settled like a portfolio-margin one (with no position, the two modes' figures are the
+    /// same: balances, discounts and borrowing): collateral is sold into its liabilities at the penalty, and only
+    /// what that cannot repay is covered by the insurance fund — never a liability while the account keeps coins.
+    /// Returns the steps executed: CLASSIC for each position closed, then the planner's (COLLATERAL, DEFICIT).
     @discardableResult
     func stageClassicLiquidation(_ account: AccountState, into changes: inout ChangeSet) throws -> [String] {
         var updated = account
@@ -110,9 +119,13 @@ extension Exchange {
                 let instrument = catalog.instrument(worst.position.instrument.id.rawValue),
                 let held = updated.positions[instrument.id.rawValue]
             else {
-                if updated.positions.isEmpty, classic.equityUSD < 0 {
-                    coverNegativeBalances(&updated, changes: &changes)
-                    steps.append(LiquidationStep.deficit.rawValue)
+                if updated.positions.isEmpty,
+                    let plan = try? LiquidationPlanner.plan(
+                        portfolio(updated), catalog: catalog, market: market, parameters: parameters, risks: risk.risksByID),
+                    plan.triggered
+                {
+                    try book(plan, on: &updated, changes: &changes)
+                    steps += plan.executedActions.map(\.step.rawValue)
                 }
                 break
             }
@@ -141,8 +154,18 @@ extension Exchange {
         }
     }
 
-    /// The insurance fund covers every negative balance of an account with no position left.
+    /// The insurance fund covers every negative balance of an account with no position left. The planner's
+    /// deficit is the balance less the interest accrued and not yet capitalised, so that interest is billed first
+    /// (to the fund, as every interest bill) and the sub-scale remainder waived; otherwise it would stay owing
+    /// after the cover, a liability with no position beside it, liquidated again at every tick.
     func coverNegativeBalances(_ account: inout AccountState, changes: inout ChangeSet) {
+        for (currency, pending) in account.pendingInterest.sorted(by: { $0.key < $1.key })
+        where !pending.isZero && ((account.balances[currency] ?? .zero) - pending).isNegative {
+            let charged = post(-pending, currency, to: &account, type: .interest, subType: BillSubType.interest, notes: "interest before the deficit cover", changes: &changes)
+            account.accruedInterest[currency, default: .zero] -= charged
+            fund(-charged, currency, changes: &changes)
+            account.pendingInterest[currency] = .zero
+        }
         for (currency, balance) in account.balances.sorted(by: { $0.key < $1.key }) where balance.isNegative {
             let covered = post(-balance, currency, to: &account, type: .deficitCover, subType: BillSubType.deficitCover, notes: "deficit covered by the insurance fund",
                 changes: &changes)
