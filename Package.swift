@@ -18,7 +18,7 @@ let package = Package(
         .library(name: "MarginStore", targets: ["MarginStore"]),
         .library(name: "MarginTestSupport", targets: ["MarginTestSupport"]),
         .executable(name: "pm", targets: ["pm"]),
-        // The load test's client (tests/load), not part of the sandbox.
+        // The load test's client (integration/load), not part of the sandbox.
         .executable(name: "pm-load", targets: ["pm-load"]),
     ],
     dependencies: [
@@ -123,7 +123,7 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // The load test's client (tests/load), not part of the sandbox.
+        // The load test's client (integration/load), not part of the sandbox.
         .executableTarget(
             name: "pm-load",
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],

@@ -1,6 +1,6 @@
 import Foundation
 
-/// `pm-load`: the hot loop of the load test (tests/load/loadgen.py), in Swift so that the client side costs
+/// `pm-load`: the hot loop of the load test (integration/load/loadgen.py), in Swift so that the client side costs
 /// a few tens of µs of CPU per request instead of Python's ~185 µs, which on a small machine was taken from
 /// the server being measured. Reads one JSON config on stdin, runs every client from `startAt` to `endAt` on
 /// one poll() loop, and writes one JSON report on stdout in the shape of loadgen.py's Python `worker()`.

@@ -8,7 +8,7 @@ import Testing
 
 @testable import Sandbox
 
-/// `--market-mode follow URL` pieces that need no upstream server (tests/market/test_market.py follows a real one),
+/// `--market-mode follow URL` pieces that need no upstream server (integration/market/test_market.py follows a real one),
 /// and the public endpoints a follower reads.
 struct UpstreamMarketTests {
     /// An upstream that never answers.

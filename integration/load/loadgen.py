@@ -22,7 +22,7 @@ exactly once (each cancel answers sCode 0 with the order's own ordId; a second c
 with 51400; the database holds exactly the acknowledged orders, all `canceled`, no fills and no bills but
 the deposits), no 5xx, no error code, and the server is alive at the end.
 
-Usage (normally through tests/load/run):
+Usage (normally through integration/load/run):
   loadgen.py --url http://127.0.0.1:PORT --db DB --pid PID --clients N --seconds S [--workers W] [--ci]
              [--driver swift|python] [--driver-bin PATH/pm-load] [--batch K]
 """
@@ -451,7 +451,7 @@ def main():
     parser.add_argument("--ci", action="store_true", help="check correctness only; never fail on a time")
     parser.add_argument("--driver", choices=("swift", "python"),
                         help="client hot loop (default: swift when --driver-bin is an executable, else python)")
-    parser.add_argument("--driver-bin", help="the Swift driver binary, pm-load (tests/load/run passes it)")
+    parser.add_argument("--driver-bin", help="the Swift driver binary, pm-load (integration/load/run passes it)")
     args = parser.parse_args()
     if not 1 <= args.clients <= 64:
         raise SystemExit("loadgen: --clients must be 1…64")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The metrics of `pm serve` move by exactly what happened (README, "Operating pm serve").
 
-Usage: metrics.py PM_BINARY   (run by tests/ops/run, which provides prometheus_client)
+Usage: metrics.py PM_BINARY   (run by integration/ops/run, which provides prometheus_client)
 
 Starts `pm serve` (static market, --rate-limit 20) on a temporary database, creates accounts through the admin API,
 scrapes GET /metrics, performs a known sequence — 3 orders accepted, 2 refused (their OKX codes read from the answers),
@@ -93,10 +93,10 @@ def main():
         server.kill()
         off.kill()
     if failures:
-        print(f"tests/ops/metrics.py: {len(failures)} check(s) failed; logs in {work}")
+        print(f"integration/ops/metrics.py: {len(failures)} check(s) failed; logs in {work}")
         sys.exit(1)
     shutil.rmtree(work, ignore_errors=True)
-    print("tests/ops/metrics.py: every metric moved by exactly what happened")
+    print("integration/ops/metrics.py: every metric moved by exactly what happened")
 
 
 def run(server):

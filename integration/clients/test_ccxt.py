@@ -1,7 +1,7 @@
 """ccxt 4.5.90 (`ccxt.okx`, sync) against `pm serve`, with only `urls['api']['rest']` changed.
 
 Every test that trades uses an account of its own (test money USDT=200000, BTC=3, ETH=30), so balances
-and positions can be asserted exactly. The market is static (tests/clients/run), so the book does not
+and positions can be asserted exactly. The market is static (integration/clients/run), so the book does not
 move between a ticker read and an order.
 """
 import re

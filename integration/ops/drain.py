@@ -181,10 +181,10 @@ def main():
     finally:
         server.kill()
     if failures:
-        print(f"tests/ops/drain.py: {len(failures)} check(s) failed; logs in {work}")
+        print(f"integration/ops/drain.py: {len(failures)} check(s) failed; logs in {work}")
         sys.exit(1)
     shutil.rmtree(work, ignore_errors=True)
-    print(f"tests/ops/drain.py: {rounds} SIGTERMs under load: exit status 0, every acknowledged order stored "
+    print(f"integration/ops/drain.py: {rounds} SIGTERMs under load: exit status 0, every acknowledged order stored "
           f"({len(ledger.acked)} acknowledged, {len(ledger.refused)} refused, {len(ledger.doubt)} in doubt)")
 
 

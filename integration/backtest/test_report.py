@@ -1,5 +1,5 @@
 """pm backtest from the outside: its HTML report in headless Chromium, checked against the report's own JSON;
-determinism across processes; the refusal of a malformed path. `tests/backtest/run` sets PM_BIN and WORK.
+determinism across processes; the refusal of a malformed path. `integration/backtest/run` sets PM_BIN and WORK.
 """
 import json
 import os

@@ -1,7 +1,7 @@
 """Selenium tests of the web Position Builder (served by `pm serve` at PM_URL).
 
 The tests run in file order and share one browser: they build a hedged BTC portfolio by clicking and
-typing, then check it against the public position-builder API. `tests/web/run` starts the server and
+typing, then check it against the public position-builder API. `integration/web/run` starts the server and
 sets PM_URL, PM_DB and (optionally) SCREENSHOTS.
 """
 import base64
@@ -441,7 +441,7 @@ def signed(method, path, key, body=""):
 
 def test_load_my_account(driver):
     db = os.environ.get("PM_DB")
-    assert db and os.path.exists(db + ".admin-token"), "PM_DB is not set: run through tests/web/run"
+    assert db and os.path.exists(db + ".admin-token"), "PM_DB is not set: run through integration/web/run"
     token = open(db + ".admin-token").read().strip()
     status, created = http("POST", "/api/v5/sandbox/account/create",
                            {"label": "web-test", "deposits": [{"ccy": "USDT", "amt": "50000"}, {"ccy": "BTC", "amt": "1"}]},

@@ -1,5 +1,5 @@
-"""Shared by the operations tests (tests/ops/run): a `pm serve` process on a free loopback port with a temporary
-database, its admin token, and OKX-signed requests (HMAC-SHA256, as tests/crash/chaos.py and tests/clients sign them).
+"""Shared by the operations tests (integration/ops/run): a `pm serve` process on a free loopback port with a temporary
+database, its admin token, and OKX-signed requests (HMAC-SHA256, as integration/crash/chaos.py and integration/clients sign them).
 Standard library only."""
 import base64, datetime, hashlib, hmac, http.client, json, os, signal, socket, subprocess, time
 

@@ -8,7 +8,7 @@
 - `pm build --account URL` margins an account that traded on a `pm serve`, signed with its key from the environment,
   and agrees with that server's own position builder for the same request.
 
-Run through tests/market/run (PM_BIN names the pm binary). Standard library only.
+Run through integration/market/run (PM_BIN names the pm binary). Standard library only.
 """
 import base64
 import datetime

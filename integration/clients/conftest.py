@@ -1,7 +1,7 @@
-"""Shared fixtures of the client tests: the running sandbox (started by tests/clients/run), accounts made
+"""Shared fixtures of the client tests: the running sandbox (started by integration/clients/run), accounts made
 with `pm account create` or the admin endpoint, and the admin endpoint itself.
 
-Environment (set by tests/clients/run):
+Environment (set by integration/clients/run):
   SANDBOX_URL  base URL of `pm serve`, e.g. http://127.0.0.1:18080
   SANDBOX_DB   its database: a SQLite file or a postgres:// URL
   SANDBOX_FILES  the prefix of its key and admin-token files (default SANDBOX_DB; the token is in SANDBOX_FILES + '.admin-token')
@@ -25,7 +25,7 @@ DEPOSITS = {"USDT": "200000", "BTC": "3", "ETH": "30"}
 def _env(name):
     value = os.environ.get(name)
     if not value:
-        pytest.exit(f"{name} is not set: run the client tests through tests/clients/run", returncode=2)
+        pytest.exit(f"{name} is not set: run the client tests through integration/clients/run", returncode=2)
     return value
 
 
