@@ -14,11 +14,13 @@ extension AppDatabase: LedgerStore {
             let accountRows = try Row.fetchCursor(
                 db, sql: "SELECT uid, acctLv, acknowledged, autoLoan, label, createdAt FROM account" + filter, arguments: arguments)
             while let row = try accountRows.next() {
-                visitor.account(AccountRecord(uid: row[0], acctLv: row[1], acknowledged: row[2], autoLoan: row[3], label: row[4], createdAt: row[5]))
+                visitor.account(
+                    AccountRecord(uid: row[0], acctLv: row[1], acknowledged: row[2], autoLoan: row[3], label: row[4], createdAt: row[5]))
             }
             let balances = try Row.fetchCursor(db, sql: "SELECT uid, ccy, cashBal FROM balance" + filter, arguments: arguments)
             while let row = try balances.next() { visitor.balance(uid: row[0], ccy: row[1], cashBal: row[2]) }
-            let positions = try Row.fetchCursor(db, sql: "SELECT uid, instId, pos, avgPx, cTime, uTime FROM position" + filter, arguments: arguments)
+            let positions = try Row.fetchCursor(
+                db, sql: "SELECT uid, instId, pos, avgPx, cTime, uTime FROM position" + filter, arguments: arguments)
             while let row = try positions.next() {
                 visitor.position(uid: row[0], instId: row[1], pos: row[2], avgPx: row[3], cTime: row[4], uTime: row[5])
             }
@@ -27,9 +29,11 @@ extension AppDatabase: LedgerStore {
             let interests = try Row.fetchCursor(db, sql: "SELECT uid, ccy, pending, accrued FROM interest" + filter, arguments: arguments)
             while let row = try interests.next() { visitor.interest(uid: row[0], ccy: row[1], pending: row[2], accrued: row[3]) }
             // A uid's `_` or `%` is taken literally (no uid the sandbox makes has one; a ledger written by hand might).
-            let settingFilter = uid.map { _ in #"key LIKE ? ESCAPE '\' OR key LIKE ? ESCAPE '\'"# } ?? "key LIKE 'lever:%' OR key LIKE 'siu:%'"
+            let settingFilter =
+                uid.map { _ in #"key LIKE ? ESCAPE '\' OR key LIKE ? ESCAPE '\'"# } ?? "key LIKE 'lever:%' OR key LIKE 'siu:%'"
             let settingArguments: StatementArguments = uid.map { [Self.likePattern("lever:\($0):"), Self.likePattern("siu:\($0):")] } ?? []
-            let settings = try Row.fetchCursor(db, sql: "SELECT key, value FROM setting WHERE " + settingFilter, arguments: settingArguments)
+            let settings = try Row.fetchCursor(
+                db, sql: "SELECT key, value FROM setting WHERE " + settingFilter, arguments: settingArguments)
             while let row = try settings.next() { visitor.accountSetting(key: row[0], value: row[1]) }
             if uid == nil {
                 for row in try InsuranceFundRecord.fetchAll(db) { visitor.insuranceFund(ccy: row.ccy, balance: row.balance) }
@@ -58,7 +62,8 @@ extension AppDatabase: LedgerStore {
 
     /// `prefix%`, with LIKE's wildcards in the prefix taken literally (`_` in a uid).
     static func likePattern(_ prefix: String) -> String {
-        prefix.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_") + "%"
+        prefix.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(
+            of: "_", with: "\\_") + "%"
     }
 
     public func bills(uid: String, currency: String?, type: String?, limit: Int) throws -> [BillRecord] {

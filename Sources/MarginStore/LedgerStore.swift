@@ -28,7 +28,8 @@ public enum LedgerLocation: Sendable, Equatable, CustomStringConvertible {
             let scheme = text[..<separator.lowerBound]
             if !scheme.isEmpty, scheme.allSatisfy({ $0.isLetter || $0.isNumber || "+-.".contains($0) }) {
                 throw LedgerLocationError(
-                    "\(text): unsupported database scheme \(scheme):// (use a SQLite file path, sqlite:PATH, or postgres://USER@HOST:PORT/DB)")
+                    "\(text): unsupported database scheme \(scheme):// (use a SQLite file path, sqlite:PATH, or postgres://USER@HOST:PORT/DB)"
+                )
             }
         }
         guard !text.isEmpty else { throw LedgerLocationError("the database path is empty") }
@@ -65,7 +66,9 @@ public struct PostgresAddress: Sendable, Equatable, CustomStringConvertible {
         if let query = rest.firstIndex(where: { $0 == "?" || $0 == "#" }) {
             throw LedgerLocationError("\(text): parameters (\(rest[query...])) are not supported; use postgres://USER@HOST:PORT/DB")
         }
-        guard let slash = rest.firstIndex(of: "/") else { throw LedgerLocationError("\(text): no database name (postgres://USER@HOST:PORT/DB)") }
+        guard let slash = rest.firstIndex(of: "/") else {
+            throw LedgerLocationError("\(text): no database name (postgres://USER@HOST:PORT/DB)")
+        }
         let database = Self.decode(rest[rest.index(after: slash)...])
         rest = rest[..<slash]
         guard let at = rest.lastIndex(of: "@") else { throw LedgerLocationError("\(text): no user (postgres://USER@HOST:PORT/DB)") }
@@ -110,9 +113,13 @@ extension String {
         var bytes: [UInt8] = []
         var iterator = utf8.makeIterator()
         while let byte = iterator.next() {
-            guard byte == UInt8(ascii: "%") else { bytes.append(byte); continue }
+            guard byte == UInt8(ascii: "%") else {
+                bytes.append(byte)
+                continue
+            }
             guard let high = iterator.next(), let low = iterator.next(),
-                let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16) else { return nil }
+                let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
+            else { return nil }
             bytes.append(value)
         }
         return String(validating: bytes, as: UTF8.self)

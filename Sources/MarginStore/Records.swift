@@ -33,7 +33,9 @@ public struct APIKeyRecord: Codable, Sendable, Equatable, FetchableRecord, Persi
     public var label: String
     public var createdAt: Int64
 
-    public init(apiKey: String, uid: String, secretCipher: Data, passphraseHash: String, permissions: String, label: String, createdAt: Int64) {
+    public init(
+        apiKey: String, uid: String, secretCipher: Data, passphraseHash: String, permissions: String, label: String, createdAt: Int64
+    ) {
         self.apiKey = apiKey
         self.uid = uid
         self.secretCipher = secretCipher
@@ -302,10 +304,12 @@ public struct SettingRecord: Codable, Sendable, Equatable, FetchableRecord, Pers
 /// balances in one transaction; encoding each through `Codable` and compiling its SQL took most of its time).
 extension FillRecord {
     public func insert(into db: Database) throws {
-        try db.cachedStatement(sql: """
-            INSERT INTO fill (tradeId, ordId, uid, clOrdId, instId, side, fillPx, fillSz, fee, feeCcy, pnl, execType, category, ts)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [tradeId, ordId, uid, clOrdId, instId, side, fillPx, fillSz, fee, feeCcy, pnl, execType, category, ts])
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO fill (tradeId, ordId, uid, clOrdId, instId, side, fillPx, fillSz, fee, feeCcy, pnl, execType, category, ts)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """
+        ).execute(arguments: [tradeId, ordId, uid, clOrdId, instId, side, fillPx, fillSz, fee, feeCcy, pnl, execType, category, ts])
     }
 }
 
@@ -317,16 +321,22 @@ extension BillRecord {
     public static func insert(_ bills: [BillRecord], firstID: Int64, into db: Database) throws {
         var start = 0
         while bills.count - start >= rowsPerStatement {
-            let placeholders = Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: rowsPerStatement).joined(separator: ", ")
-            let statement = try db.cachedStatement(sql: """
-                INSERT INTO bill (billId, uid, ccy, balChg, bal, type, subType, instId, ordId, pnl, fee, sz, px, notes, ts) VALUES \(placeholders)
-                """)
+            let placeholders = Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: rowsPerStatement).joined(
+                separator: ", ")
+            let statement = try db.cachedStatement(
+                sql: """
+                    INSERT INTO bill (billId, uid, ccy, balChg, bal, type, subType, instId, ordId, pnl, fee, sz, px, notes, ts) VALUES \(placeholders)
+                    """)
             var values: [(any DatabaseValueConvertible)?] = []
             values.reserveCapacity(rowsPerStatement * columnCount)
             for offset in start..<(start + rowsPerStatement) {
                 let bill = bills[offset]
-                values += [firstID + Int64(offset), bill.uid, bill.ccy, bill.balChg, bill.bal, bill.type, bill.subType, bill.instId, bill.ordId,
-                    bill.pnl, bill.fee, bill.sz, bill.px, bill.notes, bill.ts] as [(any DatabaseValueConvertible)?]
+                values +=
+                    [
+                        firstID + Int64(offset), bill.uid, bill.ccy, bill.balChg, bill.bal, bill.type, bill.subType, bill.instId,
+                        bill.ordId,
+                        bill.pnl, bill.fee, bill.sz, bill.px, bill.notes, bill.ts,
+                    ] as [(any DatabaseValueConvertible)?]
             }
             try statement.execute(arguments: StatementArguments(values))
             start += rowsPerStatement
@@ -339,30 +349,36 @@ extension BillRecord {
     }
 
     public func insert(into db: Database) throws {
-        try db.cachedStatement(sql: """
-            INSERT INTO bill (billId, uid, ccy, balChg, bal, type, subType, instId, ordId, pnl, fee, sz, px, notes, ts)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [billId, uid, ccy, balChg, bal, type, subType, instId, ordId, pnl, fee, sz, px, notes, ts])
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO bill (billId, uid, ccy, balChg, bal, type, subType, instId, ordId, pnl, fee, sz, px, notes, ts)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """
+        ).execute(arguments: [billId, uid, ccy, balChg, bal, type, subType, instId, ordId, pnl, fee, sz, px, notes, ts])
     }
 }
 
 extension BalanceRecord {
     /// Inserts or replaces the balance of (uid, ccy).
     public func store(in db: Database) throws {
-        try db.cachedStatement(sql: """
-            INSERT INTO balance (uid, ccy, cashBal) VALUES (?, ?, ?) ON CONFLICT(uid, ccy) DO UPDATE SET cashBal = excluded.cashBal
-            """).execute(arguments: [uid, ccy, cashBal])
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO balance (uid, ccy, cashBal) VALUES (?, ?, ?) ON CONFLICT(uid, ccy) DO UPDATE SET cashBal = excluded.cashBal
+                """
+        ).execute(arguments: [uid, ccy, cashBal])
     }
 }
 
 extension PositionRecord {
     /// Inserts or replaces the position of (uid, instId).
     public func store(in db: Database) throws {
-        try db.cachedStatement(sql: """
-            INSERT INTO position (uid, instId, pos, avgPx, lever, cTime, uTime) VALUES (?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT(uid, instId) DO UPDATE SET pos = excluded.pos, avgPx = excluded.avgPx, lever = excluded.lever,
-            cTime = excluded.cTime, uTime = excluded.uTime
-            """).execute(arguments: [uid, instId, pos, avgPx, lever, cTime, uTime])
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO position (uid, instId, pos, avgPx, lever, cTime, uTime) VALUES (?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(uid, instId) DO UPDATE SET pos = excluded.pos, avgPx = excluded.avgPx, lever = excluded.lever,
+                cTime = excluded.cTime, uTime = excluded.uTime
+                """
+        ).execute(arguments: [uid, instId, pos, avgPx, lever, cTime, uTime])
     }
 
     public static func delete(uid: String, instId: String, in db: Database) throws {
@@ -372,10 +388,12 @@ extension PositionRecord {
 
 extension InterestRecord {
     public func store(in db: Database) throws {
-        try db.cachedStatement(sql: """
-            INSERT INTO interest (uid, ccy, pending, accrued) VALUES (?, ?, ?, ?)
-            ON CONFLICT(uid, ccy) DO UPDATE SET pending = excluded.pending, accrued = excluded.accrued
-            """).execute(arguments: [uid, ccy, pending, accrued])
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO interest (uid, ccy, pending, accrued) VALUES (?, ?, ?, ?)
+                ON CONFLICT(uid, ccy) DO UPDATE SET pending = excluded.pending, accrued = excluded.accrued
+                """
+        ).execute(arguments: [uid, ccy, pending, accrued])
     }
 }
 

@@ -76,9 +76,12 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
                 var binds = PostgresBindings()
                 binds.append(Self.ownerSetting)
                 binds.append(node)
-                _ = try connection.query(PostgresQuery(unsafeSQL: #"""
-                    INSERT INTO setting ("key", "value") VALUES ($1, $2) ON CONFLICT ("key") DO UPDATE SET "value" = EXCLUDED."value"
-                    """#, binds: binds), logger: logger).wait()
+                _ = try connection.query(
+                    PostgresQuery(
+                        unsafeSQL: #"""
+                            INSERT INTO setting ("key", "value") VALUES ($1, $2) ON CONFLICT ("key") DO UPDATE SET "value" = EXCLUDED."value"
+                            """#, binds: binds), logger: logger
+                ).wait()
                 owned = true
             }
         }
@@ -141,7 +144,8 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
         let owner = try connection.query(#"SELECT "value" FROM setting WHERE "key" = \#(Self.ownerSetting)"#, logger: logger).wait()
         let current = try owner.rows.first?.decode(String.self)
         guard current == node else {
-            let message = "the ledger at \(address) now belongs to node \(current ?? "none"), not to this node (\(node)); it refuses writes until restarted"
+            let message =
+                "the ledger at \(address) now belongs to node \(current ?? "none"), not to this node (\(node)); it refuses writes until restarted"
             inDoubt = message
             logger.critical("\(message)")
             throw PostgresLedgerError(message)
@@ -169,7 +173,11 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
             do {
                 try loadLocked(connection, only: uid, into: &visitor)
             } catch let error as PSQLError {
-                if error.serverInfo == nil { discardConnectionLocked() } else { _ = try? connection.query("ROLLBACK", logger: logger).wait() }
+                if error.serverInfo == nil {
+                    discardConnectionLocked()
+                } else {
+                    _ = try? connection.query("ROLLBACK", logger: logger).wait()
+                }
                 throw PostgresLedgerError(describing: error, address: address)
             }
         }
@@ -179,7 +187,8 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
     private func loadLocked(_ connection: PostgresConnection, only uid: String?, into visitor: inout some LedgerVisitor) throws {
         _ = try connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger).wait()
         func each(_ sql: String, _ binds: PostgresBindings, _ body: (PostgresRow) throws -> Void) throws {
-            _ = try connection.query(PostgresQuery(unsafeSQL: "DECLARE rows NO SCROLL CURSOR FOR " + sql, binds: binds), logger: logger).wait()
+            _ = try connection.query(PostgresQuery(unsafeSQL: "DECLARE rows NO SCROLL CURSOR FOR " + sql, binds: binds), logger: logger)
+                .wait()
             while true {
                 let chunk = try connection.query("FETCH FORWARD 10000 FROM rows", logger: logger).wait()
                 if chunk.rows.isEmpty { break }
@@ -192,7 +201,8 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
         let filter = uid == nil ? "" : #" WHERE "uid" = $1"#
         try each(#"SELECT "uid", "acctLv", "acknowledged", "autoLoan", "label", "createdAt" FROM account"# + filter, binds) { row in
             let (uid, level, acknowledged, autoLoan, label, created) = try row.decode((String, String, Bool, Bool, String, Int64).self)
-            visitor.account(AccountRecord(uid: uid, acctLv: level, acknowledged: acknowledged, autoLoan: autoLoan, label: label, createdAt: created))
+            visitor.account(
+                AccountRecord(uid: uid, acctLv: level, acknowledged: acknowledged, autoLoan: autoLoan, label: label, createdAt: created))
         }
         try each(#"SELECT "uid", "ccy", "cashBal" FROM balance"# + filter, binds) { row in
             let (uid, ccy, cash) = try row.decode((String, String, String).self)
@@ -210,7 +220,8 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
             let (uid, ccy, pending, accrued) = try row.decode((String, String, String, String).self)
             visitor.interest(uid: uid, ccy: ccy, pending: pending, accrued: accrued)
         }
-        let settingFilter = uid == nil
+        let settingFilter =
+            uid == nil
             ? #"starts_with("key", 'lever:') OR starts_with("key", 'siu:')"#
             : #"starts_with("key", 'lever:' || $1 || ':') OR starts_with("key", 'siu:' || $1 || ':')"#
         try each(#"SELECT "key", "value" FROM setting WHERE "# + settingFilter, binds) { row in
@@ -330,10 +341,15 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
     // MARK: - Reads
 
     public func apiKey(_ key: String) throws -> APIKeyRecord? {
-        let rows = try query(#"SELECT "apiKey", "uid", "secretCipher", "passphraseHash", "permissions", "label", "createdAt" FROM "apiKey" WHERE "apiKey" = \#(key)"#)
+        let rows = try query(
+            #"SELECT "apiKey", "uid", "secretCipher", "passphraseHash", "permissions", "label", "createdAt" FROM "apiKey" WHERE "apiKey" = \#(key)"#
+        )
         return try rows.first.map { row in
-            let (apiKey, uid, cipher, hash, permissions, label, created) = try row.decode((String, String, Data, String, String, String, Int64).self)
-            return APIKeyRecord(apiKey: apiKey, uid: uid, secretCipher: cipher, passphraseHash: hash, permissions: permissions, label: label, createdAt: created)
+            let (apiKey, uid, cipher, hash, permissions, label, created) = try row.decode(
+                (String, String, Data, String, String, String, Int64).self)
+            return APIKeyRecord(
+                apiKey: apiKey, uid: uid, secretCipher: cipher, passphraseHash: hash, permissions: permissions, label: label,
+                createdAt: created)
         }
     }
 
@@ -377,7 +393,8 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
         binds.append(uid)
         binds.append(instId)
         binds.append(Int64(limit))
-        let sql = PostgresSchema.orderSelect
+        let sql =
+            PostgresSchema.orderSelect
             + #" WHERE "uid" = $1 AND "state" IN ('filled', 'canceled') AND ($2::text IS NULL OR "instId" = $2) ORDER BY "ordId" DESC LIMIT $3"#
         return try query(PostgresQuery(unsafeSQL: sql, binds: binds)).map(PostgresSchema.order)
     }
@@ -392,7 +409,8 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
             let (tradeId, ordId, uid, clOrdId, instId, side, fillPx, fillSz, fee, feeCcy, pnl, execType, category, ts) = try row.decode(
                 (Int64, Int64, String, String, String, String, String, String, String, String, String, String, String, Int64).self)
             return FillRecord(
-                tradeId: tradeId, ordId: ordId, uid: uid, clOrdId: clOrdId, instId: instId, side: try PostgresSchema.closed(side, "fill.side"),
+                tradeId: tradeId, ordId: ordId, uid: uid, clOrdId: clOrdId, instId: instId,
+                side: try PostgresSchema.closed(side, "fill.side"),
                 fillPx: fillPx, fillSz: fillSz, fee: fee, feeCcy: feeCcy, pnl: pnl, execType: execType,
                 category: try PostgresSchema.closed(category, "fill.category"), ts: ts)
         }
@@ -451,7 +469,10 @@ public enum PostgresDatabases {
             let connection = try PostgresConnection.connect(
                 on: PostgresLedger.eventLoops.next(), configuration: configuration, id: 2, logger: logger
             ).wait()
-            defer { let closing: EventLoopFuture<Void> = connection.close(); try? closing.wait() }
+            defer {
+                let closing: EventLoopFuture<Void> = connection.close()
+                try? closing.wait()
+            }
             _ = try connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).wait()
         } catch {
             throw PostgresLedgerError(describing: error, address: address)

@@ -13,13 +13,17 @@ import Synchronization
 
 /// Options naming the sandbox database (and the key and admin-token files beside it).
 struct DatabaseOption: ParsableArguments {
-    @Option(name: .customLong("db"), help: ArgumentHelp(
-        "The sandbox's ledger: a SQLite file (a path, or sqlite:PATH) or a PostgreSQL database (postgres://USER@HOST:PORT/DB).",
-        valueName: "FILE|URL"))
+    @Option(
+        name: .customLong("db"),
+        help: ArgumentHelp(
+            "The sandbox's ledger: a SQLite file (a path, or sqlite:PATH) or a PostgreSQL database (postgres://USER@HOST:PORT/DB).",
+            valueName: "FILE|URL"))
     var path = "pm-sandbox.sqlite"
-    @Option(name: .customLong("files"), help: ArgumentHelp(
-        "Prefix of the secret key (PREFIX.key) and admin token (PREFIX.admin-token) files; default: the SQLite file, or pm-sandbox-DB in the working directory for PostgreSQL. Every node of one PostgreSQL ledger needs the same key file.",
-        valueName: "PREFIX"))
+    @Option(
+        name: .customLong("files"),
+        help: ArgumentHelp(
+            "Prefix of the secret key (PREFIX.key) and admin token (PREFIX.admin-token) files; default: the SQLite file, or pm-sandbox-DB in the working directory for PostgreSQL. Every node of one PostgreSQL ledger needs the same key file.",
+            valueName: "PREFIX"))
     var files: String?
 
     func validate() throws {
@@ -80,9 +84,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on.") var port = 8080
     @OptionGroup var database: DatabaseOption
 
-    @Option(name: .customLong("market-mode"), parsing: .upToNextOption, help: ArgumentHelp(
-        "How the market moves: static (default), random, replay FILE (a CSV with timestamp_utc and close), or follow URL (an OKX v5 endpoint).",
-        valueName: "MODE [FILE|URL]"))
+    @Option(
+        name: .customLong("market-mode"), parsing: .upToNextOption,
+        help: ArgumentHelp(
+            "How the market moves: static (default), random, replay FILE (a CSV with timestamp_utc and close), or follow URL (an OKX v5 endpoint).",
+            valueName: "MODE [FILE|URL]"))
     var marketMode: [String] = []
 
     /// `--market`, the old name of `--market-mode` (renamed because `pm build --snapshot` and `pm serve --snapshot`
@@ -103,9 +109,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Allowed clock difference of signed requests, seconds.") var timestampWindow = 30
     @Option(help: "Requests per second per API key (burst the same).") var rateLimit: Double = 500
     @Option(help: "Seconds a connection may stay silent before the server closes it (slow clients).") var idleTimeout: Double = 30
-    @Option(help: ArgumentHelp(
-        "Who may read GET /metrics (Prometheus): loopback clients only (default, like the sandbox control API), any client, or nobody.",
-        valueName: "loopback|any|off"))
+    @Option(
+        help: ArgumentHelp(
+            "Who may read GET /metrics (Prometheus): loopback clients only (default, like the sandbox control API), any client, or nobody.",
+            valueName: "loopback|any|off"))
     var metricsAccess: MetricsAccess = .loopback
 
     mutating func validate() throws {
@@ -118,12 +125,16 @@ struct Serve: AsyncParsableCommand {
         guard let mode = marketMode.first, ["static", "random", "replay", "follow"].contains(mode) else {
             throw ValidationError("--market-mode must be static, random, replay FILE or follow URL")
         }
-        if mode == "replay", marketMode.count != 2 { throw ValidationError("--market-mode replay needs a CSV file: --market-mode replay FILE") }
+        if mode == "replay", marketMode.count != 2 {
+            throw ValidationError("--market-mode replay needs a CSV file: --market-mode replay FILE")
+        }
         if mode == "follow", marketMode.count != 2 {
             throw ValidationError("--market-mode follow needs an OKX v5 endpoint: --market-mode follow URL")
         }
         if mode != "replay", mode != "follow", marketMode.count != 1 { throw ValidationError("--market-mode \(mode) takes no file") }
-        if let coins, parseCoins(coins) == nil { throw ValidationError("--coins \(coins): expected coin names separated by commas, e.g. BTC,ETH") }
+        if let coins, parseCoins(coins) == nil {
+            throw ValidationError("--coins \(coins): expected coin names separated by commas, e.g. BTC,ETH")
+        }
         if coins != nil, mode != "follow" { throw ValidationError("--coins applies to --market-mode follow URL only") }
         guard tick > 0, step > 0 else { throw ValidationError("--tick and --step must be positive") }
         guard idleTimeout >= 0.1, idleTimeout <= 86_400 else { throw ValidationError("--idle-timeout must be 0.1 to 86400 seconds") }
@@ -155,7 +166,8 @@ struct Serve: AsyncParsableCommand {
         let (followed, coinsKept, tickSeconds) = (configuration.mode, coins.flatMap(parseCoins), tick)
         let givenCatalog = catalog != nil
         let banner = ServeBanner(
-            host: host, port: port, database: "\(database.location)", filesPrefix: database.filesPrefix, metricsAccess: metricsAccess, parametersID: data.parameters.id,
+            host: host, port: port, database: "\(database.location)", filesPrefix: database.filesPrefix, metricsAccess: metricsAccess,
+            parametersID: data.parameters.id,
             market: marketMode.joined(separator: " "), snapshot: snapshot)
         // The server listens at once (GET /live, GET /ready: 503); the sandbox opens behind it, off the cooperative
         // threads: migrations, every account, the followed upstream's catalog and market, the market reached.
@@ -176,7 +188,8 @@ struct Serve: AsyncParsableCommand {
                 do {
                     let sandbox = try await offCooperativeThreads { [configuration, data, upstream] in
                         try Sandbox.open(
-                            configuration, store: database.openStore(serving: true), catalog: data.catalog, market: data.market, parameters: data.parameters, upstream: upstream,
+                            configuration, store: database.openStore(serving: true), catalog: data.catalog, market: data.market,
+                            parameters: data.parameters, upstream: upstream,
                             logger: logger, metrics: metrics)
                     }
                     try await sandbox.restoreMarket()
@@ -259,7 +272,8 @@ final class ServeBanner: Sendable {
         if let demo = demo.withLock({ $0 }) {
             text += demo
         } else {
-            text += "\(await sandbox.exchange.accountIDs.count) account(s) restored; create more with `pm account create --db \(database)`\n"
+            text +=
+                "\(await sandbox.exchange.accountIDs.count) account(s) restored; create more with `pm account create --db \(database)`\n"
         }
         FileHandle.standardOutput.write(Data(text.utf8))
     }
@@ -304,7 +318,8 @@ struct AccountCreate: AsyncParsableCommand {
         do { data = try SandboxInputs(snapshot: nil, params: nil, catalog: nil) } catch { fail(error.description) }
         do {
             let sandbox = try Sandbox.open(
-                database.configuration(), store: database.openStore(), catalog: data.catalog, market: data.market, parameters: data.parameters)
+                database.configuration(), store: database.openStore(), catalog: data.catalog, market: data.market,
+                parameters: data.parameters)
             let created = try await sandbox.exchange.createAccount(label: label, deposits: parsed)
             if format == .json {
                 let json = JSONValue.object([
@@ -313,7 +328,9 @@ struct AccountCreate: AsyncParsableCommand {
                 ])
                 print(JSONWriter.serialize(json, pretty: true))
             } else {
-                print("uid        \(created.uid)\napiKey     \(created.apiKey)\nsecretKey  \(created.secretKey)\npassphrase \(created.passphrase)")
+                print(
+                    "uid        \(created.uid)\napiKey     \(created.apiKey)\nsecretKey  \(created.secretKey)\npassphrase \(created.passphrase)"
+                )
             }
         } catch {
             FileHandle.standardError.write(Data("pm: error: \(error)\n".utf8))

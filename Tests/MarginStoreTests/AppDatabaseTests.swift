@@ -1,8 +1,9 @@
 import Foundation
 import GRDB
 import MarginEngine
-@testable import MarginStore
 import Testing
+
+@testable import MarginStore
 
 /// The schema, exact decimal round trips and file persistence.
 @Suite struct AppDatabaseTests {
@@ -48,7 +49,10 @@ import Testing
         }
         func counts() throws -> [Int] {
             try database.writer.read { db in
-                [try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM note") ?? -1, try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM child") ?? -1]
+                [
+                    try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM note") ?? -1,
+                    try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM child") ?? -1,
+                ]
             }
         }
         for round in 0..<3 {
@@ -83,7 +87,8 @@ import Testing
         let queue = try DatabaseQueue()
         try AppDatabase.migrator.migrate(queue, upTo: "v1")
         func bill(_ id: Int64, _ ccy: String, _ change: String, type: BillType) -> BillRecord {
-            BillRecord(billId: id, uid: "u1", ccy: ccy, balChg: change, bal: "0", type: type, subType: "1", instId: "", ordId: "",
+            BillRecord(
+                billId: id, uid: "u1", ccy: ccy, balChg: change, bal: "0", type: type, subType: "1", instId: "", ordId: "",
                 pnl: "0", fee: "0", sz: "", px: "", notes: "", ts: id)
         }
         try queue.write { db in

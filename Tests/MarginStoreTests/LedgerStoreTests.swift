@@ -82,7 +82,9 @@ struct RecordingVisitor: LedgerVisitor {
         rows.append("position \(uid) \(instId) \(pos) \(avgPx) \(cTime) \(uTime)")
     }
     mutating func openOrder(_ order: OrderRecord) { rows.append("order \(order.ordId) \(order.uid) \(order.state.rawValue) \(order.px)") }
-    mutating func interest(uid: String, ccy: String, pending: String, accrued: String) { rows.append("interest \(uid) \(ccy) \(pending) \(accrued)") }
+    mutating func interest(uid: String, ccy: String, pending: String, accrued: String) {
+        rows.append("interest \(uid) \(ccy) \(pending) \(accrued)")
+    }
     mutating func accountSetting(key: String, value: String) { rows.append("setting \(key) \(value)") }
     mutating func insuranceFund(ccy: String, balance: String) { rows.append("fund \(ccy) \(balance)") }
     mutating func house(ccy: String, balance: String) { rows.append("house \(ccy) \(balance)") }
@@ -105,7 +107,8 @@ struct RecordingVisitor: LedgerVisitor {
             pnl: "0", fee: "-0.01", sz: "1", px: "87000.5", notes: "n", ts: ts)
     }
 
-    static func order(_ id: Int64, _ uid: String, state: OrderState, clOrdId: String = "", instId: String = "BTC-USDT-SWAP") -> OrderRecord {
+    static func order(_ id: Int64, _ uid: String, state: OrderState, clOrdId: String = "", instId: String = "BTC-USDT-SWAP") -> OrderRecord
+    {
         OrderRecord(
             ordId: id, uid: uid, clOrdId: clOrdId, instId: instId, tdMode: .cross, side: .buy, ordType: .limit, px: "85000.1", sz: "2",
             tgtCcy: "", reduceOnly: id % 2 == 0, state: state, accFillSz: "0", avgPx: "", fee: "0", feeCcy: "USDT", category: .normal,
@@ -127,7 +130,8 @@ struct RecordingVisitor: LedgerVisitor {
             try writer.save(Self.account("u2"))
             try writer.store(BalanceRecord(uid: "u1", ccy: "USDT", cashBal: Self.bigDecimal))
             try writer.storeBalances([(uid: "u2", ccy: "BTC", cashBal: "-0.000000000000000001"), (uid: "u2", ccy: "ETH", cashBal: "3")])
-            try writer.store(PositionRecord(uid: "u1", instId: "BTC-USDT-SWAP", pos: "-2.5", avgPx: "87000.1", lever: "", cTime: 3, uTime: 4))
+            try writer.store(
+                PositionRecord(uid: "u1", instId: "BTC-USDT-SWAP", pos: "-2.5", avgPx: "87000.1", lever: "", cTime: 3, uTime: 4))
             try writer.store(PositionRecord(uid: "u1", instId: "ETH-USDT-SWAP", pos: "1", avgPx: "3000", lever: "5", cTime: 3, uTime: 4))
             try writer.store(InterestRecord(uid: "u2", ccy: "BTC", pending: "0.00000001", accrued: "0.5"))
             try writer.store(SettingRecord(key: "lever:u1:ETH-USDT-SWAP", value: "5"))
@@ -169,7 +173,9 @@ struct RecordingVisitor: LedgerVisitor {
     func aFailedWriteStoresNothing(_ backend: Backend) throws {
         let ledger = try ScratchLedger(backend)
         defer { ledger.remove() }
-        let key = APIKeyRecord(apiKey: "k1", uid: "u1", secretCipher: Data([0, 1, 2, 255]), passphraseHash: "h", permissions: "read,trade", label: "", createdAt: 1)
+        let key = APIKeyRecord(
+            apiKey: "k1", uid: "u1", secretCipher: Data([0, 1, 2, 255]), passphraseHash: "h", permissions: "read,trade", label: "",
+            createdAt: 1)
         try ledger.store.write { writer in
             try writer.save(Self.account("u1"))
             try writer.insert(key)
@@ -247,7 +253,10 @@ struct RecordingVisitor: LedgerVisitor {
             try writer.store(PositionRecord(uid: "u1", instId: "BTC-USDT-SWAP", pos: "1", avgPx: "1", lever: "", cTime: 1, uTime: 1))
             try writer.store(SettingRecord(key: "lever:u_2:BTC-USDT-SWAP", value: "3"))
             try writer.store(SettingRecord(key: "lever:u12:BTC-USDT-SWAP", value: "4"))
-            try writer.insert(bills: [Self.bill("u1", "USDT", "1", type: .deposit), Self.bill("u1", "USDT", "-1", type: .interest), Self.bill("u1", "BTC", "1", type: .interest)])
+            try writer.insert(bills: [
+                Self.bill("u1", "USDT", "1", type: .deposit), Self.bill("u1", "USDT", "-1", type: .interest),
+                Self.bill("u1", "BTC", "1", type: .interest),
+            ])
         }
         try ledger.store.write { writer in
             try writer.save(AccountRecord(uid: "u1", acctLv: "4", acknowledged: true, autoLoan: true, label: "again", createdAt: 9))
@@ -281,10 +290,12 @@ struct RecordingVisitor: LedgerVisitor {
         #expect(try LedgerLocation(parsing: "/tmp/a:b/c.sqlite") == .sqlite(path: "/tmp/a:b/c.sqlite"))
         #expect(try LedgerLocation(parsing: "sqlite:data/x.sqlite") == .sqlite(path: "data/x.sqlite"))
         #expect(try LedgerLocation(parsing: "sqlite:///var/x.sqlite") == .sqlite(path: "/var/x.sqlite"))
-        #expect(try LedgerLocation(parsing: "postgres://pm@db.example:6543/ledger")
-            == .postgres(PostgresAddress(user: "pm", host: "db.example", port: 6543, database: "ledger")))
-        #expect(try LedgerLocation(parsing: "postgresql://pm:s%40cret@[::1]/ledger")
-            == .postgres(PostgresAddress(user: "pm", password: "s@cret", host: "::1", port: 5432, database: "ledger")))
+        #expect(
+            try LedgerLocation(parsing: "postgres://pm@db.example:6543/ledger")
+                == .postgres(PostgresAddress(user: "pm", host: "db.example", port: 6543, database: "ledger")))
+        #expect(
+            try LedgerLocation(parsing: "postgresql://pm:s%40cret@[::1]/ledger")
+                == .postgres(PostgresAddress(user: "pm", password: "s@cret", host: "::1", port: 5432, database: "ledger")))
         #expect(try LedgerLocation(parsing: "postgres://pm:secret@h:1/d").description == "postgres://pm@h:1/d")
     }
 

@@ -4,8 +4,9 @@ import MarginEngine
 import MarginStore
 import MarginStorePostgres
 import MarginTestSupport
-@testable import Sandbox
 import Testing
+
+@testable import Sandbox
 
 /// The exchange on each ledger backend — SQLite always, PostgreSQL whenever `PM_TEST_POSTGRES_URL` names a server
 /// (`scripts/test` starts one; an unreachable server fails these cases) — keeps the same promises: a restart
@@ -63,7 +64,9 @@ import Testing
         }
     }
 
-    static func order(_ side: String, _ type: String, _ size: String, px: String? = nil, clOrdId: String = "", instId: String = "BTC-USDT-SWAP") -> String {
+    static func order(
+        _ side: String, _ type: String, _ size: String, px: String? = nil, clOrdId: String = "", instId: String = "BTC-USDT-SWAP"
+    ) -> String {
         #"{"instId":"\#(instId)","tdMode":"cross","side":"\#(side)","ordType":"\#(type)","sz":"\#(size)""#
             + (px.map { #","px":"\#($0)""# } ?? "") + (clOrdId.isEmpty ? "" : #","clOrdId":"\#(clOrdId)""#) + "}"
     }
@@ -72,8 +75,10 @@ import Testing
     static func views(_ sandbox: SandboxHarness, _ user: SandboxHarness.Credentials) async -> [String] {
         var shown: [String] = []
         for target in [
-            "/api/v5/account/balance", "/api/v5/account/positions", "/api/v5/trade/orders-pending", "/api/v5/trade/orders-history?instType=SWAP",
-            "/api/v5/trade/fills", "/api/v5/account/bills", "/api/v5/account/config", "/api/v5/account/leverage-info?instId=BTC-USDT-SWAP&mgnMode=cross",
+            "/api/v5/account/balance", "/api/v5/account/positions", "/api/v5/trade/orders-pending",
+            "/api/v5/trade/orders-history?instType=SWAP",
+            "/api/v5/trade/fills", "/api/v5/account/bills", "/api/v5/account/config",
+            "/api/v5/account/leverage-info?instId=BTC-USDT-SWAP&mgnMode=cross",
         ] {
             // The balance's update times are the clock's now, which moves with every call.
             func withoutTimes(_ value: JSONValue) -> JSONValue {
@@ -106,7 +111,9 @@ import Testing
         var balances = Balances()
         try store.load(only: uid, into: &balances)
         var sums: [String: ExactDecimal] = [:]
-        for bill in try store.bills(uid: uid, currency: nil, type: nil, limit: 1_000_000) { sums[bill.ccy, default: .zero] += ExactDecimal(bill.balChg) ?? .zero }
+        for bill in try store.bills(uid: uid, currency: nil, type: nil, limit: 1_000_000) {
+            sums[bill.ccy, default: .zero] += ExactDecimal(bill.balChg) ?? .zero
+        }
         return !balances.cash.isEmpty && balances.cash.allSatisfy { sums[$0.key] == $0.value }
     }
 
@@ -119,14 +126,19 @@ import Testing
         do {
             let sandbox = try SandboxHarness(store: try scratch.open())
             user = try await sandbox.account([("USDT", "50000"), ("BTC", "0.5")])
-            for body in [Self.order("buy", "market", "2"), Self.order("sell", "limit", "1", px: "99000", clOrdId: "rest"),
-                         Self.order("buy", "limit", "1", px: "85000"), Self.order("sell", "market", "1")] {
+            for body in [
+                Self.order("buy", "market", "2"), Self.order("sell", "limit", "1", px: "99000", clOrdId: "rest"),
+                Self.order("buy", "limit", "1", px: "85000"), Self.order("sell", "market", "1"),
+            ] {
                 #expect(await sandbox.call("POST", "/api/v5/trade/order", body: body, as: user).code == "0")
             }
             let pending = await sandbox.call("GET", "/api/v5/trade/orders-pending", as: user).data
             let cancel = #"{"instId":"BTC-USDT-SWAP","ordId":"\#(pending.last?[member: "ordId"]?.scalarText ?? "")"}"#
             #expect(await sandbox.call("POST", "/api/v5/trade/cancel-order", body: cancel, as: user).code == "0")
-            #expect(await sandbox.call("POST", "/api/v5/account/set-leverage", body: #"{"instId":"BTC-USDT-SWAP","lever":"7","mgnMode":"cross"}"#, as: user).code == "0")
+            #expect(
+                await sandbox.call(
+                    "POST", "/api/v5/account/set-leverage", body: #"{"instId":"BTC-USDT-SWAP","lever":"7","mgnMode":"cross"}"#, as: user
+                ).code == "0")
             before = await Self.views(sandbox, user)
             #expect(try Self.ledgerBalances(sandbox.store, user.uid))
             #expect(try await sandbox.cashImbalancesThroughStore() == [])
@@ -156,22 +168,28 @@ import Testing
         #expect(await sandbox.call("POST", "/api/v5/trade/order", body: Self.order("buy", "market", "1"), as: user).code == "0")
         switch (backend, atCommit) {
         case (.sqlite, _):
-            try scratch.execute("""
+            try scratch.execute(
+                """
                 CREATE TRIGGER refuse BEFORE INSERT ON "order" WHEN NEW.clOrdId = 'refused' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END
                 """, on: store)
         case (.postgres, false), (.postgres, true):
-            try scratch.execute("""
+            try scratch.execute(
+                """
                 CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
                 BEGIN IF NEW."clOrdId" = 'refused' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$
                 """, on: store)
-            try scratch.execute(atCommit
-                ? #"CREATE CONSTRAINT TRIGGER refuse AFTER INSERT ON "order" DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse()"#
-                : #"CREATE TRIGGER refuse BEFORE INSERT ON "order" FOR EACH ROW EXECUTE FUNCTION refuse()"#, on: store)
+            try scratch.execute(
+                atCommit
+                    ? #"CREATE CONSTRAINT TRIGGER refuse AFTER INSERT ON "order" DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse()"#
+                    : #"CREATE TRIGGER refuse BEFORE INSERT ON "order" FOR EACH ROW EXECUTE FUNCTION refuse()"#, on: store)
         }
         let before = await Self.views(sandbox, user)
         var stored = RecordingRows()
         try store.load(only: nil, into: &stored)
-        let batch = [Self.order("buy", "market", "1"), Self.order("buy", "limit", "1", px: "85000"), Self.order("sell", "limit", "1", px: "99000", clOrdId: "refused")]
+        let batch = [
+            Self.order("buy", "market", "1"), Self.order("buy", "limit", "1", px: "85000"),
+            Self.order("sell", "limit", "1", px: "99000", clOrdId: "refused"),
+        ]
         let answer = await sandbox.call("POST", "/api/v5/trade/batch-orders", body: "[" + batch.joined(separator: ",") + "]", as: user)
         #expect(answer.data.map { $0[member: "sCode"]?.scalarText } == ["50000", "50000", "50000"], "\(answer.envelope)")
         let shown = await Self.views(sandbox, user)
@@ -201,7 +219,8 @@ import Testing
             for user in accounts {
                 for n in 0..<10 {
                     group.addTask {
-                        let body = n % 3 == 0 ? Self.order("buy", "market", "1") : Self.order("buy", "limit", "30", px: "85000", clOrdId: "c\(n)")
+                        let body =
+                            n % 3 == 0 ? Self.order("buy", "market", "1") : Self.order("buy", "limit", "30", px: "85000", clOrdId: "c\(n)")
                         let response = await sandbox.call("POST", "/api/v5/trade/order", body: body, as: user)
                         return (response.first?[member: "sCode"]?.scalarText, response.first?[member: "ordId"]?.scalarText)
                     }
@@ -229,13 +248,17 @@ import Testing
 struct RecordingRows: LedgerVisitor {
     private var lines: [String] = []
     var rows: [String] { lines.sorted() }
-    mutating func account(_ record: AccountRecord) { lines.append("account \(record.uid) \(record.acctLv) \(record.acknowledged) \(record.autoLoan)") }
+    mutating func account(_ record: AccountRecord) {
+        lines.append("account \(record.uid) \(record.acctLv) \(record.acknowledged) \(record.autoLoan)")
+    }
     mutating func balance(uid: String, ccy: String, cashBal: String) { lines.append("balance \(uid) \(ccy) \(cashBal)") }
     mutating func position(uid: String, instId: String, pos: String, avgPx: String, cTime: Int64, uTime: Int64) {
         lines.append("position \(uid) \(instId) \(pos) \(avgPx) \(cTime) \(uTime)")
     }
     mutating func openOrder(_ order: OrderRecord) { lines.append("order \(order.ordId) \(order.uid) \(order.state) \(order.accFillSz)") }
-    mutating func interest(uid: String, ccy: String, pending: String, accrued: String) { lines.append("interest \(uid) \(ccy) \(pending) \(accrued)") }
+    mutating func interest(uid: String, ccy: String, pending: String, accrued: String) {
+        lines.append("interest \(uid) \(ccy) \(pending) \(accrued)")
+    }
     mutating func accountSetting(key: String, value: String) { lines.append("setting \(key) \(value)") }
     mutating func insuranceFund(ccy: String, balance: String) { lines.append("fund \(ccy) \(balance)") }
     mutating func house(ccy: String, balance: String) { lines.append("house \(ccy) \(balance)") }
@@ -257,8 +280,12 @@ extension SandboxHarness {
             switch parts[0] {
             case "account": uids.append(parts[1])
             case "balance": total[parts[2], default: .zero] += ExactDecimal(parts[3]) ?? .zero
-            case "fund": total[parts[1], default: .zero] += ExactDecimal(parts[2]) ?? .zero; storedFund[parts[1]] = ExactDecimal(parts[2])
-            case "house": total[parts[1], default: .zero] += ExactDecimal(parts[2]) ?? .zero; storedHouse[parts[1]] = ExactDecimal(parts[2])
+            case "fund":
+                total[parts[1], default: .zero] += ExactDecimal(parts[2]) ?? .zero
+                storedFund[parts[1]] = ExactDecimal(parts[2])
+            case "house":
+                total[parts[1], default: .zero] += ExactDecimal(parts[2]) ?? .zero
+                storedHouse[parts[1]] = ExactDecimal(parts[2])
             default: break
             }
         }
@@ -268,8 +295,12 @@ extension SandboxHarness {
             }
         }
         var problems = total.filter { !$0.value.isZero }.sorted { $0.key < $1.key }.map { "\($0.key) off by \($0.value)" }
-        if await exchange.insuranceFundBalances().filter({ !$0.value.isZero }) != storedFund.filter({ !$0.value.isZero }) { problems.append("fund differs") }
-        if await exchange.houseBalances().filter({ !$0.value.isZero }) != storedHouse.filter({ !$0.value.isZero }) { problems.append("house differs") }
+        if await exchange.insuranceFundBalances().filter({ !$0.value.isZero }) != storedFund.filter({ !$0.value.isZero }) {
+            problems.append("fund differs")
+        }
+        if await exchange.houseBalances().filter({ !$0.value.isZero }) != storedHouse.filter({ !$0.value.isZero }) {
+            problems.append("house differs")
+        }
         return problems
     }
 }

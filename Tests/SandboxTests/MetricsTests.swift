@@ -4,8 +4,9 @@ import MarginStore
 import MarginTestSupport
 import Metrics
 import MetricsTestKit
-@testable import Sandbox
 import Testing
+
+@testable import Sandbox
 
 /// What the sandbox measures, recorded through swift-metrics (here into `TestMetrics`): orders and cancels by outcome
 /// and code, group commits, rate-limit refusals, ticks, liquidations by step, the insurance fund (README, "Operating
@@ -19,19 +20,24 @@ import Testing
         let user = try await sandbox.account()
         let resting = await sandbox.call("POST", "/api/v5/trade/order", body: Self.farBelowTheMarket, as: user)
         #expect(resting.code == "0", "\(resting.envelope)")
-        let unknown = await sandbox.call("POST", "/api/v5/trade/order",
+        let unknown = await sandbox.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"NOPE-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"1"}"#, as: user)
         let code = try #require(unknown.first?[member: "sCode"]?.scalarText)
         #expect(code != "0")
         // A batch: one accepted, one refused for the same reason, in one submission (one group).
-        let batch = await sandbox.call("POST", "/api/v5/trade/batch-orders",
-            body: "[\(Self.farBelowTheMarket),{\"instId\":\"NOPE-USDT-SWAP\",\"tdMode\":\"cross\",\"side\":\"buy\",\"ordType\":\"market\",\"sz\":\"1\"}]",
+        let batch = await sandbox.call(
+            "POST", "/api/v5/trade/batch-orders",
+            body:
+                "[\(Self.farBelowTheMarket),{\"instId\":\"NOPE-USDT-SWAP\",\"tdMode\":\"cross\",\"side\":\"buy\",\"ordType\":\"market\",\"sz\":\"1\"}]",
             as: user)
         #expect(batch.code == "2", "\(batch.envelope)")
         let ordId = try #require(resting.first?[member: "ordId"]?.scalarText)
-        let cancelled = await sandbox.call("POST", "/api/v5/trade/cancel-order", body: #"{"instId":"BTC-USDT-SWAP","ordId":"\#(ordId)"}"#, as: user)
+        let cancelled = await sandbox.call(
+            "POST", "/api/v5/trade/cancel-order", body: #"{"instId":"BTC-USDT-SWAP","ordId":"\#(ordId)"}"#, as: user)
         #expect(cancelled.code == "0", "\(cancelled.envelope)")
-        let again = await sandbox.call("POST", "/api/v5/trade/cancel-order", body: #"{"instId":"BTC-USDT-SWAP","ordId":"\#(ordId)"}"#, as: user)
+        let again = await sandbox.call(
+            "POST", "/api/v5/trade/cancel-order", body: #"{"instId":"BTC-USDT-SWAP","ordId":"\#(ordId)"}"#, as: user)
         let cancelCode = try #require(again.first?[member: "sCode"]?.scalarText)
         #expect(cancelCode != "0")
 
@@ -66,7 +72,8 @@ import Testing
         let user = try await sandbox.account([("USDT", "20000")])
         try await sandbox.exchange.acknowledgePortfolioMargin(uid: user.uid)
         #expect(await sandbox.call("POST", "/api/v5/account/set-account-level", body: #"{"acctLv":"4"}"#, as: user).code == "0")
-        let placed = await sandbox.call("POST", "/api/v5/trade/order",
+        let placed = await sandbox.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"100"}"#, as: user)
         #expect(placed.code == "0", "\(placed.envelope)")
         let portfolio = await sandbox.exchange.portfolio(try #require(await sandbox.exchange.account(user.uid)))

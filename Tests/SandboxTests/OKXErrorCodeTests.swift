@@ -1,6 +1,7 @@
 import Foundation
-@testable import Sandbox
 import Testing
+
+@testable import Sandbox
 
 /// The sandbox's error codes are one table, and the compatibility document lists exactly that table.
 @Suite struct OKXErrorCodeTests {

@@ -6,8 +6,9 @@ import MarginEngine
 import MarginTestSupport
 import MetricsTestKit
 import NIOCore
-@testable import Sandbox
 import Testing
+
+@testable import Sandbox
 
 /// Operating the sandbox: who may read `/metrics`, and readiness while it starts (README, "Operating pm serve").
 @Suite struct OperationsTests {
@@ -37,7 +38,8 @@ import Testing
             start: {
                 for await _ in release { break }
                 return try Sandbox.open(
-                    configuration, catalog: Fixtures.catalog, market: Fixtures.calmMarket, parameters: Fixtures.parameters, metrics: metrics)
+                    configuration, catalog: Fixtures.catalog, market: Fixtures.calmMarket, parameters: Fixtures.parameters, metrics: metrics
+                )
             })
         try await app.test(.live) { client in
             try await client.execute(uri: "/live", method: .get) { #expect($0.status == .ok) }

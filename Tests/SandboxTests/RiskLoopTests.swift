@@ -3,8 +3,9 @@ import GRDB
 import MarginEngine
 import MarginStore
 import MarginTestSupport
-@testable import Sandbox
 import Testing
+
+@testable import Sandbox
 
 /// Market ticks: liquidation by the planner, funding, expiry, interest; and restarts
 /// (docs/methodology/06-sandbox-api.md §5–§6).
@@ -12,8 +13,10 @@ import Testing
     @Test func anAccountBelowTheTriggerIsLiquidatedWithBillsAndFills() async throws {
         let sandbox = try SandboxHarness()
         let user = try await sandbox.account([("USDT", "10000")])
-        _ = await sandbox.call("POST", "/api/v5/account/set-leverage", body: #"{"lever":"50","mgnMode":"cross","instId":"BTC-USDT-SWAP"}"#, as: user)
-        let placed = await sandbox.call("POST", "/api/v5/trade/order",
+        _ = await sandbox.call(
+            "POST", "/api/v5/account/set-leverage", body: #"{"lever":"50","mgnMode":"cross","instId":"BTC-USDT-SWAP"}"#, as: user)
+        let placed = await sandbox.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"300"}"#, as: user)
         #expect(placed.code == "0", "\(placed.envelope)")
         let report = try await sandbox.simulator.shock(["BTC": -0.035])
@@ -23,7 +26,9 @@ import Testing
         }
         #expect(!fills.isEmpty)
         #expect(fills.allSatisfy { [.partialLiquidation, .fullLiquidation].contains($0.category) && $0.side == .sell })
-        let bills = try await sandbox.database.writer.read { db in try BillRecord.filter(Column("uid") == user.uid && Column("type") == "5").fetchCount(db) }
+        let bills = try await sandbox.database.writer.read { db in
+            try BillRecord.filter(Column("uid") == user.uid && Column("type") == "5").fetchCount(db)
+        }
         #expect(bills == fills.count)
         let state = await sandbox.call("GET", "/api/v5/account/risk-state", as: user).first
         // After liquidation the ratio is above the stop, or nothing is required any more ("").
@@ -39,12 +44,15 @@ import Testing
     @Test func fundingExpiryAndInterestAreBills() async throws {
         let sandbox = try SandboxHarness()
         let user = try await sandbox.account([("USDT", "100000"), ("BTC", "1")])
-        _ = await sandbox.call("POST", "/api/v5/trade/order",
+        _ = await sandbox.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"10"}"#, as: user)
-        _ = await sandbox.call("POST", "/api/v5/trade/order",
+        _ = await sandbox.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"BTC-USD-251231-90000-C","tdMode":"cross","side":"buy","ordType":"market","sz":"10"}"#, as: user)
         _ = await sandbox.call("POST", "/api/v5/account/set-auto-loan", body: #"{"autoLoan":true}"#, as: user)
-        let borrow = await sandbox.call("POST", "/api/v5/trade/order",
+        let borrow = await sandbox.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"ETH-USDT","tdMode":"cross","side":"buy","ordType":"market","sz":"60","tgtCcy":"base_ccy"}"#, as: user)
         #expect(borrow.code == "0", "\(borrow.envelope)")
         // 2025-12-30T17:31Z + 24 h crosses the 00:00, 08:00 and 16:00 funding times and the 2025-12-31 08:00 expiry.
@@ -68,8 +76,10 @@ import Testing
     @Test func fundingAndExpiryInOneTickOfAnAccountWithoutInterest() async throws {
         let sandbox = try SandboxHarness()
         let user = try await sandbox.account([("USDT", "100000"), ("BTC", "1")])
-        for body in [#"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"10"}"#,
-                     #"{"instId":"BTC-USD-251231-90000-C","tdMode":"cross","side":"buy","ordType":"market","sz":"10"}"#] {
+        for body in [
+            #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"10"}"#,
+            #"{"instId":"BTC-USD-251231-90000-C","tdMode":"cross","side":"buy","ordType":"market","sz":"10"}"#,
+        ] {
             let placed = await sandbox.call("POST", "/api/v5/trade/order", body: body, as: user)
             #expect(placed.code == "0", "\(placed.envelope)")
         }
@@ -96,9 +106,11 @@ import Testing
         defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
         let first = try SandboxHarness(database: try AppDatabase(path: path))
         let user = try await first.account([("USDT", "50000"), ("ETH", "3")])
-        _ = await first.call("POST", "/api/v5/trade/order",
+        _ = await first.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"ETH-USDT-SWAP","tdMode":"cross","side":"sell","ordType":"market","sz":"7"}"#, as: user)
-        _ = await first.call("POST", "/api/v5/trade/order",
+        _ = await first.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"limit","px":"70000","sz":"3"}"#, as: user)
         let balance = await first.call("GET", "/api/v5/account/balance", as: user).first
         let positions = await first.call("GET", "/api/v5/account/positions", as: user).data
@@ -111,7 +123,8 @@ import Testing
         #expect(await second.call("GET", "/api/v5/account/positions", as: user).data == positions)
         #expect(await second.call("GET", "/api/v5/trade/orders-pending", as: user).data == pending)
         // New ids continue after the stored ones.
-        let next = await second.call("POST", "/api/v5/trade/order",
+        let next = await second.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"ETH-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"1"}"#, as: user)
         let ids = pending.compactMap { Int($0[member: "ordId"]?.scalarText ?? "") }
         #expect((Int(next.first?[member: "ordId"]?.scalarText ?? "") ?? 0) > (ids.max() ?? 0))
@@ -144,7 +157,8 @@ import Testing
         let user = try await sandbox.account([("USDT", "20000")])
         try await sandbox.exchange.acknowledgePortfolioMargin(uid: user.uid)
         #expect(await sandbox.call("POST", "/api/v5/account/set-account-level", body: #"{"acctLv":"4"}"#, as: user).code == "0")
-        let placed = await sandbox.call("POST", "/api/v5/trade/order",
+        let placed = await sandbox.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"100"}"#, as: user)
         #expect(placed.code == "0", "\(placed.envelope)")
         let account = try #require(await sandbox.exchange.account(user.uid))
@@ -179,12 +193,14 @@ import Testing
     /// Golden case 1 held in the sandbox: USDT cash +100 but equity −78,589.37 (an LTC perpetual bought at
     /// 8,000 now marked at 102): one hour accrues interest on 78,589.37 − 20,000 = 58,589.37 USDT.
     @Test func goldenCaseOneAccruesOnItsEquity() async throws {
-        let golden = try MarketSnapshot(bytes: Array("""
-            {"ts": "1736935200000",
-             "indices": {"BTC-USDT": "97078.9", "LTC-USDT": "101.9951", "USDT-USD": "0.99954", "USDC-USD": "1"},
-             "rates": {"USD": "0"},
-             "marks": [{"instId": "BTC-USDT-SWAP", "markPx": "97093.7"}, {"instId": "LTC-USDT-SWAP", "markPx": "102"}]}
-            """.utf8))
+        let golden = try MarketSnapshot(
+            bytes: Array(
+                """
+                {"ts": "1736935200000",
+                 "indices": {"BTC-USDT": "97078.9", "LTC-USDT": "101.9951", "USDT-USD": "0.99954", "USDC-USD": "1"},
+                 "rates": {"USD": "0"},
+                 "marks": [{"instId": "BTC-USDT-SWAP", "markPx": "97093.7"}, {"instId": "LTC-USDT-SWAP", "markPx": "102"}]}
+                """.utf8))
         let database = try AppDatabase.inMemory()
         let first = try SandboxHarness(market: golden, database: database)
         let user = try await first.account([("USDT", "100")])
@@ -199,9 +215,10 @@ import Testing
         let later = try MarketSnapshot(valuationTime: hour, indices: golden.indices, usdRate: 0, marks: golden.marks)
         let report = try await sandbox.exchange.advance(to: later)
         #expect(report.interestBills == 1)
-        let bill = try #require(try await database.writer.read { db in
-            try BillRecord.filter(Column("uid") == user.uid && Column("type") == "7").fetchOne(db)
-        })
+        let bill = try #require(
+            try await database.writer.read { db in
+                try BillRecord.filter(Column("uid") == user.uid && Column("type") == "7").fetchOne(db)
+            })
         let curve = Fixtures.parameters.interestRateCurve(for: "USDT")
         let rate = curve.annualRate(utilisation: curve.utilisation(totalBorrowed: 78_589.37, indexUSD: 0.99954))
         let expected = 58_589.37 * rate * 3_600 / 31_536_000
@@ -222,7 +239,8 @@ import Testing
             #expect(await sandbox.call("POST", "/api/v5/account/set-account-level", body: #"{"acctLv":"4"}"#, as: user).code == "0")
         }
         _ = await sandbox.call("POST", "/api/v5/account/set-auto-loan", body: #"{"autoLoan":true}"#, as: user)
-        let borrow = await sandbox.call("POST", "/api/v5/trade/order",
+        let borrow = await sandbox.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"ETH-USDT","tdMode":"cross","side":"buy","ordType":"market","sz":"60","tgtCcy":"base_ccy"}"#, as: user)
         #expect(borrow.code == "0", "\(borrow.envelope)")
         return user
@@ -258,16 +276,21 @@ import Testing
 /// The classic (multi-currency margin) liquidation path: whole positions, the largest requirement first,
 /// at the slipped mark with the liquidation fee, then the insurance fund for what equity cannot cover.
 @Suite struct ClassicLiquidationTests {
-    static func leveredClassicAccount(_ sandbox: SandboxHarness, deposit: String, size: String, restingOrder: Bool = false) async throws
+    static func leveredClassicAccount(
+        _ sandbox: SandboxHarness, deposit: String, size: String, restingOrder: Bool = false
+    ) async throws
         -> SandboxHarness.Credentials
     {
         let user = try await sandbox.account([("USDT", deposit)])
-        _ = await sandbox.call("POST", "/api/v5/account/set-leverage", body: #"{"lever":"50","mgnMode":"cross","instId":"BTC-USDT-SWAP"}"#, as: user)
-        let placed = await sandbox.call("POST", "/api/v5/trade/order",
+        _ = await sandbox.call(
+            "POST", "/api/v5/account/set-leverage", body: #"{"lever":"50","mgnMode":"cross","instId":"BTC-USDT-SWAP"}"#, as: user)
+        let placed = await sandbox.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"\#(size)"}"#, as: user)
         #expect(placed.code == "0", "\(placed.envelope)")
         if restingOrder {
-            let resting = await sandbox.call("POST", "/api/v5/trade/order",
+            let resting = await sandbox.call(
+                "POST", "/api/v5/trade/order",
                 body: #"{"instId":"ETH-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"limit","px":"1000","sz":"1"}"#, as: user)
             #expect(resting.code == "0", "\(resting.envelope)")
         }
@@ -292,8 +315,11 @@ import Testing
         #expect(fills.count == 1 && fill.side == .sell && ExactDecimal(fill.fillSz) == ExactDecimal(300))
         let mark = try shocked.market(for: try #require(Fixtures.catalog.instrument("BTC-USDT-SWAP")), path: "").markPrice
         #expect(ExactDecimal(fill.fillPx) == LedgerBoundary.ledger(mark * (1 - 0.001)))
-        let expectedFee = LedgerAmount("USDT", ExactDecimal(300).multiplied(by: ExactDecimal(0.01)).multiplied(by: ExactDecimal(fill.fillPx) ?? .zero)
-            .multiplied(by: ExactDecimal(0.001))).amount
+        let expectedFee = LedgerAmount(
+            "USDT",
+            ExactDecimal(300).multiplied(by: ExactDecimal(0.01)).multiplied(by: ExactDecimal(fill.fillPx) ?? .zero)
+                .multiplied(by: ExactDecimal(0.001))
+        ).amount
         #expect(ExactDecimal(fill.fee) == -expectedFee)
         #expect(await sandbox.exchange.account(user.uid)?.positions.isEmpty == true)
         #expect(try await sandbox.ledgerBalances(user.uid))

@@ -4,8 +4,9 @@ import MarginDefaults
 import MarginEngine
 import MarginStore
 import MarginTestSupport
-@testable import Sandbox
 import Testing
+
+@testable import Sandbox
 
 /// A sandbox on an in-memory database with a controllable clock, driven through ``SandboxAPI/handle(_:)``.
 final class SandboxHarness: @unchecked Sendable {
@@ -21,7 +22,8 @@ final class SandboxHarness: @unchecked Sendable {
     let api: SandboxAPI
 
     init(
-        market: MarketSnapshot = Fixtures.calmMarket, rateLimit: Double = 10_000, timestampWindowSeconds: Int = 30, database: AppDatabase? = nil,
+        market: MarketSnapshot = Fixtures.calmMarket, rateLimit: Double = 10_000, timestampWindowSeconds: Int = 30,
+        database: AppDatabase? = nil,
         store: (any LedgerStore)? = nil, metrics: SandboxMetrics = SandboxMetrics()
     ) throws {
         self.store = try store ?? database ?? AppDatabase.inMemory()
@@ -90,8 +92,10 @@ extension SandboxHarness {
     /// exchange's in-memory fund and house against the stored ones. Empty when cash is conserved.
     func cashImbalances() async throws -> [String] {
         let (balances, fund, house, deposits) = try await database.writer.read { db in
-            (try BalanceRecord.fetchAll(db), try InsuranceFundRecord.fetchAll(db), try HouseRecord.fetchAll(db),
-             try BillRecord.filter(Column("type") == "1").fetchAll(db))
+            (
+                try BalanceRecord.fetchAll(db), try InsuranceFundRecord.fetchAll(db), try HouseRecord.fetchAll(db),
+                try BillRecord.filter(Column("type") == "1").fetchAll(db)
+            )
         }
         var total: [String: ExactDecimal] = [:]
         for row in balances { total[row.ccy, default: .zero] += ExactDecimal(row.cashBal) ?? .zero }
@@ -101,8 +105,12 @@ extension SandboxHarness {
         var problems = total.filter { !$0.value.isZero }.sorted { $0.key < $1.key }.map { "\($0.key) off by \($0.value)" }
         let memoryFund = await exchange.insuranceFundBalances().filter { !$0.value.isZero }
         let memoryHouse = await exchange.houseBalances().filter { !$0.value.isZero }
-        let storedFund = Dictionary(uniqueKeysWithValues: fund.map { ($0.ccy, ExactDecimal($0.balance) ?? .zero) }).filter { !$0.value.isZero }
-        let storedHouse = Dictionary(uniqueKeysWithValues: house.map { ($0.ccy, ExactDecimal($0.balance) ?? .zero) }).filter { !$0.value.isZero }
+        let storedFund = Dictionary(uniqueKeysWithValues: fund.map { ($0.ccy, ExactDecimal($0.balance) ?? .zero) }).filter {
+            !$0.value.isZero
+        }
+        let storedHouse = Dictionary(uniqueKeysWithValues: house.map { ($0.ccy, ExactDecimal($0.balance) ?? .zero) }).filter {
+            !$0.value.isZero
+        }
         if memoryFund != storedFund { problems.append("insurance fund in memory \(memoryFund) != stored \(storedFund)") }
         if memoryHouse != storedHouse { problems.append("house in memory \(memoryHouse) != stored \(storedHouse)") }
         return problems

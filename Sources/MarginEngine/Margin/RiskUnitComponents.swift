@@ -1,7 +1,15 @@
 /// The components of a risk unit's requirement (docs/methodology/02-margin.md), named as OKX
 /// names them.
 public enum RiskComponent: String, Sendable, CaseIterable, Hashable {
-    case mr1 = "MR1", mr2 = "MR2", mr3 = "MR3", mr4 = "MR4", mr5 = "MR5", mr6 = "MR6", mr7 = "MR7", mr8 = "MR8", mr9 = "MR9"
+    case mr1 = "MR1"
+    case mr2 = "MR2"
+    case mr3 = "MR3"
+    case mr4 = "MR4"
+    case mr5 = "MR5"
+    case mr6 = "MR6"
+    case mr7 = "MR7"
+    case mr8 = "MR8"
+    case mr9 = "MR9"
 }
 
 /// The summed exposure of one risk unit: scenario P&L vectors and the scalars MR3, MR7 and MR9 need.
@@ -54,7 +62,10 @@ public struct UnitExposure: Sendable, Equatable {
     }
 
     private static func copy(_ source: [Double], into target: inout [Double]) {
-        guard source.count == target.count else { target = source; return }
+        guard source.count == target.count else {
+            target = source
+            return
+        }
         target.withUnsafeMutableBufferPointer { target in
             source.withUnsafeBufferPointer { source in
                 for index in 0..<source.count { target[index] = source[index] }
@@ -135,7 +146,8 @@ public struct RiskUnitComponents: Sendable, Equatable {
     }
 
     init(_ exposure: UnitExposure, tier: RiskTier, context: ComponentContext) throws(EngineError) {
-        self.init(try context.charges(exposure, tier: tier), layout: ScenarioLayout(context.tierParameters(tier)), pnl: exposure.scenarioPnLUSD)
+        self.init(
+            try context.charges(exposure, tier: tier), layout: ScenarioLayout(context.tierParameters(tier)), pnl: exposure.scenarioPnLUSD)
     }
 
     /// The reported components of `charges`; `pnl` is the vector they came from.
@@ -157,7 +169,9 @@ public struct RiskUnitComponents: Sendable, Equatable {
         // rounding for linear books); ties go to the earlier name in MR1, MR2, MR6, MR3, MR4, MR5, MR9.
         func exceeds(_ value: Double, _ reference: Double) -> Bool { value > reference * (1 + 1e-12) }
         let core = charges.core
-        let candidates: [(RiskComponent, Double)] = [(.mr1, mr1), (.mr2, mr2), (.mr6, mr6), (.mr3, mr3), (.mr4, mr4), (.mr5, mr5), (.mr9, mr9)]
+        let candidates: [(RiskComponent, Double)] = [
+            (.mr1, mr1), (.mr2, mr2), (.mr6, mr6), (.mr3, mr3), (.mr4, mr4), (.mr5, mr5), (.mr9, mr9),
+        ]
         var best = candidates[0]
         for candidate in candidates.dropFirst() where exceeds(candidate.1, best.1) { best = candidate }
         dominantScenario = core > 0 ? best.0 : nil
@@ -176,7 +190,8 @@ extension ComponentContext {
     func charges(_ exposure: UnitExposure, tier: RiskTier) throws(EngineError) -> ComponentCharges {
         let legs = (exposure.cashDeltaUSD[0], exposure.cashDeltaUSD[1], exposure.cashDeltaUSD[2])
         return try exposure.scenarioPnLUSD.withUnsafeBufferPointer { pnl throws(EngineError) in
-            try charges(pnl: pnl, vega: exposure.vegaShockByExpiry, minimumChargeUSD: exposure.minimumChargeUSD, cashDeltaUSD: legs, tier: tier)
+            try charges(
+                pnl: pnl, vega: exposure.vegaShockByExpiry, minimumChargeUSD: exposure.minimumChargeUSD, cashDeltaUSD: legs, tier: tier)
         }
     }
 }

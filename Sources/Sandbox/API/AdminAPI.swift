@@ -9,7 +9,9 @@ extension SandboxAPI {
     ]
 
     func admin(_ request: inout APIRequest) async throws -> APIResponse {
-        guard request.remoteIsLoopback else { throw OKXError(.noPermission, "Sandbox control is available on loopback only", httpStatus: 403) }
+        guard request.remoteIsLoopback else {
+            throw OKXError(.noPermission, "Sandbox control is available on loopback only", httpStatus: 403)
+        }
         guard let token = request.headers["x-sandbox-admin-token"],
             constantTimeEqual(Array(token.utf8), Array(adminToken.utf8))
         else { throw OKXError(.invalidSignature, "Invalid or missing X-Sandbox-Admin-Token") }
@@ -25,16 +27,22 @@ extension SandboxAPI {
                 }
             }
             let created = try await exchange.createAccount(label: try fields?.string("label") ?? "", deposits: deposits)
-            return .data(.array([.object([
-                ("uid", .string(created.uid)), ("apiKey", .string(created.apiKey)), ("secretKey", .string(created.secretKey)),
-                ("passphrase", .string(created.passphrase)),
-            ])]))
+            return .data(
+                .array([
+                    .object([
+                        ("uid", .string(created.uid)), ("apiKey", .string(created.apiKey)), ("secretKey", .string(created.secretKey)),
+                        ("passphrase", .string(created.passphrase)),
+                    ])
+                ]))
         case ("POST", "/api/v5/sandbox/key/create"):
             guard let fields else { throw OKXError.empty("uid") }
             let key = try await exchange.createKey(uid: try fields.required("uid"), permissions: try fields.string("perm") ?? "read,trade")
-            return .data(.array([.object([
-                ("apiKey", .string(key.apiKey)), ("secretKey", .string(key.secretKey)), ("passphrase", .string(key.passphrase)),
-            ])]))
+            return .data(
+                .array([
+                    .object([
+                        ("apiKey", .string(key.apiKey)), ("secretKey", .string(key.secretKey)), ("passphrase", .string(key.passphrase)),
+                    ])
+                ]))
         case ("POST", "/api/v5/sandbox/deposit"):
             guard let fields else { throw OKXError.empty("uid") }
             guard let amount = try fields.decimal("amt") else { throw OKXError.empty("amt") }
@@ -64,12 +72,15 @@ extension SandboxAPI {
             let fund = await exchange.insuranceFundBalances()
             let house = await exchange.houseBalances()
             let market = await exchange.market
-            return .data(.array([.object([
-                ("accounts", .string(String(await exchange.accountIDs.count))),
-                ("marketTs", .string(String(market.valuationTime.rawValue))),
-                ("insuranceFund", .object(fund.keys.sorted().map { ($0, .string(fund[$0]?.description ?? "0")) })),
-                ("house", .object(house.keys.sorted().map { ($0, .string(house[$0]?.description ?? "0")) })),
-            ])]))
+            return .data(
+                .array([
+                    .object([
+                        ("accounts", .string(String(await exchange.accountIDs.count))),
+                        ("marketTs", .string(String(market.valuationTime.rawValue))),
+                        ("insuranceFund", .object(fund.keys.sorted().map { ($0, .string(fund[$0]?.description ?? "0")) })),
+                        ("house", .object(house.keys.sorted().map { ($0, .string(house[$0]?.description ?? "0")) })),
+                    ])
+                ]))
         default:
             throw OKXError(.notFound, "Not Found: \(request.path)")
         }

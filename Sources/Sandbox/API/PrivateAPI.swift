@@ -5,55 +5,63 @@ import MarginStore
 extension Exchange {
     public func configView(uid: String, permissions: Set<String>) -> JSONValue {
         guard let account = accounts[uid] else { return .array([]) }
-        return .array([.object([
-            ("uid", .string(uid)), ("mainUid", .string(uid)), ("acctLv", .string(account.record.acctLv)),
-            ("posMode", .string("net_mode")), ("autoLoan", .bool(account.record.autoLoan)), ("greeksType", .string("BS")),
-            ("level", .string("Lv1")), ("levelTmp", .string("")), ("ctIsoMode", .string("automatic")),
-            ("mgnIsoMode", .string("automatic")), ("spotOffsetType", .string("")), ("roleType", .string("0")),
-            ("traderInsts", .array([])), ("spotRoleType", .string("0")), ("spotTraderInsts", .array([])),
-            ("opAuth", .string("0")), ("kycLv", .string("1")), ("label", .string(account.record.label)), ("ip", .string("")),
-            ("perm", .string(permissions.sorted().joined(separator: ","))), ("liquidationGear", .string("-1")),
-            ("enableSpotBorrow", .bool(account.record.autoLoan)), ("spotBorrowAutoRepay", .bool(false)), ("type", .string("0")),
-            ("acknowledgedPm", .bool(account.record.acknowledged)),
-        ])])
+        return .array([
+            .object([
+                ("uid", .string(uid)), ("mainUid", .string(uid)), ("acctLv", .string(account.record.acctLv)),
+                ("posMode", .string("net_mode")), ("autoLoan", .bool(account.record.autoLoan)), ("greeksType", .string("BS")),
+                ("level", .string("Lv1")), ("levelTmp", .string("")), ("ctIsoMode", .string("automatic")),
+                ("mgnIsoMode", .string("automatic")), ("spotOffsetType", .string("")), ("roleType", .string("0")),
+                ("traderInsts", .array([])), ("spotRoleType", .string("0")), ("spotTraderInsts", .array([])),
+                ("opAuth", .string("0")), ("kycLv", .string("1")), ("label", .string(account.record.label)), ("ip", .string("")),
+                ("perm", .string(permissions.sorted().joined(separator: ","))), ("liquidationGear", .string("-1")),
+                ("enableSpotBorrow", .bool(account.record.autoLoan)), ("spotBorrowAutoRepay", .bool(false)), ("type", .string("0")),
+                ("acknowledgedPm", .bool(account.record.acknowledged)),
+            ])
+        ])
     }
 
     public func riskStateView(uid: String) -> JSONValue {
         let ratio = currentFigures(uid)?.marginRatio
         let atRisk = ratio.map { $0 <= parameters.warningRatio } ?? false
-        return .array([.object([
-            ("atRisk", .bool(atRisk)), ("atRiskIdx", .array([])), ("atRiskMgn", .array([])), ("mgnRatio", Self.text(ratio)),
-            ("warnRatio", .decimal(parameters.warningRatio)), ("liquidationRatio", .decimal(parameters.liquidationTriggerRatio)),
-            ("ts", .string(String(riskStateTime))),
-        ])])
+        return .array([
+            .object([
+                ("atRisk", .bool(atRisk)), ("atRiskIdx", .array([])), ("atRiskMgn", .array([])), ("mgnRatio", Self.text(ratio)),
+                ("warnRatio", .decimal(parameters.warningRatio)), ("liquidationRatio", .decimal(parameters.liquidationTriggerRatio)),
+                ("ts", .string(String(riskStateTime))),
+            ])
+        ])
     }
 
     public func billsView(uid: String, currency: String?, type: String?, limit: Int) throws -> JSONValue {
         let rows = try database.bills(uid: uid, currency: currency, type: type, limit: max(1, min(limit, 100)))
-        return .array(rows.map { bill in
-            .object([
-                ("billId", .string(String(bill.billId))), ("ccy", .string(bill.ccy)), ("balChg", .string(bill.balChg)),
-                ("bal", .string(bill.bal)), ("type", .string(bill.type.rawValue)), ("subType", .string(bill.subType)), ("instId", .string(bill.instId)),
-                ("instType", .string(catalog.instrument(bill.instId)?.kind.rawValue ?? "")), ("ordId", .string(bill.ordId)),
-                ("pnl", .string(bill.pnl)), ("fee", .string(bill.fee)), ("sz", .string(bill.sz)), ("px", .string(bill.px)),
-                ("mgnMode", .string(bill.instId.isEmpty ? "" : "cross")), ("notes", .string(bill.notes)), ("from", .string("")),
-                ("to", .string("")), ("execType", .string("")), ("interest", .string(bill.type == .interest ? String(bill.balChg.dropFirst()) : "0")),
-                ("ts", .string(String(bill.ts))),
-            ])
-        })
+        return .array(
+            rows.map { bill in
+                .object([
+                    ("billId", .string(String(bill.billId))), ("ccy", .string(bill.ccy)), ("balChg", .string(bill.balChg)),
+                    ("bal", .string(bill.bal)), ("type", .string(bill.type.rawValue)), ("subType", .string(bill.subType)),
+                    ("instId", .string(bill.instId)),
+                    ("instType", .string(catalog.instrument(bill.instId)?.kind.rawValue ?? "")), ("ordId", .string(bill.ordId)),
+                    ("pnl", .string(bill.pnl)), ("fee", .string(bill.fee)), ("sz", .string(bill.sz)), ("px", .string(bill.px)),
+                    ("mgnMode", .string(bill.instId.isEmpty ? "" : "cross")), ("notes", .string(bill.notes)), ("from", .string("")),
+                    ("to", .string("")), ("execType", .string("")),
+                    ("interest", .string(bill.type == .interest ? String(bill.balChg.dropFirst()) : "0")),
+                    ("ts", .string(String(bill.ts))),
+                ])
+            })
     }
 
     public func interestAccruedView(uid: String) throws -> JSONValue {
         let rows = try database.bills(uid: uid, currency: nil, type: BillType.interest.rawValue, limit: 100)
-        return .array(rows.map { bill in
-            let amount = bill.balChg.hasPrefix("-") ? String(bill.balChg.dropFirst()) : bill.balChg
-            let curve = parameters.interestRateCurve(for: bill.ccy)
-            return .object([
-                ("type", .string("2")), ("ccy", .string(bill.ccy)), ("instId", .string("")), ("mgnMode", .string("cross")),
-                ("interest", .string(amount)), ("interestRate", .decimal(curve.base / 8760)), ("liab", .string("")),
-                ("ts", .string(String(bill.ts))),
-            ])
-        })
+        return .array(
+            rows.map { bill in
+                let amount = bill.balChg.hasPrefix("-") ? String(bill.balChg.dropFirst()) : bill.balChg
+                let curve = parameters.interestRateCurve(for: bill.ccy)
+                return .object([
+                    ("type", .string("2")), ("ccy", .string(bill.ccy)), ("instId", .string("")), ("mgnMode", .string("cross")),
+                    ("interest", .string(amount)), ("interestRate", .decimal(curve.base / 8760)), ("liab", .string("")),
+                    ("ts", .string(String(bill.ts))),
+                ])
+            })
     }
 
     public func interestRateView(currency: String?) -> JSONValue {
@@ -62,21 +70,26 @@ extension Exchange {
             for (ccy, balance) in account.balances where balance.isNegative { borrowed[ccy, default: 0] -= balance.doubleValue }
         }
         let currencies = currency.map { [$0] } ?? Set(parameters.interestRates.keys).union(borrowed.keys).sorted()
-        return .array(currencies.map { ccy in
-            let curve = parameters.interestRateCurve(for: ccy)
-            let index = (try? market.indexUSD(ccy)) ?? 1
-            let annual = curve.annualRate(utilisation: curve.utilisation(totalBorrowed: borrowed[ccy] ?? 0, indexUSD: index))
-            return .object([("ccy", .string(ccy)), ("interestRate", .decimal(annual / 8760)), ("annualRate", .decimal(annual))])
-        })
+        return .array(
+            currencies.map { ccy in
+                let curve = parameters.interestRateCurve(for: ccy)
+                let index = (try? market.indexUSD(ccy)) ?? 1
+                let annual = curve.annualRate(utilisation: curve.utilisation(totalBorrowed: borrowed[ccy] ?? 0, indexUSD: index))
+                return .object([("ccy", .string(ccy)), ("interestRate", .decimal(annual / 8760)), ("annualRate", .decimal(annual))])
+            })
     }
 
     public func leverageView(uid: String, instIds: [String]) throws -> JSONValue {
         guard let account = accounts[uid] else { return .array([]) }
-        return .array(try instIds.map { id in
-            _ = try liveInstrument(id)
-            let lever = account.leverage[id] ?? ExactDecimal(parameters.classicDefaultLeverage)
-            return .object([("instId", .string(id)), ("mgnMode", .string("cross")), ("posSide", .string("net")), ("lever", .string(lever.description))])
-        })
+        return .array(
+            try instIds.map { id in
+                _ = try liveInstrument(id)
+                let lever = account.leverage[id] ?? ExactDecimal(parameters.classicDefaultLeverage)
+                return .object([
+                    ("instId", .string(id)), ("mgnMode", .string("cross")), ("posSide", .string("net")),
+                    ("lever", .string(lever.description)),
+                ])
+            })
     }
 
     public func setLeverage(uid: String, instId: String, lever: ExactDecimal) throws -> JSONValue {
@@ -85,13 +98,20 @@ extension Exchange {
         guard instrument.kind == .perpetual || instrument.kind == .future else {
             throw OKXError.parameter("instId \(instId): leverage applies to perpetuals and futures only")
         }
-        guard lever >= ExactDecimal(1), lever <= ExactDecimal(125) else { throw OKXError.parameter("lever \(lever) must be between 1 and 125") }
+        guard lever >= ExactDecimal(1), lever <= ExactDecimal(125) else {
+            throw OKXError.parameter("lever \(lever) must be between 1 and 125")
+        }
         let old = account
         account.leverage[instId] = lever
         var changes = ChangeSet()
         changes.touch(account, previous: old)
         try commit(changes)
-        return .array([.object([("instId", .string(instId)), ("lever", .string(lever.description)), ("mgnMode", .string("cross")), ("posSide", .string("net"))])])
+        return .array([
+            .object([
+                ("instId", .string(instId)), ("lever", .string(lever.description)), ("mgnMode", .string("cross")),
+                ("posSide", .string("net")),
+            ])
+        ])
     }
 
     public func setAutoLoan(uid: String, enabled: Bool) throws -> JSONValue {
@@ -127,29 +147,34 @@ extension Exchange {
         if instrument.kind == .spot {
             let quote = (account.balances[instrument.quoteCurrency] ?? .zero).doubleValue
             let base = (account.balances[instrument.underlying] ?? .zero).doubleValue
-            return .array([.object([
-                ("instId", .string(instId)), ("ccy", .string(instrument.quoteCurrency)),
-                ("maxBuy", .string(lots(max(0, quote) / top.ask.doubleValue))), ("maxSell", .string(lots(max(0, base)))),
-            ])])
+            return .array([
+                .object([
+                    ("instId", .string(instId)), ("ccy", .string(instrument.quoteCurrency)),
+                    ("maxBuy", .string(lots(max(0, quote) / top.ask.doubleValue))), ("maxSell", .string(lots(max(0, base)))),
+                ])
+            ])
         }
         let resolved = try market.market(for: instrument, path: instId)
         let imrPerContract = max(resolved.notionalUSDPerContract / max(parameters.classicDefaultLeverage, 1), 1e-12)
-        return .array([.object([
-            ("instId", .string(instId)), ("ccy", .string(instrument.settleCurrency)),
-            ("maxBuy", .string(lots(available / imrPerContract))), ("maxSell", .string(lots(available / imrPerContract))),
-        ])])
+        return .array([
+            .object([
+                ("instId", .string(instId)), ("ccy", .string(instrument.settleCurrency)),
+                ("maxBuy", .string(lots(available / imrPerContract))), ("maxSell", .string(lots(available / imrPerContract))),
+            ])
+        ])
     }
 
     public func maxWithdrawalView(uid: String, currency: String?) throws -> JSONValue {
         guard let account = accounts[uid] else { return .array([]) }
         let figures = try figures(account, withOrders: Array(account.openOrders.values), extra: nil, price: .zero)
         let freeUSD = max(0, figures.adjustedEquityUSD - figures.totalImrUSD)
-        return .array(account.balances.keys.sorted().filter { currency == nil || $0 == currency }.map { ccy in
-            let cash = max(0, (account.balances[ccy] ?? .zero).doubleValue)
-            let index = (try? market.indexUSD(ccy)) ?? 1
-            let maximum = DecimalText.format(min(cash, freeUSD / index))
-            return .object([("ccy", .string(ccy)), ("maxWd", .string(maximum)), ("maxWdEx", .string(maximum))])
-        })
+        return .array(
+            account.balances.keys.sorted().filter { currency == nil || $0 == currency }.map { ccy in
+                let cash = max(0, (account.balances[ccy] ?? .zero).doubleValue)
+                let index = (try? market.indexUSD(ccy)) ?? 1
+                let maximum = DecimalText.format(min(cash, freeUSD / index))
+                return .object([("ccy", .string(ccy)), ("maxWd", .string(maximum)), ("maxWdEx", .string(maximum))])
+            })
     }
 
     // MARK: - Modes
@@ -178,7 +203,8 @@ extension Exchange {
             object["riskOffsetType"] = .string("")
             object["unmatchedInfoCheck"] = .array(check.reasons.map { .object([("type", .string("reason")), ("msg", .string($0))]) })
             object["posList"] = .array([])
-            object["posTierCheck"] = .array(check.failingPositions.map { .object([("instId", .string($0.instrumentID)), ("msg", .string($0.reason))]) })
+            object["posTierCheck"] = .array(
+                check.failingPositions.map { .object([("instId", .string($0.instrumentID)), ("msg", .string($0.reason))]) })
             object["mgnBf"] = margin(check.before)
             object["mgnAft"] = margin(check.after)
             report = .object(object)
@@ -189,10 +215,14 @@ extension Exchange {
     /// `set-account-level`: to portfolio margin under the eligibility rules, to classic under the pre-check.
     public func setAccountLevel(uid: String, target: String) throws -> JSONValue {
         guard var account = accounts[uid] else { throw OKXError(.invalidKey, "Invalid OK-ACCESS-KEY") }
-        guard let level = AccountLevel(rawValue: target) else { throw OKXError.parameter("acctLv \(target) must be 3 (classic) or 4 (portfolio margin)") }
+        guard let level = AccountLevel(rawValue: target) else {
+            throw OKXError.parameter("acctLv \(target) must be 3 (classic) or 4 (portfolio margin)")
+        }
         if level == account.level { return .array([.object([("acctLv", .string(target))])]) }
         guard account.openOrders.isEmpty else {
-            throw OKXError(.levelSwitchRefused, "Cannot switch the account level while \(account.openOrders.count) order(s) are open; cancel them first")
+            throw OKXError(
+                .levelSwitchRefused,
+                "Cannot switch the account level while \(account.openOrders.count) order(s) are open; cancel them first")
         }
         let check: SwitchPrecheck
         do {
@@ -201,7 +231,9 @@ extension Exchange {
                 parameters: parameters)
         } catch { throw OKXError.engine(error) }
         guard check.allowed else {
-            throw OKXError(.levelSwitchRefused, "You do not meet the requirements for switching to \(level.name): " + check.reasons.joined(separator: "; "))
+            throw OKXError(
+                .levelSwitchRefused,
+                "You do not meet the requirements for switching to \(level.name): " + check.reasons.joined(separator: "; "))
         }
         let old = account
         account.record.acctLv = level.rawValue
@@ -216,9 +248,12 @@ extension Exchange {
         do {
             let request = try PositionBuilderRequest(json: body)
             guard request.market == nil else { throw OKXError.parameter("market: the server uses its own market; remove the market field") }
-            let result = graph
-                ? try PositionBuilder.graph(request, catalog: catalog, market: market, parameters: parameters, realPortfolio: portfolio(account))
-                : try PositionBuilder.build(request, catalog: catalog, market: market, parameters: parameters, realPortfolio: portfolio(account))
+            let result =
+                graph
+                ? try PositionBuilder.graph(
+                    request, catalog: catalog, market: market, parameters: parameters, realPortfolio: portfolio(account))
+                : try PositionBuilder.build(
+                    request, catalog: catalog, market: market, parameters: parameters, realPortfolio: portfolio(account))
             return .array([result.withModel(.okxPM)])
         } catch let error as EngineError {
             throw OKXError.engine(error)
@@ -233,13 +268,23 @@ extension Exchange {
             let request = try PositionBuilderRequest(json: body)
             guard request.market == nil else { throw OKXError.parameter("market: the server uses its own market; remove the market field") }
             guard !request.includeRealPositions else {
-                throw OKXError.parameter("inclRealPosAndEq: the public position builder has no account; use /api/v5/account/position-builder")
+                throw OKXError.parameter(
+                    "inclRealPosAndEq: the public position builder has no account; use /api/v5/account/position-builder")
             }
             if let other = try otherModelPositionBuilder(request, kind: kind) { return .array([other]) }
             switch kind {
-            case .build: return .array([try PositionBuilder.build(request, catalog: catalog, market: market, parameters: parameters).withModel(.okxPM)])
-            case .graph: return .array([try PositionBuilder.graph(request, catalog: catalog, market: market, parameters: parameters).withModel(.okxPM)])
-            case .compare: return .array([try PositionBuilder.compare(request, catalog: catalog, market: market, parameters: parameters).withModel(.okxPM)])
+            case .build:
+                return .array([
+                    try PositionBuilder.build(request, catalog: catalog, market: market, parameters: parameters).withModel(.okxPM)
+                ])
+            case .graph:
+                return .array([
+                    try PositionBuilder.graph(request, catalog: catalog, market: market, parameters: parameters).withModel(.okxPM)
+                ])
+            case .compare:
+                return .array([
+                    try PositionBuilder.compare(request, catalog: catalog, market: market, parameters: parameters).withModel(.okxPM)
+                ])
             }
         } catch let error as EngineError {
             throw OKXError.engine(error)
@@ -305,20 +350,22 @@ extension Exchange {
             currencies.insert(instrument.underlying)
             if instrument.kind == .spot || instrument.margining == .linear { currencies.insert(instrument.quoteCurrency) }
         }
-        return .array(currencies.sorted().map { ccy in
-            .object([
-                ("ccy", .string(ccy)), ("name", .string(ccy)), ("chain", .string("\(ccy)-Sandbox")), ("canDep", .bool(true)),
-                ("canWd", .bool(false)), ("canInternal", .bool(false)), ("minWd", .string("0")), ("maxWd", .string("0")),
-                ("wdTickSz", .string(String(LedgerScale.scale(of: ccy)))), ("minFee", .string("0")), ("maxFee", .string("0")),
-                ("fee", .string("0")), ("minDep", .string("0")), ("mainNet", .bool(true)),
-            ])
-        })
+        return .array(
+            currencies.sorted().map { ccy in
+                .object([
+                    ("ccy", .string(ccy)), ("name", .string(ccy)), ("chain", .string("\(ccy)-Sandbox")), ("canDep", .bool(true)),
+                    ("canWd", .bool(false)), ("canInternal", .bool(false)), ("minWd", .string("0")), ("maxWd", .string("0")),
+                    ("wdTickSz", .string(String(LedgerScale.scale(of: ccy)))), ("minFee", .string("0")), ("maxFee", .string("0")),
+                    ("fee", .string("0")), ("minDep", .string("0")), ("mainNet", .bool(true)),
+                ])
+            })
     }
 
     public func assetBalancesView(uid: String, currency: String?) -> JSONValue {
         guard let account = accounts[uid] else { return .array([]) }
-        return .array(account.balances.keys.sorted().filter { currency == nil || $0 == currency }.map { ccy in
-            .object([("ccy", .string(ccy)), ("bal", .string("0")), ("availBal", .string("0")), ("frozenBal", .string("0"))])
-        })
+        return .array(
+            account.balances.keys.sorted().filter { currency == nil || $0 == currency }.map { ccy in
+                .object([("ccy", .string(ccy)), ("bal", .string("0")), ("availBal", .string("0")), ("frozenBal", .string("0"))])
+            })
     }
 }

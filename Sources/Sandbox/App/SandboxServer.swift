@@ -97,7 +97,8 @@ public struct Sandbox: Sendable {
     /// API checks REST and WebSocket timestamps, refills rate limits and answers `public/time` with it.
     /// In follow mode `upstream` is the client of the followed endpoint (`logger` reports its freezes).
     public static func open(
-        _ configuration: SandboxConfiguration, store: (any LedgerStore)? = nil, catalog: InstrumentCatalog, market: MarketSnapshot, parameters: MarginParameters,
+        _ configuration: SandboxConfiguration, store: (any LedgerStore)? = nil, catalog: InstrumentCatalog, market: MarketSnapshot,
+        parameters: MarginParameters,
         clock: @escaping @Sendable () -> Int64 = wallClock, upstream upstreamClient: (any OKXTransport)? = nil,
         logger: Logger = Logger(label: "pm.sandbox"), metrics: SandboxMetrics = SandboxMetrics()
     ) throws -> Sandbox {
@@ -121,8 +122,10 @@ public struct Sandbox: Sendable {
 
     /// The admin token stored at `path` (created with mode 0600 when missing).
     public static func adminToken(path: String) throws -> String {
-        if let data = FileManager.default.contents(atPath: path), let token = String(data: data, encoding: .utf8)?
-            .trimmingCharacters(in: .whitespacesAndNewlines), !token.isEmpty {
+        if let data = FileManager.default.contents(atPath: path),
+            let token = String(data: data, encoding: .utf8)?
+                .trimmingCharacters(in: .whitespacesAndNewlines), !token.isEmpty
+        {
             return token
         }
         let token = SecretBox.randomToken(bytes: 24)
@@ -140,7 +143,9 @@ public struct Sandbox: Sendable {
 
     /// The HTTP application of this (already open) sandbox: ``application(_:metrics:renderMetrics:logger:start:ready:)``
     /// with nothing left to start.
-    public func application(_ configuration: SandboxConfiguration, logger: Logger, renderMetrics: (@Sendable () -> [UInt8])? = nil)
+    public func application(
+        _ configuration: SandboxConfiguration, logger: Logger, renderMetrics: (@Sendable () -> [UInt8])? = nil
+    )
         -> some ApplicationProtocol
     {
         let gate = SandboxGate()
@@ -220,8 +225,11 @@ public struct Sandbox: Sendable {
     static func metricsResponse(access: MetricsAccess, remote: SocketAddress?, render: (@Sendable () -> [UInt8])?) -> Response {
         guard access != .off, let render else { return encode(.error(OKXError(.notFound, "Not Found: /metrics"))) }
         if access == .loopback, !isLoopback(remote) {
-            return encode(.error(OKXError(
-                .noPermission, "Metrics are available on loopback only (pm serve --metrics-access any opens them)", httpStatus: 403)))
+            return encode(
+                .error(
+                    OKXError(
+                        .noPermission, "Metrics are available on loopback only (pm serve --metrics-access any opens them)", httpStatus: 403)
+                ))
         }
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-cache"],
@@ -254,11 +262,15 @@ public struct Sandbox: Sendable {
                 (route, response) = await respond(request, context: context, api: sandbox.api)
             } else {
                 route = "other"
-                response = encode(.error(OKXError(
-                    .serviceUnavailable, "Service temporarily unavailable: the sandbox is starting (GET /ready answers 200 once it has)")))
+                response = encode(
+                    .error(
+                        OKXError(
+                            .serviceUnavailable,
+                            "Service temporarily unavailable: the sandbox is starting (GET /ready answers 200 once it has)")))
             }
         }
-        operations.metrics.request(route: route, method: request.method.rawValue, status: response.status.code, duration: ContinuousClock.now - start)
+        operations.metrics.request(
+            route: route, method: request.method.rawValue, status: response.status.code, duration: ContinuousClock.now - start)
         return response
     }
 
@@ -277,7 +289,8 @@ public struct Sandbox: Sendable {
         case "svg": type = "image/svg+xml"
         default: type = "application/octet-stream"
         }
-        return Response(status: .ok, headers: [.contentType: type, .cacheControl: "no-cache"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(
+            status: .ok, headers: [.contentType: type, .cacheControl: "no-cache"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     /// Reads the raw body (up to the limit) and answers with OKX's envelope; nothing escapes as a crash. Returns the
@@ -301,7 +314,8 @@ public struct Sandbox: Sendable {
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName] = field.value }
         let apiRequest = APIRequest(
-            method: request.method.rawValue, target: target, body: body, headers: headers, remoteIsLoopback: isLoopback(context.remoteAddress))
+            method: request.method.rawValue, target: target, body: body, headers: headers,
+            remoteIsLoopback: isLoopback(context.remoteAddress))
         return (route, encode(await api.handle(apiRequest)))
     }
 

@@ -162,7 +162,8 @@ final class Authenticator: Sendable {
         guard let credentials = await exchange.credentials(apiKey: apiKey) else { return nil }
         let key = KnownKey(
             uid: credentials.record.uid, permissions: Set(credentials.record.permissions.split(separator: ",").map(String.init)),
-            passphraseHash: credentials.record.passphraseHash, mac: KeyedMAC(keyed: HMAC<SHA256>(key: SymmetricKey(data: Array(credentials.secret.utf8)))),
+            passphraseHash: credentials.record.passphraseHash,
+            mac: KeyedMAC(keyed: HMAC<SHA256>(key: SymmetricKey(data: Array(credentials.secret.utf8)))),
             verifiedPassphrase: nil)
         state.withLockedValue { $0.keys[apiKey] = key }
         return key
@@ -215,7 +216,8 @@ final class Authenticator: Sendable {
     static func parseUnixSeconds(_ text: String) -> Int64? {
         let bytes = Array(text.utf8)
         let point = bytes.firstIndex(of: UInt8(ascii: ".")) ?? bytes.count
-        let whole = bytes[..<point], fraction = bytes[min(point + 1, bytes.count)...]
+        let whole = bytes[..<point]
+        let fraction = bytes[min(point + 1, bytes.count)...]
         guard (1...12).contains(whole.count), point == bytes.count || (1...9).contains(fraction.count),
             (whole + fraction).allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
         else { return nil }
@@ -237,11 +239,13 @@ extension AuthenticationFailure {
         case .missingTimestamp: OKXError(.missingTimestamp, "Request header OK-ACCESS-TIMESTAMP cannot be empty")
         case .malformedTimestamp(let timestamp):
             OKXError(
-                .invalidTimestamp, "Invalid OK-ACCESS-TIMESTAMP \"\(timestamp.prefix(40))\": expected ISO 8601 like 2026-11-27T03:28:31.444Z",
+                .invalidTimestamp,
+                "Invalid OK-ACCESS-TIMESTAMP \"\(timestamp.prefix(40))\": expected ISO 8601 like 2026-11-27T03:28:31.444Z",
                 httpStatus: 401)
         case .expired(let timestamp, let windowSeconds):
             OKXError(
-                .timestampExpired, "Timestamp request expired: OK-ACCESS-TIMESTAMP \(timestamp) is more than \(windowSeconds) s from server time",
+                .timestampExpired,
+                "Timestamp request expired: OK-ACCESS-TIMESTAMP \(timestamp) is more than \(windowSeconds) s from server time",
                 httpStatus: 401)
         case .unknownKey: OKXError(.invalidKey, "Invalid OK-ACCESS-KEY")
         case .wrongPassphrase: OKXError(.wrongPassphrase, "Request header OK-ACCESS-PASSPHRASE incorrect")
@@ -322,7 +326,8 @@ final class RateLimiter: Sendable {
             return allowed
         }
         guard allowed else {
-            throw OKXError(.rateLimited, "Rate limit reached: more than \(Int(capacity)) requests in a burst or \(Int(perSecond))/s", httpStatus: 429)
+            throw OKXError(
+                .rateLimited, "Rate limit reached: more than \(Int(capacity)) requests in a burst or \(Int(perSecond))/s", httpStatus: 429)
         }
     }
 }

@@ -41,34 +41,35 @@ extension Exchange {
             let frozenAmount = frozen[row.currency] ?? .zero
             let pending = account.pendingInterest[row.currency] ?? .zero
             let available = cash - frozenAmount
-            details.append(.object([
-                ("ccy", .string(row.currency)),
-                ("eq", .decimal(row.equity)),
-                ("cashBal", .string(cash.description)),
-                ("availBal", .string(max(available, .zero).description)),
-                ("availEq", .decimal(row.availableEquity - frozenAmount.doubleValue)),
-                ("frozenBal", .string(frozenAmount.description)),
-                ("ordFrozen", .string(frozenAmount.description)),
-                ("upl", .decimal(row.equity - cash.doubleValue + pending.doubleValue)),
-                ("eqUsd", .decimal(row.equityUSD)),
-                ("disEq", .decimal(row.discountedEquityUSD)),
-                ("liab", .decimal(row.equity < 0 ? -row.equity : 0)),
-                ("crossLiab", .decimal(row.equity < 0 ? -row.equity : 0)),
-                ("interest", .string(pending.description)),
-                ("isoEq", .string("0")),
-                ("isoLiab", .string("0")),
-                ("isoUpl", .string("0")),
-                ("mgnRatio", .string("")),
-                ("notionalLever", .string("")),
-                ("spotInUseAmt", .decimal(row.spotInUse)),
-                ("stgyEq", .string("0")),
-                ("twap", .string("0")),
-                ("uTime", .string(String(now))),
-                ("imr", .string("")),
-                ("mmr", .string("")),
-                ("maxLoan", .string("")),
-                ("borrowFroz", .string("0")),
-            ]))
+            details.append(
+                .object([
+                    ("ccy", .string(row.currency)),
+                    ("eq", .decimal(row.equity)),
+                    ("cashBal", .string(cash.description)),
+                    ("availBal", .string(max(available, .zero).description)),
+                    ("availEq", .decimal(row.availableEquity - frozenAmount.doubleValue)),
+                    ("frozenBal", .string(frozenAmount.description)),
+                    ("ordFrozen", .string(frozenAmount.description)),
+                    ("upl", .decimal(row.equity - cash.doubleValue + pending.doubleValue)),
+                    ("eqUsd", .decimal(row.equityUSD)),
+                    ("disEq", .decimal(row.discountedEquityUSD)),
+                    ("liab", .decimal(row.equity < 0 ? -row.equity : 0)),
+                    ("crossLiab", .decimal(row.equity < 0 ? -row.equity : 0)),
+                    ("interest", .string(pending.description)),
+                    ("isoEq", .string("0")),
+                    ("isoLiab", .string("0")),
+                    ("isoUpl", .string("0")),
+                    ("mgnRatio", .string("")),
+                    ("notionalLever", .string("")),
+                    ("spotInUseAmt", .decimal(row.spotInUse)),
+                    ("stgyEq", .string("0")),
+                    ("twap", .string("0")),
+                    ("uTime", .string(String(now))),
+                    ("imr", .string("")),
+                    ("mmr", .string("")),
+                    ("maxLoan", .string("")),
+                    ("borrowFroz", .string("0")),
+                ]))
         }
         let totalEq = pm?.equityUSD ?? classic?.equityUSD ?? 0
         let adjEq = pm?.adjustedEquityUSD ?? classic?.adjustedEquityUSD ?? 0
@@ -77,20 +78,22 @@ extension Exchange {
         let ratio = pm?.marginRatio ?? classic?.marginRatio
         let notional = pm?.notionalUSD ?? classic?.notionalUSD ?? 0
         let upl = pm?.uplUSD ?? classic?.uplUSD ?? 0
-        return .array([.object([
-            ("uTime", .string(String(now))),
-            ("totalEq", .decimal(totalEq)),
-            ("adjEq", .decimal(adjEq)),
-            ("isoEq", .string("0")),
-            ("ordFroz", .string("0")),
-            ("imr", .decimal(imr)),
-            ("mmr", .decimal(mmr)),
-            ("borrowFroz", .string("0")),
-            ("mgnRatio", Self.text(ratio)),
-            ("notionalUsd", .decimal(notional)),
-            ("upl", .decimal(upl)),
-            ("details", .array(details)),
-        ])])
+        return .array([
+            .object([
+                ("uTime", .string(String(now))),
+                ("totalEq", .decimal(totalEq)),
+                ("adjEq", .decimal(adjEq)),
+                ("isoEq", .string("0")),
+                ("ordFroz", .string("0")),
+                ("imr", .decimal(imr)),
+                ("mmr", .decimal(mmr)),
+                ("borrowFroz", .string("0")),
+                ("mgnRatio", Self.text(ratio)),
+                ("notionalUsd", .decimal(notional)),
+                ("upl", .decimal(upl)),
+                ("details", .array(details)),
+            ])
+        ])
     }
 
     /// `GET /account/positions`.
@@ -98,8 +101,10 @@ extension Exchange {
         guard let account = accounts[uid] else { return .array([]) }
         let (pm, classic) = marginResult(account)
         let pmPositions = Dictionary(
-            (pm?.units ?? []).flatMap { $0.positions }.map { ($0.position.instrument.id.rawValue, $0) }, uniquingKeysWith: uniquingKeysWithFirst)
-        let classicPositions = Dictionary((classic?.positions ?? []).map { ($0.position.instrument.id.rawValue, $0) }, uniquingKeysWith: uniquingKeysWithFirst)
+            (pm?.units ?? []).flatMap { $0.positions }.map { ($0.position.instrument.id.rawValue, $0) },
+            uniquingKeysWith: uniquingKeysWithFirst)
+        let classicPositions = Dictionary(
+            (classic?.positions ?? []).map { ($0.position.instrument.id.rawValue, $0) }, uniquingKeysWith: uniquingKeysWithFirst)
         let ratio = pm?.marginRatio ?? classic?.marginRatio
         var rows: [JSONValue] = []
         for (id, position) in account.positions.sorted(by: { $0.key < $1.key }) {
@@ -111,41 +116,49 @@ extension Exchange {
             let classicRow = classicPositions[id]
             let upl = pmRow?.floatingPnL ?? classicRow?.valuation.floatingPnL
             let notional = pmRow?.notionalUSD ?? classicRow?.valuation.notionalUSD
-            let cost = position.pos.magnitude.doubleValue * instrument.contractValue
-                * (instrument.margining == .inverse && instrument.kind != .option ? 1 / position.avgPx.doubleValue : position.avgPx.doubleValue)
+            let cost =
+                position.pos.magnitude.doubleValue * instrument.contractValue
+                * (instrument.margining == .inverse && instrument.kind != .option
+                    ? 1 / position.avgPx.doubleValue : position.avgPx.doubleValue)
             let greeks = pmRow?.greeks
-            rows.append(.object([
-                ("instType", .string(instrument.kind.rawValue)),
-                ("instId", .string(id)),
-                ("mgnMode", .string("cross")),
-                ("posId", .string(String(abs(id.hashValue) % 1_000_000_000_000))),
-                ("posSide", .string("net")),
-                ("pos", .string(position.pos.description)),
-                ("availPos", .string(position.pos.magnitude.description)),
-                ("avgPx", .string(position.avgPx.description)),
-                ("markPx", Self.text(resolved?.markPrice)),
-                ("idxPx", Self.text(resolved?.indexUSD)),
-                ("last", Self.text(resolved?.markPrice)),
-                ("upl", Self.text(upl)),
-                ("uplRatio", Self.text(upl.map { cost > 0 ? $0 / cost : 0 })),
-                ("lever", Self.text(classicRow?.leverage ?? account.leverage[id]?.doubleValue)),
-                ("liqPx", .string("")),
-                ("imr", Self.text(classicRow?.imrUSD ?? .some(0))),
-                ("mmr", Self.text(classicRow?.mmrUSD ?? pmRow?.marginalMmrUSD)),
-                ("margin", .string("")),
-                ("mgnRatio", Self.text(ratio)),
-                ("notionalUsd", Self.text(notional)),
-                ("ccy", .string(instrument.settleCurrency)),
-                ("optVal", Self.text(instrument.kind == .option ? pmRow.map { $0.equityContribution } ?? classicRow?.valuation.equityContribution : nil)),
-                ("deltaBS", Self.text(greeks?.deltaBS)),
-                ("deltaPA", Self.text(greeks?.deltaPA)),
-                ("gammaBS", Self.text(greeks?.gammaBS)),
-                ("vegaBS", Self.text(greeks?.vegaBS)),
-                ("thetaBS", Self.text(greeks?.thetaBS)),
-                ("realizedPnl", .string("")),
-                ("cTime", .string(String(position.cTime))),
-                ("uTime", .string(String(position.uTime))),
-            ]))
+            rows.append(
+                .object([
+                    ("instType", .string(instrument.kind.rawValue)),
+                    ("instId", .string(id)),
+                    ("mgnMode", .string("cross")),
+                    ("posId", .string(String(abs(id.hashValue) % 1_000_000_000_000))),
+                    ("posSide", .string("net")),
+                    ("pos", .string(position.pos.description)),
+                    ("availPos", .string(position.pos.magnitude.description)),
+                    ("avgPx", .string(position.avgPx.description)),
+                    ("markPx", Self.text(resolved?.markPrice)),
+                    ("idxPx", Self.text(resolved?.indexUSD)),
+                    ("last", Self.text(resolved?.markPrice)),
+                    ("upl", Self.text(upl)),
+                    ("uplRatio", Self.text(upl.map { cost > 0 ? $0 / cost : 0 })),
+                    ("lever", Self.text(classicRow?.leverage ?? account.leverage[id]?.doubleValue)),
+                    ("liqPx", .string("")),
+                    ("imr", Self.text(classicRow?.imrUSD ?? .some(0))),
+                    ("mmr", Self.text(classicRow?.mmrUSD ?? pmRow?.marginalMmrUSD)),
+                    ("margin", .string("")),
+                    ("mgnRatio", Self.text(ratio)),
+                    ("notionalUsd", Self.text(notional)),
+                    ("ccy", .string(instrument.settleCurrency)),
+                    (
+                        "optVal",
+                        Self.text(
+                            instrument.kind == .option
+                                ? pmRow.map { $0.equityContribution } ?? classicRow?.valuation.equityContribution : nil)
+                    ),
+                    ("deltaBS", Self.text(greeks?.deltaBS)),
+                    ("deltaPA", Self.text(greeks?.deltaPA)),
+                    ("gammaBS", Self.text(greeks?.gammaBS)),
+                    ("vegaBS", Self.text(greeks?.vegaBS)),
+                    ("thetaBS", Self.text(greeks?.thetaBS)),
+                    ("realizedPnl", .string("")),
+                    ("cTime", .string(String(position.cTime))),
+                    ("uTime", .string(String(position.uTime))),
+                ]))
         }
         return .array(rows)
     }

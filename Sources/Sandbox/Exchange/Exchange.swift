@@ -82,7 +82,11 @@ public actor Exchange {
     /// Keeps the sets of accounts with open orders and with pending interest current.
     func noteIndexes(_ uid: String, _ account: AccountState) {
         if account.openOrders.isEmpty { accountsWithOpenOrders.remove(uid) } else { accountsWithOpenOrders.insert(uid) }
-        if account.pendingInterest.values.allSatisfy(\.isZero) { accountsWithPendingInterest.remove(uid) } else { accountsWithPendingInterest.insert(uid) }
+        if account.pendingInterest.values.allSatisfy(\.isZero) {
+            accountsWithPendingInterest.remove(uid)
+        } else {
+            accountsWithPendingInterest.insert(uid)
+        }
     }
 
     /// Loads every account from the store (used at start-up, so a restart restores everything), or only
@@ -112,7 +116,8 @@ public actor Exchange {
     func commit(_ pending: ChangeSet) throws {
         var changes = pending
         // ChangeSet.touch moves an account's cash-only changes into its copy: a key in both would write twice.
-        assert(changes.accounts.isEmpty || changes.cash.keys.allSatisfy { changes.accounts[$0.uid] == nil },
+        assert(
+            changes.accounts.isEmpty || changes.cash.keys.allSatisfy { changes.accounts[$0.uid] == nil },
             "cash-only changes of an account also changed otherwise")
         let ids = try database.write { writer in
             for (uid, account) in changes.accounts {
@@ -122,19 +127,22 @@ public actor Exchange {
                     try writer.store(BalanceRecord(uid: uid, ccy: ccy, cashBal: balance.description))
                 }
                 for (instId, position) in account.positions where old?.positions[instId] != position {
-                    try writer.store(PositionRecord(
-                        uid: uid, instId: instId, pos: position.pos.description, avgPx: position.avgPx.description,
-                        lever: account.leverage[instId]?.description ?? "", cTime: position.cTime, uTime: position.uTime))
+                    try writer.store(
+                        PositionRecord(
+                            uid: uid, instId: instId, pos: position.pos.description, avgPx: position.avgPx.description,
+                            lever: account.leverage[instId]?.description ?? "", cTime: position.cTime, uTime: position.uTime))
                 }
                 for instId in (old?.positions.keys).map(Array.init) ?? [] where account.positions[instId] == nil {
                     try writer.deletePosition(uid: uid, instId: instId)
                 }
                 let currencies = Set(account.pendingInterest.keys).union(account.accruedInterest.keys)
                 for ccy in currencies
-                where old?.pendingInterest[ccy] != account.pendingInterest[ccy] || old?.accruedInterest[ccy] != account.accruedInterest[ccy] {
-                    try writer.store(InterestRecord(
-                        uid: uid, ccy: ccy, pending: (account.pendingInterest[ccy] ?? .zero).description,
-                        accrued: (account.accruedInterest[ccy] ?? .zero).description))
+                where old?.pendingInterest[ccy] != account.pendingInterest[ccy] || old?.accruedInterest[ccy] != account.accruedInterest[ccy]
+                {
+                    try writer.store(
+                        InterestRecord(
+                            uid: uid, ccy: ccy, pending: (account.pendingInterest[ccy] ?? .zero).description,
+                            accrued: (account.accruedInterest[ccy] ?? .zero).description))
                 }
                 for (instId, lever) in account.leverage where old?.leverage[instId] != lever {
                     try writer.store(SettingRecord(key: "lever:\(uid):\(instId)", value: lever.description))
@@ -188,10 +196,11 @@ public actor Exchange {
         guard always || !amount.isZero || !fee.isZero || !pnl.isZero else { return .zero }
         let balance = (account.balances[currency] ?? .zero) + amount
         account.balances[currency] = balance
-        changes.bills.append(BillRecord(
-            billId: 0, uid: account.uid, ccy: currency, balChg: amount.description, bal: balance.description, type: type,
-            subType: subType, instId: instId, ordId: ordId, pnl: pnl.description, fee: fee.description, sz: sz, px: px, notes: notes,
-            ts: clock()))
+        changes.bills.append(
+            BillRecord(
+                billId: 0, uid: account.uid, ccy: currency, balChg: amount.description, bal: balance.description, type: type,
+                subType: subType, instId: instId, ordId: ordId, pnl: pnl.description, fee: fee.description, sz: sz, px: px, notes: notes,
+                ts: clock()))
         return amount
     }
 
@@ -208,9 +217,10 @@ public actor Exchange {
         let key = CashKey(uid: uid, currency: currency)
         let balance = (changes.cash[key] ?? accounts[uid]?.balances[currency] ?? .zero) + amount
         changes.setCash(balance, uid: uid, currency: currency)
-        changes.bills.append(BillRecord(
-            billId: 0, uid: uid, ccy: currency, balChg: amount.description, bal: balance.description, type: type, subType: subType,
-            instId: instId, ordId: "", pnl: "0", fee: "0", sz: "", px: px, notes: notes, ts: clock()))
+        changes.bills.append(
+            BillRecord(
+                billId: 0, uid: uid, ccy: currency, balChg: amount.description, bal: balance.description, type: type, subType: subType,
+                instId: instId, ordId: "", pnl: "0", fee: "0", sz: "", px: px, notes: notes, ts: clock()))
         return amount
     }
 
@@ -234,17 +244,22 @@ public actor Exchange {
     // MARK: - Accounts and keys
 
     /// Creates an account (classic mode, auto-borrow off) with one read+trade key and optional deposits.
-    public func createAccount(label: String = "", deposits: [(String, ExactDecimal)] = []) throws -> (uid: String, apiKey: String, secretKey: String, passphrase: String) {
+    public func createAccount(
+        label: String = "", deposits: [(String, ExactDecimal)] = []
+    ) throws -> (uid: String, apiKey: String, secretKey: String, passphrase: String) {
         let uid = String(100_000_000 + accounts.count + 1) + SecretBox.randomToken(bytes: 2)
         let now = clock()
         var account = AccountState(
-            record: AccountRecord(uid: uid, acctLv: AccountLevel.classic.rawValue, acknowledged: false, autoLoan: false, label: label, createdAt: now),
+            record: AccountRecord(
+                uid: uid, acctLv: AccountLevel.classic.rawValue, acknowledged: false, autoLoan: false, label: label, createdAt: now),
             balances: [:], positions: [:], openOrders: [:], pendingInterest: [:], accruedInterest: [:], leverage: [:])
         var changes = ChangeSet()
         let empty = account
         for (currency, amount) in deposits {
             guard amount.units > 0 else { throw OKXError.parameter("deposit amount \(amount) \(currency) must be positive") }
-            guard (try? market.indexUSD(currency)) != nil else { throw OKXError.parameter("no index price for deposit currency \(currency)") }
+            guard (try? market.indexUSD(currency)) != nil else {
+                throw OKXError.parameter("no index price for deposit currency \(currency)")
+            }
             post(amount, currency, to: &account, type: .deposit, subType: BillSubType.deposit, notes: "sandbox deposit", changes: &changes)
         }
         changes.touch(account, previous: empty)

@@ -19,7 +19,8 @@ struct LedgerLoader: LedgerVisitor {
     }
 
     mutating func position(uid: String, instId: String, pos: String, avgPx: String, cTime: Int64, uTime: Int64) {
-        accounts[uid]?.positions[instId] = PositionState(pos: ExactDecimal(pos) ?? .zero, avgPx: ExactDecimal(avgPx) ?? .zero, cTime: cTime, uTime: uTime)
+        accounts[uid]?.positions[instId] = PositionState(
+            pos: ExactDecimal(pos) ?? .zero, avgPx: ExactDecimal(avgPx) ?? .zero, cTime: cTime, uTime: uTime)
     }
 
     mutating func openOrder(_ order: OrderRecord) {

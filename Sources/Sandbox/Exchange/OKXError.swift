@@ -112,14 +112,19 @@ public struct OKXError: Error, Sendable, Equatable, CustomStringConvertible {
     static func parameter(_ message: String) -> OKXError { OKXError(.parameterError, "Parameter error: \(message)") }
     static func empty(_ field: String) -> OKXError { OKXError(.parameterEmpty, "Parameter \(field) cannot be empty") }
     static func unknownInstrument(_ id: String) -> OKXError { OKXError(.unknownInstrument, "Instrument ID does not exist: \(id)") }
-    static func insufficient(_ message: String) -> OKXError { OKXError(.insufficientMargin, "Order failed. Insufficient balance or margin: \(message)") }
-    static func orderNotFound(_ id: String, code: OKXErrorCode = .orderNotFound) -> OKXError { OKXError(code, "Order does not exist: \(id)") }
+    static func insufficient(_ message: String) -> OKXError {
+        OKXError(.insufficientMargin, "Order failed. Insufficient balance or margin: \(message)")
+    }
+    static func orderNotFound(_ id: String, code: OKXErrorCode = .orderNotFound) -> OKXError {
+        OKXError(code, "Order does not exist: \(id)")
+    }
 
     /// Maps an engine error to OKX's parameter error, keeping the engine's message (it names the field).
     static func engine(_ error: EngineError) -> OKXError {
         switch error {
         case .unknownInstrument(let path, let id):
-            OKXError(.unknownInstrument, path.isEmpty ? "Instrument ID does not exist: \(id)" : "Instrument ID does not exist: \(id) (\(path))")
+            OKXError(
+                .unknownInstrument, path.isEmpty ? "Instrument ID does not exist: \(id)" : "Instrument ID does not exist: \(id) (\(path))")
         case .missingField(let path): OKXError(.parameterEmpty, "Parameter \(path) cannot be empty")
         default: OKXError(.parameterError, "Parameter error: \(error.description)")
         }

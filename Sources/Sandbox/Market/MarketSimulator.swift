@@ -79,7 +79,9 @@ public actor MarketSimulator {
     }
 
     static func loadReplay(_ path: String) throws -> [ReplayRow] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw CredentialError("cannot read the replay file \(path)") }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw CredentialError("cannot read the replay file \(path)")
+        }
         var lines = text.split(whereSeparator: \.isNewline).map(String.init)
         guard let header = lines.first?.split(separator: ",").map(String.init),
             let timeColumn = header.firstIndex(where: { $0.hasPrefix("timestamp") }), let closeColumn = header.firstIndex(of: "close")
@@ -130,10 +132,14 @@ public actor MarketSimulator {
         }
         // Everything is checked before anything moves: a refused shock changes nothing.
         for (coin, move) in moves.sorted(by: { $0.key < $1.key }) {
-            guard move > -0.99, move < 10, move.isFinite else { throw OKXError.parameter("move \(move) of \(coin) must be between -0.99 and 10") }
+            guard move > -0.99, move < 10, move.isFinite else {
+                throw OKXError.parameter("move \(move) of \(coin) must be between -0.99 and 10")
+            }
             guard (try? base.indexUSD(coin)) != nil else { throw OKXError.parameter("coin \(coin) has no index in the market") }
         }
-        guard advanceSeconds >= 0, advanceSeconds <= 366 * 86_400 else { throw OKXError.parameter("advanceSeconds \(advanceSeconds) must be 0 to one year") }
+        guard advanceSeconds >= 0, advanceSeconds <= 366 * 86_400 else {
+            throw OKXError.parameter("advanceSeconds \(advanceSeconds) must be 0 to one year")
+        }
         for (coin, move) in moves { factors[coin, default: 1] *= 1 + move }
         time = UnixMillis(time.rawValue + Int64(advanceSeconds * 1000))
         return try await apply()

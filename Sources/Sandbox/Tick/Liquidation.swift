@@ -88,7 +88,8 @@ extension Exchange {
                 var houseSide: [String: ExactDecimal] = [:]
                 for (currency, change) in action.cashChanges.sorted(by: { $0.key < $1.key }) {
                     houseSide[currency, default: .zero] -= post(
-                        ExactDecimal(change), currency, to: &updated, type: .liquidation, subType: BillSubType.collateralSale, notes: action.reason, changes: &changes)
+                        ExactDecimal(change), currency, to: &updated, type: .liquidation, subType: BillSubType.collateralSale,
+                        notes: action.reason, changes: &changes)
                 }
                 for (currency, penalty) in action.insuranceFundChanges.sorted(by: { $0.key < $1.key }) {
                     houseSide[currency, default: .zero] -= fund(ExactDecimal(penalty), currency, changes: &changes)
@@ -161,13 +162,17 @@ extension Exchange {
     func coverNegativeBalances(_ account: inout AccountState, changes: inout ChangeSet) {
         for (currency, pending) in account.pendingInterest.sorted(by: { $0.key < $1.key })
         where !pending.isZero && ((account.balances[currency] ?? .zero) - pending).isNegative {
-            let charged = post(-pending, currency, to: &account, type: .interest, subType: BillSubType.interest, notes: "interest before the deficit cover", changes: &changes)
+            let charged = post(
+                -pending, currency, to: &account, type: .interest, subType: BillSubType.interest,
+                notes: "interest before the deficit cover", changes: &changes)
             account.accruedInterest[currency, default: .zero] -= charged
             fund(-charged, currency, changes: &changes)
             account.pendingInterest[currency] = .zero
         }
         for (currency, balance) in account.balances.sorted(by: { $0.key < $1.key }) where balance.isNegative {
-            let covered = post(-balance, currency, to: &account, type: .deficitCover, subType: BillSubType.deficitCover, notes: "deficit covered by the insurance fund",
+            let covered = post(
+                -balance, currency, to: &account, type: .deficitCover, subType: BillSubType.deficitCover,
+                notes: "deficit covered by the insurance fund",
                 changes: &changes)
             fund(-covered, currency, changes: &changes)
         }
@@ -175,7 +180,8 @@ extension Exchange {
 
     /// One liquidation trade: a filled market order, its fill and bill (type 5), the fee to the fund.
     func bookLiquidationFill(
-        _ account: inout AccountState, instrument: Instrument, size: ExactDecimal, side: OrderSide, price: ExactDecimal, category: OrderCategory,
+        _ account: inout AccountState, instrument: Instrument, size: ExactDecimal, side: OrderSide, price: ExactDecimal,
+        category: OrderCategory,
         tag: String, changes: inout ChangeSet
     ) throws {
         let now = clock()
@@ -195,9 +201,10 @@ extension Exchange {
         let feeText = (-trade.fee).description
         order.fee = feeText
         changes.orders.append(order)
-        changes.fills.append(FillRecord(
-            tradeId: 0, ordId: order.ordId, uid: account.uid, clOrdId: "", instId: instrument.id.rawValue, side: side,
-            fillPx: priceText, fillSz: sizeText, fee: feeText, feeCcy: trade.feeCurrency,
-            pnl: trade.realizedPnL.description, execType: "T", category: category, ts: now))
+        changes.fills.append(
+            FillRecord(
+                tradeId: 0, ordId: order.ordId, uid: account.uid, clOrdId: "", instId: instrument.id.rawValue, side: side,
+                fillPx: priceText, fillSz: sizeText, fee: feeText, feeCcy: trade.feeCurrency,
+                pnl: trade.realizedPnL.description, execType: "T", category: category, ts: now))
     }
 }

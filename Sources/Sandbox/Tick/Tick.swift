@@ -42,7 +42,8 @@ extension Exchange {
     /// the interval again and nothing is paid twice or skipped. `sequence` orders the ticks of one simulator: a
     /// tick computed before one already applied is stale and ignored.
     @discardableResult
-    public func advance(to newMarket: MarketSnapshot, settings: [String: String] = [:], sequence: UInt64? = nil) async throws -> TickReport {
+    public func advance(to newMarket: MarketSnapshot, settings: [String: String] = [:], sequence: UInt64? = nil) async throws -> TickReport
+    {
         if let sequence {
             guard sequence > appliedTick else { return TickReport(marketTime: market.valuationTime) }
         }
@@ -56,7 +57,9 @@ extension Exchange {
         var funding: [String: (rate: Double, time: Int64)] = [:]
         if end > start {
             report.interestBills = report.time("interest") { accrueInterest(from: start, to: end, changes: &changes) }
-            report.fundingPayments = report.time("funding") { payFunding(from: start, to: end, at: newMarket, rates: &funding, changes: &changes) }
+            report.fundingPayments = report.time("funding") {
+                payFunding(from: start, to: end, at: newMarket, rates: &funding, changes: &changes)
+            }
             report.settlements = try report.time("expiry") { try settleExpiries(from: start, to: end, at: newMarket, changes: &changes) }
         }
         try report.time("commit") { try commit(changes) }
@@ -119,7 +122,8 @@ extension Exchange {
                 guard crosses else { continue }
                 var open = order
                 let remaining = (ExactDecimal(order.sz) ?? .zero) - (ExactDecimal(order.accFillSz) ?? .zero)
-                try fill(&open, of: &updated, instrument: instrument, size: remaining, price: price, maker: true, category: .normal,
+                try fill(
+                    &open, of: &updated, instrument: instrument, size: remaining, price: price, maker: true, category: .normal,
                     changes: &changes)
                 changes.orders.append(open)
                 filled += 1

@@ -96,7 +96,10 @@ extension Exchange {
                 for request in requests { attempt { try stageOrder(uid: submission.uid, request, into: &$0) } }
             case .cancel(let requests):
                 for request in requests {
-                    attempt { try stageCancel(uid: submission.uid, instId: request.instId, ordId: request.ordId, clOrdId: request.clOrdId, into: &$0) }
+                    attempt {
+                        try stageCancel(
+                            uid: submission.uid, instId: request.instId, ordId: request.ordId, clOrdId: request.clOrdId, into: &$0)
+                    }
                 }
             }
             results.append(outcome)
@@ -115,7 +118,9 @@ extension Exchange {
                 case .place: noun = "order"
                 case .cancel: noun = "cancellation"
                 }
-                return outcome.map { result in result.flatMap { _ in .failure(OKXError(.internalError, "The \(noun) could not be stored; nothing was changed")) } }
+                return outcome.map { result in
+                    result.flatMap { _ in .failure(OKXError(.internalError, "The \(noun) could not be stored; nothing was changed")) }
+                }
             }
         }
         return results

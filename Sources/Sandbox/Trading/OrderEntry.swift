@@ -9,11 +9,17 @@ extension Exchange {
     func stageOrder(uid: String, _ request: OrderRequest, into changes: inout ChangeSet) throws -> OrderRecord {
         guard var account = changes.current(uid, in: accounts) else { throw OKXError(.invalidKey, "Invalid OK-ACCESS-KEY") }
         let instrument = try liveInstrument(request.instId)
-        if request.tdMode == .isolated { throw OKXError.parameter("tdMode isolated is not supported: the sandbox margins in cross mode only") }
+        if request.tdMode == .isolated {
+            throw OKXError.parameter("tdMode isolated is not supported: the sandbox margins in cross mode only")
+        }
         if instrument.kind == .spot {
-            guard request.tdMode == .cash || request.tdMode == .cross else { throw OKXError.parameter("tdMode \(request.tdMode.rawValue) must be cash or cross for spot") }
+            guard request.tdMode == .cash || request.tdMode == .cross else {
+                throw OKXError.parameter("tdMode \(request.tdMode.rawValue) must be cash or cross for spot")
+            }
         } else {
-            guard request.tdMode == .cross else { throw OKXError.parameter("tdMode \(request.tdMode.rawValue) must be cross for \(instrument.kind.rawValue)") }
+            guard request.tdMode == .cross else {
+                throw OKXError.parameter("tdMode \(request.tdMode.rawValue) must be cross for \(instrument.kind.rawValue)")
+            }
         }
         guard request.size.units > 0 else { throw OKXError.parameter("sz \(request.size) must be greater than 0") }
         let top = try book(instrument)
@@ -34,7 +40,8 @@ extension Exchange {
         var size = request.size
         let lot = ExactDecimal(instrument.lotSize)
         // OKX's default: a spot market buy is sized in the quote currency unless tgtCcy says base_ccy.
-        let quoteSized = request.tgtCcy == "quote_ccy"
+        let quoteSized =
+            request.tgtCcy == "quote_ccy"
             || (request.tgtCcy.isEmpty && isBuy && request.ordType.hasNoLimitPrice)
         if instrument.kind == .spot, quoteSized {
             let reference = limitPrice ?? (isBuy ? top.ask : top.bid)
@@ -42,7 +49,8 @@ extension Exchange {
             size = request.size.divided(by: reference).divided(by: lot).rounded(toScale: 0).multiplied(by: lot)
             if size.multiplied(by: reference) > request.size { size -= lot }
             if !(size.units > 0) {
-                throw OKXError(.belowMinimumSize, "Order amount \(request.size) \(instrument.quoteCurrency) is below one lot of \(instrument.id)")
+                throw OKXError(
+                    .belowMinimumSize, "Order amount \(request.size) \(instrument.quoteCurrency) is below one lot of \(instrument.id)")
             }
         } else {
             guard size.divided(by: lot).rounded(toScale: 0).multiplied(by: lot) == size else {
@@ -50,13 +58,15 @@ extension Exchange {
             }
         }
         guard size >= ExactDecimal(instrument.minimumSize) else {
-            throw OKXError(.belowMinimumSize, "Order amount sz \(size) must be at least the minimum size \(ExactDecimal(instrument.minimumSize))")
+            throw OKXError(
+                .belowMinimumSize, "Order amount sz \(size) must be at least the minimum size \(ExactDecimal(instrument.minimumSize))")
         }
         if request.reduceOnly {
             let position = account.positions[instrument.id.rawValue]?.pos ?? .zero
             let reduces = isBuy ? position.isNegative && size <= -position : position.units > 0 && size <= position
             guard instrument.kind != .spot, reduces else {
-                throw OKXError(.reduceOnlyDoesNotReduce, "Order failed because reduceOnly sz \(size) does not reduce the position of \(instrument.id)")
+                throw OKXError(
+                    .reduceOnlyDoesNotReduce, "Order failed because reduceOnly sz \(size) does not reduce the position of \(instrument.id)")
             }
         }
         // Marketable?
@@ -67,7 +77,8 @@ extension Exchange {
             marketable = true
         }
         if request.ordType == .postOnly, marketable {
-            throw OKXError(.postOnlyWouldTake, "Post only order px \(limitPrice ?? .zero) would take liquidity (book \(top.bid)/\(top.ask))")
+            throw OKXError(
+                .postOnlyWouldTake, "Post only order px \(limitPrice ?? .zero) would take liquidity (book \(top.bid)/\(top.ask))")
         }
         let fillPrice = marketable ? (isBuy ? top.ask : top.bid) : (limitPrice ?? top.mark)
         let willRest = !marketable && request.ordType.rests
@@ -84,7 +95,9 @@ extension Exchange {
         nextOrderID += 1
         let old = account
         if marketable {
-            try fill(&order, of: &account, instrument: instrument, size: size, price: fillPrice, maker: false, category: .normal, changes: &changes)
+            try fill(
+                &order, of: &account, instrument: instrument, size: size, price: fillPrice, maker: false, category: .normal,
+                changes: &changes)
         } else if willRest {
             account.openOrders[order.ordId] = order
         } else {
@@ -102,7 +115,10 @@ extension Exchange {
             order.instId == instId && (ordId.map { String(order.ordId) == $0 } ?? (clOrdId.map { order.clOrdId == $0 } ?? false))
         }
         guard var order = match else {
-            throw OKXError(.cancelFailed, "Cancellation failed as the order does not exist or is not open: ordId \(ordId ?? "") clOrdId \(clOrdId ?? "") on \(instId)")
+            throw OKXError(
+                .cancelFailed,
+                "Cancellation failed as the order does not exist or is not open: ordId \(ordId ?? "") clOrdId \(clOrdId ?? "") on \(instId)"
+            )
         }
         let old = account
         order.state = .canceled

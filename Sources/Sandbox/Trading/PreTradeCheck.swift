@@ -5,7 +5,9 @@ import MarginStore
 
 extension Exchange {
     /// Refuses an order the account cannot carry (spot balance; margin with open orders counted as filled).
-    func checkCapacity(_ account: AccountState, adding order: OrderRecord, at price: ExactDecimal, instrument: Instrument, reduceOnly: Bool) throws {
+    func checkCapacity(
+        _ account: AccountState, adding order: OrderRecord, at price: ExactDecimal, instrument: Instrument, reduceOnly: Bool
+    ) throws {
         var pending = Array(account.openOrders.values)
         if instrument.kind == .spot {
             // Cash mode and auto-borrow off: the spent currency must be covered by the balance left after
@@ -23,7 +25,9 @@ extension Exchange {
             if spendable.isNegative {
                 let borrow = order.tdMode == .cross && account.record.autoLoan
                 if !borrow {
-                    throw OKXError.insufficient("\(spent) balance \((account.balances[spent] ?? .zero)) does not cover the order and the open orders (auto-borrow is off)")
+                    throw OKXError.insufficient(
+                        "\(spent) balance \((account.balances[spent] ?? .zero)) does not cover the order and the open orders (auto-borrow is off)"
+                    )
                 }
                 let index = (try? market.indexUSD(spent)) ?? 1
                 let limit = ExactDecimal(parameters.borrowLimit(for: spent, indexUSD: index))
@@ -38,10 +42,12 @@ extension Exchange {
         // IMR is still accepted): computed then, not for every order (the margin check was a quarter of the
         // exchange's time per order).
         if proposed.totalImrUSD > proposed.adjustedEquityUSD,
-            !(proposed.totalImrUSD < (try figures(account, withOrders: Array(account.openOrders.values), extra: nil, price: price)).totalImrUSD)
+            !(proposed.totalImrUSD
+                < (try figures(account, withOrders: Array(account.openOrders.values), extra: nil, price: price)).totalImrUSD)
         {
             throw OKXError.insufficient(
-                "total IMR \(MoneyText.usd(proposed.totalImrUSD)) USD with open orders filled would exceed adjusted equity \(MoneyText.usd(proposed.adjustedEquityUSD)) USD")
+                "total IMR \(MoneyText.usd(proposed.totalImrUSD)) USD with open orders filled would exceed adjusted equity \(MoneyText.usd(proposed.adjustedEquityUSD)) USD"
+            )
         }
     }
 
@@ -52,9 +58,10 @@ extension Exchange {
         var positions: [Position] = []
         for (id, position) in account.positions.sorted(by: { $0.key < $1.key }) {
             guard let instrument = catalog.instrument(id) else { continue }
-            positions.append(Position(
-                instrument: instrument, ledger: LedgerPosition(sizeContracts: position.pos, averagePrice: position.avgPx), source: id,
-                leverage: account.leverage[id]?.doubleValue))
+            positions.append(
+                Position(
+                    instrument: instrument, ledger: LedgerPosition(sizeContracts: position.pos, averagePrice: position.avgPx), source: id,
+                    leverage: account.leverage[id]?.doubleValue))
         }
         var balances: [String: Double] = [:]
         for (currency, balance) in account.balances {
@@ -66,7 +73,9 @@ extension Exchange {
 
     /// The account's figures in its mode with `orders` (and `extra`) counted as filled at their prices, from
     /// the market's scenario vectors (``figures(of:level:)``).
-    func figures(_ account: AccountState, withOrders orders: [OrderRecord], extra: OrderRecord?, price: ExactDecimal) throws -> AccountFigures {
+    func figures(
+        _ account: AccountState, withOrders orders: [OrderRecord], extra: OrderRecord?, price: ExactDecimal
+    ) throws -> AccountFigures {
         var portfolio = portfolio(account)
         for order in orders + (extra.map { [$0] } ?? []) {
             guard let instrument = catalog.instrument(order.instId) else { continue }
@@ -90,8 +99,10 @@ extension Exchange {
                 }
                 portfolio.positions[index].sizeContracts = combined
             } else {
-                portfolio.positions.append(Position(instrument: instrument, sizeContracts: signed, averagePrice: mark,
-                    source: order.instId, leverage: account.leverage[order.instId]?.doubleValue))
+                portfolio.positions.append(
+                    Position(
+                        instrument: instrument, sizeContracts: signed, averagePrice: mark,
+                        source: order.instId, leverage: account.leverage[order.instId]?.doubleValue))
             }
         }
         portfolio.positions.removeAll { $0.sizeContracts == 0 }
