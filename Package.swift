@@ -18,7 +18,7 @@ let package = Package(
         .library(name: "MarginStore", targets: ["MarginStore"]),
         .library(name: "MarginTestSupport", targets: ["MarginTestSupport"]),
         .executable(name: "pm", targets: ["pm"]),
-        // The load test's client (tests/load), not part of the sandbox.
+        // The load test's client (integration/load), not part of the sandbox.
         .executable(name: "pm-load", targets: ["pm-load"]),
     ],
     dependencies: [
@@ -31,6 +31,10 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        // The metrics API (the sandbox records through it) and its Prometheus backend (wired by pm serve only).
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // The pure engine: no I/O, no clock, no globals, no logging.
@@ -51,6 +55,16 @@ let package = Package(
             name: "MarginStore",
             dependencies: [
                 "MarginEngine", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The ledger on PostgreSQL (PostgresNIO), for several `pm serve` nodes over one database; its own target so
+        // that the sandbox library (and its fuzz build) does not link a PostgreSQL client.
+        .target(
+            name: "MarginStorePostgres",
+            dependencies: [
+                "MarginStore", "MarginEngine", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
@@ -79,6 +93,8 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                // The metrics API only: the backend (Prometheus) is chosen by the executable (docs: README, Layout).
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             resources: [.copy("Web")],
             swiftSettings: strictSettings
@@ -96,15 +112,18 @@ let package = Package(
                 "MarginEngine",
                 "MarginDefaults",
                 "MarginStore",
+                "MarginStorePostgres",
                 "Sandbox",
                 "Backtest",
                 "MarketFeed",
                 "MarketFeedHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strictSettings
         ),
-        // The load test's client (tests/load), not part of the sandbox.
+        // The load test's client (integration/load), not part of the sandbox.
         .executableTarget(
             name: "pm-load",
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
@@ -133,15 +152,18 @@ let package = Package(
         ),
         .testTarget(
             name: "MarginStoreTests",
-            dependencies: ["MarginStore", "MarginEngine", "MarginTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "MarginStore", "MarginStorePostgres", "MarginEngine", "MarginTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "SandboxTests",
             dependencies: [
-                "Sandbox", "MarginStore", "MarginEngine", "MarginTestSupport",
+                "Sandbox", "MarginStore", "MarginStorePostgres", "MarginEngine", "MarginTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             swiftSettings: strictSettings
         ),

@@ -110,7 +110,8 @@ public enum Backtester {
         var series: [PriceSeries] = []
         for argument in arguments {
             let parts = argument.split(separator: "=", maxSplits: 1).map(String.init)
-            let (coin, file): (String?, String) = parts.count == 2 && parts[0].allSatisfy({ $0.isLetter || $0.isNumber }) && !parts[0].isEmpty
+            let (coin, file): (String?, String) =
+                parts.count == 2 && parts[0].allSatisfy({ $0.isLetter || $0.isNumber }) && !parts[0].isEmpty
                 ? (parts[0].uppercased(), parts[1]) : (nil, argument)
             let loaded = try PriceSeries(contentsOf: file, coin: coin)
             guard (try? market.indexUSD(loaded.coin)) != nil else {
@@ -136,7 +137,8 @@ public enum Backtester {
             throw BacktestError(
                 "the horizon (\(configuration.horizonMilliseconds / 60_000) min) is longer than the path (\(elapsed / 60_000) min)")
         }
-        let pathEnd = UnixMillis(base.valuationTime.rawValue + (configuration.mode == .replay ? elapsed : configuration.horizonMilliseconds))
+        let pathEnd = UnixMillis(
+            base.valuationTime.rawValue + (configuration.mode == .replay ? elapsed : configuration.horizonMilliseconds))
 
         // The instruments the population may hold, and the market restricted to them.
         let universe: [Instrument]
@@ -170,7 +172,8 @@ public enum Backtester {
         var replays: [ExchangeReplay] = []
         var tables: [ScenarioVectorTable] = []
         for parameters in configuration.parameterSets {
-            tables.append(ScenarioVectorTable(instruments: universe, market: opening, parameters: parameters, extraCurrencies: extraCurrencies))
+            tables.append(
+                ScenarioVectorTable(instruments: universe, market: opening, parameters: parameters, extraCurrencies: extraCurrencies))
             for level in configuration.levels {
                 replays.append(try ExchangeReplay(parameters: parameters, level: level, catalog: catalog, market: opening, kinds: kinds))
             }
@@ -189,9 +192,11 @@ public enum Backtester {
         var trackers: [CoverageTracker] = []
         for (run, replay) in replays.enumerated() {
             let parameters = configuration.parameterSets[run / configuration.levels.count]
-            trackers.append(CoverageTracker(
-                books: await replay.staticBooks(table: tables[run / configuration.levels.count]), kinds: kinds, parameters: parameters,
-                horizonMilliseconds: configuration.horizonMilliseconds, steps: configuration.mode == .replay ? path.steps : path.times.count))
+            trackers.append(
+                CoverageTracker(
+                    books: await replay.staticBooks(table: tables[run / configuration.levels.count]), kinds: kinds, parameters: parameters,
+                    horizonMilliseconds: configuration.horizonMilliseconds,
+                    steps: configuration.mode == .replay ? path.steps : path.times.count))
         }
         func setIndex(ofRun run: Int) -> Int { run / configuration.levels.count }
 
@@ -213,10 +218,14 @@ public enum Backtester {
                 }
                 var stepTables: [ScenarioVectorTable] = []
                 for (index, parameters) in configuration.parameterSets.enumerated() {
-                    stepTables.append(step == 0 ? previousTables[index] : ScenarioVectorTable(updating: previousTables[index], market: market, parameters: parameters))
+                    stepTables.append(
+                        step == 0
+                            ? previousTables[index]
+                            : ScenarioVectorTable(updating: previousTables[index], market: market, parameters: parameters))
                 }
                 for run in 0..<runCount {
-                    trackers[run].observe(step: step, time: time, pathTime: path.times[step], table: stepTables[setIndex(ofRun: run)], market: market)
+                    trackers[run].observe(
+                        step: step, time: time, pathTime: path.times[step], table: stepTables[setIndex(ofRun: run)], market: market)
                 }
                 previousTables = stepTables
                 if step % 16 == 0 || step == path.steps {
@@ -246,7 +255,9 @@ public enum Backtester {
                 for slice in 0..<sliceCount {
                     let range = min(slice * sliceLength, windows.count)..<min((slice + 1) * sliceLength, windows.count)
                     let sliceTrackers = trackers.map { $0.emptied() }
-                    group.addTask { [windows, path, pathMarket, tables, starts, levels = configuration.levels.count, sets = configuration.parameterSets] in
+                    group.addTask {
+                        [windows, path, pathMarket, tables, starts, levels = configuration.levels.count, sets = configuration.parameterSets]
+                        in
                         var trackers = sliceTrackers
                         for slot in range {
                             let window = windows[slot]
@@ -288,10 +299,11 @@ public enum Backtester {
         for run in 0..<runCount {
             let replay = replays[run]
             let outcomes = await replay.outcomes
-            runs.append(BacktestRun(
-                parametersID: replay.parameters.id, level: replay.level, accountsOpened: outcomes.accountsOpened,
-                openingRefusals: outcomes.openingRefusals, outcomes: configuration.mode == .replay ? outcomes : nil,
-                coverage: trackers[run].result))
+            runs.append(
+                BacktestRun(
+                    parametersID: replay.parameters.id, level: replay.level, accountsOpened: outcomes.accountsOpened,
+                    openingRefusals: outcomes.openingRefusals, outcomes: configuration.mode == .replay ? outcomes : nil,
+                    coverage: trackers[run].result))
         }
         var result = BacktestResult(
             configuration: configuration, path: path, population: population, runs: runs, marketTimes: marketTimes,

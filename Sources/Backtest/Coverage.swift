@@ -180,7 +180,8 @@ struct CoverageTracker {
             // A loss the positions alone stay within is the collateral's: no MR component charges free collateral
             // (its discount rate is its only buffer), so the breach is named after the collateral that fell.
             let collateral = collateralLoss(account: account, table: start.table, from: start.market, to: endMarket)
-            let binding = loss - collateral.lossUSD <= before.totalMmrUSD && collateral.lossUSD > 0
+            let binding =
+                loss - collateral.lossUSD <= before.totalMmrUSD && collateral.lossUSD > 0
                 ? "collateral (\(collateral.currency))"
                 : bindingComponent(account: account, step: start.step, figures: before, table: start.table, market: start.market)
             result.breachesByBinding[binding, default: 0] += 1
@@ -204,7 +205,9 @@ struct CoverageTracker {
 
     /// The part of an account's loss that is its cash balances' fall in value: each balance's discounted USD value
     /// (``CurrencyValuation``, the collateral tiers) at the start less at the end, and the currency that lost most.
-    func collateralLoss(account: Int, table: ScenarioVectorTable, from start: MarketSnapshot, to end: MarketSnapshot) -> (lossUSD: Double, currency: String) {
+    func collateralLoss(
+        account: Int, table: ScenarioVectorTable, from start: MarketSnapshot, to end: MarketSnapshot
+    ) -> (lossUSD: Double, currency: String) {
         let borrowing = BorrowingSchedule(parameters)
         var total = 0.0
         var largest = (loss: 0.0, currency: "")
@@ -213,7 +216,8 @@ struct CoverageTracker {
             guard let before = try? start.indexUSD(currency), let after = try? end.indexUSD(currency) else { continue }
             let tiers = parameters.collateralTiers[currency] ?? []
             let amount = book.balanceAmount[slot]
-            let loss = CurrencyValuation(amount: amount, indexUSD: before, discountTiers: tiers, borrowing: borrowing).discountedEquityUSD
+            let loss =
+                CurrencyValuation(amount: amount, indexUSD: before, discountTiers: tiers, borrowing: borrowing).discountedEquityUSD
                 - CurrencyValuation(amount: amount, indexUSD: after, discountTiers: tiers, borrowing: borrowing).discountedEquityUSD
             total += loss
             if loss > largest.loss { largest = (loss, currency) }
@@ -250,10 +254,13 @@ struct CoverageTracker {
     /// The component that set the account's requirement at the window's start. Portfolio margin: the
     /// dominant component of its largest risk unit (`MR8` when borrowing outweighs every unit); classic: the
     /// larger of the perpetual/future tier rate, the short-option formula, and borrowing.
-    mutating func bindingComponent(account: Int, step: Int, figures: AccountFigures, table: ScenarioVectorTable, market: MarketSnapshot) -> String {
+    mutating func bindingComponent(
+        account: Int, step: Int, figures: AccountFigures, table: ScenarioVectorTable, market: MarketSnapshot
+    ) -> String {
         if let known = bindingCache[step]?[account] { return known }
         let name = Self.binding(
-            portfolio: book.portfolio(account, table: table), level: level, figures: figures, table: table, market: market, parameters: parameters)
+            portfolio: book.portfolio(account, table: table), level: level, figures: figures, table: table, market: market,
+            parameters: parameters)
         bindingCache[step, default: [:]][account] = name
         if bindingCache.count > 4 { bindingCache.removeValue(forKey: bindingCache.keys.min() ?? step) }
         return name
@@ -266,30 +273,37 @@ struct CoverageTracker {
         let borrowUSD = figures.totalMmrUSD - figures.derivativesMmrUSD
         switch level {
         case .portfolioMargin:
-            guard let result = try? PortfolioMargin.compute(portfolio, market: market, parameters: parameters, risks: table.risksByID) else {
+            guard let result = try? PortfolioMargin.compute(portfolio, market: market, parameters: parameters, risks: table.risksByID)
+            else {
                 return "unknown"
             }
             guard let unit = result.units.max(by: { $0.components.mmr < $1.components.mmr }), unit.components.mmr >= borrowUSD else {
                 return borrowUSD > 0 ? "MR8" : "none"
             }
-            return unit.components.dominant.isEmpty ? "none" : "\(unit.components.dominant) (\(unit.coin))"
+            return unit.components.dominant.map { "\($0.rawValue) (\(unit.coin))" } ?? "none"
         case .classic:
             var linearUSD = 0.0
             var optionUSD = 0.0
             for position in portfolio.positions {
-                guard let index = table.index(of: position.instrument.id.rawValue), let resolved = table.risks[Int(index)]?.market else { continue }
+                guard let index = table.index(of: position.instrument.id.rawValue), let resolved = table.risks[Int(index)]?.market else {
+                    continue
+                }
                 if position.instrument.kind == .option {
-                    guard position.sizeContracts < 0, let margins = ClassicMargin.shortOptionMarginCoins(resolved, parameters: parameters) else { continue }
-                    optionUSD += ClassicMargin.optionRequirement(
-                        sizeContracts: position.sizeContracts, coinsPerContract: position.instrument.coinsPerContract, mmrCoins: margins.mmrCoins,
-                        imrCoins: margins.imrCoins, indexUSD: resolved.indexUSD
-                    ).mmrUSD
+                    guard position.sizeContracts < 0, let margins = ClassicMargin.shortOptionMarginCoins(resolved, parameters: parameters)
+                    else { continue }
+                    optionUSD +=
+                        ClassicMargin.optionRequirement(
+                            sizeContracts: position.sizeContracts, coinsPerContract: position.instrument.coinsPerContract,
+                            mmrCoins: margins.mmrCoins,
+                            imrCoins: margins.imrCoins, indexUSD: resolved.indexUSD
+                        ).mmrUSD
                 } else {
                     let tiers = parameters.classicPositionTiers[parameters.tier(of: position.instrument.underlying)] ?? []
                     guard !tiers.isEmpty else { continue }
-                    linearUSD += ClassicMargin.linearRequirement(
-                        notionalUSD: abs(position.sizeContracts) * resolved.notionalUSDPerContract, tiers: tiers, requestedLeverage: 1
-                    ).mmrUSD
+                    linearUSD +=
+                        ClassicMargin.linearRequirement(
+                            notionalUSD: abs(position.sizeContracts) * resolved.notionalUSDPerContract, tiers: tiers, requestedLeverage: 1
+                        ).mmrUSD
                 }
             }
             let largest = max(linearUSD, optionUSD, borrowUSD)

@@ -116,7 +116,8 @@ actor ExchangeReplay {
             }
             let requests = spec.orders.map { order in
                 OrderRequest(
-                    marketOrder: order.instrumentID, side: order.sizeContracts.isNegative ? "sell" : "buy", size: order.sizeContracts.magnitude,
+                    marketOrder: order.instrumentID, side: order.sizeContracts.isNegative ? .sell : .buy,
+                    size: order.sizeContracts.magnitude,
                     tag: "backtest")
             }
             let results = await exchange.placeOrders(uid: created.uid, requests)
@@ -171,7 +172,8 @@ actor ExchangeReplay {
         ratios.reserveCapacity(figures.count)
         var calls = 0
         for (index, figure) in figures.enumerated() {
-            guard uids[index] != nil, let figure, figure.totalMmrUSD >= Outcomes.minimumRequirementUSD, let ratio = figure.marginRatio, ratio.isFinite
+            guard uids[index] != nil, let figure, figure.totalMmrUSD >= Outcomes.minimumRequirementUSD, let ratio = figure.marginRatio,
+                ratio.isFinite
             else { continue }
             ratios.append(ratio)
             if ratio <= parameters.liquidationTriggerRatio { outcomes.leftAtOrBelowTrigger += 1 }
@@ -182,13 +184,16 @@ actor ExchangeReplay {
             outcomes.lowestRatio = min(outcomes.lowestRatio ?? ratio, ratio)
         }
         ratios.sort()
-        outcomes.ratioPercentilesByStep.append(ratios.isEmpty ? [] : Outcomes.percentiles.map { share in
-            ratios[min(ratios.count - 1, Int((Double(ratios.count - 1) * share).rounded()))]
-        })
+        outcomes.ratioPercentilesByStep.append(
+            ratios.isEmpty
+                ? []
+                : Outcomes.percentiles.map { share in
+                    ratios[min(ratios.count - 1, Int((Double(ratios.count - 1) * share).rounded()))]
+                })
         outcomes.liquidationsByStep.append(liquidatedUIDs.filter { indexOfUID[$0] != nil }.count)
         outcomes.marginCallAccountsByStep.append(calls)
         // Deficits are covered only by a liquidation: the ledger is read only after one.
-        let deficits = liquidatedUIDs.isEmpty ? [] : try await exchange.bills(type: "102", after: lastDeficitBill)
+        let deficits = liquidatedUIDs.isEmpty ? [] : try await exchange.bills(type: .deficitCover, after: lastDeficitBill)
         var deficitUSD = 0.0
         for bill in deficits {
             lastDeficitBill = max(lastDeficitBill, bill.billId)

@@ -25,7 +25,10 @@ public enum VolatilityRegime: Sendable, Equatable, CustomStringConvertible {
             guard parts.count == 2, let shift = Double(parts[1]), shift.isFinite, shift > -1, shift <= 3 else { return nil }
             self = .fixed(shiftAbs: shift)
         case "linked":
-            if parts.count == 1 { self = .standard; return }
+            if parts.count == 1 {
+                self = .standard
+                return
+            }
             guard let elasticity = Double(parts[1]), elasticity.isFinite, elasticity >= 0, elasticity <= 5 else { return nil }
             self = .spotLinked(elasticity: elasticity)
         default:
@@ -46,7 +49,8 @@ public enum VolatilityRegime: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .fixed(let shift): "fixed:\(DecimalText.format(shift)) (every option at its snapshot volatility + \(DecimalText.format(shift * 100)) points)"
+        case .fixed(let shift):
+            "fixed:\(DecimalText.format(shift)) (every option at its snapshot volatility + \(DecimalText.format(shift * 100)) points)"
         case .spotLinked(let elasticity):
             "linked:\(DecimalText.format(elasticity)) (σ = σ₀·(S/S₀)^−\(DecimalText.format(elasticity)) below the starting price, σ₀ above)"
         }
@@ -94,7 +98,9 @@ public struct PathMarket: Sendable {
     /// `volatilityFactors` are the moves the volatility rule reacts to (default: `factors`; a window passes its
     /// own move while the prices start from the base).
     /// - Complexity: O(marks), a few Black-76 evaluations per option.
-    public func snapshot(at time: UnixMillis, factors: [String: Double], volatilityFactors: [String: Double]? = nil) throws(EngineError)
+    public func snapshot(
+        at time: UnixMillis, factors: [String: Double], volatilityFactors: [String: Double]? = nil
+    ) throws(EngineError)
         -> MarketSnapshot
     {
         var snapshot = base
@@ -135,7 +141,8 @@ public struct PathMarket: Sendable {
                 continue
             }
             let instrument = Instrument(
-                id: instrumentID, contractValue: 1, contractMultiplier: 1, settleCurrency: instrumentID.baseCurrency, tickSize: 1, lotSize: 1,
+                id: instrumentID, contractValue: 1, contractMultiplier: 1, settleCurrency: instrumentID.baseCurrency, tickSize: 1,
+                lotSize: 1,
                 minimumSize: 1)
             guard let option = try snapshot.market(for: instrument, path: "market.marks").option else { continue }
             let sigma = volatility.volatility(base: base, factor: moves[instrumentID.baseCurrency] ?? 1)
@@ -157,7 +164,8 @@ extension MarketSnapshot {
         // An option without `fwdPx` takes its forward from a same-expiry future: keep those too.
         for instrument in instruments where instrument.kind == .option {
             guard let expiry = instrument.expiry, marks[instrument.id.rawValue]?.forwardUSD == nil else { continue }
-            for (id, quote) in marks where InstrumentID(id)?.expiry == expiry && InstrumentID(id)?.kind == .future
+            for (id, quote) in marks
+            where InstrumentID(id)?.expiry == expiry && InstrumentID(id)?.kind == .future
                 && InstrumentID(id)?.baseCurrency == instrument.underlying
             {
                 kept[id] = quote

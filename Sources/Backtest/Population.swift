@@ -132,7 +132,8 @@ public struct Population: Sendable {
             let options = listed.filter { $0.kind == .option && ($0.expiry.map { $0 >= earliest } ?? false) }
             guard let expiry = options.compactMap(\.expiry).min() else {
                 throw PopulationError(
-                    description: "no \(coin) option expires 30 days after the path ends (\(pathEnd.iso8601)); the path is too long for the catalog")
+                    description:
+                        "no \(coin) option expires 30 days after the path ends (\(pathEnd.iso8601)); the path is too long for the catalog")
             }
             let atExpiry = options.filter { $0.expiry == expiry }
             for kind in [OptionKind.call, .put] {
@@ -155,7 +156,9 @@ public struct Population: Sendable {
     ) throws(PopulationError) -> Population {
         var random = SplitMix64(seed: seed)
         let tradable = coins.filter { !MarketSnapshot.stablecoins.contains($0) }.sorted()
-        guard !tradable.isEmpty else { throw PopulationError(description: "the path moves no coin with derivatives (only \(coins.joined(separator: ", ")))") }
+        guard !tradable.isEmpty else {
+            throw PopulationError(description: "the path moves no coin with derivatives (only \(coins.joined(separator: ", ")))")
+        }
         var accounts: [AccountSpec] = []
         accounts.reserveCapacity(count)
         for number in 1...max(count, 1) where count > 0 {
@@ -167,11 +170,14 @@ public struct Population: Sendable {
                 coin = tradable[Int(random.uniform() * Double(tradable.count)) % tradable.count]
             }
             let equityUSD = min(
-                max((Generator.medianEquityUSD * Foundation.exp(Generator.equityLogSD * random.normal())).rounded(), Generator.equityRangeUSD.lowerBound),
+                max(
+                    (Generator.medianEquityUSD * Foundation.exp(Generator.equityLogSD * random.normal())).rounded(),
+                    Generator.equityRangeUSD.lowerBound),
                 Generator.equityRangeUSD.upperBound)
             let equity = (equityUSD / 100).rounded() * 100
             let stablecoin = coins.contains("USDC") && random.uniform() < Generator.usdcCollateralShare ? "USDC" : "USDT"
-            var spec = try book(kind, coin: coin, equityUSD: equity, stablecoin: stablecoin, random: &random, universe: universe, market: market)
+            var spec = try book(
+                kind, coin: coin, equityUSD: equity, stablecoin: stablecoin, random: &random, universe: universe, market: market)
             spec.source = "generated #\(number)"
             try fit(&spec, universe: universe, market: market, parameters: parameters)
             accounts.append(spec)
@@ -205,7 +211,10 @@ public struct Population: Sendable {
         }
         func option(_ kind: OptionKind, near moneyness: Double) throws(PopulationError) -> Instrument {
             let candidates = universe.filter { $0.underlying == coin && $0.id.optionKind == kind }
-            guard let best = candidates.min(by: { abs(($0.id.strikeUSD ?? 0) - moneyness * index) < abs(($1.id.strikeUSD ?? 0) - moneyness * index) })
+            guard
+                let best = candidates.min(by: {
+                    abs(($0.id.strikeUSD ?? 0) - moneyness * index) < abs(($1.id.strikeUSD ?? 0) - moneyness * index)
+                })
             else { throw PopulationError(description: "the population universe has no \(coin) \(kind.rawValue)") }
             return best
         }
@@ -249,10 +258,11 @@ public struct Population: Sendable {
             let premiumUSD = optionPremiumUSD(protection) * LedgerBoundary.risk(optionSize)
             let perpetualSize = contracts(perpetual, coins: coins)
             spec.deposits = premiumDeposits(coin: coin, premiumUSD: premiumUSD, equityUSD: equityUSD, index: index, stablecoin: stablecoin)
-            spec.orders = interleaved([
-                .init(instrumentID: perpetual.id.rawValue, sizeContracts: long ? perpetualSize : -perpetualSize),
-                .init(instrumentID: protection.id.rawValue, sizeContracts: optionSize),
-            ], instruments: universe)
+            spec.orders = interleaved(
+                [
+                    .init(instrumentID: perpetual.id.rawValue, sizeContracts: long ? perpetualSize : -perpetualSize),
+                    .init(instrumentID: protection.id.rawValue, sizeContracts: optionSize),
+                ], instruments: universe)
         case .basis:
             let perpetual = try instrument("\(coin)-USDT-SWAP")
             if random.uniform() < 0.5 {
@@ -265,15 +275,17 @@ public struct Population: Sendable {
             } else {
                 let lever = leverage()
                 spec.leverageDrawn = 2 * lever
-                guard let future = universe.first(where: { $0.underlying == coin && $0.kind == .future && $0.quoteCurrency == "USDT" }) else {
+                guard let future = universe.first(where: { $0.underlying == coin && $0.kind == .future && $0.quoteCurrency == "USDT" })
+                else {
                     throw PopulationError(description: "the population universe has no dated \(coin) USDT future for a calendar book")
                 }
                 let coins = lever * equityUSD / index
                 spec.deposits = [(stablecoin, usdt)]
-                spec.orders = interleaved([
-                    .init(instrumentID: future.id.rawValue, sizeContracts: contracts(future, coins: coins)),
-                    .init(instrumentID: perpetual.id.rawValue, sizeContracts: -contracts(perpetual, coins: coins)),
-                ], instruments: universe)
+                spec.orders = interleaved(
+                    [
+                        .init(instrumentID: future.id.rawValue, sizeContracts: contracts(future, coins: coins)),
+                        .init(instrumentID: perpetual.id.rawValue, sizeContracts: -contracts(perpetual, coins: coins)),
+                    ], instruments: universe)
             }
         case .optionSelling:
             let lever = leverage()
@@ -286,18 +298,24 @@ public struct Population: Sendable {
             } else {
                 let put = try option(.put, near: 0.85)
                 let call = try option(.call, near: 1.15)
-                spec.orders = interleaved([
-                    .init(instrumentID: put.id.rawValue, sizeContracts: -contracts(put, coins: coins / 2)),
-                    .init(instrumentID: call.id.rawValue, sizeContracts: -contracts(call, coins: coins / 2)),
-                ], instruments: universe)
+                spec.orders = interleaved(
+                    [
+                        .init(instrumentID: put.id.rawValue, sizeContracts: -contracts(put, coins: coins / 2)),
+                        .init(instrumentID: call.id.rawValue, sizeContracts: -contracts(call, coins: coins / 2)),
+                    ], instruments: universe)
             }
         case .optionBuying:
-            let share = BookKind.premiumShareRange.lowerBound
+            let share =
+                BookKind.premiumShareRange.lowerBound
                 + (BookKind.premiumShareRange.upperBound - BookKind.premiumShareRange.lowerBound) * random.uniform()
             spec.leverageDrawn = share
             let draw = random.uniform()
-            let legs: [Instrument] = draw < 0.5 ? [try option(.call, near: 1.1)] : draw < 0.8 ? [try option(.put, near: 0.9)]
-                : [try option(.call, near: 1.0), try option(.put, near: 1.0)]
+            let legs: [Instrument] =
+                draw < 0.5
+                ? [try option(.call, near: 1.1)]
+                : draw < 0.8
+                    ? [try option(.put, near: 0.9)]
+                    : [try option(.call, near: 1.0), try option(.put, near: 1.0)]
             let budgetUSD = share * equityUSD / Double(legs.count)
             var orders: [AccountSpec.Order] = []
             var premiumUSD = 0.0
@@ -376,7 +394,9 @@ public struct Population: Sendable {
 
     /// Scales `spec`'s orders by 0.7 until the book needs at most ``Generator/openingIMRShare`` of its adjusted
     /// equity as initial margin in portfolio margin and in classic under every parameter set.
-    static func fit(_ spec: inout AccountSpec, universe: [Instrument], market: MarketSnapshot, parameters: [MarginParameters]) throws(PopulationError) {
+    static func fit(
+        _ spec: inout AccountSpec, universe: [Instrument], market: MarketSnapshot, parameters: [MarginParameters]
+    ) throws(PopulationError) {
         for _ in 0...Generator.maximumScalings {
             if try fits(spec, universe: universe, market: market, parameters: parameters) { return }
             var scaled: [AccountSpec.Order] = []
@@ -390,13 +410,16 @@ public struct Population: Sendable {
             spec.scaledDown += 1
         }
         if try !fits(spec, universe: universe, market: market, parameters: parameters) {
-            throw PopulationError(description: "\(spec.source): the smallest \(spec.kindName) book still needs more initial margin than its equity")
+            throw PopulationError(
+                description: "\(spec.source): the smallest \(spec.kindName) book still needs more initial margin than its equity")
         }
     }
 
     /// Whether the book, opened at the marks, needs at most ``Generator/openingIMRShare`` of its adjusted
     /// equity in both modes under every parameter set. Premiums move cash as the trade would.
-    static func fits(_ spec: AccountSpec, universe: [Instrument], market: MarketSnapshot, parameters: [MarginParameters]) throws(PopulationError)
+    static func fits(
+        _ spec: AccountSpec, universe: [Instrument], market: MarketSnapshot, parameters: [MarginParameters]
+    ) throws(PopulationError)
         -> Bool
     {
         let portfolio = try openedPortfolio(spec, universe: universe, market: market)
@@ -468,7 +491,8 @@ extension Population {
     /// Each element is parsed by ``PositionBuilderRequest`` (unknown fields refused, errors naming the field).
     static func requests(file: String) throws -> [(source: String, json: JSONValue, request: PositionBuilderRequest)] {
         guard let data = FileManager.default.contents(atPath: file) else {
-            throw PopulationError(description: "\(file): " + (FileManager.default.fileExists(atPath: file) ? "cannot be read" : "no such file"))
+            throw PopulationError(
+                description: "\(file): " + (FileManager.default.fileExists(atPath: file) ? "cannot be read" : "no such file"))
         }
         let bytes = [UInt8](data)
         var documents: [(String, JSONValue)] = []
@@ -486,7 +510,9 @@ extension Population {
                 }
             }
         }
-        guard !documents.isEmpty else { throw PopulationError(description: "\(file): no request (a JSON array of Position Builder requests, or one per line)") }
+        guard !documents.isEmpty else {
+            throw PopulationError(description: "\(file): no request (a JSON array of Position Builder requests, or one per line)")
+        }
         var result: [(source: String, json: JSONValue, request: PositionBuilderRequest)] = []
         for (source, json) in documents {
             do { result.append((source, json, try PositionBuilderRequest(json: json))) } catch {
@@ -502,20 +528,26 @@ extension Population {
     public static func universe(file: String, coins: [String], catalog: InstrumentCatalog, market: MarketSnapshot) throws -> [Instrument] {
         var chosen = Set<String>()
         for coin in coins where !MarketSnapshot.stablecoins.contains(coin) {
-            if catalog.instrument("\(coin)-USDT-SWAP") != nil, market.marks["\(coin)-USDT-SWAP"] != nil { chosen.insert("\(coin)-USDT-SWAP") }
+            if catalog.instrument("\(coin)-USDT-SWAP") != nil, market.marks["\(coin)-USDT-SWAP"] != nil {
+                chosen.insert("\(coin)-USDT-SWAP")
+            }
         }
         for (source, _, request) in try requests(file: file) {
             for position in request.positions {
                 guard let instrument = catalog.instrument(position.instrumentID), instrument.isDerivative else {
-                    throw PopulationError(description: "\(source).\(position.path): instrument \"\(position.instrumentID)\" is not a derivative of the catalog")
+                    throw PopulationError(
+                        description:
+                            "\(source).\(position.path): instrument \"\(position.instrumentID)\" is not a derivative of the catalog")
                 }
                 guard coins.contains(instrument.underlying) else {
                     throw PopulationError(
-                        description: "\(source).\(position.path): \(position.instrumentID) is on \(instrument.underlying), which the path does not move "
+                        description:
+                            "\(source).\(position.path): \(position.instrumentID) is on \(instrument.underlying), which the path does not move "
                             + "(\(coins.joined(separator: ", "))); give a path for it or leave the position out")
                 }
                 guard market.marks[position.instrumentID] != nil else {
-                    throw PopulationError(description: "\(source).\(position.path): the market snapshot has no mark for \(position.instrumentID)")
+                    throw PopulationError(
+                        description: "\(source).\(position.path): the market snapshot has no mark for \(position.instrumentID)")
                 }
                 chosen.insert(position.instrumentID)
             }
@@ -529,12 +561,20 @@ extension Population {
     /// that cannot be an account are refused with the field: a negative `simAsset` (a loan), `idxVol` (the
     /// path moves the market), `inclRealPosAndEq`, `spotInUse`, a position on a coin the path does not move, or
     /// net equity below portfolio margin's minimum.
-    public static func load(file: String, catalog: InstrumentCatalog, market: MarketSnapshot, minimumNetEquityUSD: Double = 10_000) throws -> Population {
+    public static func load(
+        file: String, catalog: InstrumentCatalog, market: MarketSnapshot, minimumNetEquityUSD: Double = 10_000
+    ) throws -> Population {
         var accounts: [AccountSpec] = []
         for (source, json, request) in try requests(file: file) {
-            if request.indexShock != nil { throw PopulationError(description: "\(source).idxVol: a backtest moves the market along the path; leave idxVol out") }
-            if request.includeRealPositions { throw PopulationError(description: "\(source).inclRealPosAndEq: a backtest account has no real positions") }
-            if !request.spotInUse.isEmpty { throw PopulationError(description: "\(source).spotInUse: not supported by the backtest (spot in use is derived)") }
+            if request.indexShock != nil {
+                throw PopulationError(description: "\(source).idxVol: a backtest moves the market along the path; leave idxVol out")
+            }
+            if request.includeRealPositions {
+                throw PopulationError(description: "\(source).inclRealPosAndEq: a backtest account has no real positions")
+            }
+            if !request.spotInUse.isEmpty {
+                throw PopulationError(description: "\(source).spotInUse: not supported by the backtest (spot in use is derived)")
+            }
             let root = FieldReader(json, path: source)
             var deposits: [(currency: String, amount: ExactDecimal)] = []
             var netEquityUSD = 0.0
@@ -543,9 +583,12 @@ extension Population {
                     let currency = try entry.required("ccy").string()
                     let field = try entry.required("amt")
                     let text = try field.numberText()
-                    guard let amount = ExactDecimal(text) else { throw PopulationError(description: "\(field.path): \(text) is not a ledger amount") }
+                    guard let amount = ExactDecimal(text) else {
+                        throw PopulationError(description: "\(field.path): \(text) is not a ledger amount")
+                    }
                     guard !amount.isNegative else {
-                        throw PopulationError(description: "\(field.path): \(text) is a loan; a backtest account starts from deposits (amounts ≥ 0)")
+                        throw PopulationError(
+                            description: "\(field.path): \(text) is a loan; a backtest account starts from deposits (amounts ≥ 0)")
                     }
                     guard let index = try? market.indexUSD(currency) else {
                         throw PopulationError(description: "\(entry.path).ccy: no \(currency)-USD index in the market snapshot")
@@ -556,7 +599,8 @@ extension Population {
             }
             guard netEquityUSD >= minimumNetEquityUSD else {
                 throw PopulationError(
-                    description: "\(source).simAsset: \(DecimalText.format(netEquityUSD.rounded())) USD of deposits; portfolio margin needs "
+                    description:
+                        "\(source).simAsset: \(DecimalText.format(netEquityUSD.rounded())) USD of deposits; portfolio margin needs "
                         + "\(DecimalText.format(minimumNetEquityUSD)) USD of net equity, and every account runs in both modes")
             }
             var orders: [AccountSpec.Order] = []
@@ -565,7 +609,9 @@ extension Population {
                     let id = try entry.required("instId").string()
                     let field = try entry.required("pos")
                     let text = try field.numberText()
-                    guard let size = ExactDecimal(text), !size.isZero else { throw PopulationError(description: "\(field.path): \(text) is not a size in contracts") }
+                    guard let size = ExactDecimal(text), !size.isZero else {
+                        throw PopulationError(description: "\(field.path): \(text) is not a size in contracts")
+                    }
                     guard catalog.instrument(id) != nil else {
                         throw PopulationError(description: "\(entry.path).instId: \(id) is not in the backtest's universe")
                     }

@@ -268,10 +268,11 @@ public struct AlignedPath: Sendable {
                 highest = max(highest, item.highs.isEmpty ? item.closes[row] : item.highs[row])
             }
             closes.append(kept)
-            sources.append(Source(
-                coin: item.coin, file: item.file, rows: item.times.count, first: times[0], last: times[times.count - 1],
-                medianStepMilliseconds: item.medianStepMilliseconds, droppedRows: item.times.count - kept.count, lowestPrice: lowest,
-                highestPrice: highest))
+            sources.append(
+                Source(
+                    coin: item.coin, file: item.file, rows: item.times.count, first: times[0], last: times[times.count - 1],
+                    medianStepMilliseconds: item.medianStepMilliseconds, droppedRows: item.times.count - kept.count, lowestPrice: lowest,
+                    highestPrice: highest))
         }
         self.times = times
         coins = ordered.map(\.coin)
@@ -317,9 +318,9 @@ extension AlignedPath {
         /// The moves that 1 % and 0.3 % of windows fell below: what a spot shock must span for 99 % and 99.7 %
         /// of windows.
         public var fall99: Double
-        public var fall99_7: Double
+        public var fall99point7: Double
         public var rise99: Double
-        public var rise99_7: Double
+        public var rise99point7: Double
     }
 
     /// Each coin's moves over the horizon (the spot shock MR1 and MR6 would have to span to cover them).
@@ -335,10 +336,13 @@ extension AlignedPath {
         return coins.indices.compactMap { position in
             guard !ends.isEmpty else { return nil }
             let moves = ends.map { closes[position][$0.1] / closes[position][$0.0] - 1 }.sorted()
-            func quantile(_ share: Double) -> Double { moves[min(moves.count - 1, max(0, Int((Double(moves.count - 1) * share).rounded())))] }
+            func quantile(_ share: Double) -> Double {
+                moves[min(moves.count - 1, max(0, Int((Double(moves.count - 1) * share).rounded())))]
+            }
             return HorizonMoves(
-                coin: coins[position], windows: moves.count, worstFall: moves[0], largestRise: moves[moves.count - 1], fall99: quantile(0.01),
-                fall99_7: quantile(0.003), rise99: quantile(0.99), rise99_7: quantile(0.997))
+                coin: coins[position], windows: moves.count, worstFall: moves[0], largestRise: moves[moves.count - 1],
+                fall99: quantile(0.01),
+                fall99point7: quantile(0.003), rise99: quantile(0.99), rise99point7: quantile(0.997))
         }
     }
 }

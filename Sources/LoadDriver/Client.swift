@@ -15,7 +15,8 @@ struct Timestamps {
             var seconds = clock.tv_sec
             var fields = tm()
             gmtime_r(&seconds, &fields)
-            prefix = "\(fields.tm_year + 1900)-\(Self.pad(fields.tm_mon + 1))-\(Self.pad(fields.tm_mday))T"
+            prefix =
+                "\(fields.tm_year + 1900)-\(Self.pad(fields.tm_mon + 1))-\(Self.pad(fields.tm_mday))T"
                 + "\(Self.pad(fields.tm_hour)):\(Self.pad(fields.tm_min)):\(Self.pad(fields.tm_sec))"
         }
         let millis = clock.tv_nsec / 1_000_000
@@ -72,7 +73,9 @@ final class Client {
         self.recorder = recorder
         connection = try HTTPConnection(host: config.host, port: config.port)
         keyed = HMAC<SHA256>(key: SymmetricKey(data: Array(account.secretKey.utf8)))
-        fixedHead = Array(" HTTP/1.1\r\nHost: \(config.host):\(config.port)\r\nContent-Type: application/json\r\nOK-ACCESS-KEY: \(account.apiKey)\r\nOK-ACCESS-PASSPHRASE: \(account.passphrase)\r\nOK-ACCESS-TIMESTAMP: ".utf8)
+        fixedHead = Array(
+            " HTTP/1.1\r\nHost: \(config.host):\(config.port)\r\nContent-Type: application/json\r\nOK-ACCESS-KEY: \(account.apiKey)\r\nOK-ACCESS-PASSPHRASE: \(account.passphrase)\r\nOK-ACCESS-TIMESTAMP: "
+                .utf8)
     }
 
     /// Starts the next cycle, or ends the client once the end time has come.

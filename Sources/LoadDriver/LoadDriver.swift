@@ -1,6 +1,6 @@
 import Foundation
 
-/// `pm-load`: the hot loop of the load test (tests/load/loadgen.py), in Swift so that the client side costs
+/// `pm-load`: the hot loop of the load test (integration/load/loadgen.py), in Swift so that the client side costs
 /// a few tens of µs of CPU per request instead of Python's ~185 µs, which on a small machine was taken from
 /// the server being measured. Reads one JSON config on stdin, runs every client from `startAt` to `endAt` on
 /// one poll() loop, and writes one JSON report on stdout in the shape of loadgen.py's Python `worker()`.
@@ -34,9 +34,10 @@ enum LoadDriver {
             recorder.error("timeout", "a client was still waiting for an answer \(config.grace) s after the end")
         }
         // Every client's acknowledged orders, timed out or not; one whose connection failed acknowledged none.
-        var results = Dictionary(config.clients.map {
-            (String($0.index), Report.ClientResult(uid: $0.uid, acked: [], cancelled: 0))
-        }, uniquingKeysWith: { first, _ in first })
+        var results = Dictionary(
+            config.clients.map {
+                (String($0.index), Report.ClientResult(uid: $0.uid, acked: [], cancelled: 0))
+            }, uniquingKeysWith: { first, _ in first })
         for client in started { results[String(client.account.index)] = client.result }
         write(recorder.report(results: results, cpu: cpuSeconds() - cpuBefore))
     }
@@ -74,9 +75,9 @@ enum LoadDriver {
     private static func cpuSeconds() -> Double {
         var usage = rusage()
         #if canImport(Glibc)
-        getrusage(RUSAGE_SELF.rawValue, &usage)
+            getrusage(RUSAGE_SELF.rawValue, &usage)
         #else
-        getrusage(RUSAGE_SELF, &usage)
+            getrusage(RUSAGE_SELF, &usage)
         #endif
         func seconds(_ value: timeval) -> Double { Double(value.tv_sec) + Double(value.tv_usec) / 1e6 }
         return seconds(usage.ru_utime) + seconds(usage.ru_stime)

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The run's parameters, written to stdin by tests/load/loadgen.py, which also created the accounts and keys.
+/// The run's parameters, written to stdin by integration/load/loadgen.py, which also created the accounts and keys.
 struct Config: Decodable {
     struct Account: Decodable {
         let index: Int

@@ -174,7 +174,9 @@ public struct AppDatabase: Sendable {
             for row in try Row.fetchAll(db, sql: "SELECT ccy, balChg FROM bill WHERE type = '1'") {
                 opening[row["ccy"], default: .zero] += ExactDecimal(row["balChg"] as String) ?? .zero
             }
-            for row in try Row.fetchAll(db, sql: "SELECT ccy, cashBal AS amount FROM balance UNION ALL SELECT ccy, balance FROM insuranceFund") {
+            for row in try Row.fetchAll(
+                db, sql: "SELECT ccy, cashBal AS amount FROM balance UNION ALL SELECT ccy, balance FROM insuranceFund")
+            {
                 opening[row["ccy"], default: .zero] -= ExactDecimal(row["amount"] as String) ?? .zero
             }
             for (ccy, balance) in opening.sorted(by: { $0.key < $1.key }) where !balance.isZero {

@@ -30,16 +30,18 @@ public enum BulkWrites {
         sqlite3_reset(handle)
         guard code == SQLITE_DONE else {
             sqlite3_clear_bindings(handle)
-            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: statement.sql)
+            throw DatabaseError(
+                resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: statement.sql)
         }
     }
 
     /// Inserts `bills`, the first numbered `firstID`, the next ones after it.
     public static func insert(bills: [BillRecord], firstID: Int64, into db: Database) throws {
-        let statement = try db.cachedStatement(sql: """
-            INSERT INTO bill (billId, uid, ccy, balChg, bal, type, subType, instId, ordId, pnl, fee, sz, px, notes, ts)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) -- bulk
-            """)
+        let statement = try db.cachedStatement(
+            sql: """
+                INSERT INTO bill (billId, uid, ccy, balChg, bal, type, subType, instId, ordId, pnl, fee, sz, px, notes, ts)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) -- bulk
+                """)
         let handle = statement.sqliteStatement
         defer { sqlite3_clear_bindings(handle) }
         for (offset, bill) in bills.enumerated() {
@@ -48,7 +50,7 @@ public enum BulkWrites {
             bind(handle, 3, bill.ccy)
             bind(handle, 4, bill.balChg)
             bind(handle, 5, bill.bal)
-            bind(handle, 6, bill.type)
+            bind(handle, 6, bill.type.rawValue)
             bind(handle, 7, bill.subType)
             bind(handle, 8, bill.instId)
             bind(handle, 9, bill.ordId)
@@ -64,9 +66,10 @@ public enum BulkWrites {
 
     /// Inserts or replaces the cash balance of each (uid, ccy).
     public static func store(balances: some Sequence<(uid: String, ccy: String, cashBal: String)>, into db: Database) throws {
-        let statement = try db.cachedStatement(sql: """
-            INSERT INTO balance (uid, ccy, cashBal) VALUES (?, ?, ?) ON CONFLICT(uid, ccy) DO UPDATE SET cashBal = excluded.cashBal -- bulk
-            """)
+        let statement = try db.cachedStatement(
+            sql: """
+                INSERT INTO balance (uid, ccy, cashBal) VALUES (?, ?, ?) ON CONFLICT(uid, ccy) DO UPDATE SET cashBal = excluded.cashBal -- bulk
+                """)
         let handle = statement.sqliteStatement
         defer { sqlite3_clear_bindings(handle) }
         for balance in balances {

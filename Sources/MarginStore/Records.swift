@@ -33,7 +33,9 @@ public struct APIKeyRecord: Codable, Sendable, Equatable, FetchableRecord, Persi
     public var label: String
     public var createdAt: Int64
 
-    public init(apiKey: String, uid: String, secretCipher: Data, passphraseHash: String, permissions: String, label: String, createdAt: Int64) {
+    public init(
+        apiKey: String, uid: String, secretCipher: Data, passphraseHash: String, permissions: String, label: String, createdAt: Int64
+    ) {
         self.apiKey = apiKey
         self.uid = uid
         self.secretCipher = secretCipher
@@ -87,27 +89,27 @@ public struct OrderRecord: Codable, Sendable, Equatable, FetchableRecord, Persis
     public var uid: String
     public var clOrdId: String
     public var instId: String
-    public var tdMode: String
-    public var side: String
-    public var ordType: String
+    public var tdMode: TradeMode
+    public var side: OrderSide
+    public var ordType: OrderType
     public var px: String
     public var sz: String
     public var tgtCcy: String
     public var reduceOnly: Bool
-    public var state: String
+    public var state: OrderState
     public var accFillSz: String
     public var avgPx: String
     public var fee: String
     public var feeCcy: String
-    public var category: String
+    public var category: OrderCategory
     public var tag: String
     public var cTime: Int64
     public var uTime: Int64
 
     public init(
-        ordId: Int64, uid: String, clOrdId: String, instId: String, tdMode: String, side: String, ordType: String, px: String,
-        sz: String, tgtCcy: String, reduceOnly: Bool, state: String, accFillSz: String, avgPx: String, fee: String,
-        feeCcy: String, category: String, tag: String, cTime: Int64, uTime: Int64
+        ordId: Int64, uid: String, clOrdId: String, instId: String, tdMode: TradeMode, side: OrderSide, ordType: OrderType, px: String,
+        sz: String, tgtCcy: String, reduceOnly: Bool, state: OrderState, accFillSz: String, avgPx: String, fee: String,
+        feeCcy: String, category: OrderCategory, tag: String, cTime: Int64, uTime: Int64
     ) {
         self.ordId = ordId
         self.uid = uid
@@ -131,7 +133,7 @@ public struct OrderRecord: Codable, Sendable, Equatable, FetchableRecord, Persis
         self.uTime = uTime
     }
 
-    public var isOpen: Bool { state == "live" || state == "partially_filled" }
+    public var isOpen: Bool { state.isOpen }
 }
 
 extension OrderRecord {
@@ -166,19 +168,19 @@ public struct FillRecord: Codable, Sendable, Equatable, FetchableRecord, Persist
     public var uid: String
     public var clOrdId: String
     public var instId: String
-    public var side: String
+    public var side: OrderSide
     public var fillPx: String
     public var fillSz: String
     public var fee: String
     public var feeCcy: String
     public var pnl: String
     public var execType: String
-    public var category: String
+    public var category: OrderCategory
     public var ts: Int64
 
     public init(
-        tradeId: Int64, ordId: Int64, uid: String, clOrdId: String, instId: String, side: String, fillPx: String, fillSz: String,
-        fee: String, feeCcy: String, pnl: String, execType: String, category: String, ts: Int64
+        tradeId: Int64, ordId: Int64, uid: String, clOrdId: String, instId: String, side: OrderSide, fillPx: String, fillSz: String,
+        fee: String, feeCcy: String, pnl: String, execType: String, category: OrderCategory, ts: Int64
     ) {
         self.tradeId = tradeId
         self.ordId = ordId
@@ -208,7 +210,7 @@ public struct BillRecord: Codable, Sendable, Equatable, FetchableRecord, Persist
     public var ccy: String
     public var balChg: String
     public var bal: String
-    public var type: String
+    public var type: BillType
     public var subType: String
     public var instId: String
     public var ordId: String
@@ -220,7 +222,7 @@ public struct BillRecord: Codable, Sendable, Equatable, FetchableRecord, Persist
     public var ts: Int64
 
     public init(
-        billId: Int64, uid: String, ccy: String, balChg: String, bal: String, type: String, subType: String, instId: String,
+        billId: Int64, uid: String, ccy: String, balChg: String, bal: String, type: BillType, subType: String, instId: String,
         ordId: String, pnl: String, fee: String, sz: String, px: String, notes: String, ts: Int64
     ) {
         self.billId = billId
@@ -302,10 +304,12 @@ public struct SettingRecord: Codable, Sendable, Equatable, FetchableRecord, Pers
 /// balances in one transaction; encoding each through `Codable` and compiling its SQL took most of its time).
 extension FillRecord {
     public func insert(into db: Database) throws {
-        try db.cachedStatement(sql: """
-            INSERT INTO fill (tradeId, ordId, uid, clOrdId, instId, side, fillPx, fillSz, fee, feeCcy, pnl, execType, category, ts)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [tradeId, ordId, uid, clOrdId, instId, side, fillPx, fillSz, fee, feeCcy, pnl, execType, category, ts])
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO fill (tradeId, ordId, uid, clOrdId, instId, side, fillPx, fillSz, fee, feeCcy, pnl, execType, category, ts)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """
+        ).execute(arguments: [tradeId, ordId, uid, clOrdId, instId, side, fillPx, fillSz, fee, feeCcy, pnl, execType, category, ts])
     }
 }
 
@@ -317,16 +321,22 @@ extension BillRecord {
     public static func insert(_ bills: [BillRecord], firstID: Int64, into db: Database) throws {
         var start = 0
         while bills.count - start >= rowsPerStatement {
-            let placeholders = Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: rowsPerStatement).joined(separator: ", ")
-            let statement = try db.cachedStatement(sql: """
-                INSERT INTO bill (billId, uid, ccy, balChg, bal, type, subType, instId, ordId, pnl, fee, sz, px, notes, ts) VALUES \(placeholders)
-                """)
+            let placeholders = Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: rowsPerStatement).joined(
+                separator: ", ")
+            let statement = try db.cachedStatement(
+                sql: """
+                    INSERT INTO bill (billId, uid, ccy, balChg, bal, type, subType, instId, ordId, pnl, fee, sz, px, notes, ts) VALUES \(placeholders)
+                    """)
             var values: [(any DatabaseValueConvertible)?] = []
             values.reserveCapacity(rowsPerStatement * columnCount)
             for offset in start..<(start + rowsPerStatement) {
                 let bill = bills[offset]
-                values += [firstID + Int64(offset), bill.uid, bill.ccy, bill.balChg, bill.bal, bill.type, bill.subType, bill.instId, bill.ordId,
-                    bill.pnl, bill.fee, bill.sz, bill.px, bill.notes, bill.ts] as [(any DatabaseValueConvertible)?]
+                values +=
+                    [
+                        firstID + Int64(offset), bill.uid, bill.ccy, bill.balChg, bill.bal, bill.type, bill.subType, bill.instId,
+                        bill.ordId,
+                        bill.pnl, bill.fee, bill.sz, bill.px, bill.notes, bill.ts,
+                    ] as [(any DatabaseValueConvertible)?]
             }
             try statement.execute(arguments: StatementArguments(values))
             start += rowsPerStatement
@@ -339,30 +349,36 @@ extension BillRecord {
     }
 
     public func insert(into db: Database) throws {
-        try db.cachedStatement(sql: """
-            INSERT INTO bill (billId, uid, ccy, balChg, bal, type, subType, instId, ordId, pnl, fee, sz, px, notes, ts)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [billId, uid, ccy, balChg, bal, type, subType, instId, ordId, pnl, fee, sz, px, notes, ts])
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO bill (billId, uid, ccy, balChg, bal, type, subType, instId, ordId, pnl, fee, sz, px, notes, ts)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """
+        ).execute(arguments: [billId, uid, ccy, balChg, bal, type, subType, instId, ordId, pnl, fee, sz, px, notes, ts])
     }
 }
 
 extension BalanceRecord {
     /// Inserts or replaces the balance of (uid, ccy).
     public func store(in db: Database) throws {
-        try db.cachedStatement(sql: """
-            INSERT INTO balance (uid, ccy, cashBal) VALUES (?, ?, ?) ON CONFLICT(uid, ccy) DO UPDATE SET cashBal = excluded.cashBal
-            """).execute(arguments: [uid, ccy, cashBal])
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO balance (uid, ccy, cashBal) VALUES (?, ?, ?) ON CONFLICT(uid, ccy) DO UPDATE SET cashBal = excluded.cashBal
+                """
+        ).execute(arguments: [uid, ccy, cashBal])
     }
 }
 
 extension PositionRecord {
     /// Inserts or replaces the position of (uid, instId).
     public func store(in db: Database) throws {
-        try db.cachedStatement(sql: """
-            INSERT INTO position (uid, instId, pos, avgPx, lever, cTime, uTime) VALUES (?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT(uid, instId) DO UPDATE SET pos = excluded.pos, avgPx = excluded.avgPx, lever = excluded.lever,
-            cTime = excluded.cTime, uTime = excluded.uTime
-            """).execute(arguments: [uid, instId, pos, avgPx, lever, cTime, uTime])
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO position (uid, instId, pos, avgPx, lever, cTime, uTime) VALUES (?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(uid, instId) DO UPDATE SET pos = excluded.pos, avgPx = excluded.avgPx, lever = excluded.lever,
+                cTime = excluded.cTime, uTime = excluded.uTime
+                """
+        ).execute(arguments: [uid, instId, pos, avgPx, lever, cTime, uTime])
     }
 
     public static func delete(uid: String, instId: String, in db: Database) throws {
@@ -372,10 +388,12 @@ extension PositionRecord {
 
 extension InterestRecord {
     public func store(in db: Database) throws {
-        try db.cachedStatement(sql: """
-            INSERT INTO interest (uid, ccy, pending, accrued) VALUES (?, ?, ?, ?)
-            ON CONFLICT(uid, ccy) DO UPDATE SET pending = excluded.pending, accrued = excluded.accrued
-            """).execute(arguments: [uid, ccy, pending, accrued])
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO interest (uid, ccy, pending, accrued) VALUES (?, ?, ?, ?)
+                ON CONFLICT(uid, ccy) DO UPDATE SET pending = excluded.pending, accrued = excluded.accrued
+                """
+        ).execute(arguments: [uid, ccy, pending, accrued])
     }
 }
 

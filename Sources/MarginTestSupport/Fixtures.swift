@@ -12,7 +12,9 @@ public enum Fixtures {
     /// The shipped Derive PM2 parameter set (`derive-pm2`).
     public static let derivePM2Parameters: DerivePM2Parameters = {
         do {
-            guard case .derivePM2(let parameters) = try ShippedData.modelParameters(id: "derive-pm2") else { fatalError("derive-pm2 is not a derive-pm2 set") }
+            guard case .derivePM2(let parameters) = try ShippedData.modelParameters(id: "derive-pm2") else {
+                fatalError("derive-pm2 is not a derive-pm2 set")
+            }
             return parameters
         } catch { fatalError("shipped derive-pm2 parameters: \(error)") }
     }()

@@ -28,7 +28,9 @@ public struct AccountHoldings: Sendable {
     public var currencies: Set<String> {
         var coins = Set<String>()
         for row in positions {
-            guard case .object(let entry) = row, let id = MarketAssembler.text(entry["instId"]), let parsed = InstrumentID(id) else { continue }
+            guard case .object(let entry) = row, let id = MarketAssembler.text(entry["instId"]), let parsed = InstrumentID(id) else {
+                continue
+            }
             coins.insert(parsed.baseCurrency)
             coins.insert(parsed.quoteCurrency)
         }
@@ -66,12 +68,15 @@ public struct AccountHoldings: Sendable {
             let resolved = try market.market(for: instrument, path: "\(reader.path).instId")
             var averagePrice = try reader.optional("avgPx")?.double() ?? 0
             if !(averagePrice > 0) {
-                problems.append(FeedProblem(id, "no avgPx in account/positions; the mark \(DecimalText.format(resolved.markPrice)) is used"))
+                problems.append(
+                    FeedProblem(id, "no avgPx in account/positions; the mark \(DecimalText.format(resolved.markPrice)) is used"))
                 averagePrice = resolved.markPrice
             }
             let leverage = try? reader.optional("lever")?.double(in: 1...1000)
-            held.append(Position(instrument: instrument, sizeContracts: signed, averagePrice: averagePrice, source: "\(reader.path) \(id)",
-                leverage: leverage ?? nil))
+            held.append(
+                Position(
+                    instrument: instrument, sizeContracts: signed, averagePrice: averagePrice, source: "\(reader.path) \(id)",
+                    leverage: leverage ?? nil))
         }
         var cash: [String: Double] = [:]
         var spotInUse: [String: Double] = [:]

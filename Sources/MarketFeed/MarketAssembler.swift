@@ -132,7 +132,9 @@ public enum MarketAssembler {
         // Marks, volatilities, forwards and funding rates by instrument id (first answer wins).
         var marks: [String: (text: String, time: Int64?)] = [:]
         for row in answers.markPrices {
-            guard case .object(let entry) = row, let id = text(entry["instId"]), marks[id] == nil, let mark = text(entry["markPx"]) else { continue }
+            guard case .object(let entry) = row, let id = text(entry["instId"]), marks[id] == nil, let mark = text(entry["markPx"]) else {
+                continue
+            }
             marks[id] = (mark, text(entry["ts"]).flatMap(Int64.init))
         }
         var summaries: [String: (markVol: String?, fwdPx: String?)] = [:]
@@ -156,7 +158,8 @@ public enum MarketAssembler {
         let markTimes = marks.filter { keptIDs.contains($0.key) }.compactMap(\.value.time).filter { $0 > 0 }
         guard let time = markTimes.max() ?? indexTimes.max() else {
             problems.append(FeedProblem("ts", "neither public/mark-price nor market/index-tickers gave a time; no snapshot"))
-            return AssembledMarket(catalogEntries: [], catalog: InstrumentCatalog(instruments: []), snapshot: nil, snapshotDocument: nil, problems: problems)
+            return AssembledMarket(
+                catalogEntries: [], catalog: InstrumentCatalog(instruments: []), snapshot: nil, snapshotDocument: nil, problems: problems)
         }
         let valuationTime = UnixMillis(time)
 
@@ -169,8 +172,11 @@ public enum MarketAssembler {
                 else { continue }
                 indices[pair] = price
                 representative.append(pair)
-                problems.append(FeedProblem(
-                    pair, "no index in market/index-tickers; the SPOT ticker's last price \(last) is written as its index and listed as representative"))
+                problems.append(
+                    FeedProblem(
+                        pair,
+                        "no index in market/index-tickers; the SPOT ticker's last price \(last) is written as its index and listed as representative"
+                    ))
             }
         }
 
@@ -199,7 +205,9 @@ public enum MarketAssembler {
             quote.markPrice = markPrice
             switch instrument.kind {
             case .option:
-                guard let volatility = number("markVol", summaries[id]?.markVol), let forward = number("fwdPx", summaries[id]?.fwdPx) else { continue }
+                guard let volatility = number("markVol", summaries[id]?.markVol), let forward = number("fwdPx", summaries[id]?.fwdPx) else {
+                    continue
+                }
                 quote.markVolatility = volatility
                 quote.forwardUSD = forward
                 if volatility == nil, markPrice == nil {
@@ -207,7 +215,9 @@ public enum MarketAssembler {
                     continue
                 }
                 if volatility == nil { missing.append("no markVol in public/opt-summary: the volatility is implied from markPx") }
-                if forward == nil, volatility != nil { missing.append("no fwdPx in public/opt-summary: the forward is the same-expiry future's mark or the index") }
+                if forward == nil, volatility != nil {
+                    missing.append("no fwdPx in public/opt-summary: the forward is the same-expiry future's mark or the index")
+                }
             default:
                 guard markPrice != nil else {
                     problems.append(FeedProblem(id, "no markPx in public/mark-price; skipped"))
@@ -253,7 +263,8 @@ public enum MarketAssembler {
         } catch {
             // Unreachable after the checks above, but never worth a crash: report it and give no snapshot.
             problems.append(FeedProblem("snapshot", "\(error.description); no snapshot"))
-            return AssembledMarket(catalogEntries: [], catalog: InstrumentCatalog(instruments: []), snapshot: nil, snapshotDocument: nil, problems: problems)
+            return AssembledMarket(
+                catalogEntries: [], catalog: InstrumentCatalog(instruments: []), snapshot: nil, snapshotDocument: nil, problems: problems)
         }
 
         // The catalog: every derivative with a quote, every spot pair the indices price.
@@ -264,9 +275,11 @@ public enum MarketAssembler {
             } else if (try? snapshot.market(for: instrument, path: instrument.id.rawValue)) != nil {
                 kept.append((instrument, entry))
             } else {
-                problems.append(FeedProblem(
-                    instrument.id.rawValue,
-                    "no index prices \(instrument.underlying) in \(instrument.quoteCurrency) and USD (market/index-tickers, market/tickers); skipped"))
+                problems.append(
+                    FeedProblem(
+                        instrument.id.rawValue,
+                        "no index prices \(instrument.underlying) in \(instrument.quoteCurrency) and USD (market/index-tickers, market/tickers); skipped"
+                    ))
             }
         }
         return AssembledMarket(

@@ -27,7 +27,8 @@ public struct MarketFetcher: Sendable {
         }
         let families = await session.optionFamilies(coins: coins)
         for family in families {
-            session.answers.instruments += await session.get("/api/v5/public/instruments", [("instType", "OPTION"), ("instFamily", family)])
+            session.answers.instruments += await session.get(
+                "/api/v5/public/instruments", [("instType", "OPTION"), ("instFamily", family)])
         }
         await session.prices(families: families, futures: true, swaps: true, spot: true)
         if fundingRates {
@@ -50,7 +51,8 @@ public struct MarketFetcher: Sendable {
         var session = Session(fetcher: self, unansweredLimit: 1)
         let kinds = Set(catalog.instruments.map(\.kind))
         let families = Set(catalog.instruments.filter { $0.kind == .option }.map(\.id.family)).sorted()
-        await session.prices(families: families, futures: kinds.contains(.future), swaps: kinds.contains(.perpetual), spot: kinds.contains(.spot))
+        await session.prices(
+            families: families, futures: kinds.contains(.future), swaps: kinds.contains(.perpetual), spot: kinds.contains(.spot))
         return session.answers
     }
 
@@ -67,8 +69,9 @@ public struct MarketFetcher: Sendable {
         /// The rows of one GET, or none with the failure recorded.
         mutating func get(_ path: String, _ query: [(String, String)]) async -> [JSONValue] {
             guard unansweredInARow < unansweredLimit else {
-                answers.problems.append(FeedProblem(
-                    "GET \(OKXEnvelope.target(path, query))", "not asked: the upstream stopped answering", unanswered: true))
+                answers.problems.append(
+                    FeedProblem(
+                        "GET \(OKXEnvelope.target(path, query))", "not asked: the upstream stopped answering", unanswered: true))
                 return []
             }
             requests += 1
@@ -101,7 +104,8 @@ public struct MarketFetcher: Sendable {
                 let parts = family.split(separator: "-").map(String.init)
                 guard parts.count == 2, parts[1] == "USD" else {
                     if coins.map({ $0.contains(parts.first ?? "") }) ?? true {
-                        answers.problems.append(FeedProblem(family, "option family the engine does not price (coin-margined COIN-USD only); skipped"))
+                        answers.problems.append(
+                            FeedProblem(family, "option family the engine does not price (coin-margined COIN-USD only); skipped"))
                     }
                     continue
                 }
@@ -117,10 +121,11 @@ public struct MarketFetcher: Sendable {
             for quote in ["USD", "USDT", "USDC"] {
                 answers.indexTickers += await get("/api/v5/market/index-tickers", [("quoteCcy", quote)])
             }
-            let listed = Set(answers.indexTickers.compactMap { row -> String? in
-                guard case .object(let entry) = row else { return nil }
-                return MarketAssembler.text(entry["instId"])
-            })
+            let listed = Set(
+                answers.indexTickers.compactMap { row -> String? in
+                    guard case .object(let entry) = row else { return nil }
+                    return MarketAssembler.text(entry["instId"])
+                })
             for stable in ["USDT-USD", "USDC-USD"] where !listed.contains(stable) {
                 let rows = await get("/api/v5/market/index-tickers", [("instId", stable)])
                 if rows.isEmpty, !answers.problems.contains(where: { $0.subject.hasSuffix("instId=\(stable)") }) {

@@ -6,7 +6,8 @@ public struct RateLimit: Sendable, Equatable {
     public var windowSeconds: Double
 
     public init(requests: Int, windowSeconds: Double) {
-        precondition(requests > 0 && windowSeconds > 0, "a rate limit needs requests > 0 and a positive window, not \(requests)/\(windowSeconds) s")
+        precondition(
+            requests > 0 && windowSeconds > 0, "a rate limit needs requests > 0 and a positive window, not \(requests)/\(windowSeconds) s")
         self.requests = requests
         self.windowSeconds = windowSeconds
     }

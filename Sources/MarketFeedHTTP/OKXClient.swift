@@ -22,7 +22,9 @@ public struct OKXClient: OKXTransport {
     /// The largest answer read (OKX's option instrument list is a few megabytes).
     static let maximumBodyBytes = 64 << 20
 
-    public init(baseURL: String, credentials: OKXCredentials? = nil, pacer: RequestPacer = RequestPacer(), timeoutSeconds: Double = 10)
+    public init(
+        baseURL: String, credentials: OKXCredentials? = nil, pacer: RequestPacer = RequestPacer(), timeoutSeconds: Double = 10
+    )
         throws(OKXFeedError)
     {
         var base = baseURL.trimmingCharacters(in: .whitespaces)
@@ -63,7 +65,8 @@ public struct OKXClient: OKXTransport {
         request.headers.add(name: "User-Agent", value: "pm-marketfeed")
         if signed {
             guard let credentials else {
-                throw OKXFeedError.rejected(endpoint: endpoint, httpStatus: 0, code: "50103", message: "no API key given for a signed request")
+                throw OKXFeedError.rejected(
+                    endpoint: endpoint, httpStatus: 0, code: "50103", message: "no API key given for a signed request")
             }
             for (name, value) in credentials.headers(method: "GET", requestPath: target, timestamp: OKXCredentials.timestamp()) {
                 request.headers.add(name: name, value: value)

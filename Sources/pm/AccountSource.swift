@@ -7,15 +7,19 @@ import MarketFeedHTTP
 /// `pm build --account URL`: a real account's positions and balances, read through OKX's signed
 /// `account/positions` and `account/balance`, margined with the request's `simPos`/`simAsset` on top.
 struct AccountOptions: ParsableArguments {
-    @Option(name: .customLong("account"), help: ArgumentHelp(
-        "An OKX v5 endpoint whose account (the API key's) to margin, e.g. https://www.okx.com; its market too unless --snapshot is given.",
-        valueName: "URL"))
+    @Option(
+        name: .customLong("account"),
+        help: ArgumentHelp(
+            "An OKX v5 endpoint whose account (the API key's) to margin, e.g. https://www.okx.com; its market too unless --snapshot is given.",
+            valueName: "URL"))
     var url: String?
 
     @Option(name: .customLong("key"), help: ArgumentHelp("API key (default: $PM_OKX_KEY).", valueName: "KEY"))
     var apiKey: String?
 
-    @Option(name: .customLong("secret"), help: ArgumentHelp("API secret (default: $PM_OKX_SECRET; the variable keeps it out of the process list).", valueName: "SECRET"))
+    @Option(
+        name: .customLong("secret"),
+        help: ArgumentHelp("API secret (default: $PM_OKX_SECRET; the variable keeps it out of the process list).", valueName: "SECRET"))
     var secretKey: String?
 
     @Option(name: .customLong("passphrase"), help: ArgumentHelp("API passphrase (default: $PM_OKX_PASSPHRASE).", valueName: "PASSPHRASE"))
@@ -72,7 +76,10 @@ struct AccountOptions: ParsableArguments {
             interesting.formUnion(inputs.request.positions.map(\.instrumentID))
             reportProblems(assembled.problems, only: interesting)
             guard assembled.isUsable, let snapshot = assembled.snapshot else {
-                throw CommandFailure(description: "--account \(client.baseURL): no usable market for \(coins.sorted().joined(separator: ",")) (the reasons are above)")
+                throw CommandFailure(
+                    description:
+                        "--account \(client.baseURL): no usable market for \(coins.sorted().joined(separator: ",")) (the reasons are above)"
+                )
             }
             inputs.market = snapshot
             if data.catalog == nil { inputs.catalog = assembled.catalog }
@@ -81,8 +88,10 @@ struct AccountOptions: ParsableArguments {
             let (portfolio, problems) = try holdings.portfolio(catalog: inputs.catalog, market: inputs.market)
             reportProblems(problems)
             if isatty(2) == 1 {
-                FileHandle.standardError.write(Data(
-                    "pm: account at \(client.baseURL): \(portfolio.positions.count) positions, \(portfolio.cashBalances.count) balances\n".utf8))
+                FileHandle.standardError.write(
+                    Data(
+                        "pm: account at \(client.baseURL): \(portfolio.positions.count) positions, \(portfolio.cashBalances.count) balances\n"
+                            .utf8))
             }
             return portfolio
         } catch {

@@ -39,9 +39,11 @@ struct BacktestCommand: AsyncParsableCommand {
         help: ArgumentHelp("Parameter sets (okx-pm model) to compare: files or shipped ids (default okx-2025-01).", valueName: "FILE|ID"))
     var parameters: [String] = []
 
-    @Option(name: .customLong("snapshot"), help: ArgumentHelp(
-        "Base market snapshot the path moves: a JSON file, or a shipped name (\(ShippedData.marketNames.joined(separator: ", "))).",
-        valueName: "FILE|NAME"))
+    @Option(
+        name: .customLong("snapshot"),
+        help: ArgumentHelp(
+            "Base market snapshot the path moves: a JSON file, or a shipped name (\(ShippedData.marketNames.joined(separator: ", "))).",
+            valueName: "FILE|NAME"))
     var snapshot: String?
 
     /// `--market`, the old name of `--snapshot` (as in every other command); still accepted, with a note on stderr.
@@ -54,18 +56,24 @@ struct BacktestCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Liquidation horizon of the coverage test: 1h, 15m, 300s.", valueName: "DURATION"))
     var horizon = "1h"
 
-    @Option(help: ArgumentHelp(
-        "Option volatility along the path: linked:E (σ·(S/S₀)^−E below the start; default linked:1) or fixed:X (+X absolute throughout).",
-        valueName: "RULE"))
+    @Option(
+        help: ArgumentHelp(
+            "Option volatility along the path: linked:E (σ·(S/S₀)^−E below the start; default linked:1) or fixed:X (+X absolute throughout).",
+            valueName: "RULE"))
     var vol = "linked:1"
 
     @Option(help: ArgumentHelp("Margin modes to run (comma-separated): pm, classic.", valueName: "MODES"))
     var modes = "pm,classic"
 
-    @Flag(name: .customLong("windows"), help: "Coverage over every window of the series from the base market (for the long hourly series) instead of a replay.")
+    @Flag(
+        name: .customLong("windows"),
+        help: "Coverage over every window of the series from the base market (for the long hourly series) instead of a replay.")
     var everyWindow = false
 
-    @Option(name: .customLong("report"), help: ArgumentHelp("Write a self-contained HTML report (index.html) and its numbers (backtest.json) to this directory.", valueName: "DIR"))
+    @Option(
+        name: .customLong("report"),
+        help: ArgumentHelp(
+            "Write a self-contained HTML report (index.html) and its numbers (backtest.json) to this directory.", valueName: "DIR"))
     var reportDirectory: String?
 
     @Option(help: "Output format (default: table on a terminal, json otherwise).")
@@ -155,9 +163,14 @@ struct BacktestCommand: AsyncParsableCommand {
         for name in parameters.isEmpty ? [ShippedData.defaultParameterSetID] : parameters {
             let loaded = try InputDocuments.modelParameters(name)
             guard case .okxPM(let set) = loaded else {
-                throw CommandFailure(description: "--params \(name): the exchange core margins with the okx-pm model only; \(loaded.model.rawValue) is for pm build and pm compare")
+                throw CommandFailure(
+                    description:
+                        "--params \(name): the exchange core margins with the okx-pm model only; \(loaded.model.rawValue) is for pm build and pm compare"
+                )
             }
-            guard !sets.contains(where: { $0.id == set.id }) else { throw CommandFailure(description: "--params \(name): parameter set \(set.id) given twice") }
+            guard !sets.contains(where: { $0.id == set.id }) else {
+                throw CommandFailure(description: "--params \(name): parameter set \(set.id) given twice")
+            }
             sets.append(set)
         }
         var configuration = BacktestConfiguration(

@@ -39,10 +39,12 @@ struct Build: AsyncParsableCommand {
             let format = self.format ?? (standardOutputIsTerminal() ? .table : .json)
             if case .derivePM2(let derive) = inputs.model {
                 if graph {
-                    let response = try DerivePM2PositionBuilder.graph(inputs.request, catalog: inputs.catalog, market: inputs.market, parameters: derive)
+                    let response = try DerivePM2PositionBuilder.graph(
+                        inputs.request, catalog: inputs.catalog, market: inputs.market, parameters: derive)
                     return format == .json ? JSONWriter.serialize(response, pretty: true) + "\n" : TableRenderer.graph(response)
                 }
-                let response = try DerivePM2PositionBuilder.build(inputs.request, catalog: inputs.catalog, market: inputs.market, parameters: derive)
+                let response = try DerivePM2PositionBuilder.build(
+                    inputs.request, catalog: inputs.catalog, market: inputs.market, parameters: derive)
                 return format == .json ? JSONWriter.serialize(response, pretty: true) + "\n" : TableRenderer.deriveBuild(response)
             }
             if graph {

@@ -15,9 +15,10 @@ struct Compare: ParsableCommand {
 
     @OptionGroup var data: DataOptions
 
-    @Option(help: ArgumentHelp(
-        "Compare margin models instead of modes (comma-separated: \(MarginModelID.allCases.map(\.rawValue).joined(separator: ",")))).",
-        valueName: "MODEL,MODEL"))
+    @Option(
+        help: ArgumentHelp(
+            "Compare margin models instead of modes (comma-separated: \(MarginModelID.allCases.map(\.rawValue).joined(separator: ",")))).",
+            valueName: "MODEL,MODEL"))
     var models: String?
 
     @Option(help: "Output format (default: table on a terminal, json otherwise).")
@@ -28,7 +29,8 @@ struct Compare: ParsableCommand {
         let names = models.split(separator: ",").map(String.init)
         guard !names.isEmpty else { throw ValidationError("--models needs at least one model") }
         for name in names where MarginModelID(rawValue: name) == nil {
-            throw ValidationError("--models: unknown model \"\(name)\" (models: \(MarginModelID.allCases.map(\.rawValue).joined(separator: ", ")))")
+            throw ValidationError(
+                "--models: unknown model \"\(name)\" (models: \(MarginModelID.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
         guard Set(names).count == names.count else { throw ValidationError("--models lists a model twice") }
     }
@@ -47,7 +49,8 @@ struct Compare: ParsableCommand {
             }
             let inputs = try LoadedInputs(requestPath: request, options: data)
             let report = try PositionBuilder.compare(
-                inputs.request, catalog: inputs.catalog, market: inputs.market, parameters: inputs.parameters).withModel(.okxPM)
+                inputs.request, catalog: inputs.catalog, market: inputs.market, parameters: inputs.parameters
+            ).withModel(.okxPM)
             return format == .json ? JSONWriter.serialize(report, pretty: true) + "\n" : TableRenderer.compare(report)
         }
     }
@@ -85,7 +88,8 @@ struct Precheck: ParsableCommand {
             let inputs = try LoadedInputs(requestPath: request, options: data)
             let report = try PositionBuilder.precheck(
                 inputs.request, to: AccountLevel(rawValue: target) ?? .portfolioMargin, acknowledged: acknowledged,
-                catalog: inputs.catalog, market: inputs.market, parameters: inputs.parameters).withModel(.okxPM)
+                catalog: inputs.catalog, market: inputs.market, parameters: inputs.parameters
+            ).withModel(.okxPM)
             let format = self.format ?? (standardOutputIsTerminal() ? .table : .json)
             return format == .json ? JSONWriter.serialize(report, pretty: true) + "\n" : TableRenderer.precheck(report)
         }

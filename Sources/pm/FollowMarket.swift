@@ -6,7 +6,9 @@ import MarketFeedHTTP
 /// The first market of `pm serve --market-mode follow URL`: the upstream's catalog (or the given one) and a
 /// snapshot of its prices, assembled like `pm market snapshot`. Without both there is nothing to serve, so
 /// an upstream that does not answer ends the command.
-func followedMarket(url: String, coins: Set<String>?, catalog given: InstrumentCatalog?, timeout: Double) async -> (
+func followedMarket(
+    url: String, coins: Set<String>?, catalog given: InstrumentCatalog?, timeout: Double
+) async -> (
     client: OKXClient, catalog: InstrumentCatalog, market: MarketSnapshot
 ) {
     let client: OKXClient
@@ -29,8 +31,10 @@ func followedMarket(url: String, coins: Set<String>?, catalog given: InstrumentC
         fail("--market-mode follow \(client.baseURL): nothing usable (the reasons are above)")
     }
     if !assembled.problems.isEmpty {
-        FileHandle.standardError.write(Data(
-            "pm: following \(client.baseURL): \(assembled.problems.count) instruments or fields left out (pm market snapshot lists them)\n".utf8))
+        FileHandle.standardError.write(
+            Data(
+                "pm: following \(client.baseURL): \(assembled.problems.count) instruments or fields left out (pm market snapshot lists them)\n"
+                    .utf8))
     }
     return (client, assembled.catalog, snapshot)
 }

@@ -5,9 +5,11 @@ import MarginEngine
 
 /// Options that pick the catalog, market snapshot and parameter set; each replaces the shipped default of its kind.
 struct DataOptions: ParsableArguments {
-    @Option(name: .customLong("snapshot"), help: ArgumentHelp(
-        "Market snapshot: a JSON file, or a shipped name (\(ShippedData.marketNames.joined(separator: ", "))).",
-        valueName: "FILE|NAME"))
+    @Option(
+        name: .customLong("snapshot"),
+        help: ArgumentHelp(
+            "Market snapshot: a JSON file, or a shipped name (\(ShippedData.marketNames.joined(separator: ", "))).",
+            valueName: "FILE|NAME"))
     var snapshot: String?
 
     /// `--market`, the old name of `--snapshot` (renamed because `pm serve --market-mode` picks how the market
@@ -15,9 +17,11 @@ struct DataOptions: ParsableArguments {
     @Option(name: .customLong("market"), help: .hidden)
     var deprecatedMarket: String?
 
-    @Option(name: .customLong("params"), help: ArgumentHelp(
-        "Parameter set, which also picks the margin model: a JSON file, or a shipped id (\(ShippedData.modelParameterSetIDs.joined(separator: ", "))).",
-        valueName: "FILE|ID"))
+    @Option(
+        name: .customLong("params"),
+        help: ArgumentHelp(
+            "Parameter set, which also picks the margin model: a JSON file, or a shipped id (\(ShippedData.modelParameterSetIDs.joined(separator: ", "))).",
+            valueName: "FILE|ID"))
     var params: String?
 
     @Option(name: .customLong("catalog"), help: ArgumentHelp("Instrument catalog in the OKX instruments schema.", valueName: "FILE"))
@@ -81,7 +85,8 @@ struct LoadedInputs {
             model = .okxPM(try InputDocuments.load(origin) { try ShippedData.parameters() })
         }
         guard models.contains(model.model) else {
-            throw CommandFailure(description: "\(origin): the \(model.model.rawValue) model is available in pm build and pm compare --models only")
+            throw CommandFailure(
+                description: "\(origin): the \(model.model.rawValue) model is available in pm build and pm compare --models only")
         }
         switch model {
         case .okxPM(let okx): parameters = okx
@@ -131,7 +136,8 @@ enum InputDocuments {
     /// A user file; a missing one is reported with the shipped names the option also accepts.
     static func readUserFile(_ path: String, shipped: [String]) throws -> [UInt8] {
         guard FileManager.default.fileExists(atPath: path) else {
-            throw ShippedData.LoadError.unreadable(path: path, reason: "no such file, and not a shipped name (\(shipped.joined(separator: ", ")))")
+            throw ShippedData.LoadError.unreadable(
+                path: path, reason: "no such file, and not a shipped name (\(shipped.joined(separator: ", ")))")
         }
         return try ShippedData.readFile(path)
     }
@@ -149,7 +155,9 @@ enum InputDocuments {
             switch error {
             case .malformedDocument, .missingField, .invalidField, .unknownInstrument, .expiredInstrument, .tooManyPositions, .unsupported:
                 // Field errors already name their document path (`params.mr3Factor`, `simPos[0].pos`).
-                if origin.hasPrefix("--") || origin.hasPrefix("shipped") { throw CommandFailure(description: "\(origin): \(error.description)") }
+                if origin.hasPrefix("--") || origin.hasPrefix("shipped") {
+                    throw CommandFailure(description: "\(origin): \(error.description)")
+                }
                 throw CommandFailure(description: error.description)
             default:
                 throw CommandFailure(description: error.description)
@@ -187,7 +195,9 @@ struct SandboxInputs {
         case .okxPM(let okx): parameters = okx
         case .derivePM2(let other):
             throw CommandFailure(
-                description: "--params \(params): \(other.id) is a derive-pm2 parameter set; the sandbox margins with okx-pm (pm build and pm compare --models take derive-pm2)")
+                description:
+                    "--params \(params): \(other.id) is a derive-pm2 parameter set; the sandbox margins with okx-pm (pm build and pm compare --models take derive-pm2)"
+            )
         }
     }
 }

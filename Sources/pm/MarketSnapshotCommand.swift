@@ -25,7 +25,9 @@ struct MarketSnapshotCommand: AsyncParsableCommand {
             stderr and left out; the exit status is non-zero only when nothing usable remains.
             """)
 
-    @Option(name: .customLong("from"), help: ArgumentHelp("The OKX v5 endpoint, e.g. https://www.okx.com or http://127.0.0.1:8080.", valueName: "URL"))
+    @Option(
+        name: .customLong("from"),
+        help: ArgumentHelp("The OKX v5 endpoint, e.g. https://www.okx.com or http://127.0.0.1:8080.", valueName: "URL"))
     var upstream: String
 
     @Option(help: ArgumentHelp("Coins to keep, comma-separated (default: every coin the endpoint lists).", valueName: "BTC,ETH,…"))
@@ -34,14 +36,18 @@ struct MarketSnapshotCommand: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: ArgumentHelp("The snapshot file to write.", valueName: "FILE"))
     var output: String
 
-    @Option(name: .customLong("catalog-out"), help: ArgumentHelp("The catalog file to write (default: FILE.instruments.json).", valueName: "FILE"))
+    @Option(
+        name: .customLong("catalog-out"),
+        help: ArgumentHelp("The catalog file to write (default: FILE.instruments.json).", valueName: "FILE"))
     var catalogOutput: String?
 
     @Option(help: "Seconds a request may take.") var timeout: Double = 10
 
     func validate() throws {
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
-        if let coins, parseCoins(coins) == nil { throw ValidationError("--coins \(coins): expected coin names separated by commas, e.g. BTC,ETH") }
+        if let coins, parseCoins(coins) == nil {
+            throw ValidationError("--coins \(coins): expected coin names separated by commas, e.g. BTC,ETH")
+        }
     }
 
     func run() async throws {
@@ -82,7 +88,8 @@ struct MarketSnapshotCommand: AsyncParsableCommand {
             fail("cannot write \(output) or \(catalogPath): \(error.localizedDescription)")
         }
         let options = snapshot.marks.keys.filter { InstrumentID($0)?.kind == .option }.count
-        print("""
+        print(
+            """
             wrote \(output): market at \(snapshot.valuationTime.iso8601), \(snapshot.indices.count) indices, \
             \(snapshot.marks.count) marks (\(options) options)
             wrote \(catalogPath): \(assembled.catalogEntries.count) instruments
@@ -100,7 +107,9 @@ struct MarketSnapshotCommand: AsyncParsableCommand {
 /// `BTC,eth, SOL` → {BTC, ETH, SOL}; nil when a name is empty or not letters and digits.
 func parseCoins(_ text: String) -> Set<String>? {
     let names = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces).uppercased() }
-    guard !names.isEmpty, names.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) } }) else { return nil }
+    guard !names.isEmpty, names.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) } }) else {
+        return nil
+    }
     return Set(names)
 }
 
@@ -124,7 +133,8 @@ final class ProgressLine: Sendable {
 func reportProblems(_ problems: [FeedProblem], only subjects: Set<String>? = nil) {
     let shown = subjects.map { wanted in problems.filter { wanted.contains($0.subject) || $0.subject.hasPrefix("GET ") } } ?? problems
     guard !shown.isEmpty else { return }
-    var text = "pm: \(shown.count) field\(shown.count == 1 ? "" : "s") or instrument\(shown.count == 1 ? "" : "s") could not be used as given:\n"
+    var text =
+        "pm: \(shown.count) field\(shown.count == 1 ? "" : "s") or instrument\(shown.count == 1 ? "" : "s") could not be used as given:\n"
     for problem in shown { text += "  \(problem.description)\n" }
     if let subjects, shown.count < problems.count {
         text += "  (and \(problems.count - shown.count) about instruments and indices other than \(subjects.count) of interest)\n"

@@ -17,7 +17,9 @@ extension TableRenderer {
             ("Unrealised perp P&L (USD)", money(response["upl"])),
         ]
         let labelWidth = summary.map(\.0.count).max() ?? 0
-        for (label, value) in summary { out += "  " + label.padding(toLength: labelWidth, withPad: " ", startingAt: 0) + "  " + value + "\n" }
+        for (label, value) in summary {
+            out += "  " + label.padding(toLength: labelWidth, withPad: " ", startingAt: 0) + "  " + value + "\n"
+        }
         if response["totalMmrBf"]?.text?.isEmpty == false {
             out += "  (after idxVol shock; before the shock total MMR was \(money(response["totalMmrBf"])) USD)\n"
         }
@@ -25,12 +27,17 @@ extension TableRenderer {
         let units = response["riskUnitData"]?.items ?? []
         out += "\nPortfolios (USD): MMR = −mmFactor × worst loss + MM contingencies; IMR adds the IM contingencies\n"
         out += table(
-            headers: ["portfolio", "MtM", "cash", "worst loss", "worst scenario", "perp cont.", "naked-short cont.", "haircuts", "oracle (IM)", "MMR", "IMR"],
+            headers: [
+                "portfolio", "MtM", "cash", "worst loss", "worst scenario", "perp cont.", "naked-short cont.", "haircuts", "oracle (IM)",
+                "MMR", "IMR",
+            ],
             rows: units.map { unit in
                 let c = unit["contingencies"]
                 return [
-                    unit["riskUnit"]?.text ?? "", money(unit["mtm"]), money(unit["cash"]), money(unit["worstLoss"]), unit["worstScenario"]?.text ?? "",
-                    money(c?["perpMm"]), money(c?["optionMm"]), money(c?["collateralMm"]), money(c?["oracleIm"]), money(unit["mmr"]), money(unit["imr"]),
+                    unit["riskUnit"]?.text ?? "", money(unit["mtm"]), money(unit["cash"]), money(unit["worstLoss"]),
+                    unit["worstScenario"]?.text ?? "",
+                    money(c?["perpMm"]), money(c?["optionMm"]), money(c?["collateralMm"]), money(c?["oracleIm"]), money(unit["mmr"]),
+                    money(unit["imr"]),
                 ]
             }, leftAligned: [0, 4])
 
@@ -41,8 +48,11 @@ extension TableRenderer {
             var rows: [[String]] = []
             for (index, scenario) in first.enumerated() {
                 let shock = scenario["volShock"]?.text ?? ""
-                let label = shock == "linear" || shock == "abs"
-                    ? "\(shock) skew" : "spot ×\(scenario["spotShock"]?.text ?? ""), vol \(shock)" + (scenario["dampening"]?.text == "1" ? "" : ", damp \(plain(scenario["dampening"]))")
+                let label =
+                    shock == "linear" || shock == "abs"
+                    ? "\(shock) skew"
+                    : "spot ×\(scenario["spotShock"]?.text ?? ""), vol \(shock)"
+                        + (scenario["dampening"]?.text == "1" ? "" : ", damp \(plain(scenario["dampening"]))")
                 rows.append([label] + withScenarios.map { money($0["scenarios"]?.items?[safe: index]?["pnl"]) })
             }
             out += table(headers: ["scenario"] + withScenarios.map { $0["riskUnit"]?.text ?? "" }, rows: rows, leftAligned: [0])
@@ -54,8 +64,11 @@ extension TableRenderer {
                 let days = (Double(expiry["secondsToExpiry"]?.text ?? "") ?? 0) / 86_400
                 expiryRows.append([
                     unit["riskUnit"]?.text ?? "", String(format: "%.2f", days), plain(expiry["fwd"]), money(expiry["mtm"]),
-                    String(format: "%.4f", Double(expiry["volShockUp"]?.text ?? "") ?? 0), String(format: "%.4f", Double(expiry["volShockDown"]?.text ?? "") ?? 0),
-                    String(format: "%.4f / %.4f", Double(expiry["staticDiscountPos"]?.text ?? "") ?? 0, Double(expiry["staticDiscountNeg"]?.text ?? "") ?? 0),
+                    String(format: "%.4f", Double(expiry["volShockUp"]?.text ?? "") ?? 0),
+                    String(format: "%.4f", Double(expiry["volShockDown"]?.text ?? "") ?? 0),
+                    String(
+                        format: "%.4f / %.4f", Double(expiry["staticDiscountPos"]?.text ?? "") ?? 0,
+                        Double(expiry["staticDiscountNeg"]?.text ?? "") ?? 0),
                     money(expiry["basisContingency"]), plain(expiry["nakedShorts"]),
                 ])
             }
@@ -63,15 +76,23 @@ extension TableRenderer {
         if !expiryRows.isEmpty {
             out += "\nExpiries\n"
             out += table(
-                headers: ["portfolio", "days", "forward", "MtM (USD)", "vol up ×", "vol down ×", "static disc. +/−", "basis cont.", "naked shorts"],
+                headers: [
+                    "portfolio", "days", "forward", "MtM (USD)", "vol up ×", "vol down ×", "static disc. +/−", "basis cont.",
+                    "naked shorts",
+                ],
                 rows: expiryRows, leftAligned: [0])
         }
         let positions = response["positions"]?.items ?? []
         if !positions.isEmpty {
             out += "\nPositions as Derive holds them\n"
-            out += table(headers: ["instrument", "contracts", "Derive asset", "coins", "portfolio"], rows: positions.map {
-                [$0["instId"]?.text ?? "", plain($0["pos"]), $0["deriveAsset"]?.text ?? "", plain($0["coins"]), $0["riskUnit"]?.text ?? ""]
-            }, leftAligned: [0, 2, 4])
+            out += table(
+                headers: ["instrument", "contracts", "Derive asset", "coins", "portfolio"],
+                rows: positions.map {
+                    [
+                        $0["instId"]?.text ?? "", plain($0["pos"]), $0["deriveAsset"]?.text ?? "", plain($0["coins"]),
+                        $0["riskUnit"]?.text ?? "",
+                    ]
+                }, leftAligned: [0, 2, 4])
         }
         for note in response["notes"]?.items ?? [] { out += "\nnote: \(note.text ?? "")" }
         return out + (response["notes"]?.items?.isEmpty == false ? "\n" : "")
@@ -91,16 +112,18 @@ extension TableRenderer {
             return money(entry[key])
         }
         let first = columns.first?["model"]?.text ?? ""
-        out += table(headers: [""] + columns.map { "\($0["model"]?.text ?? "") (\($0["paramsId"]?.text ?? ""))" }, rows: [
-            ["equity"] + columns.map { money($0["eqUsd"]) },
-            ["adjusted equity"] + columns.map { money($0["adjEq"]) },
-            ["total MMR"] + columns.map { money($0["totalMmr"]) },
-            ["total IMR"] + columns.map { money($0["totalImr"]) },
-            ["margin ratio"] + columns.map { ratio($0["marginRatio"]) },
-            ["available equity"] + columns.map { money($0["availEq"]) },
-            ["MMR − \(first)"] + columns.map { difference($0["model"]?.text, "totalMmr") },
-            ["IMR − \(first)"] + columns.map { difference($0["model"]?.text, "totalImr") },
-        ], leftAligned: [0])
+        out += table(
+            headers: [""] + columns.map { "\($0["model"]?.text ?? "") (\($0["paramsId"]?.text ?? ""))" },
+            rows: [
+                ["equity"] + columns.map { money($0["eqUsd"]) },
+                ["adjusted equity"] + columns.map { money($0["adjEq"]) },
+                ["total MMR"] + columns.map { money($0["totalMmr"]) },
+                ["total IMR"] + columns.map { money($0["totalImr"]) },
+                ["margin ratio"] + columns.map { ratio($0["marginRatio"]) },
+                ["available equity"] + columns.map { money($0["availEq"]) },
+                ["MMR − \(first)"] + columns.map { difference($0["model"]?.text, "totalMmr") },
+                ["IMR − \(first)"] + columns.map { difference($0["model"]?.text, "totalImr") },
+            ], leftAligned: [0])
 
         var units: [String] = []
         for column in columns {
@@ -113,17 +136,25 @@ extension TableRenderer {
             out += "\nBy risk unit / portfolio (USD)\n"
             var headers = ["unit"]
             for column in columns { headers += ["\(column["model"]?.text ?? "") MMR", "IMR"] }
-            out += table(headers: headers, rows: units.map { name in
-                [name] + columns.flatMap { [money(unit($0, name)?["mmr"]), money(unit($0, name)?["imr"])] }
-            }, leftAligned: [0])
+            out += table(
+                headers: headers,
+                rows: units.map { name in
+                    [name] + columns.flatMap { [money(unit($0, name)?["mmr"]), money(unit($0, name)?["imr"])] }
+                }, leftAligned: [0])
         }
         out += "\nWhat drives each MMR (USD, largest first)\n"
         for column in columns {
             for unit in column["riskUnits"]?.items ?? [] {
-                let drivers = (unit["drivers"]?.items ?? []).sorted { (Double($0["usd"]?.text ?? "") ?? 0) > (Double($1["usd"]?.text ?? "") ?? 0) }
-                let text = drivers.isEmpty ? "nothing required" : drivers.map { "\($0["name"]?.text ?? "") \(money($0["usd"]))" }.joined(separator: "; ")
+                let drivers = (unit["drivers"]?.items ?? []).sorted {
+                    (Double($0["usd"]?.text ?? "") ?? 0) > (Double($1["usd"]?.text ?? "") ?? 0)
+                }
+                let text =
+                    drivers.isEmpty
+                    ? "nothing required" : drivers.map { "\($0["name"]?.text ?? "") \(money($0["usd"]))" }.joined(separator: "; ")
                 let dominant = unit["dominant"]?.text ?? ""
-                out += "  \(column["model"]?.text ?? "") \(unit["riskUnit"]?.text ?? ""): \(text)" + (dominant.isEmpty ? "" : " — sets the MMR: \(dominant)") + "\n"
+                out +=
+                    "  \(column["model"]?.text ?? "") \(unit["riskUnit"]?.text ?? ""): \(text)"
+                    + (dominant.isEmpty ? "" : " — sets the MMR: \(dominant)") + "\n"
             }
         }
         for note in report["notes"]?.items ?? [] { out += "note: \(note.text ?? "")\n" }

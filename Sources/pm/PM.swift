@@ -11,7 +11,8 @@ struct PM: AsyncParsableCommand {
             okx-pm, the default) and derive-pm2 (Derive PM2; see docs/models.md).
             """,
         subcommands: [
-            Build.self, Compare.self, Precheck.self, Liquidate.self, Serve.self, Account.self, SandboxControl.self, Verify.self, Market.self,
+            Build.self, Compare.self, Precheck.self, Liquidate.self, Serve.self, Account.self, SandboxControl.self, Verify.self,
+            Market.self,
             BacktestCommand.self,
         ])
 }

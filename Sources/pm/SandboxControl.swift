@@ -16,8 +16,8 @@ struct SandboxControl: AsyncParsableCommand {
 
         func call(_ method: String, _ path: String, body: JSONValue? = nil) async throws -> JSONValue {
             let token: String
-            do { token = try Sandbox.adminToken(path: database.path + ".admin-token") } catch {
-                throw ValidationError("cannot read the admin token beside \(database.path): \(error)")
+            do { token = try Sandbox.adminToken(path: database.filesPrefix + ".admin-token") } catch {
+                throw ValidationError("cannot read the admin token \(database.filesPrefix).admin-token: \(error)")
             }
             guard URL(string: url + path)?.host != nil else { throw ValidationError("bad --url \(url)") }
             let answer: [UInt8]
@@ -31,9 +31,13 @@ struct SandboxControl: AsyncParsableCommand {
                 throw ExitCode.failure
             }
             let json = try JSONParser.parse(answer)
-            guard case .object(let envelope) = json, case .string(let code)? = envelope["code"] else { throw ValidationError("unexpected answer") }
+            guard case .object(let envelope) = json, case .string(let code)? = envelope["code"] else {
+                throw ValidationError("unexpected answer")
+            }
             guard code == "0" else {
-                let message = envelope["msg"].flatMap { value -> String? in if case .string(let text) = value { return text } else { return nil } } ?? ""
+                let message =
+                    envelope["msg"].flatMap { value -> String? in if case .string(let text) = value { return text } else { return nil } }
+                    ?? ""
                 FileHandle.standardError.write(Data("pm: error: \(code) \(message)\n".utf8))
                 throw ExitCode.failure
             }
@@ -50,9 +54,12 @@ struct SandboxControl: AsyncParsableCommand {
         @Option var ccy: String
         @Option var amt: String
         func run() async throws {
-            connection.printResult(try await connection.call("POST", "/api/v5/sandbox/deposit", body: .object([
-                ("uid", .string(uid)), ("ccy", .string(ccy)), ("amt", .string(amt)),
-            ])))
+            connection.printResult(
+                try await connection.call(
+                    "POST", "/api/v5/sandbox/deposit",
+                    body: .object([
+                        ("uid", .string(uid)), ("ccy", .string(ccy)), ("amt", .string(amt)),
+                    ])))
         }
     }
 
@@ -71,9 +78,12 @@ struct SandboxControl: AsyncParsableCommand {
         @Option var uid: String
         @Option(help: "read, trade or read,trade") var perm = "read,trade"
         func run() async throws {
-            connection.printResult(try await connection.call("POST", "/api/v5/sandbox/key/create", body: .object([
-                ("uid", .string(uid)), ("perm", .string(perm)),
-            ])))
+            connection.printResult(
+                try await connection.call(
+                    "POST", "/api/v5/sandbox/key/create",
+                    body: .object([
+                        ("uid", .string(uid)), ("perm", .string(perm)),
+                    ])))
         }
     }
 
@@ -90,16 +100,21 @@ struct SandboxControl: AsyncParsableCommand {
                 guard parts.count == 2, Double(parts[1]) != nil else { throw ValidationError("--move \(move): expected COIN=FRACTION") }
                 members.append((parts[0], .string(parts[1])))
             }
-            connection.printResult(try await connection.call("POST", "/api/v5/sandbox/market/shock", body: .object([
-                ("moves", .object(members)), ("advanceSeconds", .decimal(advance)),
-            ])))
+            connection.printResult(
+                try await connection.call(
+                    "POST", "/api/v5/sandbox/market/shock",
+                    body: .object([
+                        ("moves", .object(members)), ("advanceSeconds", .decimal(advance)),
+                    ])))
         }
     }
 
     struct Step: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Advance the simulated market by one tick now.")
         @OptionGroup var connection: Connection
-        func run() async throws { connection.printResult(try await connection.call("POST", "/api/v5/sandbox/market/step", body: .object([]))) }
+        func run() async throws {
+            connection.printResult(try await connection.call("POST", "/api/v5/sandbox/market/step", body: .object([])))
+        }
     }
 
     struct State: AsyncParsableCommand {

@@ -21,7 +21,9 @@ enum TableRenderer {
             ("Unrealised P&L (USD)", money(response["upl"])),
         ]
         let labelWidth = summary.map(\.0.count).max() ?? 0
-        for (label, value) in summary { out += "  " + label.padding(toLength: labelWidth, withPad: " ", startingAt: 0) + "  " + value + "\n" }
+        for (label, value) in summary {
+            out += "  " + label.padding(toLength: labelWidth, withPad: " ", startingAt: 0) + "  " + value + "\n"
+        }
         if response["totalMmrBf"]?.text?.isEmpty == false {
             out += "  (after idxVol shock; before the shock total MMR was \(money(response["totalMmrBf"])) USD)\n"
         }
@@ -43,7 +45,8 @@ enum TableRenderer {
         for unit in units {
             let mr1 = unit["mr1FinalResult"]
             let mr6 = unit["mr6FinalResult"]
-            out += "  \(unit["riskUnit"]?.text ?? ""): MR1 worst cell spot \(signedPercent(mr1?["spotShock"]?.text)), vol \(mr1?["volShock"]?.text ?? "")"
+            out +=
+                "  \(unit["riskUnit"]?.text ?? ""): MR1 worst cell spot \(signedPercent(mr1?["spotShock"]?.text)), vol \(mr1?["volShock"]?.text ?? "")"
                 + " → P&L \(money(mr1?["pnl"])) USD; MR6 worst spot \(signedPercent(mr6?["spotShock"]?.text)) → P&L \(money(mr6?["pnl"])) USD\n"
         }
 
@@ -65,13 +68,17 @@ enum TableRenderer {
                 positionRows.append([
                     unit["riskUnit"]?.text ?? "", position["instId"]?.text ?? "", position["instType"]?.text ?? "",
                     plain(position["amt"]), plain(position["avgPx"]), plain(position["markPx"]), plain(position["floatPnl"]),
-                    money(position["notionalUsd"]), plain(position["delta"]), money(position["worstCellPnl"]), money(position["marginalMmr"]),
+                    money(position["notionalUsd"]), plain(position["delta"]), money(position["worstCellPnl"]),
+                    money(position["marginalMmr"]),
                 ])
             }
         }
         let greeks = response["greeksType"]?.text ?? "BS"
         out += table(
-            headers: ["unit", "instrument", "type", "size", "avgPx", "markPx", "floatPnl", "notional USD", "delta (\(greeks))", "worst-cell P&L", "marginal MMR"],
+            headers: [
+                "unit", "instrument", "type", "size", "avgPx", "markPx", "floatPnl", "notional USD", "delta (\(greeks))", "worst-cell P&L",
+                "marginal MMR",
+            ],
             rows: positionRows, leftAligned: [0, 1, 2])
         return out
     }
@@ -82,7 +89,8 @@ enum TableRenderer {
             let ratio = point["mmrRatio"]?.text ?? ""
             rows.append([signedPercent(point["shockFactor"]?.text), money(point["mmr"]), ratio.isEmpty ? "—" : percent(ratio)])
         }
-        return "MMR and margin ratio against a move of every index\n" + table(headers: ["spot move", "MMR (USD)", "margin ratio"], rows: rows, leftAligned: [])
+        return "MMR and margin ratio against a move of every index\n"
+            + table(headers: ["spot move", "MMR (USD)", "margin ratio"], rows: rows, leftAligned: [])
     }
 
     static func compare(_ report: JSONValue) -> String {
@@ -94,13 +102,15 @@ enum TableRenderer {
             return percent(text)
         }
         var out = "Portfolio margin vs classic margin (USD) — parameters \(report["paramsId"]?.text ?? "?")\n"
-        out += table(headers: ["", "portfolio margin", "classic", "classic − PM"], rows: [
-            ["total MMR", money(pm?["totalMmr"]), money(classic?["totalMmr"]), money(difference?["totalMmr"])],
-            ["total IMR", money(pm?["totalImr"]), money(classic?["totalImr"]), money(difference?["totalImr"])],
-            ["margin ratio", ratio(pm?["mgnRatio"]), ratio(classic?["mgnRatio"]), ""],
-            ["available equity", money(pm?["availEq"]), money(classic?["availEq"]), money(difference?["availEq"])],
-            ["adjusted equity", money(pm?["adjEq"]), money(classic?["adjEq"]), ""],
-        ], leftAligned: [0])
+        out += table(
+            headers: ["", "portfolio margin", "classic", "classic − PM"],
+            rows: [
+                ["total MMR", money(pm?["totalMmr"]), money(classic?["totalMmr"]), money(difference?["totalMmr"])],
+                ["total IMR", money(pm?["totalImr"]), money(classic?["totalImr"]), money(difference?["totalImr"])],
+                ["margin ratio", ratio(pm?["mgnRatio"]), ratio(classic?["mgnRatio"]), ""],
+                ["available equity", money(pm?["availEq"]), money(classic?["availEq"]), money(difference?["availEq"])],
+                ["adjusted equity", money(pm?["adjEq"]), money(classic?["adjEq"]), ""],
+            ], leftAligned: [0])
         var coins: [String] = []
         for unit in (pm?["riskUnits"]?.items ?? []) + (classic?["riskUnits"]?.items ?? []) {
             if let coin = unit["riskUnit"]?.text, !coins.contains(coin) { coins.append(coin) }
@@ -108,9 +118,14 @@ enum TableRenderer {
         func unit(_ mode: JSONValue?, _ coin: String) -> JSONValue? { mode?["riskUnits"]?.items?.first { $0["riskUnit"]?.text == coin } }
         if !coins.isEmpty {
             out += "\nBy risk unit (USD)\n"
-            out += table(headers: ["unit", "PM MMR", "PM IMR", "classic MMR", "classic IMR"], rows: coins.sorted().map { coin in
-                [coin, money(unit(pm, coin)?["mmr"]), money(unit(pm, coin)?["imr"]), money(unit(classic, coin)?["mmr"]), money(unit(classic, coin)?["imr"])]
-            }, leftAligned: [0])
+            out += table(
+                headers: ["unit", "PM MMR", "PM IMR", "classic MMR", "classic IMR"],
+                rows: coins.sorted().map { coin in
+                    [
+                        coin, money(unit(pm, coin)?["mmr"]), money(unit(pm, coin)?["imr"]), money(unit(classic, coin)?["mmr"]),
+                        money(unit(classic, coin)?["imr"]),
+                    ]
+                }, leftAligned: [0])
         }
         return out
     }
@@ -126,12 +141,16 @@ enum TableRenderer {
         }
         let before = report["before"]
         let after = report["after"]
-        out += "\n" + table(headers: ["", "before", "after"], rows: [
-            ["margin ratio", ratio(before?["mgnRatio"]), ratio(after?["mgnRatio"])],
-            ["available equity (USD)", money(before?["availEq"]), money(after?["availEq"])],
-            ["total MMR (USD)", money(before?["totalMmr"]), money(after?["totalMmr"])],
-            ["total IMR (USD)", money(before?["totalImr"]), money(after?["totalImr"])],
-        ], leftAligned: [0])
+        out +=
+            "\n"
+            + table(
+                headers: ["", "before", "after"],
+                rows: [
+                    ["margin ratio", ratio(before?["mgnRatio"]), ratio(after?["mgnRatio"])],
+                    ["available equity (USD)", money(before?["availEq"]), money(after?["availEq"])],
+                    ["total MMR (USD)", money(before?["totalMmr"]), money(after?["totalMmr"])],
+                    ["total IMR (USD)", money(before?["totalImr"]), money(after?["totalImr"])],
+                ], leftAligned: [0])
         let failing = report["failingPositions"]?.items ?? []
         if !failing.isEmpty {
             out += "\nPositions failing the target's tiers\n"
@@ -148,12 +167,14 @@ enum TableRenderer {
         let before = report["before"]
         let after = report["after"]
         var out = "Liquidation — \(report["summary"]?.text ?? "")\n\n"
-        out += table(headers: ["", "before", "after"], rows: [
-            ["margin ratio", ratio(before?["mgnRatio"]), ratio(after?["mgnRatio"])],
-            ["adjusted equity (USD)", money(before?["adjEq"]), money(after?["adjEq"])],
-            ["total MMR (USD)", money(before?["totalMmr"]), money(after?["totalMmr"])],
-            ["positions", String(before?["positions"]?.items?.count ?? 0), String(after?["positions"]?.items?.count ?? 0)],
-        ], leftAligned: [0])
+        out += table(
+            headers: ["", "before", "after"],
+            rows: [
+                ["margin ratio", ratio(before?["mgnRatio"]), ratio(after?["mgnRatio"])],
+                ["adjusted equity (USD)", money(before?["adjEq"]), money(after?["adjEq"])],
+                ["total MMR (USD)", money(before?["totalMmr"]), money(after?["totalMmr"])],
+                ["positions", String(before?["positions"]?.items?.count ?? 0), String(after?["positions"]?.items?.count ?? 0)],
+            ], leftAligned: [0])
         let actions = report["actions"]?.items ?? []
         if !actions.isEmpty {
             out += "\nActions\n"
@@ -161,11 +182,13 @@ enum TableRenderer {
             for (number, action) in actions.enumerated() {
                 rows.append([
                     String(number + 1), action["step"]?.text ?? "", action["status"]?.text ?? "", action["riskUnit"]?.text ?? "",
-                    action["instId"]?.text ?? "", action["side"]?.text ?? "", plain(action["sz"]), plain(action["px"]), money(action["fee"]),
+                    action["instId"]?.text ?? "", action["side"]?.text ?? "", plain(action["sz"]), plain(action["px"]),
+                    money(action["fee"]),
                     "\(ratio(action["mgnRatioBefore"])) → \(ratio(action["mgnRatioAfter"]))",
                 ])
             }
-            out += table(headers: ["#", "step", "status", "unit", "instrument", "side", "size", "price", "fee USD", "margin ratio"],
+            out += table(
+                headers: ["#", "step", "status", "unit", "instrument", "side", "size", "price", "fee USD", "margin ratio"],
                 rows: rows, leftAligned: [1, 2, 3, 4, 5])
             out += "\nReasons\n"
             for (number, action) in actions.enumerated() { out += "  \(number + 1). \(action["reason"]?.text ?? "")\n" }
@@ -175,7 +198,9 @@ enum TableRenderer {
 
     static func table(headers: [String], rows: [[String]], leftAligned: Set<Int>) -> String {
         var widths = headers.map(\.count)
-        for row in rows { for (column, cell) in row.enumerated() where column < widths.count { widths[column] = max(widths[column], cell.count) } }
+        for row in rows {
+            for (column, cell) in row.enumerated() where column < widths.count { widths[column] = max(widths[column], cell.count) }
+        }
         func line(_ cells: [String]) -> String {
             cells.enumerated().map { column, cell in
                 let padding = String(repeating: " ", count: max(0, widths[column] - cell.count))

@@ -83,10 +83,11 @@ enum DerivePM2CaseFiles {
         var worstRelativeError = 0.0
 
         var jsonLine: String {
-            JSONWriter.serialize(.object([
-                ("cases", .number(String(cases))), ("passed", .number(String(passed))), ("skipped", .number(String(skipped))),
-                ("failed", .number(String(failed))), ("worstRelErr", .number(Self.number(worstRelativeError))),
-            ]))
+            JSONWriter.serialize(
+                .object([
+                    ("cases", .number(String(cases))), ("passed", .number(String(passed))), ("skipped", .number(String(skipped))),
+                    ("failed", .number(String(failed))), ("worstRelErr", .number(Self.number(worstRelativeError))),
+                ]))
         }
 
         /// A JSON number in scientific notation when small (`2.7e-12`).
@@ -125,8 +126,12 @@ enum DerivePM2CaseFiles {
                     summary.failed += 1
                     emit("FAIL \(name): \(failures.count) of \(comparisons.count) quantities outside tolerance")
                     for failure in failures {
-                        let error = failure.relativeError.map { "relative error \(Summary.number($0))" } ?? "absolute error \(Summary.number(failure.absoluteError))"
-                        emit("     \(failure.quantity): ours \(DecimalText.format(failure.actual)), Derive \(DecimalText.format(failure.expected)), \(error) (tolerance 1e-8 \(failure.tolerance.rawValue))")
+                        let error =
+                            failure.relativeError.map { "relative error \(Summary.number($0))" }
+                            ?? "absolute error \(Summary.number(failure.absoluteError))"
+                        emit(
+                            "     \(failure.quantity): ours \(DecimalText.format(failure.actual)), Derive \(DecimalText.format(failure.expected)), \(error) (tolerance 1e-8 \(failure.tolerance.rawValue))"
+                        )
                     }
                 }
             } catch {

@@ -50,7 +50,8 @@ struct BacktestScenarioTests {
         return (path, population)
     }
 
-    static func configuration(path: String, population: String, mode: BacktestConfiguration.Mode = .replay) throws -> BacktestConfiguration {
+    static func configuration(path: String, population: String, mode: BacktestConfiguration.Mode = .replay) throws -> BacktestConfiguration
+    {
         var configuration = BacktestConfiguration(
             paths: [path], population: .file(population), parameterSets: [try ShippedData.parameters()],
             market: try ShippedData.market(named: ShippedData.defaultMarketName), marketName: ShippedData.defaultMarketName,
@@ -113,10 +114,12 @@ struct BacktestScenarioTests {
         let contracts = 100.0
         let perpetual = try #require(configuration.catalog.instrument(Self.perpetual))
         #expect(isClose(breach.lossUSD, Self.fall * contracts * perpetual.contractValue * btcUSD, relative: 1e-9))
-        let market = try PathMarket(base: try base.restricted(to: [perpetual]), catalog: InstrumentCatalog(instruments: [perpetual]), volatility: .standard)
+        let market = try PathMarket(
+            base: try base.restricted(to: [perpetual]), catalog: InstrumentCatalog(instruments: [perpetual]), volatility: .standard)
         let start = try market.snapshot(at: UnixMillis(base.valuationTime.rawValue + Self.hour), factors: ["BTC": 1])
         let position = Position(instrument: perpetual, sizeContracts: contracts, averagePrice: 88_000, source: Self.perpetual)
-        let engine = try PortfolioMargin.compute(Portfolio(positions: [position], cashBalances: ["USDT": 100_000]), market: start, parameters: configuration.parameterSets[0])
+        let engine = try PortfolioMargin.compute(
+            Portfolio(positions: [position], cashBalances: ["USDT": 100_000]), market: start, parameters: configuration.parameterSets[0])
         #expect(isClose(breach.mmrUSD, engine.totalMmrUSD, relative: 1e-9))
         #expect(breach.shortfallUSD == breach.lossUSD - breach.mmrUSD)
     }

@@ -19,7 +19,10 @@ struct PathMarketTests {
         let base = try ShippedData.market(named: ShippedData.defaultMarketName)
         let instruments = [perpetual, usdcPerpetual, ethPerpetual, option, shortOption].compactMap { catalog.instrument($0) }
         let restricted = try base.restricted(to: instruments)
-        return (try PathMarket(base: restricted, catalog: InstrumentCatalog(instruments: instruments), volatility: volatility), restricted, catalog)
+        return (
+            try PathMarket(base: restricted, catalog: InstrumentCatalog(instruments: instruments), volatility: volatility), restricted,
+            catalog
+        )
     }
 
     static func option(_ snapshot: MarketSnapshot, _ id: String, catalog: InstrumentCatalog) throws -> OptionMarket {
@@ -84,7 +87,10 @@ struct PathMarketTests {
         #expect(moved.marks[Self.option] != nil)
     }
 
-    @Test(arguments: [("linked", VolatilityRegime.spotLinked(elasticity: 1)), ("linked:0.5", .spotLinked(elasticity: 0.5)), ("fixed:0.2", .fixed(shiftAbs: 0.2)), ("fixed:-0.05", .fixed(shiftAbs: -0.05))])
+    @Test(arguments: [
+        ("linked", VolatilityRegime.spotLinked(elasticity: 1)), ("linked:0.5", .spotLinked(elasticity: 0.5)),
+        ("fixed:0.2", .fixed(shiftAbs: 0.2)), ("fixed:-0.05", .fixed(shiftAbs: -0.05)),
+    ])
     func parsesVolatilityRules(argument: String, expected: VolatilityRegime) {
         #expect(VolatilityRegime(argument: argument) == expected)
         #expect(VolatilityRegime(argument: expected.argument) == expected)

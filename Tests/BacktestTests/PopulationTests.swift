@@ -11,12 +11,15 @@ import Testing
 struct PopulationTests {
     static let coins = ["BTC", "ETH"]
 
-    static func inputs() throws -> (universe: [Instrument], market: MarketSnapshot, parameters: MarginParameters, catalog: InstrumentCatalog) {
+    static func inputs() throws -> (
+        universe: [Instrument], market: MarketSnapshot, parameters: MarginParameters, catalog: InstrumentCatalog
+    ) {
         let catalog = try ShippedData.catalog()
         let base = try ShippedData.market(named: ShippedData.defaultMarketName)
         let pathEnd = UnixMillis(base.valuationTime.rawValue + 10 * 86_400_000)
         let universe = try Population.universe(coins: coins, catalog: catalog, market: base, pathEnd: pathEnd)
-        let market = try PathMarket(base: try base.restricted(to: universe), catalog: InstrumentCatalog(instruments: universe), volatility: .standard)
+        let market = try PathMarket(
+            base: try base.restricted(to: universe), catalog: InstrumentCatalog(instruments: universe), volatility: .standard)
         return (universe, try market.snapshot(at: base.valuationTime, factors: [:]), try ShippedData.parameters(), catalog)
     }
 
@@ -53,7 +56,9 @@ struct PopulationTests {
         let btc = Double(population.accounts.filter { $0.coin == "BTC" }.count)
         let share = Population.Generator.btcShare
         #expect(abs(btc - share * Double(count)) <= 5 * (Double(count) * share * (1 - share)).squareRoot())
-        let equities = population.accounts.map { account in account.deposits.reduce(0.0) { $0 + LedgerBoundary.risk($1.amount) * (($1.currency == "USDT") ? 1 : 0) } }
+        let equities = population.accounts.map { account in
+            account.deposits.reduce(0.0) { $0 + LedgerBoundary.risk($1.amount) * (($1.currency == "USDT") ? 1 : 0) }
+        }
         #expect(equities.allSatisfy { $0 <= Population.Generator.equityRangeUSD.upperBound })
     }
 
@@ -86,7 +91,8 @@ struct PopulationTests {
 
     @Test func loadsRequestsWithExactDepositsAsAnArrayOrOnePerLine() throws {
         let (_, market, _, catalog) = try Self.inputs()
-        let array = try Self.writeRequests("""
+        let array = try Self.writeRequests(
+            """
             [{"simAsset": [{"ccy": "USDT", "amt": "25000.123456"}, {"ccy": "BTC", "amt": 0.5}], "simPos": [{"instId": "BTC-USDT-SWAP", "pos": "12.34"}]}]
             """)
         let population = try Population.load(file: array, catalog: catalog, market: market)
@@ -94,7 +100,8 @@ struct PopulationTests {
         #expect(account.deposits.map(\.currency) == ["USDT", "BTC"])
         #expect(account.deposits[0].amount == ExactDecimal("25000.123456"))
         #expect(account.orders == [.init(instrumentID: "BTC-USDT-SWAP", sizeContracts: ExactDecimal("12.34") ?? .zero)])
-        let lines = try Self.writeRequests("""
+        let lines = try Self.writeRequests(
+            """
             {"simAsset": [{"ccy": "USDT", "amt": "20000"}]}
 
             {"simAsset": [{"ccy": "USDT", "amt": "30000"}], "simPos": [{"instId": "ETH-USDT-SWAP", "pos": "-5"}]}
@@ -127,7 +134,8 @@ struct PopulationTests {
     @Test func refusesAPositionOnACoinThePathDoesNotMove() throws {
         let (_, _, _, catalog) = try Self.inputs()
         let base = try ShippedData.market(named: ShippedData.defaultMarketName)
-        let file = try Self.writeRequests(#"[{"simAsset": [{"ccy": "USDT", "amt": "20000"}], "simPos": [{"instId": "SOL-USDT-SWAP", "pos": "1"}]}]"#)
+        let file = try Self.writeRequests(
+            #"[{"simAsset": [{"ccy": "USDT", "amt": "20000"}], "simPos": [{"instId": "SOL-USDT-SWAP", "pos": "1"}]}]"#)
         #expect {
             try Population.universe(file: file, coins: ["BTC"], catalog: catalog, market: base)
         } throws: { error in

@@ -81,7 +81,8 @@ struct PricePathTests {
 
     @Test func alignsCoinsOnTheInstantsTheyShareAndCountsWhatItDrops() throws {
         let btc = try PriceSeries(
-            csv: "timestamp_utc,close\n2020-01-01T00:00:00Z,100\n2020-01-01T01:00:00Z,90\n2020-01-01T02:00:00Z,80\n2020-01-01T03:00:00Z,85\n",
+            csv:
+                "timestamp_utc,close\n2020-01-01T00:00:00Z,100\n2020-01-01T01:00:00Z,90\n2020-01-01T02:00:00Z,80\n2020-01-01T03:00:00Z,85\n",
             file: "b.csv", coin: "BTC")
         let eth = try PriceSeries(
             csv: "timestamp_utc,close\n2020-01-01T00:00:00Z,10\n2020-01-01T02:00:00Z,7\n2020-01-01T03:00:00Z,8\n2020-01-01T04:00:00Z,9\n",
@@ -99,7 +100,8 @@ struct PricePathTests {
     }
 
     @Test func refusesFilesWithoutCommonInstantsAndTwoFilesForOneCoin() throws {
-        let early = try PriceSeries(csv: "timestamp_utc,close\n2020-01-01T00:00:00Z,1\n2020-01-01T01:00:00Z,2\n", file: "a.csv", coin: "BTC")
+        let early = try PriceSeries(
+            csv: "timestamp_utc,close\n2020-01-01T00:00:00Z,1\n2020-01-01T01:00:00Z,2\n", file: "a.csv", coin: "BTC")
         let late = try PriceSeries(csv: "timestamp_utc,close\n2021-01-01T00:00:00Z,1\n2021-01-01T01:00:00Z,2\n", file: "b.csv", coin: "ETH")
         #expect(throws: PricePathError.self) { try AlignedPath([early, late]) }
         #expect(throws: PricePathError.self) { try AlignedPath([early, early]) }

@@ -25,7 +25,8 @@ import Testing
         CoinExpectation(coin: "AVAX", tier: .tier3, hasUSDCAndOptions: false),
     ]
 
-    @Test("the catalog covers spot, linear and inverse perpetuals and futures (and USDC, options for tier 1)",
+    @Test(
+        "the catalog covers spot, linear and inverse perpetuals and futures (and USDC, options for tier 1)",
         arguments: coins)
     func catalogCoverage(_ expected: CoinExpectation) throws {
         let catalog = try ShippedData.catalog()
@@ -46,9 +47,11 @@ import Testing
 
         let ofCoin = catalog.instruments.filter { $0.underlying == coin }
         let futures = ofCoin.filter { $0.kind == .future }
-        #expect(futures.contains { $0.quoteCurrency == "USDT" && $0.margining == .linear && $0.settleCurrency == "USDT" },
+        #expect(
+            futures.contains { $0.quoteCurrency == "USDT" && $0.margining == .linear && $0.settleCurrency == "USDT" },
             "\(coin): a USDT-margined future")
-        #expect(futures.contains { $0.quoteCurrency == "USD" && $0.margining == .inverse && $0.settleCurrency == coin },
+        #expect(
+            futures.contains { $0.quoteCurrency == "USD" && $0.margining == .inverse && $0.settleCurrency == coin },
             "\(coin): an inverse future")
 
         let usdcPerp = catalog.instrument("\(coin)-USDC-SWAP")

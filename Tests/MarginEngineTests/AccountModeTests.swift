@@ -1,8 +1,9 @@
 import Foundation
-@testable import MarginEngine
 import MarginTestSupport
 import PropertyBased
 import Testing
+
+@testable import MarginEngine
 
 /// Classic margin, PM eligibility and mode switching (docs/methodology/03-account.md §5–§6).
 @Suite struct AccountModeTests {
@@ -24,8 +25,10 @@ import Testing
             market: Self.market, parameters: Self.parameters)
         let position = try #require(result.positions.first)
         let notional = position.valuation.notionalUSD
-        let tiers: [(Double, Double, Double)] = [(500_000, 0.004, 100), (2_000_000, 0.006, 50), (5_000_000, 0.01, 33),
-            (20_000_000, 0.02, 20), (50_000_000, 0.05, 10), (.infinity, 0.10, 5)]
+        let tiers: [(Double, Double, Double)] = [
+            (500_000, 0.004, 100), (2_000_000, 0.006, 50), (5_000_000, 0.01, 33),
+            (20_000_000, 0.02, 20), (50_000_000, 0.05, 10), (.infinity, 0.10, 5),
+        ]
         let tier = try #require(tiers.first { notional <= $0.0 })
         #expect(isClose(position.mmrUSD, notional * tier.1, relative: 1e-12))
         #expect(position.leverage == min(leverage, tier.2))
@@ -40,7 +43,8 @@ import Testing
     func classicOptionMargin(id: String) throws {
         let short = try Self.position(id, -10)
         let result = try ClassicMargin.compute(Portfolio(positions: [short]), market: Self.market, parameters: Self.parameters)
-        let long = try ClassicMargin.compute(Portfolio(positions: [try Self.position(id, 5)]), market: Self.market, parameters: Self.parameters)
+        let long = try ClassicMargin.compute(
+            Portfolio(positions: [try Self.position(id, 5)]), market: Self.market, parameters: Self.parameters)
         let shortResult = try #require(result.positions.first)
         let longResult = try #require(long.positions.first)
         let market = shortResult.market
@@ -51,7 +55,9 @@ import Testing
         let otm = max(isCall ? strike - option.forwardUSD : option.forwardUSD - strike, 0)
         let coins = 10 * short.instrument.coinsPerContract
         let imr = (max(coefficients.a, coefficients.b - otm / option.forwardUSD) + market.markPrice) * coins * market.indexUSD
-        let mmr = ((isCall ? coefficients.c : max(coefficients.c, coefficients.c * market.markPrice)) + market.markPrice) * coins * market.indexUSD
+        let mmr =
+            ((isCall ? coefficients.c : max(coefficients.c, coefficients.c * market.markPrice)) + market.markPrice) * coins
+            * market.indexUSD
         #expect(isClose(shortResult.imrUSD, imr, relative: 1e-12))
         #expect(isClose(shortResult.mmrUSD, mmr, relative: 1e-12))
         #expect(longResult.imrUSD == 0 && longResult.mmrUSD == 0)
@@ -77,16 +83,19 @@ import Testing
 
     @Test func portfolioMarginEligibilityReasons() throws {
         let small = Portfolio(cashBalances: ["USDT": 5_000])
-        let refused = try AccountModes.portfolioMarginEligibility(small, acknowledged: false, market: Self.market, parameters: Self.parameters)
+        let refused = try AccountModes.portfolioMarginEligibility(
+            small, acknowledged: false, market: Self.market, parameters: Self.parameters)
         #expect(!refused.allowed)
         #expect(refused.reasons.count == 2)
         #expect(refused.reasons.contains { $0.contains("10,000.00 USD minimum") })
         #expect(refused.reasons.contains { $0.contains("acknowledgement") })
         let rich = Portfolio(cashBalances: ["USDT": 50_000])
-        #expect(try AccountModes.portfolioMarginEligibility(rich, acknowledged: true, market: Self.market, parameters: Self.parameters).allowed)
+        #expect(
+            try AccountModes.portfolioMarginEligibility(rich, acknowledged: true, market: Self.market, parameters: Self.parameters).allowed)
         // Enough equity, acknowledged, but a short option book whose PM IMR exceeds the adjusted equity.
         let overLevered = Portfolio(positions: [try Self.position("BTC-USD-260327-90000-C", -500)], cashBalances: ["USDT": 50_000])
-        let imrShort = try AccountModes.portfolioMarginEligibility(overLevered, acknowledged: true, market: Self.market, parameters: Self.parameters)
+        let imrShort = try AccountModes.portfolioMarginEligibility(
+            overLevered, acknowledged: true, market: Self.market, parameters: Self.parameters)
         #expect(!imrShort.allowed)
         #expect(imrShort.reasons.count == 1 && imrShort.reasons[0].contains("total IMR"))
     }
@@ -97,20 +106,24 @@ import Testing
         // Hedged perpetual + spot: cheap under PM, expensive under classic at 100x requested leverage.
         let portfolio = Portfolio(
             positions: [try Self.position("BTC-USDT-SWAP", -5_000, leverage: 100)], cashBalances: ["BTC": 50, "USDT": 1_000])
-        let check = try AccountModes.precheck(portfolio, from: .portfolioMargin, to: .classic, acknowledged: true, market: Self.market, parameters: Self.parameters)
+        let check = try AccountModes.precheck(
+            portfolio, from: .portfolioMargin, to: .classic, acknowledged: true, market: Self.market, parameters: Self.parameters)
         let classic = try ClassicMargin.compute(portfolio, market: Self.market, parameters: Self.parameters)
         #expect(check.before.level == .portfolioMargin && check.after.level == .classic)
         #expect(isClose(check.after.totalImrUSD, classic.totalImrUSD, relative: 0))
         #expect(check.failingPositions.map(\.instrumentID) == ["BTC-USDT-SWAP"])
         #expect(check.allowed == (classic.adjustedEquityUSD >= classic.totalImrUSD))
         // Force a refusal: borrow so much USDT that classic IMR (position IMR + borrowing IMR) exceeds adjEq.
-        let strained = Portfolio(positions: [try Self.position("BTC-USDT-SWAP", -5_000, leverage: 3)], cashBalances: ["BTC": 50, "USDT": -3_000_000])
-        let refused = try AccountModes.precheck(strained, from: .portfolioMargin, to: .classic, acknowledged: true, market: Self.market, parameters: Self.parameters)
+        let strained = Portfolio(
+            positions: [try Self.position("BTC-USDT-SWAP", -5_000, leverage: 3)], cashBalances: ["BTC": 50, "USDT": -3_000_000])
+        let refused = try AccountModes.precheck(
+            strained, from: .portfolioMargin, to: .classic, acknowledged: true, market: Self.market, parameters: Self.parameters)
         #expect(!refused.allowed)
         #expect(refused.reasons.contains { $0.contains("under classic margin") })
         #expect(refused.after.adjustedEquityUSD < refused.after.totalImrUSD)
         // Blocking orders from the caller are reasons too.
-        let blocked = try AccountModes.precheck(portfolio, from: .portfolioMargin, to: .classic, acknowledged: true,
+        let blocked = try AccountModes.precheck(
+            portfolio, from: .portfolioMargin, to: .classic, acknowledged: true,
             blockingOrders: ["open order 42 is an isolated-margin order"], market: Self.market, parameters: Self.parameters)
         #expect(blocked.reasons.last == "open order 42 is an isolated-margin order" && !blocked.allowed)
     }
@@ -139,7 +152,9 @@ import Testing
         }
         #expect(refusal.precheck.reasons == ["the portfolio-margin risk acknowledgement has not been recorded"])
         let acknowledged = state.acknowledgingRisks()
-        #expect((try? acknowledged.switched(to: .portfolioMargin, market: Self.market, parameters: Self.parameters).get())?.level == .portfolioMargin)
+        #expect(
+            (try? acknowledged.switched(to: .portfolioMargin, market: Self.market, parameters: Self.parameters).get())?.level
+                == .portfolioMargin)
     }
 
     /// PM is never above classic for a delta-hedged perpetual plus spot — where the default parameters allow it.
@@ -164,7 +179,9 @@ import Testing
             let pm = try PortfolioMargin.compute(portfolio, market: Self.market, parameters: Self.parameters)
             let classic = try ClassicMargin.compute(portfolio, market: Self.market, parameters: Self.parameters)
             #expect(pm.units.first?.spotInUse.map { isClose($0.coins, coinsHedged, relative: 1e-12) } == true)
-            #expect(pm.totalMmrUSD <= classic.totalMmrUSD, "\(coin) notional \(notional): PM \(pm.totalMmrUSD) > classic \(classic.totalMmrUSD)")
+            #expect(
+                pm.totalMmrUSD <= classic.totalMmrUSD, "\(coin) notional \(notional): PM \(pm.totalMmrUSD) > classic \(classic.totalMmrUSD)"
+            )
         }
     }
 
@@ -175,7 +192,7 @@ import Testing
         let pm = try PortfolioMargin.compute(portfolio, market: Self.market, parameters: Self.parameters)
         let classic = try ClassicMargin.compute(portfolio, market: Self.market, parameters: Self.parameters)
         let unit = try #require(pm.units.first)
-        #expect(unit.components.dominant == "MR9")
+        #expect(unit.components.dominant == .mr9)
         #expect(pm.totalMmrUSD > classic.totalMmrUSD)
         #expect(pm.totalMmrUSD - unit.components.mr9 <= classic.totalMmrUSD)
     }

@@ -33,7 +33,8 @@ import Testing
 
     /// Checks a collateral sale's price: what it repays is the coins sold at the index less a penalty
     /// between the parameter set's minimum and maximum, and the penalty goes to the insurance fund.
-    static func expectFairSale(_ action: LiquidationAction, sold currency: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    static func expectFairSale(_ action: LiquidationAction, sold currency: String, sourceLocation: SourceLocation = #_sourceLocation) throws
+    {
         let soldCoins = -(action.cashChanges[currency] ?? 0)
         let repaidUSDT = action.cashChanges["USDT"] ?? 0
         #expect(soldCoins > 0 && repaidUSDT > 0, "\(action.reason)", sourceLocation: sourceLocation)
@@ -145,13 +146,14 @@ import Testing
             positions: [try Self.position("BTC-USDT-SWAP", 100), try Self.position("BTC-USD-SWAP", -885)], cashBalances: ["USDT": 10_000])
         let before = try PortfolioMargin.compute(portfolio, market: Self.market, parameters: Self.parameters)
         let unit = try #require(before.units.first)
-        #expect(unit.components.dominant == "MR7")
-        #expect(unit.components.dominantScenario == "MR9")
+        #expect(unit.components.dominant == .mr7)
+        #expect(unit.components.dominantScenario == .mr9)
         // Pushed below 100 %: equity at 90 % of the MMR.
         portfolio.cashBalances["USDT"] = 10_000 - (before.adjustedEquityUSD - 0.9 * before.totalMmrUSD) / (try Self.market.indexUSD("USDT"))
         let plan = try Self.plan(portfolio)
         #expect(plan.triggered)
-        #expect(plan.executedActions.first?.step == .ddh1, "\(plan.actions.map { "\($0.step.rawValue) \($0.status.rawValue): \($0.reason)" })")
+        #expect(
+            plan.executedActions.first?.step == .ddh1, "\(plan.actions.map { "\($0.step.rawValue) \($0.status.rawValue): \($0.reason)" })")
     }
 
     // MARK: 7. One instrument listed twice
@@ -159,12 +161,14 @@ import Testing
     @Test("lines of one instrument are netted before margining: +100 and −100 BTC-USDT-SWAP need nothing")
     func duplicateLinesAreNetted() throws {
         let response = try Self.build(
-            #"{"simPos":[{"instId":"BTC-USDT-SWAP","pos":"100","avgPx":"88000"},{"instId":"BTC-USDT-SWAP","pos":"-100","avgPx":"89000"}],"simAsset":[{"ccy":"USDT","amt":"10000"}]}"#)
+            #"{"simPos":[{"instId":"BTC-USDT-SWAP","pos":"100","avgPx":"88000"},{"instId":"BTC-USDT-SWAP","pos":"-100","avgPx":"89000"}],"simAsset":[{"ccy":"USDT","amt":"10000"}]}"#
+        )
         #expect(try Self.number(response, "totalMmr") == 0)
         // The locked-in loss of 100 contracts × 0.01 BTC × 1,000 USDT stays in equity.
         #expect(isClose(try Self.number(response, "eqUsd"), (10_000 + 1_000) * (try Self.market.indexUSD("USDT")), relative: 1e-12))
         let partly = try Self.build(
-            #"{"simPos":[{"instId":"BTC-USDT-SWAP","pos":"100"},{"instId":"BTC-USDT-SWAP","pos":"-40"}],"simAsset":[{"ccy":"USDT","amt":"10000"}]}"#)
+            #"{"simPos":[{"instId":"BTC-USDT-SWAP","pos":"100"},{"instId":"BTC-USDT-SWAP","pos":"-40"}],"simAsset":[{"ccy":"USDT","amt":"10000"}]}"#
+        )
         let single = try Self.build(#"{"simPos":[{"instId":"BTC-USDT-SWAP","pos":"60"}],"simAsset":[{"ccy":"USDT","amt":"10000"}]}"#)
         #expect(try Self.number(partly, "totalMmr") == (try Self.number(single, "totalMmr")))
         let lines = partly[member: "riskUnitData"]?.arrayItems.first?[member: "portfolios"]?.arrayItems ?? []
@@ -188,10 +192,11 @@ import Testing
 
     @Test("the basis step tries a unit's other calendar pairs after one that cannot be reduced")
     func basisTriesTheNextPair() throws {
-        var portfolio = Portfolio(positions: [
-            try Self.position("BTC-USDT-260327", 100), try Self.position("BTC-USDT-261225", 300),
-            try Self.position("BTC-USD-SWAP", -3_540), try Self.position("BTC-USD-260626", -3_540),
-        ], cashBalances: ["USDT": 0])
+        var portfolio = Portfolio(
+            positions: [
+                try Self.position("BTC-USDT-260327", 100), try Self.position("BTC-USDT-261225", 300),
+                try Self.position("BTC-USD-SWAP", -3_540), try Self.position("BTC-USD-260626", -3_540),
+            ], cashBalances: ["USDT": 0])
         let before = try PortfolioMargin.compute(portfolio, market: Self.market, parameters: Self.parameters)
         portfolio.cashBalances["USDT"] = (0.9 * before.totalMmrUSD - before.adjustedEquityUSD) / (try Self.market.indexUSD("USDT"))
         let basis = try Self.plan(portfolio).actions.filter { $0.step == .basis }
@@ -216,13 +221,15 @@ import Testing
         let floorValue = price(nearStrike, ImpliedVolatility.minimumVolatility)
         #expect(floorValue > forward - nearStrike)
         let between = (forward - nearStrike + floorValue) / 2
-        #expect(try ImpliedVolatility.solve(price: between, kind: .call, forward: forward, strike: nearStrike, timeToExpiryYears: years)
-            == ImpliedVolatility.minimumVolatility)
+        #expect(
+            try ImpliedVolatility.solve(price: between, kind: .call, forward: forward, strike: nearStrike, timeToExpiryYears: years)
+                == ImpliedVolatility.minimumVolatility)
         // Deep in the money, at intrinsic or a rounding below it: a volatility that reproduces the price.
         let deepStrike = 60_000.0
         let intrinsic = forward - deepStrike
         for mark in [intrinsic, intrinsic * (1 - 1e-12)] {
-            let sigma = try ImpliedVolatility.solve(price: mark, kind: .call, forward: forward, strike: deepStrike, timeToExpiryYears: years)
+            let sigma = try ImpliedVolatility.solve(
+                price: mark, kind: .call, forward: forward, strike: deepStrike, timeToExpiryYears: years)
             #expect(isClose(price(deepStrike, sigma), mark, relative: 1e-12), "mark \(mark) → σ \(sigma)")
         }
         // Clearly below intrinsic is still an arbitrage and refused.
@@ -239,7 +246,8 @@ import Testing
             marks: [id: MarkQuote(markPrice: (forwardUSD - 60_000) / indexUSD, forwardUSD: forwardUSD)])
         let resolved = try snapshot.market(for: instrument, path: "")
         let option = try #require(resolved.option)
-        let model = Black76.price(.call, forward: forwardUSD, strike: 60_000, volatility: option.volatility, timeToExpiryYears: option.timeToExpiryYears)
+        let model = Black76.price(
+            .call, forward: forwardUSD, strike: 60_000, volatility: option.volatility, timeToExpiryYears: option.timeToExpiryYears)
         #expect(isClose(model, forwardUSD - 60_000, relative: 1e-12))
     }
 

@@ -1,12 +1,14 @@
-@testable import MarginEngine
 import MarginTestSupport
 import PropertyBased
 import Testing
 
+@testable import MarginEngine
+
 /// Scenario vectors priced once per market, and the allocation-free batch kernel, against the direct
 /// per-account computation (issue: "bit-for-bit or within 1e-9 relative").
 @Suite struct BatchMarginTests {
-    static let table = ScenarioVectorTable(instruments: Fixtures.catalog.instruments, market: Fixtures.calmMarket, parameters: Fixtures.parameters)
+    static let table = ScenarioVectorTable(
+        instruments: Fixtures.catalog.instruments, market: Fixtures.calmMarket, parameters: Fixtures.parameters)
     static let universe = RandomPortfolios(catalog: Fixtures.catalog, market: Fixtures.calmMarket, parameters: Fixtures.parameters)
 
     @Test func theTablePricesEveryListedLiveDerivative() {
@@ -37,9 +39,11 @@ import Testing
             let kernel = BatchMargin(table: Self.table, parameters: Fixtures.parameters)
             var scratch = BatchMargin.Scratch(currencies: Self.table.currencies.count)
             let fast = kernel.figures(book, 0, scratch: &scratch)
-            let direct = try PortfolioMargin.compute(book.portfolio(0, table: Self.table), market: Fixtures.calmMarket, parameters: Fixtures.parameters)
+            let direct = try PortfolioMargin.compute(
+                book.portfolio(0, table: Self.table), market: Fixtures.calmMarket, parameters: Fixtures.parameters)
             let viaVectors = try PortfolioMargin.compute(
-                book.portfolio(0, table: Self.table), market: Fixtures.calmMarket, parameters: Fixtures.parameters, risks: Self.table.risksByID)
+                book.portfolio(0, table: Self.table), market: Fixtures.calmMarket, parameters: Fixtures.parameters,
+                risks: Self.table.risksByID)
             let expected = direct.figures
             #expect(fast == expected, "kernel \(String(describing: fast))\ndirect \(expected)")
             #expect(viaVectors.totalMmrUSD == direct.totalMmrUSD && viaVectors.adjustedEquityUSD == direct.adjustedEquityUSD)
@@ -51,9 +55,11 @@ import Testing
         parameters.spotHedgeAggregation = .conservativeMax
         let table = ScenarioVectorTable(instruments: Fixtures.catalog.instruments, market: Fixtures.calmMarket, parameters: parameters)
         let instrument = try Fixtures.catalog.instrument("BTC-USDT-SWAP", path: "")
-        let portfolio = Portfolio(positions: [Position(instrument: instrument, sizeContracts: -500, averagePrice: 88_000)], cashBalances: ["BTC": 4])
+        let portfolio = Portfolio(
+            positions: [Position(instrument: instrument, sizeContracts: -500, averagePrice: 88_000)], cashBalances: ["BTC": 4])
         var book = AccountBook()
-        book.append(positions: [(table.index(of: "BTC-USDT-SWAP") ?? -1, -500, 88_000)], balances: [(table.currencyIndex(of: "BTC") ?? -1, 4)])
+        book.append(
+            positions: [(table.index(of: "BTC-USDT-SWAP") ?? -1, -500, 88_000)], balances: [(table.currencyIndex(of: "BTC") ?? -1, 4)])
         var scratch = BatchMargin.Scratch(currencies: table.currencies.count)
         let fast = BatchMargin(table: table, parameters: parameters).figures(book, 0, scratch: &scratch)
         let direct = try PortfolioMargin.compute(portfolio, market: Fixtures.calmMarket, parameters: parameters)
@@ -64,13 +70,16 @@ import Testing
     @Test func classicKernelEqualsTheDirectComputation() async {
         await propertyCheck(count: 30, input: Gen.int(in: 0...Int.max)) { seed in
             var portfolio = Self.universe.portfolio(seed: UInt64(seed), maximumPositions: 20).nettedByInstrument()
-            for index in portfolio.positions.indices where index % 2 == 0 { portfolio.positions[index].leverage = Double(1 + (seed + index) % 120) }
+            for index in portfolio.positions.indices where index % 2 == 0 {
+                portfolio.positions[index].leverage = Double(1 + (seed + index) % 120)
+            }
             var book = AccountBook()
             let added = book.append(portfolio, table: Self.table, level: .classic)
             #expect(added)
             var scratch = BatchMargin.Scratch(currencies: Self.table.currencies.count)
             let fast = BatchMargin(table: Self.table, parameters: Fixtures.parameters).figures(book, 0, scratch: &scratch)
-            let direct = try ClassicMargin.compute(book.portfolio(0, table: Self.table), market: Fixtures.calmMarket, parameters: Fixtures.parameters)
+            let direct = try ClassicMargin.compute(
+                book.portfolio(0, table: Self.table), market: Fixtures.calmMarket, parameters: Fixtures.parameters)
             #expect(fast == direct.figures, "kernel \(String(describing: fast))\ndirect \(direct.figures)")
         }
     }
@@ -130,7 +139,8 @@ import Testing
 
     @Test func changedInstrumentsFollowTheMarket() throws {
         let moved = ScenarioVectorTable(
-            instruments: Fixtures.catalog.instruments, market: try Fixtures.calmMarket.shocked(by: 0.01, onlyCoin: "ETH"), parameters: Fixtures.parameters)
+            instruments: Fixtures.catalog.instruments, market: try Fixtures.calmMarket.shocked(by: 0.01, onlyCoin: "ETH"),
+            parameters: Fixtures.parameters)
         let changed = moved.changedInstruments(since: Self.table)
         #expect(!changed.isEmpty)
         #expect(changed.allSatisfy { moved.instruments[Int($0)].underlying == "ETH" })
@@ -141,14 +151,15 @@ import Testing
 /// Margin ratio and leverage are reported only when the division stays finite: a requirement or equity so
 /// small that the quotient overflows is reported like zero (nil), never as infinity.
 @Suite struct ReportedRatioTests {
-    @Test(arguments: [
-        (2.0, 4.0, 0.5 as Double?),
-        (1e300, 1e-300, nil),
-        (30_000.0, 2.65e-320, nil),
-        (-30_000.0, 2.65e-320, nil),
-        (1.0, 0.0, nil),
-        (3.0, 2.0, 1.5),
-    ] as [(Double, Double, Double?)])
+    @Test(
+        arguments: [
+            (2.0, 4.0, 0.5 as Double?),
+            (1e300, 1e-300, nil),
+            (30_000.0, 2.65e-320, nil),
+            (-30_000.0, 2.65e-320, nil),
+            (1.0, 0.0, nil),
+            (3.0, 2.0, 1.5),
+        ] as [(Double, Double, Double?)])
     func ratioIsFiniteOrNil(numerator: Double, denominator: Double, expected: Double?) {
         #expect(reportedRatio(numerator, over: denominator) == expected)
     }

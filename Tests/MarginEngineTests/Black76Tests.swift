@@ -80,7 +80,9 @@ import Testing
         var roundTrips = 0
         var recovered = 0
         for reference in Self.referenceCases {
-            let intrinsic = reference.discount * max(reference.kind == .call ? reference.forward - reference.strike : reference.strike - reference.forward, 0)
+            let intrinsic =
+                reference.discount
+                * max(reference.kind == .call ? reference.forward - reference.strike : reference.strike - reference.forward, 0)
             guard reference.price - intrinsic > 1e-9 * reference.forward else { continue }
             let implied = try ImpliedVolatility.solve(
                 price: reference.price, kind: reference.kind, forward: reference.forward, strike: reference.strike,
@@ -90,13 +92,17 @@ import Testing
                 timeToExpiryYears: reference.years, discountFactor: reference.discount)
             #expect(isClose(repriced, reference.price, relative: 1e-10), "\(reference.testDescription): \(repriced)")
             roundTrips += 1
-            let vega = Black76(reference.kind, forward: reference.forward, strike: reference.strike, volatility: reference.volatility,
-                timeToExpiryYears: reference.years, discountFactor: reference.discount).vega
+            let vega = Black76(
+                reference.kind, forward: reference.forward, strike: reference.strike, volatility: reference.volatility,
+                timeToExpiryYears: reference.years, discountFactor: reference.discount
+            ).vega
             if vega * reference.volatility > 1e-3 * reference.price {
                 #expect(isClose(implied, reference.volatility, relative: 1e-8), "\(reference.testDescription): σ \(implied)")
                 if let quantLib = reference.impliedVolatility {
                     // QuantLib's default solver accuracy (1e-6) applies to σ√T, not to σ.
-                    #expect(abs(implied - quantLib) * reference.years.squareRoot() <= 2e-6, "\(reference.testDescription): QuantLib σ \(quantLib)")
+                    #expect(
+                        abs(implied - quantLib) * reference.years.squareRoot() <= 2e-6,
+                        "\(reference.testDescription): QuantLib σ \(quantLib)")
                 }
                 recovered += 1
             }
@@ -109,7 +115,8 @@ import Testing
     func putCallParity(strike: Double, volatility: Double) {
         let forward = 100.0
         let discount = 0.97
-        let call = Black76(.call, forward: forward, strike: strike, volatility: volatility, timeToExpiryYears: 0.5, discountFactor: discount)
+        let call = Black76(
+            .call, forward: forward, strike: strike, volatility: volatility, timeToExpiryYears: 0.5, discountFactor: discount)
         let put = Black76(.put, forward: forward, strike: strike, volatility: volatility, timeToExpiryYears: 0.5, discountFactor: discount)
         #expect(isClose(call.price - put.price, discount * (forward - strike), relative: 0, absolute: 1e-12 * forward))
         #expect(isClose(call.delta - put.delta, discount, relative: 0, absolute: 1e-14))
@@ -125,12 +132,15 @@ import Testing
         func price(_ f: Double = forward, _ sigma: Double = point.volatility, _ t: Double = point.years, _ d: Double = discount) -> Double {
             Black76.price(kind, forward: f, strike: point.strike, volatility: sigma, timeToExpiryYears: t, discountFactor: d)
         }
-        let option = Black76(kind, forward: forward, strike: point.strike, volatility: point.volatility,
+        let option = Black76(
+            kind, forward: forward, strike: point.strike, volatility: point.volatility,
             timeToExpiryYears: point.years, discountFactor: discount)
         let h = 1e-3
         #expect(isClose(option.delta, (price(forward + h) - price(forward - h)) / (2 * h), relative: 1e-6, absolute: 1e-9))
         #expect(isClose(option.gamma, (price(forward + h) - 2 * price() + price(forward - h)) / (h * h), relative: 1e-4, absolute: 1e-8))
-        #expect(isClose(option.vega, (price(forward, point.volatility + 1e-5) - price(forward, point.volatility - 1e-5)) / 2e-5, relative: 1e-6))
+        #expect(
+            isClose(option.vega, (price(forward, point.volatility + 1e-5) - price(forward, point.volatility - 1e-5)) / 2e-5, relative: 1e-6)
+        )
         // Theta: −∂V/∂T with F fixed and r fixed, so D = exp(−rT) moves with T.
         let rate = -log(discount) / point.years
         let dt = 1e-6
@@ -154,8 +164,10 @@ import Testing
     @Test func priceIsNonDecreasingInForwardAndVolatility() async {
         await propertyCheck(input: Gen.double(in: 1...200_000), Gen.double(in: 0.01...3)) { forward, volatility in
             let base = Black76.price(.call, forward: forward, strike: 50_000, volatility: volatility, timeToExpiryYears: 0.1)
-            let higherForward = Black76.price(.call, forward: forward * 1.01, strike: 50_000, volatility: volatility, timeToExpiryYears: 0.1)
-            let higherVolatility = Black76.price(.call, forward: forward, strike: 50_000, volatility: volatility * 1.01, timeToExpiryYears: 0.1)
+            let higherForward = Black76.price(
+                .call, forward: forward * 1.01, strike: 50_000, volatility: volatility, timeToExpiryYears: 0.1)
+            let higherVolatility = Black76.price(
+                .call, forward: forward, strike: 50_000, volatility: volatility * 1.01, timeToExpiryYears: 0.1)
             // Monotone up to rounding: deep in the money the time value is below one ulp of the price.
             let rounding = 1e-12 * forward
             #expect(higherForward >= base - rounding)

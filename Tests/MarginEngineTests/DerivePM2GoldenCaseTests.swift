@@ -12,7 +12,8 @@ import Testing
 @Suite struct DerivePM2GoldenCaseTests {
     static let variable = "PM_DERIVE_PM2_CASES"
     static let directory: String? = ProcessInfo.processInfo.environment[variable].flatMap { $0.isEmpty ? nil : $0 }
-    static let disabledComment: Comment = "PM_DERIVE_PM2_CASES is not set: Derive's golden cases are not shipped (fetch them with scripts/fetch_derive_pm2_cases)"
+    static let disabledComment: Comment =
+        "PM_DERIVE_PM2_CASES is not set: Derive's golden cases are not shipped (fetch them with scripts/fetch_derive_pm2_cases)"
 
     /// Case names (file names without `.json`) in the directory, in case-number order.
     static let caseNames: [String] = {
@@ -49,7 +50,8 @@ import Testing
         for comparison in comparisons {
             #expect(
                 comparison.passed,
-                "\(name) \(comparison.quantity): ours \(comparison.actual), Derive \(comparison.expected) (1e-8 \(comparison.tolerance.rawValue))")
+                "\(name) \(comparison.quantity): ours \(comparison.actual), Derive \(comparison.expected) (1e-8 \(comparison.tolerance.rawValue))"
+            )
         }
     }
 

@@ -49,7 +49,10 @@ import Testing
             _ = try Self.account(json)
             Issue.record("\(refusal.instrument) was mapped")
         } catch let error as EngineError {
-            guard case .unsupported(let path, let value, let reason) = error else { Issue.record("\(error)"); return }
+            guard case .unsupported(let path, let value, let reason) = error else {
+                Issue.record("\(error)")
+                return
+            }
             #expect(path == "simPos[1].instId" && value == "\"\(refusal.instrument)\"" && reason.contains(refusal.reason), "\(error)")
         }
     }
@@ -84,7 +87,8 @@ import Testing
 
     /// Derive's option value of the mapped expiry is the engine's Black-76 value of the same OKX options.
     @Test func mappedOptionValueIsTheEnginesBlack76Value() throws {
-        let account = try Self.account(#"{"simPos": [{"instId": "\#(Self.call)", "pos": "-100"}, {"instId": "\#(Self.put)", "pos": "70"}]}"#)
+        let account = try Self.account(
+            #"{"simPos": [{"instId": "\#(Self.call)", "pos": "-100"}, {"instId": "\#(Self.put)", "pos": "70"}]}"#)
         let result = try DerivePM2Margin.compute(account.portfolios[0], parameters: Self.parameters)
         var expected = 0.0
         var legs: [(coins: Double, forward: Double)] = []
@@ -92,9 +96,11 @@ import Testing
             let instrument = try Fixtures.catalog.instrument(id, path: "test")
             let option = try #require(try Self.market.market(for: instrument, path: "test").option)
             legs.append((size * instrument.coinsPerContract, option.forwardUSD))
-            expected += size * instrument.coinsPerContract * Black76.price(
-                try #require(instrument.id.optionKind), forward: option.forwardUSD, strike: try #require(instrument.id.strikeUSD),
-                volatility: option.volatility, timeToExpiryYears: option.timeToExpiryYears, discountFactor: option.discountFactor)
+            expected +=
+                size * instrument.coinsPerContract
+                * Black76.price(
+                    try #require(instrument.id.optionKind), forward: option.forwardUSD, strike: try #require(instrument.id.strikeUSD),
+                    volatility: option.volatility, timeToExpiryYears: option.timeToExpiryYears, discountFactor: option.discountFactor)
         }
         // Derive counts whole seconds to expiry and holds one forward per expiry (the mean of its options'):
         // each leg may differ by at most |coins| × |mean − its forward| (|delta| ≤ 1).
@@ -107,7 +113,9 @@ import Testing
         #expect(throws: EngineError.self) { try Self.account(#"{"simAsset": [{"ccy": "BTC", "amt": "-1"}]}"#) }
         #expect(throws: EngineError.self) { try Self.account(#"{"simAsset": [{"ccy": "SOL", "amt": "10"}]}"#) }
         #expect(throws: EngineError.self) { try Self.account(#"{"acctLv": "3", "simPos": [{"instId": "BTC-USDC-SWAP", "pos": "1"}]}"#) }
-        #expect(throws: EngineError.self) { try Self.account(#"{"paramsId": "okx-2025-01", "simPos": [{"instId": "BTC-USDC-SWAP", "pos": "1"}]}"#) }
+        #expect(throws: EngineError.self) {
+            try Self.account(#"{"paramsId": "okx-2025-01", "simPos": [{"instId": "BTC-USDC-SWAP", "pos": "1"}]}"#)
+        }
         // Negative USDC is Derive cash borrowing, which it allows.
         let borrowed = try Self.account(#"{"simAsset": [{"ccy": "USDC", "amt": "-100"}]}"#)
         #expect(borrowed.portfolios.map(\.cashUSD) == [-100])
@@ -116,16 +124,20 @@ import Testing
     @Test func indexShockAgreesWithTheGraph() throws {
         let shocked = try Self.request(Self.bookWith(#""idxVol": "-0.1", "#))
         let build = try DerivePM2PositionBuilder.build(shocked, catalog: Fixtures.catalog, market: Self.market, parameters: Self.parameters)
-        let graph = try DerivePM2PositionBuilder.graph(try Self.request(Self.book), catalog: Fixtures.catalog, market: Self.market, parameters: Self.parameters)
+        let graph = try DerivePM2PositionBuilder.graph(
+            try Self.request(Self.book), catalog: Fixtures.catalog, market: Self.market, parameters: Self.parameters)
         let point = try #require(graph[member: "mmrData"]?.arrayItems.first { $0[member: "shockFactor"]?.scalarText == "-0.1" })
-        #expect(isClose(try #require(build[member: "totalMmr"]?.doubleValue), try #require(point[member: "mmr"]?.doubleValue), relative: 1e-12))
-        let unshocked = try DerivePM2PositionBuilder.build(try Self.request(Self.book), catalog: Fixtures.catalog, market: Self.market, parameters: Self.parameters)
+        #expect(
+            isClose(try #require(build[member: "totalMmr"]?.doubleValue), try #require(point[member: "mmr"]?.doubleValue), relative: 1e-12))
+        let unshocked = try DerivePM2PositionBuilder.build(
+            try Self.request(Self.book), catalog: Fixtures.catalog, market: Self.market, parameters: Self.parameters)
         #expect(build[member: "totalMmrBf"] == unshocked[member: "totalMmr"])
         #expect(build[member: "model"]?.scalarText == "derive-pm2" && build[member: "paramsId"]?.scalarText == "derive-pm2")
     }
 
     @Test func requirementIsEquityMinusDerivesSurplus() throws {
-        let response = try DerivePM2PositionBuilder.build(try Self.request(Self.book), catalog: Fixtures.catalog, market: Self.market, parameters: Self.parameters)
+        let response = try DerivePM2PositionBuilder.build(
+            try Self.request(Self.book), catalog: Fixtures.catalog, market: Self.market, parameters: Self.parameters)
         let equity = try #require(response[member: "eq"]?.doubleValue)
         let mmr = try #require(response[member: "totalMmr"]?.doubleValue)
         let mm = try #require(response[member: "mm"]?.doubleValue)
@@ -143,7 +155,8 @@ import Testing
         let columns = report[member: "models"]?.arrayItems ?? []
         #expect(columns.compactMap { $0[member: "model"]?.scalarText } == ["okx-pm", "derive-pm2"])
         let okx = try PositionBuilder.build(request, catalog: Fixtures.catalog, market: Self.market, parameters: Fixtures.parameters)
-        let derive = try DerivePM2PositionBuilder.build(request, catalog: Fixtures.catalog, market: Self.market, parameters: Self.parameters)
+        let derive = try DerivePM2PositionBuilder.build(
+            request, catalog: Fixtures.catalog, market: Self.market, parameters: Self.parameters)
         #expect(columns.first?[member: "totalMmr"] == okx[member: "totalMmr"])
         #expect(columns.last?[member: "totalMmr"] == derive[member: "totalMmr"])
         let difference = try #require(report[member: "difference"]?.arrayItems.first?[member: "totalMmr"]?.doubleValue)
@@ -163,9 +176,14 @@ import Testing
     }
 
     @Test func everyResponseNamesItsModelAfterParamsId() throws {
-        let okx = try PositionBuilder.build(try Self.request(Self.book), catalog: Fixtures.catalog, market: Self.market, parameters: Fixtures.parameters)
-            .withModel(.okxPM)
-        guard case .object(let object) = okx, let index = object.keys.firstIndex(of: "paramsId") else { Issue.record("no paramsId"); return }
+        let okx = try PositionBuilder.build(
+            try Self.request(Self.book), catalog: Fixtures.catalog, market: Self.market, parameters: Fixtures.parameters
+        )
+        .withModel(.okxPM)
+        guard case .object(let object) = okx, let index = object.keys.firstIndex(of: "paramsId") else {
+            Issue.record("no paramsId")
+            return
+        }
         #expect(object.keys[index + 1] == "model" && object["model"] == .string("okx-pm"))
         #expect(object.keys.filter { $0 == "model" }.count == 1)
         #expect(JSONValue.object([("a", .number("1"))]).withModel(.derivePM2)[member: "model"]?.scalarText == "derive-pm2")

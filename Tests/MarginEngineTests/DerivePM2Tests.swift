@@ -1,7 +1,8 @@
-@testable import MarginEngine
 import MarginTestSupport
 import RealModule
 import Testing
+
+@testable import MarginEngine
 
 /// The Derive PM2 model's parts, checked against identities and hand-derived values (the golden cases, when
 /// available, are `DerivePM2GoldenCaseTests`).
@@ -11,15 +12,19 @@ import Testing
     static let thirtyDaysSeconds: Int64 = 30 * 86_400
 
     static func option(_ strike: Double, _ kind: OptionKind, _ amount: Double, volatility: Double = 0.6) -> DerivePM2Portfolio.Option {
-        DerivePM2Portfolio.Option(strikeUSD: strike, kind: kind, amountCoins: amount, volatility: volatility, volatilityConfidence: 1, source: "option")
+        DerivePM2Portfolio.Option(
+            strikeUSD: strike, kind: kind, amountCoins: amount, volatility: volatility, volatilityConfidence: 1, source: "option")
     }
 
-    static func expiry(_ options: [DerivePM2Portfolio.Option], seconds: Int64 = thirtyDaysSeconds, forward: Double = spotUSD, rate: Double = 0.05)
+    static func expiry(
+        _ options: [DerivePM2Portfolio.Option], seconds: Int64 = thirtyDaysSeconds, forward: Double = spotUSD, rate: Double = 0.05
+    )
         -> DerivePM2Portfolio.Expiry
     {
         let split = DerivePM2Portfolio.Expiry.splitForward(forward, secondsToExpiry: seconds, splitSeconds: 1800)
         return DerivePM2Portfolio.Expiry(
-            secondsToExpiry: seconds, forwardFixedUSD: split.fixedUSD, forwardVariableUSD: split.variableUSD, rate: rate, forwardConfidence: 1,
+            secondsToExpiry: seconds, forwardFixedUSD: split.fixedUSD, forwardVariableUSD: split.variableUSD, rate: rate,
+            forwardConfidence: 1,
             rateConfidence: 1, options: options, source: "expiry")
     }
 
@@ -37,8 +42,10 @@ import Testing
     @Test(arguments: [1500.0, 2900.0, 3000.0, 3100.0, 6000.0], [0.05, 0.8, 3.0])
     func putCallParityWithDeriveLimits(strike: Double, volatility: Double) {
         let discount = 0.99
-        let call = DerivePM2Margin.optionValue(.call, forwardUSD: 3000, strikeUSD: strike, volatility: volatility, years: 0.1, discountFactor: discount)
-        let put = DerivePM2Margin.optionValue(.put, forwardUSD: 3000, strikeUSD: strike, volatility: volatility, years: 0.1, discountFactor: discount)
+        let call = DerivePM2Margin.optionValue(
+            .call, forwardUSD: 3000, strikeUSD: strike, volatility: volatility, years: 0.1, discountFactor: discount)
+        let put = DerivePM2Margin.optionValue(
+            .put, forwardUSD: 3000, strikeUSD: strike, volatility: volatility, years: 0.1, discountFactor: discount)
         #expect(isClose(call - put, discount * (3000 - strike), relative: 0, absolute: 1e-9 * 3000))
         #expect(call <= 3000 * discount && put <= strike * discount)
     }
@@ -104,7 +111,8 @@ import Testing
 
     @Test func otherCollateralIsHaircutAndStablePriceConverts() throws {
         let haircuts = DerivePM2CollateralHaircuts(isRiskCancelling: false, mmHaircut: 0.1, imHaircut: 0.05)
-        let usdt = DerivePM2Portfolio.Collateral(name: "USDT", amount: 1000, priceUSD: 0.999, confidence: 1, haircuts: haircuts, source: "usdt")
+        let usdt = DerivePM2Portfolio.Collateral(
+            name: "USDT", amount: 1000, priceUSD: 0.999, confidence: 1, haircuts: haircuts, source: "usdt")
         let result = try DerivePM2Margin.compute(Self.portfolio(collaterals: [usdt], stable: 0.9999), parameters: Self.parameters)
         let value = 1000 * 0.999 / 0.9999
         #expect(isClose(result.collateralValueUSD, value, relative: 1e-15))
@@ -118,18 +126,24 @@ import Testing
         let result = try DerivePM2Margin.compute(Self.portfolio(cash: 10_000, perp: perp), parameters: Self.parameters)
         let scenarios = Self.parameters.scenarios
         let pnls = scenarios.map { -2 * ($0.spotShock - 1) * 3010 * $0.dampeningFactor }
-        for (result, expected) in zip(result.scenarios, pnls) { #expect(isClose(result.pnlUSD, expected, relative: 1e-14, absolute: 1e-12)) }
+        for (result, expected) in zip(result.scenarios, pnls) {
+            #expect(isClose(result.pnlUSD, expected, relative: 1e-14, absolute: 1e-12))
+        }
         let worst = pnls.min() ?? 0
         let notional = 2 * Self.spotUSD
         let other = Self.parameters.otherContingency
         #expect(isClose(result.maintenanceMarginUSD, 10_150 + 0.8 * worst - notional * other.mmPerpPercent, relative: 1e-14))
-        #expect(isClose(result.initialMarginUSD, 10_150 + 1.0 * worst - notional * (other.mmPerpPercent + other.imPerpPercent), relative: 1e-14))
+        #expect(
+            isClose(result.initialMarginUSD, 10_150 + 1.0 * worst - notional * (other.mmPerpPercent + other.imPerpPercent), relative: 1e-14)
+        )
     }
 
     @Test func lowConfidenceAddsTheOracleContingencyToInitialMarginOnly() throws {
         let perp = DerivePM2Portfolio.Perp(positionCoins: 1, priceUSD: 3000, confidence: 0.4, unrealisedValueUSD: 0, source: "perp")
-        let confident = try DerivePM2Margin.compute(Self.portfolio(perp: DerivePM2Portfolio.Perp(
-            positionCoins: 1, priceUSD: 3000, confidence: 1, unrealisedValueUSD: 0, source: "perp")), parameters: Self.parameters)
+        let confident = try DerivePM2Margin.compute(
+            Self.portfolio(
+                perp: DerivePM2Portfolio.Perp(
+                    positionCoins: 1, priceUSD: 3000, confidence: 1, unrealisedValueUSD: 0, source: "perp")), parameters: Self.parameters)
         let doubtful = try DerivePM2Margin.compute(Self.portfolio(perp: perp), parameters: Self.parameters)
         #expect(doubtful.maintenanceMarginUSD == confident.maintenanceMarginUSD)
         let addOn = (1 - 0.4) * Self.parameters.otherContingency.confMargin * Self.spotUSD
@@ -142,7 +156,10 @@ import Testing
         let risk = try #require(result.expiries.first)
         let margin = Self.parameters.margin
         let years = 90.0 / 365
-        #expect(isClose(risk.staticDiscountPositive, 0.95 * Double.exp(-years * (0.05 * margin.longRateMultScale + margin.longRateAddScale)), relative: 1e-14))
+        #expect(
+            isClose(
+                risk.staticDiscountPositive, 0.95 * Double.exp(-years * (0.05 * margin.longRateMultScale + margin.longRateAddScale)),
+                relative: 1e-14))
         let unmoved = try #require(result.scenarios.first { $0.scenario.spotShock == 1 && $0.scenario.volShock == .none })
         #expect(isClose(unmoved.pnlUSD, risk.markToMarketUSD * (risk.staticDiscountPositive - 1), relative: 1e-13))
         #expect(unmoved.pnlUSD < 0)
@@ -157,8 +174,10 @@ import Testing
     }
 
     @Test func volShockMultipliersFollowTheDTEScaling() throws {
-        let short = try DerivePM2Margin.compute(Self.portfolio(expiries: [Self.expiry([Self.option(3000, .call, 1)], seconds: 7 * 86_400)]), parameters: Self.parameters)
-        let long = try DerivePM2Margin.compute(Self.portfolio(expiries: [Self.expiry([Self.option(3000, .call, 1)], seconds: 180 * 86_400)]), parameters: Self.parameters)
+        let short = try DerivePM2Margin.compute(
+            Self.portfolio(expiries: [Self.expiry([Self.option(3000, .call, 1)], seconds: 7 * 86_400)]), parameters: Self.parameters)
+        let long = try DerivePM2Margin.compute(
+            Self.portfolio(expiries: [Self.expiry([Self.option(3000, .call, 1)], seconds: 180 * 86_400)]), parameters: Self.parameters)
         let vol = Self.parameters.volShock
         let shortMultiplier = Double.pow(30.0 / 7, vol.shortTermPower)
         let longMultiplier = Double.pow(30.0 / 180, vol.longTermPower)
@@ -170,10 +189,14 @@ import Testing
     @Test func pegLossRaisesTheInitialFactorOnly() throws {
         let expiry = Self.expiry([Self.option(3000, .call, -1)])
         let pegged = try DerivePM2Margin.compute(Self.portfolio(cash: 5000, expiries: [expiry], stable: 1), parameters: Self.parameters)
-        let depegged = try DerivePM2Margin.compute(Self.portfolio(cash: 5000, expiries: [expiry], stable: 0.95), parameters: Self.parameters)
+        let depegged = try DerivePM2Margin.compute(
+            Self.portfolio(cash: 5000, expiries: [expiry], stable: 0.95), parameters: Self.parameters)
         let other = Self.parameters.otherContingency
         #expect(pegged.initialFactor == Self.parameters.margin.imFactor)
-        #expect(isClose(depegged.initialFactor, Self.parameters.margin.imFactor + (other.pegLossThreshold - 0.95) * other.pegLossFactor, relative: 1e-15))
+        #expect(
+            isClose(
+                depegged.initialFactor, Self.parameters.margin.imFactor + (other.pegLossThreshold - 0.95) * other.pegLossFactor,
+                relative: 1e-15))
         #expect(depegged.maintenanceMarginUSD == pegged.maintenanceMarginUSD)
     }
 
@@ -182,7 +205,8 @@ import Testing
     func requirementsScaleWithTheBook(factor: Double) throws {
         func book(_ scale: Double) -> DerivePM2Portfolio {
             let expiry = Self.expiry([Self.option(2800, .put, -4 * scale), Self.option(3300, .call, 2 * scale)], seconds: 20 * 86_400)
-            let perp = DerivePM2Portfolio.Perp(positionCoins: 1.5 * scale, priceUSD: 3005, confidence: 1, unrealisedValueUSD: 0, source: "perp")
+            let perp = DerivePM2Portfolio.Perp(
+                positionCoins: 1.5 * scale, priceUSD: 3005, confidence: 1, unrealisedValueUSD: 0, source: "perp")
             return Self.portfolio(expiries: [expiry], perp: perp)
         }
         let base = try DerivePM2Margin.compute(book(1), parameters: Self.parameters)
@@ -221,7 +245,10 @@ import Testing
         }
         #expect(throws: EngineError.self) { try ModelParameters(json: JSONParser.parse(#"{"model": "cme-span", "id": "x"}"#)) }
         // The okx-pm set loads with and without an explicit model.
-        guard case .object(var object) = Fixtures.parameterDocument("okx-2025-01") else { Issue.record("not an object"); return }
+        guard case .object(var object) = Fixtures.parameterDocument("okx-2025-01") else {
+            Issue.record("not an object")
+            return
+        }
         #expect(try ModelParameters(json: .object(object)).model == .okxPM)
         object["model"] = .string("okx-pm")
         let explicit = try ModelParameters(json: .object(object))

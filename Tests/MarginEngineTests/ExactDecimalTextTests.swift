@@ -66,11 +66,12 @@ import Testing
     /// 0–40 fraction digits, exponents up to ±120, ties at the 19th digit), sometimes with one byte changed.
     static func literal(_ random: inout SeededGenerator) -> String {
         func digits(_ count: Int, _ random: inout SeededGenerator) -> String {
-            String((0..<count).map { _ in
-                // Many 0s, 5s and 9s: ties, carries and runs of zeros are where rounding goes wrong.
-                let pool: [Character] = ["0", "0", "0", "5", "9", "1", "2", "3", "4", "6", "7", "8"]
-                return pool[Int.random(in: 0..<pool.count, using: &random)]
-            })
+            String(
+                (0..<count).map { _ in
+                    // Many 0s, 5s and 9s: ties, carries and runs of zeros are where rounding goes wrong.
+                    let pool: [Character] = ["0", "0", "0", "5", "9", "1", "2", "3", "4", "6", "7", "8"]
+                    return pool[Int.random(in: 0..<pool.count, using: &random)]
+                })
         }
         var text = Bool.random(using: &random) ? "-" : ""
         let integerDigits = Int.random(in: 0...24, using: &random)

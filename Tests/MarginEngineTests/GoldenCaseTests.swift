@@ -34,10 +34,13 @@ import Testing
         response[member: "riskUnitData"]?.arrayItems.first { $0[member: "riskUnit"]?.scalarText == coin }
     }
 
-    static func expectField(_ object: JSONValue?, _ key: String, _ expected: Double, relative: Double = tolerance,
-        sourceLocation: SourceLocation = #_sourceLocation) {
+    static func expectField(
+        _ object: JSONValue?, _ key: String, _ expected: Double, relative: Double = tolerance,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         let actual = object?[member: key]?.doubleValue
-        #expect(actual.map { isClose($0, expected, relative: relative, absolute: relative == 0 ? 0 : 1e-12) } == true,
+        #expect(
+            actual.map { isClose($0, expected, relative: relative, absolute: relative == 0 ? 0 : 1e-12) } == true,
             "\(key): \(actual.map(String.init(describing:)) ?? "missing") vs \(expected)", sourceLocation: sourceLocation)
     }
 
@@ -59,8 +62,10 @@ import Testing
                 ("imr", 1538.9669514070802), ("delta", -9704.903689800001), ("upl", 290.49631020000027),
             ],
             worstMove: "0.12",
-            mr1Cells: [("0.04", -388.1369748240002), ("0.08", -776.2739496480004), ("0.12", -1164.4109244719994),
-                ("-0.04", 388.1369748240002), ("-0.08", 776.2739496480004), ("-0.12", 1164.4109244719994), ("0", 0)],
+            mr1Cells: [
+                ("0.04", -388.1369748240002), ("0.08", -776.2739496480004), ("0.12", -1164.4109244719994),
+                ("-0.04", 388.1369748240002), ("-0.08", 776.2739496480004), ("-0.12", 1164.4109244719994), ("0", 0),
+            ],
             mr6Worst: (-2328.8218489440005, "0.24")),
         UnitExpectation(
             coin: "LTC",
@@ -70,8 +75,10 @@ import Testing
                 ("imr", 249.16186679436), ("delta", 1019.5308), ("upl", -78943.6692),
             ],
             worstMove: "-0.18",
-            mr1Cells: [("0.06", 61.168909352399936), ("0.12", 122.33781870480001), ("0.18", 183.50672805719995),
-                ("-0.06", -61.168909352399936), ("-0.12", -122.33781870480001), ("-0.18", -183.50672805719995), ("0", 0)],
+            mr1Cells: [
+                ("0.06", 61.168909352399936), ("0.12", 122.33781870480001), ("0.18", 183.50672805719995),
+                ("-0.06", -61.168909352399936), ("-0.12", -122.33781870480001), ("-0.18", -183.50672805719995), ("0", 0),
+            ],
             mr6Worst: (-367.0134561144, "-0.36")),
     ]
 
@@ -131,7 +138,7 @@ import Testing
         let components = market.flatMap { try? RiskUnitComponents(exposure, tier: .tier1, market: $0, parameters: parameters) }
         #expect(components?.mr7 == 50_000)
         #expect(components?.mmr == 50_000)
-        #expect(components?.dominant == "MR7")
+        #expect(components?.dominant == .mr7)
     }
 
     /// Golden case 3: MR9 on a 10,000,000 USD hedge between USDT-margined and USD-margined legs.
@@ -141,7 +148,7 @@ import Testing
         exposure.cashDeltaUSD = [10_000_000, 0, -10_000_000]
         let components = try RiskUnitComponents(exposure, tier: .tier1, market: market, parameters: Fixtures.parameters)
         #expect(isClose(components.mr9, 202_500, relative: 1e-12))
-        #expect(components.dominant == "MR9")
+        #expect(components.dominant == .mr9)
     }
 
     /// Golden case 4: OKX's older classic option rule, margin factor 1.02, contract 0.1 BTC: a short call
@@ -151,8 +158,9 @@ import Testing
             .call, isShort: true, strikeUSD: 6000, forwardUSD: 5900, markCoin: 0.0575,
             coefficients: ClassicOptionCoefficients(a: 0.1, b: 0.15, c: 0.03), marginFactor: 1.02)
         #expect(isClose(perCoin * 0.1, 0.0193211, relative: 0, absolute: 1e-7), "published cut to 7 decimals: 0.01932118…")
-        #expect(ClassicOptionMargin.initialMarginCoins(
-            .call, isShort: false, strikeUSD: 6000, forwardUSD: 5900, markCoin: 0.0575,
-            coefficients: ClassicOptionCoefficients(a: 0.1, b: 0.15, c: 0.03), marginFactor: 1.02) == 0)
+        #expect(
+            ClassicOptionMargin.initialMarginCoins(
+                .call, isShort: false, strikeUSD: 6000, forwardUSD: 5900, markCoin: 0.0575,
+                coefficients: ClassicOptionCoefficients(a: 0.1, b: 0.15, c: 0.03), marginFactor: 1.02) == 0)
     }
 }

@@ -211,45 +211,65 @@ import Testing
     }
 
     static let badEntries: [BadEntry] = [
-        BadEntry(name: "instType of another kind", entry: swapEntry, key: "instType", value: .string("FUTURES"), errorCase: "invalidField",
+        BadEntry(
+            name: "instType of another kind", entry: swapEntry, key: "instType", value: .string("FUTURES"), errorCase: "invalidField",
             path: "catalog[0].instType", mentions: ["FUTURES", "BTC-USDT-SWAP"]),
-        BadEntry(name: "unknown instType", entry: swapEntry, key: "instType", value: .string("PERP"), errorCase: "invalidField",
+        BadEntry(
+            name: "unknown instType", entry: swapEntry, key: "instType", value: .string("PERP"), errorCase: "invalidField",
             path: "catalog[0].instType", mentions: ["PERP"]),
-        BadEntry(name: "instType missing", entry: swapEntry, key: "instType", value: nil, errorCase: "missingField",
+        BadEntry(
+            name: "instType missing", entry: swapEntry, key: "instType", value: nil, errorCase: "missingField",
             path: "catalog[0].instType", mentions: []),
-        BadEntry(name: "ctType inverse on a linear swap", entry: swapEntry, key: "ctType", value: .string("inverse"), errorCase: "invalidField",
+        BadEntry(
+            name: "ctType inverse on a linear swap", entry: swapEntry, key: "ctType", value: .string("inverse"), errorCase: "invalidField",
             path: "catalog[0].ctType", mentions: ["inverse", "linear"]),
-        BadEntry(name: "settleCcy of a linear swap", entry: swapEntry, key: "settleCcy", value: .string("USDC"), errorCase: "invalidField",
+        BadEntry(
+            name: "settleCcy of a linear swap", entry: swapEntry, key: "settleCcy", value: .string("USDC"), errorCase: "invalidField",
             path: "catalog[0].settleCcy", mentions: ["USDC", "USDT"]),
-        BadEntry(name: "settleCcy of an inverse future", entry: futureEntry, key: "settleCcy", value: .string("USDT"), errorCase: "invalidField",
+        BadEntry(
+            name: "settleCcy of an inverse future", entry: futureEntry, key: "settleCcy", value: .string("USDT"), errorCase: "invalidField",
             path: "catalog[0].settleCcy", mentions: ["USDT", "BTC-USD-250328"]),
-        BadEntry(name: "uly of another coin", entry: swapEntry, key: "uly", value: .string("ETH-USDT"), errorCase: "invalidField",
+        BadEntry(
+            name: "uly of another coin", entry: swapEntry, key: "uly", value: .string("ETH-USDT"), errorCase: "invalidField",
             path: "catalog[0].uly", mentions: ["ETH-USDT", "BTC-USDT"]),
-        BadEntry(name: "optType of the other kind", entry: optionEntry, key: "optType", value: .string("P"), errorCase: "invalidField",
+        BadEntry(
+            name: "optType of the other kind", entry: optionEntry, key: "optType", value: .string("P"), errorCase: "invalidField",
             path: "catalog[0].optType", mentions: ["P", "BTC-USD-250328-100000-C"]),
-        BadEntry(name: "stk of another strike", entry: optionEntry, key: "stk", value: .string("90000"), errorCase: "invalidField",
+        BadEntry(
+            name: "stk of another strike", entry: optionEntry, key: "stk", value: .string("90000"), errorCase: "invalidField",
             path: "catalog[0].stk", mentions: ["90000"]),
-        BadEntry(name: "expTime at midnight", entry: futureEntry, key: "expTime", value: .string(String(march28At0800Millis - 8 * hourMillis)),
+        BadEntry(
+            name: "expTime at midnight", entry: futureEntry, key: "expTime", value: .string(String(march28At0800Millis - 8 * hourMillis)),
             errorCase: "invalidField", path: "catalog[0].expTime", mentions: ["1743120000000", march28At0800]),
-        BadEntry(name: "expTime one day late", entry: optionEntry, key: "expTime", value: .number(String(march28At0800Millis + 24 * hourMillis)),
+        BadEntry(
+            name: "expTime one day late", entry: optionEntry, key: "expTime", value: .number(String(march28At0800Millis + 24 * hourMillis)),
             errorCase: "invalidField", path: "catalog[0].expTime", mentions: ["1743235200000"]),
-        BadEntry(name: "ctVal zero", entry: swapEntry, key: "ctVal", value: .string("0"), errorCase: "invalidField",
+        BadEntry(
+            name: "ctVal zero", entry: swapEntry, key: "ctVal", value: .string("0"), errorCase: "invalidField",
             path: "catalog[0].ctVal", mentions: ["0", "greater than 0"]),
-        BadEntry(name: "ctVal negative", entry: futureEntry, key: "ctVal", value: .number("-100"), errorCase: "invalidField",
+        BadEntry(
+            name: "ctVal negative", entry: futureEntry, key: "ctVal", value: .number("-100"), errorCase: "invalidField",
             path: "catalog[0].ctVal", mentions: ["-100"]),
-        BadEntry(name: "ctVal missing", entry: optionEntry, key: "ctVal", value: nil, errorCase: "missingField",
+        BadEntry(
+            name: "ctVal missing", entry: optionEntry, key: "ctVal", value: nil, errorCase: "missingField",
             path: "catalog[0].ctVal", mentions: []),
-        BadEntry(name: "ctMult zero", entry: optionEntry, key: "ctMult", value: .string("0"), errorCase: "invalidField",
+        BadEntry(
+            name: "ctMult zero", entry: optionEntry, key: "ctMult", value: .string("0"), errorCase: "invalidField",
             path: "catalog[0].ctMult", mentions: ["0"]),
-        BadEntry(name: "tickSz not a number", entry: swapEntry, key: "tickSz", value: .string("abc"), errorCase: "invalidField",
+        BadEntry(
+            name: "tickSz not a number", entry: swapEntry, key: "tickSz", value: .string("abc"), errorCase: "invalidField",
             path: "catalog[0].tickSz", mentions: ["abc"]),
-        BadEntry(name: "lotSz not finite", entry: spotEntry, key: "lotSz", value: .string("1e999"), errorCase: "invalidField",
+        BadEntry(
+            name: "lotSz not finite", entry: spotEntry, key: "lotSz", value: .string("1e999"), errorCase: "invalidField",
             path: "catalog[0].lotSz", mentions: ["1e999"]),
-        BadEntry(name: "baseCcy of a spot pair", entry: spotEntry, key: "baseCcy", value: .string("ETH"), errorCase: "invalidField",
+        BadEntry(
+            name: "baseCcy of a spot pair", entry: spotEntry, key: "baseCcy", value: .string("ETH"), errorCase: "invalidField",
             path: "catalog[0].baseCcy", mentions: ["ETH", "BTC"]),
-        BadEntry(name: "malformed instId", entry: swapEntry, key: "instId", value: .string("BTC-USDT-SWAPP"), errorCase: "unknownInstrument",
+        BadEntry(
+            name: "malformed instId", entry: swapEntry, key: "instId", value: .string("BTC-USDT-SWAPP"), errorCase: "unknownInstrument",
             path: "catalog[0].instId", mentions: ["BTC-USDT-SWAPP"]),
-        BadEntry(name: "instId not a string", entry: swapEntry, key: "instId", value: .number("1"), errorCase: "invalidField",
+        BadEntry(
+            name: "instId not a string", entry: swapEntry, key: "instId", value: .number("1"), errorCase: "invalidField",
             path: "catalog[0].instId", mentions: []),
     ]
 

@@ -23,8 +23,11 @@ import Testing
                 InterestEvent(time: Self.at(minutes: 40), change: .cash(Self.decimal("1020000"))),
             ])
         // 1,000,000 above the quota × 10 % × 1,800 s / 31,536,000 s.
-        let expected = LedgerAmount("USDT", Self.decimal("1000000").multiplied(by: Self.decimal("0.1"))
-            .multiplied(by: Self.decimal("1800")).divided(by: Self.decimal("31536000"))).amount
+        let expected = LedgerAmount(
+            "USDT",
+            Self.decimal("1000000").multiplied(by: Self.decimal("0.1"))
+                .multiplied(by: Self.decimal("1800")).divided(by: Self.decimal("31536000"))
+        ).amount
         #expect(result.bills.count == 1)
         #expect(result.bills.first?.time == Self.at(minutes: 40))
         #expect(result.bills.first?.reason == .liabilityChange)
@@ -54,8 +57,11 @@ import Testing
         #expect(result.bills.map(\.time) == (1...5).map { UnixMillis(Self.midnight.rawValue + $0 * Self.hour) })
         #expect(result.bills.allSatisfy { $0.reason == .hourBoundary && $0.amount.units > 0 })
         // The first hour is half an hour long.
-        let firstHalfHour = LedgerAmount("BTC", Self.decimal("10").multiplied(by: Self.decimal("0.05"))
-            .multiplied(by: Self.decimal("1800000")).divided(by: Self.decimal("31536000000"))).amount
+        let firstHalfHour = LedgerAmount(
+            "BTC",
+            Self.decimal("10").multiplied(by: Self.decimal("0.05"))
+                .multiplied(by: Self.decimal("1800000")).divided(by: Self.decimal("31536000000"))
+        ).amount
         #expect(result.bills.first?.amount == firstHalfHour)
     }
 
@@ -86,7 +92,8 @@ import Testing
             currency: "USDT", start: Self.midnight, end: Self.at(minutes: 60), cashBalance: -Self.decimal("30000"),
             quota: Self.decimal("20000"), annualRate: Self.decimal("0.1"),
             events: [InterestEvent(time: Self.at(minutes: 30), change: .quota(Self.decimal("27500")))])
-        let expected = (Self.decimal("10000").multiplied(by: Self.decimal("1800000")) + Self.decimal("2500").multiplied(by: Self.decimal("1800000")))
+        let expected =
+            (Self.decimal("10000").multiplied(by: Self.decimal("1800000")) + Self.decimal("2500").multiplied(by: Self.decimal("1800000")))
             .multiplied(by: Self.decimal("0.1")).divided(by: Self.decimal("31536000000"))
         #expect(result.totalBilled == LedgerAmount("USDT", expected).amount)
     }
@@ -109,16 +116,21 @@ import Testing
     /// Auto-borrow on/off and the borrow limit; a refused spend changes nothing.
     @Test func spendingWithAndWithoutAutoBorrow() {
         let limit = Self.decimal("10000000")
-        #expect(Borrowing.spend(Self.decimal("100"), from: Self.decimal("250"), autoBorrow: false, limit: limit)
-            == .accepted(newBalance: Self.decimal("150"), borrowed: .zero))
-        #expect(Borrowing.spend(Self.decimal("300"), from: Self.decimal("250"), autoBorrow: false, limit: limit)
-            == .insufficientBalance(available: Self.decimal("250"), needed: Self.decimal("300")))
-        #expect(Borrowing.spend(Self.decimal("300"), from: Self.decimal("250"), autoBorrow: true, limit: limit)
-            == .accepted(newBalance: Self.decimal("-50"), borrowed: Self.decimal("50")))
-        #expect(Borrowing.spend(Self.decimal("100"), from: Self.decimal("-50"), autoBorrow: true, limit: limit)
-            == .accepted(newBalance: Self.decimal("-150"), borrowed: Self.decimal("100")))
-        #expect(Borrowing.spend(Self.decimal("10000001"), from: .zero, autoBorrow: true, limit: limit)
-            == .borrowLimitExceeded(limit: limit, wouldOwe: Self.decimal("10000001")))
+        #expect(
+            Borrowing.spend(Self.decimal("100"), from: Self.decimal("250"), autoBorrow: false, limit: limit)
+                == .accepted(newBalance: Self.decimal("150"), borrowed: .zero))
+        #expect(
+            Borrowing.spend(Self.decimal("300"), from: Self.decimal("250"), autoBorrow: false, limit: limit)
+                == .insufficientBalance(available: Self.decimal("250"), needed: Self.decimal("300")))
+        #expect(
+            Borrowing.spend(Self.decimal("300"), from: Self.decimal("250"), autoBorrow: true, limit: limit)
+                == .accepted(newBalance: Self.decimal("-50"), borrowed: Self.decimal("50")))
+        #expect(
+            Borrowing.spend(Self.decimal("100"), from: Self.decimal("-50"), autoBorrow: true, limit: limit)
+                == .accepted(newBalance: Self.decimal("-150"), borrowed: Self.decimal("100")))
+        #expect(
+            Borrowing.spend(Self.decimal("10000001"), from: .zero, autoBorrow: true, limit: limit)
+                == .borrowLimitExceeded(limit: limit, wouldOwe: Self.decimal("10000001")))
         #expect(Fixtures.parameters.borrowLimit(for: "BTC", indexUSD: 90_000) == 200)
         #expect(Fixtures.parameters.borrowLimit(for: "AVAX", indexUSD: 12.5) == 80_000)
     }

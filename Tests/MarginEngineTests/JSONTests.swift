@@ -217,7 +217,9 @@ import Testing
     }
 
     @Test func compactOutputIsExact() {
-        let value: JSONValue = .object([("b", .array([.number("1"), .null, .bool(true)])), ("a", .string("x\"y")), ("c", .object(JSONObject()))])
+        let value: JSONValue = .object([
+            ("b", .array([.number("1"), .null, .bool(true)])), ("a", .string("x\"y")), ("c", .object(JSONObject())),
+        ])
         #expect(JSONWriter.serialize(value) == #"{"b":[1,null,true],"a":"x\"y","c":{}}"#)
     }
 

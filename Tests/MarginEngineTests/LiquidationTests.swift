@@ -34,11 +34,13 @@ import Testing
     /// Common checks of a triggered plan that should restore the account.
     static func expectRestored(_ plan: LiquidationPlan, firstStep: LiquidationStep, sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(plan.triggered, sourceLocation: sourceLocation)
-        #expect(plan.executedActions.first?.step == firstStep, "steps: \(plan.actions.map { "\($0.step.rawValue)/\($0.status.rawValue)" })",
+        #expect(
+            plan.executedActions.first?.step == firstStep, "steps: \(plan.actions.map { "\($0.step.rawValue)/\($0.status.rawValue)" })",
             sourceLocation: sourceLocation)
         #expect((plan.after.marginRatio ?? .infinity) > parameters.liquidationStopRatio, "\(plan.summary)", sourceLocation: sourceLocation)
         for action in plan.executedActions {
-            #expect((action.ratioAfter ?? .infinity) > (action.ratioBefore ?? .infinity), "\(action.reason)", sourceLocation: sourceLocation)
+            #expect(
+                (action.ratioAfter ?? .infinity) > (action.ratioBefore ?? .infinity), "\(action.reason)", sourceLocation: sourceLocation)
         }
     }
 
@@ -47,12 +49,13 @@ import Testing
         let market = try MarketSnapshot(
             valuationTime: Fixtures.calmMarket.valuationTime, indices: ["BTC-USD": 90_000, "USDT-USD": 0.90, "USDC-USD": 1],
             marks: ["BTC-USDT-SWAP": MarkQuote(markPrice: 100_010), "BTC-USD-SWAP": MarkQuote(markPrice: 90_005)])
-        let portfolio = try Self.funded(Portfolio(positions: [
-            try Self.position("BTC-USDT-SWAP", 1_000, market: market),
-            try Self.position("BTC-USD-SWAP", -9_000, market: market),
-        ]), toRatio: 0.9, market: market)
+        let portfolio = try Self.funded(
+            Portfolio(positions: [
+                try Self.position("BTC-USDT-SWAP", 1_000, market: market),
+                try Self.position("BTC-USD-SWAP", -9_000, market: market),
+            ]), toRatio: 0.9, market: market)
         let before = try PortfolioMargin.compute(portfolio, market: market, parameters: Self.parameters)
-        #expect(before.units.first?.components.dominant == "MR9")
+        #expect(before.units.first?.components.dominant == .mr9)
         let plan = try Self.plan(portfolio, market: market)
         Self.expectRestored(plan, firstStep: .ddh1)
         let first = try #require(plan.executedActions.first)
@@ -67,12 +70,13 @@ import Testing
     /// DDH2: a short strangle hit by a 10 % fall gets delta-hedged with the USDT perpetual.
     @Test func ddh2DeltaHedgesAShortStrangle() throws {
         let market = try Fixtures.calmMarket.shocked(by: -0.10)
-        let portfolio = try Self.funded(Portfolio(positions: [
-            try Self.position("BTC-USD-260130-95000-C", -300, market: market),
-            try Self.position("BTC-USD-260130-85000-P", -300, market: market),
-        ]), toRatio: 0.85, market: market)
+        let portfolio = try Self.funded(
+            Portfolio(positions: [
+                try Self.position("BTC-USD-260130-95000-C", -300, market: market),
+                try Self.position("BTC-USD-260130-85000-P", -300, market: market),
+            ]), toRatio: 0.85, market: market)
         let before = try PortfolioMargin.compute(portfolio, market: market, parameters: Self.parameters)
-        #expect(["MR1", "MR6"].contains(before.units.first?.components.dominant ?? ""))
+        #expect([.mr1, .mr6].contains(before.units.first?.components.dominant))
         let plan = try Self.plan(portfolio, market: market)
         #expect(plan.triggered)
         let hedge = try #require(plan.executedActions.first)
@@ -87,10 +91,11 @@ import Testing
     /// Basis: a long near future against a short far future comes off both legs together.
     @Test func basisClosesTheCalendarSpreadTogether() throws {
         let market = Fixtures.calmMarket
-        let portfolio = try Self.funded(Portfolio(positions: [
-            try Self.position("BTC-USDT-260130", 2_000, market: market),
-            try Self.position("BTC-USDT-261225", -2_000, market: market),
-        ]), toRatio: 0.9, market: market)
+        let portfolio = try Self.funded(
+            Portfolio(positions: [
+                try Self.position("BTC-USDT-260130", 2_000, market: market),
+                try Self.position("BTC-USDT-261225", -2_000, market: market),
+            ]), toRatio: 0.9, market: market)
         let plan = try Self.plan(portfolio, market: market)
         Self.expectRestored(plan, firstStep: .basis)
         let first = try #require(plan.executedActions.first)
@@ -102,7 +107,8 @@ import Testing
     /// General reduction: an over-levered perpetual is cut in one slice sized to the stop plus the buffer.
     @Test func generalReductionSlicesAnOverLeveredPerpetual() throws {
         let market = Fixtures.calmMarket
-        let portfolio = try Self.funded(Portfolio(positions: [try Self.position("ETH-USDT-SWAP", -5_000, market: market)]), toRatio: 0.95, market: market)
+        let portfolio = try Self.funded(
+            Portfolio(positions: [try Self.position("ETH-USDT-SWAP", -5_000, market: market)]), toRatio: 0.95, market: market)
         let plan = try Self.plan(portfolio, market: market)
         Self.expectRestored(plan, firstStep: .general)
         #expect(plan.executedActions.count == 1)
@@ -124,10 +130,11 @@ import Testing
     /// liqMoves: the smallest move of one coin at which the ratio reaches the trigger, other coins held.
     @Test func liquidationDistanceFindsTheFirstCrossing() throws {
         let market = Fixtures.calmMarket
-        let portfolio = try Self.funded(Portfolio(positions: [
-            try Self.position("BTC-USDT-SWAP", -300, market: market),
-            try Self.position("ETH-USDT-SWAP", 200, market: market),
-        ]), toRatio: 2.5, market: market)
+        let portfolio = try Self.funded(
+            Portfolio(positions: [
+                try Self.position("BTC-USDT-SWAP", -300, market: market),
+                try Self.position("ETH-USDT-SWAP", 200, market: market),
+            ]), toRatio: 2.5, market: market)
         let moves = try LiquidationDistance.moves(portfolio, coin: "BTC", market: market, parameters: Self.parameters)
         let up = try #require(moves.up)
         #expect(up > 0 && up < 0.99)
@@ -145,7 +152,8 @@ import Testing
 
     @Test func safeAccountIsLeftAlone() throws {
         let market = Fixtures.calmMarket
-        let portfolio = try Self.funded(Portfolio(positions: [try Self.position("BTC-USDT-SWAP", -100, market: market)]), toRatio: 3, market: market)
+        let portfolio = try Self.funded(
+            Portfolio(positions: [try Self.position("BTC-USDT-SWAP", -100, market: market)]), toRatio: 3, market: market)
         let plan = try Self.plan(portfolio, market: market)
         #expect(!plan.triggered && plan.actions.isEmpty)
         #expect(plan.summary.hasPrefix("safe: margin ratio"))
@@ -192,7 +200,8 @@ import Testing
             let plan = try Self.plan(portfolio, market: Self.universe.market)
             #expect(plan.triggered, "ratio \(plan.before.marginRatio ?? .infinity)")
             // Ends above the stop, or with nothing left to close.
-            #expect((plan.after.marginRatio ?? .infinity) > Self.parameters.liquidationStopRatio || plan.finalPortfolio.positions.isEmpty,
+            #expect(
+                (plan.after.marginRatio ?? .infinity) > Self.parameters.liquidationStopRatio || plan.finalPortfolio.positions.isEmpty,
                 "\(plan.summary)")
             // Every executed action raised the margin ratio (or, with no equity left, lowered the requirement),
             // except the forced close-out, which happens only when no action could and the account is still at
@@ -220,13 +229,16 @@ import Testing
                 var explained: [String: Double] = [:]
                 // P&L + premium − fee of each fill, as the ledger posts it (rounded to the currency's scale).
                 for fill in action.fills {
-                    #expect(abs(fill.cashChange - (fill.realizedPnL + fill.premium - fill.fee)) <= 0.5e-6 * max(1, abs(fill.cashChange)) + 1e-12)
+                    #expect(
+                        abs(fill.cashChange - (fill.realizedPnL + fill.premium - fill.fee)) <= 0.5e-6 * max(1, abs(fill.cashChange)) + 1e-12
+                    )
                     explained[fill.settleCurrency, default: 0] += fill.cashChange
                 }
                 if action.step == .general || action.step == .basis || action.step == .ddh1 || action.step == .ddh2 {
                     for currency in Set(explained.keys).union(action.cashChanges.keys) {
                         let scale = max(1, abs(explained[currency] ?? 0))
-                        #expect(isClose(action.cashChanges[currency] ?? 0, explained[currency] ?? 0, relative: 1e-9, absolute: 1e-9 * scale))
+                        #expect(
+                            isClose(action.cashChanges[currency] ?? 0, explained[currency] ?? 0, relative: 1e-9, absolute: 1e-9 * scale))
                     }
                     let fees = action.fills.reduce(into: [String: Double]()) { $0[$1.settleCurrency, default: 0] += $1.fee }
                     #expect(action.insuranceFundChanges == fees.filter { $0.value != 0 })
@@ -242,7 +254,9 @@ import Testing
             }
             // The same input gives the same plan.
             let again = try Self.plan(portfolio, market: Self.universe.market)
-            #expect(JSONWriter.serialize(again.json(parameters: Self.parameters)) == JSONWriter.serialize(plan.json(parameters: Self.parameters)))
+            #expect(
+                JSONWriter.serialize(again.json(parameters: Self.parameters))
+                    == JSONWriter.serialize(plan.json(parameters: Self.parameters)))
         }
     }
 
@@ -252,20 +266,24 @@ import Testing
         let linear = try Self.catalog.instrument("BTC-USDT-SWAP", path: "t")
         let inverse = try Self.catalog.instrument("BTC-USD-SWAP", path: "t")
         let option = try Self.catalog.instrument("BTC-USD-260327-90000-C", path: "t")
-        let portfolio = Portfolio(positions: [
-            Position(instrument: linear, sizeContracts: -100, averagePrice: 80_000),
-            Position(instrument: inverse, sizeContracts: 500, averagePrice: 90_000),
-            Position(instrument: option, sizeContracts: 20, averagePrice: 0.05),
-        ], cashBalances: ["USDT": 1_000])
-        let (afterLinear, linearFill) = portfolio.trading(linear, sizeContracts: 40, price: 85_000, feeRate: 0.001,
+        let portfolio = Portfolio(
+            positions: [
+                Position(instrument: linear, sizeContracts: -100, averagePrice: 80_000),
+                Position(instrument: inverse, sizeContracts: 500, averagePrice: 90_000),
+                Position(instrument: option, sizeContracts: 20, averagePrice: 0.05),
+            ], cashBalances: ["USDT": 1_000])
+        let (afterLinear, linearFill) = portfolio.trading(
+            linear, sizeContracts: 40, price: 85_000, feeRate: 0.001,
             market: try market.market(for: linear, path: ""), settleIndexUSD: try market.indexUSD("USDT"))
         #expect(isClose(linearFill.realizedPnL, -40 * 0.01 * (85_000 - 80_000), relative: 1e-12))
         #expect(afterLinear.positions.first { $0.instrument == linear }?.sizeContracts == -60)
         #expect(isClose(afterLinear.cashBalances["USDT"] ?? 0, 1_000 + linearFill.realizedPnL - linearFill.fee, relative: 1e-12))
-        let (_, inverseFill) = portfolio.trading(inverse, sizeContracts: -500, price: 95_000, feeRate: 0,
+        let (_, inverseFill) = portfolio.trading(
+            inverse, sizeContracts: -500, price: 95_000, feeRate: 0,
             market: try market.market(for: inverse, path: ""), settleIndexUSD: try market.indexUSD("BTC"))
         #expect(isClose(inverseFill.realizedPnL, 500 * 100 * (1 / 90_000.0 - 1 / 95_000.0), relative: 1e-12))
-        let (afterOption, optionFill) = portfolio.trading(option, sizeContracts: -20, price: 0.07, feeRate: 0,
+        let (afterOption, optionFill) = portfolio.trading(
+            option, sizeContracts: -20, price: 0.07, feeRate: 0,
             market: try market.market(for: option, path: ""), settleIndexUSD: try market.indexUSD("BTC"))
         #expect(isClose(optionFill.premium, 20 * 0.01 * 0.07, relative: 1e-12))
         #expect(!afterOption.positions.contains { $0.instrument == option })

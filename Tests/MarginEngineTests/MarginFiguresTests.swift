@@ -1,6 +1,7 @@
-@testable import MarginEngine
 import MarginTestSupport
 import Testing
+
+@testable import MarginEngine
 
 /// The figures-only evaluation the liquidation planner sizes its actions with (``MarginFigures``) against the
 /// full computation: bit for bit, on random portfolios, with one evaluator reused across portfolios as the
@@ -8,14 +9,16 @@ import Testing
 @Suite struct MarginFiguresTests {
     static let parameters = Fixtures.parameters
     static let universe = RandomPortfolios(catalog: Fixtures.catalog, market: Fixtures.calmMarket, parameters: Fixtures.parameters)
-    static let table = ScenarioVectorTable(instruments: Fixtures.catalog.instruments, market: Fixtures.calmMarket, parameters: Fixtures.parameters)
+    static let table = ScenarioVectorTable(
+        instruments: Fixtures.catalog.instruments, market: Fixtures.calmMarket, parameters: Fixtures.parameters)
 
     /// Every field of the figures, as bits (`==` would let −0 equal +0).
     static func bits(_ figures: AccountFigures) -> [UInt64?] {
         [
             figures.equityUSD.bitPattern, figures.adjustedEquityUSD.bitPattern, figures.derivativesMmrUSD.bitPattern,
             figures.derivativesImrUSD.bitPattern, figures.borrowMmrUSD.bitPattern, figures.borrowImrUSD.bitPattern,
-            figures.totalMmrUSD.bitPattern, figures.totalImrUSD.bitPattern, figures.marginRatio?.bitPattern, figures.liabilityUSD.bitPattern,
+            figures.totalMmrUSD.bitPattern, figures.totalImrUSD.bitPattern, figures.marginRatio?.bitPattern,
+            figures.liabilityUSD.bitPattern,
             figures.accruesInterest ? 1 : 0,
         ]
     }
@@ -29,7 +32,8 @@ import Testing
         ledgered.positions = ledgered.positions.map { position in
             Position(
                 instrument: position.instrument,
-                ledger: LedgerPosition(sizeContracts: ExactDecimal(position.sizeContracts), averagePrice: ExactDecimal(position.averagePrice)),
+                ledger: LedgerPosition(
+                    sizeContracts: ExactDecimal(position.sizeContracts), averagePrice: ExactDecimal(position.averagePrice)),
                 source: position.source)
         }
         var chosen = ledgered

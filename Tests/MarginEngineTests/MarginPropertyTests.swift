@@ -27,7 +27,10 @@ import Testing
                 for unit in result.units {
                     #expect(Self.components(unit).allSatisfy { $0.isFinite && $0 >= 0 }, "\(unit.coin): \(Self.components(unit))")
                 }
-                #expect([result.totalMmrUSD, result.totalImrUSD, result.borrowMmrUSD, result.derivativesMmrUSD].allSatisfy { $0.isFinite && $0 >= 0 })
+                #expect(
+                    [result.totalMmrUSD, result.totalImrUSD, result.borrowMmrUSD, result.derivativesMmrUSD].allSatisfy {
+                        $0.isFinite && $0 >= 0
+                    })
                 #expect(result.adjustedEquityUSD.isFinite && result.equityUSD.isFinite)
             }
         }
@@ -55,7 +58,9 @@ import Testing
                     (unit.components.mr5, scaledUnit.components.mr5), (unit.components.mr6, scaledUnit.components.mr6),
                 ]
                 for (index, (small, large)) in pairs.enumerated() {
-                    #expect(isClose(large, k * small, relative: 1e-9, absolute: 1e-12 * gross), "\(unit.coin) MR\(index + 1): \(large) vs \(k) × \(small)")
+                    #expect(
+                        isClose(large, k * small, relative: 1e-9, absolute: 1e-12 * gross),
+                        "\(unit.coin) MR\(index + 1): \(large) vs \(k) × \(small)")
                 }
             }
         }
@@ -97,8 +102,12 @@ import Testing
 
     /// (d) A long spot balance lowers the MMR of a short perpetual's unit (spot in use hedges it).
     @Test func longSpotLowersShortPerpetualMargin() async {
-        let perpetuals = ["BTC-USDT-SWAP", "ETH-USDT-SWAP", "SOL-USDT-SWAP", "LTC-USDT-SWAP", "AVAX-USDT-SWAP", "BTC-USD-SWAP", "ETH-USDC-SWAP"]
-        await propertyCheck(count: Self.checks, input: Gen.int(in: 0...perpetuals.count - 1), Gen.int(in: 1...5000), Gen.double(in: 0.01...1)) { which, lots, hedgeShare in
+        let perpetuals = [
+            "BTC-USDT-SWAP", "ETH-USDT-SWAP", "SOL-USDT-SWAP", "LTC-USDT-SWAP", "AVAX-USDT-SWAP", "BTC-USD-SWAP", "ETH-USDC-SWAP",
+        ]
+        await propertyCheck(
+            count: Self.checks, input: Gen.int(in: 0...perpetuals.count - 1), Gen.int(in: 1...5000), Gen.double(in: 0.01...1)
+        ) { which, lots, hedgeShare in
             let id = perpetuals[which]
             let instrument = try Fixtures.catalog.instrument(id, path: "test")
             let market = try Fixtures.calmMarket.market(for: instrument, path: "test")
@@ -108,7 +117,8 @@ import Testing
             let coinDelta = unhedged.units[0].greeks.deltaBS
             let balance = -coinDelta * hedgeShare
             let hedged = try Self.margin(Portfolio(positions: [position], cashBalances: [instrument.underlying: balance]), Self.calm)
-            #expect(hedged.units[0].components.mmr < unhedged.units[0].components.mmr,
+            #expect(
+                hedged.units[0].components.mmr < unhedged.units[0].components.mmr,
                 "\(id) size \(size): \(hedged.units[0].components.mmr) vs \(unhedged.units[0].components.mmr)")
             #expect(isClose(hedged.units[0].spotInUse?.coins ?? 0, balance, relative: 1e-12))
         }
@@ -143,7 +153,8 @@ import Testing
             }
             portfolio.positions.shuffle(using: &generator)
             let key = { (position: Position) in "\(position.instrument.id)|\(position.sizeContracts)|\(position.averagePrice)" }
-            #expect(portfolio.canonicallyOrderedPositions().map(key) == portfolio.positions.sorted(by: Position.canonicallyOrdered).map(key))
+            #expect(
+                portfolio.canonicallyOrderedPositions().map(key) == portfolio.positions.sorted(by: Position.canonicallyOrdered).map(key))
             let groups = portfolio.canonicalGroups()
             #expect(groups.map(\.instrumentID) == Set(portfolio.positions.map(\.instrument.id.rawValue)).sorted())
         }
@@ -175,7 +186,10 @@ import Testing
                     var without = portfolio
                     if let index = without.positions.firstIndex(of: position.position) { without.positions.remove(at: index) }
                     let recomputed = try Self.margin(without, Self.calm).units.first { $0.coin == unit.coin }?.components.mmr ?? 0
-                    #expect(isClose(position.marginalMmrUSD, unit.components.mmr - recomputed, relative: 1e-7, absolute: 1e-6 * max(1, unit.components.mmr)))
+                    #expect(
+                        isClose(
+                            position.marginalMmrUSD, unit.components.mmr - recomputed, relative: 1e-7,
+                            absolute: 1e-6 * max(1, unit.components.mmr)))
                 }
             }
         }

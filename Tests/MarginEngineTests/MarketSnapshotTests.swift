@@ -119,71 +119,102 @@ import Testing
     static let badSnapshots: [BadSnapshot] = [
         BadSnapshot(name: "missing ts", text: document(ts: nil), errorCase: "missingField", path: "market.ts", mentions: []),
         BadSnapshot(name: "empty ts", text: document(ts: #""""#), errorCase: "missingField", path: "market.ts", mentions: []),
-        BadSnapshot(name: "ts not a number", text: document(ts: #""abc""#), errorCase: "invalidField", path: "market.ts", mentions: ["abc"]),
-        BadSnapshot(name: "ts with a fraction", text: document(ts: #""1767115875944.5""#), errorCase: "invalidField",
+        BadSnapshot(
+            name: "ts not a number", text: document(ts: #""abc""#), errorCase: "invalidField", path: "market.ts", mentions: ["abc"]),
+        BadSnapshot(
+            name: "ts with a fraction", text: document(ts: #""1767115875944.5""#), errorCase: "invalidField",
             path: "market.ts", mentions: ["1767115875944.5"]),
         BadSnapshot(name: "negative ts", text: document(ts: #""-5""#), errorCase: "invalidField", path: "market.ts", mentions: ["-5"]),
         BadSnapshot(name: "missing indices", text: document(indices: nil), errorCase: "missingField", path: "market.indices", mentions: []),
-        BadSnapshot(name: "negative index price", text: document(indices: #"{"BTC-USD": "-1", "USDT-USD": "0.99975"}"#),
+        BadSnapshot(
+            name: "negative index price", text: document(indices: #"{"BTC-USD": "-1", "USDT-USD": "0.99975"}"#),
             errorCase: "invalidField", path: "market.indices.BTC-USD", mentions: ["-1", "greater than 0"]),
-        BadSnapshot(name: "zero index price", text: document(indices: #"{"BTC-USD": "0", "USDT-USD": "0.99975"}"#),
+        BadSnapshot(
+            name: "zero index price", text: document(indices: #"{"BTC-USD": "0", "USDT-USD": "0.99975"}"#),
             errorCase: "invalidField", path: "market.indices.BTC-USD", mentions: [#""0""#]),
-        BadSnapshot(name: "negative index as a JSON number", text: document(indices: #"{"BTC-USD": 88524.21, "USDT-USD": -0.5}"#),
+        BadSnapshot(
+            name: "negative index as a JSON number", text: document(indices: #"{"BTC-USD": 88524.21, "USDT-USD": -0.5}"#),
             errorCase: "invalidField", path: "market.indices.USDT-USD", mentions: ["-0.5"]),
-        BadSnapshot(name: "NaN index", text: document(indices: #"{"BTC-USD": "NaN", "USDT-USD": "0.99975"}"#),
+        BadSnapshot(
+            name: "NaN index", text: document(indices: #"{"BTC-USD": "NaN", "USDT-USD": "0.99975"}"#),
             errorCase: "invalidField", path: "market.indices.BTC-USD", mentions: ["NaN"]),
-        BadSnapshot(name: "non-finite index", text: document(indices: #"{"BTC-USD": "1e999", "USDT-USD": "0.99975"}"#),
+        BadSnapshot(
+            name: "non-finite index", text: document(indices: #"{"BTC-USD": "1e999", "USDT-USD": "0.99975"}"#),
             errorCase: "invalidField", path: "market.indices.BTC-USD", mentions: ["1e999", "finite"]),
-        BadSnapshot(name: "index pair without a quote", text: document(indices: #"{"BTCUSD": "88524.21"}"#, marks: "[]"),
+        BadSnapshot(
+            name: "index pair without a quote", text: document(indices: #"{"BTCUSD": "88524.21"}"#, marks: "[]"),
             errorCase: "invalidField", path: "market.indices", mentions: ["BTCUSD"]),
-        BadSnapshot(name: "mark for a malformed instId", text: document(marks: #"[{"instId": "BTC-XYZ-SWAP", "markPx": "1"}]"#),
+        BadSnapshot(
+            name: "mark for a malformed instId", text: document(marks: #"[{"instId": "BTC-XYZ-SWAP", "markPx": "1"}]"#),
             errorCase: "unknownInstrument", path: "market.marks[0].instId", mentions: ["BTC-XYZ-SWAP"]),
-        BadSnapshot(name: "mark for a spot pair", text: document(marks: #"[{"instId": "BTC-USDT", "markPx": "88561.1"}]"#),
+        BadSnapshot(
+            name: "mark for a spot pair", text: document(marks: #"[{"instId": "BTC-USDT", "markPx": "88561.1"}]"#),
             errorCase: "unknownInstrument", path: "market.marks[0].instId", mentions: ["BTC-USDT"]),
-        BadSnapshot(name: "mark for an expired future",
+        BadSnapshot(
+            name: "mark for an expired future",
             text: document(marks: #"[{"instId": "BTC-USDT-SWAP", "markPx": "88561.1"}, {"instId": "BTC-USD-251230", "markPx": "88530"}]"#),
             errorCase: "expiredInstrument", path: "market.marks[1].instId", mentions: ["BTC-USD-251230", "2025-12-30T08:00:00.000Z"]),
-        BadSnapshot(name: "mark for an expired option",
+        BadSnapshot(
+            name: "mark for an expired option",
             text: document(marks: #"[{"instId": "BTC-USD-251226-90000-C", "markVol": "0.5"}]"#),
-            errorCase: "expiredInstrument", path: "market.marks[0].instId", mentions: ["BTC-USD-251226-90000-C", "2025-12-26T08:00:00.000Z"]),
-        BadSnapshot(name: "duplicate mark",
+            errorCase: "expiredInstrument", path: "market.marks[0].instId",
+            mentions: ["BTC-USD-251226-90000-C", "2025-12-26T08:00:00.000Z"]),
+        BadSnapshot(
+            name: "duplicate mark",
             text: document(marks: #"[{"instId": "BTC-USDT-SWAP", "markPx": "88561.1"}, {"instId": "BTC-USDT-SWAP", "markPx": "88562"}]"#),
             errorCase: "invalidField", path: "market.marks[1].instId", mentions: ["BTC-USDT-SWAP", "twice"]),
-        BadSnapshot(name: "option with neither markPx nor markVol",
+        BadSnapshot(
+            name: "option with neither markPx nor markVol",
             text: document(marks: #"[{"instId": "BTC-USD-260327-90000-C", "fwdPx": "89559.35"}]"#),
             errorCase: "missingField", path: "market.marks[0].markVol", mentions: []),
-        BadSnapshot(name: "swap without markPx", text: document(marks: #"[{"instId": "BTC-USDT-SWAP"}]"#),
+        BadSnapshot(
+            name: "swap without markPx", text: document(marks: #"[{"instId": "BTC-USDT-SWAP"}]"#),
             errorCase: "missingField", path: "market.marks[0].markPx", mentions: []),
-        BadSnapshot(name: "future with a volatility but no markPx", text: document(marks: #"[{"instId": "BTC-USD-260327", "markVol": "0.5"}]"#),
+        BadSnapshot(
+            name: "future with a volatility but no markPx", text: document(marks: #"[{"instId": "BTC-USD-260327", "markVol": "0.5"}]"#),
             errorCase: "missingField", path: "market.marks[0].markPx", mentions: []),
-        BadSnapshot(name: "markVol above 10", text: document(marks: #"[{"instId": "BTC-USD-260327-90000-C", "markVol": "10.5"}]"#),
+        BadSnapshot(
+            name: "markVol above 10", text: document(marks: #"[{"instId": "BTC-USD-260327-90000-C", "markVol": "10.5"}]"#),
             errorCase: "invalidField", path: "market.marks[0].markVol", mentions: ["10.5", "10"]),
-        BadSnapshot(name: "markVol zero", text: document(marks: #"[{"instId": "BTC-USD-260327-90000-C", "markVol": "0"}]"#),
+        BadSnapshot(
+            name: "markVol zero", text: document(marks: #"[{"instId": "BTC-USD-260327-90000-C", "markVol": "0"}]"#),
             errorCase: "invalidField", path: "market.marks[0].markVol", mentions: [#""0""#]),
-        BadSnapshot(name: "markPx zero", text: document(marks: #"[{"instId": "BTC-USDT-SWAP", "markPx": "0"}]"#),
+        BadSnapshot(
+            name: "markPx zero", text: document(marks: #"[{"instId": "BTC-USDT-SWAP", "markPx": "0"}]"#),
             errorCase: "invalidField", path: "market.marks[0].markPx", mentions: [#""0""#]),
-        BadSnapshot(name: "markPx NaN", text: document(marks: #"[{"instId": "BTC-USDT-SWAP", "markPx": "NaN"}]"#),
+        BadSnapshot(
+            name: "markPx NaN", text: document(marks: #"[{"instId": "BTC-USDT-SWAP", "markPx": "NaN"}]"#),
             errorCase: "invalidField", path: "market.marks[0].markPx", mentions: ["NaN"]),
         // Found by fuzz-position-builder (fuzz/corpus/position-builder/regression-subnormal-mark.json): a subnormal
         // mark made a coin-margined position worth infinitely many coins, and NaN reached the output.
-        BadSnapshot(name: "subnormal markPx", text: document(marks: #"[{"instId": "BTC-USDT-SWAP", "markPx": "770620.15e-324"}]"#),
-            errorCase: "invalidField", path: "market.marks[BTC-USDT-SWAP].markPx", mentions: ["between 0.000000000000001 and 1000000000000000"]),
-        BadSnapshot(name: "index below the price range", text: document(indices: #"{"BTC-USD": "9e-16", "USDT-USD": "0.99975"}"#),
+        BadSnapshot(
+            name: "subnormal markPx", text: document(marks: #"[{"instId": "BTC-USDT-SWAP", "markPx": "770620.15e-324"}]"#),
+            errorCase: "invalidField", path: "market.marks[BTC-USDT-SWAP].markPx",
+            mentions: ["between 0.000000000000001 and 1000000000000000"]),
+        BadSnapshot(
+            name: "index below the price range", text: document(indices: #"{"BTC-USD": "9e-16", "USDT-USD": "0.99975"}"#),
             errorCase: "invalidField", path: "market.indices.BTC-USD", mentions: ["between"]),
-        BadSnapshot(name: "fwdPx above the price range",
+        BadSnapshot(
+            name: "fwdPx above the price range",
             text: document(marks: #"[{"instId": "BTC-USD-260327-90000-C", "markVol": "0.5", "fwdPx": "2e15"}]"#),
             errorCase: "invalidField", path: "market.marks[BTC-USD-260327-90000-C].fwdPx", mentions: ["between"]),
-        BadSnapshot(name: "negative fwdPx", text: document(marks: #"[{"instId": "BTC-USD-260327-90000-C", "markVol": "0.5", "fwdPx": "-1"}]"#),
+        BadSnapshot(
+            name: "negative fwdPx", text: document(marks: #"[{"instId": "BTC-USD-260327-90000-C", "markVol": "0.5", "fwdPx": "-1"}]"#),
             errorCase: "invalidField", path: "market.marks[0].fwdPx", mentions: ["-1"]),
-        BadSnapshot(name: "unknown key in a mark", text: document(marks: #"[{"instId": "BTC-USDT-SWAP", "markPrice": "88561.1"}]"#),
+        BadSnapshot(
+            name: "unknown key in a mark", text: document(marks: #"[{"instId": "BTC-USDT-SWAP", "markPrice": "88561.1"}]"#),
             errorCase: "invalidField", path: "market.marks[0].markPrice", mentions: ["not a known field"]),
-        BadSnapshot(name: "marks not an array", text: document(marks: #"{"BTC-USDT-SWAP": "88561.1"}"#),
+        BadSnapshot(
+            name: "marks not an array", text: document(marks: #"{"BTC-USDT-SWAP": "88561.1"}"#),
             errorCase: "invalidField", path: "market.marks", mentions: ["array"]),
-        BadSnapshot(name: "unknown top-level key", text: document(extra: [#""timestamp": "1""#]),
+        BadSnapshot(
+            name: "unknown top-level key", text: document(extra: [#""timestamp": "1""#]),
             errorCase: "invalidField", path: "market.timestamp", mentions: ["not a known field"]),
-        BadSnapshot(name: "USD rate out of range", text: document(extra: [#""rates": {"USD": "1.5"}"#]),
+        BadSnapshot(
+            name: "USD rate out of range", text: document(extra: [#""rates": {"USD": "1.5"}"#]),
             errorCase: "invalidField", path: "market.rates.USD", mentions: ["1.5"]),
-        BadSnapshot(name: "rate of another currency", text: document(extra: [#""rates": {"EUR": "0.02"}"#]),
+        BadSnapshot(
+            name: "rate of another currency", text: document(extra: [#""rates": {"EUR": "0.02"}"#]),
             errorCase: "invalidField", path: "market.rates.EUR", mentions: []),
         BadSnapshot(name: "document not an object", text: "[]", errorCase: "invalidField", path: "market", mentions: ["object"]),
     ]
@@ -279,7 +310,8 @@ import Testing
         #expect(option.volatility == volatility)
         let years = UnixMillis(Self.ts).years(until: try #require(InstrumentID(Self.callID)?.expiry))
         #expect(isClose(option.timeToExpiryYears, years))
-        let expected = Black76.price(.call, forward: Self.inverseFutureMark, strike: 90000, volatility: volatility, timeToExpiryYears: years)
+        let expected =
+            Black76.price(.call, forward: Self.inverseFutureMark, strike: 90000, volatility: volatility, timeToExpiryYears: years)
             / Self.btcUSD
         #expect(isClose(market.markPrice, expected))
     }
@@ -310,7 +342,8 @@ import Testing
             marks: "[" + optionMark + #", "fwdPx": "90000"}, {"instId": "BTC-USD-260327", "markPx": "89559.35"}]"#, expected: 90000),
         ForwardCase(
             name: "same-expiry inverse future", indices: defaultIndices,
-            marks: "[" + optionMark + #"}, {"instId": "BTC-USD-260327", "markPx": "89559.35"}, {"instId": "BTC-USDT-260327", "markPx": "89600.5"}]"#,
+            marks: "[" + optionMark
+                + #"}, {"instId": "BTC-USD-260327", "markPx": "89559.35"}, {"instId": "BTC-USDT-260327", "markPx": "89600.5"}]"#,
             expected: inverseFutureMark),
         ForwardCase(
             name: "same-expiry USDT future in USD", indices: defaultIndices,
@@ -320,7 +353,8 @@ import Testing
             marks: "[" + optionMark + #"}, {"instId": "BTC-USDC-260327", "markPx": "89600.5"}]"#, expected: linearFutureMark * usdcUSD),
         ForwardCase(
             name: "index when no future of the expiry", indices: defaultIndices,
-            marks: "[" + optionMark + #"}, {"instId": "BTC-USD-260626", "markPx": "90500"}, {"instId": "BTC-USD-SWAP", "markPx": "88539"}]"#,
+            marks: "[" + optionMark
+                + #"}, {"instId": "BTC-USD-260626", "markPx": "90500"}, {"instId": "BTC-USD-SWAP", "markPx": "88539"}]"#,
             expected: btcUSD),
     ])
     func optionForwardFallsBack(_ testCase: ForwardCase) throws {
@@ -371,7 +405,9 @@ import Testing
             try Fixtures.selloffMarket.market(for: try Self.instrument("BTC-USD-260130-100000-C"), path: "simPos[4].instId")
         }
         #expect(Self.caseLabel(error) == "expiredInstrument")
-        #expect(error?.description.hasPrefix(#"simPos[4].instId: instrument "BTC-USD-260130-100000-C" expired at 2026-01-30T08:00:00.000Z"#) == true)
+        #expect(
+            error?.description.hasPrefix(#"simPos[4].instId: instrument "BTC-USD-260130-100000-C" expired at 2026-01-30T08:00:00.000Z"#)
+                == true)
     }
 
     // MARK: - The shipped calm snapshot under a shock
@@ -394,7 +430,8 @@ import Testing
         let linearBefore = try #require(calm.marks["BTC-USDT-SWAP"]?.markPrice)
         let linearAfter = try #require(shocked.marks["BTC-USDT-SWAP"]?.markPrice)
         let btcUSDT = try calm.index(base: "BTC", quote: "USDT")
-        #expect(isClose(linearAfter, linearBefore + Self.shockMove * btcUSDT), "\(linearAfter) vs \(linearBefore + Self.shockMove * btcUSDT)")
+        #expect(
+            isClose(linearAfter, linearBefore + Self.shockMove * btcUSDT), "\(linearAfter) vs \(linearBefore + Self.shockMove * btcUSDT)")
         let inverseBefore = try #require(calm.marks["BTC-USD-SWAP"]?.markPrice)
         let inverseAfter = try #require(shocked.marks["BTC-USD-SWAP"]?.markPrice)
         #expect(isClose(inverseAfter, inverseBefore + Self.shockMove * (try calm.indexUSD("BTC"))))

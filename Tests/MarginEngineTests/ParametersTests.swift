@@ -51,8 +51,10 @@ import Testing
     }
 
     @Test(arguments: [
-        TierRow(tier: .tier1, moves: [0.04, 0.08, 0.12], extreme: 0.24, perpBasis: 0.002, annualBasis: 0.05, rateLinear: 0.0045, divisor: 1),
-        TierRow(tier: .tier2, moves: [0.06, 0.12, 0.18], extreme: 0.36, perpBasis: 0.008, annualBasis: 0.15, rateLinear: 0.007, divisor: 5),
+        TierRow(
+            tier: .tier1, moves: [0.04, 0.08, 0.12], extreme: 0.24, perpBasis: 0.002, annualBasis: 0.05, rateLinear: 0.0045, divisor: 1),
+        TierRow(
+            tier: .tier2, moves: [0.06, 0.12, 0.18], extreme: 0.36, perpBasis: 0.008, annualBasis: 0.15, rateLinear: 0.007, divisor: 5),
         TierRow(tier: .tier3, moves: [0.08, 0.16, 0.25], extreme: 0.50, perpBasis: 0.016, annualBasis: 0.30, rateLinear: 0.01, divisor: 5),
     ])
     func derivativesParametersPerTier(_ row: TierRow) throws {
@@ -118,10 +120,11 @@ import Testing
     @Test func collateralTiers() {
         let tiers = Self.parameters.collateralTiers
         #expect(Set(tiers.keys) == ["USDT", "USDC", "BTC", "ETH", "SOL", "LTC", "XRP", "DOGE", "BNB", "BCH", "ADA"])
-        #expect(tiers["BTC"] == [
-            ProgressiveBand(upTo: 100, rate: 0.98), ProgressiveBand(upTo: 500, rate: 0.95), ProgressiveBand(upTo: 1000, rate: 0.90),
-            ProgressiveBand(upTo: 2000, rate: 0.80), ProgressiveBand(upTo: nil, rate: 0.60),
-        ])
+        #expect(
+            tiers["BTC"] == [
+                ProgressiveBand(upTo: 100, rate: 0.98), ProgressiveBand(upTo: 500, rate: 0.95), ProgressiveBand(upTo: 1000, rate: 0.90),
+                ProgressiveBand(upTo: 2000, rate: 0.80), ProgressiveBand(upTo: nil, rate: 0.60),
+            ])
         #expect(tiers["USDT"] == tiers["USDC"])
         #expect(tiers["USDT"]?.map(\.rate) == [1.0, 0.975, 0.95, 0.90])
         #expect(tiers["ETH"]?.map(\.upTo) == [1000, 5000, 20000, nil])
@@ -189,10 +192,11 @@ import Testing
         #expect(parameters.liquidationSlippage == [.tier1: 0.001, .tier2: 0.003, .tier3: 0.005])
         #expect(parameters.liquidationFeeRate == [.tier1: 0.001, .tier2: 0.002, .tier3: 0.003])
         #expect(parameters.hedgePerpetualSettleCurrency == "USDT")
-        #expect(parameters.fees == [
-            "spotMaker": 0.0008, "spotTaker": 0.001, "derivativesMaker": 0.0002, "derivativesTaker": 0.0005,
-            "optionRate": 0.0002, "optionPremiumCap": 0.125,
-        ])
+        #expect(
+            parameters.fees == [
+                "spotMaker": 0.0008, "spotTaker": 0.001, "derivativesMaker": 0.0002, "derivativesTaker": 0.0005,
+                "optionRate": 0.0002, "optionPremiumCap": 0.125,
+            ])
         #expect(parameters.halfSpread == [.tier1: 0.0001, .tier2: 0.0003, .tier3: 0.0005])
         #expect(parameters.fundingHoursUTC == [0, 8, 16])
         #expect(parameters.maximumPositions == Self.maximumPositions)
@@ -242,7 +246,9 @@ import Testing
 
     // MARK: - Progressive charges
 
-    static let openBands = [ProgressiveBand(upTo: 100, rate: 0.1), ProgressiveBand(upTo: 300, rate: 0.2), ProgressiveBand(upTo: nil, rate: 0.5)]
+    static let openBands = [
+        ProgressiveBand(upTo: 100, rate: 0.1), ProgressiveBand(upTo: 300, rate: 0.2), ProgressiveBand(upTo: nil, rate: 0.5),
+    ]
     static let closedBands = [ProgressiveBand(upTo: 100, rate: 0.1), ProgressiveBand(upTo: 300, rate: 0.2)]
 
     struct ChargeCase: Sendable, CustomTestStringConvertible {
@@ -261,9 +267,11 @@ import Testing
         ChargeCase(name: "across two bands", amount: 200, bands: openBands, expected: 10 + 20),
         ChargeCase(name: "into the open band", amount: 1000, bands: openBands, expected: 10 + 40 + 350),
         ChargeCase(name: "beyond a closed last band", amount: 1000, bands: closedBands, expected: 10 + 900 * 0.2),
-        ChargeCase(name: "shipped BTC collateral at 150 coins", amount: 150, bands: Fixtures.parameters.collateralTiers["BTC"] ?? [],
+        ChargeCase(
+            name: "shipped BTC collateral at 150 coins", amount: 150, bands: Fixtures.parameters.collateralTiers["BTC"] ?? [],
             expected: 100 * 0.98 + 50 * 0.95),
-        ChargeCase(name: "shipped MR7 bands at 600k", amount: 600_000, bands: Fixtures.parameters.mr7Bands,
+        ChargeCase(
+            name: "shipped MR7 bands at 600k", amount: 600_000, bands: Fixtures.parameters.mr7Bands,
             expected: 250_000 * 1 + 250_000 * 2 + 100_000 * 4),
     ])
     func progressiveChargeIsChargedBandByBand(_ testCase: ChargeCase) {
@@ -414,61 +422,89 @@ import Testing
     }
 
     @Test(arguments: [
-        BadEdit(name: "descending MR7 bound", path: "mr7Bands[1].upToUsd", value: .number("100000"),
+        BadEdit(
+            name: "descending MR7 bound", path: "mr7Bands[1].upToUsd", value: .number("100000"),
             errorPath: "params.mr7Bands[1].upToUsd", mentions: ["100000", "larger"]),
-        BadEdit(name: "repeated collateral bound", path: "collateral.BTC[1].upTo", value: .number("100"),
+        BadEdit(
+            name: "repeated collateral bound", path: "collateral.BTC[1].upTo", value: .number("100"),
             errorPath: "params.collateral.BTC[1].upTo", mentions: ["100", "larger"]),
-        BadEdit(name: "descending borrowing bound", path: "borrowing.bands[2].upToUsd", value: .number("1000"),
+        BadEdit(
+            name: "descending borrowing bound", path: "borrowing.bands[2].upToUsd", value: .number("1000"),
             errorPath: "params.borrowing.bands[2].upToUsd", mentions: ["1000"]),
-        BadEdit(name: "descending MR9 band", path: "mr9.bands[1].upToUsd", value: .number("10"),
+        BadEdit(
+            name: "descending MR9 band", path: "mr9.bands[1].upToUsd", value: .number("10"),
             errorPath: "params.mr9.bands[1].upToUsd", mentions: ["10"]),
-        BadEdit(name: "repeated classic tier bound", path: "classic.positionTiers.tier2[1].upToUsd", value: .number("100000"),
+        BadEdit(
+            name: "repeated classic tier bound", path: "classic.positionTiers.tier2[1].upToUsd", value: .number("100000"),
             errorPath: "params.classic.positionTiers.tier2[1].upToUsd", mentions: ["100000"]),
-        BadEdit(name: "descending MR1 move", path: "derivatives.tier1.mr1SpotMoves[1]", value: .number("0.03"),
+        BadEdit(
+            name: "descending MR1 move", path: "derivatives.tier1.mr1SpotMoves[1]", value: .number("0.03"),
             errorPath: "params.derivatives.tier1.mr1SpotMoves[1]", mentions: ["0.03"]),
-        BadEdit(name: "descending deviation bound", path: "mr9.deviationBounds[2]", value: .number("0.01"),
+        BadEdit(
+            name: "descending deviation bound", path: "mr9.deviationBounds[2]", value: .number("0.01"),
             errorPath: "params.mr9.deviationBounds[2]", mentions: ["0.01"]),
-        BadEdit(name: "repeated shock row", path: "volatilityShock[1].days", value: .number("1"),
+        BadEdit(
+            name: "repeated shock row", path: "volatilityShock[1].days", value: .number("1"),
             errorPath: "params.volatilityShock[1].days", mentions: ["1"]),
-        BadEdit(name: "open band before the last", path: "mr7Bands[3].upToUsd", value: .null,
+        BadEdit(
+            name: "open band before the last", path: "mr7Bands[3].upToUsd", value: .null,
             errorPath: "params.mr7Bands[3].upToUsd", mentions: ["missing"]),
-        BadEdit(name: "coin in two tiers", path: "tiers.tier2", value: .array([.string("SOL"), .string("BTC")]),
+        BadEdit(
+            name: "coin in two tiers", path: "tiers.tier2", value: .array([.string("SOL"), .string("BTC")]),
             errorPath: "params.tiers.tier2[1]", mentions: ["BTC", "two tiers"]),
-        BadEdit(name: "two MR1 moves", path: "derivatives.tier3.mr1SpotMoves", value: .array([.number("0.08"), .number("0.16")]),
+        BadEdit(
+            name: "two MR1 moves", path: "derivatives.tier3.mr1SpotMoves", value: .array([.number("0.08"), .number("0.16")]),
             errorPath: "params.derivatives.tier3.mr1SpotMoves", mentions: ["3"]),
-        BadEdit(name: "MR9 row of the wrong width", path: "mr9.bands[0].rates", value: .array([.number("0.0075")]),
+        BadEdit(
+            name: "MR9 row of the wrong width", path: "mr9.bands[0].rates", value: .array([.number("0.0075")]),
             errorPath: "params.mr9.bands[0].rates", mentions: ["7 rates"]),
-        BadEdit(name: "stop below trigger", path: "account.liquidationStop", value: .number("0.9"),
+        BadEdit(
+            name: "stop below trigger", path: "account.liquidationStop", value: .number("0.9"),
             errorPath: "params.account.liquidationStop", mentions: ["0.9"]),
-        BadEdit(name: "funding hour 24", path: "sandbox.fundingHoursUtc[0]", value: .number("24"),
+        BadEdit(
+            name: "funding hour 24", path: "sandbox.fundingHoursUtc[0]", value: .number("24"),
             errorPath: "params.sandbox.fundingHoursUtc[0]", mentions: ["24"]),
-        BadEdit(name: "funding hour with a fraction", path: "sandbox.fundingHoursUtc[0]", value: .number("0.5"),
+        BadEdit(
+            name: "funding hour with a fraction", path: "sandbox.fundingHoursUtc[0]", value: .number("0.5"),
             errorPath: "params.sandbox.fundingHoursUtc[0]", mentions: ["0.5"]),
-        BadEdit(name: "zero positions allowed", path: "limits.maxPositions", value: .number("0"),
+        BadEdit(
+            name: "zero positions allowed", path: "limits.maxPositions", value: .number("0"),
             errorPath: "params.limits.maxPositions", mentions: ["0"]),
-        BadEdit(name: "both lending pools", path: "interest.rates.BTC.lendingPoolUsd", value: .number("1000000"),
+        BadEdit(
+            name: "both lending pools", path: "interest.rates.BTC.lendingPoolUsd", value: .number("1000000"),
             errorPath: "params.interest.rates.BTC", mentions: ["lendingPool"]),
-        BadEdit(name: "unknown aggregation", path: "spotHedgeAggregation", value: .string("average"),
+        BadEdit(
+            name: "unknown aggregation", path: "spotHedgeAggregation", value: .string("average"),
             errorPath: "params.spotHedgeAggregation", mentions: ["average"]),
-        BadEdit(name: "unknown tier of other coins", path: "tiers.otherCoins", value: .string("tier4"),
+        BadEdit(
+            name: "unknown tier of other coins", path: "tiers.otherCoins", value: .string("tier4"),
             errorPath: "params.tiers.otherCoins", mentions: ["tier4"]),
-        BadEdit(name: "IMR factor below 1", path: "derivatives.tier2.imrFactor", value: .number("0.5"),
+        BadEdit(
+            name: "IMR factor below 1", path: "derivatives.tier2.imrFactor", value: .number("0.5"),
             errorPath: "params.derivatives.tier2.imrFactor", mentions: ["0.5"]),
-        BadEdit(name: "negative rate", path: "collateral.ETH[0].rate", value: .number("-0.1"),
+        BadEdit(
+            name: "negative rate", path: "collateral.ETH[0].rate", value: .number("-0.1"),
             errorPath: "params.collateral.ETH[0].rate", mentions: ["-0.1"]),
-        BadEdit(name: "empty MR7 bands", path: "mr7Bands", value: .array([]),
+        BadEdit(
+            name: "empty MR7 bands", path: "mr7Bands", value: .array([]),
             errorPath: "params.mr7Bands[0]", mentions: []),
-        BadEdit(name: "id not a string", path: "id", value: .number("1"),
+        BadEdit(
+            name: "id not a string", path: "id", value: .number("1"),
             errorPath: "params.id", mentions: ["string"]),
-        BadEdit(name: "perpetual basis of 100 % (the curve-down move reaches zero)", path: "derivatives.tier1.perpBasis",
+        BadEdit(
+            name: "perpetual basis of 100 % (the curve-down move reaches zero)", path: "derivatives.tier1.perpBasis",
             value: .number("1"), errorPath: "params.derivatives.tier1.perpBasis", mentions: ["1", "zero"]),
-        BadEdit(name: "spot basis of 150 %", path: "derivatives.tier2.spotBasis", value: .number("1.5"),
+        BadEdit(
+            name: "spot basis of 150 %", path: "derivatives.tier2.spotBasis", value: .number("1.5"),
             errorPath: "params.derivatives.tier2.spotBasis", mentions: ["1.5"]),
-        BadEdit(name: "annual basis that reaches 100 % within the longest tenor", path: "derivatives.tier3.annualBasis",
+        BadEdit(
+            name: "annual basis that reaches 100 % within the longest tenor", path: "derivatives.tier3.annualBasis",
             value: .number("0.4"), errorPath: "params.derivatives.tier3.annualBasis", mentions: ["0.4", "maxTenorYears"]),
-        BadEdit(name: "penalty maximum below the minimum", path: "liquidationPenaltyMaximum", value: .number("0.01"),
+        BadEdit(
+            name: "penalty maximum below the minimum", path: "liquidationPenaltyMaximum", value: .number("0.01"),
             errorPath: "params.liquidationPenaltyMaximum", mentions: ["0.01"]),
-        BadEdit(name: "hedge perpetual in an unknown currency", path: "liquidation.hedgePerpetualSettle", value: .string("EUR"),
+        BadEdit(
+            name: "hedge perpetual in an unknown currency", path: "liquidation.hedgePerpetualSettle", value: .string("EUR"),
             errorPath: "params.liquidation.hedgePerpetualSettle", mentions: ["EUR"]),
     ])
     func invalidValueIsNamed(_ testCase: BadEdit) throws {

@@ -48,99 +48,144 @@ import Testing
     static func simPos(_ entries: String...) -> String { #"{"simPos": ["# + entries.joined(separator: ", ") + "]}" }
 
     static let badRequests: [BadRequest] = [
-        BadRequest(name: "unknown instrument", text: simPos(#"{"instId": "DOGE-USDT-SWAP", "pos": "1"}"#),
+        BadRequest(
+            name: "unknown instrument", text: simPos(#"{"instId": "DOGE-USDT-SWAP", "pos": "1"}"#),
             errorCase: "unknownInstrument", path: "simPos[0].instId", mentions: [#""DOGE-USDT-SWAP""#]),
-        BadRequest(name: "unknown instrument in the second position",
+        BadRequest(
+            name: "unknown instrument in the second position",
             text: simPos(#"{"instId": "BTC-USDT-SWAP", "pos": "1"}"#, #"{"instId": "BTC-USD-991231", "pos": "1"}"#),
             errorCase: "unknownInstrument", path: "simPos[1].instId", mentions: ["BTC-USD-991231"]),
-        BadRequest(name: "expired instrument", text: simPos(#"{"instId": ""# + expiredOption + #"", "pos": "1", "avgPx": "0.01"}"#),
+        BadRequest(
+            name: "expired instrument", text: simPos(#"{"instId": ""# + expiredOption + #"", "pos": "1", "avgPx": "0.01"}"#),
             market: .selloff, errorCase: "expiredInstrument", path: "simPos[0].instId", mentions: [expiredOption, expiredOptionExpiry]),
-        BadRequest(name: "expired instrument without avgPx", text: simPos(#"{"instId": ""# + expiredOption + #"", "pos": "-2"}"#),
+        BadRequest(
+            name: "expired instrument without avgPx", text: simPos(#"{"instId": ""# + expiredOption + #"", "pos": "-2"}"#),
             market: .selloff, errorCase: "expiredInstrument", path: "simPos[0].instId", mentions: [expiredOption]),
-        BadRequest(name: "non-numeric pos", text: simPos(#"{"instId": "BTC-USDT-SWAP", "pos": "abc"}"#),
+        BadRequest(
+            name: "non-numeric pos", text: simPos(#"{"instId": "BTC-USDT-SWAP", "pos": "abc"}"#),
             errorCase: "invalidField", path: "simPos[0].pos", mentions: [#""abc""#, "not a number"]),
-        BadRequest(name: "non-finite pos", text: simPos(#"{"instId": "BTC-USDT-SWAP", "pos": "1e999"}"#),
+        BadRequest(
+            name: "non-finite pos", text: simPos(#"{"instId": "BTC-USDT-SWAP", "pos": "1e999"}"#),
             errorCase: "invalidField", path: "simPos[0].pos", mentions: ["1e999", "finite"]),
-        BadRequest(name: "non-finite pos as a JSON number", text: simPos(#"{"instId": "BTC-USDT-SWAP", "pos": -1e999}"#),
+        BadRequest(
+            name: "non-finite pos as a JSON number", text: simPos(#"{"instId": "BTC-USDT-SWAP", "pos": -1e999}"#),
             errorCase: "invalidField", path: "simPos[0].pos", mentions: ["-1e999"]),
         // Found by fuzz-position-builder: amt 1.21e308 BTC reached the output as an infinite USD value.
-        BadRequest(name: "asset amount too large to value", text: #"{"simAsset": [{"ccy": "BTC", "amt": "1.21e308"}]}"#,
+        BadRequest(
+            name: "asset amount too large to value", text: #"{"simAsset": [{"ccy": "BTC", "amt": "1.21e308"}]}"#,
             errorCase: "invalidField", path: "simAsset[0].amt", mentions: ["1.21e308", "1000000000000000"]),
-        BadRequest(name: "pos too large", text: simPos(#"{"instId": "BTC-USDT-SWAP", "pos": "-2e12"}"#),
+        BadRequest(
+            name: "pos too large", text: simPos(#"{"instId": "BTC-USDT-SWAP", "pos": "-2e12"}"#),
             errorCase: "invalidField", path: "simPos[0].pos", mentions: ["-2e12"]),
-        BadRequest(name: "avgPx too large", text: simPos(#"{"instId": "BTC-USDT-SWAP", "pos": "1", "avgPx": "8.8e76"}"#),
+        BadRequest(
+            name: "avgPx too large", text: simPos(#"{"instId": "BTC-USDT-SWAP", "pos": "1", "avgPx": "8.8e76"}"#),
             errorCase: "invalidField", path: "simPos[0].avgPx", mentions: ["8.8e76", "at most"]),
-        BadRequest(name: "NaN pos", text: simPos(#"{"instId": "BTC-USDT-SWAP", "pos": "NaN"}"#),
+        BadRequest(
+            name: "NaN pos", text: simPos(#"{"instId": "BTC-USDT-SWAP", "pos": "NaN"}"#),
             errorCase: "invalidField", path: "simPos[0].pos", mentions: ["NaN"]),
-        BadRequest(name: "zero pos", text: simPos(#"{"instId": "BTC-USDT-SWAP", "pos": "0"}"#),
+        BadRequest(
+            name: "zero pos", text: simPos(#"{"instId": "BTC-USDT-SWAP", "pos": "0"}"#),
             errorCase: "invalidField", path: "simPos[0].pos", mentions: [#""0""#, "zero"]),
-        BadRequest(name: "negative zero pos", text: simPos(#"{"instId": "BTC-USDT-SWAP", "pos": -0.0}"#),
+        BadRequest(
+            name: "negative zero pos", text: simPos(#"{"instId": "BTC-USDT-SWAP", "pos": -0.0}"#),
             errorCase: "invalidField", path: "simPos[0].pos", mentions: ["-0.0", "zero"]),
-        BadRequest(name: "missing pos", text: simPos(#"{"instId": "BTC-USDT-SWAP", "pos": ""}"#),
+        BadRequest(
+            name: "missing pos", text: simPos(#"{"instId": "BTC-USDT-SWAP", "pos": ""}"#),
             errorCase: "missingField", path: "simPos[0].pos", mentions: ["missing"]),
-        BadRequest(name: "missing instId", text: simPos(#"{"pos": "1"}"#),
+        BadRequest(
+            name: "missing instId", text: simPos(#"{"pos": "1"}"#),
             errorCase: "missingField", path: "simPos[0].instId", mentions: []),
         // Found by fuzz-position-builder (fuzz/corpus/position-builder/regression-subnormal-pos.json): a subnormal
         // position had a subnormal MMR and an infinite margin ratio.
-        BadRequest(name: "subnormal pos", text: simPos(#"{"instId": "ETH-USDT-SWAP", "pos": "-26525e-324"}"#),
+        BadRequest(
+            name: "subnormal pos", text: simPos(#"{"instId": "ETH-USDT-SWAP", "pos": "-26525e-324"}"#),
             errorCase: "invalidField", path: "simPos[0].pos", mentions: ["-26525e-324", "1e-12"]),
-        BadRequest(name: "zero avgPx", text: simPos(#"{"instId": "BTC-USDT-SWAP", "pos": "1", "avgPx": "0"}"#),
+        BadRequest(
+            name: "zero avgPx", text: simPos(#"{"instId": "BTC-USDT-SWAP", "pos": "1", "avgPx": "0"}"#),
             errorCase: "invalidField", path: "simPos[0].avgPx", mentions: [#""0""#, "greater than 0"]),
-        BadRequest(name: "negative avgPx", text: simPos(#"{"instId": "BTC-USDT-SWAP", "pos": "1", "avgPx": "-88000"}"#),
+        BadRequest(
+            name: "negative avgPx", text: simPos(#"{"instId": "BTC-USDT-SWAP", "pos": "1", "avgPx": "-88000"}"#),
             errorCase: "invalidField", path: "simPos[0].avgPx", mentions: ["-88000"]),
-        BadRequest(name: "non-numeric avgPx", text: simPos(#"{"instId": "BTC-USDT-SWAP", "pos": "1", "avgPx": "market"}"#),
+        BadRequest(
+            name: "non-numeric avgPx", text: simPos(#"{"instId": "BTC-USDT-SWAP", "pos": "1", "avgPx": "market"}"#),
             errorCase: "invalidField", path: "simPos[0].avgPx", mentions: ["market"]),
-        BadRequest(name: "zero lever", text: simPos(#"{"instId": "BTC-USDT-SWAP", "pos": "1", "lever": "0"}"#),
+        BadRequest(
+            name: "zero lever", text: simPos(#"{"instId": "BTC-USDT-SWAP", "pos": "1", "lever": "0"}"#),
             errorCase: "invalidField", path: "simPos[0].lever", mentions: ["0"]),
-        BadRequest(name: "spot pair in simPos", text: simPos(#"{"instId": "BTC-USDT", "pos": "1"}"#),
+        BadRequest(
+            name: "spot pair in simPos", text: simPos(#"{"instId": "BTC-USDT", "pos": "1"}"#),
             errorCase: "invalidField", path: "simPos[0].instId", mentions: [#""BTC-USDT""#, "spot", "simAsset"]),
-        BadRequest(name: "unknown field in a position", text: simPos(#"{"instId": "BTC-USDT-SWAP", "pos": "1", "px": "1"}"#),
+        BadRequest(
+            name: "unknown field in a position", text: simPos(#"{"instId": "BTC-USDT-SWAP", "pos": "1", "px": "1"}"#),
             errorCase: "invalidField", path: "simPos[0].px", mentions: ["not a known field"]),
-        BadRequest(name: "simPos not an array", text: #"{"simPos": {"instId": "BTC-USDT-SWAP", "pos": "1"}}"#,
+        BadRequest(
+            name: "simPos not an array", text: #"{"simPos": {"instId": "BTC-USDT-SWAP", "pos": "1"}}"#,
             errorCase: "invalidField", path: "simPos", mentions: ["array"]),
-        BadRequest(name: "subnormal asset amount", text: #"{"simAsset": [{"ccy": "ETH", "amt": "5e-320"}]}"#,
+        BadRequest(
+            name: "subnormal asset amount", text: #"{"simAsset": [{"ccy": "ETH", "amt": "5e-320"}]}"#,
             errorCase: "invalidField", path: "simAsset[0].amt", mentions: ["5e-320", "1e-18"]),
-        BadRequest(name: "duplicate simAsset currency", text: #"{"simAsset": [{"ccy": "USDT", "amt": "1"}, {"ccy": "USDT", "amt": "2"}]}"#,
+        BadRequest(
+            name: "duplicate simAsset currency", text: #"{"simAsset": [{"ccy": "USDT", "amt": "1"}, {"ccy": "USDT", "amt": "2"}]}"#,
             errorCase: "invalidField", path: "simAsset[1].ccy", mentions: [#""USDT""#, "twice"]),
-        BadRequest(name: "simAsset currency without an index", text: #"{"simAsset": [{"ccy": "USDT", "amt": "1"}, {"ccy": "XRP", "amt": "100"}]}"#,
+        BadRequest(
+            name: "simAsset currency without an index", text: #"{"simAsset": [{"ccy": "USDT", "amt": "1"}, {"ccy": "XRP", "amt": "100"}]}"#,
             errorCase: "invalidField", path: "simAsset[1].ccy", mentions: [#""XRP""#, "index"]),
-        BadRequest(name: "non-numeric simAsset amount", text: #"{"simAsset": [{"ccy": "USDT", "amt": "lots"}]}"#,
+        BadRequest(
+            name: "non-numeric simAsset amount", text: #"{"simAsset": [{"ccy": "USDT", "amt": "lots"}]}"#,
             errorCase: "invalidField", path: "simAsset[0].amt", mentions: ["lots"]),
-        BadRequest(name: "negative spotInUse", text: #"{"spotInUse": [{"ccy": "BTC", "amt": "-1"}]}"#,
+        BadRequest(
+            name: "negative spotInUse", text: #"{"spotInUse": [{"ccy": "BTC", "amt": "-1"}]}"#,
             errorCase: "invalidField", path: "spotInUse[0].amt", mentions: ["-1"]),
-        BadRequest(name: "unknown field simPosition", text: #"{"simPosition": [{"instId": "BTC-USDT-SWAP", "pos": "1"}]}"#,
+        BadRequest(
+            name: "unknown field simPosition", text: #"{"simPosition": [{"instId": "BTC-USDT-SWAP", "pos": "1"}]}"#,
             errorCase: "invalidField", path: "simPosition", mentions: ["not a known field"]),
-        BadRequest(name: "idxVol above 1", text: #"{"idxVol": "1.5"}"#,
+        BadRequest(
+            name: "idxVol above 1", text: #"{"idxVol": "1.5"}"#,
             errorCase: "invalidField", path: "idxVol", mentions: ["1.5", "-0.99", "1"]),
-        BadRequest(name: "idxVol of -1", text: #"{"idxVol": -1}"#,
+        BadRequest(
+            name: "idxVol of -1", text: #"{"idxVol": -1}"#,
             errorCase: "invalidField", path: "idxVol", mentions: ["-1"]),
-        BadRequest(name: "idxVol just below -0.99", text: #"{"idxVol": "-0.995"}"#,
+        BadRequest(
+            name: "idxVol just below -0.99", text: #"{"idxVol": "-0.995"}"#,
             errorCase: "invalidField", path: "idxVol", mentions: ["-0.995"]),
-        BadRequest(name: "idxVol NaN", text: #"{"idxVol": "NaN"}"#,
+        BadRequest(
+            name: "idxVol NaN", text: #"{"idxVol": "NaN"}"#,
             errorCase: "invalidField", path: "idxVol", mentions: ["NaN"]),
-        BadRequest(name: "greeksType XYZ", text: #"{"greeksType": "XYZ"}"#,
+        BadRequest(
+            name: "greeksType XYZ", text: #"{"greeksType": "XYZ"}"#,
             errorCase: "invalidField", path: "greeksType", mentions: [#""XYZ""#, "BS", "PA", "CASH"]),
-        BadRequest(name: "greeksType in lower case", text: #"{"greeksType": "bs"}"#,
+        BadRequest(
+            name: "greeksType in lower case", text: #"{"greeksType": "bs"}"#,
             errorCase: "invalidField", path: "greeksType", mentions: [#""bs""#]),
-        BadRequest(name: "lever below 1 (classic)", text: #"{"acctLv": "3", "lever": "0.5"}"#,
+        BadRequest(
+            name: "lever below 1 (classic)", text: #"{"acctLv": "3", "lever": "0.5"}"#,
             errorCase: "invalidField", path: "lever", mentions: ["0.5"]),
-        BadRequest(name: "acctLv 2", text: #"{"acctLv": "2"}"#,
+        BadRequest(
+            name: "acctLv 2", text: #"{"acctLv": "2"}"#,
             errorCase: "invalidField", path: "acctLv", mentions: [#""2""#]),
-        BadRequest(name: "real positions offline", text: #"{"inclRealPosAndEq": true}"#,
+        BadRequest(
+            name: "real positions offline", text: #"{"inclRealPosAndEq": true}"#,
             errorCase: "unsupported", path: "inclRealPosAndEq", mentions: ["true"]),
-        BadRequest(name: "inclRealPosAndEq not a boolean", text: #"{"inclRealPosAndEq": "yes"}"#,
+        BadRequest(
+            name: "inclRealPosAndEq not a boolean", text: #"{"inclRealPosAndEq": "yes"}"#,
             errorCase: "invalidField", path: "inclRealPosAndEq", mentions: [#""yes""#]),
-        BadRequest(name: "another parameter set", text: #"{"paramsId": "okx-2024-01"}"#,
+        BadRequest(
+            name: "another parameter set", text: #"{"paramsId": "okx-2024-01"}"#,
             errorCase: "invalidField", path: "paramsId", mentions: ["okx-2024-01", shippedParametersID]),
-        BadRequest(name: "request is an array", text: "[]",
+        BadRequest(
+            name: "request is an array", text: "[]",
             errorCase: "invalidField", path: "request", mentions: ["object"]),
-        BadRequest(name: "request is a string", text: #""simPos""#,
+        BadRequest(
+            name: "request is a string", text: #""simPos""#,
             errorCase: "invalidField", path: "request", mentions: [#""simPos""#, "object"]),
-        BadRequest(name: "malformed JSON", text: #"{"simPos": [}"#,
+        BadRequest(
+            name: "malformed JSON", text: #"{"simPos": [}"#,
             errorCase: "malformedDocument", path: "request", mentions: ["invalid JSON"]),
-        BadRequest(name: "duplicate key", text: #"{"idxVol": "0.1", "idxVol": "0.2"}"#,
+        BadRequest(
+            name: "duplicate key", text: #"{"idxVol": "0.1", "idxVol": "0.2"}"#,
             errorCase: "malformedDocument", path: "request", mentions: ["duplicate key"]),
-        BadRequest(name: "empty body", text: "",
+        BadRequest(
+            name: "empty body", text: "",
             errorCase: "malformedDocument", path: "request", mentions: []),
     ]
 
@@ -161,9 +206,11 @@ import Testing
         let expiry = InstrumentID(Self.expiredOption)?.expiry
         #expect(expiry != nil)
         if let expiry {
-            #expect(error == .expiredInstrument(
-                path: "simPos[0].instId", instrumentID: Self.expiredOption, expiry: expiry,
-                marketTime: Fixtures.selloffMarket.valuationTime))
+            #expect(
+                error
+                    == .expiredInstrument(
+                        path: "simPos[0].instId", instrumentID: Self.expiredOption, expiry: expiry,
+                        marketTime: Fixtures.selloffMarket.valuationTime))
         }
     }
 

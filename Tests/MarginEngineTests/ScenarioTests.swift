@@ -15,12 +15,15 @@ import Testing
         InstrumentRisk(try market.market(for: try instrument(id), path: "test"), parameters: parameters)
     }
 
-    static func unit(_ positions: [(String, Double)], balances: [String: Double] = [:], chosen: [String: Double] = [:],
-        parameters: MarginParameters = parameters) throws -> RiskUnitResult {
+    static func unit(
+        _ positions: [(String, Double)], balances: [String: Double] = [:], chosen: [String: Double] = [:],
+        parameters: MarginParameters = parameters
+    ) throws -> RiskUnitResult {
         let portfolio = Portfolio(
             positions: try positions.map { id, size in
                 let instrument = try instrument(id)
-                return Position(instrument: instrument, sizeContracts: size, averagePrice: try market.market(for: instrument, path: "").markPrice)
+                return Position(
+                    instrument: instrument, sizeContracts: size, averagePrice: try market.market(for: instrument, path: "").markPrice)
             },
             cashBalances: balances, chosenSpotInUse: chosen)
         let result = try PortfolioMargin.compute(portfolio, market: market, parameters: parameters)
@@ -40,29 +43,44 @@ import Testing
         func value(_ forward: Double, _ volatility: Double, years: Double? = nil, rate: Double? = nil) -> Double {
             let t = years ?? option.timeToExpiryYears
             let r = rate ?? option.usdRate
-            return Black76.price(kind, forward: forward, strike: strike, volatility: volatility, timeToExpiryYears: t, discountFactor: exp(-r * t))
+            return Black76.price(
+                kind, forward: forward, strike: strike, volatility: volatility, timeToExpiryYears: t, discountFactor: exp(-r * t))
         }
         let base = value(option.forwardUSD, option.volatility)
         let row = Self.parameters.volatilityShock(days: option.timeToExpiryYears * 365)
         let up = option.volatility + max(row.upPoints / 100, row.upPercent * option.volatility)
-        let down = max(option.volatility - max(row.downPoints / 100, row.downPercent * option.volatility), min(option.volatility, Self.parameters.volatilityFloor))
+        let down = max(
+            option.volatility - max(row.downPoints / 100, row.downPercent * option.volatility),
+            min(option.volatility, Self.parameters.volatilityFloor))
         let layout = ScenarioLayout(Self.parameters.derivatives[.tier1]!)
         for (move, x) in layout.mr1Moves.enumerated() {
             let forward = option.forwardUSD + x * resolved.indexUSD
             for (state, volatility) in [(VolatilityState.up, up), (.same, option.volatility), (.down, down)] {
                 let expected = coins * (value(forward, volatility) - base)
-                #expect(isClose(risk.scenarioPnLUSD[ScenarioLayout.mr1Index(move: move, state: state)], expected, relative: 1e-12, absolute: 1e-9))
+                #expect(
+                    isClose(
+                        risk.scenarioPnLUSD[ScenarioLayout.mr1Index(move: move, state: state)], expected, relative: 1e-12, absolute: 1e-9))
             }
         }
         let forward24 = option.forwardUSD + 0.24 * resolved.indexUSD
-        #expect(isClose(risk.scenarioPnLUSD[ScenarioLayout.mr6Index(move: 1, state: .up)], coins * (value(forward24, up) - base), relative: 1e-12, absolute: 1e-9))
+        #expect(
+            isClose(
+                risk.scenarioPnLUSD[ScenarioLayout.mr6Index(move: 1, state: .up)], coins * (value(forward24, up) - base), relative: 1e-12,
+                absolute: 1e-9))
         let basis = max(0.002, 0.05 * option.timeToExpiryYears)
-        #expect(isClose(risk.scenarioPnLUSD[ScenarioLayout.mr4Up], coins * (value(option.forwardUSD * (1 + basis), option.volatility) - base), relative: 1e-12, absolute: 1e-9))
-        let decayed = option.timeToExpiryYears > 1.0 / 365
+        #expect(
+            isClose(
+                risk.scenarioPnLUSD[ScenarioLayout.mr4Up], coins * (value(option.forwardUSD * (1 + basis), option.volatility) - base),
+                relative: 1e-12, absolute: 1e-9))
+        let decayed =
+            option.timeToExpiryYears > 1.0 / 365
             ? value(option.forwardUSD, option.volatility, years: option.timeToExpiryYears - 1.0 / 365)
             : max(kind == .call ? option.forwardUSD - strike : strike - option.forwardUSD, 0)
         #expect(isClose(risk.scenarioPnLUSD[ScenarioLayout.mr2], coins * (decayed - base), relative: 1e-12, absolute: 1e-9))
-        #expect(isClose(risk.scenarioPnLUSD[ScenarioLayout.mr5Up], coins * (value(option.forwardUSD, option.volatility, rate: option.usdRate + 0.03) - base), relative: 1e-12, absolute: 1e-9))
+        #expect(
+            isClose(
+                risk.scenarioPnLUSD[ScenarioLayout.mr5Up],
+                coins * (value(option.forwardUSD, option.volatility, rate: option.usdRate + 0.03) - base), relative: 1e-12, absolute: 1e-9))
         #expect(risk.scenarioPnLUSD[ScenarioLayout.mr2] < 0, "a long option loses time value")
     }
 
@@ -79,12 +97,18 @@ import Testing
             let index = ScenarioLayout.mr1Index(move: move, state: .same)
             #expect(isClose(linear.scenarioPnLUSD[index], 0.1 * x * ethUSDT * usdt, relative: 1e-12, absolute: 1e-12))
             let shifted = futureMark + x * ethUSD
-            #expect(isClose(inverse.scenarioPnLUSD[index], 10 * (1 / futureMark - 1 / shifted) * ethUSD * (1 + x), relative: 1e-12, absolute: 1e-12))
+            #expect(
+                isClose(
+                    inverse.scenarioPnLUSD[index], 10 * (1 / futureMark - 1 / shifted) * ethUSD * (1 + x), relative: 1e-12, absolute: 1e-12)
+            )
         }
         // Basis: a future moves by max(perpBasis, annualBasis·τ) of its price, a perpetual by perpBasis.
         let years = try #require(inverse.market?.timeToExpiryYears)
         let basis = max(0.002, 0.05 * years)
-        #expect(isClose(inverse.scenarioPnLUSD[ScenarioLayout.mr4Up], 10 * (1 / futureMark - 1 / (futureMark * (1 + basis))) * ethUSD, relative: 1e-12))
+        #expect(
+            isClose(
+                inverse.scenarioPnLUSD[ScenarioLayout.mr4Up], 10 * (1 / futureMark - 1 / (futureMark * (1 + basis))) * ethUSD,
+                relative: 1e-12))
         let perpMark = try #require(linear.market?.markPrice)
         #expect(isClose(linear.scenarioPnLUSD[ScenarioLayout.mr4Down], -0.1 * 0.002 * perpMark * usdt, relative: 1e-12))
         #expect(linear.scenarioPnLUSD[ScenarioLayout.mr2] == 0 && linear.scenarioPnLUSD[ScenarioLayout.mr5Up] == 0)
@@ -127,7 +151,10 @@ import Testing
         let components = try RiskUnitComponents(exposure, tier: .tier1, market: market, parameters: Self.parameters)
         // (USDT, USD): hedge 3M at deviation 0.3 % (first column); (USDT, USDC): hedge 2M, deviation
         // |1 − 0.997/1.0| = 0.3 %; (USDC, USD): USD is exhausted.
-        let firstColumn = [ProgressiveBand(upTo: 1_000_000, rate: 0.0075), ProgressiveBand(upTo: 5_000_000, rate: 0.0175), ProgressiveBand(upTo: nil, rate: 0.025)]
+        let firstColumn = [
+            ProgressiveBand(upTo: 1_000_000, rate: 0.0075), ProgressiveBand(upTo: 5_000_000, rate: 0.0175),
+            ProgressiveBand(upTo: nil, rate: 0.025),
+        ]
         let expected = progressiveCharge(3_000_000, bands: firstColumn) + progressiveCharge(2_000_000, bands: firstColumn)
         #expect(isClose(components.mr9, expected, relative: 1e-12))
         // A 1.5 % depeg moves the charge to the third column.
@@ -139,10 +166,11 @@ import Testing
     }
 
     /// Spot in use: the opposite-signed balance, up to the derivative delta, or the user's clamped choice.
-    @Test(arguments: [
-        (2.0, -5.0, nil, 2.0), (8.0, -5.0, nil, 5.0), (2.0, 5.0, nil, 0.0), (-3.0, 5.0, nil, -3.0),
-        (2.0, -5.0, 1.5, 1.5), (2.0, -5.0, 10.0, 2.0), (-3.0, 5.0, 1.0, -1.0), (2.0, 5.0, 1.0, 0.0),
-    ] as [(Double, Double, Double?, Double)])
+    @Test(
+        arguments: [
+            (2.0, -5.0, nil, 2.0), (8.0, -5.0, nil, 5.0), (2.0, 5.0, nil, 0.0), (-3.0, 5.0, nil, -3.0),
+            (2.0, -5.0, 1.5, 1.5), (2.0, -5.0, 10.0, 2.0), (-3.0, 5.0, 1.0, -1.0), (2.0, 5.0, 1.0, 0.0),
+        ] as [(Double, Double, Double?, Double)])
     func spotInUseRule(balance: Double, delta: Double, chosen: Double?, expected: Double) {
         #expect(spotInUse(balanceCoins: balance, derivativeDeltaCoins: delta, chosenCoins: chosen).amount == expected)
     }
@@ -195,10 +223,11 @@ import Testing
         let future = try Self.instrument("BTC-USD-260327")
         let optionMark = try Self.market.market(for: option, path: "").markPrice
         let futureMark = try Self.market.market(for: future, path: "").markPrice
-        let portfolio = Portfolio(positions: [
-            Position(instrument: option, sizeContracts: 10, averagePrice: 0.05),
-            Position(instrument: future, sizeContracts: -30, averagePrice: 85_000),
-        ], cashBalances: ["BTC": 1])
+        let portfolio = Portfolio(
+            positions: [
+                Position(instrument: option, sizeContracts: 10, averagePrice: 0.05),
+                Position(instrument: future, sizeContracts: -30, averagePrice: 85_000),
+            ], cashBalances: ["BTC": 1])
         let result = try PortfolioMargin.compute(portfolio, market: Self.market, parameters: Self.parameters)
         let btc = try #require(result.currencies.first { $0.currency == "BTC" })
         let expected = 1 + 10 * 0.01 * optionMark + (-30) * 100 * (1 / 85_000 - 1 / futureMark)
@@ -209,13 +238,15 @@ import Testing
 
     /// idxVol: the unit's figures at the shocked market, the unshocked ones in the …Bf fields.
     @Test func indexShockFillsBeforeFields() throws {
-        let body = #"{"simPos":[{"instId":"BTC-USDT-SWAP","pos":"-100","avgPx":"88000"},{"instId":"BTC-USD-260327-90000-C","pos":"50"}],"idxVol":"-0.05"}"#
+        let body =
+            #"{"simPos":[{"instId":"BTC-USDT-SWAP","pos":"-100","avgPx":"88000"},{"instId":"BTC-USD-260327-90000-C","pos":"50"}],"idxVol":"-0.05"}"#
         let shockedRequest = try PositionBuilderRequest(bytes: Array(body.utf8))
         var plainRequest = shockedRequest
         plainRequest.indexShock = nil
         let shocked = try PositionBuilder.build(shockedRequest, catalog: Fixtures.catalog, market: Self.market, parameters: Self.parameters)
         let plain = try PositionBuilder.build(plainRequest, catalog: Fixtures.catalog, market: Self.market, parameters: Self.parameters)
-        let direct = try PositionBuilder.build(plainRequest, catalog: Fixtures.catalog, market: Self.market.shocked(by: -0.05), parameters: Self.parameters)
+        let direct = try PositionBuilder.build(
+            plainRequest, catalog: Fixtures.catalog, market: Self.market.shocked(by: -0.05), parameters: Self.parameters)
         let shockedUnit = shocked[member: "riskUnitData"]?.arrayItems.first
         #expect(shockedUnit?[member: "mmrBf"] == plain[member: "riskUnitData"]?.arrayItems.first?[member: "mmr"])
         #expect(shockedUnit?[member: "mmr"] == direct[member: "riskUnitData"]?.arrayItems.first?[member: "mmr"])
@@ -225,7 +256,8 @@ import Testing
 
     /// The graph point at a shock factor equals the build at the market shocked by that factor.
     @Test func graphMatchesShockedBuilds() throws {
-        let body = #"{"simPos":[{"instId":"BTC-USDT-SWAP","pos":"-100"},{"instId":"ETH-USD-260327-3000-P","pos":"-20"}],"simAsset":[{"ccy":"USDT","amt":"50000"}]}"#
+        let body =
+            #"{"simPos":[{"instId":"BTC-USDT-SWAP","pos":"-100"},{"instId":"ETH-USD-260327-3000-P","pos":"-20"}],"simAsset":[{"ccy":"USDT","amt":"50000"}]}"#
         let request = try PositionBuilderRequest(bytes: Array(body.utf8))
         let graph = try PositionBuilder.graph(request, catalog: Fixtures.catalog, market: Self.market, parameters: Self.parameters)
         let points = graph[member: "mmrData"]?.arrayItems ?? []
@@ -236,7 +268,8 @@ import Testing
         #expect(zip(factors, factors.dropFirst()).allSatisfy { $0 < $1 })
         for factor in [-0.3, 0.0, 0.12] {
             let point = points.first { isClose($0[member: "shockFactor"]?.doubleValue ?? 9, factor, relative: 0, absolute: 1e-12) }
-            let build = try PositionBuilder.build(request, catalog: Fixtures.catalog, market: Self.market.shocked(by: factor), parameters: Self.parameters)
+            let build = try PositionBuilder.build(
+                request, catalog: Fixtures.catalog, market: Self.market.shocked(by: factor), parameters: Self.parameters)
             #expect(point?[member: "mmr"] == build[member: "totalMmr"])
         }
     }

@@ -1,8 +1,9 @@
 import Foundation
 import GRDB
 import MarginEngine
-@testable import MarginStore
 import Testing
+
+@testable import MarginStore
 
 /// The schema, exact decimal round trips and file persistence.
 @Suite struct AppDatabaseTests {
@@ -48,7 +49,10 @@ import Testing
         }
         func counts() throws -> [Int] {
             try database.writer.read { db in
-                [try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM note") ?? -1, try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM child") ?? -1]
+                [
+                    try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM note") ?? -1,
+                    try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM child") ?? -1,
+                ]
             }
         }
         for round in 0..<3 {
@@ -82,15 +86,16 @@ import Testing
     @Test func theHouseMigrationOpensWithWhatTheDepositsLeave() throws {
         let queue = try DatabaseQueue()
         try AppDatabase.migrator.migrate(queue, upTo: "v1")
-        func bill(_ id: Int64, _ ccy: String, _ change: String, type: String) -> BillRecord {
-            BillRecord(billId: id, uid: "u1", ccy: ccy, balChg: change, bal: "0", type: type, subType: "1", instId: "", ordId: "",
+        func bill(_ id: Int64, _ ccy: String, _ change: String, type: BillType) -> BillRecord {
+            BillRecord(
+                billId: id, uid: "u1", ccy: ccy, balChg: change, bal: "0", type: type, subType: "1", instId: "", ordId: "",
                 pnl: "0", fee: "0", sz: "", px: "", notes: "", ts: id)
         }
         try queue.write { db in
             try AccountRecord(uid: "u1", acctLv: "3", acknowledged: false, autoLoan: false, label: "", createdAt: 1).insert(db)
-            try bill(1, "USDT", "1000", type: "1").insert(db)
-            try bill(2, "BTC", "0.5", type: "1").insert(db)
-            try bill(3, "USDT", "-100.25", type: "2").insert(db)  // a trade: not a deposit
+            try bill(1, "USDT", "1000", type: .deposit).insert(db)
+            try bill(2, "BTC", "0.5", type: .deposit).insert(db)
+            try bill(3, "USDT", "-100.25", type: .trade).insert(db)  // a trade: not a deposit
             try BalanceRecord(uid: "u1", ccy: "USDT", cashBal: "899.75").insert(db)
             try BalanceRecord(uid: "u1", ccy: "BTC", cashBal: "0.5").insert(db)
             try InsuranceFundRecord(ccy: "USDT", balance: "0.05").insert(db)
@@ -105,8 +110,8 @@ import Testing
     @Test func storingAnOrderInsertsThenUpdatesEveryColumn() throws {
         let database = try AppDatabase.inMemory()
         var order = OrderRecord(
-            ordId: 7, uid: "u1", clOrdId: "c1", instId: "BTC-USDT-SWAP", tdMode: "cross", side: "buy", ordType: "limit", px: "43000.1",
-            sz: "2", tgtCcy: "", reduceOnly: false, state: "live", accFillSz: "0", avgPx: "", fee: "0", feeCcy: "USDT", category: "normal",
+            ordId: 7, uid: "u1", clOrdId: "c1", instId: "BTC-USDT-SWAP", tdMode: .cross, side: .buy, ordType: .limit, px: "43000.1",
+            sz: "2", tgtCcy: "", reduceOnly: false, state: .live, accFillSz: "0", avgPx: "", fee: "0", feeCcy: "USDT", category: .normal,
             tag: "t", cTime: 100, uTime: 100)
         try database.writer.write { db in
             try AccountRecord(uid: "u1", acctLv: "4", acknowledged: true, autoLoan: false, label: "", createdAt: 1).insert(db)
@@ -114,9 +119,9 @@ import Testing
         }
         #expect(try database.writer.read { db in try OrderRecord.fetchOne(db, key: 7) } == order)
         order = OrderRecord(
-            ordId: 7, uid: "u1", clOrdId: "c2", instId: "ETH-USDT-SWAP", tdMode: "cash", side: "sell", ordType: "ioc", px: "1",
-            sz: "3", tgtCcy: "base_ccy", reduceOnly: true, state: "filled", accFillSz: "3", avgPx: "1.5", fee: "-0.1", feeCcy: "BTC",
-            category: "full_liquidation", tag: "u", cTime: 101, uTime: 102)
+            ordId: 7, uid: "u1", clOrdId: "c2", instId: "ETH-USDT-SWAP", tdMode: .cash, side: .sell, ordType: .ioc, px: "1",
+            sz: "3", tgtCcy: "base_ccy", reduceOnly: true, state: .filled, accFillSz: "3", avgPx: "1.5", fee: "-0.1", feeCcy: "BTC",
+            category: .fullLiquidation, tag: "u", cTime: 101, uTime: 102)
         try database.writer.write { db in try order.store(in: db) }
         #expect(try database.writer.read { db in try OrderRecord.fetchAll(db) } == [order])
         let tableColumns = try database.writer.read { db in try db.columns(in: "order").map(\.name) }
@@ -150,7 +155,7 @@ import Testing
             try BulkWrites.store(balances: [(uid: "u1", ccy: "USDT", cashBal: "2"), (uid: "u1", ccy: "BTC", cashBal: "0.5")], into: db)
             try BalanceRecord(uid: "u1", ccy: "USDT", cashBal: "1").store(in: db)
             let bill = BillRecord(
-                billId: 0, uid: "u1", ccy: "USDT", balChg: "1", bal: "1", type: "1", subType: "1", instId: "", ordId: "", pnl: "0",
+                billId: 0, uid: "u1", ccy: "USDT", balChg: "1", bal: "1", type: .deposit, subType: "1", instId: "", ordId: "", pnl: "0",
                 fee: "0", sz: "", px: "", notes: "deposit", ts: 5)
             try BulkWrites.insert(bills: [bill, bill], firstID: 10, into: db)
             var single = bill

@@ -48,7 +48,9 @@ struct AccountFeedTests {
         let balance: JSONValue = .object([
             ("ccy", .string("USDT")), ("cashBal", .string("1000")), ("interest", .string("2.5")), ("clSpotInUseAmt", .string("")),
         ])
-        let coin: JSONValue = .object([("ccy", .string("BTC")), ("cashBal", .string("1.5")), ("interest", .string("0")), ("clSpotInUseAmt", .string("0.4"))])
+        let coin: JSONValue = .object([
+            ("ccy", .string("BTC")), ("cashBal", .string("1.5")), ("interest", .string("0")), ("clSpotInUseAmt", .string("0.4")),
+        ])
         let (portfolio, _) = try AccountHoldings(positions: [], balances: [balance, coin]).portfolio(catalog: catalog, market: market)
         #expect(portfolio.cashBalances == ["USDT": 997.5, "BTC": 1.5])
         #expect(portfolio.chosenSpotInUse == ["BTC": 0.4])

@@ -1,18 +1,19 @@
 import Foundation
 import MarginEngine
+import MarketFeedHTTP
 import Synchronization
 import Testing
 
 @testable import MarketFeed
-import MarketFeedHTTP
 
 /// The client's pieces that need no server: signing, the envelope, the pacing, the base URL.
 struct ClientTests {
     @Test func signatureIsOKXsHMACOverTimestampMethodPathAndBody() {
         // Reference value: Python's hmac/hashlib/base64 over the same bytes (docs/methodology/06-sandbox-api.md §2).
         let credentials = OKXCredentials(apiKey: "k", secretKey: "22582BD0CFF14C41EDBF1AB98506286D", passphrase: "p")
-        let headers = Dictionary(uniqueKeysWithValues: credentials.headers(
-            method: "GET", requestPath: "/api/v5/account/balance?ccy=BTC", timestamp: "2020-12-08T09:08:57.715Z"))
+        let headers = Dictionary(
+            uniqueKeysWithValues: credentials.headers(
+                method: "GET", requestPath: "/api/v5/account/balance?ccy=BTC", timestamp: "2020-12-08T09:08:57.715Z"))
         #expect(headers["OK-ACCESS-SIGN"] == "HiZhvSfMtWJA3uUIVXV3a/bSXNPCWvYFXoGCVS8V4zY=")
         #expect(headers["OK-ACCESS-TIMESTAMP"] == "2020-12-08T09:08:57.715Z")
         #expect(headers["OK-ACCESS-KEY"] == "k")

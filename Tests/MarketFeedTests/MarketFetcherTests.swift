@@ -37,17 +37,22 @@ struct MarketFetcherTests {
         let upstream = RecordingUpstream([
             "/api/v5/public/instruments?instType=SWAP": .success([swap]),
             "/api/v5/public/funding-rate?instId=ANY": .failure(.rejected(endpoint: "x", httpStatus: 200, code: "51001", message: "no ANY")),
-            "/api/v5/public/funding-rate?instId=BTC-USDT-SWAP": .success([Self.row(("instId", "BTC-USDT-SWAP"), ("fundingRate", "0.0001"))]),
+            "/api/v5/public/funding-rate?instId=BTC-USDT-SWAP": .success([Self.row(("instId", "BTC-USDT-SWAP"), ("fundingRate", "0.0001"))]
+            ),
         ])
         let answers = await MarketFetcher(client: upstream).fetchAll(coins: ["BTC"], fundingRates: true)
-        #expect(upstream.requests.withLock { $0 }.suffix(2) == ["/api/v5/public/funding-rate?instId=ANY", "/api/v5/public/funding-rate?instId=BTC-USDT-SWAP"])
+        #expect(
+            upstream.requests.withLock { $0 }.suffix(2) == [
+                "/api/v5/public/funding-rate?instId=ANY", "/api/v5/public/funding-rate?instId=BTC-USDT-SWAP",
+            ])
         #expect(answers.fundingRates.count == 1)
         #expect(answers.fundingRatesRequested)
     }
 
     @Test func aRefusalIsNamedAndTheRestIsStillAsked() async {
         let upstream = RecordingUpstream([
-            "/api/v5/public/instruments?instType=FUTURES": .failure(.rejected(endpoint: "x", httpStatus: 200, code: "51000", message: "refused"))
+            "/api/v5/public/instruments?instType=FUTURES": .failure(
+                .rejected(endpoint: "x", httpStatus: 200, code: "51000", message: "refused"))
         ])
         let answers = await MarketFetcher(client: upstream).fetchAll(coins: nil, fundingRates: false)
         #expect(answers.problems.contains { $0.subject == "GET /api/v5/public/instruments?instType=FUTURES" && !$0.unanswered })

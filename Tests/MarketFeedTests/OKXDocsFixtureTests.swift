@@ -1,9 +1,9 @@
 import Foundation
 import MarginEngine
+import MarketFeedHTTP
 import Testing
 
 @testable import MarketFeed
-import MarketFeedHTTP
 
 /// OKX's documented example responses (Resources/okx-docs, sources in SOURCES.md) read by the client and
 /// assembled into a snapshot and catalog.
@@ -12,9 +12,11 @@ struct OKXDocsFixtureTests {
     static let usdtUSD = "0.9995"
     /// Catalog entries as OKX lists them for the documented perpetual and options (ctVal etc. are OKX's).
     static let swapEntry: JSONValue = .object([
-        ("instId", .string("BTC-USDT-SWAP")), ("instType", .string("SWAP")), ("uly", .string("BTC-USDT")), ("instFamily", .string("BTC-USDT")),
+        ("instId", .string("BTC-USDT-SWAP")), ("instType", .string("SWAP")), ("uly", .string("BTC-USDT")),
+        ("instFamily", .string("BTC-USDT")),
         ("settleCcy", .string("USDT")), ("ctVal", .string("0.01")), ("ctMult", .string("1")), ("ctValCcy", .string("BTC")),
-        ("ctType", .string("linear")), ("tickSz", .string("0.1")), ("lotSz", .string("0.01")), ("minSz", .string("0.01")), ("state", .string("live")),
+        ("ctType", .string("linear")), ("tickSz", .string("0.1")), ("lotSz", .string("0.01")), ("minSz", .string("0.01")),
+        ("state", .string("live")),
     ])
     static func optionEntry(_ kind: String) -> JSONValue {
         .object([
@@ -43,7 +45,10 @@ struct OKXDocsFixtureTests {
     }
 
     @Test func everyDocumentedResponseIsReadAsAnEnvelope() throws {
-        for name in ["instruments-spot", "mark-price", "index-tickers", "opt-summary", "funding-rate", "ticker", "balance", "positions", "system-status"] {
+        for name in [
+            "instruments-spot", "mark-price", "index-tickers", "opt-summary", "funding-rate", "ticker", "balance", "positions",
+            "system-status",
+        ] {
             #expect(try !Self.rows(name).isEmpty, "\(name).json has rows")
         }
     }
@@ -79,7 +84,8 @@ struct OKXDocsFixtureTests {
         #expect(reread.marks == original.marks)
         #expect(reread.source == "OKX docs")
         let catalog = try InstrumentCatalog(bytes: Array(JSONWriter.serialize(assembled.catalogDocument).utf8))
-        #expect(catalog.instruments.map(\.id.rawValue) == ["BTC-USD-220309-33000-C", "BTC-USD-220309-33000-P", "BTC-USDT", "BTC-USDT-SWAP"])
+        #expect(
+            catalog.instruments.map(\.id.rawValue) == ["BTC-USD-220309-33000-C", "BTC-USD-220309-33000-P", "BTC-USDT", "BTC-USDT-SWAP"])
     }
 
     @Test func withoutAStablecoinIndexNothingIsUsableAndEachInstrumentSaysWhy() throws {
@@ -97,7 +103,9 @@ struct OKXDocsFixtureTests {
     @Test func optionsExpiredAtTheSnapshotTimeAreSkippedAndNamed() throws {
         var answers = try Self.documentedAnswers()
         // The funding-rate example's time (2025) as the mark time: the 2022 options have expired.
-        answers.markPrices = [.object([("instId", .string("BTC-USDT-SWAP")), ("markPx", .string("200")), ("ts", .string("1743588686291"))])]
+        answers.markPrices = [
+            .object([("instId", .string("BTC-USDT-SWAP")), ("markPx", .string("200")), ("ts", .string("1743588686291"))])
+        ]
         let assembled = MarketAssembler.assemble(answers, source: "OKX docs")
         let snapshot = try #require(assembled.snapshot)
         #expect(snapshot.marks["BTC-USD-220309-33000-C"] == nil)
@@ -131,7 +139,9 @@ struct OKXDocsFixtureTests {
 
     @Test func aSpotPairWithNoIndexTakesItsTickerAsARepresentativeIndex() throws {
         var answers = try Self.documentedAnswers()
-        answers.indexTickers = [.object([("instId", .string("USDT-USD")), ("idxPx", .string(Self.usdtUSD)), ("ts", .string("1597026383085"))])]
+        answers.indexTickers = [
+            .object([("instId", .string("USDT-USD")), ("idxPx", .string(Self.usdtUSD)), ("ts", .string("1597026383085"))])
+        ]
         answers.spotTickers = [.object([("instId", .string("BTC-USDT")), ("last", .string("43001.5"))])]
         let assembled = MarketAssembler.assemble(answers, source: "OKX docs")
         let snapshot = try #require(assembled.snapshot)
@@ -142,7 +152,8 @@ struct OKXDocsFixtureTests {
 
     @Test func theCoinFilterKeepsOnlyThoseCoinsAndTheStablecoinIndices() throws {
         var answers = try Self.documentedAnswers()
-        answers.indexTickers.append(.object([("instId", .string("ETH-USD")), ("idxPx", .string("3000")), ("ts", .string("1597026383085"))]))
+        answers.indexTickers.append(
+            .object([("instId", .string("ETH-USD")), ("idxPx", .string("3000")), ("ts", .string("1597026383085"))]))
         let assembled = MarketAssembler.assemble(answers, coins: ["ETH"], source: "OKX docs")
         #expect(assembled.catalog.count == 0)
         #expect(assembled.snapshot?.indices.keys.sorted() == ["ETH-USD", "USDT-USD"])
@@ -151,7 +162,13 @@ struct OKXDocsFixtureTests {
 
     @Test func theDocumentedSystemStatusHasTheFieldsPmServeWrites() throws {
         let row = try #require(try Self.rows("system-status").first)
-        guard case .object(let fields) = row else { Issue.record("not an object"); return }
-        #expect(Set(fields.keys) == ["begin", "end", "href", "preOpenBegin", "scheDesc", "serviceType", "state", "maintType", "env", "system", "title"])
+        guard case .object(let fields) = row else {
+            Issue.record("not an object")
+            return
+        }
+        #expect(
+            Set(fields.keys) == [
+                "begin", "end", "href", "preOpenBegin", "scheDesc", "serviceType", "state", "maintType", "env", "system", "title",
+            ])
     }
 }

@@ -1,8 +1,9 @@
 import Foundation
 import MarginEngine
 import MarginTestSupport
-@testable import Sandbox
 import Testing
+
+@testable import Sandbox
 
 /// Signing, the timestamp window, replay rejection and permissions (docs/methodology/06-sandbox-api.md §2), in OKX's
 /// check order.
@@ -63,9 +64,11 @@ import Testing
     func timestampsOutsideTheWindowAreExpired(offset: Int64) async throws {
         let sandbox = try SandboxHarness()
         let user = try await sandbox.account()
-        let response = await sandbox.api.handle(sandbox.request("GET", "/api/v5/account/balance", as: user, timestamp: sandbox.clock.now + offset))
+        let response = await sandbox.api.handle(
+            sandbox.request("GET", "/api/v5/account/balance", as: user, timestamp: sandbox.clock.now + offset))
         #expect(response.code == "50102", "\(response.envelope)")
-        let inside = await sandbox.api.handle(sandbox.request("GET", "/api/v5/account/config", as: user, timestamp: sandbox.clock.now - 29_000))
+        let inside = await sandbox.api.handle(
+            sandbox.request("GET", "/api/v5/account/config", as: user, timestamp: sandbox.clock.now - 29_000))
         #expect(inside.code == "0")
     }
 
@@ -113,11 +116,13 @@ import Testing
         defer { for suffix in ["", "-wal", "-shm", ".key", ".admin-token"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
         let clock = ManualClock(1_600_000_000_000)
         let sandbox = try Sandbox.open(
-            SandboxConfiguration(databasePath: path), catalog: Fixtures.catalog, market: Fixtures.calmMarket, parameters: Fixtures.parameters,
+            SandboxConfiguration(databasePath: path), catalog: Fixtures.catalog, market: Fixtures.calmMarket,
+            parameters: Fixtures.parameters,
             clock: { clock.now })
         let exchangeClock = await sandbox.exchange.clock
         #expect(exchangeClock() == clock.now && sandbox.api.clock() == clock.now)
-        let time = await sandbox.api.handle(APIRequest(method: "GET", target: "/api/v5/public/time", body: [], headers: [:], remoteIsLoopback: true))
+        let time = await sandbox.api.handle(
+            APIRequest(method: "GET", target: "/api/v5/public/time", body: [], headers: [:], remoteIsLoopback: true))
         #expect(time.first?[member: "ts"]?.scalarText == "1600000000000")
         let created = try await sandbox.exchange.createAccount(deposits: [("USDT", ExactDecimal("1000") ?? .zero)])
         let stamp = SandboxHarness.isoTimestamp(clock.now)
@@ -128,7 +133,8 @@ import Testing
         ]
         let rest = await sandbox.api.handle(APIRequest(method: "GET", target: target, body: [], headers: headers, remoteIsLoopback: true))
         #expect(rest.code == "0", "\(rest.envelope)")
-        let user = SandboxHarness.Credentials(uid: created.uid, apiKey: created.apiKey, secret: created.secretKey, passphrase: created.passphrase)
+        let user = SandboxHarness.Credentials(
+            uid: created.uid, apiKey: created.apiKey, secret: created.secretKey, passphrase: created.passphrase)
         let session = WebSocketSession(api: sandbox.api, endpoint: .privateChannels)
         let login = await session.receive(WebSocketSessionTests.loginFrame(user, seconds: clock.now / 1000))
         #expect(WebSocketSessionTests.code(login) == "0", "\(login)")
@@ -188,7 +194,8 @@ import Testing
         let key = try await sandbox.exchange.createKey(uid: user.uid, permissions: "read")
         let reader = SandboxHarness.Credentials(uid: user.uid, apiKey: key.apiKey, secret: key.secretKey, passphrase: key.passphrase)
         #expect(await sandbox.call("GET", "/api/v5/account/balance", as: reader).code == "0")
-        let order = await sandbox.call("POST", "/api/v5/trade/order",
+        let order = await sandbox.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"1"}"#, as: reader)
         #expect(order.code == "50120" && order.status == 401)
         let positions = await sandbox.call("GET", "/api/v5/account/positions", as: user)
@@ -200,12 +207,14 @@ import Testing
         let sandbox = try SandboxHarness()
         let alice = try await sandbox.account()
         let mallory = try await sandbox.account()
-        let placed = await sandbox.call("POST", "/api/v5/trade/order",
+        let placed = await sandbox.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"limit","px":"50000","sz":"1"}"#, as: alice)
         let ordId = try #require(placed.first?[member: "ordId"]?.scalarText)
         let peek = await sandbox.call("GET", "/api/v5/trade/order?instId=BTC-USDT-SWAP&ordId=\(ordId)", as: mallory)
         #expect(peek.code == "51603")
-        let cancel = await sandbox.call("POST", "/api/v5/trade/cancel-order", body: #"{"instId":"BTC-USDT-SWAP","ordId":"\#(ordId)"}"#, as: mallory)
+        let cancel = await sandbox.call(
+            "POST", "/api/v5/trade/cancel-order", body: #"{"instId":"BTC-USDT-SWAP","ordId":"\#(ordId)"}"#, as: mallory)
         #expect(cancel.code == "1" && cancel.first?[member: "sCode"]?.scalarText == "51400")
         #expect(await sandbox.call("GET", "/api/v5/trade/orders-pending", as: mallory).data.isEmpty)
         #expect(await sandbox.call("GET", "/api/v5/trade/orders-pending", as: alice).data.count == 1)
@@ -225,11 +234,14 @@ import Testing
         let body = #"{"deposits":[{"ccy":"USDT","amt":"10"}]}"#
         let noToken = await sandbox.api.handle(sandbox.request("POST", "/api/v5/sandbox/account/create", body: body, as: nil))
         #expect(noToken.code == "50113")
-        let remote = await sandbox.api.handle(sandbox.request(
-            "POST", "/api/v5/sandbox/account/create", body: body, as: nil, headers: ["X-Sandbox-Admin-Token": "admin-token"], loopback: false))
+        let remote = await sandbox.api.handle(
+            sandbox.request(
+                "POST", "/api/v5/sandbox/account/create", body: body, as: nil, headers: ["X-Sandbox-Admin-Token": "admin-token"],
+                loopback: false))
         #expect(remote.code == "50120")
-        let created = await sandbox.api.handle(sandbox.request(
-            "POST", "/api/v5/sandbox/account/create", body: body, as: nil, headers: ["X-Sandbox-Admin-Token": "admin-token"]))
+        let created = await sandbox.api.handle(
+            sandbox.request(
+                "POST", "/api/v5/sandbox/account/create", body: body, as: nil, headers: ["X-Sandbox-Admin-Token": "admin-token"]))
         #expect(created.code == "0" && created.first?[member: "apiKey"] != nil)
     }
 }

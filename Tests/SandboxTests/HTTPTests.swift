@@ -4,15 +4,17 @@ import HummingbirdTesting
 import Logging
 import MarginEngine
 import MarginTestSupport
-@testable import Sandbox
 import Testing
+
+@testable import Sandbox
 
 /// The HTTP layer: envelopes for every status, body limits, and a server that keeps serving.
 @Suite struct HTTPTests {
     static func application() throws -> (some ApplicationProtocol, Sandbox) {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("pm-http-\(UUID().uuidString).sqlite").path
         let configuration = SandboxConfiguration(databasePath: path)
-        let sandbox = try Sandbox.open(configuration, catalog: Fixtures.catalog, market: Fixtures.calmMarket, parameters: Fixtures.parameters)
+        let sandbox = try Sandbox.open(
+            configuration, catalog: Fixtures.catalog, market: Fixtures.calmMarket, parameters: Fixtures.parameters)
         return (sandbox.application(configuration, logger: Logger(label: "test")), sandbox)
     }
 

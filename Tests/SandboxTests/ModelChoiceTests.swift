@@ -1,7 +1,8 @@
 import MarginEngine
 import MarginTestSupport
-@testable import Sandbox
 import Testing
+
+@testable import Sandbox
 
 /// The public Position Builder's model choice (the web page's select): `paramsId` picks the model.
 @Suite struct ModelChoiceTests {
@@ -25,14 +26,16 @@ import Testing
         let compare = await sandbox.call("POST", "/api/v5/public/position-builder-compare", body: Self.book, as: nil)
         #expect(compare.first?[member: "models"]?.arrayItems.compactMap { $0[member: "model"]?.scalarText } == ["okx-pm", "derive-pm2"])
 
-        let okx = await sandbox.call("POST", "/api/v5/public/position-builder",
+        let okx = await sandbox.call(
+            "POST", "/api/v5/public/position-builder",
             body: #"{"simPos": [{"instId": "BTC-USDC-SWAP", "pos": "-5000"}]}"#, as: nil)
         #expect(okx.first?[member: "model"]?.scalarText == "okx-pm")
     }
 
     @Test func anUnmappableInstrumentIsAParameterError() async throws {
         let sandbox = try SandboxHarness()
-        let response = await sandbox.call("POST", "/api/v5/public/position-builder",
+        let response = await sandbox.call(
+            "POST", "/api/v5/public/position-builder",
             body: #"{"paramsId": "derive-pm2", "simPos": [{"instId": "BTC-USDT-SWAP", "pos": "1"}]}"#, as: nil)
         #expect(response.code == "51000" && response.message.contains("simPos[0].instId") && response.message.contains("BTC-USDT-SWAP"))
     }

@@ -3,8 +3,9 @@ import GRDB
 import MarginEngine
 import MarginStore
 import MarginTestSupport
-@testable import Sandbox
 import Testing
+
+@testable import Sandbox
 
 /// Market ticks: liquidation by the planner, funding, expiry, interest; and restarts
 /// (docs/methodology/06-sandbox-api.md §5–§6).
@@ -12,8 +13,10 @@ import Testing
     @Test func anAccountBelowTheTriggerIsLiquidatedWithBillsAndFills() async throws {
         let sandbox = try SandboxHarness()
         let user = try await sandbox.account([("USDT", "10000")])
-        _ = await sandbox.call("POST", "/api/v5/account/set-leverage", body: #"{"lever":"50","mgnMode":"cross","instId":"BTC-USDT-SWAP"}"#, as: user)
-        let placed = await sandbox.call("POST", "/api/v5/trade/order",
+        _ = await sandbox.call(
+            "POST", "/api/v5/account/set-leverage", body: #"{"lever":"50","mgnMode":"cross","instId":"BTC-USDT-SWAP"}"#, as: user)
+        let placed = await sandbox.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"300"}"#, as: user)
         #expect(placed.code == "0", "\(placed.envelope)")
         let report = try await sandbox.simulator.shock(["BTC": -0.035])
@@ -22,8 +25,10 @@ import Testing
             try FillRecord.filter(Column("uid") == user.uid && Column("category") != "normal").fetchAll(db)
         }
         #expect(!fills.isEmpty)
-        #expect(fills.allSatisfy { ["partial_liquidation", "full_liquidation"].contains($0.category) && $0.side == "sell" })
-        let bills = try await sandbox.database.writer.read { db in try BillRecord.filter(Column("uid") == user.uid && Column("type") == "5").fetchCount(db) }
+        #expect(fills.allSatisfy { [.partialLiquidation, .fullLiquidation].contains($0.category) && $0.side == .sell })
+        let bills = try await sandbox.database.writer.read { db in
+            try BillRecord.filter(Column("uid") == user.uid && Column("type") == "5").fetchCount(db)
+        }
         #expect(bills == fills.count)
         let state = await sandbox.call("GET", "/api/v5/account/risk-state", as: user).first
         // After liquidation the ratio is above the stop, or nothing is required any more ("").
@@ -39,12 +44,15 @@ import Testing
     @Test func fundingExpiryAndInterestAreBills() async throws {
         let sandbox = try SandboxHarness()
         let user = try await sandbox.account([("USDT", "100000"), ("BTC", "1")])
-        _ = await sandbox.call("POST", "/api/v5/trade/order",
+        _ = await sandbox.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"10"}"#, as: user)
-        _ = await sandbox.call("POST", "/api/v5/trade/order",
+        _ = await sandbox.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"BTC-USD-251231-90000-C","tdMode":"cross","side":"buy","ordType":"market","sz":"10"}"#, as: user)
         _ = await sandbox.call("POST", "/api/v5/account/set-auto-loan", body: #"{"autoLoan":true}"#, as: user)
-        let borrow = await sandbox.call("POST", "/api/v5/trade/order",
+        let borrow = await sandbox.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"ETH-USDT","tdMode":"cross","side":"buy","ordType":"market","sz":"60","tgtCcy":"base_ccy"}"#, as: user)
         #expect(borrow.code == "0", "\(borrow.envelope)")
         // 2025-12-30T17:31Z + 24 h crosses the 00:00, 08:00 and 16:00 funding times and the 2025-12-31 08:00 expiry.
@@ -53,9 +61,9 @@ import Testing
         #expect(report.settlements == 1)
         #expect(report.interestBills >= 20, "hourly interest on the USDT loan above the 20,000 quota")
         let bills = try await sandbox.database.writer.read { db in try BillRecord.filter(Column("uid") == user.uid).fetchAll(db) }
-        #expect(bills.filter { $0.type == "8" }.count == 3)
-        #expect(bills.filter { $0.type == "3" }.count == 1)
-        #expect(bills.filter { $0.type == "7" }.allSatisfy { ($0.balChg.hasPrefix("-")) })
+        #expect(bills.filter { $0.type == .funding }.count == 3)
+        #expect(bills.filter { $0.type == .delivery }.count == 1)
+        #expect(bills.filter { $0.type == .interest }.allSatisfy { ($0.balChg.hasPrefix("-")) })
         let positions = await sandbox.call("GET", "/api/v5/account/positions", as: user)
         #expect(positions.data.map { $0[member: "instId"]?.scalarText } == ["BTC-USDT-SWAP"], "the option settled at expiry")
         #expect(try await sandbox.ledgerBalances(user.uid))
@@ -68,16 +76,20 @@ import Testing
     @Test func fundingAndExpiryInOneTickOfAnAccountWithoutInterest() async throws {
         let sandbox = try SandboxHarness()
         let user = try await sandbox.account([("USDT", "100000"), ("BTC", "1")])
-        for body in [#"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"10"}"#,
-                     #"{"instId":"BTC-USD-251231-90000-C","tdMode":"cross","side":"buy","ordType":"market","sz":"10"}"#] {
+        for body in [
+            #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"10"}"#,
+            #"{"instId":"BTC-USD-251231-90000-C","tdMode":"cross","side":"buy","ordType":"market","sz":"10"}"#,
+        ] {
             let placed = await sandbox.call("POST", "/api/v5/trade/order", body: body, as: user)
             #expect(placed.code == "0", "\(placed.envelope)")
         }
         let report = try await sandbox.simulator.shock([:], advanceSeconds: 86_400)
         #expect(report.fundingPayments == 3 && report.settlements == 1 && report.interestBills == 0)
         let bills = try await sandbox.database.writer.read { db in try BillRecord.filter(Column("uid") == user.uid).fetchAll(db) }
-        #expect(bills.filter { $0.type == "8" }.count == 3)
-        #expect(bills.filter { $0.type == "3" }.count == 1)
+        #expect(bills.filter { $0.type == .funding }.count == 3)
+        #expect(bills.filter { $0.type == .delivery }.count == 1)
+        // OKX's sub-types: 173 a funding fee paid, 174 one received.
+        #expect(bills.filter { $0.type == .funding }.allSatisfy { $0.subType == ($0.balChg.hasPrefix("-") ? "173" : "174") })
         #expect(try await sandbox.ledgerBalances(user.uid), "every balance, in memory and stored, is the sum of its bills")
         #expect(try await sandbox.cashImbalances() == [])
         // A restart reads back what memory holds.
@@ -94,9 +106,11 @@ import Testing
         defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
         let first = try SandboxHarness(database: try AppDatabase(path: path))
         let user = try await first.account([("USDT", "50000"), ("ETH", "3")])
-        _ = await first.call("POST", "/api/v5/trade/order",
+        _ = await first.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"ETH-USDT-SWAP","tdMode":"cross","side":"sell","ordType":"market","sz":"7"}"#, as: user)
-        _ = await first.call("POST", "/api/v5/trade/order",
+        _ = await first.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"limit","px":"70000","sz":"3"}"#, as: user)
         let balance = await first.call("GET", "/api/v5/account/balance", as: user).first
         let positions = await first.call("GET", "/api/v5/account/positions", as: user).data
@@ -109,7 +123,8 @@ import Testing
         #expect(await second.call("GET", "/api/v5/account/positions", as: user).data == positions)
         #expect(await second.call("GET", "/api/v5/trade/orders-pending", as: user).data == pending)
         // New ids continue after the stored ones.
-        let next = await second.call("POST", "/api/v5/trade/order",
+        let next = await second.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"ETH-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"1"}"#, as: user)
         let ids = pending.compactMap { Int($0[member: "ordId"]?.scalarText ?? "") }
         #expect((Int(next.first?[member: "ordId"]?.scalarText ?? "") ?? 0) > (ids.max() ?? 0))
@@ -142,7 +157,8 @@ import Testing
         let user = try await sandbox.account([("USDT", "20000")])
         try await sandbox.exchange.acknowledgePortfolioMargin(uid: user.uid)
         #expect(await sandbox.call("POST", "/api/v5/account/set-account-level", body: #"{"acctLv":"4"}"#, as: user).code == "0")
-        let placed = await sandbox.call("POST", "/api/v5/trade/order",
+        let placed = await sandbox.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"100"}"#, as: user)
         #expect(placed.code == "0", "\(placed.envelope)")
         let account = try #require(await sandbox.exchange.account(user.uid))
@@ -163,7 +179,7 @@ import Testing
             #expect(ExactDecimal(record.fillPx) == fill.ledger.price)
             #expect(ExactDecimal(record.fee) == -fill.ledger.fee, "fee \(record.fee) vs planned \(fill.ledger.fee)")
             #expect(ExactDecimal(record.pnl) == fill.ledger.realizedPnL, "P&L \(record.pnl) vs planned \(fill.ledger.realizedPnL)")
-            #expect(record.side == (fill.ledger.sizeContracts.isNegative ? "sell" : "buy"))
+            #expect(record.side == (fill.ledger.sizeContracts.isNegative ? .sell : .buy))
         }
         // And the account's cash moved by exactly the planned cash changes.
         let after = try #require(await sandbox.exchange.account(user.uid))
@@ -177,12 +193,14 @@ import Testing
     /// Golden case 1 held in the sandbox: USDT cash +100 but equity −78,589.37 (an LTC perpetual bought at
     /// 8,000 now marked at 102): one hour accrues interest on 78,589.37 − 20,000 = 58,589.37 USDT.
     @Test func goldenCaseOneAccruesOnItsEquity() async throws {
-        let golden = try MarketSnapshot(bytes: Array("""
-            {"ts": "1736935200000",
-             "indices": {"BTC-USDT": "97078.9", "LTC-USDT": "101.9951", "USDT-USD": "0.99954", "USDC-USD": "1"},
-             "rates": {"USD": "0"},
-             "marks": [{"instId": "BTC-USDT-SWAP", "markPx": "97093.7"}, {"instId": "LTC-USDT-SWAP", "markPx": "102"}]}
-            """.utf8))
+        let golden = try MarketSnapshot(
+            bytes: Array(
+                """
+                {"ts": "1736935200000",
+                 "indices": {"BTC-USDT": "97078.9", "LTC-USDT": "101.9951", "USDT-USD": "0.99954", "USDC-USD": "1"},
+                 "rates": {"USD": "0"},
+                 "marks": [{"instId": "BTC-USDT-SWAP", "markPx": "97093.7"}, {"instId": "LTC-USDT-SWAP", "markPx": "102"}]}
+                """.utf8))
         let database = try AppDatabase.inMemory()
         let first = try SandboxHarness(market: golden, database: database)
         let user = try await first.account([("USDT", "100")])
@@ -197,9 +215,10 @@ import Testing
         let later = try MarketSnapshot(valuationTime: hour, indices: golden.indices, usdRate: 0, marks: golden.marks)
         let report = try await sandbox.exchange.advance(to: later)
         #expect(report.interestBills == 1)
-        let bill = try #require(try await database.writer.read { db in
-            try BillRecord.filter(Column("uid") == user.uid && Column("type") == "7").fetchOne(db)
-        })
+        let bill = try #require(
+            try await database.writer.read { db in
+                try BillRecord.filter(Column("uid") == user.uid && Column("type") == "7").fetchOne(db)
+            })
         let curve = Fixtures.parameters.interestRateCurve(for: "USDT")
         let rate = curve.annualRate(utilisation: curve.utilisation(totalBorrowed: 78_589.37, indexUSD: 0.99954))
         let expected = 58_589.37 * rate * 3_600 / 31_536_000
@@ -220,7 +239,8 @@ import Testing
             #expect(await sandbox.call("POST", "/api/v5/account/set-account-level", body: #"{"acctLv":"4"}"#, as: user).code == "0")
         }
         _ = await sandbox.call("POST", "/api/v5/account/set-auto-loan", body: #"{"autoLoan":true}"#, as: user)
-        let borrow = await sandbox.call("POST", "/api/v5/trade/order",
+        let borrow = await sandbox.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"ETH-USDT","tdMode":"cross","side":"buy","ordType":"market","sz":"60","tgtCcy":"base_ccy"}"#, as: user)
         #expect(borrow.code == "0", "\(borrow.envelope)")
         return user
@@ -241,8 +261,8 @@ import Testing
         #expect(account.balances.values.allSatisfy { !$0.isNegative }, "\(account.balances)")
         #expect((account.pendingInterest["USDT"] ?? .zero).isZero, "nothing left owing: \(account.pendingInterest)")
         let bills = try await sandbox.database.writer.read { db in try BillRecord.filter(Column("uid") == user.uid).fetchAll(db) }
-        #expect(bills.contains { $0.type == "7" && $0.notes == "interest before the deficit cover" })
-        #expect(bills.contains { $0.type == "102" })
+        #expect(bills.contains { $0.type == .interest && $0.notes == "interest before the deficit cover" })
+        #expect(bills.contains { $0.type == .deficitCover })
         #expect(try await sandbox.ledgerBalances(user.uid))
         #expect(try await sandbox.cashImbalances() == [])
         // The next hour neither bills interest nor liquidates the account again.
@@ -256,16 +276,21 @@ import Testing
 /// The classic (multi-currency margin) liquidation path: whole positions, the largest requirement first,
 /// at the slipped mark with the liquidation fee, then the insurance fund for what equity cannot cover.
 @Suite struct ClassicLiquidationTests {
-    static func leveredClassicAccount(_ sandbox: SandboxHarness, deposit: String, size: String, restingOrder: Bool = false) async throws
+    static func leveredClassicAccount(
+        _ sandbox: SandboxHarness, deposit: String, size: String, restingOrder: Bool = false
+    ) async throws
         -> SandboxHarness.Credentials
     {
         let user = try await sandbox.account([("USDT", deposit)])
-        _ = await sandbox.call("POST", "/api/v5/account/set-leverage", body: #"{"lever":"50","mgnMode":"cross","instId":"BTC-USDT-SWAP"}"#, as: user)
-        let placed = await sandbox.call("POST", "/api/v5/trade/order",
+        _ = await sandbox.call(
+            "POST", "/api/v5/account/set-leverage", body: #"{"lever":"50","mgnMode":"cross","instId":"BTC-USDT-SWAP"}"#, as: user)
+        let placed = await sandbox.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"\#(size)"}"#, as: user)
         #expect(placed.code == "0", "\(placed.envelope)")
         if restingOrder {
-            let resting = await sandbox.call("POST", "/api/v5/trade/order",
+            let resting = await sandbox.call(
+                "POST", "/api/v5/trade/order",
                 body: #"{"instId":"ETH-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"limit","px":"1000","sz":"1"}"#, as: user)
             #expect(resting.code == "0", "\(resting.envelope)")
         }
@@ -281,17 +306,20 @@ import Testing
         #expect(report.liquidatedAccounts == [user.uid])
         // The open order went first, cancelled as part of the liquidation.
         let orders = try await sandbox.database.writer.read { db in try OrderRecord.filter(Column("uid") == user.uid).fetchAll(db) }
-        #expect(orders.contains { $0.instId == "ETH-USDT-SWAP" && $0.state == "canceled" && $0.category == "partial_liquidation" })
+        #expect(orders.contains { $0.instId == "ETH-USDT-SWAP" && $0.state == .canceled && $0.category == .partialLiquidation })
         // The whole position went in one fill: a sell at the mark less the tier-1 slippage, with the tier-1 fee.
         let fills = try await sandbox.database.writer.read { db in
             try FillRecord.filter(Column("uid") == user.uid && Column("category") == "full_liquidation").fetchAll(db)
         }
         let fill = try #require(fills.first)
-        #expect(fills.count == 1 && fill.side == "sell" && ExactDecimal(fill.fillSz) == ExactDecimal(300))
+        #expect(fills.count == 1 && fill.side == .sell && ExactDecimal(fill.fillSz) == ExactDecimal(300))
         let mark = try shocked.market(for: try #require(Fixtures.catalog.instrument("BTC-USDT-SWAP")), path: "").markPrice
         #expect(ExactDecimal(fill.fillPx) == LedgerBoundary.ledger(mark * (1 - 0.001)))
-        let expectedFee = LedgerAmount("USDT", ExactDecimal(300).multiplied(by: ExactDecimal(0.01)).multiplied(by: ExactDecimal(fill.fillPx) ?? .zero)
-            .multiplied(by: ExactDecimal(0.001))).amount
+        let expectedFee = LedgerAmount(
+            "USDT",
+            ExactDecimal(300).multiplied(by: ExactDecimal(0.01)).multiplied(by: ExactDecimal(fill.fillPx) ?? .zero)
+                .multiplied(by: ExactDecimal(0.001))
+        ).amount
         #expect(ExactDecimal(fill.fee) == -expectedFee)
         #expect(await sandbox.exchange.account(user.uid)?.positions.isEmpty == true)
         #expect(try await sandbox.ledgerBalances(user.uid))

@@ -4,28 +4,34 @@ import MarginDefaults
 import MarginEngine
 import MarginStore
 import MarginTestSupport
-@testable import Sandbox
 import Testing
+
+@testable import Sandbox
 
 /// A sandbox on an in-memory database with a controllable clock, driven through ``SandboxAPI/handle(_:)``.
 final class SandboxHarness: @unchecked Sendable {
     /// 2026-11-27T00:00:00Z.
     static let startTime: Int64 = 1_795_737_600_000
     let clock = ManualClock(startTime)
-    let database: AppDatabase
+    /// The ledger: SQLite in memory unless a test gives another store.
+    let store: any LedgerStore
+    /// The SQLite ledger, for the tests that read its tables directly (every harness but a PostgreSQL one).
+    var database: AppDatabase { store as! AppDatabase }
     let exchange: Exchange
     let simulator: MarketSimulator
     let api: SandboxAPI
 
     init(
-        market: MarketSnapshot = Fixtures.calmMarket, rateLimit: Double = 10_000, timestampWindowSeconds: Int = 30, database: AppDatabase? = nil
+        market: MarketSnapshot = Fixtures.calmMarket, rateLimit: Double = 10_000, timestampWindowSeconds: Int = 30,
+        database: AppDatabase? = nil,
+        store: (any LedgerStore)? = nil, metrics: SandboxMetrics = SandboxMetrics()
     ) throws {
-        self.database = try database ?? AppDatabase.inMemory()
+        self.store = try store ?? database ?? AppDatabase.inMemory()
         let clock = clock
         exchange = try Exchange(
-            database: self.database, secrets: SecretBox(keyBytes: Array(repeating: 7, count: 32)), catalog: Fixtures.catalog,
-            parameters: Fixtures.parameters, market: market, clock: { clock.now })
-        simulator = try MarketSimulator(exchange: exchange, base: market, mode: .staticSnapshot, database: self.database)
+            database: self.store, secrets: SecretBox(keyBytes: Array(repeating: 7, count: 32)), catalog: Fixtures.catalog,
+            parameters: Fixtures.parameters, market: market, clock: { clock.now }, metrics: metrics)
+        simulator = try MarketSimulator(exchange: exchange, base: market, mode: .staticSnapshot, database: self.store)
         api = SandboxAPI(
             exchange: exchange, adminToken: "admin-token", simulator: simulator, timestampWindowSeconds: timestampWindowSeconds,
             rateLimitPerSecond: rateLimit, clock: { clock.now })
@@ -86,8 +92,10 @@ extension SandboxHarness {
     /// exchange's in-memory fund and house against the stored ones. Empty when cash is conserved.
     func cashImbalances() async throws -> [String] {
         let (balances, fund, house, deposits) = try await database.writer.read { db in
-            (try BalanceRecord.fetchAll(db), try InsuranceFundRecord.fetchAll(db), try HouseRecord.fetchAll(db),
-             try BillRecord.filter(Column("type") == "1").fetchAll(db))
+            (
+                try BalanceRecord.fetchAll(db), try InsuranceFundRecord.fetchAll(db), try HouseRecord.fetchAll(db),
+                try BillRecord.filter(Column("type") == "1").fetchAll(db)
+            )
         }
         var total: [String: ExactDecimal] = [:]
         for row in balances { total[row.ccy, default: .zero] += ExactDecimal(row.cashBal) ?? .zero }
@@ -97,8 +105,12 @@ extension SandboxHarness {
         var problems = total.filter { !$0.value.isZero }.sorted { $0.key < $1.key }.map { "\($0.key) off by \($0.value)" }
         let memoryFund = await exchange.insuranceFundBalances().filter { !$0.value.isZero }
         let memoryHouse = await exchange.houseBalances().filter { !$0.value.isZero }
-        let storedFund = Dictionary(uniqueKeysWithValues: fund.map { ($0.ccy, ExactDecimal($0.balance) ?? .zero) }).filter { !$0.value.isZero }
-        let storedHouse = Dictionary(uniqueKeysWithValues: house.map { ($0.ccy, ExactDecimal($0.balance) ?? .zero) }).filter { !$0.value.isZero }
+        let storedFund = Dictionary(uniqueKeysWithValues: fund.map { ($0.ccy, ExactDecimal($0.balance) ?? .zero) }).filter {
+            !$0.value.isZero
+        }
+        let storedHouse = Dictionary(uniqueKeysWithValues: house.map { ($0.ccy, ExactDecimal($0.balance) ?? .zero) }).filter {
+            !$0.value.isZero
+        }
         if memoryFund != storedFund { problems.append("insurance fund in memory \(memoryFund) != stored \(storedFund)") }
         if memoryHouse != storedHouse { problems.append("house in memory \(memoryHouse) != stored \(storedHouse)") }
         return problems

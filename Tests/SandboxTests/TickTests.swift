@@ -3,8 +3,9 @@ import GRDB
 import MarginEngine
 import MarginStore
 import MarginTestSupport
-@testable import Sandbox
 import Testing
+
+@testable import Sandbox
 
 /// The server margins through the market's scenario vectors (issue 16): after a tick every account's
 /// figures equal the direct computation, a move of one coin re-margins exactly its holders, requests during
@@ -24,13 +25,18 @@ import Testing
             try await database.writer.write { db in
                 for position in portfolio.positions {
                     try PositionRecord(
-                        uid: user.uid, instId: position.instrument.id.rawValue, pos: LedgerBoundary.contracts(
-                            position.sizeContracts, lotSize: position.instrument.lotSize).description,
+                        uid: user.uid, instId: position.instrument.id.rawValue,
+                        pos: LedgerBoundary.contracts(
+                            position.sizeContracts, lotSize: position.instrument.lotSize
+                        ).description,
                         avgPx: ExactDecimal(position.averagePrice).description, lever: "", cTime: 0, uTime: 0
                     ).insert(db)
                 }
-                if index % 3 == 0 { try db.execute(sql: "UPDATE account SET acctLv = '3' WHERE uid = ?", arguments: [user.uid]) }
-                else { try db.execute(sql: "UPDATE account SET acctLv = '4' WHERE uid = ?", arguments: [user.uid]) }
+                if index % 3 == 0 {
+                    try db.execute(sql: "UPDATE account SET acctLv = '3' WHERE uid = ?", arguments: [user.uid])
+                } else {
+                    try db.execute(sql: "UPDATE account SET acctLv = '4' WHERE uid = ?", arguments: [user.uid])
+                }
             }
         }
         return (try SandboxHarness(database: database), uids)
@@ -50,7 +56,8 @@ import Testing
         // A tick that moves every coin and an hour of time (options and futures reprice).
         let moved = try Fixtures.calmMarket.shocked(by: 0.031)
         let later = try MarketSnapshot(
-            valuationTime: UnixMillis(moved.valuationTime.rawValue + 3_600_000), indices: moved.indices, usdRate: moved.usdRate, marks: moved.marks)
+            valuationTime: UnixMillis(moved.valuationTime.rawValue + 3_600_000), indices: moved.indices, usdRate: moved.usdRate,
+            marks: moved.marks)
         let report = try await sandbox.exchange.advance(to: later)
         #expect(report.remarginedAccounts == uids.count)
         for uid in uids {
@@ -118,7 +125,8 @@ import Testing
         // One account per slice: the re-margin lets requests in between every account.
         await sandbox.exchange.setRemarginSlice(1)
         let user = try await sandbox.account([("USDT", "100000")])
-        let placed = await sandbox.call("POST", "/api/v5/trade/order",
+        let placed = await sandbox.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"20"}"#, as: user)
         #expect(placed.code == "0", "\(placed.envelope)")
         func observe() async -> [String] {
@@ -160,8 +168,11 @@ import Testing
         let user = try await sandbox.account([("USDT", "20000")])
         try await sandbox.exchange.acknowledgePortfolioMargin(uid: user.uid)
         #expect(await sandbox.call("POST", "/api/v5/account/set-account-level", body: #"{"acctLv":"4"}"#, as: user).code == "0")
-        #expect(await sandbox.call("POST", "/api/v5/trade/order",
-            body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"100"}"#, as: user).code == "0")
+        #expect(
+            await sandbox.call(
+                "POST", "/api/v5/trade/order",
+                body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"100"}"#, as: user
+            ).code == "0")
         // The move puts the account below the trigger ...
         let shocked = try Fixtures.calmMarket.shocked(by: -0.12, onlyCoin: "BTC")
         let candidates = await sandbox.exchange.moveWithoutLiquidating(to: shocked)
@@ -178,7 +189,8 @@ import Testing
         let other = try await control.account([("USDT", "20000")])
         try await control.exchange.acknowledgePortfolioMargin(uid: other.uid)
         _ = await control.call("POST", "/api/v5/account/set-account-level", body: #"{"acctLv":"4"}"#, as: other)
-        _ = await control.call("POST", "/api/v5/trade/order",
+        _ = await control.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"100"}"#, as: other)
         let controlCandidates = await control.exchange.moveWithoutLiquidating(to: shocked)
         #expect(try await control.exchange.liquidate(candidates: controlCandidates) == [other.uid])

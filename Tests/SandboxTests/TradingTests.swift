@@ -2,8 +2,9 @@ import GRDB
 import MarginEngine
 import MarginStore
 import MarginTestSupport
-@testable import Sandbox
 import Testing
+
+@testable import Sandbox
 
 /// The trading model (docs/methodology/06-sandbox-api.md §4): order types, fills, fees, the pre-trade check, modes, bad
 /// input.
@@ -13,7 +14,8 @@ import Testing
     @Test func marketOrderFillsAtTheBookAndPaysTheTakerFee() async throws {
         let sandbox = try SandboxHarness()
         let user = try await sandbox.account()
-        let response = await sandbox.call("POST", "/api/v5/trade/order",
+        let response = await sandbox.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"ETH-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"10"}"#, as: user)
         #expect(response.code == "0" && response.first?[member: "sCode"]?.scalarText == "0")
         let ordId = try #require(response.first?[member: "ordId"]?.scalarText)
@@ -33,7 +35,8 @@ import Testing
     @Test func limitOrdersRestAndFillWhenTheMarkCrosses() async throws {
         let sandbox = try SandboxHarness()
         let user = try await sandbox.account()
-        let resting = await sandbox.call("POST", "/api/v5/trade/order",
+        let resting = await sandbox.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"limit","px":"80000","sz":"2"}"#, as: user)
         let ordId = try #require(resting.first?[member: "ordId"]?.scalarText)
         #expect(await sandbox.call("GET", "/api/v5/trade/orders-pending", as: user).data.count == 1)
@@ -53,7 +56,8 @@ import Testing
     func timeInForce(ordType: String, price: String, code: String) async throws {
         let sandbox = try SandboxHarness()
         let user = try await sandbox.account()
-        let response = await sandbox.call("POST", "/api/v5/trade/order",
+        let response = await sandbox.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"\#(ordType)","px":"\#(price)","sz":"1"}"#, as: user)
         #expect(response.first?[member: "sCode"]?.scalarText == code, "\(response.envelope)")
         if code == "0" {
@@ -70,14 +74,17 @@ import Testing
         let sandbox = try SandboxHarness()
         let user = try await sandbox.account([("USDT", "20000")])
         // Classic, default 10x: 1 BTC-USDT-SWAP contract ≈ 885 USD notional ≈ 88.5 USD IMR. 150 contracts ≈ 13.3k IMR.
-        let first = await sandbox.call("POST", "/api/v5/trade/order",
+        let first = await sandbox.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"limit","px":"85000","sz":"150"}"#, as: user)
         #expect(first.code == "0")
-        let second = await sandbox.call("POST", "/api/v5/trade/order",
+        let second = await sandbox.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"limit","px":"85000","sz":"150"}"#, as: user)
         #expect(second.code == "1" && second.first?[member: "sCode"]?.scalarText == "51008", "\(second.envelope)")
         // A risk-reducing order is accepted even so.
-        let reducing = await sandbox.call("POST", "/api/v5/trade/order",
+        let reducing = await sandbox.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"sell","ordType":"limit","px":"95000","sz":"100"}"#, as: user)
         #expect(reducing.code == "0")
     }
@@ -85,21 +92,25 @@ import Testing
     @Test func spotCashAndAutoBorrow() async throws {
         let sandbox = try SandboxHarness()
         let user = try await sandbox.account([("USDT", "1000")])
-        let tooBig = await sandbox.call("POST", "/api/v5/trade/order",
+        let tooBig = await sandbox.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"BTC-USDT","tdMode":"cash","side":"buy","ordType":"market","sz":"0.1","tgtCcy":"base_ccy"}"#, as: user)
         #expect(tooBig.first?[member: "sCode"]?.scalarText == "51008")
-        let small = await sandbox.call("POST", "/api/v5/trade/order",
+        let small = await sandbox.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"BTC-USDT","tdMode":"cash","side":"buy","ordType":"market","sz":"0.01","tgtCcy":"base_ccy"}"#, as: user)
         #expect(small.code == "0", "\(small.envelope)")
         let balance = await sandbox.call("GET", "/api/v5/account/balance?ccy=BTC", as: user)
         let btc = balance.first?[member: "details"]?.arrayItems.first
         #expect(btc?[member: "cashBal"]?.scalarText == "0.00999", "0.01 BTC less the 0.1 % taker fee in BTC")
         // Cross mode with auto-borrow may overdraw USDT within the margin; without auto-borrow it may not.
-        let refused = await sandbox.call("POST", "/api/v5/trade/order",
+        let refused = await sandbox.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"BTC-USDT","tdMode":"cross","side":"buy","ordType":"market","sz":"0.02","tgtCcy":"base_ccy"}"#, as: user)
         #expect(refused.first?[member: "sCode"]?.scalarText == "51008")
         #expect(await sandbox.call("POST", "/api/v5/account/set-auto-loan", body: #"{"autoLoan":true}"#, as: user).code == "0")
-        let borrowed = await sandbox.call("POST", "/api/v5/trade/order",
+        let borrowed = await sandbox.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"BTC-USDT","tdMode":"cross","side":"buy","ordType":"market","sz":"0.005","tgtCcy":"base_ccy"}"#, as: user)
         #expect(borrowed.code == "0", "\(borrowed.envelope)")
         let usdt = await sandbox.call("GET", "/api/v5/account/balance?ccy=USDT", as: user).first?[member: "details"]?.arrayItems.first
@@ -130,15 +141,18 @@ import Testing
     @Test func positionBuilderIncludesRealPositions() async throws {
         let sandbox = try SandboxHarness()
         let user = try await sandbox.account()
-        _ = await sandbox.call("POST", "/api/v5/trade/order",
+        _ = await sandbox.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"sell","ordType":"market","sz":"20"}"#, as: user)
         let real = await sandbox.call("POST", "/api/v5/account/position-builder", body: #"{"acctLv":"4"}"#, as: user)
         let unit = real.first?[member: "riskUnitData"]?.arrayItems.first
         #expect(unit?[member: "riskUnit"]?.scalarText == "BTC")
-        let simulatedOnly = await sandbox.call("POST", "/api/v5/account/position-builder",
+        let simulatedOnly = await sandbox.call(
+            "POST", "/api/v5/account/position-builder",
             body: #"{"acctLv":"4","inclRealPosAndEq":false,"simPos":[{"instId":"BTC-USDT-SWAP","pos":"-20"}]}"#, as: user)
         #expect(simulatedOnly.first?[member: "riskUnitData"]?.arrayItems.first?[member: "mmr"] == unit?[member: "mmr"])
-        let combined = await sandbox.call("POST", "/api/v5/account/position-builder",
+        let combined = await sandbox.call(
+            "POST", "/api/v5/account/position-builder",
             body: #"{"acctLv":"4","simPos":[{"instId":"BTC-USDT-SWAP","pos":"20"}]}"#, as: user)
         #expect(combined.first?[member: "riskUnitData"]?.arrayItems.isEmpty == true, "the simulated long nets the real short to nothing")
         #expect(combined.first?[member: "derivMmr"]?.doubleValue == 0)
@@ -155,25 +169,70 @@ import Testing
     }
 
     static let badOrders: [BadInput] = [
-        BadInput(name: "unknown instrument", body: #"{"instId":"NOPE-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"1"}"#, sCode: "51001", mentions: "NOPE-USDT-SWAP"),
-        BadInput(name: "non-numeric size", body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"abc"}"#, sCode: "51000", mentions: "sz"),
-        BadInput(name: "non-finite size", body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"1e999"}"#, sCode: "51000", mentions: "sz"),
+        BadInput(
+            name: "unknown instrument", body: #"{"instId":"NOPE-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"1"}"#,
+            sCode: "51001", mentions: "NOPE-USDT-SWAP"),
+        BadInput(
+            name: "non-numeric size", body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"abc"}"#,
+            sCode: "51000", mentions: "sz"),
+        BadInput(
+            name: "non-finite size", body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"1e999"}"#,
+            sCode: "51000", mentions: "sz"),
         // The fuzz target fuzz-rest-auth found bodies with numbers beyond a Double (-2e308) parse; they must not trade.
-        BadInput(name: "non-finite size as a JSON number", body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":-2e308}"#, sCode: "51000", mentions: "sz"),
-        BadInput(name: "non-finite price as a JSON number", body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"limit","px":1e400,"sz":"1"}"#, sCode: "51000", mentions: "px"),
-        BadInput(name: "huge size", body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"99999999999999999999"}"#, sCode: "51000", mentions: "sz"),
-        BadInput(name: "negative size", body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"-1"}"#, sCode: "51000", mentions: "sz"),
-        BadInput(name: "not a lot multiple", body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"1.005"}"#, sCode: "51121", mentions: "1.005"),
-        BadInput(name: "below the minimum", body: #"{"instId":"BTC-USDT","tdMode":"cash","side":"buy","ordType":"market","sz":"0.000001","tgtCcy":"base_ccy"}"#, sCode: "51020", mentions: "0.000001"),
-        BadInput(name: "missing side", body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","ordType":"market","sz":"1"}"#, sCode: "50014", mentions: "side"),
-        BadInput(name: "isolated margin", body: #"{"instId":"BTC-USDT-SWAP","tdMode":"isolated","side":"buy","ordType":"market","sz":"1"}"#, sCode: "51000", mentions: "isolated"),
-        BadInput(name: "long/short mode", body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","posSide":"long","ordType":"market","sz":"1"}"#, sCode: "51000", mentions: "posSide"),
-        BadInput(name: "limit without price", body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"limit","sz":"1"}"#, sCode: "50014", mentions: "px"),
-        BadInput(name: "price off the tick", body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"limit","px":"80000.05","sz":"1"}"#, sCode: "51000", mentions: "80000.05"),
-        BadInput(name: "wrong type", body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":{"n":1}}"#, sCode: "51000", mentions: "sz"),
-        BadInput(name: "unknown field", body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"1","size":"5"}"#, sCode: "51000", mentions: "size"),
-        BadInput(name: "boolean as a string that is not one", body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"1","reduceOnly":"maybe"}"#, sCode: "51000", mentions: "reduceOnly"),
-        BadInput(name: "expired instrument", body: #"{"instId":"BTC-USD-251230-90000-C","tdMode":"cross","side":"buy","ordType":"market","sz":"1"}"#, sCode: "51001", mentions: "BTC-USD-251230"),
+        BadInput(
+            name: "non-finite size as a JSON number",
+            body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":-2e308}"#, sCode: "51000",
+            mentions: "sz"),
+        BadInput(
+            name: "non-finite price as a JSON number",
+            body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"limit","px":1e400,"sz":"1"}"#, sCode: "51000",
+            mentions: "px"),
+        BadInput(
+            name: "huge size",
+            body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"99999999999999999999"}"#,
+            sCode: "51000", mentions: "sz"),
+        BadInput(
+            name: "negative size", body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"-1"}"#,
+            sCode: "51000", mentions: "sz"),
+        BadInput(
+            name: "not a lot multiple", body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"1.005"}"#,
+            sCode: "51121", mentions: "1.005"),
+        BadInput(
+            name: "below the minimum",
+            body: #"{"instId":"BTC-USDT","tdMode":"cash","side":"buy","ordType":"market","sz":"0.000001","tgtCcy":"base_ccy"}"#,
+            sCode: "51020", mentions: "0.000001"),
+        BadInput(
+            name: "missing side", body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","ordType":"market","sz":"1"}"#, sCode: "50014",
+            mentions: "side"),
+        BadInput(
+            name: "isolated margin", body: #"{"instId":"BTC-USDT-SWAP","tdMode":"isolated","side":"buy","ordType":"market","sz":"1"}"#,
+            sCode: "51000", mentions: "isolated"),
+        BadInput(
+            name: "long/short mode",
+            body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","posSide":"long","ordType":"market","sz":"1"}"#, sCode: "51000",
+            mentions: "posSide"),
+        BadInput(
+            name: "limit without price", body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"limit","sz":"1"}"#,
+            sCode: "50014", mentions: "px"),
+        BadInput(
+            name: "price off the tick",
+            body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"limit","px":"80000.05","sz":"1"}"#, sCode: "51000",
+            mentions: "80000.05"),
+        BadInput(
+            name: "wrong type", body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":{"n":1}}"#,
+            sCode: "51000", mentions: "sz"),
+        BadInput(
+            name: "unknown field",
+            body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"1","size":"5"}"#, sCode: "51000",
+            mentions: "size"),
+        BadInput(
+            name: "boolean as a string that is not one",
+            body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"1","reduceOnly":"maybe"}"#,
+            sCode: "51000", mentions: "reduceOnly"),
+        BadInput(
+            name: "expired instrument",
+            body: #"{"instId":"BTC-USD-251230-90000-C","tdMode":"cross","side":"buy","ordType":"market","sz":"1"}"#, sCode: "51001",
+            mentions: "BTC-USD-251230"),
     ]
 
     /// Bad orders get the documented code naming the field, and change nothing.
@@ -217,15 +276,19 @@ import Testing
     /// do: each checked against the account the orders before it left (here the margin runs out after a few
     /// resting buys), refusals changing nothing, fills, bills and ordIds the same; then the same for cancels.
     @Test func aBatchActsLikeItsOrdersOneByOne() async throws {
-        func order(_ side: String, _ type: String, _ size: String, _ price: String? = nil, clOrdId: String = "", reduceOnly: Bool = false) -> String {
+        func order(
+            _ side: String, _ type: String, _ size: String, _ price: String? = nil, clOrdId: String = "", reduceOnly: Bool = false
+        ) -> String {
             #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"\#(side)","ordType":"\#(type)","sz":"\#(size)""#
                 + (price.map { #","px":"\#($0)""# } ?? "") + (clOrdId.isEmpty ? "" : #","clOrdId":"\#(clOrdId)""#)
                 + (reduceOnly ? #","reduceOnly":true"# : "") + "}"
         }
         var orders = [order("buy", "market", "3", clOrdId: "m1"), order("buy", "limit", "0", "85000")]
         for index in 0..<14 { orders.append(order("buy", "limit", "30", "85000", clOrdId: "r\(index)")) }
-        orders += [order("sell", "market", "2", reduceOnly: true), order("sell", "limit", "5", "99000", clOrdId: "s1"),
-                   order("buy", "limit", "1", "85000.3"), order("sell", "market", "9", reduceOnly: true)]
+        orders += [
+            order("sell", "market", "2", reduceOnly: true), order("sell", "limit", "5", "99000", clOrdId: "s1"),
+            order("buy", "limit", "1", "85000.3"), order("sell", "market", "9", reduceOnly: true),
+        ]
         #expect(orders.count == 20)
 
         func run(batched: Bool) async throws -> (answers: [[String?]], cancels: [[String?]], stored: [String]) {
@@ -236,7 +299,8 @@ import Testing
             }
             var answers: [[String?]] = []
             if batched {
-                answers = items(await sandbox.call("POST", "/api/v5/trade/batch-orders", body: "[" + orders.joined(separator: ",") + "]", as: user))
+                answers = items(
+                    await sandbox.call("POST", "/api/v5/trade/batch-orders", body: "[" + orders.joined(separator: ",") + "]", as: user))
             } else {
                 for body in orders { answers += items(await sandbox.call("POST", "/api/v5/trade/order", body: body, as: user)) }
             }
@@ -244,17 +308,27 @@ import Testing
             let cancelBodies = (live + ["999999"]).map { #"{"instId":"BTC-USDT-SWAP","ordId":"\#($0)"}"# }
             var cancels: [[String?]] = []
             if batched {
-                cancels = items(await sandbox.call("POST", "/api/v5/trade/cancel-batch-orders", body: "[" + cancelBodies.joined(separator: ",") + "]", as: user))
+                cancels = items(
+                    await sandbox.call(
+                        "POST", "/api/v5/trade/cancel-batch-orders", body: "[" + cancelBodies.joined(separator: ",") + "]", as: user))
             } else {
-                for body in cancelBodies { cancels += items(await sandbox.call("POST", "/api/v5/trade/cancel-order", body: body, as: user)) }
+                for body in cancelBodies {
+                    cancels += items(await sandbox.call("POST", "/api/v5/trade/cancel-order", body: body, as: user))
+                }
             }
             #expect(try await sandbox.ledgerBalances(user.uid))
             #expect(try await sandbox.cashImbalances() == [])
             let stored = try await sandbox.database.writer.read { db in
-                try OrderRecord.order(Column("ordId")).fetchAll(db).map { "\($0.ordId) \($0.clOrdId) \($0.side) \($0.sz) \($0.px) \($0.state) \($0.accFillSz) \($0.avgPx) \($0.fee)" }
-                    + BalanceRecord.filter(Column("uid") == user.uid).order(Column("ccy")).fetchAll(db).map { "balance \($0.ccy) \($0.cashBal)" }
+                try OrderRecord.order(Column("ordId")).fetchAll(db).map {
+                    "\($0.ordId) \($0.clOrdId) \($0.side) \($0.sz) \($0.px) \($0.state) \($0.accFillSz) \($0.avgPx) \($0.fee)"
+                }
+                    + BalanceRecord.filter(Column("uid") == user.uid).order(Column("ccy")).fetchAll(db).map {
+                        "balance \($0.ccy) \($0.cashBal)"
+                    }
                     + PositionRecord.filter(Column("uid") == user.uid).fetchAll(db).map { "position \($0.instId) \($0.pos) \($0.avgPx)" }
-                    + BillRecord.filter(Column("uid") == user.uid).order(Column("billId")).fetchAll(db).map { "bill \($0.billId) \($0.type) \($0.balChg) \($0.bal)" }
+                    + BillRecord.filter(Column("uid") == user.uid).order(Column("billId")).fetchAll(db).map {
+                        "bill \($0.billId) \($0.type) \($0.balChg) \($0.bal)"
+                    }
             }
             return (answers, cancels, stored)
         }
@@ -267,7 +341,8 @@ import Testing
         let codes = batch.answers.map { $0[2] ?? "" }
         #expect(codes.filter { $0 == "0" }.count >= 6 && codes.contains("51008") && codes.contains("51000"), "\(codes)")
         #expect(batch.cancels.last?[2] == "51400" && batch.cancels.dropLast().allSatisfy { $0[2] == "0" || $0[2] == "51400" })
-        #expect(batch.stored.contains { $0.hasPrefix("bill ") && $0.contains(" 2 ") } || batch.stored.contains { $0.hasPrefix("position ") })
+        #expect(
+            batch.stored.contains { $0.hasPrefix("bill ") && $0.contains(" 2 ") } || batch.stored.contains { $0.hasPrefix("position ") })
     }
 
     /// Group commit: many concurrent single-order requests from several accounts (which then share
@@ -284,8 +359,10 @@ import Testing
             for (index, user) in users.enumerated() {
                 for n in 0..<12 {
                     group.addTask {
-                        let response = await sandbox.call("POST", "/api/v5/trade/order",
-                            body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"limit","px":"85000","sz":"30","clOrdId":"c\#(n)"}"#,
+                        let response = await sandbox.call(
+                            "POST", "/api/v5/trade/order",
+                            body:
+                                #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"limit","px":"85000","sz":"30","clOrdId":"c\#(n)"}"#,
                             as: user)
                         return (index, response.first?[member: "sCode"]?.scalarText, response.first?[member: "ordId"]?.scalarText)
                     }
@@ -309,8 +386,10 @@ import Testing
         let cancelled = await withTaskGroup(of: String?.self) { group in
             for (index, _, ordId) in accepted {
                 group.addTask {
-                    await sandbox.call("POST", "/api/v5/trade/cancel-order",
-                        body: #"{"instId":"BTC-USDT-SWAP","ordId":"\#(ordId ?? "")"}"#, as: users[index]).first?[member: "sCode"]?.scalarText
+                    await sandbox.call(
+                        "POST", "/api/v5/trade/cancel-order",
+                        body: #"{"instId":"BTC-USDT-SWAP","ordId":"\#(ordId ?? "")"}"#, as: users[index]
+                    ).first?[member: "sCode"]?.scalarText
                 }
             }
             var codes: [String?] = []

@@ -8,7 +8,7 @@ import Testing
 
 @testable import Sandbox
 
-/// `--market-mode follow URL` pieces that need no upstream server (tests/market/test_market.py follows a real one),
+/// `--market-mode follow URL` pieces that need no upstream server (integration/market/test_market.py follows a real one),
 /// and the public endpoints a follower reads.
 struct UpstreamMarketTests {
     /// An upstream that never answers.
@@ -26,7 +26,8 @@ struct UpstreamMarketTests {
         func get(_ path: String, _ query: [(String, String)], signed: Bool) async throws(OKXFeedError) -> [JSONValue] {
             let target = OKXEnvelope.target(path, query)
             let response = await leader.api.handle(leader.request("GET", target, as: nil))
-            return try OKXEnvelope.data(of: Array(JSONWriter.serialize(response.envelope).utf8), status: response.status, endpoint: "GET \(target)")
+            return try OKXEnvelope.data(
+                of: Array(JSONWriter.serialize(response.envelope).utf8), status: response.status, endpoint: "GET \(target)")
         }
     }
 
@@ -45,7 +46,8 @@ struct UpstreamMarketTests {
         #expect(after.marks == before.marks)
         let api = SandboxAPI(exchange: harness.exchange, adminToken: "admin-token", simulator: simulator, upstream: upstream)
         let response = await api.handle(harness.request("GET", "/api/v5/system/status", as: nil))
-        guard case .object(let envelope) = response.envelope, case .array(let rows)? = envelope["data"], case .object(let row)? = rows.first else {
+        guard case .object(let envelope) = response.envelope, case .array(let rows)? = envelope["data"], case .object(let row)? = rows.first
+        else {
             Issue.record("no status row: \(response.envelope)")
             return
         }
@@ -63,7 +65,8 @@ struct UpstreamMarketTests {
         let leader = try SandboxHarness()
         let follower = try SandboxHarness()
         let simulator = try MarketSimulator(
-            exchange: follower.exchange, base: Fixtures.calmMarket, mode: .follow(url: "http://leader.invalid"), database: follower.database)
+            exchange: follower.exchange, base: Fixtures.calmMarket, mode: .follow(url: "http://leader.invalid"), database: follower.database
+        )
         let upstream = UpstreamMarket(
             client: SandboxUpstream(leader: leader), simulator: simulator, catalog: Fixtures.catalog, logger: Logger(label: "test"))
         // A follower account short a BTC perpetual: the leader's move and nine market hours reach it.
@@ -105,7 +108,8 @@ struct UpstreamMarketTests {
         let harness = try SandboxHarness()
         let following = try MarketSimulator(
             exchange: harness.exchange, base: Fixtures.calmMarket, mode: .follow(url: "http://upstream"), database: harness.database)
-        let later = try Fixtures.calmMarket.shocked(by: -0.1, onlyCoin: "BTC").advanced(to: UnixMillis(Fixtures.calmMarket.valuationTime.rawValue + 60_000))
+        let later = try Fixtures.calmMarket.shocked(by: -0.1, onlyCoin: "BTC").advanced(
+            to: UnixMillis(Fixtures.calmMarket.valuationTime.rawValue + 60_000))
         let report = try await following.follow(later)
         #expect(report.marketTime == later.valuationTime)
         let market = await harness.exchange.market

@@ -1,8 +1,9 @@
 import Foundation
 import MarginEngine
 import MarginTestSupport
-@testable import Sandbox
 import Testing
+
+@testable import Sandbox
 
 /// The OKX WebSocket protocol, frame by frame (docs/methodology/06-sandbox-api.md §7): login, subscriptions, pushes,
 /// malformed input.
@@ -13,12 +14,15 @@ import Testing
     }
 
     static func loginFrame(
-        _ user: SandboxHarness.Credentials, seconds: Int64, timestamp written: String? = nil, secret: String? = nil, passphrase: String? = nil,
+        _ user: SandboxHarness.Credentials, seconds: Int64, timestamp written: String? = nil, secret: String? = nil,
+        passphrase: String? = nil,
         key: String? = nil
     ) -> String {
         let timestamp = written ?? String(seconds)
-        let sign = okxSignature(secret: secret ?? user.secret, timestamp: timestamp, method: "GET", requestPath: "/users/self/verify", body: [])
-        return #"{"op":"login","args":[{"apiKey":"\#(key ?? user.apiKey)","passphrase":"\#(passphrase ?? user.passphrase)","timestamp":"\#(timestamp)","sign":"\#(sign)"}]}"#
+        let sign = okxSignature(
+            secret: secret ?? user.secret, timestamp: timestamp, method: "GET", requestPath: "/users/self/verify", body: [])
+        return
+            #"{"op":"login","args":[{"apiKey":"\#(key ?? user.apiKey)","passphrase":"\#(passphrase ?? user.passphrase)","timestamp":"\#(timestamp)","sign":"\#(sign)"}]}"#
     }
 
     static func parse(_ frame: String) -> JSONValue? { try? JSONParser.parse(frame) }
@@ -52,7 +56,8 @@ import Testing
         }
         let session = Self.session(sandbox)
         let reply = Self.parse(await session.receive(frame).first ?? "")
-        #expect(reply?[member: "event"]?.scalarText == "error" && reply?[member: "code"]?.scalarText == code, "\(String(describing: reply))")
+        #expect(
+            reply?[member: "event"]?.scalarText == "error" && reply?[member: "code"]?.scalarText == code, "\(String(describing: reply))")
         #expect(await !session.isLoggedIn)
         // A private subscription is then refused.
         let refused = Self.parse(await session.receive(#"{"op":"subscribe","args":[{"channel":"account"}]}"#).first ?? "")
@@ -133,8 +138,10 @@ import Testing
         let user = try await sandbox.account()
         let seconds = sandbox.clock.now / 1000
         #expect(Self.code(await Self.session(sandbox).receive(Self.loginFrame(user, seconds: 0, timestamp: "\(seconds).25"))) == "0")
-        let sign = okxSignature(secret: user.secret, timestamp: String(seconds + 1), method: "GET", requestPath: "/users/self/verify", body: [])
-        let number = #"{"op":"login","args":[{"apiKey":"\#(user.apiKey)","passphrase":"\#(user.passphrase)","timestamp":\#(seconds + 1),"sign":"\#(sign)"}]}"#
+        let sign = okxSignature(
+            secret: user.secret, timestamp: String(seconds + 1), method: "GET", requestPath: "/users/self/verify", body: [])
+        let number =
+            #"{"op":"login","args":[{"apiKey":"\#(user.apiKey)","passphrase":"\#(user.passphrase)","timestamp":\#(seconds + 1),"sign":"\#(sign)"}]}"#
         #expect(Self.code(await Self.session(sandbox).receive(number)) == "0")
     }
 
@@ -157,7 +164,9 @@ import Testing
     @Test func publicSubscriptionsSnapshotThenPushEveryTick() async throws {
         let sandbox = try SandboxHarness()
         let session = Self.session(sandbox, .publicChannels)
-        let replies = await session.receive(#"{"op":"subscribe","args":[{"channel":"tickers","instId":"BTC-USDT-SWAP"},{"channel":"mark-price","instId":"BTC-USDT-SWAP"}]}"#)
+        let replies = await session.receive(
+            #"{"op":"subscribe","args":[{"channel":"tickers","instId":"BTC-USDT-SWAP"},{"channel":"mark-price","instId":"BTC-USDT-SWAP"}]}"#
+        )
         #expect(replies.count == 4, "an ack and a snapshot per channel")
         let snapshot = Self.parse(replies[1])
         #expect(snapshot?[member: "arg"]?[member: "instId"]?.scalarText == "BTC-USDT-SWAP", "the arg is echoed")
@@ -177,13 +186,17 @@ import Testing
         let other = try await sandbox.account()
         let session = Self.session(sandbox)
         _ = await session.receive(Self.loginFrame(user, seconds: sandbox.clock.now / 1000))
-        let acks = await session.receive(#"{"op":"subscribe","args":[{"channel":"orders","instType":"ANY"},{"channel":"positions","instType":"ANY"},{"channel":"account"}]}"#)
+        let acks = await session.receive(
+            #"{"op":"subscribe","args":[{"channel":"orders","instType":"ANY"},{"channel":"positions","instType":"ANY"},{"channel":"account"}]}"#
+        )
         #expect(acks.count == 5, "three acks, snapshots for positions and account")
         let events = EventLog()
         let id = await sandbox.exchange.addListener { events.append($0) }
-        _ = await sandbox.call("POST", "/api/v5/trade/order",
+        _ = await sandbox.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"2"}"#, as: user)
-        _ = await sandbox.call("POST", "/api/v5/trade/order",
+        _ = await sandbox.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"3"}"#, as: other)
         await sandbox.exchange.removeListener(id)
         var frames: [String] = []
@@ -204,8 +217,10 @@ import Testing
         let session = Self.session(sandbox)
         _ = await session.receive(Self.loginFrame(user, seconds: sandbox.clock.now / 1000))
         _ = await session.receive(#"{"op":"subscribe","args":[{"channel":"liquidation-warning","instType":"ANY"}]}"#)
-        _ = await sandbox.call("POST", "/api/v5/account/set-leverage", body: #"{"lever":"50","mgnMode":"cross","instId":"BTC-USDT-SWAP"}"#, as: user)
-        _ = await sandbox.call("POST", "/api/v5/trade/order",
+        _ = await sandbox.call(
+            "POST", "/api/v5/account/set-leverage", body: #"{"lever":"50","mgnMode":"cross","instId":"BTC-USDT-SWAP"}"#, as: user)
+        _ = await sandbox.call(
+            "POST", "/api/v5/trade/order",
             body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"100"}"#, as: user)
         let events = EventLog()
         let id = await sandbox.exchange.addListener { events.append($0) }

@@ -163,14 +163,16 @@ func expectOneLineError(
     #expect(result.status != 0, "exit status must be non-zero\n\(result)", sourceLocation: sourceLocation)
     #expect(result.stdout.isEmpty, "stdout must be empty\n\(result)", sourceLocation: sourceLocation)
     let lines = result.stderr.split(separator: "\n", omittingEmptySubsequences: false)
-    #expect(result.stderr.hasSuffix("\n") && lines.count == 2 && !lines[0].isEmpty,
+    #expect(
+        result.stderr.hasSuffix("\n") && lines.count == 2 && !lines[0].isEmpty,
         "stderr must be exactly one line\n\(result)", sourceLocation: sourceLocation)
     guard let fieldRange = result.stderr.range(of: field) else {
         Issue.record("stderr does not name the field \(field)\n\(result)", sourceLocation: sourceLocation)
         return
     }
     if let value {
-        #expect(result.stderr[fieldRange.upperBound...].contains(value),
+        #expect(
+            result.stderr[fieldRange.upperBound...].contains(value),
             "stderr does not name the value \(value) after \(field)\n\(result)", sourceLocation: sourceLocation)
     }
 }
@@ -319,7 +321,9 @@ enum Requests {
     func catalogFile() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let catalog = try directory.write("catalog.json", """
+        let catalog = try directory.write(
+            "catalog.json",
+            """
             {"code": "0", "msg": "", "data": [
               {"instType": "SWAP", "instId": "ETH-USDT-SWAP", "uly": "ETH-USDT", "instFamily": "ETH-USDT",
                "settleCcy": "USDT", "ctVal": "0.1", "ctMult": "1", "ctValCcy": "ETH", "ctType": "linear",
@@ -386,9 +390,11 @@ enum Requests {
         let id = "BTC-USD-260130-100000-C"
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let request = try directory.write("request.json", Requests.request([
-            Requests.position("BTC-USDT-SWAP", pos: "1", avgPx: "65000"), Requests.position(id, pos: "1", avgPx: "0.01"),
-        ]))
+        let request = try directory.write(
+            "request.json",
+            Requests.request([
+                Requests.position("BTC-USDT-SWAP", pos: "1", avgPx: "65000"), Requests.position(id, pos: "1", avgPx: "0.01"),
+            ]))
         // Listed, and live in the default (calm) snapshot.
         let calm = try runPM(["build", request, "--format", "json"])
         #expect(calm.status == 0, "\(calm)")
@@ -402,7 +408,8 @@ enum Requests {
     func nonNumeric() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let request = try directory.write("request.json", Requests.request([Requests.position("BTC-USDT-SWAP", pos: "abc", avgPx: "65000")]))
+        let request = try directory.write(
+            "request.json", Requests.request([Requests.position("BTC-USDT-SWAP", pos: "abc", avgPx: "65000")]))
         expectOneLineError(try runPM(["build", request, "--format", "json"]), field: "simPos[0].pos", value: "abc")
     }
 
@@ -418,7 +425,8 @@ enum Requests {
     func nonFiniteBareNumber() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let request = try directory.write("request.json",
+        let request = try directory.write(
+            "request.json",
             #"{"simPos": [{"instId": "BTC-USDT-SWAP", "pos": 1, "avgPx": 1e999}]}"#)
         expectOneLineError(try runPM(["build", request, "--format", "json"]), field: "simPos[0].avgPx", value: "1e999")
     }
@@ -483,7 +491,9 @@ enum Requests {
         expectOneLineError(result, field: "params", value: "invalid JSON")
     }
 
-    @Test("parameter file with a key removed", arguments: [["mr3Factor"], ["derivatives", "tier2", "perpBasis"], ["limits", "maxPositions"]])
+    @Test(
+        "parameter file with a key removed",
+        arguments: [["mr3Factor"], ["derivatives", "tier2", "perpBasis"], ["limits", "maxPositions"]])
     func paramsMissingKey(_ keyPath: [String]) throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }

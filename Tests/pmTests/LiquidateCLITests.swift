@@ -5,8 +5,10 @@ import Testing
 /// `pm liquidate` through the real binary (docs/methodology/04-liquidation.md; issue: "below 100 % it liquidates;
 /// above, it says the account is safe and why").
 @Suite struct LiquidateCLITests {
-    static let overLevered = #"{"simPos":[{"instId":"BTC-USDT-SWAP","pos":"-3000","avgPx":"87000"}],"simAsset":[{"ccy":"USDT","amt":"60000"}]}"#
-    static let comfortable = #"{"simPos":[{"instId":"BTC-USDT-SWAP","pos":"-10","avgPx":"87000"}],"simAsset":[{"ccy":"USDT","amt":"60000"}]}"#
+    static let overLevered =
+        #"{"simPos":[{"instId":"BTC-USDT-SWAP","pos":"-3000","avgPx":"87000"}],"simAsset":[{"ccy":"USDT","amt":"60000"}]}"#
+    static let comfortable =
+        #"{"simPos":[{"instId":"BTC-USDT-SWAP","pos":"-10","avgPx":"87000"}],"simAsset":[{"ccy":"USDT","amt":"60000"}]}"#
 
     @Test func liquidatesAnUnderMarginedAccount() throws {
         let directory = try TemporaryDirectory()
@@ -26,7 +28,10 @@ import Testing
         let actions = report[member: "actions"]?.arrayItems ?? []
         #expect(!actions.isEmpty)
         for action in actions {
-            for key in ["step", "status", "riskUnit", "instId", "side", "sz", "px", "fee", "mgnRatioBefore", "mgnRatioAfter", "mmrBefore", "mmrAfter", "reason"] {
+            for key in [
+                "step", "status", "riskUnit", "instId", "side", "sz", "px", "fee", "mgnRatioBefore", "mgnRatioAfter", "mmrBefore",
+                "mmrAfter", "reason",
+            ] {
                 #expect(action[member: key] != nil, "action.\(key)")
             }
         }

@@ -59,7 +59,8 @@ func expectModeClose(
     _ actual: Double, _ expected: Double, relative: Double = 1e-9, absolute: Double = 1e-9, _ what: String,
     sourceLocation: SourceLocation = #_sourceLocation
 ) {
-    #expect(isClose(actual, expected, relative: relative, absolute: absolute),
+    #expect(
+        isClose(actual, expected, relative: relative, absolute: absolute),
         "\(what): \(actual) vs expected \(expected)", sourceLocation: sourceLocation)
 }
 
@@ -69,7 +70,8 @@ func expectModeOneLineError(_ result: ModeRunResult, mentions: [String], sourceL
     #expect(result.status != 0, "exit status must be non-zero\n\(result)", sourceLocation: sourceLocation)
     #expect(result.stdout.isEmpty, "stdout must be empty\n\(result)", sourceLocation: sourceLocation)
     let lines = result.stderr.split(separator: "\n", omittingEmptySubsequences: false)
-    #expect(result.stderr.hasSuffix("\n") && lines.count == 2 && !lines[0].isEmpty,
+    #expect(
+        result.stderr.hasSuffix("\n") && lines.count == 2 && !lines[0].isEmpty,
         "stderr must be exactly one line\n\(result)", sourceLocation: sourceLocation)
     for text in mentions {
         #expect(result.stderr.contains(text), "stderr does not mention \(text)\n\(result)", sourceLocation: sourceLocation)
@@ -112,7 +114,8 @@ enum ModeRequests {
 
     /// The snapshot's entry for `instId` in `marks`.
     static func mark(_ instId: String, in market: JSONValue) throws -> JSONValue {
-        try #require(market[member: "marks"]?.arrayItems.first { $0[member: "instId"]?.scalarText == instId },
+        try #require(
+            market[member: "marks"]?.arrayItems.first { $0[member: "instId"]?.scalarText == instId },
             "no mark for \(instId) in the shipped snapshot")
     }
 }
@@ -134,14 +137,16 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
     let totalImr = try modeNumber(response, "totalImr", sourceLocation: sourceLocation)
     expectModeClose(totalMmr, sumMmr + borrowMmr, "totalMmr = Σ positions mmr + borrowMmr", sourceLocation: sourceLocation)
     expectModeClose(totalImr, sumImr + borrowImr, "totalImr = Σ positions imr + borrowImr", sourceLocation: sourceLocation)
-    expectModeClose(try modeNumber(response, "derivMmr", sourceLocation: sourceLocation), sumMmr, "derivMmr = Σ positions mmr",
+    expectModeClose(
+        try modeNumber(response, "derivMmr", sourceLocation: sourceLocation), sumMmr, "derivMmr = Σ positions mmr",
         sourceLocation: sourceLocation)
     // mgnRatio = adjEq / Σ MMR (docs/methodology/03-account.md §6), and every position carries the account's ratio.
     let adjEq = try modeNumber(response, "adjEq", sourceLocation: sourceLocation)
     let ratio = try modeNumber(response, "marginRatio", sourceLocation: sourceLocation)
     expectModeClose(ratio, adjEq / totalMmr, "marginRatio = adjEq / totalMmr", sourceLocation: sourceLocation)
     for position in positions {
-        #expect(modeText(position, "mgnRatio") == modeText(response, "marginRatio"),
+        #expect(
+            modeText(position, "mgnRatio") == modeText(response, "marginRatio"),
             "position mgnRatio \(String(describing: modeText(position, "mgnRatio"))) vs account \(ratio)", sourceLocation: sourceLocation)
     }
     // riskUnitData sums positions by underlying coin.
@@ -166,13 +171,16 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
 @Suite struct ModeCLITests {
     // MARK: pm build with acctLv 3
 
-    @Test("build acctLv 3: a lone BTC-USDT-SWAP short has MMR = 0.4 % of notional and IMR = notional / lever, lever capped at 100",
+    @Test(
+        "build acctLv 3: a lone BTC-USDT-SWAP short has MMR = 0.4 % of notional and IMR = notional / lever, lever capped at 100",
         arguments: [("20", 20.0), ("200", 100.0), ("100", 100.0), ("1", 1.0), ("33.5", 33.5)])
     func classicPerpetualLeverage(_ lever: String, _ applied: Double) throws {
         let directory = try ModeScratchDirectory()
         defer { directory.remove() }
-        let request = try directory.write("request.json", ModeRequests.request(
-            [ModeRequests.position("BTC-USDT-SWAP", pos: "-10", avgPx: "87000", lever: lever)], acctLv: "3"))
+        let request = try directory.write(
+            "request.json",
+            ModeRequests.request(
+                [ModeRequests.position("BTC-USDT-SWAP", pos: "-10", avgPx: "87000", lever: lever)], acctLv: "3"))
         let response = try runModeJSON(["build", request, "--format", "json"])
         #expect(modeText(response, "acctLv") == "3")
         let positions = response[member: "positions"]?.arrayItems ?? []
@@ -198,7 +206,9 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
         try expectClassicTotalsConsistent(response)
     }
 
-    @Test("build acctLv 3: without any lever OKX's documented default of 1 applies; a top-level lever sets it for positions without their own")
+    @Test(
+        "build acctLv 3: without any lever OKX's documented default of 1 applies; a top-level lever sets it for positions without their own"
+    )
     func classicDefaultAndTopLevelLeverage() throws {
         let directory = try ModeScratchDirectory()
         defer { directory.remove() }
@@ -212,7 +222,8 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
         let topLevel = try directory.write("top.json", ModeRequests.request(positions, acctLv: "3", lever: "25"))
 
         func lever(_ response: JSONValue, _ instId: String) throws -> (lever: Double, imr: Double, notional: Double) {
-            let position = try #require(response[member: "positions"]?.arrayItems.first { modeText($0, "instId") == instId },
+            let position = try #require(
+                response[member: "positions"]?.arrayItems.first { modeText($0, "instId") == instId },
                 "no position \(instId)")
             return (try modeNumber(position, "lever"), try modeNumber(position, "imr"), try modeNumber(position, "notionalUsd"))
         }
@@ -237,8 +248,10 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
     func classicSecondTier() throws {
         let directory = try ModeScratchDirectory()
         defer { directory.remove() }
-        let request = try directory.write("request.json", ModeRequests.request(
-            [ModeRequests.position("BTC-USDT-SWAP", pos: "700", lever: "100")], assets: [("USDT", "1000000")], acctLv: "3"))
+        let request = try directory.write(
+            "request.json",
+            ModeRequests.request(
+                [ModeRequests.position("BTC-USDT-SWAP", pos: "700", lever: "100")], assets: [("USDT", "1000000")], acctLv: "3"))
         let response = try runModeJSON(["build", request, "--format", "json"])
         let position = try #require(response[member: "positions"]?.arrayItems.first)
         let notional = try modeNumber(position, "notionalUsd")
@@ -256,18 +269,21 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
         let directory = try ModeScratchDirectory()
         defer { directory.remove() }
         // 90000-C: b − OTM/F > a; 100000-C: deep out of the money, so a applies; 80000-P short; 85000-C long.
-        let request = try directory.write("request.json", ModeRequests.request([
-            ModeRequests.position("BTC-USD-260327-90000-C", pos: "-10"),
-            ModeRequests.position("BTC-USD-260327-100000-C", pos: "-20"),
-            ModeRequests.position("BTC-USD-260327-80000-P", pos: "-10"),
-            ModeRequests.position("BTC-USD-260327-80000-C", pos: "30"),
-            ModeRequests.position("BTC-USD-260327-100000-P", pos: "5"),
-        ], acctLv: "3"))
+        let request = try directory.write(
+            "request.json",
+            ModeRequests.request(
+                [
+                    ModeRequests.position("BTC-USD-260327-90000-C", pos: "-10"),
+                    ModeRequests.position("BTC-USD-260327-100000-C", pos: "-20"),
+                    ModeRequests.position("BTC-USD-260327-80000-P", pos: "-10"),
+                    ModeRequests.position("BTC-USD-260327-80000-C", pos: "30"),
+                    ModeRequests.position("BTC-USD-260327-100000-P", pos: "5"),
+                ], acctLv: "3"))
         let response = try runModeJSON(["build", request, "--format", "json"])
         let market = try ModeRequests.shippedCalmMarket()
         let positions = response[member: "positions"]?.arrayItems ?? []
         try #require(positions.count == 5, "positions: \(positions)")
-        let (a, b, c) = (0.1, 0.15, 0.03) // BTC, margin factor 1 (docs/methodology/03-account.md §6)
+        let (a, b, c) = (0.1, 0.15, 0.03)  // BTC, margin factor 1 (docs/methodology/03-account.md §6)
         var sawBranchA = false
         var sawBranchB = false
         for position in positions {
@@ -305,22 +321,28 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
     func classicWithBorrowing() throws {
         let directory = try ModeScratchDirectory()
         defer { directory.remove() }
-        let request = try directory.write("request.json", ModeRequests.request([
-            ModeRequests.position("BTC-USDT-SWAP", pos: "-10", lever: "20"),
-            ModeRequests.position("BTC-USD-260327-90000-C", pos: "-10"),
-            ModeRequests.position("BTC-USD-260327-80000-P", pos: "10"),
-        ], assets: [("USDT", "-20000"), ("BTC", "1")], acctLv: "3"))
+        let request = try directory.write(
+            "request.json",
+            ModeRequests.request(
+                [
+                    ModeRequests.position("BTC-USDT-SWAP", pos: "-10", lever: "20"),
+                    ModeRequests.position("BTC-USD-260327-90000-C", pos: "-10"),
+                    ModeRequests.position("BTC-USD-260327-80000-P", pos: "10"),
+                ], assets: [("USDT", "-20000"), ("BTC", "1")], acctLv: "3"))
         let response = try runModeJSON(["build", request, "--format", "json"])
         try #require(try modeNumber(response, "borrowMmr") > 0, "the USDT loan must carry a borrowing MMR")
         #expect(try modeNumber(response, "borrowImr") > 0)
         try expectClassicTotalsConsistent(response)
 
         // Borrowing is the same in both modes (docs/methodology/03-account.md §6: "Borrowing as in §4").
-        let pmRequest = try directory.write("pm.json", ModeRequests.request([
-            ModeRequests.position("BTC-USDT-SWAP", pos: "-10", lever: "20"),
-            ModeRequests.position("BTC-USD-260327-90000-C", pos: "-10"),
-            ModeRequests.position("BTC-USD-260327-80000-P", pos: "10"),
-        ], assets: [("USDT", "-20000"), ("BTC", "1")], acctLv: "4"))
+        let pmRequest = try directory.write(
+            "pm.json",
+            ModeRequests.request(
+                [
+                    ModeRequests.position("BTC-USDT-SWAP", pos: "-10", lever: "20"),
+                    ModeRequests.position("BTC-USD-260327-90000-C", pos: "-10"),
+                    ModeRequests.position("BTC-USD-260327-80000-P", pos: "10"),
+                ], assets: [("USDT", "-20000"), ("BTC", "1")], acctLv: "4"))
         let pm = try runModeJSON(["build", pmRequest, "--format", "json"])
         #expect(modeText(pm, "acctLv") == "4")
         #expect(modeText(pm, "borrowMmr") == modeText(response, "borrowMmr"))
@@ -335,7 +357,9 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
     func classicIndexShock() throws {
         let directory = try ModeScratchDirectory()
         defer { directory.remove() }
-        let positions = [ModeRequests.position("BTC-USDT-SWAP", pos: "-10", lever: "20"), ModeRequests.position("BTC-USD-260327-90000-C", pos: "-10")]
+        let positions = [
+            ModeRequests.position("BTC-USDT-SWAP", pos: "-10", lever: "20"), ModeRequests.position("BTC-USD-260327-90000-C", pos: "-10"),
+        ]
         let base = try directory.write("base.json", ModeRequests.request(positions, acctLv: "3"))
         let shocked = try directory.write("shocked.json", ModeRequests.request(positions, acctLv: "3", extra: #", "idxVol": "0.1""#))
         let unshocked = try runModeJSON(["build", base, "--format", "json"])
@@ -351,9 +375,14 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
     func classicGraph() throws {
         let directory = try ModeScratchDirectory()
         defer { directory.remove() }
-        let request = try directory.write("request.json", ModeRequests.request(
-            [ModeRequests.position("BTC-USDT-SWAP", pos: "-10", lever: "20"), ModeRequests.position("BTC-USD-260327-90000-C", pos: "-10")],
-            acctLv: "3"))
+        let request = try directory.write(
+            "request.json",
+            ModeRequests.request(
+                [
+                    ModeRequests.position("BTC-USDT-SWAP", pos: "-10", lever: "20"),
+                    ModeRequests.position("BTC-USD-260327-90000-C", pos: "-10"),
+                ],
+                acctLv: "3"))
         let graph = try runModeJSON(["build", request, "--graph", "--format", "json"])
         let build = try runModeJSON(["build", request, "--format", "json"])
         let zero = try #require(graph[member: "mmrData"]?.arrayItems.first { modeText($0, "shockFactor") == "0" })
@@ -376,7 +405,8 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
         let directory = try ModeScratchDirectory()
         defer { directory.remove() }
         let request = try directory.write("request.json", ModeRequests.request(Self.comparePositions, assets: Self.compareAssets))
-        let classicRequest = try directory.write("classic.json", ModeRequests.request(Self.comparePositions, assets: Self.compareAssets, acctLv: "3"))
+        let classicRequest = try directory.write(
+            "classic.json", ModeRequests.request(Self.comparePositions, assets: Self.compareAssets, acctLv: "3"))
         let pmRequest = try directory.write("pm.json", ModeRequests.request(Self.comparePositions, assets: Self.compareAssets, acctLv: "4"))
 
         let report = try runModeJSON(["compare", request, "--format", "json"])
@@ -400,9 +430,11 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
             #expect(modeText(mode, "mgnRatio") == modeText(build, "marginRatio"), "\(name) mgnRatio vs build marginRatio")
             #expect(modeText(mode, "adjEq") == modeText(build, "adjEq"), "\(name) adjEq vs build")
             // availEq = adjEq − totalImr (docs/methodology/03-account.md §3).
-            expectModeClose(try modeNumber(mode, "availEq"), try modeNumber(mode, "adjEq") - (try modeNumber(mode, "totalImr")),
+            expectModeClose(
+                try modeNumber(mode, "availEq"), try modeNumber(mode, "adjEq") - (try modeNumber(mode, "totalImr")),
                 absolute: 1e-6, "\(name) availEq = adjEq − totalImr")
-            expectModeClose(try modeNumber(mode, "mgnRatio"), try modeNumber(mode, "adjEq") / (try modeNumber(mode, "totalMmr")),
+            expectModeClose(
+                try modeNumber(mode, "mgnRatio"), try modeNumber(mode, "adjEq") / (try modeNumber(mode, "totalMmr")),
                 "\(name) mgnRatio = adjEq / totalMmr")
 
             // Per risk unit: the same coins and figures as the build's riskUnitData.
@@ -434,8 +466,10 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
     func compareLongOptionIsolatedInClassic() throws {
         let directory = try ModeScratchDirectory()
         defer { directory.remove() }
-        let request = try directory.write("request.json", ModeRequests.request(
-            [ModeRequests.position("BTC-USD-260327-100000-C", pos: "100")], assets: [("USDT", "20000")]))
+        let request = try directory.write(
+            "request.json",
+            ModeRequests.request(
+                [ModeRequests.position("BTC-USD-260327-100000-C", pos: "100")], assets: [("USDT", "20000")]))
         let report = try runModeJSON(["compare", request, "--format", "json"])
         let pm = try #require(report[member: "portfolioMargin"])
         let classic = try #require(report[member: "classic"])
@@ -445,7 +479,8 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
         let callUSD = 100 * 0.01 * (try modeNumber(call, "markPx")) * 88_524.21
         expectModeClose(try modeNumber(classic, "adjEq"), usdtUSD, "classic adjEq: USDT only")
         expectModeClose(try modeNumber(pm, "adjEq"), usdtUSD + 0.98 * callUSD, "PM adjEq: USDT and the call at 98 %")
-        expectModeClose(try modeNumber(classic, "availEq"), usdtUSD - (try modeNumber(classic, "totalImr")), absolute: 1e-6,
+        expectModeClose(
+            try modeNumber(classic, "availEq"), usdtUSD - (try modeNumber(classic, "totalImr")), absolute: 1e-6,
             "classic availEq excludes the call")
     }
 
@@ -454,7 +489,8 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
         let directory = try ModeScratchDirectory()
         defer { directory.remove() }
         let plain = try directory.write("plain.json", ModeRequests.request(Self.comparePositions, assets: Self.compareAssets))
-        let classic = try directory.write("classic.json", ModeRequests.request(Self.comparePositions, assets: Self.compareAssets, acctLv: "3"))
+        let classic = try directory.write(
+            "classic.json", ModeRequests.request(Self.comparePositions, assets: Self.compareAssets, acctLv: "3"))
         let first = try runModePM(["compare", plain, "--format", "json"])
         let second = try runModePM(["compare", classic, "--format", "json"])
         #expect(first.status == 0 && second.status == 0, "\(first)\n\(second)")
@@ -514,12 +550,16 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
         let netEquity = try modeNumber(pmBuild, "eq")
         try #require(netEquity < 10_000, "the fixture must hold less than 10,000 USD; eq \(netEquity)")
 
-        #expect(report[member: "allowed"]?.modeBool == false, "allowed must be the JSON boolean false: \(String(describing: report[member: "allowed"]))")
+        #expect(
+            report[member: "allowed"]?.modeBool == false,
+            "allowed must be the JSON boolean false: \(String(describing: report[member: "allowed"]))")
         let reasons = (report[member: "reasons"]?.arrayItems ?? []).compactMap(\.scalarText)
         #expect(reasons.count == 2, "exactly the net-equity and acknowledgement reasons: \(reasons)")
         let netEquityReason = reasons.first { $0.contains("10,000") }
         #expect(netEquityReason != nil, "no reason mentions the 10,000 USD minimum: \(reasons)")
-        #expect(netEquityReason?.contains(MoneyText.usd(netEquity)) == true, "the net-equity reason should state the equity \(MoneyText.usd(netEquity)): \(reasons)")
+        #expect(
+            netEquityReason?.contains(MoneyText.usd(netEquity)) == true,
+            "the net-equity reason should state the equity \(MoneyText.usd(netEquity)): \(reasons)")
         #expect(reasons.contains { $0.lowercased().contains("acknowledg") }, "no acknowledgement reason: \(reasons)")
         #expect(!reasons.contains { $0.contains("IMR") }, "PM IMR is covered here: \(reasons)")
 
@@ -539,7 +579,9 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
         let compare = try runModeJSON(["compare", request, "--format", "json"])
         for (figures, mode) in [(before, compare[member: "classic"]), (after, compare[member: "portfolioMargin"])] {
             for key in ["mgnRatio", "availEq", "totalMmr", "totalImr"] {
-                #expect(modeText(figures, key) == modeText(mode, key), "\(key): precheck \(String(describing: modeText(figures, key))) vs compare \(String(describing: modeText(mode, key)))")
+                #expect(
+                    modeText(figures, key) == modeText(mode, key),
+                    "\(key): precheck \(String(describing: modeText(figures, key))) vs compare \(String(describing: modeText(mode, key)))")
             }
         }
         #expect(report[member: "failingPositions"]?.arrayItems.isEmpty == true)
@@ -549,9 +591,14 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
     func precheckRichAccountAllowed() throws {
         let directory = try ModeScratchDirectory()
         defer { directory.remove() }
-        let request = try directory.write("request.json", ModeRequests.request(
-            [ModeRequests.position("BTC-USDT-SWAP", pos: "-2", lever: "10"), ModeRequests.position("BTC-USD-260327-90000-C", pos: "-5")],
-            assets: [("USDT", "100000")]))
+        let request = try directory.write(
+            "request.json",
+            ModeRequests.request(
+                [
+                    ModeRequests.position("BTC-USDT-SWAP", pos: "-2", lever: "10"),
+                    ModeRequests.position("BTC-USD-260327-90000-C", pos: "-5"),
+                ],
+                assets: [("USDT", "100000")]))
         let report = try runModeJSON(["precheck", request, "--to", "4", "--acknowledged", "--format", "json"])
         #expect(report[member: "allowed"]?.modeBool == true, "\(report)")
         let reasons = try #require(report[member: "reasons"], "reasons must be present, even when empty")
@@ -568,13 +615,16 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
         #expect(reasonsWithout.count == 1 && reasonsWithout.first?.lowercased().contains("acknowledg") == true, "\(reasonsWithout)")
     }
 
-    @Test("precheck --to 4: a PM IMR above adjusted equity is refused with the IMR reason and its figures",
+    @Test(
+        "precheck --to 4: a PM IMR above adjusted equity is refused with the IMR reason and its figures",
         arguments: [("500", false), ("20000", true)])
     func precheckPortfolioMarginImrNotCovered(_ balance: String, _ netEquityEnough: Bool) throws {
         let directory = try ModeScratchDirectory()
         defer { directory.remove() }
-        let request = try directory.write("request.json", ModeRequests.request(
-            [ModeRequests.position("BTC-USD-260327-90000-C", pos: "-100")], assets: [("USDT", balance)]))
+        let request = try directory.write(
+            "request.json",
+            ModeRequests.request(
+                [ModeRequests.position("BTC-USD-260327-90000-C", pos: "-100")], assets: [("USDT", balance)]))
         let report = try runModeJSON(["precheck", request, "--to", "4", "--acknowledged", "--format", "json"])
         let after = try #require(report[member: "after"])
         let adjEq = try modeNumber(after, "adjEq")
@@ -638,7 +688,8 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
         let reasons = (report[member: "reasons"]?.arrayItems ?? []).compactMap(\.scalarText)
         let imrReason = reasons.first { $0.contains("IMR") }
         #expect(imrReason != nil, "no IMR reason: \(reasons)")
-        #expect(imrReason?.contains(MoneyText.usd(totalImr)) == true, "the reason should give the IMR \(MoneyText.usd(totalImr)): \(reasons)")
+        #expect(
+            imrReason?.contains(MoneyText.usd(totalImr)) == true, "the reason should give the IMR \(MoneyText.usd(totalImr)): \(reasons)")
         #expect(imrReason?.contains(MoneyText.usd(adjEq)) == true, "the reason should give adjEq \(MoneyText.usd(adjEq)): \(reasons)")
         #expect(!reasons.contains { $0.lowercased().contains("acknowledg") }, "classic needs no acknowledgement: \(reasons)")
 
@@ -647,7 +698,8 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
         let failingBTC = failing.first { modeText($0, "instId") == "BTC-USDT-SWAP" }
         #expect(failingBTC != nil, "BTC-USDT-SWAP should fail the classic tier: \(failing)")
         let failingReason = modeText(failingBTC, "reason") ?? ""
-        #expect(failingReason.contains("100") && failingReason.contains("50"), "reason should name the lever and the maximum: \(failingReason)")
+        #expect(
+            failingReason.contains("100") && failingReason.contains("50"), "reason should name the lever and the maximum: \(failingReason)")
         #expect(!failing.contains { modeText($0, "instId") == "ETH-USDT-SWAP" }, "ETH at 100x is within its tier")
     }
 
@@ -655,8 +707,10 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
     func precheckToClassicAllowed() throws {
         let directory = try ModeScratchDirectory()
         defer { directory.remove() }
-        let request = try directory.write("request.json", ModeRequests.request(
-            [ModeRequests.position("BTC-USDT-SWAP", pos: "10", lever: "20")], assets: [("USDT", "100000")]))
+        let request = try directory.write(
+            "request.json",
+            ModeRequests.request(
+                [ModeRequests.position("BTC-USDT-SWAP", pos: "10", lever: "20")], assets: [("USDT", "100000")]))
         let report = try runModeJSON(["precheck", request, "--to", "3", "--format", "json"])
         #expect(report[member: "allowed"]?.modeBool == true, "\(report)")
         #expect(report[member: "reasons"] == .array([]))
@@ -670,8 +724,10 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
         let directory = try ModeScratchDirectory()
         defer { directory.remove() }
         for level in ["3", "4"] {
-            let request = try directory.write("request\(level).json", ModeRequests.request(
-                [ModeRequests.position("BTC-USDT-SWAP", pos: "1")], assets: [("USDT", "100000")], acctLv: level))
+            let request = try directory.write(
+                "request\(level).json",
+                ModeRequests.request(
+                    [ModeRequests.position("BTC-USDT-SWAP", pos: "1")], assets: [("USDT", "100000")], acctLv: level))
             let report = try runModeJSON(["precheck", request, "--to", level, "--acknowledged", "--format", "json"])
             #expect(report[member: "allowed"]?.modeBool == false, "level \(level): \(report)")
             #expect(modeText(report, "from") == level)
@@ -692,8 +748,10 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
     func precheckTable() throws {
         let directory = try ModeScratchDirectory()
         defer { directory.remove() }
-        let rich = try directory.write("rich.json", ModeRequests.request(
-            [ModeRequests.position("BTC-USDT-SWAP", pos: "-2", lever: "10")], assets: [("USDT", "100000")]))
+        let rich = try directory.write(
+            "rich.json",
+            ModeRequests.request(
+                [ModeRequests.position("BTC-USDT-SWAP", pos: "-2", lever: "10")], assets: [("USDT", "100000")]))
         let allowed = try runModePM(["precheck", rich, "--to", "4", "--acknowledged", "--format", "table"])
         #expect(allowed.status == 0, "\(allowed)")
         #expect(allowed.stdout.contains("ALLOWED") && !allowed.stdout.contains("REFUSED"), "\(allowed)")
@@ -714,8 +772,10 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
             }
         }
 
-        let overLevered = try directory.write("over.json", ModeRequests.request(
-            [ModeRequests.position("BTC-USDT-SWAP", pos: "700", lever: "100")], assets: [("USDT", "5000")]))
+        let overLevered = try directory.write(
+            "over.json",
+            ModeRequests.request(
+                [ModeRequests.position("BTC-USDT-SWAP", pos: "700", lever: "100")], assets: [("USDT", "5000")]))
         let toClassic = try runModePM(["precheck", overLevered, "--to", "3", "--format", "table"])
         #expect(toClassic.status == 0, "\(toClassic)")
         #expect(toClassic.stdout.contains("REFUSED"), "\(toClassic)")
@@ -725,28 +785,42 @@ func expectClassicTotalsConsistent(_ response: JSONValue, sourceLocation: Source
     // MARK: Bad input through compare and precheck
 
     static let badInputs: [(name: String, request: String, mentions: [String])] = [
-        ("unknown instrument",
-         ModeRequests.request([ModeRequests.position("DOGE-USDT-SWAP", pos: "1", avgPx: "1")]), ["simPos[0].instId", "DOGE-USDT-SWAP"]),
-        ("acctLv other than 3 or 4",
-         ModeRequests.request([ModeRequests.position("BTC-USDT-SWAP", pos: "1")], acctLv: "5"), ["acctLv", "5"]),
-        ("position lever below 1",
-         ModeRequests.request([ModeRequests.position("BTC-USDT-SWAP", pos: "1", lever: "0.5")]), ["simPos[0].lever", "0.5"]),
-        ("non-numeric position lever",
-         ModeRequests.request([ModeRequests.position("BTC-USDT-SWAP", pos: "1", lever: "high")]), ["simPos[0].lever", "high"]),
-        ("top-level lever out of range",
-         ModeRequests.request([ModeRequests.position("BTC-USDT-SWAP", pos: "1")], lever: "5000"), ["lever", "5000"]),
-        ("zero position",
-         ModeRequests.request([ModeRequests.position("BTC-USDT-SWAP", pos: "0")]), ["simPos[0].pos", "0"]),
+        (
+            "unknown instrument",
+            ModeRequests.request([ModeRequests.position("DOGE-USDT-SWAP", pos: "1", avgPx: "1")]), ["simPos[0].instId", "DOGE-USDT-SWAP"]
+        ),
+        (
+            "acctLv other than 3 or 4",
+            ModeRequests.request([ModeRequests.position("BTC-USDT-SWAP", pos: "1")], acctLv: "5"), ["acctLv", "5"]
+        ),
+        (
+            "position lever below 1",
+            ModeRequests.request([ModeRequests.position("BTC-USDT-SWAP", pos: "1", lever: "0.5")]), ["simPos[0].lever", "0.5"]
+        ),
+        (
+            "non-numeric position lever",
+            ModeRequests.request([ModeRequests.position("BTC-USDT-SWAP", pos: "1", lever: "high")]), ["simPos[0].lever", "high"]
+        ),
+        (
+            "top-level lever out of range",
+            ModeRequests.request([ModeRequests.position("BTC-USDT-SWAP", pos: "1")], lever: "5000"), ["lever", "5000"]
+        ),
+        (
+            "zero position",
+            ModeRequests.request([ModeRequests.position("BTC-USDT-SWAP", pos: "0")]), ["simPos[0].pos", "0"]
+        ),
     ]
 
-    @Test("bad input through compare and precheck: one stderr line, non-zero exit, empty stdout",
+    @Test(
+        "bad input through compare and precheck: one stderr line, non-zero exit, empty stdout",
         arguments: [["compare"], ["precheck", "--to", "4"], ["precheck", "--to", "3", "--acknowledged"], ["build"]], 0..<6)
     func badInput(_ command: [String], _ index: Int) throws {
         let directory = try ModeScratchDirectory()
         defer { directory.remove() }
         let bad = Self.badInputs[index]
         // The same request in classic mode for build, so that path is the one exercised.
-        let text = command == ["build"] && !bad.request.contains("acctLv")
+        let text =
+            command == ["build"] && !bad.request.contains("acctLv")
             ? bad.request.replacingOccurrences(of: #"{"simPos""#, with: #"{"acctLv": "3", "simPos""#).replacingOccurrences(
                 of: #"{"lever""#, with: #"{"acctLv": "3", "lever""#)
             : bad.request

@@ -14,7 +14,8 @@ import Testing
     /// A Derive-format case with cash only: whatever the scenarios, every P&L is 0 and MM = IM = cash
     /// (Derive: `minSPAN · factor − contingencies + MtM + cash` with all of them 0).
     static func cashOnlyCase(cash: String, mm: String, im: String) -> String {
-        let scenarios = ["1.18", "0.82", "1"].map { #"{"SpotShock": \#($0), "VolShockDirection": "Up", "DampeningFactor": 1}"# }
+        let scenarios =
+            ["1.18", "0.82", "1"].map { #"{"SpotShock": \#($0), "VolShockDirection": "Up", "DampeningFactor": 1}"# }
             + [#"{"SpotShock": 1, "VolShockDirection": "LINEAR", "DampeningFactor": 1}"#]
         return """
             {"Scenario": {"Cash": \(cash), "SpotPrice": 3000.0, "SpotConfidence": 1.0, "NumPerps": 0, "PerpPrice": 3000.0,
@@ -78,8 +79,10 @@ import Testing
         #expect(response[member: "model"]?.scalarText == "derive-pm2" && response[member: "paramsId"]?.scalarText == "derive-pm2")
         #expect(response[member: "riskUnitData"]?.arrayItems.first?[member: "riskUnit"]?.scalarText == "BTC")
         // The request's paramsId selects the model as --params does.
-        let byRequest = try parseObject(try runPM(["build", "--format", "json", "-"],
-            stdin: Self.usdcBook.replacingOccurrences(of: #"{"simPos""#, with: #"{"paramsId": "derive-pm2", "simPos""#)))
+        let byRequest = try parseObject(
+            try runPM(
+                ["build", "--format", "json", "-"],
+                stdin: Self.usdcBook.replacingOccurrences(of: #"{"simPos""#, with: #"{"paramsId": "derive-pm2", "simPos""#)))
         #expect(byRequest[member: "totalMmr"] == response[member: "totalMmr"])
         let okx = try parseObject(try runPM(["build", "--format", "json", "-"], stdin: Self.usdcBook))
         #expect(okx[member: "model"]?.scalarText == "okx-pm" && okx[member: "paramsId"]?.scalarText == "okx-2025-01")
@@ -97,7 +100,9 @@ import Testing
     @Test func otherCommandsRefuseTheDeriveModel() throws {
         for command in [["liquidate"], ["precheck", "--to", "3"], ["compare"]] {
             let result = try runPM(command + ["--params", "derive-pm2", "--format", "json", "-"], stdin: Self.usdcBook)
-            #expect(result.status != 0 && result.stderr.contains("derive-pm2 model is available in pm build and pm compare --models"), "\(result)")
+            #expect(
+                result.status != 0 && result.stderr.contains("derive-pm2 model is available in pm build and pm compare --models"),
+                "\(result)")
         }
     }
 

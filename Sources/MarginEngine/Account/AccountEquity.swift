@@ -71,11 +71,13 @@ public enum AccountEquity {
             let valuation = CurrencyValuation(
                 amount: amount, indexUSD: indexUSD, discountTiers: parameters.collateralTiers[currency] ?? [], borrowing: borrowing)
             let spot = spotInUse[currency] ?? 0
-            results.append(CurrencyResult(
-                currency: currency, cashBalance: cashBalances[currency] ?? 0, equity: amount, indexUSD: indexUSD,
-                equityUSD: valuation.equityUSD, discountedEquityUSD: valuation.discountedEquityUSD, liabilityUSD: valuation.liabilityUSD,
-                borrowMmrUSD: valuation.borrowMmrUSD, borrowImrUSD: valuation.borrowImrUSD, spotInUse: spot,
-                availableEquity: amount - spot))
+            results.append(
+                CurrencyResult(
+                    currency: currency, cashBalance: cashBalances[currency] ?? 0, equity: amount, indexUSD: indexUSD,
+                    equityUSD: valuation.equityUSD, discountedEquityUSD: valuation.discountedEquityUSD,
+                    liabilityUSD: valuation.liabilityUSD,
+                    borrowMmrUSD: valuation.borrowMmrUSD, borrowImrUSD: valuation.borrowImrUSD, spotInUse: spot,
+                    availableEquity: amount - spot))
         }
         return results
     }

@@ -73,13 +73,17 @@ public enum AccountModes {
         let figures = try ModeFigures.compute(portfolio, level: .portfolioMargin, market: market, parameters: parameters)
         var reasons: [String] = []
         if figures.netEquityUSD < parameters.pmMinimumNetEquityUSD {
-            reasons.append("net equity \(MoneyText.usd(figures.netEquityUSD)) USD is below the \(MoneyText.usd(parameters.pmMinimumNetEquityUSD)) USD minimum for portfolio margin")
+            reasons.append(
+                "net equity \(MoneyText.usd(figures.netEquityUSD)) USD is below the \(MoneyText.usd(parameters.pmMinimumNetEquityUSD)) USD minimum for portfolio margin"
+            )
         }
         if !acknowledged {
             reasons.append("the portfolio-margin risk acknowledgement has not been recorded")
         }
         if figures.adjustedEquityUSD < figures.totalImrUSD {
-            reasons.append("adjusted equity \(MoneyText.usd(figures.adjustedEquityUSD)) USD would not cover the total IMR \(MoneyText.usd(figures.totalImrUSD)) USD under portfolio margin")
+            reasons.append(
+                "adjusted equity \(MoneyText.usd(figures.adjustedEquityUSD)) USD would not cover the total IMR \(MoneyText.usd(figures.totalImrUSD)) USD under portfolio margin"
+            )
         }
         return (reasons.isEmpty, reasons, figures)
     }
@@ -109,14 +113,19 @@ public enum AccountModes {
         } else {
             after = try ModeFigures.compute(portfolio, level: .classic, market: market, parameters: parameters)
             if after.adjustedEquityUSD < after.totalImrUSD {
-                reasons.append("adjusted equity \(MoneyText.usd(after.adjustedEquityUSD)) USD would not cover the total IMR \(MoneyText.usd(after.totalImrUSD)) USD under classic margin")
+                reasons.append(
+                    "adjusted equity \(MoneyText.usd(after.adjustedEquityUSD)) USD would not cover the total IMR \(MoneyText.usd(after.totalImrUSD)) USD under classic margin"
+                )
             }
             let classic = try ClassicMargin.compute(portfolio, market: market, parameters: parameters)
             for position in classic.positions where position.leverageCapped {
                 let requested = position.position.leverage ?? parameters.classicDefaultLeverage
-                failing.append(FailingPosition(
-                    instrumentID: position.position.instrument.id.rawValue,
-                    reason: "leverage \(DecimalText.format(requested))x exceeds the \(DecimalText.format(position.maximumLeverage ?? 0))x maximum of its \(MoneyText.usd(position.valuation.notionalUSD)) USD notional tier"))
+                failing.append(
+                    FailingPosition(
+                        instrumentID: position.position.instrument.id.rawValue,
+                        reason:
+                            "leverage \(DecimalText.format(requested))x exceeds the \(DecimalText.format(position.maximumLeverage ?? 0))x maximum of its \(MoneyText.usd(position.valuation.notionalUSD)) USD notional tier"
+                    ))
             }
         }
         reasons += blockingOrders

@@ -131,7 +131,8 @@ public struct AccountRollup: Sendable {
         return AccountFigures(
             equityUSD: equityUSD, adjustedEquityUSD: adjustedEquityUSD, derivativesMmrUSD: derivativesMmrUSD,
             derivativesImrUSD: derivativesImrUSD, borrowMmrUSD: borrowMmrUSD, borrowImrUSD: borrowImrUSD, totalMmrUSD: totalMmr,
-            totalImrUSD: derivativesImrUSD + borrowImrUSD, marginRatio: totalMmr > 0 ? reportedRatio(adjustedEquityUSD, over: totalMmr) : nil,
+            totalImrUSD: derivativesImrUSD + borrowImrUSD,
+            marginRatio: totalMmr > 0 ? reportedRatio(adjustedEquityUSD, over: totalMmr) : nil,
             liabilityUSD: liabilityUSD, accruesInterest: accruesInterest)
     }
 }

@@ -30,7 +30,8 @@ public struct Position: Sendable, Equatable {
     /// A position the ledger holds, with its risk values converted at ``LedgerBoundary``.
     public init(instrument: Instrument, ledger: LedgerPosition, source: String = "", leverage: Double? = nil) {
         self.init(
-            instrument: instrument, sizeContracts: LedgerBoundary.risk(ledger.sizeContracts), averagePrice: LedgerBoundary.risk(ledger.averagePrice),
+            instrument: instrument, sizeContracts: LedgerBoundary.risk(ledger.sizeContracts),
+            averagePrice: LedgerBoundary.risk(ledger.averagePrice),
             source: source, leverage: leverage, ledger: ledger)
     }
 
@@ -115,7 +116,8 @@ public struct Portfolio: Sendable {
 /// `maximum = sign(B)·min(|B|, |Δd|)` when `B·Δd < 0`, else 0. A user-chosen amount is clamped to
 /// `[0, |maximum|]` and takes the sign of `B`.
 public func spotInUse(balanceCoins: Double, derivativeDeltaCoins: Double, chosenCoins: Double?) -> (amount: Double, maximum: Double) {
-    let maximum = balanceCoins * derivativeDeltaCoins < 0
+    let maximum =
+        balanceCoins * derivativeDeltaCoins < 0
         ? (balanceCoins < 0 ? -1.0 : 1.0) * min(abs(balanceCoins), abs(derivativeDeltaCoins)) : 0
     guard let chosenCoins else { return (maximum, maximum) }
     let magnitude = min(abs(chosenCoins), abs(maximum))

@@ -32,7 +32,8 @@ public struct InstrumentCatalog: Sendable {
         for entry in try list.elements() {
             let instrument = try Self.parseEntry(entry)
             guard seen.insert(instrument.id.rawValue).inserted else {
-                throw .invalidField(path: "\(entry.path).instId", value: "\"\(instrument.id.rawValue)\"", reason: "appears twice in the catalog")
+                throw .invalidField(
+                    path: "\(entry.path).instId", value: "\"\(instrument.id.rawValue)\"", reason: "appears twice in the catalog")
             }
             parsed.append(instrument)
         }

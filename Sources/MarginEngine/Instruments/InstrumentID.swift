@@ -101,7 +101,9 @@ public struct InstrumentID: Hashable, Comparable, Sendable, CustomStringConverti
 
     private static func isCurrencyCode(_ text: String) -> Bool {
         (1...12).contains(text.count)
-            && text.utf8.allSatisfy { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
+            && text.utf8.allSatisfy {
+                (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0)
+            }
     }
 
     private static func expiry(fromYYMMDD text: String) -> UnixMillis? {

@@ -51,7 +51,10 @@ public enum JSONWriter {
         case .number(let literal): output.append(contentsOf: literal.utf8)
         case .string(let string): appendQuoted(string, to: &output)
         case .array(let items):
-            guard !items.isEmpty else { output.append(contentsOf: "[]".utf8); return }
+            guard !items.isEmpty else {
+                output.append(contentsOf: "[]".utf8)
+                return
+            }
             output.append(UInt8(ascii: "["))
             for (position, item) in items.enumerated() {
                 if position > 0 { output.append(UInt8(ascii: ",")) }
@@ -61,7 +64,10 @@ public enum JSONWriter {
             if pretty { newline(&output, indent: indent) }
             output.append(UInt8(ascii: "]"))
         case .object(let object):
-            guard !object.members.isEmpty else { output.append(contentsOf: "{}".utf8); return }
+            guard !object.members.isEmpty else {
+                output.append(contentsOf: "{}".utf8)
+                return
+            }
             output.append(UInt8(ascii: "{"))
             for (position, member) in object.members.enumerated() {
                 if position > 0 { output.append(UInt8(ascii: ",")) }
@@ -89,7 +95,8 @@ public enum DecimalText {
         if value == 0 { return "0" }
         let text = value.description
         let bytes = Array(text.utf8)
-        let dot = UInt8(ascii: "."), zero = UInt8(ascii: "0")
+        let dot = UInt8(ascii: ".")
+        let zero = UInt8(ascii: "0")
         guard let exponentIndex = bytes.firstIndex(where: { $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") }) else {
             // "12.0" → "12"; otherwise Swift's text is already plain.
             if bytes.count > 2, bytes[bytes.count - 2] == dot, bytes[bytes.count - 1] == zero {

@@ -104,11 +104,17 @@ public struct ExactDecimal: Hashable, Comparable, Sendable, CustomStringConverti
                 keptIsZero = true
                 if drop == significant { firstDropped = digit(first) }
                 let restStart = drop == significant ? first + 1 : first
-                for k in restStart..<totalDigits where digit(k) != 0 { restNonZero = true; break }
+                for k in restStart..<totalDigits where digit(k) != 0 {
+                    restNonZero = true
+                    break
+                }
             } else {
                 keptEnd = totalDigits - drop
                 firstDropped = digit(keptEnd)
-                for k in (keptEnd + 1)..<totalDigits where digit(k) != 0 { restNonZero = true; break }
+                for k in (keptEnd + 1)..<totalDigits where digit(k) != 0 {
+                    restNonZero = true
+                    break
+                }
             }
             fractionCount = Self.fractionDigits
         }
@@ -183,8 +189,14 @@ public struct ExactDecimal: Hashable, Comparable, Sendable, CustomStringConverti
         let length = (negative ? 1 : 0) + integerText.utf8.count + 1 + fractionDigits
         return String(unsafeUninitializedCapacity: length) { buffer in
             var i = 0
-            if negative { buffer[0] = UInt8(ascii: "-"); i = 1 }
-            for byte in integerText.utf8 { buffer[i] = byte; i += 1 }
+            if negative {
+                buffer[0] = UInt8(ascii: "-")
+                i = 1
+            }
+            for byte in integerText.utf8 {
+                buffer[i] = byte
+                i += 1
+            }
             buffer[i] = UInt8(ascii: ".")
             var position = length - 1
             for _ in 0..<fractionDigits {

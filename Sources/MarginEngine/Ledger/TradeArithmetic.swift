@@ -100,8 +100,10 @@ public enum TradeArithmetic {
         } else {
             let closing = size <= position.magnitude ? signed : -position
             if instrument.kind != .option {
-                realized = inverse
-                    ? -(closing.multiplied(by: contractValue).multiplied(by: ExactDecimal(1).divided(by: average) - ExactDecimal(1).divided(by: price)))
+                realized =
+                    inverse
+                    ? -(closing.multiplied(by: contractValue).multiplied(
+                        by: ExactDecimal(1).divided(by: average) - ExactDecimal(1).divided(by: price)))
                     : -(closing.multiplied(by: contractValue).multiplied(by: price - average))
             }
             if size > position.magnitude { newAverage = price }

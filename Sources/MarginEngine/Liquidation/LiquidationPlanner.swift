@@ -26,9 +26,10 @@ public enum LiquidationPlanner {
             portfolio: portfolio.nettedByInstrument(), catalog: catalog, market: market, parameters: parameters, risks: risks)
         let before = planner.result
         guard planner.ratio <= parameters.liquidationTriggerRatio else {
-            let summary = before.marginRatio.map {
-                "safe: margin ratio \(percent($0)) is above the \(percent(parameters.liquidationTriggerRatio)) liquidation trigger"
-            } ?? "safe: the account has no margin requirement"
+            let summary =
+                before.marginRatio.map {
+                    "safe: margin ratio \(percent($0)) is above the \(percent(parameters.liquidationTriggerRatio)) liquidation trigger"
+                } ?? "safe: the account has no margin requirement"
             return LiquidationPlan(
                 triggered: false, summary: summary, before: before, after: before, actions: [], initialPortfolio: portfolio,
                 finalPortfolio: planner.portfolio, insuranceFundChanges: [:])
@@ -42,7 +43,10 @@ public enum LiquidationPlanner {
         let after = planner.result
         let summary: String
         if planner.ratio > parameters.liquidationStopRatio {
-            summary = after.marginRatio.map { "restored: margin ratio \(percent($0)) is above the \(percent(parameters.liquidationStopRatio)) stop" }
+            summary =
+                after.marginRatio.map {
+                    "restored: margin ratio \(percent($0)) is above the \(percent(parameters.liquidationStopRatio)) stop"
+                }
                 ?? "restored: nothing is required any more"
         } else if planner.executedCount >= maximumActions {
             summary = "stopped after \(maximumActions) actions with margin ratio \(percent(planner.ratio))"
@@ -143,7 +147,9 @@ private struct Planner {
         try Self.terms(instrument, buying: buying, market: market, parameters: parameters)
     }
 
-    static func terms(_ instrument: Instrument, buying: Bool, market: MarketSnapshot, parameters: MarginParameters) throws(EngineError) -> Terms {
+    static func terms(
+        _ instrument: Instrument, buying: Bool, market: MarketSnapshot, parameters: MarginParameters
+    ) throws(EngineError) -> Terms {
         let instrumentMarket = try market.market(for: instrument, path: instrument.id.rawValue)
         let tier = parameters.tier(of: instrument.underlying)
         let slippage = parameters.liquidationSlippage[tier] ?? 0
@@ -175,7 +181,8 @@ private struct Planner {
     }
 
     static func trade(_ base: Portfolio, _ terms: Terms, contracts: Double) -> (Portfolio, TradeFill) {
-        base.trading(terms.instrument, sizeContracts: contracts, price: terms.price, feeRate: terms.feeRate, settleIndexUSD: terms.settleIndexUSD)
+        base.trading(
+            terms.instrument, sizeContracts: contracts, price: terms.price, feeRate: terms.feeRate, settleIndexUSD: terms.settleIndexUSD)
     }
 
     mutating func record(
@@ -189,11 +196,12 @@ private struct Planner {
                 if change != 0 { cash[currency] = change }
             }
         }
-        actions.append(LiquidationAction(
-            step: step, status: status, riskUnit: unit, fills: status == .executed ? fills : [], instrumentIDs: ids,
-            ratioBefore: result.marginRatio, ratioAfter: status == .executed ? after.marginRatio : result.marginRatio,
-            mmrBeforeUSD: result.totalMmrUSD, mmrAfterUSD: status == .executed ? after.totalMmrUSD : result.totalMmrUSD,
-            reason: reason, cashChanges: cash, insuranceFundChanges: status == .executed ? transfers : [:]))
+        actions.append(
+            LiquidationAction(
+                step: step, status: status, riskUnit: unit, fills: status == .executed ? fills : [], instrumentIDs: ids,
+                ratioBefore: result.marginRatio, ratioAfter: status == .executed ? after.marginRatio : result.marginRatio,
+                mmrBeforeUSD: result.totalMmrUSD, mmrAfterUSD: status == .executed ? after.totalMmrUSD : result.totalMmrUSD,
+                reason: reason, cashChanges: cash, insuranceFundChanges: status == .executed ? transfers : [:]))
         if status == .executed {
             executedCount += 1
             portfolio = newPortfolio
@@ -216,14 +224,16 @@ private struct Planner {
         build: (Int) throws(EngineError) -> (Portfolio, [TradeFill])
     ) throws(EngineError) -> Bool {
         guard maxLots >= 1 else {
-            record(step: step, status: .skipped, unit: unit, fills: [], ids: ids, after: result, portfolio: portfolio,
+            record(
+                step: step, status: .skipped, unit: unit, fills: [], ids: ids, after: result, portfolio: portfolio,
                 reason: "\(reason); skipped: less than one lot to trade", fund: [:])
             return false
         }
         var chosen = try build(maxLots)
         var chosenFigures = try figures(of: chosen.0)
         guard improves(chosenFigures) else {
-            record(step: step, status: .skipped, unit: unit, fills: [], ids: ids, after: result, portfolio: portfolio,
+            record(
+                step: step, status: .skipped, unit: unit, fills: [], ids: ids, after: result, portfolio: portfolio,
                 reason: "\(reason); skipped: it would not raise the margin ratio", fund: [:])
             return false
         }
@@ -245,7 +255,8 @@ private struct Planner {
         }
         // The full result only for the size chosen: it is what the action records and what the next step reads.
         let chosenResult = try evaluate(chosen.0)
-        record(step: step, status: .executed, unit: unit, fills: chosen.1, ids: ids, after: chosenResult, portfolio: chosen.0,
+        record(
+            step: step, status: .executed, unit: unit, fills: chosen.1, ids: ids, after: chosenResult, portfolio: chosen.0,
             reason: reason, fund: Self.feeTransfers(chosen.1))
         return true
     }
@@ -296,15 +307,18 @@ private struct Planner {
                 closed = next
                 fills.append(fill)
             }
-            let reason = "forced close-out at margin ratio \(LiquidationPlanner.percent(ratio)): no action raises the ratio "
+            let reason =
+                "forced close-out at margin ratio \(LiquidationPlanner.percent(ratio)): no action raises the ratio "
                 + "and the account is at or below the \(LiquidationPlanner.percent(parameters.liquidationTriggerRatio)) trigger"
-            record(step: .general, status: .executed, unit: "", fills: fills, ids: fills.map(\.instrumentID),
+            record(
+                step: .general, status: .executed, unit: "", fills: fills, ids: fills.map(\.instrumentID),
                 after: try evaluate(closed), portfolio: closed, reason: reason, fund: Self.feeTransfers(fills))
         }
         for _ in 0..<100 where canAct {
             guard let conversion = collateralConversion() else { return }
             let nextResult = try evaluate(conversion.portfolio)
-            record(step: .collateral, status: .executed, unit: "", fills: [], ids: conversion.ids, after: nextResult,
+            record(
+                step: .collateral, status: .executed, unit: "", fills: [], ids: conversion.ids, after: nextResult,
                 portfolio: conversion.portfolio, reason: "forced: " + conversion.reason, fund: conversion.fund)
         }
     }
@@ -312,15 +326,18 @@ private struct Planner {
     /// DDH1: where MR9 dominates, close equal USD delta on both legs of the most charged stablecoin pair.
     mutating func ddh1() throws(EngineError) {
         var attempted = Set<String>()
-        while canAct, let unit = result.units.first(where: { $0.components.dominantScenario == "MR9" && !attempted.contains($0.coin) }) {
+        while canAct, let unit = result.units.first(where: { $0.components.dominantScenario == .mr9 && !attempted.contains($0.coin) }) {
             attempted.insert(unit.coin)
             guard let (longLeg, shortLeg) = depegPair(unit) else {
-                record(step: .ddh1, status: .skipped, unit: unit.coin, fills: [], ids: [], after: result, portfolio: portfolio,
+                record(
+                    step: .ddh1, status: .skipped, unit: unit.coin, fills: [], ids: [], after: result, portfolio: portfolio,
                     reason: "MR9 dominates \(unit.coin) but its stablecoin hedge has no derivative on one side (spot in use)", fund: [:])
                 continue
             }
-            if try pair(step: .ddh1, unit: unit.coin, first: longLeg, second: shortLeg, measure: { $0.cashDeltaUSD },
-                reason: "reduce the \(unit.coin) cross-stablecoin hedge (MR9 dominates)") {
+            if try pair(
+                step: .ddh1, unit: unit.coin, first: longLeg, second: shortLeg, measure: { $0.cashDeltaUSD },
+                reason: "reduce the \(unit.coin) cross-stablecoin hedge (MR9 dominates)")
+            {
                 attempted.remove(unit.coin)
             }
         }
@@ -353,10 +370,13 @@ private struct Planner {
     mutating func pair(
         step: LiquidationStep, unit: String, first: Position, second: Position, measure: (InstrumentRisk) -> Double, reason: String
     ) throws(EngineError) -> Bool {
-        guard let firstRisk = risks[first.instrument.id.rawValue], let secondRisk = risks[second.instrument.id.rawValue] else { return false }
+        guard let firstRisk = risks[first.instrument.id.rawValue], let secondRisk = risks[second.instrument.id.rawValue] else {
+            return false
+        }
         let firstTotal = abs(first.sizeContracts * measure(firstRisk))
         let secondTotal = abs(second.sizeContracts * measure(secondRisk))
-        let (small, large, smallRisk, largeRisk) = firstTotal <= secondTotal
+        let (small, large, smallRisk, largeRisk) =
+            firstTotal <= secondTotal
             ? (first, second, firstRisk, secondRisk) : (second, first, secondRisk, firstRisk)
         let ids = [small.instrument.id.rawValue, large.instrument.id.rawValue]
         let base = portfolio
@@ -381,35 +401,41 @@ private struct Planner {
     mutating func ddh2() throws(EngineError) {
         for unit in result.units where canAct {
             let holdsOptions = unit.positions.contains { $0.position.instrument.kind == .option }
-            guard holdsOptions, ["MR1", "MR6"].contains(unit.components.dominantScenario), !hedgedUnits.contains(unit.coin) else { continue }
+            guard holdsOptions, [.mr1, .mr6].contains(unit.components.dominantScenario), !hedgedUnits.contains(unit.coin) else { continue }
             hedgedUnits.insert(unit.coin)
             let hedgeID = "\(unit.coin)-\(parameters.hedgePerpetualSettleCurrency)-SWAP"
             let delta = unit.greeks.deltaBS
-            let listed = unit.positions.first { $0.position.instrument.id.rawValue == hedgeID }?.position.instrument
+            let listed =
+                unit.positions.first { $0.position.instrument.id.rawValue == hedgeID }?.position.instrument
                 ?? catalog.instrument(hedgeID)
             guard let hedge = listed, let hedgeMarket = try? market.market(for: hedge, path: hedgeID) else {
-                record(step: .ddh2, status: .skipped, unit: unit.coin, fills: [], ids: [hedgeID], after: result, portfolio: portfolio,
+                record(
+                    step: .ddh2, status: .skipped, unit: unit.coin, fills: [], ids: [hedgeID], after: result, portfolio: portfolio,
                     reason: "the hedge perpetual \(hedgeID) is not listed or not priced", fund: [:])
                 continue
             }
             let coinsPerContract = hedge.margining == .inverse ? hedge.contractValue / hedgeMarket.markPrice : hedge.contractValue
             let lots = (abs(delta) / coinsPerContract / hedge.lotSize).rounded()
             guard lots >= 1 else {
-                record(step: .ddh2, status: .skipped, unit: unit.coin, fills: [], ids: [hedgeID], after: result, portfolio: portfolio,
+                record(
+                    step: .ddh2, status: .skipped, unit: unit.coin, fills: [], ids: [hedgeID], after: result, portfolio: portfolio,
                     reason: "\(unit.coin) delta \(DecimalText.format(delta)) coins is below one lot of \(hedgeID)", fund: [:])
                 continue
             }
             let contracts = (delta > 0 ? -1.0 : 1.0) * lots * hedge.lotSize
             let (hedged, fill) = try trade(portfolio, hedge, contracts: contracts)
             let hedgedResult = try evaluate(hedged)
-            let reason = "delta-hedge \(unit.coin) (\(unit.components.dominantScenario) dominates, delta \(DecimalText.format(delta)) coins) with \(hedgeID)"
+            let reason =
+                "delta-hedge \(unit.coin) (\(unit.components.dominantScenario?.rawValue ?? "") dominates, delta \(DecimalText.format(delta)) coins) with \(hedgeID)"
             let unitBefore = unit.components.mmr
             let unitAfter = hedgedResult.units.first { $0.coin == unit.coin }?.components.mmr ?? 0
             if improves(hedgedResult.figures), unitAfter < unitBefore {
-                record(step: .ddh2, status: .executed, unit: unit.coin, fills: [fill], ids: [hedgeID], after: hedgedResult,
+                record(
+                    step: .ddh2, status: .executed, unit: unit.coin, fills: [fill], ids: [hedgeID], after: hedgedResult,
                     portfolio: hedged, reason: reason, fund: Self.feeTransfers([fill]))
             } else {
-                record(step: .ddh2, status: .skipped, unit: unit.coin, fills: [], ids: [hedgeID], after: result, portfolio: portfolio,
+                record(
+                    step: .ddh2, status: .skipped, unit: unit.coin, fills: [], ids: [hedgeID], after: result, portfolio: portfolio,
                     reason: "\(reason); skipped: it would not lower the unit's MMR and raise the margin ratio", fund: [:])
             }
         }
@@ -434,7 +460,8 @@ private struct Planner {
                 }
             }
             guard let (coin, long, short, _) = candidate else { return }
-            let executed = try pair(step: .basis, unit: coin, first: long, second: short, measure: { $0.coinDelta },
+            let executed = try pair(
+                step: .basis, unit: coin, first: long, second: short, measure: { $0.coinDelta },
                 reason: "close the \(coin) calendar spread \(long.instrument.id)/\(short.instrument.id) together")
             if !executed { exhausted.insert([long.instrument.id.rawValue, short.instrument.id.rawValue]) }
         }
@@ -460,7 +487,8 @@ private struct Planner {
             var terms: Terms?
             let executed = try slice(
                 step: .general, unit: coin, ids: [position.instrument.id.rawValue], maxLots: Self.lots(position),
-                reason: "reduce \(position.instrument.id) (marginal MMR \(DecimalText.format((next.marginalMmrUSD * 100).rounded() / 100)) USD)"
+                reason:
+                    "reduce \(position.instrument.id) (marginal MMR \(DecimalText.format((next.marginalMmrUSD * 100).rounded() / 100)) USD)"
             ) { [market, parameters, base = portfolio] lots throws(EngineError) in
                 let (after, fill) = try Self.trade(
                     base, position.instrument, contracts: Self.closing(position, lots: lots), cache: &terms, market: market,
@@ -487,10 +515,12 @@ private struct Planner {
         let reason = "close out the \(fills.count) remaining position(s) together: no single reduction raised the margin ratio"
         if improves(closedFigures) {
             let closedResult = try evaluate(closed)
-            record(step: .general, status: .executed, unit: "", fills: fills, ids: ids, after: closedResult, portfolio: closed,
+            record(
+                step: .general, status: .executed, unit: "", fills: fills, ids: ids, after: closedResult, portfolio: closed,
                 reason: reason, fund: Self.feeTransfers(fills))
         } else {
-            record(step: .general, status: .skipped, unit: "", fills: [], ids: ids, after: result, portfolio: portfolio,
+            record(
+                step: .general, status: .skipped, unit: "", fills: [], ids: ids, after: result, portfolio: portfolio,
                 reason: "\(reason); skipped: it would not raise the margin ratio either", fund: [:])
         }
     }
@@ -524,12 +554,14 @@ private struct Planner {
             while canAct, let conversion = collateralConversion(excluding: skipped) {
                 if improves(try figures(of: conversion.portfolio)) {
                     let nextResult = try evaluate(conversion.portfolio)
-                    record(step: .collateral, status: .executed, unit: "", fills: [], ids: conversion.ids, after: nextResult,
+                    record(
+                        step: .collateral, status: .executed, unit: "", fills: [], ids: conversion.ids, after: nextResult,
                         portfolio: conversion.portfolio, reason: conversion.reason, fund: conversion.fund)
                     sold = true
                     break
                 }
-                record(step: .collateral, status: .skipped, unit: "", fills: [], ids: conversion.ids, after: result,
+                record(
+                    step: .collateral, status: .skipped, unit: "", fills: [], ids: conversion.ids, after: result,
                     portfolio: portfolio, reason: "\(conversion.reason); skipped: it would not raise the margin ratio", fund: [:])
                 skipped.insert(conversion.ids[0])
             }
@@ -548,10 +580,13 @@ private struct Planner {
     /// discount rate (then the larger USD value, then the code) not in `excluded`, sold at the index less
     /// the penalty `1 − rate` clamped to [minimum, maximum] (the maximum without a table), only as much as
     /// repays the liability; nil when there is no liability or nothing left to sell.
-    func collateralConversion(excluding excluded: Set<String> = []) -> (portfolio: Portfolio, ids: [String], reason: String, fund: [String: Double])? {
+    func collateralConversion(
+        excluding excluded: Set<String> = []
+    ) -> (portfolio: Portfolio, ids: [String], reason: String, fund: [String: Double])? {
         let currencies = result.currencies
         guard let liability = currencies.filter({ $0.equity < 0 }).max(by: { $0.liabilityUSD < $1.liabilityUSD }) else { return nil }
-        let candidates = currencies
+        let candidates =
+            currencies
             .filter { $0.cashBalance > 0 && $0.equity > 0 && !excluded.contains($0.currency) }
             .map { (currency: $0, rate: marginalDiscountRate($0)) }
             .sorted {
@@ -560,7 +595,8 @@ private struct Planner {
                 return $0.currency.currency < $1.currency.currency
             }
         guard let (asset, rate) = candidates.first else { return nil }
-        let penalty = parameters.collateralTiers[asset.currency] == nil
+        let penalty =
+            parameters.collateralTiers[asset.currency] == nil
             ? parameters.liquidationPenaltyMaximum
             : min(max(1 - rate, parameters.liquidationPenaltyMinimum), parameters.liquidationPenaltyMaximum)
         let sellable = min(asset.equity, asset.cashBalance)
@@ -572,7 +608,8 @@ private struct Planner {
         next.cashBalances[asset.currency, default: 0] -= sold
         next.cashBalances[liability.currency, default: 0] += repaid
         let penaltyText = DecimalText.format((penalty * 10_000).rounded() / 100)
-        let reason = "sell \(DecimalText.format(sold)) \(asset.currency) at the index less a \(penaltyText) % penalty to repay "
+        let reason =
+            "sell \(DecimalText.format(sold)) \(asset.currency) at the index less a \(penaltyText) % penalty to repay "
             + "\(DecimalText.format(repaid)) \(liability.currency)"
         return (next, [asset.currency, liability.currency], reason, [asset.currency: sold * penalty])
     }
@@ -588,8 +625,10 @@ private struct Planner {
         }
         guard !transfers.isEmpty else { return }
         let nextResult = try evaluate(next)
-        record(step: .deficit, status: .executed, unit: "", fills: [], ids: transfers.keys.sorted(), after: nextResult, portfolio: next,
-            reason: "equity \(DecimalText.format((result.equityUSD * 100).rounded() / 100)) USD is negative; the insurance fund covers the deficit and the liabilities are cleared",
+        record(
+            step: .deficit, status: .executed, unit: "", fills: [], ids: transfers.keys.sorted(), after: nextResult, portfolio: next,
+            reason:
+                "equity \(DecimalText.format((result.equityUSD * 100).rounded() / 100)) USD is negative; the insurance fund covers the deficit and the liabilities are cleared",
             fund: transfers)
     }
 }

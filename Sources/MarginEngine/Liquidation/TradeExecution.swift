@@ -49,14 +49,16 @@ extension Portfolio {
             if net == 0 {
                 if instrument.kind != .option {
                     // Linear: Σ s(m − a) = −Σ s·a; inverse: Σ s(1/a − 1/m) = Σ s/a (in coins).
-                    let locked = inverse
+                    let locked =
+                        inverse
                         ? lines.reduce(0) { $0 + $1.sizeContracts / $1.averagePrice } * instrument.contractValue
                         : -lines.reduce(0) { $0 + $1.sizeContracts * $1.averagePrice } * instrument.contractValue
                     result.cashBalances[instrument.settleCurrency, default: 0] += locked
                 }
                 continue
             }
-            let average = inverse
+            let average =
+                inverse
                 ? net / lines.reduce(0) { $0 + $1.sizeContracts / $1.averagePrice }
                 : lines.reduce(0) { $0 + $1.sizeContracts * $1.averagePrice } / net
             var merged = first
@@ -79,7 +81,9 @@ extension Portfolio {
         _ instrument: Instrument, sizeContracts trade: Double, price: Double, feeRate: Double, market: InstrumentMarket,
         settleIndexUSD: Double
     ) -> (Portfolio, TradeFill) {
-        trading(instrument, sizeContracts: trade, price: LedgerBoundary.ledger(price), feeRate: ExactDecimal(feeRate), settleIndexUSD: settleIndexUSD)
+        trading(
+            instrument, sizeContracts: trade, price: LedgerBoundary.ledger(price), feeRate: ExactDecimal(feeRate),
+            settleIndexUSD: settleIndexUSD)
     }
 
     /// ``trading(_:sizeContracts:price:feeRate:market:settleIndexUSD:)`` with the price and fee rate already
@@ -91,9 +95,12 @@ extension Portfolio {
         let id = instrument.id.rawValue
         let index = result.positions.firstIndex { $0.instrument.id.rawValue == id }
         let current = index.map { result.positions[$0] }
-        let held = current.map { $0.ledger ?? LedgerPosition(sizeContracts: ExactDecimal($0.sizeContracts), averagePrice: ExactDecimal($0.averagePrice)) }
+        let held = current.map {
+            $0.ledger ?? LedgerPosition(sizeContracts: ExactDecimal($0.sizeContracts), averagePrice: ExactDecimal($0.averagePrice))
+        }
         let heldSize = current?.sizeContracts ?? 0
-        let closesAll = heldSize != 0 && heldSize * trade < 0 && abs(trade) >= abs(heldSize) * (1 - 1e-12) && abs(trade) <= abs(heldSize) * (1 + 1e-12)
+        let closesAll =
+            heldSize != 0 && heldSize * trade < 0 && abs(trade) >= abs(heldSize) * (1 - 1e-12) && abs(trade) <= abs(heldSize) * (1 + 1e-12)
         let exactSize = closesAll ? -(held?.sizeContracts ?? .zero) : LedgerBoundary.contracts(trade, lotSize: instrument.lotSize)
         let (position, fill) = TradeArithmetic.fill(instrument, held: held, sizeContracts: exactSize, price: price, feeRate: feeRate)
         let traded = TradeFill(ledger: fill, feeUSD: LedgerBoundary.risk(fill.fee) * settleIndexUSD)

@@ -42,7 +42,9 @@ public struct AccountBook: Sendable {
     public var count: Int { positionStart.count }
 
     public mutating func reserve(accounts: Int, positions: Int) {
-        for column in [\AccountBook.positionStart, \.positionEnd, \.balanceStart, \.balanceEnd] { self[keyPath: column].reserveCapacity(accounts) }
+        for column in [\AccountBook.positionStart, \.positionEnd, \.balanceStart, \.balanceEnd] {
+            self[keyPath: column].reserveCapacity(accounts)
+        }
         level.reserveCapacity(accounts)
         instrument.reserveCapacity(positions)
         size.reserveCapacity(positions)
@@ -55,7 +57,9 @@ public struct AccountBook: Sendable {
     /// Adds an account and returns its index. Lines are sorted by instrument index (then size and entry
     /// price: the canonical order); one line per instrument.
     @discardableResult
-    public mutating func append(lines: [Line], balances: [(currency: Int32, amount: Double)], level accountLevel: AccountLevel = .portfolioMargin) -> Int {
+    public mutating func append(
+        lines: [Line], balances: [(currency: Int32, amount: Double)], level accountLevel: AccountLevel = .portfolioMargin
+    ) -> Int {
         positionStart.append(instrument.count)
         writeLines(Self.sorted(lines))
         positionEnd.append(instrument.count)
@@ -194,8 +198,10 @@ public struct AccountBook: Sendable {
         lines.reserveCapacity(portfolio.positions.count)
         for position in portfolio.positions {
             guard let index = table.index(of: position.instrument.id.rawValue) else { return nil }
-            lines.append(Line(
-                instrument: index, sizeContracts: position.sizeContracts, averagePrice: position.averagePrice, leverage: position.leverage ?? 0))
+            lines.append(
+                Line(
+                    instrument: index, sizeContracts: position.sizeContracts, averagePrice: position.averagePrice,
+                    leverage: position.leverage ?? 0))
         }
         var balances: [(currency: Int32, amount: Double)] = []
         for (currency, amount) in portfolio.cashBalances {
@@ -208,7 +214,9 @@ public struct AccountBook: Sendable {
     /// Adds `portfolio` as an account (lines of one instrument netted first). Returns false, adding nothing,
     /// when ``rows(of:table:)`` cannot express it.
     @discardableResult
-    public mutating func append(_ portfolio: Portfolio, table: ScenarioVectorTable, level accountLevel: AccountLevel = .portfolioMargin) -> Bool {
+    public mutating func append(
+        _ portfolio: Portfolio, table: ScenarioVectorTable, level accountLevel: AccountLevel = .portfolioMargin
+    ) -> Bool {
         guard let rows = Self.rows(of: portfolio, table: table) else { return false }
         append(lines: rows.lines, balances: rows.balances, level: accountLevel)
         return true
@@ -218,9 +226,10 @@ public struct AccountBook: Sendable {
     public func portfolio(_ index: Int, table: ScenarioVectorTable) -> Portfolio {
         var positions: [Position] = []
         for slot in positionStart[index]..<positionEnd[index] {
-            positions.append(Position(
-                instrument: table.instruments[Int(instrument[slot])], sizeContracts: size[slot], averagePrice: averagePrice[slot],
-                source: table.instruments[Int(instrument[slot])].id.rawValue, leverage: leverage[slot] > 0 ? leverage[slot] : nil))
+            positions.append(
+                Position(
+                    instrument: table.instruments[Int(instrument[slot])], sizeContracts: size[slot], averagePrice: averagePrice[slot],
+                    source: table.instruments[Int(instrument[slot])].id.rawValue, leverage: leverage[slot] > 0 ? leverage[slot] : nil))
         }
         var balances: [String: Double] = [:]
         for slot in balanceStart[index]..<balanceEnd[index] {

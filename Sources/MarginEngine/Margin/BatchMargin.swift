@@ -70,7 +70,8 @@ public struct BatchMargin: Sendable {
                     let isShort = size < 0
                     requirement = ClassicMargin.optionRequirement(
                         sizeContracts: size, coinsPerContract: table.coinsPerContract[instrument],
-                        mmrCoins: isShort ? table.classicMmrCoins[instrument] : 0, imrCoins: isShort ? table.classicImrCoins[instrument] : 0,
+                        mmrCoins: isShort ? table.classicMmrCoins[instrument] : 0,
+                        imrCoins: isShort ? table.classicImrCoins[instrument] : 0,
                         indexUSD: table.underlyingIndexUSD[instrument])
                     if size > 0 {
                         // Long options are isolated: in equity, not in cross-margin equity.
@@ -102,7 +103,9 @@ public struct BatchMargin: Sendable {
             let coin = table.coin[Int(book.instrument[slot])]
             var unitEnd = slot
             while unitEnd < end, table.coin[Int(book.instrument[unitEnd])] == coin { unitEnd += 1 }
-            guard let unit = unitMargin(book, account: index, from: slot, to: unitEnd, coin: Int(coin), scratch: &scratch) else { return nil }
+            guard let unit = unitMargin(book, account: index, from: slot, to: unitEnd, coin: Int(coin), scratch: &scratch) else {
+                return nil
+            }
             derivativesMmr += unit.mmr
             derivativesImr += unit.imr
             slot = unitEnd
@@ -152,26 +155,26 @@ public struct BatchMargin: Sendable {
         var legs = (0.0, 0.0, 0.0)
         var minimumCharge = 0.0
         scratch.pnl.withUnsafeMutableBufferPointer { pnl in
-          table.pnl.withUnsafeBufferPointer { vectors in
-            for slot in start..<end {
-                let instrument = Int(book.instrument[slot])
-                let size = book.size[slot]
-                let base = instrument * count
-                for cell in 0..<count { pnl[cell] += size * vectors[base + cell] }
-                coinDelta += size * table.coinDelta[instrument]
-                switch table.leg[instrument] {
-                case 0: legs.0 += size * table.cashDelta[instrument]
-                case 1: legs.1 += size * table.cashDelta[instrument]
-                default: legs.2 += size * table.cashDelta[instrument]
+            table.pnl.withUnsafeBufferPointer { vectors in
+                for slot in start..<end {
+                    let instrument = Int(book.instrument[slot])
+                    let size = book.size[slot]
+                    let base = instrument * count
+                    for cell in 0..<count { pnl[cell] += size * vectors[base + cell] }
+                    coinDelta += size * table.coinDelta[instrument]
+                    switch table.leg[instrument] {
+                    case 0: legs.0 += size * table.cashDelta[instrument]
+                    case 1: legs.1 += size * table.cashDelta[instrument]
+                    default: legs.2 += size * table.cashDelta[instrument]
+                    }
+                    var charge = abs(size) * table.minimumCharge[instrument]
+                    if table.isOption[instrument] {
+                        if size > 0 { charge = min(charge, size * table.optionValue[instrument]) }
+                        scratch.expiries.add(size * table.vegaShock[instrument], at: UnixMillis(table.expiry[instrument]))
+                    }
+                    minimumCharge += charge
                 }
-                var charge = abs(size) * table.minimumCharge[instrument]
-                if table.isOption[instrument] {
-                    if size > 0 { charge = min(charge, size * table.optionValue[instrument]) }
-                    scratch.expiries.add(size * table.vegaShock[instrument], at: UnixMillis(table.expiry[instrument]))
-                }
-                minimumCharge += charge
             }
-          }
         }
         // Spot in use from the coin's cash balance.
         var balance = 0.0

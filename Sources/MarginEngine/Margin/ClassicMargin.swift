@@ -81,7 +81,8 @@ public enum ClassicMargin {
         var results: [ClassicPositionResult] = []
         for position in portfolio.canonicallyOrderedPositions() {
             guard position.instrument.isDerivative else {
-                throw .invalidField(path: position.source, value: "\"\(position.instrument.id)\"", reason: "is spot; hold spot as a balance")
+                throw .invalidField(
+                    path: position.source, value: "\"\(position.instrument.id)\"", reason: "is spot; hold spot as a balance")
             }
             let instrumentMarket = try market.market(for: position.instrument, path: position.source)
             results.append(try positionResult(position, market: instrumentMarket, snapshot: market, parameters: parameters))
@@ -103,7 +104,11 @@ public enum ClassicMargin {
         let currencies = try AccountEquity.currencies(
             cashBalances: portfolio.cashBalances, contributions: contributions, spotInUse: [:], market: market, parameters: parameters)
         var rollup = AccountRollup()
-        for currency in currencies { rollup.add(currency.valuation, owedCoins: -currency.equity, quotaBaseCoins: parameters.interestFreeQuotas[currency.currency]?.base ?? 0) }
+        for currency in currencies {
+            rollup.add(
+                currency.valuation, owedCoins: -currency.equity, quotaBaseCoins: parameters.interestFreeQuotas[currency.currency]?.base ?? 0
+            )
+        }
         rollup.addIsolated(isolatedUSD)
         let figures = rollup.figures(
             derivativesMmrUSD: results.reduce(0) { $0 + $1.mmrUSD }, derivativesImrUSD: results.reduce(0) { $0 + $1.imrUSD })
@@ -165,7 +170,8 @@ public enum ClassicMargin {
             }
             let isShort = position.sizeContracts < 0
             let requirement = optionRequirement(
-                sizeContracts: position.sizeContracts, coinsPerContract: instrument.coinsPerContract, mmrCoins: isShort ? margins.mmrCoins : 0,
+                sizeContracts: position.sizeContracts, coinsPerContract: instrument.coinsPerContract,
+                mmrCoins: isShort ? margins.mmrCoins : 0,
                 imrCoins: isShort ? margins.imrCoins : 0, indexUSD: market.indexUSD)
             return ClassicPositionResult(
                 position: position, market: market, valuation: valuation, uplUSD: uplUSD, leverage: nil, maximumLeverage: nil,
@@ -173,7 +179,8 @@ public enum ClassicMargin {
         default:
             let requested = position.leverage ?? parameters.classicDefaultLeverage
             let requirement = linearRequirement(
-                notionalUSD: valuation.notionalUSD, tiers: parameters.classicPositionTiers[parameters.tier(of: instrument.underlying)] ?? [],
+                notionalUSD: valuation.notionalUSD,
+                tiers: parameters.classicPositionTiers[parameters.tier(of: instrument.underlying)] ?? [],
                 requestedLeverage: requested)
             return ClassicPositionResult(
                 position: position, market: market, valuation: valuation, uplUSD: uplUSD, leverage: requirement.leverage,

@@ -119,10 +119,13 @@ struct ComponentContext: Sendable {
         // Every min and max below would drop a NaN silently (`min(x, .nan)` is x): refuse it first.
         for index in 0..<pnl.count where !pnl[index].isFinite {
             throw .badMarketData(
-                name: "\(tier.rawValue) risk unit", detail: "scenario \(index) P&L is \(pnl[index]); a market or parameter value made it non-finite")
+                name: "\(tier.rawValue) risk unit",
+                detail: "scenario \(index) P&L is \(pnl[index]); a market or parameter value made it non-finite")
         }
-        for (name, value) in [("MR7 charge", minimumChargeUSD), ("USDT cash delta", cashDeltaUSD.0), ("USDC cash delta", cashDeltaUSD.1),
-            ("USD cash delta", cashDeltaUSD.2)] where !value.isFinite {
+        for (name, value) in [
+            ("MR7 charge", minimumChargeUSD), ("USDT cash delta", cashDeltaUSD.0), ("USDC cash delta", cashDeltaUSD.1),
+            ("USD cash delta", cashDeltaUSD.2),
+        ] where !value.isFinite {
             throw .badMarketData(name: "\(tier.rawValue) risk unit", detail: "\(name) is \(value)")
         }
         for value in vega.shocksUSD where !value.isFinite {

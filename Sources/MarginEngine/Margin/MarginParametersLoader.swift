@@ -16,7 +16,8 @@ extension MarginParameters {
         try root.rejectUnknownKeys([
             "id", "description", "tiers", "derivatives", "mr7Bands", "mr2HorizonDays", "mr3Factor", "mr5RateShift",
             "volatilityFloor", "spotHedgeAggregation", "volatilityShock", "mr9", "collateral",
-            "liquidationPenaltyMinimum", "liquidationPenaltyMaximum", "borrowing", "interest", "classic", "account", "liquidation", "sandbox", "limits",
+            "liquidationPenaltyMinimum", "liquidationPenaltyMaximum", "borrowing", "interest", "classic", "account", "liquidation",
+            "sandbox", "limits",
         ])
         id = try root.required("id").string()
 
@@ -52,7 +53,8 @@ extension MarginParameters {
                 moves.append(value)
             }
             guard moves.count == 3 else {
-                throw .invalidField(path: "\(entry.path).mr1SpotMoves", value: "", reason: "must hold exactly 3 positive moves (the grid is 0, ±each)")
+                throw .invalidField(
+                    path: "\(entry.path).mr1SpotMoves", value: "", reason: "must hold exactly 3 positive moves (the grid is 0, ±each)")
             }
             derivatives[tier] = TierParameters(
                 mr1SpotMoves: moves,
@@ -86,7 +88,8 @@ extension MarginParameters {
                 downPoints: try row.required("downPoints").double(in: 0...1000),
                 downPercent: try row.required("downPercent").double(in: 0...1))
             if let previous = shockRows.last, parsed.days <= previous.days {
-                throw .invalidField(path: "\(row.path).days", value: DecimalText.format(parsed.days), reason: "must be larger than the row before")
+                throw .invalidField(
+                    path: "\(row.path).days", value: DecimalText.format(parsed.days), reason: "must be larger than the row before")
             }
             shockRows.append(parsed)
         }
@@ -111,7 +114,8 @@ extension MarginParameters {
             bandUpTo.append(try Self.bound(band, key: "upToUsd", isLast: position == mr9Bands.count - 1, previous: bandUpTo.last ?? nil))
             let row = try band.required("rates").elements()
             guard row.count == deviationBounds.count + 1 else {
-                throw .invalidField(path: "\(band.path).rates", value: "", reason: "must hold \(deviationBounds.count + 1) rates, one per deviation column")
+                throw .invalidField(
+                    path: "\(band.path).rates", value: "", reason: "must hold \(deviationBounds.count + 1) rates, one per deviation column")
             }
             var parsedRow: [Double] = []
             for rate in row { parsedRow.append(try rate.double(in: 0...1)) }
@@ -141,11 +145,13 @@ extension MarginParameters {
         let borrowingBandReaders = try borrowing.required("bands").elements()
         for (position, band) in borrowingBandReaders.enumerated() {
             try band.rejectUnknownKeys(["upToUsd", "mmr", "imr"])
-            borrowingBands.append(BorrowingBand(
-                upToUSD: try Self.bound(band, key: "upToUsd", isLast: position == borrowingBandReaders.count - 1,
-                    previous: borrowingBands.last?.upToUSD),
-                mmrRate: try band.required("mmr").double(in: 0...1),
-                imrRate: try band.required("imr").double(in: 0...1)))
+            borrowingBands.append(
+                BorrowingBand(
+                    upToUSD: try Self.bound(
+                        band, key: "upToUsd", isLast: position == borrowingBandReaders.count - 1,
+                        previous: borrowingBands.last?.upToUSD),
+                    mmrRate: try band.required("mmr").double(in: 0...1),
+                    imrRate: try band.required("imr").double(in: 0...1)))
         }
         guard !borrowingBands.isEmpty else { throw .missingField(path: "params.borrowing.bands[0]") }
         self.borrowingBands = borrowingBands
@@ -181,10 +187,11 @@ extension MarginParameters {
             let readers = try tierReader.required(tier.rawValue).elements()
             for (position, row) in readers.enumerated() {
                 try row.rejectUnknownKeys(["upToUsd", "mmr", "maxLeverage"])
-                rows.append(ClassicPositionTier(
-                    upToUSD: try Self.bound(row, key: "upToUsd", isLast: position == readers.count - 1, previous: rows.last?.upToUSD),
-                    mmrRate: try row.required("mmr").double(in: 0...1),
-                    maxLeverage: try row.required("maxLeverage").double(in: 1...1000)))
+                rows.append(
+                    ClassicPositionTier(
+                        upToUSD: try Self.bound(row, key: "upToUsd", isLast: position == readers.count - 1, previous: rows.last?.upToUSD),
+                        mmrRate: try row.required("mmr").double(in: 0...1),
+                        maxLeverage: try row.required("maxLeverage").double(in: 1...1000)))
             }
             guard !rows.isEmpty else { throw .missingField(path: "\(tierReader.path).\(tier.rawValue)[0]") }
             classicTiers[tier] = rows
@@ -205,7 +212,8 @@ extension MarginParameters {
         liquidationStopRatio = try account.required("liquidationStop").positiveDouble()
         warningRatio = try account.required("warnRatio").positiveDouble()
         guard liquidationStopRatio > liquidationTriggerRatio else {
-            throw .invalidField(path: "params.account.liquidationStop", value: DecimalText.format(liquidationStopRatio),
+            throw .invalidField(
+                path: "params.account.liquidationStop", value: DecimalText.format(liquidationStopRatio),
                 reason: "must be above liquidationTrigger")
         }
 
@@ -235,7 +243,9 @@ extension MarginParameters {
         var hours: [Int] = []
         for hour in try sandbox.required("fundingHoursUtc").elements() {
             let value = try hour.int64()
-            guard (0...23).contains(value) else { throw .invalidField(path: hour.path, value: hour.value.excerpt, reason: "must be an hour 0–23") }
+            guard (0...23).contains(value) else {
+                throw .invalidField(path: hour.path, value: hour.value.excerpt, reason: "must be an hour 0–23")
+            }
             hours.append(Int(value))
         }
         fundingHoursUTC = hours
@@ -301,9 +311,10 @@ extension MarginParameters {
         let readers = try reader.elements()
         for (position, band) in readers.enumerated() {
             try band.rejectUnknownKeys([boundKey, rateKey])
-            bands.append(ProgressiveBand(
-                upTo: try bound(band, key: boundKey, isLast: position == readers.count - 1, previous: bands.last?.upTo),
-                rate: try band.required(rateKey).double(in: rateRange)))
+            bands.append(
+                ProgressiveBand(
+                    upTo: try bound(band, key: boundKey, isLast: position == readers.count - 1, previous: bands.last?.upTo),
+                    rate: try band.required(rateKey).double(in: rateRange)))
         }
         guard !bands.isEmpty else { throw .missingField(path: "\(reader.path)[0]") }
         return bands

@@ -151,8 +151,9 @@ public enum PortfolioMargin {
 
         var units: [RiskUnitResult] = []
         for coin in positionsByCoin.keys.sorted() {
-            units.append(try unitResult(
-                coin: coin, positions: positionsByCoin[coin] ?? [], portfolio: portfolio, market: market, context: context))
+            units.append(
+                try unitResult(
+                    coin: coin, positions: positionsByCoin[coin] ?? [], portfolio: portfolio, market: market, context: context))
         }
 
         let spotInUseByCoin = Dictionary(uniqueKeysWithValues: units.compactMap { unit in unit.spotInUse.map { (unit.coin, $0.coins) } })
@@ -164,7 +165,11 @@ public enum PortfolioMargin {
             parameters: parameters)
 
         var rollup = AccountRollup()
-        for currency in currencies { rollup.add(currency.valuation, owedCoins: -currency.equity, quotaBaseCoins: parameters.interestFreeQuotas[currency.currency]?.base ?? 0) }
+        for currency in currencies {
+            rollup.add(
+                currency.valuation, owedCoins: -currency.equity, quotaBaseCoins: parameters.interestFreeQuotas[currency.currency]?.base ?? 0
+            )
+        }
         let figures = rollup.figures(
             derivativesMmrUSD: units.reduce(0) { $0 + $1.components.mmr }, derivativesImrUSD: units.reduce(0) { $0 + $1.components.imr })
         let notional = units.reduce(0) { total, unit in unit.positions.reduce(total) { $0 + $1.notionalUSD } }
@@ -190,7 +195,8 @@ public enum PortfolioMargin {
 
         let balance = portfolio.cashBalances[coin] ?? 0
         let chosen = portfolio.chosenSpotInUse[coin]
-        let spotRisk: InstrumentRisk? = balance != 0
+        let spotRisk: InstrumentRisk? =
+            balance != 0
             ? InstrumentRisk(spotIndexUSD: try market.indexUSD(coin), parameters: tierParameters) : nil
         var hedgedScratch = UnitExposure.empty
 
@@ -233,10 +239,11 @@ public enum PortfolioMargin {
             let greeks = risk.greeks.scaled(by: size)
             unitGreeks.add(greeks)
             unitUPL += floating * settleUSD
-            results.append(PositionResult(
-                position: position, market: instrumentMarket, floatingPnL: floating, uplUSD: floating * settleUSD,
-                equityContribution: valuation.equityContribution, notionalUSD: valuation.notionalUSD, greeks: greeks,
-                worstCellPnLUSD: size * risk.scenarioPnLUSD[worstIndex], marginalMmrUSD: marginal))
+            results.append(
+                PositionResult(
+                    position: position, market: instrumentMarket, floatingPnL: floating, uplUSD: floating * settleUSD,
+                    equityContribution: valuation.equityContribution, notionalUSD: valuation.notionalUSD, greeks: greeks,
+                    worstCellPnLUSD: size * risk.scenarioPnLUSD[worstIndex], marginalMmrUSD: marginal))
         }
         var spotResult: SpotInUseResult?
         if let spotRisk, spotMaximum != 0 || chosen != nil {
@@ -412,10 +419,11 @@ struct MarginFigures {
                 constants = known
             } else {
                 constants = currencyConstants.count
-                currencyConstants.append((
-                    currency, try market.indexUSD(currency), parameters.collateralTiers[currency] ?? [],
-                    parameters.interestFreeQuotas[currency]?.base ?? 0
-                ))
+                currencyConstants.append(
+                    (
+                        currency, try market.indexUSD(currency), parameters.collateralTiers[currency] ?? [],
+                        parameters.interestFreeQuotas[currency]?.base ?? 0
+                    ))
             }
             let known = currencyConstants[constants]
             let valuation = CurrencyValuation(amount: amount, indexUSD: known.indexUSD, discountTiers: known.tiers, borrowing: borrowing)

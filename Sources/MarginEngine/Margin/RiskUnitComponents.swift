@@ -1,3 +1,17 @@
+/// The components of a risk unit's requirement (docs/methodology/02-margin.md), named as OKX
+/// names them.
+public enum RiskComponent: String, Sendable, CaseIterable, Hashable {
+    case mr1 = "MR1"
+    case mr2 = "MR2"
+    case mr3 = "MR3"
+    case mr4 = "MR4"
+    case mr5 = "MR5"
+    case mr6 = "MR6"
+    case mr7 = "MR7"
+    case mr8 = "MR8"
+    case mr9 = "MR9"
+}
+
 /// The summed exposure of one risk unit: scenario P&L vectors and the scalars MR3, MR7 and MR9 need.
 ///
 /// Built by adding positions (`size × per-contract figures`) in a fixed order, so the same portfolio always
@@ -48,7 +62,10 @@ public struct UnitExposure: Sendable, Equatable {
     }
 
     private static func copy(_ source: [Double], into target: inout [Double]) {
-        guard source.count == target.count else { target = source; return }
+        guard source.count == target.count else {
+            target = source
+            return
+        }
         target.withUnsafeMutableBufferPointer { target in
             source.withUnsafeBufferPointer { source in
                 for index in 0..<source.count { target[index] = source[index] }
@@ -113,13 +130,13 @@ public struct RiskUnitComponents: Sendable, Equatable {
     public var mr6Worst: WorstCell
     public var mmr: Double
     public var imr: Double
-    /// The component that sets the MMR (`MR1`, `MR2`, `MR6`, `MR3`, `MR4`, `MR5`, `MR9`, `MR7`), or `""`
-    /// when the MMR is zero.
-    public var dominant: String
-    /// The largest scenario component (`MR1`, `MR2`, `MR6`, `MR3`, `MR4`, `MR5`, `MR9`), whether or not MR7's
-    /// floor sets the MMR, or `""` when all are zero: the risk a liquidation hedge step acts on
+    /// The component that sets the MMR (MR1, MR2, MR6, MR3, MR4, MR5, MR9 or MR7's floor), or nil when the
+    /// MMR is zero.
+    public var dominant: RiskComponent?
+    /// The largest scenario component (MR1, MR2, MR6, MR3, MR4, MR5, MR9), whether or not MR7's floor sets
+    /// the MMR, or nil when all are zero: the risk a liquidation hedge step acts on
     /// (docs/methodology/04-liquidation.md).
-    public var dominantScenario: String
+    public var dominantScenario: RiskComponent?
 
     /// Computes the components from a unit's exposure (arithmetic: ``ComponentContext/charges(pnl:vega:minimumChargeUSD:cashDeltaUSD:tier:)``).
     public init(
@@ -129,7 +146,8 @@ public struct RiskUnitComponents: Sendable, Equatable {
     }
 
     init(_ exposure: UnitExposure, tier: RiskTier, context: ComponentContext) throws(EngineError) {
-        self.init(try context.charges(exposure, tier: tier), layout: ScenarioLayout(context.tierParameters(tier)), pnl: exposure.scenarioPnLUSD)
+        self.init(
+            try context.charges(exposure, tier: tier), layout: ScenarioLayout(context.tierParameters(tier)), pnl: exposure.scenarioPnLUSD)
     }
 
     /// The reported components of `charges`; `pnl` is the vector they came from.
@@ -151,14 +169,16 @@ public struct RiskUnitComponents: Sendable, Equatable {
         // rounding for linear books); ties go to the earlier name in MR1, MR2, MR6, MR3, MR4, MR5, MR9.
         func exceeds(_ value: Double, _ reference: Double) -> Bool { value > reference * (1 + 1e-12) }
         let core = charges.core
-        let candidates: [(String, Double)] = [("MR1", mr1), ("MR2", mr2), ("MR6", mr6), ("MR3", mr3), ("MR4", mr4), ("MR5", mr5), ("MR9", mr9)]
+        let candidates: [(RiskComponent, Double)] = [
+            (.mr1, mr1), (.mr2, mr2), (.mr6, mr6), (.mr3, mr3), (.mr4, mr4), (.mr5, mr5), (.mr9, mr9),
+        ]
         var best = candidates[0]
         for candidate in candidates.dropFirst() where exceeds(candidate.1, best.1) { best = candidate }
-        dominantScenario = core > 0 ? best.0 : ""
+        dominantScenario = core > 0 ? best.0 : nil
         if mmr == 0 {
-            dominant = ""
+            dominant = nil
         } else if exceeds(mr7, core) {
-            dominant = "MR7"
+            dominant = .mr7
         } else {
             dominant = best.0
         }
@@ -170,7 +190,8 @@ extension ComponentContext {
     func charges(_ exposure: UnitExposure, tier: RiskTier) throws(EngineError) -> ComponentCharges {
         let legs = (exposure.cashDeltaUSD[0], exposure.cashDeltaUSD[1], exposure.cashDeltaUSD[2])
         return try exposure.scenarioPnLUSD.withUnsafeBufferPointer { pnl throws(EngineError) in
-            try charges(pnl: pnl, vega: exposure.vegaShockByExpiry, minimumChargeUSD: exposure.minimumChargeUSD, cashDeltaUSD: legs, tier: tier)
+            try charges(
+                pnl: pnl, vega: exposure.vegaShockByExpiry, minimumChargeUSD: exposure.minimumChargeUSD, cashDeltaUSD: legs, tier: tier)
         }
     }
 }

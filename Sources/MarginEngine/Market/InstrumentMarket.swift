@@ -86,15 +86,20 @@ extension MarketSnapshot {
                         price: priceUSD, kind: kind, forward: forward, strike: strike, timeToExpiryYears: years,
                         discountFactor: discount)
                 } catch {
-                    throw .badMarketData(name: id.rawValue, detail: "markPx \(DecimalText.format(quote?.markPrice ?? 0)) has no implied volatility: \(error.description)")
+                    throw .badMarketData(
+                        name: id.rawValue,
+                        detail: "markPx \(DecimalText.format(quote?.markPrice ?? 0)) has no implied volatility: \(error.description)")
                 }
             }
-            let markPrice = quote?.markPrice
-                ?? Black76.price(kind, forward: forward, strike: strike, volatility: volatility, timeToExpiryYears: years,
+            let markPrice =
+                quote?.markPrice
+                ?? Black76.price(
+                    kind, forward: forward, strike: strike, volatility: volatility, timeToExpiryYears: years,
                     discountFactor: discount) / indexUSD
             return InstrumentMarket(
                 instrument: instrument, markPrice: markPrice, indexUSD: indexUSD, quoteIndex: indexUSD, quoteUSD: 1,
-                timeToExpiryYears: years, option: OptionMarket(forwardUSD: forward, volatility: volatility, timeToExpiryYears: years, usdRate: usdRate))
+                timeToExpiryYears: years,
+                option: OptionMarket(forwardUSD: forward, volatility: volatility, timeToExpiryYears: years, usdRate: usdRate))
         }
     }
 

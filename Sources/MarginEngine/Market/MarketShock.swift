@@ -79,9 +79,11 @@ extension InstrumentMarket {
         var moved = option
         moved.forwardUSD = shift(option.forwardUSD, by: indexUSD)
         let discount = option.discountFactor
-        let before = Black76.price(kind, forward: option.forwardUSD, strike: strike, volatility: option.volatility,
+        let before = Black76.price(
+            kind, forward: option.forwardUSD, strike: strike, volatility: option.volatility,
             timeToExpiryYears: option.timeToExpiryYears, discountFactor: discount)
-        let after = Black76.price(kind, forward: moved.forwardUSD, strike: strike, volatility: option.volatility,
+        let after = Black76.price(
+            kind, forward: moved.forwardUSD, strike: strike, volatility: option.volatility,
             timeToExpiryYears: option.timeToExpiryYears, discountFactor: discount)
         let valueUSD = markPrice * indexUSD + after - before
         return InstrumentMarket(

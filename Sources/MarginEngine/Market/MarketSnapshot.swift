@@ -67,7 +67,8 @@ public struct MarketSnapshot: Sendable {
             }
         }
         guard usdRate.isFinite, abs(usdRate) < 1 else {
-            throw .invalidField(path: "market.rates.USD", value: DecimalText.formatLenient(usdRate), reason: "must be a finite rate between -1 and 1")
+            throw .invalidField(
+                path: "market.rates.USD", value: DecimalText.formatLenient(usdRate), reason: "must be a finite rate between -1 and 1")
         }
         for (id, quote) in marks.sorted(by: { $0.key < $1.key }) {
             guard let instrumentID = InstrumentID(id), instrumentID.kind != .spot else {
@@ -86,24 +87,31 @@ public struct MarketSnapshot: Sendable {
                             reason: "must be greater than 0 and at most \(DecimalText.format(Self.priceRange.upperBound))")
                     }
                 } else if !Self.priceRange.contains(value) {
-                    throw .invalidField(path: "market.marks[\(id)].\(name)", value: DecimalText.formatLenient(value), reason: Self.priceReason)
+                    throw .invalidField(
+                        path: "market.marks[\(id)].\(name)", value: DecimalText.formatLenient(value), reason: Self.priceReason)
                 }
             }
             if let volatility = quote.markVolatility, !(volatility.isFinite && volatility > 0) {
                 throw .invalidField(
-                    path: "market.marks[\(id)].markVol", value: DecimalText.formatLenient(volatility), reason: "must be a finite number greater than 0")
+                    path: "market.marks[\(id)].markVol", value: DecimalText.formatLenient(volatility),
+                    reason: "must be a finite number greater than 0")
             }
             if let volatility = quote.markVolatility, volatility > ImpliedVolatility.maximumVolatility {
-                throw .invalidField(path: "market.marks[\(id)].markVol", value: DecimalText.format(volatility), reason: "must be at most 10 (1000 %)")
+                throw .invalidField(
+                    path: "market.marks[\(id)].markVol", value: DecimalText.format(volatility), reason: "must be at most 10 (1000 %)")
             }
             if let rate = quote.fundingRate {
                 guard instrumentID.kind == .perpetual else {
-                    throw .invalidField(path: "market.marks[\(id)].fundingRate", value: DecimalText.formatLenient(rate), reason: "applies to perpetuals only")
+                    throw .invalidField(
+                        path: "market.marks[\(id)].fundingRate", value: DecimalText.formatLenient(rate),
+                        reason: "applies to perpetuals only")
                 }
                 guard rate.isFinite, abs(rate) <= Self.fundingRateBound else {
                     throw .invalidField(
                         path: "market.marks[\(id)].fundingRate", value: DecimalText.formatLenient(rate),
-                        reason: "must be a finite rate between -\(DecimalText.format(Self.fundingRateBound)) and \(DecimalText.format(Self.fundingRateBound))")
+                        reason:
+                            "must be a finite rate between -\(DecimalText.format(Self.fundingRateBound)) and \(DecimalText.format(Self.fundingRateBound))"
+                    )
                 }
             }
             if instrumentID.kind == .option {
@@ -127,7 +135,8 @@ public struct MarketSnapshot: Sendable {
     /// value several times over in one period.
     public static let fundingRateBound = 0.5
 
-    static let priceReason = "must be a price between \(DecimalText.format(priceRange.lowerBound)) and \(DecimalText.format(priceRange.upperBound))"
+    static let priceReason =
+        "must be a price between \(DecimalText.format(priceRange.lowerBound)) and \(DecimalText.format(priceRange.upperBound))"
 
     /// Parses and validates a snapshot document (docs/methodology/01-instruments-market.md §1.2).
     public init(json: JSONValue) throws(EngineError) {

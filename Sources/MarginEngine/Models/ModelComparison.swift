@@ -30,22 +30,27 @@ public enum ModelComparison {
                         let c = unit.components
                         let parts: [(String, Double)] = [
                             ("MR1 spot × vol grid", c.mr1), ("MR2 time decay", c.mr2), ("MR3 vega terms", c.mr3), ("MR4 basis", c.mr4),
-                            ("MR5 interest rate", c.mr5), ("MR6 extreme move", c.mr6), ("MR7 minimum charge", c.mr7), ("MR9 stablecoin depeg", c.mr9),
+                            ("MR5 interest rate", c.mr5), ("MR6 extreme move", c.mr6), ("MR7 minimum charge", c.mr7),
+                            ("MR9 stablecoin depeg", c.mr9),
                         ]
-                        return unitJSON(coin: unit.coin, mmr: c.mmr, imr: c.imr, dominant: c.dominant, drivers: parts)
+                        return unitJSON(coin: unit.coin, mmr: c.mmr, imr: c.imr, dominant: c.dominant?.rawValue ?? "", drivers: parts)
                     }
                     var accountUnits = units
                     if result.borrowMmrUSD != 0 {
-                        accountUnits.append(unitJSON(
-                            coin: "borrowing", mmr: result.borrowMmrUSD, imr: result.borrowImrUSD, dominant: "MR8",
-                            drivers: [("MR8 borrowing", result.borrowMmrUSD)]))
+                        accountUnits.append(
+                            unitJSON(
+                                coin: "borrowing", mmr: result.borrowMmrUSD, imr: result.borrowImrUSD, dominant: "MR8",
+                                drivers: [("MR8 borrowing", result.borrowMmrUSD)]))
                     }
-                    columns.append(column(
-                        model: .okxPM, id: okx.id, equity: result.equityUSD, adjusted: result.adjustedEquityUSD, mmr: result.totalMmrUSD,
-                        imr: result.totalImrUSD, ratio: result.marginRatio, units: accountUnits))
+                    columns.append(
+                        column(
+                            model: .okxPM, id: okx.id, equity: result.equityUSD, adjusted: result.adjustedEquityUSD,
+                            mmr: result.totalMmrUSD,
+                            imr: result.totalImrUSD, ratio: result.marginRatio, units: accountUnits))
                     totals.append((result.totalMmrUSD, result.totalImrUSD))
                 case .derivePM2(let derive):
-                    let account = try DerivePM2PositionBuilder.account(for: plain, catalog: catalog, market: market, parameters: derive, move: move)
+                    let account = try DerivePM2PositionBuilder.account(
+                        for: plain, catalog: catalog, market: market, parameters: derive, move: move)
                     let results = try DerivePM2PositionBuilder.results(account, parameters: derive)
                     let figures = DerivePM2PositionBuilder.AccountFigures(results)
                     let units: [JSONValue] = results.map { result in
@@ -54,9 +59,11 @@ public enum ModelComparison {
                             coin: result.underlying, mmr: result.maintenanceRequirementUSD, imr: result.initialRequirementUSD,
                             dominant: drivers.first?.name ?? "", drivers: drivers.map { ($0.name, $0.usd) })
                     }
-                    columns.append(column(
-                        model: .derivePM2, id: derive.id, equity: figures.equityUSD, adjusted: figures.equityUSD,
-                        mmr: figures.maintenanceRequirementUSD, imr: figures.initialRequirementUSD, ratio: figures.marginRatio, units: units))
+                    columns.append(
+                        column(
+                            model: .derivePM2, id: derive.id, equity: figures.equityUSD, adjusted: figures.equityUSD,
+                            mmr: figures.maintenanceRequirementUSD, imr: figures.initialRequirementUSD, ratio: figures.marginRatio,
+                            units: units))
                     totals.append((figures.maintenanceRequirementUSD, figures.initialRequirementUSD))
                     notes += account.notes.map { "derive-pm2: \($0)" }
                 }
@@ -67,7 +74,8 @@ public enum ModelComparison {
         let first = totals.first ?? (0, 0)
         let differences: [JSONValue] = zip(models, totals).dropFirst().map { parameters, total in
             .object([
-                ("model", .string(parameters.model.rawValue)), ("totalMmr", .decimal(total.mmr - first.mmr)), ("totalImr", .decimal(total.imr - first.imr)),
+                ("model", .string(parameters.model.rawValue)), ("totalMmr", .decimal(total.mmr - first.mmr)),
+                ("totalImr", .decimal(total.imr - first.imr)),
             ])
         }
         return .object([

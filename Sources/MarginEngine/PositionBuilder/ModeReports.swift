@@ -20,7 +20,10 @@ extension PositionBuilder {
                 ("mgnRatio", figures.marginRatio.map(JSONValue.decimal) ?? .string("")),
                 ("availEq", .decimal(figures.availableEquityUSD)),
                 ("adjEq", .decimal(figures.adjustedEquityUSD)),
-                ("riskUnits", .array(units.map { .object([("riskUnit", .string($0.0)), ("mmr", .decimal($0.1)), ("imr", .decimal($0.2))]) })),
+                (
+                    "riskUnits",
+                    .array(units.map { .object([("riskUnit", .string($0.0)), ("mmr", .decimal($0.1)), ("imr", .decimal($0.2))]) })
+                ),
             ])
         }
         let pmFigures = ModeFigures(
@@ -33,11 +36,14 @@ extension PositionBuilder {
         return .object([
             ("portfolioMargin", mode(pmFigures, pmUnits)),
             ("classic", mode(classicFigures, classicUnits)),
-            ("difference", .object([
-                ("totalMmr", .decimal(classicFigures.totalMmrUSD - pmFigures.totalMmrUSD)),
-                ("totalImr", .decimal(classicFigures.totalImrUSD - pmFigures.totalImrUSD)),
-                ("availEq", .decimal(classicFigures.availableEquityUSD - pmFigures.availableEquityUSD)),
-            ])),
+            (
+                "difference",
+                .object([
+                    ("totalMmr", .decimal(classicFigures.totalMmrUSD - pmFigures.totalMmrUSD)),
+                    ("totalImr", .decimal(classicFigures.totalImrUSD - pmFigures.totalImrUSD)),
+                    ("availEq", .decimal(classicFigures.availableEquityUSD - pmFigures.availableEquityUSD)),
+                ])
+            ),
             ("paramsId", .string(parameters.id)),
             ("marketTs", .string(String(market.valuationTime.rawValue))),
         ])
@@ -52,7 +58,8 @@ extension PositionBuilder {
     ) throws(EngineError) -> JSONValue {
         try validateMode(request)
         let portfolio = try portfolio(for: request, catalog: catalog, market: market, parameters: parameters)
-        let from: AccountLevel = request.accountLevelGiven
+        let from: AccountLevel =
+            request.accountLevelGiven
             ? (AccountLevel(rawValue: request.accountLevel) ?? .portfolioMargin)
             : (target == .classic ? .portfolioMargin : .classic)
         let check = try AccountModes.precheck(
@@ -79,9 +86,13 @@ extension PositionBuilder {
             ("to", .string(check.to.rawValue)),
             ("before", figures(check.before)),
             ("after", figures(check.after)),
-            ("failingPositions", .array(check.failingPositions.map {
-                .object([("instId", .string($0.instrumentID)), ("reason", .string($0.reason))])
-            })),
+            (
+                "failingPositions",
+                .array(
+                    check.failingPositions.map {
+                        .object([("instId", .string($0.instrumentID)), ("reason", .string($0.reason))])
+                    })
+            ),
             ("paramsId", .string(parameters.id)),
             ("marketTs", .string(String(market.valuationTime.rawValue))),
         ])

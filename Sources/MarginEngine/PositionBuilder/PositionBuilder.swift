@@ -13,7 +13,8 @@ public enum PositionBuilder {
         for request: PositionBuilderRequest, catalog: InstrumentCatalog, market: MarketSnapshot, parameters: MarginParameters
     ) throws(EngineError) -> Portfolio {
         if let requested = request.parametersID, requested != parameters.id {
-            throw .invalidField(path: "paramsId", value: "\"\(requested)\"", reason: "does not match the loaded parameter set \"\(parameters.id)\"")
+            throw .invalidField(
+                path: "paramsId", value: "\"\(requested)\"", reason: "does not match the loaded parameter set \"\(parameters.id)\"")
         }
         guard request.positions.count <= parameters.maximumPositions else {
             throw .tooManyPositions(path: "simPos", count: request.positions.count, limit: parameters.maximumPositions)
@@ -29,7 +30,8 @@ public enum PositionBuilder {
             }
             if let expiry = instrument.expiry, expiry <= market.valuationTime {
                 throw .expiredInstrument(
-                    path: "\(simulated.path).instId", instrumentID: simulated.instrumentID, expiry: expiry, marketTime: market.valuationTime)
+                    path: "\(simulated.path).instId", instrumentID: simulated.instrumentID, expiry: expiry, marketTime: market.valuationTime
+                )
             }
             let averagePrice: Double
             if let given = simulated.averagePrice {
@@ -37,14 +39,16 @@ public enum PositionBuilder {
             } else {
                 averagePrice = try market.market(for: instrument, path: simulated.path).markPrice
             }
-            positions.append(Position(
-                instrument: instrument, sizeContracts: simulated.sizeContracts, averagePrice: averagePrice, source: simulated.path,
-                leverage: simulated.leverage ?? request.defaultLeverage ?? PositionBuilderRequest.okxDefaultLeverage))
+            positions.append(
+                Position(
+                    instrument: instrument, sizeContracts: simulated.sizeContracts, averagePrice: averagePrice, source: simulated.path,
+                    leverage: simulated.leverage ?? request.defaultLeverage ?? PositionBuilderRequest.okxDefaultLeverage))
         }
         var balances: [String: Double] = [:]
         for asset in request.assets {
             do { _ = try market.indexUSD(asset.currency) } catch {
-                throw .invalidField(path: "\(asset.path).ccy", value: "\"\(asset.currency)\"", reason: "has no USD index price in the market snapshot")
+                throw .invalidField(
+                    path: "\(asset.path).ccy", value: "\"\(asset.currency)\"", reason: "has no USD index price in the market snapshot")
             }
             balances[asset.currency] = asset.amount
         }
@@ -64,7 +68,8 @@ public enum PositionBuilder {
         if request.accountLevel == "3" {
             let base = try ClassicMargin.compute(portfolio, market: market, parameters: parameters)
             guard let shock = request.indexShock, shock != 0 else { return classicResponse(base, before: nil) }
-            return classicResponse(try ClassicMargin.compute(portfolio, market: market.shocked(by: shock), parameters: parameters), before: base)
+            return classicResponse(
+                try ClassicMargin.compute(portfolio, market: market.shocked(by: shock), parameters: parameters), before: base)
         }
         let shock = try PortfolioShock(portfolio, market: market, parameters: parameters)
         let base = try shock.result(move: 0)
@@ -103,14 +108,17 @@ public enum PositionBuilder {
                 let result = try shock.result(move: factor)
                 (mmr, ratio) = (result.totalMmrUSD, result.marginRatio)
             }
-            points.append(.object([
-                ("shockFactor", .decimal(factor)),
-                ("mmr", .decimal(mmr)),
-                ("mmrRatio", ratio.map(JSONValue.decimal) ?? .string("")),
-            ]))
+            points.append(
+                .object([
+                    ("shockFactor", .decimal(factor)),
+                    ("mmr", .decimal(mmr)),
+                    ("mmrRatio", ratio.map(JSONValue.decimal) ?? .string("")),
+                ]))
         }
-        return .object([("type", .string("mmr")), ("mmrData", .array(points)), ("paramsId", .string(parameters.id)),
-            ("marketTs", .string(String(market.valuationTime.rawValue)))])
+        return .object([
+            ("type", .string("mmr")), ("mmrData", .array(points)), ("paramsId", .string(parameters.id)),
+            ("marketTs", .string(String(market.valuationTime.rawValue))),
+        ])
     }
 
     /// The simulated portfolio, plus the real one when given and the request does not exclude it.
@@ -134,7 +142,8 @@ public enum PositionBuilder {
 
     static func validateMode(_ request: PositionBuilderRequest, hasRealPortfolio: Bool = false) throws(EngineError) {
         guard hasRealPortfolio || !request.includeRealPositions else {
-            throw .unsupported(path: "inclRealPosAndEq", value: "true", reason: "needs an account; offline requests hold only simulated positions")
+            throw .unsupported(
+                path: "inclRealPosAndEq", value: "true", reason: "needs an account; offline requests hold only simulated positions")
         }
     }
 
@@ -146,22 +155,24 @@ public enum PositionBuilder {
         let beforeUnits = Dictionary(uniqueKeysWithValues: (before?.units ?? []).map { ($0.coin, $0) })
         let assets = result.currencies.map(assetJSON)
         let units: [JSONValue] = result.units.map { unit in
-            unitJSON(unit, before: beforeUnits[unit.coin], borrowMmr: result.borrowMmrUSD, greeksType: greeksType,
+            unitJSON(
+                unit, before: beforeUnits[unit.coin], borrowMmr: result.borrowMmrUSD, greeksType: greeksType,
                 liquidationMoves: liquidationMoves[unit.coin])
         }
-        return .object(accountFields(
-            equity: result.equityUSD, adjusted: result.adjustedEquityUSD, totalMmr: result.totalMmrUSD, totalImr: result.totalImrUSD,
-            borrowMmr: result.borrowMmrUSD, borrowImr: result.borrowImrUSD, derivativesMmr: result.derivativesMmrUSD,
-            derivativesImr: result.derivativesImrUSD, marginRatio: result.marginRatio, upl: result.uplUSD,
-            leverage: result.accountLeverage, before: before.map { ($0.totalMmrUSD, $0.totalImrUSD) }, time: result.marketTime) + [
-            ("assets", .array(assets)),
-            ("riskUnitData", .array(units)),
-            ("positions", .array([])),
-            ("acctLv", .string("4")),
-            ("greeksType", .string(greeksType.rawValue)),
-            ("paramsId", .string(result.parametersID)),
-            ("marketTs", .string(String(result.marketTime.rawValue))),
-        ])
+        return .object(
+            accountFields(
+                equity: result.equityUSD, adjusted: result.adjustedEquityUSD, totalMmr: result.totalMmrUSD, totalImr: result.totalImrUSD,
+                borrowMmr: result.borrowMmrUSD, borrowImr: result.borrowImrUSD, derivativesMmr: result.derivativesMmrUSD,
+                derivativesImr: result.derivativesImrUSD, marginRatio: result.marginRatio, upl: result.uplUSD,
+                leverage: result.accountLeverage, before: before.map { ($0.totalMmrUSD, $0.totalImrUSD) }, time: result.marketTime) + [
+                    ("assets", .array(assets)),
+                    ("riskUnitData", .array(units)),
+                    ("positions", .array([])),
+                    ("acctLv", .string("4")),
+                    ("greeksType", .string(greeksType.rawValue)),
+                    ("paramsId", .string(result.parametersID)),
+                    ("marketTs", .string(String(result.marketTime.rawValue))),
+                ])
     }
 
     /// Renders a classic-mode result: OKX's account fields, per-coin sums in `riskUnitData` and the
@@ -196,18 +207,19 @@ public enum PositionBuilder {
                 ("mgnRatio", optionalDecimal(result.marginRatio)),
             ])
         }
-        return .object(accountFields(
-            equity: result.equityUSD, adjusted: result.adjustedEquityUSD, totalMmr: result.totalMmrUSD, totalImr: result.totalImrUSD,
-            borrowMmr: result.borrowMmrUSD, borrowImr: result.borrowImrUSD, derivativesMmr: result.positionMmrUSD,
-            derivativesImr: result.positionImrUSD, marginRatio: result.marginRatio, upl: result.uplUSD,
-            leverage: result.accountLeverage, before: before.map { ($0.totalMmrUSD, $0.totalImrUSD) }, time: result.marketTime) + [
-            ("assets", .array(result.currencies.map(assetJSON))),
-            ("riskUnitData", .array(units)),
-            ("positions", .array(positions)),
-            ("acctLv", .string("3")),
-            ("paramsId", .string(result.parametersID)),
-            ("marketTs", .string(String(result.marketTime.rawValue))),
-        ])
+        return .object(
+            accountFields(
+                equity: result.equityUSD, adjusted: result.adjustedEquityUSD, totalMmr: result.totalMmrUSD, totalImr: result.totalImrUSD,
+                borrowMmr: result.borrowMmrUSD, borrowImr: result.borrowImrUSD, derivativesMmr: result.positionMmrUSD,
+                derivativesImr: result.positionImrUSD, marginRatio: result.marginRatio, upl: result.uplUSD,
+                leverage: result.accountLeverage, before: before.map { ($0.totalMmrUSD, $0.totalImrUSD) }, time: result.marketTime) + [
+                    ("assets", .array(result.currencies.map(assetJSON))),
+                    ("riskUnitData", .array(units)),
+                    ("positions", .array(positions)),
+                    ("acctLv", .string("3")),
+                    ("paramsId", .string(result.parametersID)),
+                    ("marketTs", .string(String(result.marketTime.rawValue))),
+                ])
     }
 
     /// A number, or OKX's empty string when there is none.
@@ -267,24 +279,25 @@ public enum PositionBuilder {
         var portfolios: [JSONValue] = unit.positions.map { positionJSON($0, greeksType: greeksType) }
         if let spot = unit.spotInUse {
             let (spotDelta, spotGamma, spotVega, spotTheta) = spot.greeks.select(greeksType)
-            portfolios.append(.object([
-                ("instId", .string(spot.coin)),
-                ("instType", .string("SPOT")),
-                ("amt", .decimal(spot.coins)),
-                ("posSide", .string("net")),
-                ("avgPx", .string("")),
-                ("markPx", .decimal(spot.indexUSD)),
-                ("floatPnl", .string("")),
-                ("notionalUsd", .decimal(abs(spot.coins) * spot.indexUSD)),
-                ("delta", .decimal(spotDelta)),
-                ("gamma", .decimal(spotGamma)),
-                ("vega", .decimal(spotVega)),
-                ("theta", .decimal(spotTheta)),
-                ("isRealPos", .bool(false)),
-                ("maxSpotInUse", .decimal(spot.maximumCoins)),
-                ("worstCellPnl", .decimal(spot.worstCellPnLUSD)),
-                ("marginalMmr", .decimal(spot.marginalMmrUSD)),
-            ]))
+            portfolios.append(
+                .object([
+                    ("instId", .string(spot.coin)),
+                    ("instType", .string("SPOT")),
+                    ("amt", .decimal(spot.coins)),
+                    ("posSide", .string("net")),
+                    ("avgPx", .string("")),
+                    ("markPx", .decimal(spot.indexUSD)),
+                    ("floatPnl", .string("")),
+                    ("notionalUsd", .decimal(abs(spot.coins) * spot.indexUSD)),
+                    ("delta", .decimal(spotDelta)),
+                    ("gamma", .decimal(spotGamma)),
+                    ("vega", .decimal(spotVega)),
+                    ("theta", .decimal(spotTheta)),
+                    ("isRealPos", .bool(false)),
+                    ("maxSpotInUse", .decimal(spot.maximumCoins)),
+                    ("worstCellPnl", .decimal(spot.worstCellPnLUSD)),
+                    ("marginalMmr", .decimal(spot.marginalMmrUSD)),
+                ]))
         }
         return .object([
             ("riskUnit", .string(unit.coin)),
@@ -304,20 +317,29 @@ public enum PositionBuilder {
             ("mr8", .decimal(borrowMmr)),
             ("mr9", .decimal(components.mr9)),
             ("mr1Scenarios", .object(scenarios)),
-            ("mr1FinalResult", .object([
-                ("pnl", .decimal(components.mr1Worst.pnlUSD)),
-                ("spotShock", .string(DecimalText.format(components.mr1Worst.spotMove))),
-                ("volShock", .string(components.mr1Worst.volatilityState.okxName)),
-            ])),
-            ("mr6FinalResult", .object([
-                ("pnl", .decimal(components.mr6Worst.pnlUSD)),
-                ("spotShock", .string(DecimalText.format(components.mr6Worst.spotMove))),
-            ])),
-            ("dominant", .string(components.dominant)),
-            ("liqMoves", .object([
-                ("down", liquidationMoves?.down.map(JSONValue.decimal) ?? .string("")),
-                ("up", liquidationMoves?.up.map(JSONValue.decimal) ?? .string("")),
-            ])),
+            (
+                "mr1FinalResult",
+                .object([
+                    ("pnl", .decimal(components.mr1Worst.pnlUSD)),
+                    ("spotShock", .string(DecimalText.format(components.mr1Worst.spotMove))),
+                    ("volShock", .string(components.mr1Worst.volatilityState.okxName)),
+                ])
+            ),
+            (
+                "mr6FinalResult",
+                .object([
+                    ("pnl", .decimal(components.mr6Worst.pnlUSD)),
+                    ("spotShock", .string(DecimalText.format(components.mr6Worst.spotMove))),
+                ])
+            ),
+            ("dominant", .string(components.dominant?.rawValue ?? "")),
+            (
+                "liqMoves",
+                .object([
+                    ("down", liquidationMoves?.down.map(JSONValue.decimal) ?? .string("")),
+                    ("up", liquidationMoves?.up.map(JSONValue.decimal) ?? .string("")),
+                ])
+            ),
             ("delta", .decimal(delta)),
             ("gamma", .decimal(gamma)),
             ("vega", .decimal(vega)),

@@ -111,16 +111,20 @@ public struct PositionBuilderRequest: Sendable {
                 try entry.rejectUnknownKeys(["instId", "pos", "avgPx", "lever"])
                 let sizeField = try entry.required("pos")
                 let size = try sizeField.double(in: -1e12...1e12)
-                guard size != 0 else { throw .invalidField(path: sizeField.path, value: sizeField.value.excerpt, reason: "must not be zero") }
+                guard size != 0 else {
+                    throw .invalidField(path: sizeField.path, value: sizeField.value.excerpt, reason: "must not be zero")
+                }
                 // Bounded below as well as above: a position of 2.65e-320 contracts had a subnormal MMR and an
                 // infinite margin ratio (fuzz).
                 guard abs(size) >= 1e-12 else {
-                    throw .invalidField(path: sizeField.path, value: sizeField.value.excerpt, reason: "must be at least 1e-12 contracts in magnitude")
+                    throw .invalidField(
+                        path: sizeField.path, value: sizeField.value.excerpt, reason: "must be at least 1e-12 contracts in magnitude")
                 }
-                positions.append(SimulatedPosition(
-                    instrumentID: try entry.required("instId").string(), sizeContracts: size,
-                    averagePrice: try entry.optional("avgPx")?.positiveDouble(atMost: 1e12),
-                    leverage: try entry.optional("lever")?.double(in: 1...1000), path: entry.path))
+                positions.append(
+                    SimulatedPosition(
+                        instrumentID: try entry.required("instId").string(), sizeContracts: size,
+                        averagePrice: try entry.optional("avgPx")?.positiveDouble(atMost: 1e12),
+                        leverage: try entry.optional("lever")?.double(in: 1...1000), path: entry.path))
             }
         }
         self.positions = positions
@@ -141,7 +145,8 @@ public struct PositionBuilderRequest: Sendable {
                 let amountField = try entry.required("amt")
                 let amount = try amountField.double(in: -1e15...1e15)
                 guard amount == 0 || abs(amount) >= 1e-18 else {
-                    throw .invalidField(path: amountField.path, value: amountField.value.excerpt, reason: "must be 0 or at least 1e-18 in magnitude")
+                    throw .invalidField(
+                        path: amountField.path, value: amountField.value.excerpt, reason: "must be 0 or at least 1e-18 in magnitude")
                 }
                 assets.append(SimulatedAsset(currency: currency, amount: amount, path: entry.path))
             }
@@ -155,7 +160,9 @@ public struct PositionBuilderRequest: Sendable {
                 let currency = try entry.required("ccy").string()
                 let amount = try entry.required("amt").double()
                 guard amount >= 0 else {
-                    throw .invalidField(path: "\(entry.path).amt", value: DecimalText.format(amount), reason: "must be 0 or more (coins of the balance to use)")
+                    throw .invalidField(
+                        path: "\(entry.path).amt", value: DecimalText.format(amount),
+                        reason: "must be 0 or more (coins of the balance to use)")
                 }
                 guard chosen.updateValue(amount, forKey: currency) == nil else {
                     throw .invalidField(path: "\(entry.path).ccy", value: "\"\(currency)\"", reason: "appears twice in spotInUse")

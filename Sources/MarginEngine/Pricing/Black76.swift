@@ -47,8 +47,10 @@ public struct Black76: Sendable, Equatable {
         _ kind: OptionKind, forward: Double, strike: Double, volatility: Double, timeToExpiryYears: Double,
         discountFactor: Double = 1
     ) {
-        precondition(forward > 0 && strike > 0 && volatility >= 0 && timeToExpiryYears >= 0 && discountFactor > 0,
-            "Black76 needs F > 0, K > 0, σ ≥ 0, T ≥ 0, D > 0; got F=\(forward) K=\(strike) σ=\(volatility) T=\(timeToExpiryYears) D=\(discountFactor)")
+        precondition(
+            forward > 0 && strike > 0 && volatility >= 0 && timeToExpiryYears >= 0 && discountFactor > 0,
+            "Black76 needs F > 0, K > 0, σ ≥ 0, T ≥ 0, D > 0; got F=\(forward) K=\(strike) σ=\(volatility) T=\(timeToExpiryYears) D=\(discountFactor)"
+        )
         self.kind = kind
         let sign: Double = kind == .call ? 1 : -1
         let stdDev = volatility * timeToExpiryYears.squareRoot()

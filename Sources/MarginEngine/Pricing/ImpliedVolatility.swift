@@ -44,7 +44,8 @@ public enum ImpliedVolatility {
             throw .outsideNoArbitrageBounds(price: price, lower: lower, upper: upper)
         }
         func value(_ sigma: Double) -> Double {
-            Black76.price(kind, forward: forward, strike: strike, volatility: sigma, timeToExpiryYears: timeToExpiryYears,
+            Black76.price(
+                kind, forward: forward, strike: strike, volatility: sigma, timeToExpiryYears: timeToExpiryYears,
                 discountFactor: discountFactor)
         }
         var low = minimumVolatility
@@ -61,7 +62,8 @@ public enum ImpliedVolatility {
         var sigma = min(max((2 * Double.pi).squareRoot() * price / (discountFactor * forward * sqrtT), 0.05), 3)
         let tolerance = 1e-14 * max(price, 1e-300)
         for _ in 0..<200 {
-            let option = Black76(kind, forward: forward, strike: strike, volatility: sigma,
+            let option = Black76(
+                kind, forward: forward, strike: strike, volatility: sigma,
                 timeToExpiryYears: timeToExpiryYears, discountFactor: discountFactor)
             let difference = option.price - price
             if abs(difference) <= tolerance { return sigma }

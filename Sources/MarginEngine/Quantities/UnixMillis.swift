@@ -16,13 +16,15 @@ public struct UnixMillis: Hashable, Comparable, Sendable, CustomStringConvertibl
 
     /// The instant at `hour`:00 UTC on the given civil date (proleptic Gregorian calendar).
     public static func utc(year: Int, month: Int, day: Int, hour: Int = 0) -> UnixMillis {
-        UnixMillis(Int64(CivilCalendar.daysFromCivil(year: year, month: month, day: day)) * millisecondsPerDay
-            + Int64(hour) * 3_600_000)
+        UnixMillis(
+            Int64(CivilCalendar.daysFromCivil(year: year, month: month, day: day)) * millisecondsPerDay
+                + Int64(hour) * 3_600_000)
     }
 
     /// ISO 8601 in UTC with milliseconds, e.g. `2025-12-30T17:31:15.944Z`.
     public var iso8601: String {
-        let days = Int(rawValue >= 0 ? rawValue / Self.millisecondsPerDay : (rawValue - Self.millisecondsPerDay + 1) / Self.millisecondsPerDay)
+        let days = Int(
+            rawValue >= 0 ? rawValue / Self.millisecondsPerDay : (rawValue - Self.millisecondsPerDay + 1) / Self.millisecondsPerDay)
         let millisOfDay = Int(rawValue - Int64(days) * Self.millisecondsPerDay)
         let (year, month, day) = CivilCalendar.civilFromDays(days)
         func pad(_ value: Int, _ width: Int) -> String {

@@ -90,7 +90,8 @@ public final class InstrumentRisk: Sendable {
         case .perpetual, .future:
             let markPrice = market.markPrice
             let contractValue = instrument.contractValue
-            let basisRate = instrument.kind == .future
+            let basisRate =
+                instrument.kind == .future
                 ? max(tierParameters.perpBasis, tierParameters.annualBasis * min(market.timeToExpiryYears, parameters.maximumTenorYears))
                 : tierParameters.perpBasis
             let linear = instrument.margining == .linear
@@ -133,10 +134,14 @@ public final class InstrumentRisk: Sendable {
             let volatility = option.volatility
             let years = option.timeToExpiryYears
             let discount = option.discountFactor
-            func value(forward: Double = forward, volatility: Double = volatility, years: Double = years, discount: Double = discount) -> Double {
-                Black76.price(kind, forward: forward, strike: strike, volatility: volatility, timeToExpiryYears: years, discountFactor: discount)
+            func value(
+                forward: Double = forward, volatility: Double = volatility, years: Double = years, discount: Double = discount
+            ) -> Double {
+                Black76.price(
+                    kind, forward: forward, strike: strike, volatility: volatility, timeToExpiryYears: years, discountFactor: discount)
             }
-            let base = Black76(kind, forward: forward, strike: strike, volatility: volatility, timeToExpiryYears: years, discountFactor: discount)
+            let base = Black76(
+                kind, forward: forward, strike: strike, volatility: volatility, timeToExpiryYears: years, discountFactor: discount)
             let baseValue = base.price
             let stateVolatility = parameters.stateVolatilities(volatility, timeToExpiryYears: years)
             for state in VolatilityState.allCases {
@@ -163,8 +168,10 @@ public final class InstrumentRisk: Sendable {
                 decayed = max(kind == .call ? forward - strike : strike - forward, 0)
             }
             pnl[ScenarioLayout.mr2] = coins * (decayed - baseValue)
-            pnl[ScenarioLayout.mr5Up] = coins * (value(discount: Double.exp(-(option.usdRate + parameters.mr5RateShift) * years)) - baseValue)
-            pnl[ScenarioLayout.mr5Down] = coins * (value(discount: Double.exp(-(option.usdRate - parameters.mr5RateShift) * years)) - baseValue)
+            pnl[ScenarioLayout.mr5Up] =
+                coins * (value(discount: Double.exp(-(option.usdRate + parameters.mr5RateShift) * years)) - baseValue)
+            pnl[ScenarioLayout.mr5Down] =
+                coins * (value(discount: Double.exp(-(option.usdRate - parameters.mr5RateShift) * years)) - baseValue)
             scenarioPnLUSD = pnl
             coinDelta = coins * base.delta
             cashDeltaUSD = coinDelta * indexUSD

@@ -76,7 +76,8 @@ public final class ScenarioVectorTable: Sendable {
     /// market (mark, indices, forward, volatility, time to expiry) did not change: only instruments whose
     /// inputs moved are priced again.
     public convenience init(updating previous: ScenarioVectorTable, market: MarketSnapshot, parameters: MarginParameters) {
-        self.init(universe: previous.instruments, currencies: previous.currencies, market: market, parameters: parameters, previous: previous)
+        self.init(
+            universe: previous.instruments, currencies: previous.currencies, market: market, parameters: parameters, previous: previous)
     }
 
     private init(
@@ -151,7 +152,8 @@ public final class ScenarioVectorTable: Sendable {
         coinsPerContract = universe.map(\.coinsPerContract)
         valuation = universe.map { $0.kind == .option ? 2 : ($0.margining == .inverse ? 1 : 0) }
         notionalPerContract = markets.map { $0?.notionalUSDPerContract ?? 0 }
-        let shortOptionMargins = markets.map { market in market.flatMap { ClassicMargin.shortOptionMarginCoins($0, parameters: parameters) } }
+        let shortOptionMargins = markets.map { market in market.flatMap { ClassicMargin.shortOptionMarginCoins($0, parameters: parameters) }
+        }
         classicMmrCoins = shortOptionMargins.map { $0?.mmrCoins ?? 0 }
         classicImrCoins = shortOptionMargins.map { $0?.imrCoins ?? 0 }
         underlyingIndexUSD = markets.map { $0?.indexUSD ?? 0 }
@@ -198,9 +200,11 @@ public final class ScenarioVectorTable: Sendable {
             case (let new?, let old?):
                 if new === old { return false }
                 let base = position * ScenarioLayout.count
-                let same = markPrice[position] == other.markPrice[position] && coinDelta[position] == other.coinDelta[position]
+                let same =
+                    markPrice[position] == other.markPrice[position] && coinDelta[position] == other.coinDelta[position]
                     && notionalPerContract[position] == other.notionalPerContract[position]
-                    && classicMmrCoins[position] == other.classicMmrCoins[position] && classicImrCoins[position] == other.classicImrCoins[position]
+                    && classicMmrCoins[position] == other.classicMmrCoins[position]
+                    && classicImrCoins[position] == other.classicImrCoins[position]
                     && (0..<ScenarioLayout.count).allSatisfy { pnl[base + $0] == other.pnl[base + $0] }
                 return !same
             default: return true

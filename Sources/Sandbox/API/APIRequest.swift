@@ -71,7 +71,7 @@ public struct APIRequest: Sendable {
         do {
             return try JSONParser.parse(body)
         } catch {
-            throw OKXError("50002", "JSON syntax error: \(error.description)", httpStatus: 400)
+            throw OKXError(.jsonSyntax, "JSON syntax error: \(error.description)")
         }
     }
 }
@@ -82,7 +82,7 @@ struct BodyFields {
     let reader: FieldReader
 
     init(_ value: JSONValue, path: String = "") throws {
-        guard case .object = value else { throw OKXError("50002", "JSON syntax error: the body must be a JSON object", httpStatus: 400) }
+        guard case .object = value else { throw OKXError(.jsonSyntax, "JSON syntax error: the body must be a JSON object") }
         reader = FieldReader(value, path: path)
     }
 
@@ -102,6 +102,16 @@ struct BodyFields {
 
     func required(_ key: String) throws -> String {
         guard let value = try string(key) else { throw OKXError.empty(key) }
+        return value
+    }
+
+    /// A required field whose value is one of a closed set (`side`, `ordType`, `tdMode`); anything else is a
+    /// parameter error listing what is accepted.
+    func required<Value: RawRepresentable & CaseIterable>(_ key: String, as _: Value.Type) throws -> Value where Value.RawValue == String {
+        let text = try required(key)
+        guard let value = Value(rawValue: text) else {
+            throw OKXError.parameter("\(key) \(text.prefix(40)) must be one of \(Value.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
         return value
     }
 

@@ -2,11 +2,19 @@ import MarginEngine
 
 /// Sandbox control (our extension): loopback only, and the admin token in `X-Sandbox-Admin-Token`.
 extension SandboxAPI {
+    /// The sandbox control paths (for the metrics' route labels).
+    static let adminPaths: Set<String> = [
+        "/api/v5/sandbox/account/create", "/api/v5/sandbox/key/create", "/api/v5/sandbox/deposit", "/api/v5/sandbox/acknowledge",
+        "/api/v5/sandbox/market/shock", "/api/v5/sandbox/market/step", "/api/v5/sandbox/state",
+    ]
+
     func admin(_ request: inout APIRequest) async throws -> APIResponse {
-        guard request.remoteIsLoopback else { throw OKXError("50120", "Sandbox control is available on loopback only", httpStatus: 403) }
+        guard request.remoteIsLoopback else {
+            throw OKXError(.noPermission, "Sandbox control is available on loopback only", httpStatus: 403)
+        }
         guard let token = request.headers["x-sandbox-admin-token"],
             constantTimeEqual(Array(token.utf8), Array(adminToken.utf8))
-        else { throw OKXError("50113", "Invalid or missing X-Sandbox-Admin-Token", httpStatus: 401) }
+        else { throw OKXError(.invalidSignature, "Invalid or missing X-Sandbox-Admin-Token") }
         let fields = request.method == "POST" ? try BodyFields(try request.jsonBody()) : nil
         switch (request.method, request.path) {
         case ("POST", "/api/v5/sandbox/account/create"):
@@ -19,16 +27,22 @@ extension SandboxAPI {
                 }
             }
             let created = try await exchange.createAccount(label: try fields?.string("label") ?? "", deposits: deposits)
-            return .data(.array([.object([
-                ("uid", .string(created.uid)), ("apiKey", .string(created.apiKey)), ("secretKey", .string(created.secretKey)),
-                ("passphrase", .string(created.passphrase)),
-            ])]))
+            return .data(
+                .array([
+                    .object([
+                        ("uid", .string(created.uid)), ("apiKey", .string(created.apiKey)), ("secretKey", .string(created.secretKey)),
+                        ("passphrase", .string(created.passphrase)),
+                    ])
+                ]))
         case ("POST", "/api/v5/sandbox/key/create"):
             guard let fields else { throw OKXError.empty("uid") }
             let key = try await exchange.createKey(uid: try fields.required("uid"), permissions: try fields.string("perm") ?? "read,trade")
-            return .data(.array([.object([
-                ("apiKey", .string(key.apiKey)), ("secretKey", .string(key.secretKey)), ("passphrase", .string(key.passphrase)),
-            ])]))
+            return .data(
+                .array([
+                    .object([
+                        ("apiKey", .string(key.apiKey)), ("secretKey", .string(key.secretKey)), ("passphrase", .string(key.passphrase)),
+                    ])
+                ]))
         case ("POST", "/api/v5/sandbox/deposit"):
             guard let fields else { throw OKXError.empty("uid") }
             guard let amount = try fields.decimal("amt") else { throw OKXError.empty("amt") }
@@ -39,7 +53,7 @@ extension SandboxAPI {
             try await exchange.acknowledgePortfolioMargin(uid: try fields.required("uid"))
             return .data(.array([]))
         case ("POST", "/api/v5/sandbox/market/shock"):
-            guard let simulator else { throw OKXError("50000", "no market simulator is running") }
+            guard let simulator else { throw OKXError(.internalError, "no market simulator is running") }
             var moves: [String: Double] = [:]
             if let object = try fields?.reader.optional("moves") {
                 for coin in try object.objectKeys() {
@@ -51,21 +65,24 @@ extension SandboxAPI {
             let report = try await simulator.shock(moves, advanceSeconds: seconds)
             return .data(.array([Self.tickJSON(report)]))
         case ("POST", "/api/v5/sandbox/market/step"):
-            guard let simulator else { throw OKXError("50000", "no market simulator is running") }
+            guard let simulator else { throw OKXError(.internalError, "no market simulator is running") }
             let report = try await simulator.step()
             return .data(.array(report.map { [Self.tickJSON($0)] } ?? []))
         case ("GET", "/api/v5/sandbox/state"):
             let fund = await exchange.insuranceFundBalances()
             let house = await exchange.houseBalances()
             let market = await exchange.market
-            return .data(.array([.object([
-                ("accounts", .string(String(await exchange.accountIDs.count))),
-                ("marketTs", .string(String(market.valuationTime.rawValue))),
-                ("insuranceFund", .object(fund.keys.sorted().map { ($0, .string(fund[$0]?.description ?? "0")) })),
-                ("house", .object(house.keys.sorted().map { ($0, .string(house[$0]?.description ?? "0")) })),
-            ])]))
+            return .data(
+                .array([
+                    .object([
+                        ("accounts", .string(String(await exchange.accountIDs.count))),
+                        ("marketTs", .string(String(market.valuationTime.rawValue))),
+                        ("insuranceFund", .object(fund.keys.sorted().map { ($0, .string(fund[$0]?.description ?? "0")) })),
+                        ("house", .object(house.keys.sorted().map { ($0, .string(house[$0]?.description ?? "0")) })),
+                    ])
+                ]))
         default:
-            throw OKXError("404", "Not Found: \(request.path)", httpStatus: 404)
+            throw OKXError(.notFound, "Not Found: \(request.path)")
         }
     }
 
@@ -73,7 +90,7 @@ extension SandboxAPI {
         .object([
             ("marketTs", .string(String(report.marketTime.rawValue))), ("restingFills", .string(String(report.restingFills))),
             ("fundingPayments", .string(String(report.fundingPayments))), ("settlements", .string(String(report.settlements))),
-            ("interestBills", .string(String(report.interestBills))),
+            ("interestBills", .string(String(report.interestBills))), ("remarginedAccounts", .string(String(report.remarginedAccounts))),
             ("liquidated", .array(report.liquidatedAccounts.map(JSONValue.string))),
         ])
     }

@@ -24,7 +24,8 @@ extension Exchange {
             switch kind {
             case .build: return try DerivePM2PositionBuilder.build(request, catalog: catalog, market: market, parameters: derive)
             case .graph: return try DerivePM2PositionBuilder.graph(request, catalog: catalog, market: market, parameters: derive)
-            case .compare: return try ModelComparison.compare(request, catalog: catalog, market: market, models: [.okxPM(parameters), chosen])
+            case .compare:
+                return try ModelComparison.compare(request, catalog: catalog, market: market, models: [.okxPM(parameters), chosen])
             }
         }
     }

@@ -1,4 +1,3 @@
-import GRDB
 import MarginEngine
 import MarginStore
 
@@ -6,62 +5,63 @@ import MarginStore
 extension Exchange {
     public func configView(uid: String, permissions: Set<String>) -> JSONValue {
         guard let account = accounts[uid] else { return .array([]) }
-        return .array([.object([
-            ("uid", .string(uid)), ("mainUid", .string(uid)), ("acctLv", .string(account.record.acctLv)),
-            ("posMode", .string("net_mode")), ("autoLoan", .bool(account.record.autoLoan)), ("greeksType", .string("BS")),
-            ("level", .string("Lv1")), ("levelTmp", .string("")), ("ctIsoMode", .string("automatic")),
-            ("mgnIsoMode", .string("automatic")), ("spotOffsetType", .string("")), ("roleType", .string("0")),
-            ("traderInsts", .array([])), ("spotRoleType", .string("0")), ("spotTraderInsts", .array([])),
-            ("opAuth", .string("0")), ("kycLv", .string("1")), ("label", .string(account.record.label)), ("ip", .string("")),
-            ("perm", .string(permissions.sorted().joined(separator: ","))), ("liquidationGear", .string("-1")),
-            ("enableSpotBorrow", .bool(account.record.autoLoan)), ("spotBorrowAutoRepay", .bool(false)), ("type", .string("0")),
-            ("acknowledgedPm", .bool(account.record.acknowledged)),
-        ])])
+        return .array([
+            .object([
+                ("uid", .string(uid)), ("mainUid", .string(uid)), ("acctLv", .string(account.record.acctLv)),
+                ("posMode", .string("net_mode")), ("autoLoan", .bool(account.record.autoLoan)), ("greeksType", .string("BS")),
+                ("level", .string("Lv1")), ("levelTmp", .string("")), ("ctIsoMode", .string("automatic")),
+                ("mgnIsoMode", .string("automatic")), ("spotOffsetType", .string("")), ("roleType", .string("0")),
+                ("traderInsts", .array([])), ("spotRoleType", .string("0")), ("spotTraderInsts", .array([])),
+                ("opAuth", .string("0")), ("kycLv", .string("1")), ("label", .string(account.record.label)), ("ip", .string("")),
+                ("perm", .string(permissions.sorted().joined(separator: ","))), ("liquidationGear", .string("-1")),
+                ("enableSpotBorrow", .bool(account.record.autoLoan)), ("spotBorrowAutoRepay", .bool(false)), ("type", .string("0")),
+                ("acknowledgedPm", .bool(account.record.acknowledged)),
+            ])
+        ])
     }
 
     public func riskStateView(uid: String) -> JSONValue {
         let ratio = currentFigures(uid)?.marginRatio
         let atRisk = ratio.map { $0 <= parameters.warningRatio } ?? false
-        return .array([.object([
-            ("atRisk", .bool(atRisk)), ("atRiskIdx", .array([])), ("atRiskMgn", .array([])), ("mgnRatio", Self.text(ratio)),
-            ("warnRatio", .decimal(parameters.warningRatio)), ("liquidationRatio", .decimal(parameters.liquidationTriggerRatio)),
-            ("ts", .string(String(riskStateTime))),
-        ])])
+        return .array([
+            .object([
+                ("atRisk", .bool(atRisk)), ("atRiskIdx", .array([])), ("atRiskMgn", .array([])), ("mgnRatio", Self.text(ratio)),
+                ("warnRatio", .decimal(parameters.warningRatio)), ("liquidationRatio", .decimal(parameters.liquidationTriggerRatio)),
+                ("ts", .string(String(riskStateTime))),
+            ])
+        ])
     }
 
     public func billsView(uid: String, currency: String?, type: String?, limit: Int) throws -> JSONValue {
-        let rows = try database.writer.read { db in
-            var request = BillRecord.filter(Column("uid") == uid)
-            if let currency { request = request.filter(Column("ccy") == currency) }
-            if let type { request = request.filter(Column("type") == type) }
-            return try request.order(Column("billId").desc).limit(max(1, min(limit, 100))).fetchAll(db)
-        }
-        return .array(rows.map { bill in
-            .object([
-                ("billId", .string(String(bill.billId))), ("ccy", .string(bill.ccy)), ("balChg", .string(bill.balChg)),
-                ("bal", .string(bill.bal)), ("type", .string(bill.type)), ("subType", .string(bill.subType)), ("instId", .string(bill.instId)),
-                ("instType", .string(catalog.instrument(bill.instId)?.kind.rawValue ?? "")), ("ordId", .string(bill.ordId)),
-                ("pnl", .string(bill.pnl)), ("fee", .string(bill.fee)), ("sz", .string(bill.sz)), ("px", .string(bill.px)),
-                ("mgnMode", .string(bill.instId.isEmpty ? "" : "cross")), ("notes", .string(bill.notes)), ("from", .string("")),
-                ("to", .string("")), ("execType", .string("")), ("interest", .string(bill.type == "7" ? String(bill.balChg.dropFirst()) : "0")),
-                ("ts", .string(String(bill.ts))),
-            ])
-        })
+        let rows = try database.bills(uid: uid, currency: currency, type: type, limit: max(1, min(limit, 100)))
+        return .array(
+            rows.map { bill in
+                .object([
+                    ("billId", .string(String(bill.billId))), ("ccy", .string(bill.ccy)), ("balChg", .string(bill.balChg)),
+                    ("bal", .string(bill.bal)), ("type", .string(bill.type.rawValue)), ("subType", .string(bill.subType)),
+                    ("instId", .string(bill.instId)),
+                    ("instType", .string(catalog.instrument(bill.instId)?.kind.rawValue ?? "")), ("ordId", .string(bill.ordId)),
+                    ("pnl", .string(bill.pnl)), ("fee", .string(bill.fee)), ("sz", .string(bill.sz)), ("px", .string(bill.px)),
+                    ("mgnMode", .string(bill.instId.isEmpty ? "" : "cross")), ("notes", .string(bill.notes)), ("from", .string("")),
+                    ("to", .string("")), ("execType", .string("")),
+                    ("interest", .string(bill.type == .interest ? String(bill.balChg.dropFirst()) : "0")),
+                    ("ts", .string(String(bill.ts))),
+                ])
+            })
     }
 
     public func interestAccruedView(uid: String) throws -> JSONValue {
-        let rows = try database.writer.read { db in
-            try BillRecord.filter(Column("uid") == uid && Column("type") == "7").order(Column("billId").desc).limit(100).fetchAll(db)
-        }
-        return .array(rows.map { bill in
-            let amount = bill.balChg.hasPrefix("-") ? String(bill.balChg.dropFirst()) : bill.balChg
-            let curve = parameters.interestRateCurve(for: bill.ccy)
-            return .object([
-                ("type", .string("2")), ("ccy", .string(bill.ccy)), ("instId", .string("")), ("mgnMode", .string("cross")),
-                ("interest", .string(amount)), ("interestRate", .decimal(curve.base / 8760)), ("liab", .string("")),
-                ("ts", .string(String(bill.ts))),
-            ])
-        })
+        let rows = try database.bills(uid: uid, currency: nil, type: BillType.interest.rawValue, limit: 100)
+        return .array(
+            rows.map { bill in
+                let amount = bill.balChg.hasPrefix("-") ? String(bill.balChg.dropFirst()) : bill.balChg
+                let curve = parameters.interestRateCurve(for: bill.ccy)
+                return .object([
+                    ("type", .string("2")), ("ccy", .string(bill.ccy)), ("instId", .string("")), ("mgnMode", .string("cross")),
+                    ("interest", .string(amount)), ("interestRate", .decimal(curve.base / 8760)), ("liab", .string("")),
+                    ("ts", .string(String(bill.ts))),
+                ])
+            })
     }
 
     public func interestRateView(currency: String?) -> JSONValue {
@@ -70,40 +70,52 @@ extension Exchange {
             for (ccy, balance) in account.balances where balance.isNegative { borrowed[ccy, default: 0] -= balance.doubleValue }
         }
         let currencies = currency.map { [$0] } ?? Set(parameters.interestRates.keys).union(borrowed.keys).sorted()
-        return .array(currencies.map { ccy in
-            let curve = parameters.interestRateCurve(for: ccy)
-            let index = (try? market.indexUSD(ccy)) ?? 1
-            let annual = curve.annualRate(utilisation: curve.utilisation(totalBorrowed: borrowed[ccy] ?? 0, indexUSD: index))
-            return .object([("ccy", .string(ccy)), ("interestRate", .decimal(annual / 8760)), ("annualRate", .decimal(annual))])
-        })
+        return .array(
+            currencies.map { ccy in
+                let curve = parameters.interestRateCurve(for: ccy)
+                let index = (try? market.indexUSD(ccy)) ?? 1
+                let annual = curve.annualRate(utilisation: curve.utilisation(totalBorrowed: borrowed[ccy] ?? 0, indexUSD: index))
+                return .object([("ccy", .string(ccy)), ("interestRate", .decimal(annual / 8760)), ("annualRate", .decimal(annual))])
+            })
     }
 
     public func leverageView(uid: String, instIds: [String]) throws -> JSONValue {
         guard let account = accounts[uid] else { return .array([]) }
-        return .array(try instIds.map { id in
-            _ = try liveInstrument(id)
-            let lever = account.leverage[id] ?? ExactDecimal(parameters.classicDefaultLeverage)
-            return .object([("instId", .string(id)), ("mgnMode", .string("cross")), ("posSide", .string("net")), ("lever", .string(lever.description))])
-        })
+        return .array(
+            try instIds.map { id in
+                _ = try liveInstrument(id)
+                let lever = account.leverage[id] ?? ExactDecimal(parameters.classicDefaultLeverage)
+                return .object([
+                    ("instId", .string(id)), ("mgnMode", .string("cross")), ("posSide", .string("net")),
+                    ("lever", .string(lever.description)),
+                ])
+            })
     }
 
     public func setLeverage(uid: String, instId: String, lever: ExactDecimal) throws -> JSONValue {
-        guard var account = accounts[uid] else { throw OKXError("50111", "Invalid OK-ACCESS-KEY", httpStatus: 401) }
+        guard var account = accounts[uid] else { throw OKXError(.invalidKey, "Invalid OK-ACCESS-KEY") }
         let instrument = try liveInstrument(instId)
         guard instrument.kind == .perpetual || instrument.kind == .future else {
             throw OKXError.parameter("instId \(instId): leverage applies to perpetuals and futures only")
         }
-        guard lever >= ExactDecimal(1), lever <= ExactDecimal(125) else { throw OKXError.parameter("lever \(lever) must be between 1 and 125") }
+        guard lever >= ExactDecimal(1), lever <= ExactDecimal(125) else {
+            throw OKXError.parameter("lever \(lever) must be between 1 and 125")
+        }
         let old = account
         account.leverage[instId] = lever
         var changes = ChangeSet()
         changes.touch(account, previous: old)
         try commit(changes)
-        return .array([.object([("instId", .string(instId)), ("lever", .string(lever.description)), ("mgnMode", .string("cross")), ("posSide", .string("net"))])])
+        return .array([
+            .object([
+                ("instId", .string(instId)), ("lever", .string(lever.description)), ("mgnMode", .string("cross")),
+                ("posSide", .string("net")),
+            ])
+        ])
     }
 
     public func setAutoLoan(uid: String, enabled: Bool) throws -> JSONValue {
-        guard var account = accounts[uid] else { throw OKXError("50111", "Invalid OK-ACCESS-KEY", httpStatus: 401) }
+        guard var account = accounts[uid] else { throw OKXError(.invalidKey, "Invalid OK-ACCESS-KEY") }
         let old = account
         account.record.autoLoan = enabled
         var changes = ChangeSet()
@@ -113,7 +125,7 @@ extension Exchange {
     }
 
     public func setSpotInUse(uid: String, currency: String, amount: ExactDecimal) throws -> JSONValue {
-        guard var account = accounts[uid] else { throw OKXError("50111", "Invalid OK-ACCESS-KEY", httpStatus: 401) }
+        guard var account = accounts[uid] else { throw OKXError(.invalidKey, "Invalid OK-ACCESS-KEY") }
         guard !amount.isNegative else { throw OKXError.parameter("clSpotInUseAmt \(amount) must be 0 or more") }
         let old = account
         account.chosenSpotInUse[currency] = amount
@@ -135,29 +147,34 @@ extension Exchange {
         if instrument.kind == .spot {
             let quote = (account.balances[instrument.quoteCurrency] ?? .zero).doubleValue
             let base = (account.balances[instrument.underlying] ?? .zero).doubleValue
-            return .array([.object([
-                ("instId", .string(instId)), ("ccy", .string(instrument.quoteCurrency)),
-                ("maxBuy", .string(lots(max(0, quote) / top.ask.doubleValue))), ("maxSell", .string(lots(max(0, base)))),
-            ])])
+            return .array([
+                .object([
+                    ("instId", .string(instId)), ("ccy", .string(instrument.quoteCurrency)),
+                    ("maxBuy", .string(lots(max(0, quote) / top.ask.doubleValue))), ("maxSell", .string(lots(max(0, base)))),
+                ])
+            ])
         }
         let resolved = try market.market(for: instrument, path: instId)
         let imrPerContract = max(resolved.notionalUSDPerContract / max(parameters.classicDefaultLeverage, 1), 1e-12)
-        return .array([.object([
-            ("instId", .string(instId)), ("ccy", .string(instrument.settleCurrency)),
-            ("maxBuy", .string(lots(available / imrPerContract))), ("maxSell", .string(lots(available / imrPerContract))),
-        ])])
+        return .array([
+            .object([
+                ("instId", .string(instId)), ("ccy", .string(instrument.settleCurrency)),
+                ("maxBuy", .string(lots(available / imrPerContract))), ("maxSell", .string(lots(available / imrPerContract))),
+            ])
+        ])
     }
 
     public func maxWithdrawalView(uid: String, currency: String?) throws -> JSONValue {
         guard let account = accounts[uid] else { return .array([]) }
         let figures = try figures(account, withOrders: Array(account.openOrders.values), extra: nil, price: .zero)
         let freeUSD = max(0, figures.adjustedEquityUSD - figures.totalImrUSD)
-        return .array(account.balances.keys.sorted().filter { currency == nil || $0 == currency }.map { ccy in
-            let cash = max(0, (account.balances[ccy] ?? .zero).doubleValue)
-            let index = (try? market.indexUSD(ccy)) ?? 1
-            let maximum = DecimalText.format(min(cash, freeUSD / index))
-            return .object([("ccy", .string(ccy)), ("maxWd", .string(maximum)), ("maxWdEx", .string(maximum))])
-        })
+        return .array(
+            account.balances.keys.sorted().filter { currency == nil || $0 == currency }.map { ccy in
+                let cash = max(0, (account.balances[ccy] ?? .zero).doubleValue)
+                let index = (try? market.indexUSD(ccy)) ?? 1
+                let maximum = DecimalText.format(min(cash, freeUSD / index))
+                return .object([("ccy", .string(ccy)), ("maxWd", .string(maximum)), ("maxWdEx", .string(maximum))])
+            })
     }
 
     // MARK: - Modes
@@ -186,7 +203,8 @@ extension Exchange {
             object["riskOffsetType"] = .string("")
             object["unmatchedInfoCheck"] = .array(check.reasons.map { .object([("type", .string("reason")), ("msg", .string($0))]) })
             object["posList"] = .array([])
-            object["posTierCheck"] = .array(check.failingPositions.map { .object([("instId", .string($0.instrumentID)), ("msg", .string($0.reason))]) })
+            object["posTierCheck"] = .array(
+                check.failingPositions.map { .object([("instId", .string($0.instrumentID)), ("msg", .string($0.reason))]) })
             object["mgnBf"] = margin(check.before)
             object["mgnAft"] = margin(check.after)
             report = .object(object)
@@ -196,11 +214,15 @@ extension Exchange {
 
     /// `set-account-level`: to portfolio margin under the eligibility rules, to classic under the pre-check.
     public func setAccountLevel(uid: String, target: String) throws -> JSONValue {
-        guard var account = accounts[uid] else { throw OKXError("50111", "Invalid OK-ACCESS-KEY", httpStatus: 401) }
-        guard let level = AccountLevel(rawValue: target) else { throw OKXError.parameter("acctLv \(target) must be 3 (classic) or 4 (portfolio margin)") }
+        guard var account = accounts[uid] else { throw OKXError(.invalidKey, "Invalid OK-ACCESS-KEY") }
+        guard let level = AccountLevel(rawValue: target) else {
+            throw OKXError.parameter("acctLv \(target) must be 3 (classic) or 4 (portfolio margin)")
+        }
         if level == account.level { return .array([.object([("acctLv", .string(target))])]) }
         guard account.openOrders.isEmpty else {
-            throw OKXError("51070", "Cannot switch the account level while \(account.openOrders.count) order(s) are open; cancel them first")
+            throw OKXError(
+                .levelSwitchRefused,
+                "Cannot switch the account level while \(account.openOrders.count) order(s) are open; cancel them first")
         }
         let check: SwitchPrecheck
         do {
@@ -209,7 +231,9 @@ extension Exchange {
                 parameters: parameters)
         } catch { throw OKXError.engine(error) }
         guard check.allowed else {
-            throw OKXError("51070", "You do not meet the requirements for switching to \(level.name): " + check.reasons.joined(separator: "; "))
+            throw OKXError(
+                .levelSwitchRefused,
+                "You do not meet the requirements for switching to \(level.name): " + check.reasons.joined(separator: "; "))
         }
         let old = account
         account.record.acctLv = level.rawValue
@@ -224,9 +248,12 @@ extension Exchange {
         do {
             let request = try PositionBuilderRequest(json: body)
             guard request.market == nil else { throw OKXError.parameter("market: the server uses its own market; remove the market field") }
-            let result = graph
-                ? try PositionBuilder.graph(request, catalog: catalog, market: market, parameters: parameters, realPortfolio: portfolio(account))
-                : try PositionBuilder.build(request, catalog: catalog, market: market, parameters: parameters, realPortfolio: portfolio(account))
+            let result =
+                graph
+                ? try PositionBuilder.graph(
+                    request, catalog: catalog, market: market, parameters: parameters, realPortfolio: portfolio(account))
+                : try PositionBuilder.build(
+                    request, catalog: catalog, market: market, parameters: parameters, realPortfolio: portfolio(account))
             return .array([result.withModel(.okxPM)])
         } catch let error as EngineError {
             throw OKXError.engine(error)
@@ -241,13 +268,23 @@ extension Exchange {
             let request = try PositionBuilderRequest(json: body)
             guard request.market == nil else { throw OKXError.parameter("market: the server uses its own market; remove the market field") }
             guard !request.includeRealPositions else {
-                throw OKXError.parameter("inclRealPosAndEq: the public position builder has no account; use /api/v5/account/position-builder")
+                throw OKXError.parameter(
+                    "inclRealPosAndEq: the public position builder has no account; use /api/v5/account/position-builder")
             }
             if let other = try otherModelPositionBuilder(request, kind: kind) { return .array([other]) }
             switch kind {
-            case .build: return .array([try PositionBuilder.build(request, catalog: catalog, market: market, parameters: parameters).withModel(.okxPM)])
-            case .graph: return .array([try PositionBuilder.graph(request, catalog: catalog, market: market, parameters: parameters).withModel(.okxPM)])
-            case .compare: return .array([try PositionBuilder.compare(request, catalog: catalog, market: market, parameters: parameters).withModel(.okxPM)])
+            case .build:
+                return .array([
+                    try PositionBuilder.build(request, catalog: catalog, market: market, parameters: parameters).withModel(.okxPM)
+                ])
+            case .graph:
+                return .array([
+                    try PositionBuilder.graph(request, catalog: catalog, market: market, parameters: parameters).withModel(.okxPM)
+                ])
+            case .compare:
+                return .array([
+                    try PositionBuilder.compare(request, catalog: catalog, market: market, parameters: parameters).withModel(.okxPM)
+                ])
             }
         } catch let error as EngineError {
             throw OKXError.engine(error)
@@ -258,17 +295,13 @@ extension Exchange {
 
     public func orderView(uid: String, instId: String, ordId: String?, clOrdId: String?) throws -> JSONValue {
         let instrument = try liveInstrumentOrListed(instId)
-        let record = try database.writer.read { db -> OrderRecord? in
-            var request = OrderRecord.filter(Column("uid") == uid && Column("instId") == instId)
-            if let ordId {
-                guard let number = Int64(ordId) else { return nil }
-                request = request.filter(Column("ordId") == number)
-            } else if let clOrdId {
-                request = request.filter(Column("clOrdId") == clOrdId)
-            } else {
-                return nil
-            }
-            return try request.order(Column("ordId").desc).fetchOne(db)
+        let record: OrderRecord?
+        if let ordId {
+            record = try Int64(ordId).flatMap { try database.order(uid: uid, instId: instId, ordId: $0, clOrdId: nil) }
+        } else if let clOrdId {
+            record = try database.order(uid: uid, instId: instId, ordId: nil, clOrdId: clOrdId)
+        } else {
+            record = nil
         }
         guard let record else { throw OKXError.orderNotFound(ordId ?? clOrdId ?? "") }
         return .array([Self.orderJSON(record, instType: instrument.kind.rawValue)])
@@ -292,11 +325,7 @@ extension Exchange {
     }
 
     public func orderHistoryView(uid: String, instType: String?, instId: String?, limit: Int) throws -> JSONValue {
-        let rows = try database.writer.read { db in
-            var request = OrderRecord.filter(Column("uid") == uid && (Column("state") == "filled" || Column("state") == "canceled"))
-            if let instId { request = request.filter(Column("instId") == instId) }
-            return try request.order(Column("ordId").desc).limit(500).fetchAll(db)
-        }
+        let rows = try database.closedOrders(uid: uid, instId: instId, limit: 500)
         let views: [JSONValue] = rows.compactMap { order in
             guard let instrument = catalog.instrument(order.instId) else { return nil }
             if let instType, instrument.kind.rawValue != instType { return nil }
@@ -306,12 +335,7 @@ extension Exchange {
     }
 
     public func fillsView(uid: String, instType: String?, instId: String?, ordId: String?, limit: Int) throws -> JSONValue {
-        let rows = try database.writer.read { db in
-            var request = FillRecord.filter(Column("uid") == uid)
-            if let instId { request = request.filter(Column("instId") == instId) }
-            if let ordId, let number = Int64(ordId) { request = request.filter(Column("ordId") == number) }
-            return try request.order(Column("tradeId").desc).limit(500).fetchAll(db)
-        }
+        let rows = try database.fills(uid: uid, instId: instId, ordId: ordId.flatMap { Int64($0) }, limit: 500)
         let views: [JSONValue] = rows.compactMap { fill in
             guard let instrument = catalog.instrument(fill.instId) else { return nil }
             if let instType, instrument.kind.rawValue != instType { return nil }
@@ -326,20 +350,22 @@ extension Exchange {
             currencies.insert(instrument.underlying)
             if instrument.kind == .spot || instrument.margining == .linear { currencies.insert(instrument.quoteCurrency) }
         }
-        return .array(currencies.sorted().map { ccy in
-            .object([
-                ("ccy", .string(ccy)), ("name", .string(ccy)), ("chain", .string("\(ccy)-Sandbox")), ("canDep", .bool(true)),
-                ("canWd", .bool(false)), ("canInternal", .bool(false)), ("minWd", .string("0")), ("maxWd", .string("0")),
-                ("wdTickSz", .string(String(LedgerScale.scale(of: ccy)))), ("minFee", .string("0")), ("maxFee", .string("0")),
-                ("fee", .string("0")), ("minDep", .string("0")), ("mainNet", .bool(true)),
-            ])
-        })
+        return .array(
+            currencies.sorted().map { ccy in
+                .object([
+                    ("ccy", .string(ccy)), ("name", .string(ccy)), ("chain", .string("\(ccy)-Sandbox")), ("canDep", .bool(true)),
+                    ("canWd", .bool(false)), ("canInternal", .bool(false)), ("minWd", .string("0")), ("maxWd", .string("0")),
+                    ("wdTickSz", .string(String(LedgerScale.scale(of: ccy)))), ("minFee", .string("0")), ("maxFee", .string("0")),
+                    ("fee", .string("0")), ("minDep", .string("0")), ("mainNet", .bool(true)),
+                ])
+            })
     }
 
     public func assetBalancesView(uid: String, currency: String?) -> JSONValue {
         guard let account = accounts[uid] else { return .array([]) }
-        return .array(account.balances.keys.sorted().filter { currency == nil || $0 == currency }.map { ccy in
-            .object([("ccy", .string(ccy)), ("bal", .string("0")), ("availBal", .string("0")), ("frozenBal", .string("0"))])
-        })
+        return .array(
+            account.balances.keys.sorted().filter { currency == nil || $0 == currency }.map { ccy in
+                .object([("ccy", .string(ccy)), ("bal", .string("0")), ("availBal", .string("0")), ("frozenBal", .string("0"))])
+            })
     }
 }

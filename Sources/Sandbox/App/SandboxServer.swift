@@ -1,4 +1,3 @@
-import GRDB
 import Foundation
 import Hummingbird
 import HummingbirdCore
@@ -8,6 +7,7 @@ import MarginDefaults
 import MarginEngine
 import MarginStore
 import MarketFeed
+import NIOConcurrencyHelpers
 import NIOCore
 import ServiceLifecycle
 
@@ -29,7 +29,11 @@ public struct SandboxRequestContext: RequestContext, RemoteAddressRequestContext
 public struct SandboxConfiguration: Sendable {
     public var host = "127.0.0.1"
     public var port = 8080
+    /// The SQLite database file (when no other ``LedgerStore`` is given to ``Sandbox/open(_:store:catalog:market:parameters:clock:upstream:logger:)``).
     public var databasePath: String
+    /// Where the secret key (`PREFIX.key`) and the admin token (`PREFIX.admin-token`) are kept: beside the SQLite
+    /// database unless set. Every node serving one PostgreSQL ledger needs the same key file.
+    public var filesPrefix: String
     public var mode: MarketMode = .staticSnapshot
     /// Wall seconds between market ticks (random and replay modes).
     public var tickInterval: Double = 1
@@ -43,8 +47,34 @@ public struct SandboxConfiguration: Sendable {
     public var idleTimeoutSeconds: Double = 30
     /// Exchange events a WebSocket connection may fall behind before it is closed.
     public var webSocketQueueCapacity = WebSocketTransport.defaultCapacity
+    /// Who may read `GET /metrics` (loopback only by default, like the sandbox control API).
+    public var metricsAccess: MetricsAccess = .loopback
 
-    public init(databasePath: String) { self.databasePath = databasePath }
+    public init(databasePath: String) {
+        self.databasePath = databasePath
+        filesPrefix = databasePath
+    }
+}
+
+/// Who may read `GET /metrics`: loopback clients only (the default, the sandbox control API's rule), any client,
+/// or nobody (404).
+public enum MetricsAccess: String, Sendable, CaseIterable {
+    case loopback
+    case any
+    case off
+}
+
+/// The sandbox once it has started. Empty while the database is migrated and loaded and the market restored: meanwhile
+/// `GET /live` answers 200, `GET /ready` 503, `GET /metrics` as usual, and every other request 503 (OKX 50001).
+public final class SandboxGate: Sendable {
+    private let opened = NIOLockedValueBox<Sandbox?>(nil)
+
+    public init() {}
+
+    /// The sandbox, nil until it is ready.
+    public var sandbox: Sandbox? { opened.withLockedValue { $0 } }
+
+    func open(_ sandbox: Sandbox) { opened.withLockedValue { $0 = sandbox } }
 }
 
 /// The running pieces of a sandbox.
@@ -52,28 +82,31 @@ public struct Sandbox: Sendable {
     public let exchange: Exchange
     public let simulator: MarketSimulator
     public let api: SandboxAPI
-    public let database: AppDatabase
+    public let database: any LedgerStore
     /// The followed upstream in `--market-mode follow URL` mode.
     public let upstream: UpstreamMarket?
 
     /// Wall-clock Unix milliseconds, the server's clock unless a caller injects another.
     public static let wallClock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
 
-    /// Opens the database (creating it), the secret key and admin token files beside it, the exchange and
-    /// the simulator, restoring whatever a previous run stored.
+    /// Opens the database (creating it) — `store` when given (PostgreSQL), else the SQLite file of
+    /// `configuration` — the secret key and admin token files, the exchange and the simulator, restoring whatever
+    /// a previous run stored.
     ///
     /// `clock` (Unix milliseconds) is the one clock of the sandbox: the exchange stamps records with it, and the
     /// API checks REST and WebSocket timestamps, refills rate limits and answers `public/time` with it.
     /// In follow mode `upstream` is the client of the followed endpoint (`logger` reports its freezes).
     public static func open(
-        _ configuration: SandboxConfiguration, catalog: InstrumentCatalog, market: MarketSnapshot, parameters: MarginParameters,
+        _ configuration: SandboxConfiguration, store: (any LedgerStore)? = nil, catalog: InstrumentCatalog, market: MarketSnapshot,
+        parameters: MarginParameters,
         clock: @escaping @Sendable () -> Int64 = wallClock, upstream upstreamClient: (any OKXTransport)? = nil,
-        logger: Logger = Logger(label: "pm.sandbox")
+        logger: Logger = Logger(label: "pm.sandbox"), metrics: SandboxMetrics = SandboxMetrics()
     ) throws -> Sandbox {
-        let database = try AppDatabase(path: configuration.databasePath)
-        let secrets = try SecretBox.load(fromFile: configuration.databasePath + ".key")
-        let token = try adminToken(path: configuration.databasePath + ".admin-token")
-        let exchange = try Exchange(database: database, secrets: secrets, catalog: catalog, parameters: parameters, market: market, clock: clock)
+        let database = try store ?? AppDatabase(path: configuration.databasePath)
+        let secrets = try SecretBox.load(fromFile: configuration.filesPrefix + ".key")
+        let token = try adminToken(path: configuration.filesPrefix + ".admin-token")
+        let exchange = try Exchange(
+            database: database, secrets: secrets, catalog: catalog, parameters: parameters, market: market, clock: clock, metrics: metrics)
         let simulator = try MarketSimulator(
             exchange: exchange, base: market, mode: configuration.mode, database: database, stepSeconds: configuration.stepSeconds)
         var upstream: UpstreamMarket?
@@ -89,8 +122,10 @@ public struct Sandbox: Sendable {
 
     /// The admin token stored at `path` (created with mode 0600 when missing).
     public static func adminToken(path: String) throws -> String {
-        if let data = FileManager.default.contents(atPath: path), let token = String(data: data, encoding: .utf8)?
-            .trimmingCharacters(in: .whitespacesAndNewlines), !token.isEmpty {
+        if let data = FileManager.default.contents(atPath: path),
+            let token = String(data: data, encoding: .utf8)?
+                .trimmingCharacters(in: .whitespacesAndNewlines), !token.isEmpty
+        {
             return token
         }
         let token = SecretBox.randomToken(bytes: 24)
@@ -106,20 +141,40 @@ public struct Sandbox: Sendable {
         try await exchange.replaceMarket(market)
     }
 
-    /// The HTTP application: every `/api/v5/…` request goes through ``SandboxAPI``.
-    public func application(_ configuration: SandboxConfiguration, logger: Logger) -> some ApplicationProtocol {
+    /// The HTTP application of this (already open) sandbox: ``application(_:metrics:renderMetrics:logger:start:ready:)``
+    /// with nothing left to start.
+    public func application(
+        _ configuration: SandboxConfiguration, logger: Logger, renderMetrics: (@Sendable () -> [UInt8])? = nil
+    )
+        -> some ApplicationProtocol
+    {
+        let gate = SandboxGate()
+        gate.open(self)
+        return Self.application(configuration, gate: gate, metrics: exchange.metrics, renderMetrics: renderMetrics, logger: logger) { self }
+    }
+
+    /// The HTTP application, listening at once while `start` opens the sandbox (migrations, loading, the market):
+    /// until it returns, `GET /ready` answers 503 and the API 503 (``SandboxGate``); then `ready` runs (the banner)
+    /// and the market moves (ticks, or polls of a followed upstream). Every `/api/v5/…` request goes through
+    /// ``SandboxAPI``; `GET /metrics` answers `renderMetrics`' text under ``SandboxConfiguration/metricsAccess``
+    /// (404 without a renderer: the library links no metrics backend); `GET /live` answers 200 while the process
+    /// serves. Every request is counted in `metrics`.
+    ///
+    /// On SIGTERM or SIGINT (``ApplicationProtocol/runService(gracefulShutdownSignals:)``) the server drains: it stops
+    /// accepting connections, closes idle ones, answers the requests in flight (their group commits included) and
+    /// closes theirs, and only then stops the market; `runService` then returns.
+    public static func application(
+        _ configuration: SandboxConfiguration, gate: SandboxGate = SandboxGate(), metrics: SandboxMetrics,
+        renderMetrics: (@Sendable () -> [UInt8])?, logger: Logger, start: @escaping @Sendable () async throws -> Sandbox,
+        ready: @escaping @Sendable (Sandbox) async throws -> Void = { _ in }
+    ) -> some ApplicationProtocol {
         // Every path and method goes to one responder: the API answers OKX envelopes for all of them (404/405
         // included), so a router would only add a trie lookup per request (~3 % of the CPU under load).
-        let api = api
+        let operations = Operations(access: configuration.metricsAccess, render: renderMetrics, metrics: metrics)
         let responder = CallbackResponder<SandboxRequestContext> { request, context in
-            await Self.respond(request, context: context, api: api)
+            await Self.respond(request, context: context, gate: gate, operations: operations)
         }
-        var services: [any Service] = []
-        if let upstream {
-            services.append(UpstreamMarketService(upstream: upstream, interval: configuration.tickInterval))
-        } else if configuration.mode != .staticSnapshot {
-            services.append(SimulatorService(simulator: simulator, interval: configuration.tickInterval))
-        }
+        let services: [any Service] = [StartService(configuration: configuration, gate: gate, start: start, ready: ready)]
         let capacity = configuration.webSocketQueueCapacity
         let idleTimeout = TimeAmount.nanoseconds(Int64(configuration.idleTimeoutSeconds * 1e9))
         return Application(
@@ -129,7 +184,10 @@ public struct Sandbox: Sendable {
                     inner: HTTP1WebSocketUpgradeChannel(
                         responder: responder, configuration: .init(http1: .init(idleTimeout: idleTimeout))
                     ) { request, _, _ in
-                        guard let endpoint = WebSocketTransport.endpoint(forPath: request.path ?? "") else { return .dontUpgrade }
+                        // Before the sandbox is ready the upgrade is declined: the request gets the API's 503.
+                        guard let endpoint = WebSocketTransport.endpoint(forPath: request.path ?? ""), let api = gate.sandbox?.api else {
+                            return .dontUpgrade
+                        }
                         return .upgrade([:]) { inbound, outbound, _ in
                             // Logins go through the API's authenticator: REST's window, clock and replay guard.
                             try await WebSocketTransport.serve(inbound, outbound, endpoint: endpoint, api: api, capacity: capacity)
@@ -139,6 +197,81 @@ public struct Sandbox: Sendable {
             },
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "pm-sandbox"),
             services: services, logger: logger)
+    }
+
+    /// What the operations endpoints need: who may read the metrics, their renderer, and the request counters.
+    struct Operations: Sendable {
+        let access: MetricsAccess
+        let render: (@Sendable () -> [UInt8])?
+        let metrics: SandboxMetrics
+    }
+
+    /// Whether a client address is loopback (127.0.0.0/8, ::1 and its IPv4-mapped 127.x, a Unix socket): the rule of
+    /// the sandbox control API and of `/metrics`. No address (a test client) is not loopback. Read from the numeric
+    /// address, not `host` (the name an address was made from, empty for one made from an IP string).
+    static func isLoopback(_ address: SocketAddress?) -> Bool {
+        switch address {
+        case .v4?: return address?.ipAddress?.hasPrefix("127.") == true
+        case .v6?:
+            guard let text = address?.ipAddress?.lowercased() else { return false }
+            return text == "::1" || text.hasPrefix("::ffff:127.")
+        case .unixDomainSocket?: return true
+        case nil: return false
+        }
+    }
+
+    /// `GET /metrics`: the renderer's text (Prometheus exposition format) to a client `access` admits; 403 (50120, like
+    /// the sandbox control API) to one it does not; 404 when the metrics are off or nothing renders them.
+    static func metricsResponse(access: MetricsAccess, remote: SocketAddress?, render: (@Sendable () -> [UInt8])?) -> Response {
+        guard access != .off, let render else { return encode(.error(OKXError(.notFound, "Not Found: /metrics"))) }
+        if access == .loopback, !isLoopback(remote) {
+            return encode(
+                .error(
+                    OKXError(
+                        .noPermission, "Metrics are available on loopback only (pm serve --metrics-access any opens them)", httpStatus: 403)
+                ))
+        }
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-cache"],
+            body: .init(byteBuffer: ByteBuffer(bytes: render())))
+    }
+
+    /// `GET /live` and `GET /ready`: a small JSON status.
+    static func health(_ status: HTTPResponse.Status, _ state: String) -> Response {
+        Response(
+            status: status, headers: [.contentType: "application/json", .cacheControl: "no-cache"],
+            body: .init(byteBuffer: ByteBuffer(string: #"{"status":"\#(state)"}"#)))
+    }
+
+    /// Answers one request and counts it (route template, method, status, time).
+    static func respond(_ request: Request, context: SandboxRequestContext, gate: SandboxGate, operations: Operations) async -> Response {
+        let start = ContinuousClock.now
+        let sandbox = gate.sandbox
+        let path = request.uri.path
+        let route: String
+        let response: Response
+        switch (request.method, path) {
+        case (.get, "/live"), (.head, "/live"):
+            (route, response) = (path, health(.ok, "live"))
+        case (.get, "/ready"), (.head, "/ready"):
+            (route, response) = (path, sandbox == nil ? health(.serviceUnavailable, "starting") : health(.ok, "ready"))
+        case (.get, "/metrics"), (.head, "/metrics"):
+            (route, response) = (path, metricsResponse(access: operations.access, remote: context.remoteAddress, render: operations.render))
+        default:
+            if let sandbox {
+                (route, response) = await respond(request, context: context, api: sandbox.api)
+            } else {
+                route = "other"
+                response = encode(
+                    .error(
+                        OKXError(
+                            .serviceUnavailable,
+                            "Service temporarily unavailable: the sandbox is starting (GET /ready answers 200 once it has)")))
+            }
+        }
+        operations.metrics.request(
+            route: route, method: request.method.rawValue, status: response.status.code, duration: ContinuousClock.now - start)
+        return response
     }
 
     /// The web Position Builder's files, served from the bundle (no CDN, no network at run time).
@@ -156,35 +289,34 @@ public struct Sandbox: Sendable {
         case "svg": type = "image/svg+xml"
         default: type = "application/octet-stream"
         }
-        return Response(status: .ok, headers: [.contentType: type, .cacheControl: "no-cache"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(
+            status: .ok, headers: [.contentType: type, .cacheControl: "no-cache"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
-    /// Reads the raw body (up to the limit) and answers with OKX's envelope; nothing escapes as a crash.
-    static func respond(_ request: Request, context: SandboxRequestContext, api: SandboxAPI) async -> Response {
-        if request.method == .get, !request.uri.path.hasPrefix("/api/"), let file = webFile(request.uri.path) { return file }
+    /// Reads the raw body (up to the limit) and answers with OKX's envelope; nothing escapes as a crash. Returns the
+    /// route template too (the API's path, `/` or `/web` for the page's files, `other`).
+    static func respond(_ request: Request, context: SandboxRequestContext, api: SandboxAPI) async -> (route: String, response: Response) {
+        if request.method == .get, !request.uri.path.hasPrefix("/api/"), let file = webFile(request.uri.path) {
+            return (request.uri.path.hasPrefix("/web/") ? "/web" : "/", file)
+        }
         var body: [UInt8] = []
+        let target = request.head.path ?? request.uri.string
+        let route = api.routeLabel(path: APIRequest.splitTarget(target).path)
         do {
             let buffer = try await request.body.collect(upTo: context.maxUploadSize)
             body = Array(buffer.readableBytesView)
         } catch is NIOTooManyBytesError {
-            return encode(.error(OKXError("50006", "Request body too large: the limit is \(context.maxUploadSize) bytes", httpStatus: 413)))
+            return (route, encode(.error(OKXError(.bodyTooLarge, "Request body too large: the limit is \(context.maxUploadSize) bytes"))))
         } catch {
             // A body the HTTP decoder cannot read (a bad chunk size, a connection closed mid-body).
-            return encode(.error(OKXError("50002", "Request body unreadable: \(error)", httpStatus: 400)))
+            return (route, encode(.error(OKXError(.jsonSyntax, "Request body unreadable: \(error)"))))
         }
-        let target = request.head.path ?? request.uri.string
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName] = field.value }
-        let loopback: Bool
-        switch context.remoteAddress {
-        case .v4(let address)?: loopback = address.host.hasPrefix("127.")
-        case .v6(let address)?: loopback = address.host == "::1"
-        case .unixDomainSocket?: loopback = true
-        case nil: loopback = false
-        }
         let apiRequest = APIRequest(
-            method: request.method.rawValue, target: target, body: body, headers: headers, remoteIsLoopback: loopback)
-        return encode(await api.handle(apiRequest))
+            method: request.method.rawValue, target: target, body: body, headers: headers,
+            remoteIsLoopback: isLoopback(context.remoteAddress))
+        return (route, encode(await api.handle(apiRequest)))
     }
 
     static func encode(_ response: APIResponse) -> Response {
@@ -196,26 +328,31 @@ public struct Sandbox: Sendable {
     }
 }
 
-/// Ticks the simulator while the server runs.
-struct SimulatorService: Service {
-    let simulator: MarketSimulator
-    let interval: Double
+/// Starts the sandbox while the server already listens, opens the gate, then moves the market until shutdown:
+/// ticks the simulator (random, replay), polls the followed upstream (follow), or only waits (static). It is the
+/// first service of the application, so graceful shutdown reaches it last, after the server has drained.
+struct StartService: Service {
+    let configuration: SandboxConfiguration
+    let gate: SandboxGate
+    let start: @Sendable () async throws -> Sandbox
+    let ready: @Sendable (Sandbox) async throws -> Void
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown {
-            await simulator.run(interval: interval)
-        }
-    }
-}
-
-/// Polls the followed upstream while the server runs.
-struct UpstreamMarketService: Service {
-    let upstream: UpstreamMarket
-    let interval: Double
-
-    func run() async throws {
-        await cancelWhenGracefulShutdown {
-            await upstream.run(interval: interval)
+        let sandbox = try await start()
+        gate.open(sandbox)
+        // A shutdown asked for while the sandbox loaded leaves nothing to announce.
+        guard !Task.isShuttingDownGracefully else { return }
+        try await ready(sandbox)
+        if let upstream = sandbox.upstream {
+            await cancelWhenGracefulShutdown {
+                await upstream.run(interval: configuration.tickInterval)
+            }
+        } else if configuration.mode != .staticSnapshot {
+            await cancelWhenGracefulShutdown {
+                await sandbox.simulator.run(interval: configuration.tickInterval)
+            }
+        } else {
+            try? await gracefulShutdown()
         }
     }
 }

@@ -162,7 +162,8 @@ final class Authenticator: Sendable {
         guard let credentials = await exchange.credentials(apiKey: apiKey) else { return nil }
         let key = KnownKey(
             uid: credentials.record.uid, permissions: Set(credentials.record.permissions.split(separator: ",").map(String.init)),
-            passphraseHash: credentials.record.passphraseHash, mac: KeyedMAC(keyed: HMAC<SHA256>(key: SymmetricKey(data: Array(credentials.secret.utf8)))),
+            passphraseHash: credentials.record.passphraseHash,
+            mac: KeyedMAC(keyed: HMAC<SHA256>(key: SymmetricKey(data: Array(credentials.secret.utf8)))),
             verifiedPassphrase: nil)
         state.withLockedValue { $0.keys[apiKey] = key }
         return key
@@ -215,7 +216,8 @@ final class Authenticator: Sendable {
     static func parseUnixSeconds(_ text: String) -> Int64? {
         let bytes = Array(text.utf8)
         let point = bytes.firstIndex(of: UInt8(ascii: ".")) ?? bytes.count
-        let whole = bytes[..<point], fraction = bytes[min(point + 1, bytes.count)...]
+        let whole = bytes[..<point]
+        let fraction = bytes[min(point + 1, bytes.count)...]
         guard (1...12).contains(whole.count), point == bytes.count || (1...9).contains(fraction.count),
             (whole + fraction).allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
         else { return nil }
@@ -231,22 +233,24 @@ extension AuthenticationFailure {
     /// OKX's REST answer (docs/methodology/06-sandbox-api.md §2): codes 50102–50113, HTTP 401.
     var restError: OKXError {
         switch self {
-        case .missingKey: OKXError("50103", "Request header OK-ACCESS-KEY cannot be empty", httpStatus: 401)
-        case .missingPassphrase: OKXError("50104", "Request header OK-ACCESS-PASSPHRASE cannot be empty", httpStatus: 401)
-        case .missingSignature: OKXError("50106", "Request header OK-ACCESS-SIGN cannot be empty", httpStatus: 401)
-        case .missingTimestamp: OKXError("50107", "Request header OK-ACCESS-TIMESTAMP cannot be empty", httpStatus: 401)
+        case .missingKey: OKXError(.missingKey, "Request header OK-ACCESS-KEY cannot be empty")
+        case .missingPassphrase: OKXError(.missingPassphrase, "Request header OK-ACCESS-PASSPHRASE cannot be empty")
+        case .missingSignature: OKXError(.missingSignature, "Request header OK-ACCESS-SIGN cannot be empty")
+        case .missingTimestamp: OKXError(.missingTimestamp, "Request header OK-ACCESS-TIMESTAMP cannot be empty")
         case .malformedTimestamp(let timestamp):
             OKXError(
-                "50112", "Invalid OK-ACCESS-TIMESTAMP \"\(timestamp.prefix(40))\": expected ISO 8601 like 2026-11-27T03:28:31.444Z",
+                .invalidTimestamp,
+                "Invalid OK-ACCESS-TIMESTAMP \"\(timestamp.prefix(40))\": expected ISO 8601 like 2026-11-27T03:28:31.444Z",
                 httpStatus: 401)
         case .expired(let timestamp, let windowSeconds):
             OKXError(
-                "50102", "Timestamp request expired: OK-ACCESS-TIMESTAMP \(timestamp) is more than \(windowSeconds) s from server time",
+                .timestampExpired,
+                "Timestamp request expired: OK-ACCESS-TIMESTAMP \(timestamp) is more than \(windowSeconds) s from server time",
                 httpStatus: 401)
-        case .unknownKey: OKXError("50111", "Invalid OK-ACCESS-KEY", httpStatus: 401)
-        case .wrongPassphrase: OKXError("50105", "Request header OK-ACCESS-PASSPHRASE incorrect", httpStatus: 401)
-        case .badSignature: OKXError("50113", "Invalid Sign", httpStatus: 401)
-        case .replayed: OKXError("50113", "Invalid Sign: this request was already received (replay rejected)", httpStatus: 401)
+        case .unknownKey: OKXError(.invalidKey, "Invalid OK-ACCESS-KEY")
+        case .wrongPassphrase: OKXError(.wrongPassphrase, "Request header OK-ACCESS-PASSPHRASE incorrect")
+        case .badSignature: OKXError(.invalidSignature, "Invalid Sign")
+        case .replayed: OKXError(.invalidSignature, "Invalid Sign: this request was already received (replay rejected)")
         }
     }
 }
@@ -322,7 +326,8 @@ final class RateLimiter: Sendable {
             return allowed
         }
         guard allowed else {
-            throw OKXError("50011", "Rate limit reached: more than \(Int(capacity)) requests in a burst or \(Int(perSecond))/s", httpStatus: 429)
+            throw OKXError(
+                .rateLimited, "Rate limit reached: more than \(Int(capacity)) requests in a burst or \(Int(perSecond))/s", httpStatus: 429)
         }
     }
 }

@@ -1,4 +1,3 @@
-import GRDB
 import MarginEngine
 import MarginStore
 
@@ -8,11 +7,11 @@ import MarginStore
 
 extension OrderRequest {
     /// A market order in cross mode, as a backtest opens its books (the API builds orders from request bodies).
-    public init(marketOrder instId: String, side: String, size: ExactDecimal, tag: String = "") {
+    public init(marketOrder instId: String, side: OrderSide, size: ExactDecimal, tag: String = "") {
         self.instId = instId
-        tdMode = "cross"
+        tdMode = .cross
         self.side = side
-        ordType = "market"
+        ordType = .market
         self.size = size
         price = nil
         tgtCcy = ""
@@ -42,11 +41,8 @@ extension Exchange {
         return rows
     }
 
-    /// Bills of `type` (OKX bill types: `102` deficit covered by the insurance fund, `5` liquidation, `7`
-    /// interest, `8` funding) with a bill id above `afterBillID`, in id order.
-    public func bills(type: String, after afterBillID: Int64) throws -> [BillRecord] {
-        try database.writer.read { db in
-            try BillRecord.filter(Column("type") == type && Column("billId") > afterBillID).order(Column("billId")).fetchAll(db)
-        }
+    /// Bills of `type` with a bill id above `afterBillID`, in id order.
+    public func bills(type: BillType, after afterBillID: Int64) throws -> [BillRecord] {
+        try database.bills(type: type, after: afterBillID)
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import MarginEngine
 import MarginStore
 import Synchronization
@@ -10,12 +9,15 @@ import Synchronization
 /// applied to memory; a failed write changes nothing. The actor serialises all changes, so the ledger is
 /// always consistent and every bill's `bal` is the balance after it.
 public actor Exchange {
-    public let database: AppDatabase
+    /// Where the ledger is stored: SQLite (``AppDatabase``) or PostgreSQL.
+    public let database: any LedgerStore
     public let secrets: SecretBox
     public let catalog: InstrumentCatalog
     public let parameters: MarginParameters
     /// Wall-clock milliseconds (record timestamps, signatures).
     let clock: @Sendable () -> Int64
+    /// What the sandbox measures (``SandboxMetrics``): the exchange, its API and its transports record here.
+    public let metrics: SandboxMetrics
 
     /// The current market; ticks replace it.
     public internal(set) var market: MarketSnapshot
@@ -52,10 +54,12 @@ public actor Exchange {
     var nextListenerID = 0
 
     public init(
-        database: AppDatabase, secrets: SecretBox, catalog: InstrumentCatalog, parameters: MarginParameters,
-        market: MarketSnapshot, clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+        database: any LedgerStore, secrets: SecretBox, catalog: InstrumentCatalog, parameters: MarginParameters,
+        market: MarketSnapshot, clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
+        metrics: SandboxMetrics = SandboxMetrics()
     ) throws {
         self.database = database
+        self.metrics = metrics
         self.secrets = secrets
         self.catalog = catalog
         self.parameters = parameters
@@ -68,6 +72,7 @@ public actor Exchange {
         }
         risk = mirror
         riskStateTime = clock()
+        for (currency, balance) in insuranceFund { metrics.insuranceFund(currency, balance: balance.doubleValue) }
         for (uid, account) in accounts {
             if !account.openOrders.isEmpty { accountsWithOpenOrders.insert(uid) }
             if !account.pendingInterest.values.allSatisfy(\.isZero) { accountsWithPendingInterest.insert(uid) }
@@ -77,64 +82,30 @@ public actor Exchange {
     /// Keeps the sets of accounts with open orders and with pending interest current.
     func noteIndexes(_ uid: String, _ account: AccountState) {
         if account.openOrders.isEmpty { accountsWithOpenOrders.remove(uid) } else { accountsWithOpenOrders.insert(uid) }
-        if account.pendingInterest.values.allSatisfy(\.isZero) { accountsWithPendingInterest.remove(uid) } else { accountsWithPendingInterest.insert(uid) }
+        if account.pendingInterest.values.allSatisfy(\.isZero) {
+            accountsWithPendingInterest.remove(uid)
+        } else {
+            accountsWithPendingInterest.insert(uid)
+        }
     }
 
-    /// Loads every account from the database (used at start-up, so a restart restores everything), or only
-    /// account `uid` (one another process created). Rows are read through cursors by column position, not
-    /// decoded through `Codable`: a million accounts load in seconds. API keys are not loaded: the first
-    /// request with a key reads it (``credentials(apiKey:)``).
+    /// Loads every account from the store (used at start-up, so a restart restores everything), or only
+    /// account `uid` (one another process created). API keys are not loaded: the first request with a key reads
+    /// it (``credentials(apiKey:)``).
     static func load(
         into accounts: inout [String: AccountState], fund: inout [String: ExactDecimal], house: inout [String: ExactDecimal],
-        nextOrderID nextOrder: inout Int64, only uid: String? = nil, from database: AppDatabase
+        nextOrderID nextOrder: inout Int64, only uid: String? = nil, from database: any LedgerStore
     ) throws {
-        try database.writer.read { db in
-            let filter = uid == nil ? "" : " WHERE uid = ?"
-            let arguments: StatementArguments = uid.map { [$0] } ?? []
-            let accountRows = try Row.fetchCursor(
-                db, sql: "SELECT uid, acctLv, acknowledged, autoLoan, label, createdAt FROM account" + filter, arguments: arguments)
-            while let row = try accountRows.next() {
-                let record = AccountRecord(uid: row[0], acctLv: row[1], acknowledged: row[2], autoLoan: row[3], label: row[4], createdAt: row[5])
-                accounts[record.uid] = AccountState(
-                    record: record, balances: [:], positions: [:], openOrders: [:], pendingInterest: [:], accruedInterest: [:],
-                    leverage: [:])
-            }
-            let balances = try Row.fetchCursor(db, sql: "SELECT uid, ccy, cashBal FROM balance" + filter, arguments: arguments)
-            while let row = try balances.next() {
-                accounts[row[0] as String]?.balances[row[1] as String] = ExactDecimal(row[2] as String) ?? .zero
-            }
-            let positions = try Row.fetchCursor(db, sql: "SELECT uid, instId, pos, avgPx, cTime, uTime FROM position" + filter, arguments: arguments)
-            while let row = try positions.next() {
-                accounts[row[0] as String]?.positions[row[1] as String] = PositionState(
-                    pos: ExactDecimal(row[2] as String) ?? .zero, avgPx: ExactDecimal(row[3] as String) ?? .zero, cTime: row[4], uTime: row[5])
-            }
-            let open = OrderRecord.filter(Column("state") == "live" || Column("state") == "partially_filled")
-            for order in try (uid.map { open.filter(Column("uid") == $0) } ?? open).fetchAll(db) {
-                accounts[order.uid]?.openOrders[order.ordId] = order
-            }
-            let interests = try Row.fetchCursor(db, sql: "SELECT uid, ccy, pending, accrued FROM interest" + filter, arguments: arguments)
-            while let row = try interests.next() {
-                let owner: String = row[0]
-                let currency: String = row[1]
-                accounts[owner]?.pendingInterest[currency] = ExactDecimal(row[2] as String) ?? .zero
-                accounts[owner]?.accruedInterest[currency] = ExactDecimal(row[3] as String) ?? .zero
-            }
-            let settingFilter = uid.map { _ in "key LIKE ? OR key LIKE ?" } ?? "key LIKE 'lever:%' OR key LIKE 'siu:%'"
-            let settingArguments: StatementArguments = uid.map { ["lever:\($0):%", "siu:\($0):%"] } ?? []
-            let settings = try Row.fetchCursor(db, sql: "SELECT key, value FROM setting WHERE " + settingFilter, arguments: settingArguments)
-            while let row = try settings.next() {
-                let key: String = row[0]
-                let parts = key.split(separator: ":").map(String.init)
-                guard parts.count == 3 else { continue }
-                if parts[0] == "lever" { accounts[parts[1]]?.leverage[parts[2]] = ExactDecimal(row[1] as String) }
-                if parts[0] == "siu" { accounts[parts[1]]?.chosenSpotInUse[parts[2]] = ExactDecimal(row[1] as String) }
-            }
-            if uid == nil {
-                for row in try InsuranceFundRecord.fetchAll(db) { fund[row.ccy] = ExactDecimal(row.balance) ?? .zero }
-                for row in try HouseRecord.fetchAll(db) { house[row.ccy] = ExactDecimal(row.balance) ?? .zero }
-            }
-            nextOrder = (try Int64.fetchOne(db, sql: #"SELECT MAX(ordId) FROM "order""#) ?? 0) + 1
-        }
+        var loader = LedgerLoader(accounts: accounts, fund: fund, house: house)
+        // The loader owns the dictionaries while it fills them (no copy on write).
+        accounts = [:]
+        fund = [:]
+        house = [:]
+        try database.load(only: uid, into: &loader)
+        accounts = loader.accounts
+        fund = loader.fund
+        house = loader.house
+        nextOrder = loader.largestOrderID + 1
     }
 
     // MARK: - Committing changes
@@ -145,60 +116,51 @@ public actor Exchange {
     func commit(_ pending: ChangeSet) throws {
         var changes = pending
         // ChangeSet.touch moves an account's cash-only changes into its copy: a key in both would write twice.
-        assert(changes.accounts.isEmpty || changes.cash.keys.allSatisfy { changes.accounts[$0.uid] == nil },
+        assert(
+            changes.accounts.isEmpty || changes.cash.keys.allSatisfy { changes.accounts[$0.uid] == nil },
             "cash-only changes of an account also changed otherwise")
-        let (billBase, tradeBase) = try database.transaction { db -> (Int64, Int64) in
-            // Numbered after what is stored (another process may have written bills); asked only when needed,
-            // through cached statements: an order that only rests or cancels writes neither.
-            func next(_ sql: String) throws -> Int64 { (try Int64.fetchOne(db.cachedStatement(sql: sql)) ?? 0) + 1 }
-            let billBase = changes.bills.isEmpty ? 0 : try next(#"SELECT MAX(billId) FROM "bill""#)
-            let tradeBase = changes.fills.isEmpty ? 0 : try next(#"SELECT MAX(tradeId) FROM "fill""#)
+        let ids = try database.write { writer in
             for (uid, account) in changes.accounts {
                 let old = changes.previous[uid]
-                if old?.record != account.record { try account.record.save(db) }
+                if old?.record != account.record { try writer.save(account.record) }
                 for (ccy, balance) in account.balances where old?.balances[ccy] != balance {
-                    try BalanceRecord(uid: uid, ccy: ccy, cashBal: balance.description).store(in: db)
+                    try writer.store(BalanceRecord(uid: uid, ccy: ccy, cashBal: balance.description))
                 }
                 for (instId, position) in account.positions where old?.positions[instId] != position {
-                    try PositionRecord(
-                        uid: uid, instId: instId, pos: position.pos.description, avgPx: position.avgPx.description,
-                        lever: account.leverage[instId]?.description ?? "", cTime: position.cTime, uTime: position.uTime
-                    ).store(in: db)
+                    try writer.store(
+                        PositionRecord(
+                            uid: uid, instId: instId, pos: position.pos.description, avgPx: position.avgPx.description,
+                            lever: account.leverage[instId]?.description ?? "", cTime: position.cTime, uTime: position.uTime))
                 }
                 for instId in (old?.positions.keys).map(Array.init) ?? [] where account.positions[instId] == nil {
-                    try PositionRecord.delete(uid: uid, instId: instId, in: db)
+                    try writer.deletePosition(uid: uid, instId: instId)
                 }
                 let currencies = Set(account.pendingInterest.keys).union(account.accruedInterest.keys)
                 for ccy in currencies
-                where old?.pendingInterest[ccy] != account.pendingInterest[ccy] || old?.accruedInterest[ccy] != account.accruedInterest[ccy] {
-                    try InterestRecord(
-                        uid: uid, ccy: ccy, pending: (account.pendingInterest[ccy] ?? .zero).description,
-                        accrued: (account.accruedInterest[ccy] ?? .zero).description
-                    ).store(in: db)
+                where old?.pendingInterest[ccy] != account.pendingInterest[ccy] || old?.accruedInterest[ccy] != account.accruedInterest[ccy]
+                {
+                    try writer.store(
+                        InterestRecord(
+                            uid: uid, ccy: ccy, pending: (account.pendingInterest[ccy] ?? .zero).description,
+                            accrued: (account.accruedInterest[ccy] ?? .zero).description))
                 }
                 for (instId, lever) in account.leverage where old?.leverage[instId] != lever {
-                    try SettingRecord(key: "lever:\(uid):\(instId)", value: lever.description).store(in: db)
+                    try writer.store(SettingRecord(key: "lever:\(uid):\(instId)", value: lever.description))
                 }
                 for (ccy, amount) in account.chosenSpotInUse where old?.chosenSpotInUse[ccy] != amount {
-                    try SettingRecord(key: "siu:\(uid):\(ccy)", value: amount.description).store(in: db)
+                    try writer.store(SettingRecord(key: "siu:\(uid):\(ccy)", value: amount.description))
                 }
             }
-            for key in changes.keys { try key.insert(db) }
-            for order in changes.orders { try order.store(in: db) }
-            for (offset, fill) in changes.fills.enumerated() {
-                var numbered = fill
-                numbered.tradeId = tradeBase + Int64(offset)
-                try numbered.insert(into: db)
-            }
-            try BulkWrites.store(
-                balances: changes.cash.lazy.map { (uid: $0.key.uid, ccy: $0.key.currency, cashBal: $0.value.description) },
-                into: db)
-            try BulkWrites.insert(bills: changes.bills, firstID: billBase, into: db)
-            for (ccy, balance) in changes.insuranceFund { try InsuranceFundRecord(ccy: ccy, balance: balance.description).save(db) }
-            for (ccy, balance) in changes.house { try HouseRecord(ccy: ccy, balance: balance.description).save(db) }
-            for (key, value) in changes.settings { try SettingRecord(key: key, value: value).store(in: db) }
-            return (billBase, tradeBase)
+            for key in changes.keys { try writer.insert(key) }
+            for order in changes.orders { try writer.store(order) }
+            try writer.insert(fills: changes.fills)
+            try writer.storeBalances(changes.cash.lazy.map { (uid: $0.key.uid, ccy: $0.key.currency, cashBal: $0.value.description) })
+            try writer.insert(bills: changes.bills)
+            for (ccy, balance) in changes.insuranceFund { try writer.store(InsuranceFundRecord(ccy: ccy, balance: balance.description)) }
+            for (ccy, balance) in changes.house { try writer.store(HouseRecord(ccy: ccy, balance: balance.description)) }
+            for (key, value) in changes.settings { try writer.store(SettingRecord(key: key, value: value)) }
         }
+        let (billBase, tradeBase) = (ids.firstBillID, ids.firstTradeID)
         for index in changes.fills.indices { changes.fills[index].tradeId = tradeBase + Int64(index) }
         for index in changes.bills.indices { changes.bills[index].billId = billBase + Int64(index) }
         for (uid, account) in changes.accounts {
@@ -213,7 +175,10 @@ public actor Exchange {
         // the market move that follows, over both cores, or on demand.
         let immediately = changes.accounts.count <= 256
         for uid in changes.accounts.keys { refreshRisk(uid, computing: immediately) }
-        for (ccy, balance) in changes.insuranceFund { insuranceFund[ccy] = balance }
+        for (ccy, balance) in changes.insuranceFund {
+            insuranceFund[ccy] = balance
+            metrics.insuranceFund(ccy, balance: balance.doubleValue)
+        }
         for (ccy, balance) in changes.house { house[ccy] = balance }
         for key in changes.keys { keys[key.apiKey] = key }
         publish(changes)
@@ -223,7 +188,7 @@ public actor Exchange {
     /// rounded to the currency's ledger scale (zero when nothing was posted), for the counterpart to mirror.
     @discardableResult
     func post(
-        _ amount: ExactDecimal, _ currency: String, to account: inout AccountState, type: String, subType: String,
+        _ amount: ExactDecimal, _ currency: String, to account: inout AccountState, type: BillType, subType: String,
         instId: String = "", ordId: String = "", pnl: ExactDecimal = .zero, fee: ExactDecimal = .zero, sz: String = "",
         px: String = "", notes: String = "", always: Bool = false, changes: inout ChangeSet
     ) -> ExactDecimal {
@@ -231,10 +196,11 @@ public actor Exchange {
         guard always || !amount.isZero || !fee.isZero || !pnl.isZero else { return .zero }
         let balance = (account.balances[currency] ?? .zero) + amount
         account.balances[currency] = balance
-        changes.bills.append(BillRecord(
-            billId: 0, uid: account.uid, ccy: currency, balChg: amount.description, bal: balance.description, type: type,
-            subType: subType, instId: instId, ordId: ordId, pnl: pnl.description, fee: fee.description, sz: sz, px: px, notes: notes,
-            ts: clock()))
+        changes.bills.append(
+            BillRecord(
+                billId: 0, uid: account.uid, ccy: currency, balChg: amount.description, bal: balance.description, type: type,
+                subType: subType, instId: instId, ordId: ordId, pnl: pnl.description, fee: fee.description, sz: sz, px: px, notes: notes,
+                ts: clock()))
         return amount
     }
 
@@ -243,7 +209,7 @@ public actor Exchange {
     /// the new balance in `changes.cash`. Returns the amount moved (rounded to the ledger scale).
     @discardableResult
     func postCash(
-        _ amount: ExactDecimal, _ currency: String, uid: String, type: String, subType: String, instId: String = "", px: String = "",
+        _ amount: ExactDecimal, _ currency: String, uid: String, type: BillType, subType: String, instId: String = "", px: String = "",
         notes: String = "", changes: inout ChangeSet
     ) -> ExactDecimal {
         let amount = LedgerAmount(currency, amount).amount
@@ -251,9 +217,10 @@ public actor Exchange {
         let key = CashKey(uid: uid, currency: currency)
         let balance = (changes.cash[key] ?? accounts[uid]?.balances[currency] ?? .zero) + amount
         changes.setCash(balance, uid: uid, currency: currency)
-        changes.bills.append(BillRecord(
-            billId: 0, uid: uid, ccy: currency, balChg: amount.description, bal: balance.description, type: type, subType: subType,
-            instId: instId, ordId: "", pnl: "0", fee: "0", sz: "", px: px, notes: notes, ts: clock()))
+        changes.bills.append(
+            BillRecord(
+                billId: 0, uid: uid, ccy: currency, balChg: amount.description, bal: balance.description, type: type, subType: subType,
+                instId: instId, ordId: "", pnl: "0", fee: "0", sz: "", px: px, notes: notes, ts: clock()))
         return amount
     }
 
@@ -277,18 +244,23 @@ public actor Exchange {
     // MARK: - Accounts and keys
 
     /// Creates an account (classic mode, auto-borrow off) with one read+trade key and optional deposits.
-    public func createAccount(label: String = "", deposits: [(String, ExactDecimal)] = []) throws -> (uid: String, apiKey: String, secretKey: String, passphrase: String) {
+    public func createAccount(
+        label: String = "", deposits: [(String, ExactDecimal)] = []
+    ) throws -> (uid: String, apiKey: String, secretKey: String, passphrase: String) {
         let uid = String(100_000_000 + accounts.count + 1) + SecretBox.randomToken(bytes: 2)
         let now = clock()
         var account = AccountState(
-            record: AccountRecord(uid: uid, acctLv: AccountLevel.classic.rawValue, acknowledged: false, autoLoan: false, label: label, createdAt: now),
+            record: AccountRecord(
+                uid: uid, acctLv: AccountLevel.classic.rawValue, acknowledged: false, autoLoan: false, label: label, createdAt: now),
             balances: [:], positions: [:], openOrders: [:], pendingInterest: [:], accruedInterest: [:], leverage: [:])
         var changes = ChangeSet()
         let empty = account
         for (currency, amount) in deposits {
             guard amount.units > 0 else { throw OKXError.parameter("deposit amount \(amount) \(currency) must be positive") }
-            guard (try? market.indexUSD(currency)) != nil else { throw OKXError.parameter("no index price for deposit currency \(currency)") }
-            post(amount, currency, to: &account, type: "1", subType: "1", notes: "sandbox deposit", changes: &changes)
+            guard (try? market.indexUSD(currency)) != nil else {
+                throw OKXError.parameter("no index price for deposit currency \(currency)")
+            }
+            post(amount, currency, to: &account, type: .deposit, subType: BillSubType.deposit, notes: "sandbox deposit", changes: &changes)
         }
         changes.touch(account, previous: empty)
         changes.previous[uid] = nil
@@ -301,13 +273,13 @@ public actor Exchange {
 
     /// Creates another key for an account.
     public func createKey(uid: String, permissions: String) throws -> (apiKey: String, secretKey: String, passphrase: String) {
-        guard accounts[uid] != nil else { throw OKXError("51000", "Parameter error: unknown uid \(uid)") }
+        guard accounts[uid] != nil else { throw OKXError(.parameterError, "Parameter error: unknown uid \(uid)") }
         let normalized = permissions.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         guard !normalized.isEmpty, normalized.allSatisfy({ ["read", "trade"].contains($0) }) else {
             throw OKXError.parameter("perm \(permissions) must be read, trade or read,trade")
         }
         let key = try makeKey(uid: uid, permissions: normalized.sorted().joined(separator: ","), label: "extra")
-        try database.writer.write { db in try key.record.insert(db) }
+        try database.write { writer in try writer.insert(key.record) }
         keys[key.record.apiKey] = key.record
         return (key.record.apiKey, key.secret, key.passphrase)
     }
@@ -325,7 +297,7 @@ public actor Exchange {
     /// The key record and its decrypted secret, or nil for an unknown key. A key created by another process
     /// (`pm account create` on the same database) is loaded, with its account, on first use.
     func credentials(apiKey: String) -> (record: APIKeyRecord, secret: String)? {
-        if keys[apiKey] == nil, apiKey.count <= 64, let record = try? database.writer.read({ db in try APIKeyRecord.fetchOne(db, key: apiKey) }) {
+        if keys[apiKey] == nil, apiKey.count <= 64, let record = try? database.apiKey(apiKey) {
             if accounts[record.uid] == nil { try? loadAccount(record.uid) }
             keys[apiKey] = record
         }
@@ -354,7 +326,7 @@ public actor Exchange {
         guard (try? market.indexUSD(currency)) != nil else { throw OKXError.parameter("ccy \(currency) has no index price") }
         let old = account
         var changes = ChangeSet()
-        post(amount, currency, to: &account, type: "1", subType: "1", notes: "sandbox deposit", changes: &changes)
+        post(amount, currency, to: &account, type: .deposit, subType: BillSubType.deposit, notes: "sandbox deposit", changes: &changes)
         changes.touch(account, previous: old)
         try commit(changes)
     }

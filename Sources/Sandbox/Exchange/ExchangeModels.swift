@@ -1,37 +1,6 @@
 import MarginEngine
 import MarginStore
 
-/// An OKX API error: its code, a message naming the offending field and value, and the HTTP status.
-public struct OKXError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var code: String
-    public var message: String
-    public var httpStatus: Int
-
-    public init(_ code: String, _ message: String, httpStatus: Int = 200) {
-        self.code = code
-        self.message = message
-        self.httpStatus = httpStatus
-    }
-
-    public var description: String { "\(code): \(message)" }
-
-    static func parameter(_ message: String) -> OKXError { OKXError("51000", "Parameter error: \(message)", httpStatus: 400) }
-    static func empty(_ field: String) -> OKXError { OKXError("50014", "Parameter \(field) cannot be empty", httpStatus: 400) }
-    static func unknownInstrument(_ id: String) -> OKXError { OKXError("51001", "Instrument ID does not exist: \(id)") }
-    static func insufficient(_ message: String) -> OKXError { OKXError("51008", "Order failed. Insufficient balance or margin: \(message)") }
-    static func orderNotFound(_ id: String, code: String = "51603") -> OKXError { OKXError(code, "Order does not exist: \(id)") }
-
-    /// Maps an engine error to OKX's parameter error, keeping the engine's message (it names the field).
-    static func engine(_ error: EngineError) -> OKXError {
-        switch error {
-        case .unknownInstrument(let path, let id):
-            OKXError("51001", path.isEmpty ? "Instrument ID does not exist: \(id)" : "Instrument ID does not exist: \(id) (\(path))")
-        case .missingField(let path): OKXError("50014", "Parameter \(path) cannot be empty", httpStatus: 400)
-        default: OKXError("51000", "Parameter error: \(error.description)", httpStatus: 400)
-        }
-    }
-}
-
 /// A net position held exactly.
 public struct PositionState: Sendable, Equatable {
     public var pos: ExactDecimal

@@ -54,15 +54,18 @@ struct RiskMirror: Sendable {
 
     /// An account's position lines and balances as the engine sees them — positions at their ledger values,
     /// cash less pending interest — or nil when the kernel cannot express it.
-    static func rows(of account: AccountState, table: ScenarioVectorTable) -> (lines: [AccountBook.Line], balances: [(currency: Int32, amount: Double)])? {
+    static func rows(
+        of account: AccountState, table: ScenarioVectorTable
+    ) -> (lines: [AccountBook.Line], balances: [(currency: Int32, amount: Double)])? {
         guard account.chosenSpotInUse.isEmpty else { return nil }
         var lines: [AccountBook.Line] = []
         lines.reserveCapacity(account.positions.count)
         for (id, position) in account.positions {
             guard let index = table.index(of: id) else { return nil }
-            lines.append(AccountBook.Line(
-                instrument: index, sizeContracts: LedgerBoundary.risk(position.pos), averagePrice: LedgerBoundary.risk(position.avgPx),
-                leverage: account.leverage[id].map(LedgerBoundary.risk) ?? 0))
+            lines.append(
+                AccountBook.Line(
+                    instrument: index, sizeContracts: LedgerBoundary.risk(position.pos), averagePrice: LedgerBoundary.risk(position.avgPx),
+                    leverage: account.leverage[id].map(LedgerBoundary.risk) ?? 0))
         }
         var balances: [(currency: Int32, amount: Double)] = []
         for (currency, balance) in account.balances {
@@ -131,8 +134,10 @@ extension Exchange {
     func refreshRiskBalance(_ uid: String, currency: String) {
         guard let slot = risk.slots[uid], let account = accounts[uid], !risk.direct.contains(slot),
             let index = risk.table.currencyIndex(of: currency),
-            risk.book.setBalance(slot, currency: index, amount: LedgerBoundary.risk(
-                (account.balances[currency] ?? .zero) - (account.pendingInterest[currency] ?? .zero)))
+            risk.book.setBalance(
+                slot, currency: index,
+                amount: LedgerBoundary.risk(
+                    (account.balances[currency] ?? .zero) - (account.pendingInterest[currency] ?? .zero)))
         else {
             refreshRisk(uid, computing: false)
             return
@@ -181,7 +186,8 @@ extension Exchange {
             if let figures = risk.kernel.figures(risk.probe, 0, scratch: &risk.scratch) { return figures }
         }
         switch level {
-        case .portfolioMargin: return try PortfolioMargin.compute(portfolio, market: market, parameters: parameters, risks: risk.risksByID).figures
+        case .portfolioMargin:
+            return try PortfolioMargin.compute(portfolio, market: market, parameters: parameters, risks: risk.risksByID).figures
         case .classic: return try ClassicMargin.compute(portfolio, market: market, parameters: parameters).figures
         }
     }

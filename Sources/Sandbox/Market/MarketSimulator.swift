@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import MarginEngine
 import MarginStore
 
@@ -30,7 +29,7 @@ public actor MarketSimulator {
     public let mode: MarketMode
     /// The snapshot the moves apply to; in follow mode the upstream's latest.
     var base: MarketSnapshot
-    let database: AppDatabase
+    let database: any LedgerStore
     /// Market milliseconds per tick (random mode).
     let stepMilliseconds: Int64
     var time: UnixMillis
@@ -44,7 +43,7 @@ public actor MarketSimulator {
     static let volatility: [RiskTier: Double] = [.tier1: 0.6, .tier2: 0.9, .tier3: 1.2]
     static let jumpsPerYear = 12.0
 
-    public init(exchange: Exchange, base: MarketSnapshot, mode: MarketMode, database: AppDatabase, stepSeconds: Double = 1) throws {
+    public init(exchange: Exchange, base: MarketSnapshot, mode: MarketMode, database: any LedgerStore, stepSeconds: Double = 1) throws {
         self.exchange = exchange
         self.base = base
         self.mode = mode
@@ -55,7 +54,7 @@ public actor MarketSimulator {
         if case .random(let seed) = mode { restoredRandom = seed }
         var restoredIndex = 0
         var restoredFactors: [String: Double] = [:]
-        let settings = try database.writer.read { db in try SettingRecord.filter(Column("key").like("sim.%")).fetchAll(db) }
+        let settings = try database.settings(prefix: "sim.")
         for setting in settings {
             switch setting.key {
             case "sim.time": restoredTime = UnixMillis(Int64(setting.value) ?? restoredTime.rawValue)
@@ -80,7 +79,9 @@ public actor MarketSimulator {
     }
 
     static func loadReplay(_ path: String) throws -> [ReplayRow] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw CredentialError("cannot read the replay file \(path)") }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw CredentialError("cannot read the replay file \(path)")
+        }
         var lines = text.split(whereSeparator: \.isNewline).map(String.init)
         guard let header = lines.first?.split(separator: ",").map(String.init),
             let timeColumn = header.firstIndex(where: { $0.hasPrefix("timestamp") }), let closeColumn = header.firstIndex(of: "close")
@@ -110,7 +111,7 @@ public actor MarketSimulator {
             }
             return try snapshot.advanced(to: time)
         } catch {
-            throw OKXError("50000", "the simulated market is invalid: \(error.description)")
+            throw OKXError(.internalError, "the simulated market is invalid: \(error.description)")
         }
     }
 
@@ -131,10 +132,14 @@ public actor MarketSimulator {
         }
         // Everything is checked before anything moves: a refused shock changes nothing.
         for (coin, move) in moves.sorted(by: { $0.key < $1.key }) {
-            guard move > -0.99, move < 10, move.isFinite else { throw OKXError.parameter("move \(move) of \(coin) must be between -0.99 and 10") }
+            guard move > -0.99, move < 10, move.isFinite else {
+                throw OKXError.parameter("move \(move) of \(coin) must be between -0.99 and 10")
+            }
             guard (try? base.indexUSD(coin)) != nil else { throw OKXError.parameter("coin \(coin) has no index in the market") }
         }
-        guard advanceSeconds >= 0, advanceSeconds <= 366 * 86_400 else { throw OKXError.parameter("advanceSeconds \(advanceSeconds) must be 0 to one year") }
+        guard advanceSeconds >= 0, advanceSeconds <= 366 * 86_400 else {
+            throw OKXError.parameter("advanceSeconds \(advanceSeconds) must be 0 to one year")
+        }
         for (coin, move) in moves { factors[coin, default: 1] *= 1 + move }
         time = UnixMillis(time.rawValue + Int64(advanceSeconds * 1000))
         return try await apply()

@@ -66,7 +66,8 @@ public actor UpstreamMarket {
             return false
         }
         // An upstream that has not moved (a static pm serve) costs no tick: the risk loop would find the same.
-        let unchanged = snapshot.valuationTime == current.valuationTime && snapshot.marks == current.marks && snapshot.indices == current.indices
+        let unchanged =
+            snapshot.valuationTime == current.valuationTime && snapshot.marks == current.marks && snapshot.indices == current.indices
         if !unchanged {
             do {
                 try await simulator.follow(snapshot)
@@ -115,13 +116,20 @@ public actor UpstreamMarket {
         var rows: [(state: String, begin: Int64, end: Int64?, reason: String)] = history.map { ("completed", $0.begin, $0.end, $0.reason) }
         if let frozen { rows.append(("ongoing", frozen.since, nil, frozen.reason)) }
         let wanted: Set<String> = state.map { [$0] } ?? ["scheduled", "ongoing", "pre_open"]
-        return .array(rows.filter { wanted.contains($0.state) }.map { row in
-            .object([
-                ("title", .string("Market data frozen: the upstream \(baseURL) gave no usable market (\(row.reason)); prices are held, none invented")),
-                ("state", .string(row.state)), ("begin", .string(String(row.begin))), ("end", .string(row.end.map { String($0) } ?? "")),
-                ("preOpenBegin", .string("")), ("href", .string("")), ("serviceType", .string("99")), ("system", .string("unified")),
-                ("scheDesc", .string("")), ("maintType", .string("3")), ("env", .string("1")),
-            ])
-        })
+        return .array(
+            rows.filter { wanted.contains($0.state) }.map { row in
+                .object([
+                    (
+                        "title",
+                        .string(
+                            "Market data frozen: the upstream \(baseURL) gave no usable market (\(row.reason)); prices are held, none invented"
+                        )
+                    ),
+                    ("state", .string(row.state)), ("begin", .string(String(row.begin))),
+                    ("end", .string(row.end.map { String($0) } ?? "")),
+                    ("preOpenBegin", .string("")), ("href", .string("")), ("serviceType", .string("99")), ("system", .string("unified")),
+                    ("scheDesc", .string("")), ("maintType", .string("3")), ("env", .string("1")),
+                ])
+            })
     }
 }

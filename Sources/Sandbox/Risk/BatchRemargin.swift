@@ -7,7 +7,9 @@ import MarginEngine
 public enum BatchRemargin {
     /// Figures of every account of `book` (nil where a price is missing).
     /// - Complexity: O(positions × 32) in total, split over `workers` threads.
-    public static func run(_ book: AccountBook, kernel: BatchMargin, workers: Int = ProcessInfo.processInfo.activeProcessorCount) -> [AccountFigures?] {
+    public static func run(
+        _ book: AccountBook, kernel: BatchMargin, workers: Int = ProcessInfo.processInfo.activeProcessorCount
+    ) -> [AccountFigures?] {
         run(book, kernel: kernel, accounts: Array(0..<book.count), workers: workers)
     }
 
@@ -77,7 +79,8 @@ public struct IncrementalRemargin: Sendable {
     @discardableResult
     public mutating func update(to table: ScenarioVectorTable, workers: Int = ProcessInfo.processInfo.activeProcessorCount) -> Int {
         let previous = kernel.table
-        precondition(table.instruments.map(\.id) == previous.instruments.map(\.id) && table.currencies == previous.currencies,
+        precondition(
+            table.instruments.map(\.id) == previous.instruments.map(\.id) && table.currencies == previous.currencies,
             "an incremental update needs the same instruments and currencies")
         var affected = Set<Int>()
         for instrument in table.changedInstruments(since: previous) { affected.formUnion(holdersByInstrument[instrument] ?? []) }

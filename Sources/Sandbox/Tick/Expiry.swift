@@ -27,7 +27,7 @@ extension Exchange {
             for (ordId, order) in account.openOrders.sorted(by: { $0.key < $1.key }) {
                 guard let instrument = catalog.instrument(order.instId), let expiry = instrument.expiry, expiry <= end else { continue }
                 var cancelled = order
-                cancelled.state = "canceled"
+                cancelled.state = .canceled
                 cancelled.uTime = clock()
                 updated.openOrders[ordId] = nil
                 changes.orders.append(cancelled)
@@ -35,7 +35,8 @@ extension Exchange {
             }
             for (id, position) in account.positions.sorted(by: { $0.key < $1.key }) {
                 guard let instrument = catalog.instrument(id), let expiry = instrument.expiry, expiry > start, expiry <= end,
-                    let index = try? snapshot.index(base: instrument.underlying, quote: instrument.margining == .linear ? instrument.quoteCurrency : "USD")
+                    let index = try? snapshot.index(
+                        base: instrument.underlying, quote: instrument.margining == .linear ? instrument.quoteCurrency : "USD")
                 else { continue }
                 let settlement = ExactDecimal(index)
                 if instrument.kind == .option, let strike = instrument.id.strikeUSD, let kind = instrument.id.optionKind {
@@ -43,15 +44,18 @@ extension Exchange {
                     let coins = position.pos.multiplied(by: ExactDecimal(instrument.coinsPerContract))
                     let payout = coins.multiplied(by: ExactDecimal(intrinsic))
                     let fee = LedgerAmount(instrument.settleCurrency, coins.magnitude.multiplied(by: feeRate)).amount
-                    let paid = post(payout - fee, instrument.settleCurrency, to: &updated, type: "3", subType: "13", instId: id, pnl: payout,
+                    let paid = post(
+                        payout - fee, instrument.settleCurrency, to: &updated, type: .delivery, subType: BillSubType.delivery, instId: id,
+                        pnl: payout,
                         fee: -fee, sz: position.pos.magnitude.description, px: settlement.description,
                         notes: payout.isZero ? "option expired worthless" : "option exercise at expiry", always: true, changes: &changes)
                     let charged = fund(fee, instrument.settleCurrency, changes: &changes)
                     houseBooks(-(paid + charged), instrument.settleCurrency, changes: &changes)
                     updated.positions[id] = nil
                 } else {
-                    try execute(on: &updated, instrument: instrument, size: -position.pos, price: settlement, maker: false,
-                        feeRate: parameters.settlementFeeRate, ordId: "", billType: "3", changes: &changes)
+                    try execute(
+                        on: &updated, instrument: instrument, size: -position.pos, price: settlement, maker: false,
+                        feeRate: parameters.settlementFeeRate, ordId: "", billType: .delivery, changes: &changes)
                 }
                 settled += 1
                 touched = true

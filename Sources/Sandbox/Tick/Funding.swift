@@ -29,7 +29,9 @@ extension Exchange {
         // Each perpetual's rate and mark once per tick, not once per account.
         var terms: [Int32: FundingTerm] = [:]
         for (index, instrument) in risk.table.instruments.enumerated() where instrument.kind == .perpetual {
-            guard let rate = fundingRate(instrument, in: snapshot), let resolved = try? snapshot.market(for: instrument, path: "") else { continue }
+            guard let rate = fundingRate(instrument, in: snapshot), let resolved = try? snapshot.market(for: instrument, path: "") else {
+                continue
+            }
             let mark = ExactDecimal(resolved.markPrice)
             terms[Int32(index)] = FundingTerm(
                 instrument: instrument, rate: rate, exactRate: ExactDecimal(rate), mark: mark, markText: mark.description,
@@ -50,15 +52,20 @@ extension Exchange {
                 for (id, position) in held {
                     guard let index = risk.table.index(of: id), let term = terms[index] else { continue }
                     let instrument = term.instrument
-                    let value = instrument.margining == .inverse
+                    let value =
+                        instrument.margining == .inverse
                         ? position.pos.multiplied(by: term.contractValue).divided(by: term.mark)
                         : position.pos.multiplied(by: term.contractValue).multiplied(by: term.mark)
                     let payment = -value.multiplied(by: term.exactRate)
-                    let subType = payment.isNegative ? "174" : "173"
-                    let posted = copied
-                        ? post(payment, instrument.settleCurrency, to: &updated, type: "8", subType: subType, instId: id, px: term.markText,
+                    let subType = payment.isNegative ? BillSubType.fundingExpense : BillSubType.fundingIncome
+                    let posted =
+                        copied
+                        ? post(
+                            payment, instrument.settleCurrency, to: &updated, type: .funding, subType: subType, instId: id,
+                            px: term.markText,
                             notes: term.note, changes: &changes)
-                        : postCash(payment, instrument.settleCurrency, uid: uid, type: "8", subType: subType, instId: id,
+                        : postCash(
+                            payment, instrument.settleCurrency, uid: uid, type: .funding, subType: subType, instId: id,
                             px: term.markText, notes: term.note, changes: &changes)
                     // The house is the other side of every position: it pays what the account receives.
                     houseBooks(-posted, instrument.settleCurrency, changes: &changes)

@@ -9,8 +9,10 @@ extension Exchange {
         var equity: [String: Double] = [:]
         for (id, held) in account.positions.sorted(by: { $0.key < $1.key }) {
             guard let index = risk.table.index(of: id), let instrumentMarket = risk.table.market(at: index) else { continue }
-            let position = Position(instrument: instrumentMarket.instrument, ledger: LedgerPosition(sizeContracts: held.pos, averagePrice: held.avgPx))
-            equity[instrumentMarket.instrument.settleCurrency, default: 0] += PositionValuation(position, market: instrumentMarket).equityContribution
+            let position = Position(
+                instrument: instrumentMarket.instrument, ledger: LedgerPosition(sizeContracts: held.pos, averagePrice: held.avgPx))
+            equity[instrumentMarket.instrument.settleCurrency, default: 0] +=
+                PositionValuation(position, market: instrumentMarket).equityContribution
         }
         return equity
     }
@@ -59,11 +61,14 @@ extension Exchange {
                 let quota = parameters.interestFreeQuota(for: currency, equities: equities)
                 let cash = account.balances[currency] ?? .zero
                 let result = InterestAccrual.run(
-                    currency: currency, start: start, end: end, cashBalance: cash, quota: ExactDecimal(quota), annualRate: ExactDecimal(rate),
+                    currency: currency, start: start, end: end, cashBalance: cash, quota: ExactDecimal(quota),
+                    annualRate: ExactDecimal(rate),
                     events: [], pendingInterest: account.pendingInterest[currency] ?? .zero,
                     equityBeyondCash: ExactDecimal((equities[currency] ?? 0) - LedgerBoundary.risk(cash)))
                 for bill in result.bills {
-                    let charged = post(-bill.amount, currency, to: &updated, type: "7", subType: "9", notes: "interest \(bill.reason.rawValue)",
+                    let charged = post(
+                        -bill.amount, currency, to: &updated, type: .interest, subType: BillSubType.interest,
+                        notes: "interest \(bill.reason.rawValue)",
                         changes: &changes)
                     updated.accruedInterest[currency, default: .zero] += bill.amount
                     fund(-charged, currency, changes: &changes)

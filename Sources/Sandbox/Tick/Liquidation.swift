@@ -10,44 +10,56 @@ extension Exchange {
         var liquidated: [String] = []
         var changes = ChangeSet()
         var staged = 0
+        // What the staged group did, for the metrics once it is committed.
+        var modes: [String: Int] = [:]
+        var steps: [String: Int] = [:]
+        func commitGroup() throws {
+            try commit(changes)
+            metrics.liquidations(accounts: modes, steps: steps)
+            (changes, staged, modes, steps) = (ChangeSet(), 0, [:], [:])
+        }
         for slot in candidates.sorted() {
             let uid = risk.uids[slot]
             guard let figures = currentFigures(uid), let ratio = figures.marginRatio, ratio <= parameters.liquidationTriggerRatio,
                 let account = accounts[uid]
             else { continue }
+            let executed: [String]
             if account.level == .portfolioMargin {
-                try stageLiquidation(account, into: &changes)
+                executed = try stageLiquidation(account, into: &changes)
+                modes["portfolio", default: 0] += 1
             } else {
-                try stageClassicLiquidation(account, into: &changes)
+                executed = try stageClassicLiquidation(account, into: &changes)
+                modes["classic", default: 0] += 1
             }
+            for step in executed { steps[step, default: 0] += 1 }
             liquidated.append(uid)
             staged += 1
             if staged >= groupSize {
-                try commit(changes)
-                changes = ChangeSet()
-                staged = 0
+                try commitGroup()
                 await Task.yield()
             }
         }
-        if staged > 0 { try commit(changes) }
+        if staged > 0 { try commitGroup() }
         return liquidated
     }
 
     /// Runs the liquidation planner on an account and stages every executed action: cancelled orders, fills
     /// and bills (category `partial_liquidation` or `full_liquidation`, as planned to the digit), collateral
-    /// sales, deficit cover.
-    func stageLiquidation(_ account: AccountState, into changes: inout ChangeSet) throws {
+    /// sales, deficit cover. Returns the steps executed, in order (the planner's raw values).
+    @discardableResult
+    func stageLiquidation(_ account: AccountState, into changes: inout ChangeSet) throws -> [String] {
         let plan: LiquidationPlan
         do {
             plan = try LiquidationPlanner.plan(
                 portfolio(account), openOrders: account.openOrders.count, catalog: catalog, market: market, parameters: parameters,
                 risks: risk.risksByID)
         } catch {
-            return
+            return []
         }
         var updated = account
         try book(plan, on: &updated, changes: &changes)
         changes.touch(updated, previous: account)
+        return plan.executedActions.map(\.step.rawValue)
     }
 
     /// Books a plan's executed actions on an account: cancelled orders, fills and bills (category
@@ -66,8 +78,8 @@ extension Exchange {
                     let held = updated.positions[fill.instrumentID]?.pos ?? .zero
                     let closesAll = !held.isZero && held == -fill.ledger.sizeContracts
                     try bookLiquidationFill(
-                        &updated, instrument: instrument, size: size, side: fill.ledger.sizeContracts.isNegative ? "sell" : "buy",
-                        price: fill.ledger.price, category: closesAll ? "full_liquidation" : "partial_liquidation",
+                        &updated, instrument: instrument, size: size, side: fill.ledger.sizeContracts.isNegative ? .sell : .buy,
+                        price: fill.ledger.price, category: closesAll ? .fullLiquidation : .partialLiquidation,
                         tag: action.step.rawValue, changes: &changes)
                 }
             case .collateral:
@@ -76,7 +88,8 @@ extension Exchange {
                 var houseSide: [String: ExactDecimal] = [:]
                 for (currency, change) in action.cashChanges.sorted(by: { $0.key < $1.key }) {
                     houseSide[currency, default: .zero] -= post(
-                        ExactDecimal(change), currency, to: &updated, type: "5", subType: "1001", notes: action.reason, changes: &changes)
+                        ExactDecimal(change), currency, to: &updated, type: .liquidation, subType: BillSubType.collateralSale,
+                        notes: action.reason, changes: &changes)
                 }
                 for (currency, penalty) in action.insuranceFundChanges.sorted(by: { $0.key < $1.key }) {
                     houseSide[currency, default: .zero] -= fund(ExactDecimal(penalty), currency, changes: &changes)
@@ -94,8 +107,11 @@ extension Exchange {
     /// below the trigger is settled like a portfolio-margin one (with no position, the two modes' figures are the
     /// same: balances, discounts and borrowing): collateral is sold into its liabilities at the penalty, and only
     /// what that cannot repay is covered by the insurance fund — never a liability while the account keeps coins.
-    func stageClassicLiquidation(_ account: AccountState, into changes: inout ChangeSet) throws {
+    /// Returns the steps executed: CLASSIC for each position closed, then the planner's (COLLATERAL, DEFICIT).
+    @discardableResult
+    func stageClassicLiquidation(_ account: AccountState, into changes: inout ChangeSet) throws -> [String] {
         var updated = account
+        var steps: [String] = []
         cancelAll(&updated, changes: &changes)
         for _ in 0..<1_000 {
             guard let classic = try? ClassicMargin.compute(portfolio(updated), market: market, parameters: parameters) else { break }
@@ -110,6 +126,7 @@ extension Exchange {
                     plan.triggered
                 {
                     try book(plan, on: &updated, changes: &changes)
+                    steps += plan.executedActions.map(\.step.rawValue)
                 }
                 break
             }
@@ -118,18 +135,20 @@ extension Exchange {
             let selling = !held.pos.isNegative
             let price = LedgerBoundary.ledger(worst.market.markPrice * (selling ? 1 - slippage : 1 + slippage))
             try bookLiquidationFill(
-                &updated, instrument: instrument, size: held.pos.magnitude, side: selling ? "sell" : "buy", price: price,
-                category: "full_liquidation", tag: "CLASSIC", changes: &changes)
+                &updated, instrument: instrument, size: held.pos.magnitude, side: selling ? .sell : .buy, price: price,
+                category: .fullLiquidation, tag: "CLASSIC", changes: &changes)
+            steps.append("CLASSIC")
         }
         changes.touch(updated, previous: account)
+        return steps
     }
 
     /// Cancels every open order of an account (the first step of a liquidation).
     func cancelAll(_ account: inout AccountState, changes: inout ChangeSet) {
         for (ordId, order) in account.openOrders.sorted(by: { $0.key < $1.key }) {
             var cancelled = order
-            cancelled.state = "canceled"
-            cancelled.category = "partial_liquidation"
+            cancelled.state = .canceled
+            cancelled.category = .partialLiquidation
             cancelled.uTime = clock()
             account.openOrders[ordId] = nil
             changes.orders.append(cancelled)
@@ -143,13 +162,17 @@ extension Exchange {
     func coverNegativeBalances(_ account: inout AccountState, changes: inout ChangeSet) {
         for (currency, pending) in account.pendingInterest.sorted(by: { $0.key < $1.key })
         where !pending.isZero && ((account.balances[currency] ?? .zero) - pending).isNegative {
-            let charged = post(-pending, currency, to: &account, type: "7", subType: "9", notes: "interest before the deficit cover", changes: &changes)
+            let charged = post(
+                -pending, currency, to: &account, type: .interest, subType: BillSubType.interest,
+                notes: "interest before the deficit cover", changes: &changes)
             account.accruedInterest[currency, default: .zero] -= charged
             fund(-charged, currency, changes: &changes)
             account.pendingInterest[currency] = .zero
         }
         for (currency, balance) in account.balances.sorted(by: { $0.key < $1.key }) where balance.isNegative {
-            let covered = post(-balance, currency, to: &account, type: "102", subType: "1", notes: "deficit covered by the insurance fund",
+            let covered = post(
+                -balance, currency, to: &account, type: .deficitCover, subType: BillSubType.deficitCover,
+                notes: "deficit covered by the insurance fund",
                 changes: &changes)
             fund(-covered, currency, changes: &changes)
         }
@@ -157,7 +180,8 @@ extension Exchange {
 
     /// One liquidation trade: a filled market order, its fill and bill (type 5), the fee to the fund.
     func bookLiquidationFill(
-        _ account: inout AccountState, instrument: Instrument, size: ExactDecimal, side: String, price: ExactDecimal, category: String,
+        _ account: inout AccountState, instrument: Instrument, size: ExactDecimal, side: OrderSide, price: ExactDecimal,
+        category: OrderCategory,
         tag: String, changes: inout ChangeSet
     ) throws {
         let now = clock()
@@ -166,20 +190,21 @@ extension Exchange {
         let sizeText = size.description
         let priceText = price.description
         var order = OrderRecord(
-            ordId: nextOrderID, uid: account.uid, clOrdId: "", instId: instrument.id.rawValue, tdMode: "cross", side: side, ordType: "market",
-            px: "", sz: sizeText, tgtCcy: "", reduceOnly: category == "full_liquidation", state: "filled",
+            ordId: nextOrderID, uid: account.uid, clOrdId: "", instId: instrument.id.rawValue, tdMode: .cross, side: side, ordType: .market,
+            px: "", sz: sizeText, tgtCcy: "", reduceOnly: category == .fullLiquidation, state: .filled,
             accFillSz: sizeText, avgPx: priceText, fee: "0", feeCcy: instrument.settleCurrency, category: category,
             tag: tag, cTime: now, uTime: now)
         nextOrderID += 1
         let trade = try execute(
-            on: &account, instrument: instrument, size: side == "buy" ? size : -size, price: price, maker: false,
-            feeRate: parameters.liquidationFeeRate[tier] ?? 0, ordId: String(order.ordId), billType: "5", changes: &changes)
+            on: &account, instrument: instrument, size: side == .buy ? size : -size, price: price, maker: false,
+            feeRate: parameters.liquidationFeeRate[tier] ?? 0, ordId: String(order.ordId), billType: .liquidation, changes: &changes)
         let feeText = (-trade.fee).description
         order.fee = feeText
         changes.orders.append(order)
-        changes.fills.append(FillRecord(
-            tradeId: 0, ordId: order.ordId, uid: account.uid, clOrdId: "", instId: instrument.id.rawValue, side: side,
-            fillPx: priceText, fillSz: sizeText, fee: feeText, feeCcy: trade.feeCurrency,
-            pnl: trade.realizedPnL.description, execType: "T", category: category, ts: now))
+        changes.fills.append(
+            FillRecord(
+                tradeId: 0, ordId: order.ordId, uid: account.uid, clOrdId: "", instId: instrument.id.rawValue, side: side,
+                fillPx: priceText, fillSz: sizeText, fee: feeText, feeCcy: trade.feeCurrency,
+                pnl: trade.realizedPnL.description, execType: "T", category: category, ts: now))
     }
 }

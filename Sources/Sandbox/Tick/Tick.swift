@@ -42,10 +42,12 @@ extension Exchange {
     /// the interval again and nothing is paid twice or skipped. `sequence` orders the ticks of one simulator: a
     /// tick computed before one already applied is stale and ignored.
     @discardableResult
-    public func advance(to newMarket: MarketSnapshot, settings: [String: String] = [:], sequence: UInt64? = nil) async throws -> TickReport {
+    public func advance(to newMarket: MarketSnapshot, settings: [String: String] = [:], sequence: UInt64? = nil) async throws -> TickReport
+    {
         if let sequence {
             guard sequence > appliedTick else { return TickReport(marketTime: market.valuationTime) }
         }
+        let wallStart = ContinuousClock.now
         let start = market.valuationTime
         let end = newMarket.valuationTime
         var report = TickReport(marketTime: end)
@@ -55,13 +57,16 @@ extension Exchange {
         var funding: [String: (rate: Double, time: Int64)] = [:]
         if end > start {
             report.interestBills = report.time("interest") { accrueInterest(from: start, to: end, changes: &changes) }
-            report.fundingPayments = report.time("funding") { payFunding(from: start, to: end, at: newMarket, rates: &funding, changes: &changes) }
+            report.fundingPayments = report.time("funding") {
+                payFunding(from: start, to: end, at: newMarket, rates: &funding, changes: &changes)
+            }
             report.settlements = try report.time("expiry") { try settleExpiries(from: start, to: end, at: newMarket, changes: &changes) }
         }
         try report.time("commit") { try commit(changes) }
         if let sequence { appliedTick = sequence }
         lastFunding.merge(funding) { _, new in new }
         try await moveMarket(to: newMarket, report: &report)
+        metrics.tick(duration: ContinuousClock.now - wallStart, remarginedAccounts: report.remarginedAccounts)
         return report
     }
 
@@ -113,11 +118,12 @@ extension Exchange {
                 guard let instrument = catalog.instrument(order.instId), let price = ExactDecimal(order.px),
                     let top = try? book(instrument)
                 else { continue }
-                let crosses = order.side == "buy" ? top.ask <= price : top.bid >= price
+                let crosses = order.side == .buy ? top.ask <= price : top.bid >= price
                 guard crosses else { continue }
                 var open = order
                 let remaining = (ExactDecimal(order.sz) ?? .zero) - (ExactDecimal(order.accFillSz) ?? .zero)
-                try fill(&open, of: &updated, instrument: instrument, size: remaining, price: price, maker: true, category: "normal",
+                try fill(
+                    &open, of: &updated, instrument: instrument, size: remaining, price: price, maker: true, category: .normal,
                     changes: &changes)
                 changes.orders.append(open)
                 filled += 1

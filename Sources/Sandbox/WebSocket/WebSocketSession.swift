@@ -70,12 +70,16 @@ public actor WebSocketSession {
     /// Handles one text frame; returns the frames to send back, in order.
     public func receive(_ text: String) async -> [String] {
         if text == "ping" { return ["pong"] }
-        guard text.utf8.count <= Self.maximumFrame else { return [error("60012", "Invalid request: the frame is larger than \(Self.maximumFrame) bytes")] }
+        guard text.utf8.count <= Self.maximumFrame else {
+            return [error("60012", "Invalid request: the frame is larger than \(Self.maximumFrame) bytes")]
+        }
         guard let json = try? JSONParser.parse(text), case .object(let message) = json else {
             return [error("60012", "Invalid request: \(text.prefix(80))")]
         }
         guard case .string(let op)? = message["op"] else { return [error("60012", "Invalid request: missing op")] }
-        guard case .array(let args)? = message["args"], !args.isEmpty else { return [error("60013", "Invalid args: args must be a non-empty array")] }
+        guard case .array(let args)? = message["args"], !args.isEmpty else {
+            return [error("60013", "Invalid args: args must be a non-empty array")]
+        }
         switch op {
         case "login": return await login(args)
         case "subscribe": return await subscribe(args)
@@ -145,7 +149,9 @@ public actor WebSocketSession {
         switch subscription.channel {
         case "tickers", "mark-price":
             guard let id = subscription.instId else { return "Wrong URL or channel:\(subscription.channel) needs instId" }
-            guard (try? await exchange.tickerView(instId: id)) != nil else { return "Wrong URL or channel:\(subscription.channel),instId:\(id) doesn't exist" }
+            guard (try? await exchange.tickerView(instId: id)) != nil else {
+                return "Wrong URL or channel:\(subscription.channel),instId:\(id) doesn't exist"
+            }
         case "index-tickers":
             guard let id = subscription.instId else { return "Wrong URL or channel:index-tickers needs instId" }
             guard (try? await exchange.indexTickersView(instId: id, quoteCurrency: nil)) != nil else {
@@ -219,21 +225,37 @@ public actor WebSocketSession {
             let balances = await exchange.balanceView(uid: uid).elements.first?.member("details")?.elements ?? []
             let positions = await exchange.positionsView(uid: uid).elements
             let now = String(clock())
-            let data = JSONValue.array([.object([
-                ("pTime", .string(now)), ("eventType", .string(eventType)),
-                ("balData", .array(balances.map { row in
-                    .object([("ccy", row.member("ccy") ?? .string("")), ("cashBal", row.member("cashBal") ?? .string("")), ("uTime", .string(now))])
-                })),
-                ("posData", .array(positions.map { row in
-                    .object([
-                        ("posId", row.member("posId") ?? .string("")), ("tradeId", .string("")), ("instId", row.member("instId") ?? .string("")),
-                        ("instType", row.member("instType") ?? .string("")), ("mgnMode", .string("cross")), ("posSide", .string("net")),
-                        ("pos", row.member("pos") ?? .string("")), ("ccy", row.member("ccy") ?? .string("")), ("posCcy", .string("")),
-                        ("avgPx", row.member("avgPx") ?? .string("")), ("uTime", .string(now)),
-                    ])
-                })),
-                ("trades", .array([])),
-            ])])
+            let data = JSONValue.array([
+                .object([
+                    ("pTime", .string(now)), ("eventType", .string(eventType)),
+                    (
+                        "balData",
+                        .array(
+                            balances.map { row in
+                                .object([
+                                    ("ccy", row.member("ccy") ?? .string("")), ("cashBal", row.member("cashBal") ?? .string("")),
+                                    ("uTime", .string(now)),
+                                ])
+                            })
+                    ),
+                    (
+                        "posData",
+                        .array(
+                            positions.map { row in
+                                .object([
+                                    ("posId", row.member("posId") ?? .string("")), ("tradeId", .string("")),
+                                    ("instId", row.member("instId") ?? .string("")),
+                                    ("instType", row.member("instType") ?? .string("")), ("mgnMode", .string("cross")),
+                                    ("posSide", .string("net")),
+                                    ("pos", row.member("pos") ?? .string("")), ("ccy", row.member("ccy") ?? .string("")),
+                                    ("posCcy", .string("")),
+                                    ("avgPx", row.member("avgPx") ?? .string("")), ("uTime", .string(now)),
+                                ])
+                            })
+                    ),
+                    ("trades", .array([])),
+                ])
+            ])
             return [push(subscription, data)]
         default:
             return []
@@ -309,7 +331,8 @@ extension AuthenticationFailure {
         case .missingPassphrase: ("60013", "Invalid args: login needs passphrase")
         case .missingSignature: ("60013", "Invalid args: login needs sign")
         case .missingTimestamp: ("60013", "Invalid args: login needs timestamp")
-        case .malformedTimestamp(let timestamp): ("60004", "Invalid timestamp \"\(timestamp.prefix(40))\": expected Unix seconds like 1795737600")
+        case .malformedTimestamp(let timestamp):
+            ("60004", "Invalid timestamp \"\(timestamp.prefix(40))\": expected Unix seconds like 1795737600")
         case .expired(let timestamp, let windowSeconds):
             ("60006", "Timestamp request expired: \(timestamp) is more than \(windowSeconds) s from server time")
         case .unknownKey: ("60005", "Invalid apiKey")

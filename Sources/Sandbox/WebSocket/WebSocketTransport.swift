@@ -32,6 +32,8 @@ public enum WebSocketTransport {
     ) async throws {
         let session = WebSocketSession(api: api, endpoint: endpoint)
         let exchange = api.exchange
+        exchange.metrics.webSocketConnections(endpoint: endpoint.rawValue, change: 1)
+        defer { exchange.metrics.webSocketConnections(endpoint: endpoint.rawValue, change: -1) }
         let (events, continuation) = AsyncStream<ExchangeEvent>.makeStream(bufferingPolicy: .bufferingOldest(capacity))
         let overflow = OverflowFlag()
         let listener = await exchange.addListener { event in

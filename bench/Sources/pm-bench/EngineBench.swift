@@ -86,12 +86,14 @@ struct EngineBench: ParsableCommand {
             let result = try PortfolioMargin.compute(portfolio, market: universe.market, parameters: parameters, risks: risks)
             let warm = try (0..<repeats).map { _ in
                 try Self.timeThrowing {
-                    report.sink += try PortfolioMargin.compute(portfolio, market: universe.market, parameters: parameters, risks: risks).totalMmrUSD
+                    report.sink += try PortfolioMargin.compute(portfolio, market: universe.market, parameters: parameters, risks: risks)
+                        .totalMmrUSD
                 }
             }
             let response = (0..<repeats).map { _ in
                 Self.time {
-                    report.sink += Double(JSONWriter.serialize(PositionBuilder.response(result, before: nil, greeksType: .blackScholes)).utf8.count)
+                    report.sink += Double(
+                        JSONWriter.serialize(PositionBuilder.response(result, before: nil, greeksType: .blackScholes)).utf8.count)
                 }
             }
             let cold = try (0..<max(10, repeats / 10)).map { _ in
@@ -102,8 +104,11 @@ struct EngineBench: ParsableCommand {
             let warmUs = Self.median(warm) * 1e6
             let responseUs = Self.median(response) * 1e6
             let coldUs = Self.median(cold) * 1e6
-            Self.log(String(format: "Position Builder, %4d positions: %8.1f µs margin from scenario vectors, + %8.1f µs JSON response; %8.1f µs pricing cold",
-                count, warmUs, responseUs, coldUs))
+            Self.log(
+                String(
+                    format:
+                        "Position Builder, %4d positions: %8.1f µs margin from scenario vectors, + %8.1f µs JSON response; %8.1f µs pricing cold",
+                    count, warmUs, responseUs, coldUs))
             report.add("builder\(count)Us", warmUs)
             report.add("builder\(count)ResponseUs", responseUs)
             report.add("builder\(count)ColdUs", coldUs)
@@ -123,8 +128,10 @@ struct EngineBench: ParsableCommand {
             let seconds = Self.median(samples)
             let missing = results.filter { $0 == nil }.count
             report.sink += results.compactMap { $0?.totalMmrUSD }.reduce(0, +)
-            Self.log(String(format: "Re-margin %7d accounts × 20 positions: %.3f s (%.0f accounts/s), %d without prices; RSS now %.0f MB",
-                accounts, seconds, Double(accounts) / seconds, missing, Self.peakMemoryMB()))
+            Self.log(
+                String(
+                    format: "Re-margin %7d accounts × 20 positions: %.3f s (%.0f accounts/s), %d without prices; RSS now %.0f MB",
+                    accounts, seconds, Double(accounts) / seconds, missing, Self.peakMemoryMB()))
             let key = accounts == 1_000_000 ? "sweep1m" : "sweep100k"
             report.add("\(key)Seconds", seconds)
             report.add("\(key)AccountsPerSecond", Double(accounts) / seconds)
@@ -146,8 +153,11 @@ struct EngineBench: ParsableCommand {
         let cells = grid.perCell()
         let viaVectors = grid.aggregate(vectors)
         let disagreement = zip(cells, viaVectors).map { abs($0 - $1) / max(1, abs($0)) }.max() ?? 0
-        Self.log(String(format: "MR1 grid of %d option positions (%d distinct): %.1f µs per cell, %.1f µs with vectors cold, %.2f µs warm (methods agree to %.1e)",
-            grid.rows.count, vectors.count, perCell * 1e6, cold * 1e6, warm * 1e6, disagreement))
+        Self.log(
+            String(
+                format:
+                    "MR1 grid of %d option positions (%d distinct): %.1f µs per cell, %.1f µs with vectors cold, %.2f µs warm (methods agree to %.1e)",
+                grid.rows.count, vectors.count, perCell * 1e6, cold * 1e6, warm * 1e6, disagreement))
         report.add("gridPerCellSeconds", perCell, exact: true)
         report.add("gridVectorsColdSeconds", cold, exact: true)
         report.add("gridVectorsWarmSeconds", warm, exact: true)
@@ -204,10 +214,11 @@ struct BenchUniverse {
             indices["\(coin)-USD"] = spot
             func add(_ id: String, contractValue: Double, mark: MarkQuote) {
                 guard let instrumentID = InstrumentID(id) else { return }
-                instruments.append(Instrument(
-                    id: instrumentID, contractValue: contractValue, contractMultiplier: 1,
-                    settleCurrency: instrumentID.margining == .linear ? instrumentID.quoteCurrency : coin, tickSize: spot / 100_000,
-                    lotSize: 1, minimumSize: 1))
+                instruments.append(
+                    Instrument(
+                        id: instrumentID, contractValue: contractValue, contractMultiplier: 1,
+                        settleCurrency: instrumentID.margining == .linear ? instrumentID.quoteCurrency : coin, tickSize: spot / 100_000,
+                        lotSize: 1, minimumSize: 1))
                 marks[id] = mark
             }
             add("\(coin)-USDT-SWAP", contractValue: 1, mark: MarkQuote(markPrice: spot / 0.9998 * 1.0001))
@@ -221,8 +232,10 @@ struct BenchUniverse {
                     let strike = (spot * multiple * 100).rounded() / 100
                     let strikeText = DecimalText.format(strike)
                     for kind in ["C", "P"] {
-                        add("\(coin)-USD-\(date)-\(strikeText)-\(kind)", contractValue: 1,
-                            mark: MarkQuote(markVolatility: 0.5 + 0.3 * abs(multiple - 1) + 0.1 * Double(position % 3), forwardUSD: forward))
+                        add(
+                            "\(coin)-USD-\(date)-\(strikeText)-\(kind)", contractValue: 1,
+                            mark: MarkQuote(markVolatility: 0.5 + 0.3 * abs(multiple - 1) + 0.1 * Double(position % 3), forwardUSD: forward)
+                        )
                     }
                 }
             }
@@ -286,15 +299,17 @@ struct BenchUniverse {
         for _ in 0..<count {
             let index = Int(options[Int(generator.next() % UInt64(options.count))])
             let risk = table.risks[index]
-            guard let instrumentMarket = risk?.market, let option = instrumentMarket.option, let strike = instrumentMarket.instrument.id.strikeUSD,
+            guard let instrumentMarket = risk?.market, let option = instrumentMarket.option,
+                let strike = instrumentMarket.instrument.id.strikeUSD,
                 let kind = instrumentMarket.instrument.id.optionKind
             else { continue }
             let tier = parameters.derivativeParameters(for: instrumentMarket.instrument.underlying)
-            rows.append(MR1Grid.Row(
-                instrument: index, call: kind == .call, forward: option.forwardUSD, strike: strike, years: option.timeToExpiryYears,
-                discount: option.discountFactor, index: instrumentMarket.indexUSD, moves: ScenarioLayout(tier).mr1Moves,
-                volatilities: parameters.stateVolatilities(option.volatility, timeToExpiryYears: option.timeToExpiryYears),
-                baseVolatility: option.volatility, size: Double(Int(generator.next() % 100) - 50) + 0.5))
+            rows.append(
+                MR1Grid.Row(
+                    instrument: index, call: kind == .call, forward: option.forwardUSD, strike: strike, years: option.timeToExpiryYears,
+                    discount: option.discountFactor, index: instrumentMarket.indexUSD, moves: ScenarioLayout(tier).mr1Moves,
+                    volatilities: parameters.stateVolatilities(option.volatility, timeToExpiryYears: option.timeToExpiryYears),
+                    baseVolatility: option.volatility, size: Double(Int(generator.next() % 100) - 50) + 0.5))
         }
         return MR1Grid(rows: rows)
     }
@@ -328,11 +343,13 @@ struct MR1Grid {
     /// The 21 cells of one row, per unit size (22 Black-76 prices).
     static func cells(_ row: Row, into output: inout [Double], at offset: Int, scale: Double) {
         let kind: OptionKind = row.call ? .call : .put
-        let base = Black76.price(kind, forward: row.forward, strike: row.strike, volatility: row.baseVolatility, timeToExpiryYears: row.years,
+        let base = Black76.price(
+            kind, forward: row.forward, strike: row.strike, volatility: row.baseVolatility, timeToExpiryYears: row.years,
             discountFactor: row.discount)
         for (state, volatility) in row.volatilities.enumerated() {
             for (move, shift) in row.moves.enumerated() {
-                let value = Black76.price(kind, forward: row.forward + shift * row.index, strike: row.strike, volatility: volatility,
+                let value = Black76.price(
+                    kind, forward: row.forward + shift * row.index, strike: row.strike, volatility: volatility,
                     timeToExpiryYears: row.years, discountFactor: row.discount)
                 output[offset + state * ScenarioLayout.mr1MoveCount + move] += scale * (value - base)
             }
@@ -388,14 +405,20 @@ struct MR1Grid {
     func json(cells: [Double]) -> JSONValue {
         .object([
             ("engineCells", .array(cells.map(JSONValue.decimal))),
-            ("rows", .array(rows.map { row in
-                .object([
-                    ("call", .bool(row.call)), ("forward", .decimal(row.forward)), ("strike", .decimal(row.strike)), ("years", .decimal(row.years)),
-                    ("discount", .decimal(row.discount)), ("index", .decimal(row.index)), ("size", .decimal(row.size)),
-                    ("baseVolatility", .decimal(row.baseVolatility)),
-                    ("moves", .array(row.moves.map(JSONValue.decimal))), ("volatilities", .array(row.volatilities.map(JSONValue.decimal))),
-                ])
-            })),
+            (
+                "rows",
+                .array(
+                    rows.map { row in
+                        .object([
+                            ("call", .bool(row.call)), ("forward", .decimal(row.forward)), ("strike", .decimal(row.strike)),
+                            ("years", .decimal(row.years)),
+                            ("discount", .decimal(row.discount)), ("index", .decimal(row.index)), ("size", .decimal(row.size)),
+                            ("baseVolatility", .decimal(row.baseVolatility)),
+                            ("moves", .array(row.moves.map(JSONValue.decimal))),
+                            ("volatilities", .array(row.volatilities.map(JSONValue.decimal))),
+                        ])
+                    })
+            ),
         ])
     }
 }

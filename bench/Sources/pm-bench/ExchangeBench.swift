@@ -33,7 +33,9 @@ struct ExchangeBench: AsyncParsableCommand {
         guard !sizes.isEmpty, sizes.allSatisfy({ $0 >= Self.groupSize }) else {
             throw ValidationError("--accounts takes counts of at least \(Self.groupSize)")
         }
-        let base = directory.map { URL(fileURLWithPath: $0) } ?? FileManager.default.temporaryDirectory
+        let base =
+            directory.map { URL(fileURLWithPath: $0) }
+            ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("pm-bench-\(ProcessInfo.processInfo.processIdentifier)")
         try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
         defer { if directory == nil { try? FileManager.default.removeItem(at: base) } }
@@ -58,7 +60,8 @@ struct ExchangeBench: AsyncParsableCommand {
 
         // The group, through the API, on the database that will hold the population.
         let clock = BenchClock(market.valuationTime.rawValue)
-        let user = try await Population.group(path: path, secrets: secrets, catalog: catalog, parameters: parameters, market: market, clock: clock)
+        let user = try await Population.group(
+            path: path, secrets: secrets, catalog: catalog, parameters: parameters, market: market, clock: clock)
         let cloneSeconds = try EngineBench.timeThrowing { try Population.clone(path: path, groups: groups) }
         EngineBench.log(String(format: "population cloned in SQL: %.1f s", cloneSeconds))
 
@@ -88,19 +91,23 @@ struct ExchangeBench: AsyncParsableCommand {
         func next(_ move: Double, only coin: String? = nil, advance: Int64) throws -> MarketSnapshot {
             time += advance
             let moved = try current.shocked(by: move, onlyCoin: coin)
-            current = try MarketSnapshot(valuationTime: UnixMillis(time), indices: moved.indices, usdRate: moved.usdRate, marks: moved.marks)
+            current = try MarketSnapshot(
+                valuationTime: UnixMillis(time), indices: moved.indices, usdRate: moved.usdRate, marks: moved.marks)
             return current
         }
         // Stay clear of funding hours for the first ticks: the shipped market is at 17:31, the next funding at 00:00.
         let full = try next(0.005, advance: hour)
         var report = try await exchange.advance(to: market)
         let fullTick = try await EngineBench.timeAsync { report = try await exchange.advance(to: full) }
-        EngineBench.log(String(format: "full tick: %.3f s, %d accounts re-margined, %d liquidated", fullTick, report.remarginedAccounts,
-            report.liquidatedAccounts.count) + Self.phases(report))
+        EngineBench.log(
+            String(
+                format: "full tick: %.3f s, %d accounts re-margined, %d liquidated", fullTick, report.remarginedAccounts,
+                report.liquidatedAccounts.count) + Self.phases(report))
 
         let ethOnly = try next(-0.01, only: "ETH", advance: 0)
         let ethTick = try await EngineBench.timeAsync { report = try await exchange.replaceMarket(ethOnly) }
-        EngineBench.log(String(format: "ETH-only tick: %.3f s, %d accounts re-margined", ethTick, report.remarginedAccounts) + Self.phases(report))
+        EngineBench.log(
+            String(format: "ETH-only tick: %.3f s, %d accounts re-margined", ethTick, report.remarginedAccounts) + Self.phases(report))
 
         // Signed requests during a full tick: a client sends them back to back while the tick runs.
         let during = try next(0.004, advance: hour)
@@ -122,8 +129,10 @@ struct ExchangeBench: AsyncParsableCommand {
         let tickWithRequests = Double(DispatchTime.now().uptimeNanoseconds - requestStart) / 1e9
         _ = try await running.value
         let p99 = latencies.sorted()[min(latencies.count - 1, Int(Double(latencies.count) * 0.99))]
-        EngineBench.log(String(format: "requests during a tick: %d answered in %.2f s, p99 %.2f ms, max %.2f ms", latencies.count, tickWithRequests,
-            p99, latencies.max() ?? 0))
+        EngineBench.log(
+            String(
+                format: "requests during a tick: %d answered in %.2f s, p99 %.2f ms, max %.2f ms", latencies.count, tickWithRequests,
+                p99, latencies.max() ?? 0))
 
         // A tick that crosses a funding hour: every holder of a perpetual pays or receives funding.
         let toFunding = (time / (8 * hour) + 1) * (8 * hour) + 60_000 - time
@@ -134,8 +143,9 @@ struct ExchangeBench: AsyncParsableCommand {
         // A BTC shock that liquidates the fragile accounts.
         let crash = try next(-0.08, only: "BTC", advance: 0)
         let crashTick = try await EngineBench.timeAsync { report = try await exchange.replaceMarket(crash) }
-        EngineBench.log(String(format: "BTC −8 %% shock: %.2f s, %d accounts liquidated", crashTick, report.liquidatedAccounts.count)
-            + Self.phases(report))
+        EngineBench.log(
+            String(format: "BTC −8 %% shock: %.2f s, %d accounts liquidated", crashTick, report.liquidatedAccounts.count)
+                + Self.phases(report))
 
         func seconds(_ value: Double) -> JSONValue { .number(DecimalText.format((value * 1000).rounded() / 1000)) }
         return [

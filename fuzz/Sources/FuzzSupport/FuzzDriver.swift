@@ -1,6 +1,7 @@
 import CLibFuzzer
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The entry point of every fuzz target: hands the command line and the target's one-input function to libFuzzer's

@@ -44,7 +44,9 @@ public enum OutputCheck {
             guard !textKeys.contains(key) else { return }
             if isNonFiniteWord(text) { fail("\(path()): \(key) is \"\(text)\"") }
             if isNumberText(text) {
-                guard let number = Double(text), number.isFinite else { fail("\(path()): \(key) is the non-finite number \"\(text.prefix(80))\"") }
+                guard let number = Double(text), number.isFinite else {
+                    fail("\(path()): \(key) is the non-finite number \"\(text.prefix(80))\"")
+                }
             }
         case .array(let items):
             for item in items { scan(item, key: key, path: path) }
@@ -52,7 +54,9 @@ public enum OutputCheck {
             for member in object.members {
                 // Keys such as the spot moves of `mr1Scenarios` are numbers too.
                 if isNonFiniteWord(member.key) { fail("\(path()): key \"\(member.key)\"") }
-                if isNumberText(member.key), !(Double(member.key)?.isFinite ?? false) { fail("\(path()): key \"\(member.key)\" is not finite") }
+                if isNumberText(member.key), !(Double(member.key)?.isFinite ?? false) {
+                    fail("\(path()): key \"\(member.key)\" is not finite")
+                }
                 scan(member.value, key: member.key, path: path)
             }
         }

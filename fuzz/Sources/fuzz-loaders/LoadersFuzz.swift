@@ -20,10 +20,14 @@ enum Shipped {
     /// Portfolios the shipped market prices, for a fuzzed parameter set or catalog: a hedged BTC book with
     /// options and futures (examples/btc-hedged.json), and a multi-coin book with both stablecoins (MR9).
     static let requests: [JSONValue] = [
-        portfolio([("BTC-USDT-SWAP", "-50"), ("BTC-USD-260327-90000-C", "-100"), ("BTC-USD-260327-80000-P", "100"), ("BTC-USD-260626", "200")],
+        portfolio(
+            [("BTC-USDT-SWAP", "-50"), ("BTC-USD-260327-90000-C", "-100"), ("BTC-USD-260327-80000-P", "100"), ("BTC-USD-260626", "200")],
             assets: [("USDT", "60000"), ("BTC", "0.8")]),
-        portfolio([("ETH-USDT-260327", "500"), ("ETH-USDC-SWAP", "-300"), ("SOL-USD-SWAP", "40"), ("AVAX-USDT-SWAP", "-900"),
-                   ("BTC-USD-260327-80000-P", "-20")],
+        portfolio(
+            [
+                ("ETH-USDT-260327", "500"), ("ETH-USDC-SWAP", "-300"), ("SOL-USD-SWAP", "40"), ("AVAX-USDT-SWAP", "-900"),
+                ("BTC-USD-260327-80000-P", "-20"),
+            ],
             assets: [("USDC", "40000"), ("USDT", "-5000"), ("ETH", "3")]),
     ]
 
@@ -59,7 +63,10 @@ func run(_ bytes: UnsafeBufferPointer<UInt8>) {
     switch selector % 3 {
     case 0:
         let market: MarketSnapshot
-        do { market = try MarketSnapshot(bytes: document) } catch { OutputCheck.check(error); return }
+        do { market = try MarketSnapshot(bytes: document) } catch {
+            OutputCheck.check(error)
+            return
+        }
         // Positions on the first instruments the snapshot marks that the shipped catalog lists, alternately
         // long and short; balances in the stablecoins and the first coin it prices.
         var positions: [(String, String)] = []
@@ -75,11 +82,15 @@ func run(_ bytes: UnsafeBufferPointer<UInt8>) {
             if assets.count == 3 { break }
         }
         let shock = selector / 3 % 2 == 1 ? "-0.5" : nil
-        margin(Shipped.portfolio(positions, assets: assets, idxVol: shock), catalog: Shipped.catalog, market: market,
+        margin(
+            Shipped.portfolio(positions, assets: assets, idxVol: shock), catalog: Shipped.catalog, market: market,
             parameters: Shipped.parameters, "fuzzed market")
     case 1:
         let parameters: MarginParameters
-        do { parameters = try MarginParameters(bytes: document) } catch { OutputCheck.check(error); return }
+        do { parameters = try MarginParameters(bytes: document) } catch {
+            OutputCheck.check(error)
+            return
+        }
         var request = Shipped.requests[Int(selector / 3) % Shipped.requests.count]
         if case .object(var object) = request, object["paramsId"] == nil {
             object["paramsId"] = .string(parameters.id)
@@ -88,14 +99,18 @@ func run(_ bytes: UnsafeBufferPointer<UInt8>) {
         margin(request, catalog: Shipped.catalog, market: Shipped.market, parameters: parameters, "fuzzed parameters")
     default:
         let catalog: InstrumentCatalog
-        do { catalog = try InstrumentCatalog(bytes: document) } catch { OutputCheck.check(error); return }
+        do { catalog = try InstrumentCatalog(bytes: document) } catch {
+            OutputCheck.check(error)
+            return
+        }
         // Positions on the first derivatives of the catalog that the shipped market marks.
         var positions: [(String, String)] = []
         for instrument in catalog.instruments where instrument.isDerivative && Shipped.market.marks[instrument.id.rawValue] != nil {
             positions.append((instrument.id.rawValue, positions.count % 2 == 0 ? "3" : "-2"))
             if positions.count == 4 { break }
         }
-        margin(Shipped.portfolio(positions, assets: [("USDT", "20000")]), catalog: catalog, market: Shipped.market,
+        margin(
+            Shipped.portfolio(positions, assets: [("USDT", "20000")]), catalog: catalog, market: Shipped.market,
             parameters: Shipped.parameters, "fuzzed catalog")
     }
 }

@@ -132,20 +132,31 @@ func run(_ bytes: UnsafeBufferPointer<UInt8>) {
     var placeholders = 0
     for (name, value) in raw.headers {
         switch value {
-        case "$KEY": raw.headers[name] = fixture.apiKey; placeholders += name == "ok-access-key" ? 1 : 0
-        case "$PASS": raw.headers[name] = fixture.passphrase; placeholders += name == "ok-access-passphrase" ? 1 : 0
-        case "$TS": raw.headers[name] = serverNowText; placeholders += name == "ok-access-timestamp" ? 1 : 0
+        case "$KEY":
+            raw.headers[name] = fixture.apiKey
+            placeholders += name == "ok-access-key" ? 1 : 0
+        case "$PASS":
+            raw.headers[name] = fixture.passphrase
+            placeholders += name == "ok-access-passphrase" ? 1 : 0
+        case "$TS":
+            raw.headers[name] = serverNowText
+            placeholders += name == "ok-access-timestamp" ? 1 : 0
         default: break
         }
     }
     let timestamp = raw.headers["ok-access-timestamp"] ?? ""
     let signed = okxSignature(secret: fixture.secret, timestamp: timestamp, method: raw.method, requestPath: raw.target, body: raw.body)
     let decodedTarget = raw.target.removingPercentEncoding ?? raw.target
-    let signedDecoded = okxSignature(secret: fixture.secret, timestamp: timestamp, method: raw.method, requestPath: decodedTarget, body: raw.body)
+    let signedDecoded = okxSignature(
+        secret: fixture.secret, timestamp: timestamp, method: raw.method, requestPath: decodedTarget, body: raw.body)
     for (name, value) in raw.headers {
         switch value {
-        case "$SIGN": raw.headers[name] = signed; placeholders += name == "ok-access-sign" ? 1 : 0
-        case "$SIGND": raw.headers[name] = signedDecoded; placeholders += name == "ok-access-sign" ? 1 : 0
+        case "$SIGN":
+            raw.headers[name] = signed
+            placeholders += name == "ok-access-sign" ? 1 : 0
+        case "$SIGND":
+            raw.headers[name] = signedDecoded
+            placeholders += name == "ok-access-sign" ? 1 : 0
         default: break
         }
     }
@@ -166,14 +177,15 @@ func run(_ bytes: UnsafeBufferPointer<UInt8>) {
         let body = try request.jsonBody()
         OutputCheck.check(body, "body", scanNumbers: false)
     } catch let error as OKXError {
-        guard error.code == "50002", error.httpStatus == 400 else { OutputCheck.fail("the body was refused with \(error)") }
+        guard error.code == .jsonSyntax, error.httpStatus == 400 else { OutputCheck.fail("the body was refused with \(error)") }
         OutputCheck.check(APIResponse.error(error).envelope, "body error envelope")
     } catch {
         OutputCheck.fail("jsonBody threw \(error)")
     }
 
     // Authentication on a fresh API (no replay memory), at a fixed server time.
-    let api = SandboxAPI(exchange: fixture.exchange, adminToken: "fuzz-admin-token", timestampWindowSeconds: Int(window / 1000),
+    let api = SandboxAPI(
+        exchange: fixture.exchange, adminToken: "fuzz-admin-token", timestampWindowSeconds: Int(window / 1000),
         rateLimitPerSecond: 1e9, clock: { serverNow })
     let outcome: Result<(uid: String, permissions: Set<String>), any Error>
     do {
@@ -199,17 +211,21 @@ func run(_ bytes: UnsafeBufferPointer<UInt8>) {
             _ = try blocking { try await api.authenticate(request) }
             OutputCheck.fail("a replayed request was accepted")
         } catch let error as OKXError {
-            guard error.code == "50113", error.httpStatus == 401 else { OutputCheck.fail("a replay was refused with \(error)") }
+            guard error.code == .invalidSignature, error.httpStatus == 401 else { OutputCheck.fail("a replay was refused with \(error)") }
         } catch {
             OutputCheck.fail("a replay threw \(error)")
         }
     case .failure(let error as OKXError):
-        guard error.httpStatus == 401, ["50102", "50103", "50104", "50105", "50106", "50107", "50111", "50112", "50113"].contains(error.code) else {
+        guard error.httpStatus == 401,
+            ["50102", "50103", "50104", "50105", "50106", "50107", "50111", "50112", "50113"].contains(error.code.rawValue)
+        else {
             OutputCheck.fail("authentication refused with \(error)")
         }
         OutputCheck.check(APIResponse.error(error).envelope, "error envelope")
         if placeholders == 4 {
-            OutputCheck.fail("a request signed with the account's credentials was refused: \(error) \(raw.method.debugDescription) \(raw.target.debugDescription)")
+            OutputCheck.fail(
+                "a request signed with the account's credentials was refused: \(error) \(raw.method.debugDescription) \(raw.target.debugDescription)"
+            )
         }
     case .failure(let error):
         OutputCheck.fail("authentication threw \(error)")

@@ -56,7 +56,8 @@ public struct DerivePM2GoldenCase: Sendable {
     public static let smallValue = 1e-10
     /// Cases Derive's harness does not run, with its reason.
     public static let harnessSkips: [String: String] = [
-        "test_67_misc_skew_scenario_with_spot_move": "commented out in Derive's harness (\"Invalid param setup\": a skew scenario with a spot move)",
+        "test_67_misc_skew_scenario_with_spot_move":
+            "commented out in Derive's harness (\"Invalid param setup\": a skew scenario with a spot move)"
     ]
     /// The near-expiry window of the harness's forward split (`30 minutes`).
     public static let harnessForwardSplitSeconds: Int64 = 1800
@@ -87,23 +88,26 @@ public struct DerivePM2GoldenCase: Sendable {
     public func check() throws(EngineError) -> (result: DerivePM2Result, comparisons: [Comparison]) {
         let result = try DerivePM2Margin.compute(portfolio, parameters: parameters)
         var comparisons = [
-            Comparison(quantity: "CollateralMTM", actual: result.collateralValueUSD, expected: expected.collateralValueUSD, tolerance: .absolute),
+            Comparison(
+                quantity: "CollateralMTM", actual: result.collateralValueUSD, expected: expected.collateralValueUSD, tolerance: .absolute),
             Comparison(quantity: "OptionMTM", actual: result.optionValueUSD, expected: expected.optionValueUSD, tolerance: .relative),
         ]
         for (index, (scenario, expectedPnL)) in zip(result.scenarios, expected.scenarioPnLUSD).enumerated() {
             let small = Swift.abs(scenario.pnlUSD) < Self.smallValue || Swift.abs(expectedPnL) < Self.smallValue
-            comparisons.append(Comparison(
-                quantity: "scenario[\(index)] \(scenario.scenario.label)", actual: scenario.pnlUSD, expected: expectedPnL,
-                tolerance: small ? .absolute : .relative))
+            comparisons.append(
+                Comparison(
+                    quantity: "scenario[\(index)] \(scenario.scenario.label)", actual: scenario.pnlUSD, expected: expectedPnL,
+                    tolerance: small ? .absolute : .relative))
         }
         // forge's assertApproxEqRel demands equality when the expected value is 0; a Double cannot, so a
         // figure below 1e-10 is compared absolutely, as the scenario P&Ls are.
         for (quantity, actual, expectedValue) in [
             ("MM", result.maintenanceMarginUSD, expected.maintenanceMarginUSD), ("IM", result.initialMarginUSD, expected.initialMarginUSD),
         ] {
-            comparisons.append(Comparison(
-                quantity: quantity, actual: actual, expected: expectedValue,
-                tolerance: Swift.abs(expectedValue) < Self.smallValue ? .absolute : .relative))
+            comparisons.append(
+                Comparison(
+                    quantity: quantity, actual: actual, expected: expectedValue,
+                    tolerance: Swift.abs(expectedValue) < Self.smallValue ? .absolute : .relative))
         }
         if Swift.abs(expected.optionValueUSD) < Self.smallValue { comparisons[1].tolerance = .absolute }
         return (result, comparisons)
@@ -115,10 +119,11 @@ public struct DerivePM2GoldenCase: Sendable {
         var scenarios: [DerivePM2Scenario] = []
         for entry in try root.required("Scenarios").elements() {
             let direction = try entry.required("VolShockDirection").oneOf(DerivePM2VolShock.allCases.map(\.deriveName))
-            scenarios.append(DerivePM2Scenario(
-                spotShock: try number(entry.required("SpotShock")),
-                volShock: DerivePM2VolShock.allCases.first { $0.deriveName == direction } ?? .none,
-                dampeningFactor: try number(entry.required("DampeningFactor"))))
+            scenarios.append(
+                DerivePM2Scenario(
+                    spotShock: try number(entry.required("SpotShock")),
+                    volShock: DerivePM2VolShock.allCases.first { $0.deriveName == direction } ?? .none,
+                    dampeningFactor: try number(entry.required("DampeningFactor"))))
         }
         let vol = try root.required("VolShock")
         let skew = try root.required("SkewShock")
@@ -146,11 +151,13 @@ public struct DerivePM2GoldenCase: Sendable {
                 shortBaseStaticDiscount: try number(margin.required("BASE_STATIC_DISCOUNT_NEG")),
                 longBaseStaticDiscount: try number(margin.required("BASE_STATIC_DISCOUNT"))),
             basisContingency: .init(
-                scenarioSpotUp: try number(basis.required("SCENARIO_SPOT_UP")), scenarioSpotDown: try number(basis.required("SCENARIO_SPOT_DOWN")),
+                scenarioSpotUp: try number(basis.required("SCENARIO_SPOT_UP")),
+                scenarioSpotDown: try number(basis.required("SCENARIO_SPOT_DOWN")),
                 basisContAddFactor: try number(basis.required("BASIS_CONT_ADD_FACTOR")),
                 basisContMultFactor: try number(basis.required("BASIS_CONT_MULT_FACTOR"))),
             otherContingency: .init(
-                pegLossThreshold: try number(other.required("PEG_LOSS_THRESHOLD")), pegLossFactor: try number(other.required("PEG_LOSS_FACTOR")),
+                pegLossThreshold: try number(other.required("PEG_LOSS_THRESHOLD")),
+                pegLossFactor: try number(other.required("PEG_LOSS_FACTOR")),
                 confThreshold: try number(other.required("CONF_THRESHOLD")), confMargin: try number(other.required("CONF_MARGIN")),
                 mmPerpPercent: try number(other.required("MM_PERP_PERCENT")), imPerpPercent: try number(other.required("IM_PERP_PERCENT")),
                 mmOptionPercent: try number(other.required("MM_OPTION_PERCENT")),
@@ -175,7 +182,9 @@ public struct DerivePM2GoldenCase: Sendable {
                 let seconds = try entry.required("FeedExpiry").int64()
                 let svi = try entry.required("SVIparam").elements()
                 guard svi.count == 7 else {
-                    throw .invalidField(path: "\(entry.path).SVIparam", value: entry.value.excerpt, reason: "must hold 7 values [a, b, rho, m, sigma, forward, tau]")
+                    throw .invalidField(
+                        path: "\(entry.path).SVIparam", value: entry.value.excerpt,
+                        reason: "must hold 7 values [a, b, rho, m, sigma, forward, tau]")
                 }
                 feeds[seconds] = Feed(
                     forward: try number(entry.required("Forward")), forwardConfidence: try number(entry.required("ForwardConfidence")),
@@ -197,7 +206,8 @@ public struct DerivePM2GoldenCase: Sendable {
                 }
                 let strike = try number(entry.required("Strike"))
                 let option = DerivePM2Portfolio.Option(
-                    strikeUSD: strike, kind: try flag(entry.required("IsCall")) ? .call : .put, amountCoins: try number(entry.required("Amount")),
+                    strikeUSD: strike, kind: try flag(entry.required("IsCall")) ? .call : .put,
+                    amountCoins: try number(entry.required("Amount")),
                     volatility: try feed.svi.volatility(strike: strike, path: "\(feed.path).SVIparam"),
                     volatilityConfidence: feed.volatilityConfidence, source: entry.path)
                 if let index = expiryIndex[seconds] {
@@ -206,9 +216,12 @@ public struct DerivePM2GoldenCase: Sendable {
                     let split = DerivePM2Portfolio.Expiry.splitForward(
                         feed.forward, secondsToExpiry: seconds, splitSeconds: harnessForwardSplitSeconds)
                     expiryIndex[seconds] = expiries.count
-                    expiries.append(DerivePM2Portfolio.Expiry(
-                        secondsToExpiry: seconds, forwardFixedUSD: split.fixedUSD, forwardVariableUSD: split.variableUSD, rate: feed.rate,
-                        forwardConfidence: feed.forwardConfidence, rateConfidence: feed.rateConfidence, options: [option], source: feed.path))
+                    expiries.append(
+                        DerivePM2Portfolio.Expiry(
+                            secondsToExpiry: seconds, forwardFixedUSD: split.fixedUSD, forwardVariableUSD: split.variableUSD,
+                            rate: feed.rate,
+                            forwardConfidence: feed.forwardConfidence, rateConfidence: feed.rateConfidence, options: [option],
+                            source: feed.path))
                 }
             }
         }
@@ -219,13 +232,18 @@ public struct DerivePM2GoldenCase: Sendable {
                 let haircuts = DerivePM2CollateralHaircuts(
                     isRiskCancelling: try flag(entry.required("IsRiskCancelling")), mmHaircut: try number(entry.required("MMHaircut")),
                     imHaircut: try number(entry.required("IMHaircut")))
-                guard haircuts.mmHaircut >= 0, haircuts.imHaircut >= 0, haircuts.mmHaircut <= 1, haircuts.mmHaircut + haircuts.imHaircut <= 1 else {
-                    throw .invalidField(path: entry.path, value: "", reason: "haircuts must satisfy 0 ≤ MMHaircut ≤ 1 and MMHaircut + IMHaircut ≤ 1")
+                guard haircuts.mmHaircut >= 0, haircuts.imHaircut >= 0, haircuts.mmHaircut <= 1,
+                    haircuts.mmHaircut + haircuts.imHaircut <= 1
+                else {
+                    throw .invalidField(
+                        path: entry.path, value: "", reason: "haircuts must satisfy 0 ≤ MMHaircut ≤ 1 and MMHaircut + IMHaircut ≤ 1")
                 }
-                collaterals.append(DerivePM2Portfolio.Collateral(
-                    name: try entry.required("Name").string(), amount: try number(entry.required("Amount")),
-                    priceUSD: try number(entry.required("Price")), confidence: try number(entry.required("Confidence")), haircuts: haircuts,
-                    source: entry.path))
+                collaterals.append(
+                    DerivePM2Portfolio.Collateral(
+                        name: try entry.required("Name").string(), amount: try number(entry.required("Amount")),
+                        priceUSD: try number(entry.required("Price")), confidence: try number(entry.required("Confidence")),
+                        haircuts: haircuts,
+                        source: entry.path))
             }
         }
         // PMRM_2 fills collateral from the last, as it does options.
@@ -235,12 +253,14 @@ public struct DerivePM2GoldenCase: Sendable {
         let perpCoins = try number(root.required("NumPerps"))
         if perpCoins != 0 {
             perp = DerivePM2Portfolio.Perp(
-                positionCoins: perpCoins, priceUSD: try number(root.required("PerpPrice")), confidence: try number(root.required("PerpConfidence")),
+                positionCoins: perpCoins, priceUSD: try number(root.required("PerpPrice")),
+                confidence: try number(root.required("PerpConfidence")),
                 unrealisedValueUSD: try number(root.required("UnrealisedPerpPNL")) + number(root.required("UnrealisedFunding")),
                 source: "\(root.path).NumPerps")
         }
         return DerivePM2Portfolio(
-            underlying: root.path, spotUSD: try number(root.required("SpotPrice")), spotConfidence: try number(root.required("SpotConfidence")),
+            underlying: root.path, spotUSD: try number(root.required("SpotPrice")),
+            spotConfidence: try number(root.required("SpotConfidence")),
             stablePriceUSD: try number(root.required("StablePrice")), cashUSD: try number(root.required("Cash")), perp: perp,
             expiries: expiries, collaterals: collaterals)
     }

@@ -155,7 +155,8 @@ public enum DerivePM2Margin {
             let notionalShortsUSD = risk.nakedShortCoins * portfolio.spotUSD
             contingencies.optionMM += notionalShortsUSD * parameters.otherContingency.mmOptionPercent
             contingencies.optionIM += notionalShortsUSD * parameters.otherContingency.imOptionPercent
-            contingencies.oracleIM += confidenceContingency(risk.minimumConfidence, notionalUSD: risk.netOptionsCoins * portfolio.spotUSD, parameters)
+            contingencies.oracleIM += confidenceContingency(
+                risk.minimumConfidence, notionalUSD: risk.netOptionsCoins * portfolio.spotUSD, parameters)
             expiries.append(risk)
         }
 
@@ -167,7 +168,8 @@ public enum DerivePM2Margin {
             collateralValue += value
             contingencies.collateralMM += value * collateral.haircuts.mmHaircut
             contingencies.collateralIM += value * collateral.haircuts.imHaircut
-            contingencies.oracleIM += confidenceContingency(min(collateral.confidence, collateralBaseConfidence), notionalUSD: value, parameters)
+            contingencies.oracleIM += confidenceContingency(
+                min(collateral.confidence, collateralBaseConfidence), notionalUSD: value, parameters)
         }
         let perpValue = portfolio.perp?.unrealisedValueUSD ?? 0
         let markToMarket = perpValue + optionValue + collateralValue
@@ -242,7 +244,9 @@ public enum DerivePM2Margin {
         let vol = parameters.volShock
         let flooredSeconds = max(seconds, vol.dteFloorSeconds)
         guard flooredSeconds > 0 else {
-            throw .invalidField(path: "\(expiry.source).secondsToExpiry", value: "0", reason: "is expired while the DTE floor is 0 (division by zero in Derive)")
+            throw .invalidField(
+                path: "\(expiry.source).secondsToExpiry", value: "0",
+                reason: "is expired while the DTE floor is 0 (division by zero in Derive)")
         }
         let dteRatio = Double(thirtyDaysSeconds) / Double(flooredSeconds)
         let power = seconds <= thirtyDaysSeconds ? vol.shortTermPower : vol.longTermPower
@@ -251,9 +255,11 @@ public enum DerivePM2Margin {
         risk.volShockDown = max(0, 1 - vol.volRangeDown * multiplier)
 
         let margin = parameters.margin
-        risk.staticDiscountPositive = margin.longBaseStaticDiscount * Double.exp(-years * (rate * margin.longRateMultScale + margin.longRateAddScale))
+        risk.staticDiscountPositive =
+            margin.longBaseStaticDiscount * Double.exp(-years * (rate * margin.longRateMultScale + margin.longRateAddScale))
         risk.staticDiscountNegative = min(
-            1 / discount, margin.shortBaseStaticDiscount / Double.exp(-years * (rate * margin.shortRateMultScale + margin.shortRateAddScale)))
+            1 / discount,
+            margin.shortBaseStaticDiscount / Double.exp(-years * (rate * margin.shortRateMultScale + margin.shortRateAddScale)))
         risk.nakedShortCoins = nakedShorts(expiry.options)
         return risk
     }
@@ -301,9 +307,10 @@ public enum DerivePM2Margin {
         var total = 0.0
         for option in risk.expiry.options {
             let volatility = max(minimumVolatility, option.volatility * multiplier)
-            total += optionValue(
-                option.kind, forwardUSD: forward, strikeUSD: option.strikeUSD, volatility: volatility, years: risk.timeToExpiryYears,
-                discountFactor: risk.discountFactor) * option.amountCoins
+            total +=
+                optionValue(
+                    option.kind, forwardUSD: forward, strikeUSD: option.strikeUSD, volatility: volatility, years: risk.timeToExpiryYears,
+                    discountFactor: risk.discountFactor) * option.amountCoins
         }
         return total
     }
@@ -317,21 +324,25 @@ public enum DerivePM2Margin {
         let cap = linear ? skew.linearCBase * sqrtTau + skew.linearBaseCap : skew.absCBase * sqrtTau + skew.absBaseCap
         let kStar = max(skew.minKStar, sqrtTau * skew.widthScale * (skew.volParamStatic + sqrtTau * skew.volParamScale))
         guard kStar != 0 else {
-            throw .invalidField(path: "\(risk.expiry.source)", value: "", reason: "has k* = 0 in the skew scenario (division by zero in Derive)")
+            throw .invalidField(
+                path: "\(risk.expiry.source)", value: "", reason: "has k* = 0 in the skew scenario (division by zero in Derive)")
         }
         var total = 0.0
         for option in risk.expiry.options {
             let moneyness = option.strikeUSD / forward
             guard moneyness >= 1e-18 else {
-                throw .invalidField(path: "\(option.source).strike", value: DecimalText.format(option.strikeUSD), reason: "has no log-moneyness (Derive reverts on ln(0))")
+                throw .invalidField(
+                    path: "\(option.source).strike", value: DecimalText.format(option.strikeUSD),
+                    reason: "has no log-moneyness (Derive reverts on ln(0))")
             }
             var k = Double.log(moneyness)
             if !linear { k = Swift.abs(k) }
             let shift = k >= 0 ? min(cap, k * cap / kStar) : max(-cap, k * cap / kStar)
             let multiplier = max(1 + shift, 0)
-            total += optionValue(
-                option.kind, forwardUSD: forward, strikeUSD: option.strikeUSD, volatility: option.volatility * multiplier,
-                years: risk.timeToExpiryYears, discountFactor: risk.discountFactor) * option.amountCoins
+            total +=
+                optionValue(
+                    option.kind, forwardUSD: forward, strikeUSD: option.strikeUSD, volatility: option.volatility * multiplier,
+                    years: risk.timeToExpiryYears, discountFactor: risk.discountFactor) * option.amountCoins
         }
         return total
     }
@@ -401,13 +412,18 @@ public enum DerivePM2Margin {
 
     /// What Derive's types and reverts rule out, checked up front so that no NaN or infinity can appear.
     static func validate(_ portfolio: DerivePM2Portfolio) throws(EngineError) {
-        func finite(_ value: Double, _ path: String, nonNegative: Bool = false, positive: Bool = false, unit: Bool = false) throws(EngineError) {
+        func finite(
+            _ value: Double, _ path: String, nonNegative: Bool = false, positive: Bool = false, unit: Bool = false
+        ) throws(EngineError) {
             guard value.isFinite, Swift.abs(value) <= 1e15 else {
-                throw .invalidField(path: path, value: DecimalText.formatLenient(value), reason: "must be a finite number of magnitude at most 1e15")
+                throw .invalidField(
+                    path: path, value: DecimalText.formatLenient(value), reason: "must be a finite number of magnitude at most 1e15")
             }
             if positive, value <= 0 { throw .invalidField(path: path, value: DecimalText.format(value), reason: "must be greater than 0") }
             if nonNegative, value < 0 { throw .invalidField(path: path, value: DecimalText.format(value), reason: "must not be negative") }
-            if unit, !(0...1).contains(value) { throw .invalidField(path: path, value: DecimalText.format(value), reason: "must be a confidence between 0 and 1") }
+            if unit, !(0...1).contains(value) {
+                throw .invalidField(path: path, value: DecimalText.format(value), reason: "must be a confidence between 0 and 1")
+            }
         }
         let name = portfolio.underlying
         try finite(portfolio.spotUSD, "\(name).spot", nonNegative: true)
@@ -422,15 +438,19 @@ public enum DerivePM2Margin {
         }
         for expiry in portfolio.expiries {
             guard expiry.secondsToExpiry >= 0 else {
-                throw .invalidField(path: "\(expiry.source).secondsToExpiry", value: String(expiry.secondsToExpiry), reason: "must not be negative")
+                throw .invalidField(
+                    path: "\(expiry.source).secondsToExpiry", value: String(expiry.secondsToExpiry), reason: "must not be negative")
             }
             try finite(expiry.forwardFixedUSD, "\(expiry.source).forwardFixed", nonNegative: true)
             try finite(expiry.forwardVariableUSD, "\(expiry.source).forwardVariable", nonNegative: true)
             guard expiry.forwardUSD > 0 else {
-                throw .invalidField(path: "\(expiry.source).forward", value: DecimalText.format(expiry.forwardUSD), reason: "must be greater than 0")
+                throw .invalidField(
+                    path: "\(expiry.source).forward", value: DecimalText.format(expiry.forwardUSD), reason: "must be greater than 0")
             }
             guard expiry.rate.isFinite, Swift.abs(expiry.rate) <= 1000 else {
-                throw .invalidField(path: "\(expiry.source).rate", value: DecimalText.formatLenient(expiry.rate), reason: "must be a finite rate of magnitude at most 1000")
+                throw .invalidField(
+                    path: "\(expiry.source).rate", value: DecimalText.formatLenient(expiry.rate),
+                    reason: "must be a finite rate of magnitude at most 1000")
             }
             try finite(expiry.forwardConfidence, "\(expiry.source).forwardConfidence", unit: true)
             try finite(expiry.rateConfidence, "\(expiry.source).rateConfidence", unit: true)

@@ -192,20 +192,32 @@ public struct DerivePM2Parameters: Sendable, Equatable {
             guard ok else { throw .invalidField(path: "\(path).\(field)", value: DecimalText.format(value), reason: rule) }
         }
         let basis = basisContingency
-        try check(basis.scenarioSpotUp > 1 && basis.scenarioSpotUp < 3, "basisContingency.scenarioSpotUp", basis.scenarioSpotUp, "must be above 1 and below 3")
-        try check(basis.scenarioSpotDown >= 0 && basis.scenarioSpotDown < 1, "basisContingency.scenarioSpotDown", basis.scenarioSpotDown, "must be at least 0 and below 1")
-        try check((0...20).contains(basis.basisContMultFactor), "basisContingency.basisContMultFactor", basis.basisContMultFactor, "must be between 0 and 20")
-        try check((0...20).contains(basis.basisContAddFactor), "basisContingency.basisContAddFactor", basis.basisContAddFactor, "must be between 0 and 20")
+        try check(
+            basis.scenarioSpotUp > 1 && basis.scenarioSpotUp < 3, "basisContingency.scenarioSpotUp", basis.scenarioSpotUp,
+            "must be above 1 and below 3")
+        try check(
+            basis.scenarioSpotDown >= 0 && basis.scenarioSpotDown < 1, "basisContingency.scenarioSpotDown", basis.scenarioSpotDown,
+            "must be at least 0 and below 1")
+        try check(
+            (0...20).contains(basis.basisContMultFactor), "basisContingency.basisContMultFactor", basis.basisContMultFactor,
+            "must be between 0 and 20")
+        try check(
+            (0...20).contains(basis.basisContAddFactor), "basisContingency.basisContAddFactor", basis.basisContAddFactor,
+            "must be between 0 and 20")
 
         let other = otherContingency
-        try check((0...100).contains(other.pegLossThreshold), "otherContingency.pegLossThreshold", other.pegLossThreshold, "must be between 0 and 100")
+        try check(
+            (0...100).contains(other.pegLossThreshold), "otherContingency.pegLossThreshold", other.pegLossThreshold,
+            "must be between 0 and 100")
         try check((0...10).contains(other.pegLossFactor), "otherContingency.pegLossFactor", other.pegLossFactor, "must be between 0 and 10")
         try check((0...1).contains(other.confThreshold), "otherContingency.confThreshold", other.confThreshold, "must be between 0 and 1")
         try check((0...20).contains(other.confMargin), "otherContingency.confMargin", other.confMargin, "must be between 0 and 20")
         try check((0...3).contains(other.mmPerpPercent), "otherContingency.MMPerpPercent", other.mmPerpPercent, "must be between 0 and 3")
         try check((0...3).contains(other.imPerpPercent), "otherContingency.IMPerpPercent", other.imPerpPercent, "must be between 0 and 3")
-        try check((0...2).contains(other.mmOptionPercent), "otherContingency.MMOptionPercent", other.mmOptionPercent, "must be between 0 and 2")
-        try check((0...2).contains(other.imOptionPercent), "otherContingency.IMOptionPercent", other.imOptionPercent, "must be between 0 and 2")
+        try check(
+            (0...2).contains(other.mmOptionPercent), "otherContingency.MMOptionPercent", other.mmOptionPercent, "must be between 0 and 2")
+        try check(
+            (0...2).contains(other.imOptionPercent), "otherContingency.IMOptionPercent", other.imOptionPercent, "must be between 0 and 2")
 
         let m = margin
         try check((0.5...10).contains(m.imFactor), "margin.imFactor", m.imFactor, "must be between 0.5 and 10")
@@ -214,15 +226,21 @@ public struct DerivePM2Parameters: Sendable, Equatable {
         try check((0...10).contains(m.longRateMultScale), "margin.longRateMultScale", m.longRateMultScale, "must be between 0 and 10")
         try check((0...10).contains(m.shortRateAddScale), "margin.shortRateAddScale", m.shortRateAddScale, "must be between 0 and 10")
         try check((0...10).contains(m.longRateAddScale), "margin.longRateAddScale", m.longRateAddScale, "must be between 0 and 10")
-        try check((0...4).contains(m.shortBaseStaticDiscount), "margin.shortBaseStaticDiscount", m.shortBaseStaticDiscount, "must be between 0 and 4")
-        try check((0...4).contains(m.longBaseStaticDiscount), "margin.longBaseStaticDiscount", m.longBaseStaticDiscount, "must be between 0 and 4")
+        try check(
+            (0...4).contains(m.shortBaseStaticDiscount), "margin.shortBaseStaticDiscount", m.shortBaseStaticDiscount,
+            "must be between 0 and 4")
+        try check(
+            (0...4).contains(m.longBaseStaticDiscount), "margin.longBaseStaticDiscount", m.longBaseStaticDiscount, "must be between 0 and 4"
+        )
 
         let v = volShock
         try check((0...10).contains(v.volRangeUp), "volShock.volRangeUp", v.volRangeUp, "must be between 0 and 10")
         try check((0...10).contains(v.volRangeDown), "volShock.volRangeDown", v.volRangeDown, "must be between 0 and 10")
         try check(v.shortTermPower <= 10, "volShock.shortTermPower", v.shortTermPower, "must be at most 10")
         try check(v.longTermPower <= 10, "volShock.longTermPower", v.longTermPower, "must be at most 10")
-        try check((0...400 * 86_400).contains(v.dteFloorSeconds), "volShock.dteFloor", Double(v.dteFloorSeconds), "must be between 0 and 400 days")
+        try check(
+            (0...400 * 86_400).contains(v.dteFloorSeconds), "volShock.dteFloor", Double(v.dteFloorSeconds), "must be between 0 and 400 days"
+        )
         try check((0...20).contains(v.minVolUpShock), "volShock.minVolUpShock", v.minVolUpShock, "must be between 0 and 20")
 
         let s = skewShock
@@ -241,24 +259,32 @@ public struct DerivePM2Parameters: Sendable, Equatable {
         var seenSkew = Set<DerivePM2VolShock>()
         for (index, scenario) in scenarios.enumerated() {
             let field = "scenarios[\(index)]"
-            try check(scenario.spotShock >= 0 && scenario.spotShock <= 100, "\(field).spotShock", scenario.spotShock, "must be between 0 and 100 (ours: Derive's bound is the uint range)")
-            try check(scenario.dampeningFactor >= 0 && scenario.dampeningFactor <= 100, "\(field).dampeningFactor", scenario.dampeningFactor,
+            try check(
+                scenario.spotShock >= 0 && scenario.spotShock <= 100, "\(field).spotShock", scenario.spotShock,
+                "must be between 0 and 100 (ours: Derive's bound is the uint range)")
+            try check(
+                scenario.dampeningFactor >= 0 && scenario.dampeningFactor <= 100, "\(field).dampeningFactor", scenario.dampeningFactor,
                 "must be between 0 and 100 (ours: Derive's bound is the uint range)")
             if scenario.volShock.isSkew {
                 guard seenSkew.insert(scenario.volShock).inserted else {
-                    throw .invalidField(path: "\(path).\(field).volShock", value: scenario.volShock.rawValue, reason: "appears twice (Derive allows one of each skew scenario)")
+                    throw .invalidField(
+                        path: "\(path).\(field).volShock", value: scenario.volShock.rawValue,
+                        reason: "appears twice (Derive allows one of each skew scenario)")
                 }
                 try check(scenario.spotShock == 1, "\(field).spotShock", scenario.spotShock, "must be 1 in a skew scenario")
             }
         }
         guard forwardSplitSeconds >= 0, forwardSplitSeconds <= 86_400 else {
-            throw .invalidField(path: "\(path).forwardSplitSeconds", value: String(forwardSplitSeconds), reason: "must be between 0 and 86400")
+            throw .invalidField(
+                path: "\(path).forwardSplitSeconds", value: String(forwardSplitSeconds), reason: "must be between 0 and 86400")
         }
         for (kind, table) in [("baseCollateral", baseCollateral), ("otherCollateral", otherCollateral)] {
             for (currency, haircuts) in table.sorted(by: { $0.key < $1.key }) {
                 let field = "\(kind).\(currency)"
-                try check(haircuts.mmHaircut >= 0 && haircuts.mmHaircut <= 1, "\(field).mmHaircut", haircuts.mmHaircut, "must be between 0 and 1")
-                try check(haircuts.imHaircut >= 0 && haircuts.mmHaircut + haircuts.imHaircut <= 1, "\(field).imHaircut", haircuts.imHaircut,
+                try check(
+                    haircuts.mmHaircut >= 0 && haircuts.mmHaircut <= 1, "\(field).mmHaircut", haircuts.mmHaircut, "must be between 0 and 1")
+                try check(
+                    haircuts.imHaircut >= 0 && haircuts.mmHaircut + haircuts.imHaircut <= 1, "\(field).imHaircut", haircuts.imHaircut,
                     "must be at least 0 with mmHaircut + imHaircut at most 1")
             }
         }
@@ -289,9 +315,10 @@ extension DerivePM2Parameters {
         for entry in try root.required("scenarios").elements() {
             try entry.rejectUnknownKeys(["spotShock", "volShock", "dampeningFactor"])
             let shock = try entry.required("volShock").oneOf(DerivePM2VolShock.allCases.map(\.rawValue))
-            scenarios.append(DerivePM2Scenario(
-                spotShock: try entry.required("spotShock").double(), volShock: DerivePM2VolShock(rawValue: shock) ?? .none,
-                dampeningFactor: try entry.required("dampeningFactor").double()))
+            scenarios.append(
+                DerivePM2Scenario(
+                    spotShock: try entry.required("spotShock").double(), volShock: DerivePM2VolShock(rawValue: shock) ?? .none,
+                    dampeningFactor: try entry.required("dampeningFactor").double()))
         }
 
         func group(_ key: String, _ fields: [String], integers: Set<String> = []) throws(EngineError) -> [String: Double] {
@@ -304,18 +331,24 @@ extension DerivePM2Parameters {
         }
         let vol = try group(
             "volShock", ["volRangeUp", "volRangeDown", "shortTermPower", "longTermPower", "minVolUpShock"], integers: ["dteFloorSeconds"])
-        let skew = try group("skewShock", [
-            "linearBaseCap", "absBaseCap", "linearCBase", "absCBase", "minKStar", "widthScale", "volParamStatic", "volParamScale",
-        ])
-        let margin = try group("margin", [
-            "imFactor", "mmFactor", "shortRateMultScale", "longRateMultScale", "shortRateAddScale", "longRateAddScale",
-            "shortBaseStaticDiscount", "longBaseStaticDiscount",
-        ])
+        let skew = try group(
+            "skewShock",
+            [
+                "linearBaseCap", "absBaseCap", "linearCBase", "absCBase", "minKStar", "widthScale", "volParamStatic", "volParamScale",
+            ])
+        let margin = try group(
+            "margin",
+            [
+                "imFactor", "mmFactor", "shortRateMultScale", "longRateMultScale", "shortRateAddScale", "longRateAddScale",
+                "shortBaseStaticDiscount", "longBaseStaticDiscount",
+            ])
         let basis = try group("basisContingency", ["scenarioSpotUp", "scenarioSpotDown", "basisContAddFactor", "basisContMultFactor"])
-        let other = try group("otherContingency", [
-            "pegLossThreshold", "pegLossFactor", "confThreshold", "confMargin", "MMPerpPercent", "IMPerpPercent", "MMOptionPercent",
-            "IMOptionPercent",
-        ])
+        let other = try group(
+            "otherContingency",
+            [
+                "pegLossThreshold", "pegLossFactor", "confThreshold", "confMargin", "MMPerpPercent", "IMPerpPercent", "MMOptionPercent",
+                "IMOptionPercent",
+            ])
         func collateral(_ key: String, riskCancelling: Bool) throws(EngineError) -> [String: DerivePM2CollateralHaircuts] {
             let reader = try root.required(key)
             var table: [String: DerivePM2CollateralHaircuts] = [:]
@@ -341,7 +374,8 @@ extension DerivePM2Parameters {
                 dteFloorSeconds: Int64(vol["dteFloorSeconds", default: 0]), minVolUpShock: vol["minVolUpShock", default: 0]),
             skewShock: SkewShock(
                 linearBaseCap: skew["linearBaseCap", default: 0], absBaseCap: skew["absBaseCap", default: 0],
-                linearCBase: skew["linearCBase", default: 0], absCBase: skew["absCBase", default: 0], minKStar: skew["minKStar", default: 0],
+                linearCBase: skew["linearCBase", default: 0], absCBase: skew["absCBase", default: 0],
+                minKStar: skew["minKStar", default: 0],
                 widthScale: skew["widthScale", default: 0], volParamStatic: skew["volParamStatic", default: 0],
                 volParamScale: skew["volParamScale", default: 0]),
             margin: Margin(

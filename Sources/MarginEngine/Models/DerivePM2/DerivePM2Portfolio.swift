@@ -17,7 +17,9 @@ public struct DerivePM2Portfolio: Sendable, Equatable {
         public var volatilityConfidence: Double
         public var source: String
 
-        public init(strikeUSD: Double, kind: OptionKind, amountCoins: Double, volatility: Double, volatilityConfidence: Double, source: String) {
+        public init(
+            strikeUSD: Double, kind: OptionKind, amountCoins: Double, volatility: Double, volatilityConfidence: Double, source: String
+        ) {
             self.strikeUSD = strikeUSD
             self.kind = kind
             self.amountCoins = amountCoins
@@ -59,7 +61,9 @@ public struct DerivePM2Portfolio: Sendable, Equatable {
 
         /// The forward split of Derive's forward feed within `splitSeconds` of expiry (`fixed = F·(split − sec)
         /// / split`, `variable = F·sec / split`); the whole forward is variable further out.
-        public static func splitForward(_ forwardUSD: Double, secondsToExpiry: Int64, splitSeconds: Int64) -> (fixedUSD: Double, variableUSD: Double) {
+        public static func splitForward(
+            _ forwardUSD: Double, secondsToExpiry: Int64, splitSeconds: Int64
+        ) -> (fixedUSD: Double, variableUSD: Double) {
             guard secondsToExpiry < splitSeconds, splitSeconds > 0 else { return (0, forwardUSD) }
             let window = Double(splitSeconds)
             let remaining = Double(max(secondsToExpiry, 0))
@@ -101,7 +105,9 @@ public struct DerivePM2Portfolio: Sendable, Equatable {
         public var haircuts: DerivePM2CollateralHaircuts
         public var source: String
 
-        public init(name: String, amount: Double, priceUSD: Double, confidence: Double, haircuts: DerivePM2CollateralHaircuts, source: String) {
+        public init(
+            name: String, amount: Double, priceUSD: Double, confidence: Double, haircuts: DerivePM2CollateralHaircuts, source: String
+        ) {
             self.name = name
             self.amount = amount
             self.priceUSD = priceUSD

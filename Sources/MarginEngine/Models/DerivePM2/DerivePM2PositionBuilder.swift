@@ -48,19 +48,25 @@ public enum DerivePM2PositionBuilder {
         move spotMove: Double = 0
     ) throws(EngineError) -> Account {
         if let requested = request.parametersID, requested != parameters.id {
-            throw .invalidField(path: "paramsId", value: "\"\(requested)\"", reason: "does not match the loaded parameter set \"\(parameters.id)\"")
+            throw .invalidField(
+                path: "paramsId", value: "\"\(requested)\"", reason: "does not match the loaded parameter set \"\(parameters.id)\"")
         }
         if request.accountLevelGiven, request.accountLevel == "3" {
-            throw .unsupported(path: "acctLv", value: "3", reason: "is OKX's classic mode; the derive-pm2 model margins a Derive portfolio-margin subaccount")
+            throw .unsupported(
+                path: "acctLv", value: "3",
+                reason: "is OKX's classic mode; the derive-pm2 model margins a Derive portfolio-margin subaccount")
         }
         guard !request.includeRealPositions else {
-            throw .unsupported(path: "inclRealPosAndEq", value: "true", reason: "needs an account; the derive-pm2 model margins simulated positions only")
+            throw .unsupported(
+                path: "inclRealPosAndEq", value: "true", reason: "needs an account; the derive-pm2 model margins simulated positions only")
         }
         guard request.positions.count <= parameters.maximumPositions else {
             throw .tooManyPositions(path: "simPos", count: request.positions.count, limit: parameters.maximumPositions)
         }
         var notes: [String] = []
-        if !request.spotInUse.isEmpty { notes.append("spotInUse is an okx-pm choice; Derive treats a coin balance as risk-cancelling collateral of its own portfolio") }
+        if !request.spotInUse.isEmpty {
+            notes.append("spotInUse is an okx-pm choice; Derive treats a coin balance as risk-cancelling collateral of its own portfolio")
+        }
         if request.positions.contains(where: { $0.leverage != nil }) || request.defaultLeverage != nil {
             notes.append("lever is an okx-pm classic-mode setting and is ignored")
         }
@@ -98,9 +104,11 @@ public enum DerivePM2PositionBuilder {
                 if let entry = simulated.averagePrice { holdings.perpUnrealised += coins * (resolved.markPrice - entry) }
                 holdings.perpSources.append(simulated.path)
                 byCoin[coin] = holdings
-                mapped.append(MappedPosition(
-                    path: simulated.path, instrumentID: simulated.instrumentID, sizeContracts: simulated.sizeContracts, underlying: coin,
-                    coins: coins, derive: "perp"))
+                mapped.append(
+                    MappedPosition(
+                        path: simulated.path, instrumentID: simulated.instrumentID, sizeContracts: simulated.sizeContracts,
+                        underlying: coin,
+                        coins: coins, derive: "perp"))
             case (.option, _, _):
                 let resolved = try market.market(for: instrument, path: simulated.path).shocked(by: spotMove)
                 guard let pricing = resolved.option, let strike = instrument.id.strikeUSD, let kind = instrument.id.optionKind,
@@ -111,9 +119,11 @@ public enum DerivePM2PositionBuilder {
                     strikeUSD: strike, kind: kind, amountCoins: coins, volatility: pricing.volatility, volatilityConfidence: 1,
                     source: simulated.path)
                 byCoin[coin, default: Holdings()].options[expiry, default: []].append((instrument.id, option, pricing.forwardUSD))
-                mapped.append(MappedPosition(
-                    path: simulated.path, instrumentID: simulated.instrumentID, sizeContracts: simulated.sizeContracts, underlying: coin,
-                    coins: coins, derive: "option"))
+                mapped.append(
+                    MappedPosition(
+                        path: simulated.path, instrumentID: simulated.instrumentID, sizeContracts: simulated.sizeContracts,
+                        underlying: coin,
+                        coins: coins, derive: "option"))
             default:
                 throw .unsupported(path: path, value: "\"\(simulated.instrumentID)\"", reason: refusal(instrument))
             }
@@ -133,19 +143,24 @@ public enum DerivePM2PositionBuilder {
             }
             let price: Double
             do { price = try indices.indexUSD(asset.currency) } catch {
-                throw .invalidField(path: "\(asset.path).ccy", value: "\"\(asset.currency)\"", reason: "has no USD index price in the market snapshot")
+                throw .invalidField(
+                    path: "\(asset.path).ccy", value: "\"\(asset.currency)\"", reason: "has no USD index price in the market snapshot")
             }
             if let haircuts = parameters.baseCollateral[asset.currency] {
-                byCoin[asset.currency, default: Holdings()].collaterals.append(DerivePM2Portfolio.Collateral(
-                    name: asset.currency, amount: asset.amount, priceUSD: price, confidence: 1, haircuts: haircuts, source: asset.path))
+                byCoin[asset.currency, default: Holdings()].collaterals.append(
+                    DerivePM2Portfolio.Collateral(
+                        name: asset.currency, amount: asset.amount, priceUSD: price, confidence: 1, haircuts: haircuts, source: asset.path))
             } else if let haircuts = parameters.otherCollateral[asset.currency] {
-                otherCollateral.append(DerivePM2Portfolio.Collateral(
-                    name: asset.currency, amount: asset.amount, priceUSD: price, confidence: 1, haircuts: haircuts, source: asset.path))
+                otherCollateral.append(
+                    DerivePM2Portfolio.Collateral(
+                        name: asset.currency, amount: asset.amount, priceUSD: price, confidence: 1, haircuts: haircuts, source: asset.path))
             } else {
                 let known = (Set(parameters.baseCollateral.keys).union(parameters.otherCollateral.keys)).sorted()
                 throw .unsupported(
                     path: "\(asset.path).ccy", value: "\"\(asset.currency)\"",
-                    reason: "has no Derive PM2 collateral haircuts in parameter set \(parameters.id) (it has USDC cash and \(known.joined(separator: ", ")))")
+                    reason:
+                        "has no Derive PM2 collateral haircuts in parameter set \(parameters.id) (it has USDC cash and \(known.joined(separator: ", ")))"
+                )
             }
         }
 
@@ -157,24 +172,32 @@ public enum DerivePM2PositionBuilder {
                 let options = holdings.options[expiry] ?? []
                 let forward = options.reduce(0) { $0 + $1.forward } / Double(options.count)
                 let seconds = (expiry.rawValue - market.valuationTime.rawValue) / 1000
-                let split = DerivePM2Portfolio.Expiry.splitForward(forward, secondsToExpiry: seconds, splitSeconds: parameters.forwardSplitSeconds)
-                expiries.append(DerivePM2Portfolio.Expiry(
-                    secondsToExpiry: seconds, forwardFixedUSD: split.fixedUSD, forwardVariableUSD: split.variableUSD, rate: market.usdRate,
-                    forwardConfidence: 1, rateConfidence: 1, options: options.map(\.option), source: "\(coin) \(expiry.iso8601)"))
+                let split = DerivePM2Portfolio.Expiry.splitForward(
+                    forward, secondsToExpiry: seconds, splitSeconds: parameters.forwardSplitSeconds)
+                expiries.append(
+                    DerivePM2Portfolio.Expiry(
+                        secondsToExpiry: seconds, forwardFixedUSD: split.fixedUSD, forwardVariableUSD: split.variableUSD,
+                        rate: market.usdRate,
+                        forwardConfidence: 1, rateConfidence: 1, options: options.map(\.option), source: "\(coin) \(expiry.iso8601)"))
             }
             var perp: DerivePM2Portfolio.Perp?
             if holdings.perpCoins != 0 {
                 perp = DerivePM2Portfolio.Perp(
-                    positionCoins: holdings.perpCoins, priceUSD: holdings.perpPrice, confidence: 1, unrealisedValueUSD: holdings.perpUnrealised,
+                    positionCoins: holdings.perpCoins, priceUSD: holdings.perpPrice, confidence: 1,
+                    unrealisedValueUSD: holdings.perpUnrealised,
                     source: holdings.perpSources.joined(separator: ", "))
             }
-            portfolios.append(DerivePM2Portfolio(
-                underlying: coin, spotUSD: try indices.indexUSD(coin), spotConfidence: 1, stablePriceUSD: stablePrice, cashUSD: 0, perp: perp,
-                expiries: expiries, collaterals: holdings.collaterals))
+            portfolios.append(
+                DerivePM2Portfolio(
+                    underlying: coin, spotUSD: try indices.indexUSD(coin), spotConfidence: 1, stablePriceUSD: stablePrice, cashUSD: 0,
+                    perp: perp,
+                    expiries: expiries, collaterals: holdings.collaterals))
         }
         if cash != 0 || !otherCollateral.isEmpty || portfolios.isEmpty {
-            portfolios.append(DerivePM2Portfolio(
-                underlying: cashPortfolioName, spotUSD: 1, spotConfidence: 1, stablePriceUSD: stablePrice, cashUSD: cash, collaterals: otherCollateral))
+            portfolios.append(
+                DerivePM2Portfolio(
+                    underlying: cashPortfolioName, spotUSD: 1, spotConfidence: 1, stablePriceUSD: stablePrice, cashUSD: cash,
+                    collaterals: otherCollateral))
         }
         return Account(portfolios: portfolios, positions: mapped, notes: notes)
     }
@@ -204,9 +227,12 @@ public enum DerivePM2PositionBuilder {
         _ request: PositionBuilderRequest, catalog: InstrumentCatalog, market: MarketSnapshot, parameters: DerivePM2Parameters
     ) throws(EngineError) -> JSONValue {
         let move = request.indexShock ?? 0
-        let before = move == 0 ? nil : try results(account(for: request, catalog: catalog, market: market, parameters: parameters), parameters: parameters)
+        let before =
+            move == 0
+            ? nil : try results(account(for: request, catalog: catalog, market: market, parameters: parameters), parameters: parameters)
         let mapped = try account(for: request, catalog: catalog, market: market, parameters: parameters, move: move)
-        return response(try results(mapped, parameters: parameters), account: mapped, before: before, parameters: parameters, market: market)
+        return response(
+            try results(mapped, parameters: parameters), account: mapped, before: before, parameters: parameters, market: market)
     }
 
     /// MMR and margin ratio against a move of every index (the `position-builder-graph` shape).
@@ -219,12 +245,14 @@ public enum DerivePM2PositionBuilder {
         var points: [JSONValue] = []
         for stepIndex in lowestStep...highestStep {
             let factor = Double(stepIndex) * step
-            let figures = try AccountFigures(results(
-                account(for: request, catalog: catalog, market: market, parameters: parameters, move: factor), parameters: parameters))
-            points.append(.object([
-                ("shockFactor", .decimal(factor)), ("mmr", .decimal(figures.maintenanceRequirementUSD)),
-                ("mmrRatio", figures.marginRatio.map(JSONValue.decimal) ?? .string("")),
-            ]))
+            let figures = try AccountFigures(
+                results(
+                    account(for: request, catalog: catalog, market: market, parameters: parameters, move: factor), parameters: parameters))
+            points.append(
+                .object([
+                    ("shockFactor", .decimal(factor)), ("mmr", .decimal(figures.maintenanceRequirementUSD)),
+                    ("mmrRatio", figures.marginRatio.map(JSONValue.decimal) ?? .string("")),
+                ]))
         }
         return .object([
             ("type", .string("mmr")), ("mmrData", .array(points)), ("paramsId", .string(parameters.id)),
@@ -290,7 +318,8 @@ public enum DerivePM2PositionBuilder {
         let units: [JSONValue] = results.map { unitJSON($0, before: beforeByUnit[$0.underlying], account: account) }
         let positions: [JSONValue] = account.positions.map { position in
             .object([
-                ("instId", .string(position.instrumentID)), ("pos", .decimal(position.sizeContracts)), ("riskUnit", .string(position.underlying)),
+                ("instId", .string(position.instrumentID)), ("pos", .decimal(position.sizeContracts)),
+                ("riskUnit", .string(position.underlying)),
                 ("deriveAsset", .string(position.derive)), ("coins", .decimal(position.coins)),
             ])
         }
@@ -319,7 +348,8 @@ public enum DerivePM2PositionBuilder {
 
     static func unitJSON(_ result: DerivePM2Result, before: DerivePM2Result?, account: Account) -> JSONValue {
         let contingencies = result.contingencies
-        let worst: String = result.worstLossUSD == 0
+        let worst: String =
+            result.worstLossUSD == 0
             ? "" : result.worstScenarioIndex.map { result.scenarios[$0].scenario.label } ?? "basis contingency"
         let drivers = drivers(result)
         let scenarios: [JSONValue] = result.scenarios.map { scenario in
@@ -342,12 +372,17 @@ public enum DerivePM2PositionBuilder {
                 ("staticDiscountPos", .decimal(risk.staticDiscountPositive)),
                 ("staticDiscountNeg", .decimal(risk.staticDiscountNegative)),
                 ("nakedShorts", .decimal(risk.nakedShortCoins)),
-                ("options", .array(risk.expiry.options.map { option in
-                    .object([
-                        ("source", .string(option.source)), ("strike", .decimal(option.strikeUSD)), ("optType", .string(option.kind.rawValue)),
-                        ("coins", .decimal(option.amountCoins)), ("vol", .decimal(option.volatility)),
-                    ])
-                })),
+                (
+                    "options",
+                    .array(
+                        risk.expiry.options.map { option in
+                            .object([
+                                ("source", .string(option.source)), ("strike", .decimal(option.strikeUSD)),
+                                ("optType", .string(option.kind.rawValue)),
+                                ("coins", .decimal(option.amountCoins)), ("vol", .decimal(option.volatility)),
+                            ])
+                        })
+                ),
             ])
         }
         return .object([
@@ -368,12 +403,15 @@ public enum DerivePM2PositionBuilder {
             ("basisContingency", .decimal(result.basisContingencyUSD)),
             ("mmFactor", .decimal(result.maintenanceFactor)),
             ("imFactor", .decimal(result.initialFactor)),
-            ("contingencies", .object([
-                ("perpMm", .decimal(contingencies.perpMM)), ("perpIm", .decimal(contingencies.perpIM)),
-                ("optionMm", .decimal(contingencies.optionMM)), ("optionIm", .decimal(contingencies.optionIM)),
-                ("collateralMm", .decimal(contingencies.collateralMM)), ("collateralIm", .decimal(contingencies.collateralIM)),
-                ("oracleIm", .decimal(contingencies.oracleIM)),
-            ])),
+            (
+                "contingencies",
+                .object([
+                    ("perpMm", .decimal(contingencies.perpMM)), ("perpIm", .decimal(contingencies.perpIM)),
+                    ("optionMm", .decimal(contingencies.optionMM)), ("optionIm", .decimal(contingencies.optionIM)),
+                    ("collateralMm", .decimal(contingencies.collateralMM)), ("collateralIm", .decimal(contingencies.collateralIM)),
+                    ("oracleIm", .decimal(contingencies.oracleIM)),
+                ])
+            ),
             ("dominant", .string(drivers.first?.name ?? "")),
             ("drivers", .array(drivers.map { .object([("name", .string($0.name)), ("usd", .decimal($0.usd))]) })),
             ("scenarios", .array(scenarios)),

@@ -41,10 +41,14 @@ public struct DeriveSVI: Sendable, Equatable {
     /// `path`.
     public func volatility(strike: Double, path: String) throws(EngineError) -> Double {
         if strike == 0 { return 0 }
-        guard forwardUSD > 0 else { throw .invalidField(path: "\(path).forward", value: DecimalText.format(forwardUSD), reason: "must be greater than 0 (SVI_NoForwardPrice)") }
+        guard forwardUSD > 0 else {
+            throw .invalidField(
+                path: "\(path).forward", value: DecimalText.format(forwardUSD), reason: "must be greater than 0 (SVI_NoForwardPrice)")
+        }
         let varianceFloor = a + b * sigma
         guard varianceFloor >= 0 else {
-            throw .invalidField(path: path, value: DecimalText.format(varianceFloor), reason: "a + b·σ must not be negative (SVI: value must be positive)")
+            throw .invalidField(
+                path: path, value: DecimalText.format(varianceFloor), reason: "a + b·σ must not be negative (SVI: value must be positive)")
         }
         let bound = Self.logMoneynessBoundScale * varianceFloor.squareRoot()
         let moneyness = strike / forwardUSD
@@ -53,7 +57,9 @@ public struct DeriveSVI: Sendable, Equatable {
         let shifted = k - m
         var totalVariance = a + b * ((shifted * shifted + sigma * sigma).squareRoot() + rho * shifted)
         guard totalVariance >= 0 else {
-            throw .invalidField(path: path, value: DecimalText.format(totalVariance), reason: "gives a negative total variance at strike \(DecimalText.format(strike)) (SVI_InvalidParameters)")
+            throw .invalidField(
+                path: path, value: DecimalText.format(totalVariance),
+                reason: "gives a negative total variance at strike \(DecimalText.format(strike)) (SVI_InvalidParameters)")
         }
         totalVariance = min(totalVariance, Self.maximumTotalVariance)
         guard timeToExpiryYears > 0 else {

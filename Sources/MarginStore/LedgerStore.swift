@@ -1,0 +1,217 @@
+import Foundation
+import MarginEngine
+
+/// Where the sandbox keeps its ledger, as `--db` names it: a SQLite file (a plain path or `sqlite:PATH`, the
+/// embedded default) or a PostgreSQL database (`postgres://USER@HOST:PORT/DB`, also `postgresql://`).
+///
+/// Any other scheme is refused rather than taken for a file name: `mysql://h/db` would otherwise become a
+/// SQLite file under a folder named `mysql:`.
+public enum LedgerLocation: Sendable, Equatable, CustomStringConvertible {
+    case sqlite(path: String)
+    case postgres(PostgresAddress)
+
+    public init(parsing text: String) throws {
+        if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") {
+            self = .postgres(try PostgresAddress(parsing: text))
+            return
+        }
+        if text.hasPrefix("sqlite:") {
+            var path = String(text.dropFirst("sqlite:".count))
+            // sqlite:///abs/path and sqlite://rel are URL spellings of the same file.
+            if path.hasPrefix("//") { path = String(path.dropFirst(2)) }
+            guard !path.isEmpty else { throw LedgerLocationError("\(text): no file after sqlite:") }
+            self = .sqlite(path: path)
+            return
+        }
+        // A scheme is letters, digits, +, - or . before "://" (RFC 3986); a path such as ./a:b/c has none.
+        if let separator = text.range(of: "://") {
+            let scheme = text[..<separator.lowerBound]
+            if !scheme.isEmpty, scheme.allSatisfy({ $0.isLetter || $0.isNumber || "+-.".contains($0) }) {
+                throw LedgerLocationError(
+                    "\(text): unsupported database scheme \(scheme):// (use a SQLite file path, sqlite:PATH, or postgres://USER@HOST:PORT/DB)"
+                )
+            }
+        }
+        guard !text.isEmpty else { throw LedgerLocationError("the database path is empty") }
+        self = .sqlite(path: text)
+    }
+
+    public var description: String {
+        switch self {
+        case .sqlite(let path): path
+        case .postgres(let address): address.description
+        }
+    }
+}
+
+/// A PostgreSQL database named by a URL: `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`.
+public struct PostgresAddress: Sendable, Equatable, CustomStringConvertible {
+    public var user: String
+    public var password: String?
+    public var host: String
+    public var port: Int
+    public var database: String
+
+    public init(user: String, password: String? = nil, host: String, port: Int = 5432, database: String) {
+        self.user = user
+        self.password = password
+        self.host = host
+        self.port = port
+        self.database = database
+    }
+
+    public init(parsing text: String) throws {
+        guard let separator = text.range(of: "://") else { throw LedgerLocationError("\(text): not a postgres:// URL") }
+        var rest = Substring(text[separator.upperBound...])
+        if let query = rest.firstIndex(where: { $0 == "?" || $0 == "#" }) {
+            throw LedgerLocationError("\(text): parameters (\(rest[query...])) are not supported; use postgres://USER@HOST:PORT/DB")
+        }
+        guard let slash = rest.firstIndex(of: "/") else {
+            throw LedgerLocationError("\(text): no database name (postgres://USER@HOST:PORT/DB)")
+        }
+        let database = Self.decode(rest[rest.index(after: slash)...])
+        rest = rest[..<slash]
+        guard let at = rest.lastIndex(of: "@") else { throw LedgerLocationError("\(text): no user (postgres://USER@HOST:PORT/DB)") }
+        let credentials = rest[..<at]
+        let server = rest[rest.index(after: at)...]
+        var user = Self.decode(credentials)
+        var password: String?
+        if let colon = credentials.firstIndex(of: ":") {
+            user = Self.decode(credentials[..<colon])
+            password = Self.decode(credentials[credentials.index(after: colon)...])
+        }
+        var host = String(server)
+        var port = 5432
+        if let colon = server.lastIndex(of: ":"), !server.hasSuffix("]") {
+            host = String(server[..<colon])
+            guard let number = Int(server[server.index(after: colon)...]), (1...65_535).contains(number) else {
+                throw LedgerLocationError("\(text): the port must be a number from 1 to 65535")
+            }
+            port = number
+        }
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard let database, !database.isEmpty, !database.contains("/") else { throw LedgerLocationError("\(text): no database name") }
+        guard let user, !user.isEmpty else { throw LedgerLocationError("\(text): no user name") }
+        guard !host.isEmpty else { throw LedgerLocationError("\(text): no host") }
+        self.init(user: user, password: password, host: host, port: port, database: database)
+    }
+
+    private static func decode(_ text: Substring) -> String? { String(text).removingPercentEncodingIfPresent }
+
+    /// The URL without its password.
+    public var description: String {
+        let shownHost = host.contains(":") ? "[\(host)]" : host
+        return "postgres://\(user)@\(shownHost):\(port)/\(database)"
+    }
+}
+
+extension String {
+    /// `%XX` sequences decoded (UTF-8), or nil when one is malformed; Foundation-free, so the store's
+    /// parsing does not depend on the platform's URL rules.
+    var removingPercentEncodingIfPresent: String? {
+        guard contains("%") else { return self }
+        var bytes: [UInt8] = []
+        var iterator = utf8.makeIterator()
+        while let byte = iterator.next() {
+            guard byte == UInt8(ascii: "%") else {
+                bytes.append(byte)
+                continue
+            }
+            guard let high = iterator.next(), let low = iterator.next(),
+                let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
+            else { return nil }
+            bytes.append(value)
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+}
+
+public struct LedgerLocationError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The first ids a committed write gave its bills and fills (numbered consecutively from them, in the order
+/// given); 0 when it wrote none.
+public struct LedgerIDs: Sendable, Equatable {
+    public var firstBillID: Int64
+    public var firstTradeID: Int64
+
+    public init(firstBillID: Int64, firstTradeID: Int64) {
+        self.firstBillID = firstBillID
+        self.firstTradeID = firstTradeID
+    }
+}
+
+/// Receives the ledger as it is stored, row by row, at start-up (``LedgerStore/load(only:into:)``). Decimals
+/// arrive as the text they are stored as.
+public protocol LedgerVisitor {
+    mutating func account(_ record: AccountRecord)
+    mutating func balance(uid: String, ccy: String, cashBal: String)
+    mutating func position(uid: String, instId: String, pos: String, avgPx: String, cTime: Int64, uTime: Int64)
+    /// An order still live or partially filled.
+    mutating func openOrder(_ order: OrderRecord)
+    mutating func interest(uid: String, ccy: String, pending: String, accrued: String)
+    /// A per-account setting: `lever:UID:INSTID` or `siu:UID:CCY`.
+    mutating func accountSetting(key: String, value: String)
+    /// Only when the whole ledger is loaded.
+    mutating func insuranceFund(ccy: String, balance: String)
+    /// Only when the whole ledger is loaded.
+    mutating func house(ccy: String, balance: String)
+    /// The largest order id stored (0 when none).
+    mutating func largestOrderID(_ id: Int64)
+}
+
+/// The writes of one transaction (``LedgerStore/write(_:)``). Rows of a table are written in the order given;
+/// a store may send them when the transaction ends, so nothing is read back before then.
+public protocol LedgerWriter: AnyObject {
+    /// Inserts the account or updates it.
+    func save(_ account: AccountRecord) throws
+    func store(_ balance: BalanceRecord) throws
+    /// Inserts or replaces the cash balance of each (uid, ccy): the bulk path of a funding tick.
+    func storeBalances(_ balances: some Sequence<(uid: String, ccy: String, cashBal: String)>) throws
+    func store(_ position: PositionRecord) throws
+    func deletePosition(uid: String, instId: String) throws
+    func store(_ interest: InterestRecord) throws
+    func store(_ setting: SettingRecord) throws
+    func insert(_ key: APIKeyRecord) throws
+    /// Inserts the order or replaces every column of the stored one with its `ordId`.
+    func store(_ order: OrderRecord) throws
+    /// Inserts fills numbered consecutively after the largest stored `tradeId` (their own ids are ignored).
+    func insert(fills: [FillRecord]) throws
+    /// Inserts bills numbered consecutively after the largest stored `billId` (their own ids are ignored).
+    func insert(bills: [BillRecord]) throws
+    func store(_ fund: InsuranceFundRecord) throws
+    func store(_ house: HouseRecord) throws
+}
+
+/// The sandbox's ledger at rest: SQLite through GRDB (``AppDatabase``, the embedded default) or PostgreSQL
+/// (`MarginStorePostgres`).
+///
+/// The exchange keeps every account in memory; the store is read whole at start-up, then written one change set
+/// per transaction (``write(_:)``): all of it is stored, or — when it throws — none of it. Reads of history
+/// (orders, fills, bills) and of API keys and settings go to the store. Every method blocks its caller until
+/// the store has answered (the exchange's actor waits for its commit, as it always has for SQLite's).
+public protocol LedgerStore: Sendable {
+    /// Hands the whole ledger, or only account `uid` (one another process created), to `visitor`.
+    func load(only uid: String?, into visitor: inout some LedgerVisitor) throws
+    /// Runs `body`'s writes in one transaction and commits it. Throws, having stored nothing, when any write or
+    /// the commit fails. Bill and trade ids are assigned inside the transaction, after the largest stored ones,
+    /// so another process writing the same ledger (`pm account create`) never collides with them.
+    @discardableResult
+    func write(_ body: (any LedgerWriter) throws -> Void) throws -> LedgerIDs
+    /// The API key record, or nil.
+    func apiKey(_ key: String) throws -> APIKeyRecord?
+    /// The settings whose key starts with `prefix`.
+    func settings(prefix: String) throws -> [SettingRecord]
+    /// An account's bills, newest first.
+    func bills(uid: String, currency: String?, type: String?, limit: Int) throws -> [BillRecord]
+    /// Every account's bills of `type` with an id above `billID`, in id order (what a backtest reads after a step).
+    func bills(type: BillType, after billID: Int64) throws -> [BillRecord]
+    /// An account's order on `instId` with this ordId (or, when nil, the newest with this clOrdId).
+    func order(uid: String, instId: String, ordId: Int64?, clOrdId: String?) throws -> OrderRecord?
+    /// An account's filled and cancelled orders, newest first.
+    func closedOrders(uid: String, instId: String?, limit: Int) throws -> [OrderRecord]
+    /// An account's fills, newest first.
+    func fills(uid: String, instId: String?, ordId: Int64?, limit: Int) throws -> [FillRecord]
+}

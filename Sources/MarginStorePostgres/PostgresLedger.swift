@@ -1,0 +1,481 @@
+import Foundation
+import Logging
+import MarginEngine
+import MarginStore
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import PostgresNIO
+
+/// The sandbox's ledger on PostgreSQL, through one PostgresNIO connection: the same tables as the SQLite
+/// ledger (``PostgresSchema``), exact decimals stored as the same decimal TEXT, one transaction per change set.
+///
+/// **Blocking by design.** Every method waits for PostgreSQL's answer on the calling thread, as SQLite's writes
+/// do: the exchange's actor computes a change set, waits for its commit, and only then applies it to memory, and
+/// no other job of the actor runs meanwhile. An `await` there would let the actor run other requests between the
+/// write and the apply, staging them against accounts the commit is about to change; waiting keeps the
+/// invariant (memory changes only after its commit, commits one at a time) without a lock around every path
+/// that stages changes. The connection lives on an event loop of its own (``eventLoops``), never on a thread
+/// that waits for it, so the wait cannot deadlock; it holds one thread of the caller's pool for a round trip.
+///
+/// **A commit is sent whole.** `BEGIN`, the transaction's id and ledger lock, one `INSERT … SELECT FROM
+/// unnest(…)` per table (10,000 rows a statement) and `COMMIT` are queued at once and waited for together; a
+/// statement that fails aborts the transaction (PostgreSQL answers the `COMMIT` with `ROLLBACK`) and the error
+/// is thrown. If the connection drops after `COMMIT` was sent, the outcome is read back from a new connection
+/// (`txid_status` of the transaction's id): committed counts as committed, aborted as failed. Only when that
+/// cannot be learnt does the store refuse every later write (``PostgresLedgerError``): memory and storage might
+/// differ, and a restart reloads the truth.
+///
+/// **Ledger lock.** Every write transaction takes `pg_advisory_xact_lock(ledgerLockKey)` first, so writers on
+/// the same database (another node, `pm account create`) are serialised and bill and trade ids, numbered after
+/// the largest stored ones inside the transaction, never collide.
+public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unchecked: every mutable field is behind `lock`
+    public let address: PostgresAddress
+    private let logger: Logger
+    private let lock = NIOLock()
+    private var connection: PostgresConnection?
+    /// Set when a commit's outcome could not be learnt, or when this serving node lost the ledger to another:
+    /// every later write is refused.
+    private var inDoubt: String?
+    /// For a serving node (``init(_:servingAs:logger:)``): its id, written as the ledger's owner.
+    private let servingNode: String?
+
+    /// The event loop of every PostgreSQL connection of the process: a thread of its own, so a caller
+    /// blocked on a query is never the thread that must complete it.
+    static let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    /// Rows per `INSERT … unnest` statement.
+    static let rowsPerStatement = 10_000
+    /// The advisory lock every write transaction holds: 0x706d_6c65 ("pmle", the ledger).
+    public static let ledgerLockKey: Int64 = 0x706d_6c65
+    /// The advisory lock held while migrating ("pmmi").
+    static let migrationLockKey: Int64 = 0x706d_6d69
+
+    /// The advisory lock a serving node holds for as long as its connection lives ("pmsv").
+    static let servingLockKey: Int64 = 0x706d_7376
+    /// The setting naming the serving node that owns the ledger.
+    static let ownerSetting = "pm.serve.owner"
+
+    /// Connects to `address` and migrates the database (creating the tables when missing). Throws when the
+    /// server cannot be reached or refuses the user.
+    ///
+    /// `servingAs` (a node id) makes this the ledger of a serving node (`pm serve`): the exchange keeps every
+    /// account in memory, so two nodes writing one ledger would each overwrite what the other wrote. The node
+    /// holds a session advisory lock while its connection lives and records itself as the ledger's owner; a
+    /// second serving node is refused. When the connection drops, the node takes the lock again on its next
+    /// connection only if the ledger still names it as owner; if another node has taken the ledger meanwhile,
+    /// it refuses every write until restarted (it is fenced). `pm account create` opens the ledger without
+    /// `servingAs`: it only adds new accounts, which a serving node loads on first use.
+    public init(_ address: PostgresAddress, servingAs node: String? = nil, logger: Logger = Logger(label: "pm.postgres")) throws {
+        self.address = address
+        self.logger = logger
+        servingNode = node
+        try lock.withLock {
+            let connection = try connectedLocked()
+            try PostgresSchema.migrate(connection, logger: logger)
+            if let node {
+                var binds = PostgresBindings()
+                binds.append(Self.ownerSetting)
+                binds.append(node)
+                _ = try connection.query(
+                    PostgresQuery(
+                        unsafeSQL: #"""
+                            INSERT INTO setting ("key", "value") VALUES ($1, $2) ON CONFLICT ("key") DO UPDATE SET "value" = EXCLUDED."value"
+                            """#, binds: binds), logger: logger
+                ).wait()
+                owned = true
+            }
+        }
+    }
+
+    /// Whether this serving node has recorded itself as the ledger's owner (false until its first connection).
+    private var owned = false
+
+    deinit {
+        discardConnectionLocked()
+    }
+
+    /// Closes the connection (a later call reconnects).
+    public func close() {
+        lock.withLock { discardConnectionLocked() }
+    }
+
+    /// Closes the connection, waiting until it is (PostgresNIO requires a connection closed before it is
+    /// released), after a failure or to reconnect.
+    private func discardConnectionLocked() {
+        if let connection {
+            let closing: EventLoopFuture<Void> = connection.close()
+            try? closing.wait()
+        }
+        connection = nil
+    }
+
+    // MARK: - Connection
+
+    private func connectedLocked() throws -> PostgresConnection {
+        if let connection, !connection.isClosed { return connection }
+        discardConnectionLocked()
+        var configuration = PostgresConnection.Configuration(
+            host: address.host, port: address.port, username: address.user, password: address.password, database: address.database,
+            tls: .disable)
+        configuration.options.connectTimeout = .seconds(10)
+        let opened = try PostgresConnection.connect(
+            on: Self.eventLoops.next(), configuration: configuration, id: 1, logger: logger
+        ).wait()
+        if let servingNode {
+            do {
+                try claimLocked(opened, as: servingNode)
+            } catch {
+                let closing: EventLoopFuture<Void> = opened.close()
+                try? closing.wait()
+                throw error
+            }
+        }
+        connection = opened
+        return opened
+    }
+
+    /// Takes the serving lock on a new connection; after the first, only while the ledger still names this node.
+    private func claimLocked(_ connection: PostgresConnection, as node: String) throws {
+        let locked = try connection.query("SELECT pg_try_advisory_lock(\(Self.servingLockKey))", logger: logger).wait()
+        guard try locked.rows.first?.decode(Bool.self) == true else {
+            throw PostgresLedgerError("another pm serve node holds the ledger at \(address); one serving node per database")
+        }
+        guard owned else { return }
+        let owner = try connection.query(#"SELECT "value" FROM setting WHERE "key" = \#(Self.ownerSetting)"#, logger: logger).wait()
+        let current = try owner.rows.first?.decode(String.self)
+        guard current == node else {
+            let message =
+                "the ledger at \(address) now belongs to node \(current ?? "none"), not to this node (\(node)); it refuses writes until restarted"
+            inDoubt = message
+            logger.critical("\(message)")
+            throw PostgresLedgerError(message)
+        }
+    }
+
+    /// Runs one statement and returns its rows (all of them: for short answers).
+    private func query(_ query: PostgresQuery) throws -> PostgresQueryResult {
+        try lock.withLock {
+            let connection = try connectedLocked()
+            do {
+                return try connection.query(query, logger: logger).wait()
+            } catch {
+                if let error = error as? PSQLError, error.serverInfo == nil { discardConnectionLocked() }
+                throw PostgresLedgerError(describing: error, address: address)
+            }
+        }
+    }
+
+    // MARK: - Loading
+
+    public func load(only uid: String?, into visitor: inout some LedgerVisitor) throws {
+        try lock.withLock {
+            let connection = try connectedLocked()
+            do {
+                try loadLocked(connection, only: uid, into: &visitor)
+            } catch let error as PSQLError {
+                if error.serverInfo == nil {
+                    discardConnectionLocked()
+                } else {
+                    _ = try? connection.query("ROLLBACK", logger: logger).wait()
+                }
+                throw PostgresLedgerError(describing: error, address: address)
+            }
+        }
+    }
+
+    /// Reads every table through a server-side cursor, 10,000 rows a fetch, in one read-only snapshot.
+    private func loadLocked(_ connection: PostgresConnection, only uid: String?, into visitor: inout some LedgerVisitor) throws {
+        _ = try connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger).wait()
+        func each(_ sql: String, _ binds: PostgresBindings, _ body: (PostgresRow) throws -> Void) throws {
+            _ = try connection.query(PostgresQuery(unsafeSQL: "DECLARE rows NO SCROLL CURSOR FOR " + sql, binds: binds), logger: logger)
+                .wait()
+            while true {
+                let chunk = try connection.query("FETCH FORWARD 10000 FROM rows", logger: logger).wait()
+                if chunk.rows.isEmpty { break }
+                for row in chunk.rows { try body(row) }
+            }
+            _ = try connection.query("CLOSE rows", logger: logger).wait()
+        }
+        var binds = PostgresBindings()
+        if let uid { binds.append(uid) }
+        let filter = uid == nil ? "" : #" WHERE "uid" = $1"#
+        try each(#"SELECT "uid", "acctLv", "acknowledged", "autoLoan", "label", "createdAt" FROM account"# + filter, binds) { row in
+            let (uid, level, acknowledged, autoLoan, label, created) = try row.decode((String, String, Bool, Bool, String, Int64).self)
+            visitor.account(
+                AccountRecord(uid: uid, acctLv: level, acknowledged: acknowledged, autoLoan: autoLoan, label: label, createdAt: created))
+        }
+        try each(#"SELECT "uid", "ccy", "cashBal" FROM balance"# + filter, binds) { row in
+            let (uid, ccy, cash) = try row.decode((String, String, String).self)
+            visitor.balance(uid: uid, ccy: ccy, cashBal: cash)
+        }
+        try each(#"SELECT "uid", "instId", "pos", "avgPx", "cTime", "uTime" FROM position"# + filter, binds) { row in
+            let (uid, instId, pos, avgPx, cTime, uTime) = try row.decode((String, String, String, String, Int64, Int64).self)
+            visitor.position(uid: uid, instId: instId, pos: pos, avgPx: avgPx, cTime: cTime, uTime: uTime)
+        }
+        let open = #""state" IN ('live', 'partially_filled')"#
+        try each(PostgresSchema.orderSelect + (uid == nil ? " WHERE \(open)" : #" WHERE "uid" = $1 AND "# + open), binds) { row in
+            visitor.openOrder(try PostgresSchema.order(row))
+        }
+        try each(#"SELECT "uid", "ccy", "pending", "accrued" FROM interest"# + filter, binds) { row in
+            let (uid, ccy, pending, accrued) = try row.decode((String, String, String, String).self)
+            visitor.interest(uid: uid, ccy: ccy, pending: pending, accrued: accrued)
+        }
+        let settingFilter =
+            uid == nil
+            ? #"starts_with("key", 'lever:') OR starts_with("key", 'siu:')"#
+            : #"starts_with("key", 'lever:' || $1 || ':') OR starts_with("key", 'siu:' || $1 || ':')"#
+        try each(#"SELECT "key", "value" FROM setting WHERE "# + settingFilter, binds) { row in
+            let (key, value) = try row.decode((String, String).self)
+            visitor.accountSetting(key: key, value: value)
+        }
+        if uid == nil {
+            try each(#"SELECT "ccy", "balance" FROM "insuranceFund""#, PostgresBindings()) { row in
+                let (ccy, balance) = try row.decode((String, String).self)
+                visitor.insuranceFund(ccy: ccy, balance: balance)
+            }
+            try each(#"SELECT "ccy", "balance" FROM house"#, PostgresBindings()) { row in
+                let (ccy, balance) = try row.decode((String, String).self)
+                visitor.house(ccy: ccy, balance: balance)
+            }
+        }
+        let largest = try connection.query(#"SELECT COALESCE(MAX("ordId"), 0) FROM "order""#, logger: logger).wait()
+        visitor.largestOrderID(try largest.rows.first?.decode(Int64.self) ?? 0)
+        _ = try connection.query("COMMIT", logger: logger).wait()
+    }
+
+    // MARK: - Writing
+
+    @discardableResult
+    public func write(_ body: (any LedgerWriter) throws -> Void) throws -> LedgerIDs {
+        let batch = PostgresWriteBatch()
+        try body(batch)
+        let statements = try batch.statements()
+        return try lock.withLock {
+            if let inDoubt { throw PostgresLedgerError(inDoubt) }
+            let connection = try connectedLocked()
+            return try commitLocked(statements, on: connection)
+        }
+    }
+
+    private func commitLocked(_ statements: [PostgresWriteBatch.Statement], on connection: PostgresConnection) throws -> LedgerIDs {
+        // Everything is queued at once: PostgresNIO sends each statement when the one before it has been answered,
+        // and a failed one makes PostgreSQL refuse the rest and answer COMMIT with ROLLBACK.
+        let begin = connection.query("BEGIN", logger: logger)
+        let start = connection.query(
+            "SELECT txid_current() FROM (SELECT pg_advisory_xact_lock(\(Self.ledgerLockKey))) AS locked", logger: logger)
+        let sent = statements.map { connection.query($0.query, logger: logger) }
+        let commit = connection.query("COMMIT", logger: logger)
+        var firstError: (any Error)?
+        var transactionID: Int64?
+        var ids = LedgerIDs(firstBillID: 0, firstTradeID: 0)
+        do {
+            _ = try begin.wait()
+            transactionID = try start.wait().rows.first?.decode(Int64.self)
+        } catch {
+            firstError = error
+        }
+        for (statement, future) in zip(statements, sent) {
+            do {
+                let result = try future.wait()
+                guard firstError == nil, let numbered = statement.numbers else { continue }
+                let first = try result.rows.first?.decode(Int64.self) ?? 0
+                switch numbered {
+                case .bills where ids.firstBillID == 0: ids.firstBillID = first
+                case .fills where ids.firstTradeID == 0: ids.firstTradeID = first
+                default: break
+                }
+            } catch {
+                if firstError == nil { firstError = error }
+            }
+        }
+        let outcome: Result<PostgresQueryResult, any Error>
+        do { outcome = .success(try commit.wait()) } catch { outcome = .failure(error) }
+        if let firstError {
+            // The transaction is rolled back (PostgreSQL answered COMMIT with ROLLBACK, or the connection is gone).
+            if case .failure = outcome { discardConnectionLocked() }
+            if let error = firstError as? PSQLError, error.serverInfo == nil { discardConnectionLocked() }
+            throw PostgresLedgerError(describing: firstError, address: address)
+        }
+        switch outcome {
+        case .success(let result):
+            guard result.metadata.command == "COMMIT" else {
+                throw PostgresLedgerError("PostgreSQL answered COMMIT with \(result.metadata.command); nothing was stored")
+            }
+            return ids
+        case .failure(let error):
+            if let error = error as? PSQLError, error.serverInfo != nil {
+                // The server refused the commit (a deferred check, a serialisation failure): nothing was stored.
+                throw PostgresLedgerError(describing: error, address: address)
+            }
+            discardConnectionLocked()
+            return try resolveLocked(transactionID, lost: error, ids: ids)
+        }
+    }
+
+    /// The connection dropped after COMMIT was sent: asks a new connection whether the transaction committed.
+    private func resolveLocked(_ transactionID: Int64?, lost: any Error, ids: LedgerIDs) throws -> LedgerIDs {
+        var status: String?
+        if let transactionID {
+            for attempt in 0..<20 {
+                if attempt > 0 { Thread.sleep(forTimeInterval: 0.25) }
+                guard let connection = try? connectedLocked() else { continue }
+                let answer = try? connection.query("SELECT txid_status(\(transactionID))", logger: logger).wait()
+                status = try? answer?.rows.first?.decode(String?.self)
+                if status == "committed" || status == "aborted" { break }
+            }
+        }
+        switch status {
+        case "committed":
+            logger.warning("the connection to \(address) dropped after COMMIT; the transaction \(transactionID ?? 0) committed")
+            return ids
+        case "aborted":
+            throw PostgresLedgerError(describing: lost, address: address)
+        default:
+            let message = "the outcome of a commit to \(address) is unknown (\(lost)); this node refuses writes until it is restarted"
+            inDoubt = message
+            logger.critical("\(message)")
+            throw PostgresLedgerError(message)
+        }
+    }
+
+    // MARK: - Reads
+
+    public func apiKey(_ key: String) throws -> APIKeyRecord? {
+        let rows = try query(
+            #"SELECT "apiKey", "uid", "secretCipher", "passphraseHash", "permissions", "label", "createdAt" FROM "apiKey" WHERE "apiKey" = \#(key)"#
+        )
+        return try rows.first.map { row in
+            let (apiKey, uid, cipher, hash, permissions, label, created) = try row.decode(
+                (String, String, Data, String, String, String, Int64).self)
+            return APIKeyRecord(
+                apiKey: apiKey, uid: uid, secretCipher: cipher, passphraseHash: hash, permissions: permissions, label: label,
+                createdAt: created)
+        }
+    }
+
+    public func settings(prefix: String) throws -> [SettingRecord] {
+        try query(#"SELECT "key", "value" FROM setting WHERE starts_with("key", \#(prefix)) ORDER BY "key""#).map { row in
+            let (key, value) = try row.decode((String, String).self)
+            return SettingRecord(key: key, value: value)
+        }
+    }
+
+    public func bills(uid: String, currency: String?, type: String?, limit: Int) throws -> [BillRecord] {
+        let sql: PostgresQuery = """
+            SELECT "billId", "uid", "ccy", "balChg", "bal", "type", "subType", "instId", "ordId", "pnl", "fee", "sz", "px", "notes", "ts"
+            FROM bill WHERE "uid" = \(uid) AND (\(currency)::text IS NULL OR "ccy" = \(currency)) AND (\(type)::text IS NULL OR "type" = \(type))
+            ORDER BY "billId" DESC LIMIT \(Int64(limit))
+            """
+        return try query(sql).map(PostgresSchema.bill)
+    }
+
+    public func bills(type: BillType, after billID: Int64) throws -> [BillRecord] {
+        let sql: PostgresQuery = """
+            SELECT "billId", "uid", "ccy", "balChg", "bal", "type", "subType", "instId", "ordId", "pnl", "fee", "sz", "px", "notes", "ts"
+            FROM bill WHERE "type" = \(type.rawValue) AND "billId" > \(billID) ORDER BY "billId"
+            """
+        return try query(sql).map(PostgresSchema.bill)
+    }
+
+    public func order(uid: String, instId: String, ordId: Int64?, clOrdId: String?) throws -> OrderRecord? {
+        guard ordId != nil || clOrdId != nil else { return nil }
+        let filter = ordId != nil ? #""ordId" = $3"# : #""clOrdId" = $3"#
+        var binds = PostgresBindings()
+        binds.append(uid)
+        binds.append(instId)
+        if let ordId { binds.append(ordId) } else { binds.append(clOrdId ?? "") }
+        let sql = PostgresSchema.orderSelect + #" WHERE "uid" = $1 AND "instId" = $2 AND "# + filter + #" ORDER BY "ordId" DESC LIMIT 1"#
+        return try query(PostgresQuery(unsafeSQL: sql, binds: binds)).first.map(PostgresSchema.order)
+    }
+
+    public func closedOrders(uid: String, instId: String?, limit: Int) throws -> [OrderRecord] {
+        var binds = PostgresBindings()
+        binds.append(uid)
+        binds.append(instId)
+        binds.append(Int64(limit))
+        let sql =
+            PostgresSchema.orderSelect
+            + #" WHERE "uid" = $1 AND "state" IN ('filled', 'canceled') AND ($2::text IS NULL OR "instId" = $2) ORDER BY "ordId" DESC LIMIT $3"#
+        return try query(PostgresQuery(unsafeSQL: sql, binds: binds)).map(PostgresSchema.order)
+    }
+
+    public func fills(uid: String, instId: String?, ordId: Int64?, limit: Int) throws -> [FillRecord] {
+        let sql: PostgresQuery = """
+            SELECT "tradeId", "ordId", "uid", "clOrdId", "instId", "side", "fillPx", "fillSz", "fee", "feeCcy", "pnl", "execType", "category", "ts"
+            FROM fill WHERE "uid" = \(uid) AND (\(instId)::text IS NULL OR "instId" = \(instId)) AND (\(ordId)::bigint IS NULL OR "ordId" = \(ordId))
+            ORDER BY "tradeId" DESC LIMIT \(Int64(limit))
+            """
+        return try query(sql).map { row in
+            let (tradeId, ordId, uid, clOrdId, instId, side, fillPx, fillSz, fee, feeCcy, pnl, execType, category, ts) = try row.decode(
+                (Int64, Int64, String, String, String, String, String, String, String, String, String, String, String, Int64).self)
+            return FillRecord(
+                tradeId: tradeId, ordId: ordId, uid: uid, clOrdId: clOrdId, instId: instId,
+                side: try PostgresSchema.closed(side, "fill.side"),
+                fillPx: fillPx, fillSz: fillSz, fee: fee, feeCcy: feeCcy, pnl: pnl, execType: execType,
+                category: try PostgresSchema.closed(category, "fill.category"), ts: ts)
+        }
+    }
+
+    /// Runs `sql` outside the ledger's writes (tests and tools: installing a trigger, counting rows).
+    public func execute(_ sql: String) throws -> [PostgresRow] {
+        try query(PostgresQuery(unsafeSQL: sql)).rows
+    }
+}
+
+/// A PostgreSQL failure, with the server's message when it sent one.
+public struct PostgresLedgerError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+
+    public init(_ description: String) { self.description = description }
+
+    init(describing error: any Error, address: PostgresAddress) {
+        if let error = error as? PSQLError {
+            if let server = error.serverInfo {
+                let fields = [server[.sqlState], server[.message], server[.detail]].compactMap { $0 }
+                description = "PostgreSQL \(address): " + fields.joined(separator: " ")
+            } else {
+                description = "PostgreSQL \(address): \(error.code)" + (error.underlying.map { " (\($0))" } ?? "")
+            }
+        } else if let error = error as? PostgresLedgerError {
+            description = error.description
+        } else {
+            description = "PostgreSQL \(address): \(error)"
+        }
+    }
+}
+
+/// Databases of a PostgreSQL server, made and dropped through its database `address`: for tests (a fresh
+/// ledger per test) and tools.
+public enum PostgresDatabases {
+    /// Creates an empty database `name` on `address`'s server; answers its address.
+    public static func create(_ name: String, on address: PostgresAddress) throws -> PostgresAddress {
+        try run(#"CREATE DATABASE "\#(name)""#, on: address)
+        var created = address
+        created.database = name
+        return created
+    }
+
+    /// Drops database `name` (connections to it are ended first).
+    public static func drop(_ name: String, on address: PostgresAddress) throws {
+        try run(#"DROP DATABASE IF EXISTS "\#(name)" WITH (FORCE)"#, on: address)
+    }
+
+    private static func run(_ sql: String, on address: PostgresAddress) throws {
+        let logger = Logger(label: "pm.postgres")
+        let configuration = PostgresConnection.Configuration(
+            host: address.host, port: address.port, username: address.user, password: address.password, database: address.database,
+            tls: .disable)
+        do {
+            let connection = try PostgresConnection.connect(
+                on: PostgresLedger.eventLoops.next(), configuration: configuration, id: 2, logger: logger
+            ).wait()
+            defer {
+                let closing: EventLoopFuture<Void> = connection.close()
+                try? closing.wait()
+            }
+            _ = try connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).wait()
+        } catch {
+            throw PostgresLedgerError(describing: error, address: address)
+        }
+    }
+}

@@ -1,0 +1,67 @@
+import MarginEngine
+import MarginStore
+
+// Orders and cancellations as the API hands them to the exchange, and the simulated book they meet.
+
+/// An order request, already parsed into typed fields.
+public struct OrderRequest: Sendable {
+    public var instId: String
+    public var tdMode: TradeMode
+    public var side: OrderSide
+    public var ordType: OrderType
+    public var size: ExactDecimal
+    public var price: ExactDecimal?
+    public var tgtCcy: String
+    public var clOrdId: String
+    public var tag: String
+    public var reduceOnly: Bool
+}
+
+/// One cancellation: the order's instrument and its ordId or clOrdId (ordId wins when both are given).
+public struct CancelRequest: Sendable {
+    public var instId: String
+    public var ordId: String?
+    public var clOrdId: String?
+
+    public init(instId: String, ordId: String?, clOrdId: String?) {
+        self.instId = instId
+        self.ordId = ordId
+        self.clOrdId = clOrdId
+    }
+}
+
+/// The top of the simulated book of an instrument.
+public struct BookTop: Sendable {
+    public var bid: ExactDecimal
+    public var ask: ExactDecimal
+    public var mark: ExactDecimal
+}
+
+extension Exchange {
+    /// The simulated top of book around the mark: `mark × (1 ∓ half-spread)`, bid rounded down and ask up
+    /// to the tick. Spot uses the pair's index as its mark.
+    func book(_ instrument: Instrument) throws -> BookTop {
+        let resolved: InstrumentMarket
+        do { resolved = try market.market(for: instrument, path: "instId") } catch { throw OKXError.engine(error) }
+        let halfSpread = parameters.halfSpread[parameters.tier(of: instrument.underlying)] ?? 0
+        let tick = ExactDecimal(instrument.tickSize)
+        let mark = ExactDecimal(max(resolved.markPrice, instrument.tickSize))
+        func onTick(_ value: Double, up: Bool) -> ExactDecimal {
+            let ticks = (value / instrument.tickSize).rounded(up ? .up : .down)
+            return ExactDecimal(Swift.max(ticks, 1)).multiplied(by: tick)
+        }
+        return BookTop(
+            bid: onTick(resolved.markPrice * (1 - halfSpread), up: false), ask: onTick(resolved.markPrice * (1 + halfSpread), up: true),
+            mark: mark)
+    }
+
+    /// The live instrument with this id (listed and not expired at market time).
+    func liveInstrument(_ id: String) throws -> Instrument {
+        guard !id.isEmpty else { throw OKXError.empty("instId") }
+        guard let instrument = catalog.instrument(id) else { throw OKXError.unknownInstrument(id) }
+        if let expiry = instrument.expiry, expiry <= market.valuationTime {
+            throw OKXError(.unknownInstrument, "Instrument ID does not exist: \(id) expired at \(expiry.iso8601)")
+        }
+        return instrument
+    }
+}
