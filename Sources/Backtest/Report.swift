@@ -472,19 +472,8 @@ public enum BacktestReport {
 
     static func format(_ value: Double) -> String { DecimalText.format((value * 1e6).rounded() / 1e6) }
 
-    /// USD with thousands separators and cents.
-    static func money(_ value: Double) -> String {
-        guard value.isFinite else { return "" }
-        let cents = Int64((abs(value) * 100).rounded())
-        var whole = String(cents / 100)
-        var grouped = ""
-        while whole.count > 3 {
-            grouped = "," + whole.suffix(3) + grouped
-            whole = String(whole.dropLast(3))
-        }
-        let fraction = cents % 100
-        return (value < 0 && cents > 0 ? "-" : "") + whole + grouped + "." + (fraction < 10 ? "0" : "") + String(fraction)
-    }
+    /// USD with thousands separators and cents (``MoneyText``'s format); empty when not finite.
+    static func money(_ value: Double) -> String { value.isFinite ? MoneyText.usd(value) : "" }
 
     /// A move as a signed percentage with one decimal (`−18.2 %`).
     static func signed(_ value: Double) -> String { String(format: "%+.1f %%", value * 100) }
