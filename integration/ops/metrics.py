@@ -177,9 +177,16 @@ def run(server):
     check(refused_by_limit > 0, f"the burst of {BURST} met the rate limit of {RATE_LIMIT}")
 
     # A WebSocket connection: the gauge counts it while open.
+    # The server counts the connection once its handler runs, which is just after the client has read the
+    # 101 answer: wait (bounded) for the gauge rather than read it once.
     ws = websocket_open(port, "/ws/v5/public")
-    during = scrape(scraper)
-    saw("/metrics", "GET", 200)
+    deadline = time.time() + 10
+    while True:
+        during = scrape(scraper)
+        saw("/metrics", "GET", 200)
+        if value(during, "pm_websocket_connections", endpoint="public") == 1 or time.time() > deadline:
+            break
+        time.sleep(0.05)
     check(value(during, "pm_websocket_connections", endpoint="public") == 1, "one public WebSocket connection while open")
     ws.close()
     deadline = time.time() + 10
