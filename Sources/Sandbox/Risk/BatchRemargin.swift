@@ -41,9 +41,9 @@ public enum BatchRemargin {
 }
 
 /// A pointer handed to concurrent workers that write disjoint ranges.
-struct UnsafeMutableSendablePointer: @unchecked Sendable {
-    let pointer: UnsafeMutablePointer<AccountFigures?>?
-    init(_ pointer: UnsafeMutablePointer<AccountFigures?>?) { self.pointer = pointer }
+struct UnsafeMutableSendablePointer<Element>: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Element>?
+    init(_ pointer: UnsafeMutablePointer<Element>?) { self.pointer = pointer }
 }
 
 /// Keeps every account's figures current across ticks, recomputing only the accounts that hold an

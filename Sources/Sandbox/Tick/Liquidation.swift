@@ -1,3 +1,5 @@
+import Dispatch
+import Foundation
 import MarginEngine
 import MarginStore
 
@@ -8,58 +10,72 @@ extension Exchange {
     /// account's actions in order, all or nothing), then requests may run before the next group.
     func liquidate(candidates: [Int], groupSize: Int = 512) async throws -> [String] {
         var liquidated: [String] = []
-        var changes = ChangeSet()
-        var staged = 0
-        // What the staged group did, for the metrics once it is committed.
-        var modes: [String: Int] = [:]
-        var steps: [String: Int] = [:]
-        func commitGroup() throws {
+        let ordered = candidates.sorted()
+        var start = 0
+        while start < ordered.count {
+            let group = ordered[start..<min(ordered.count, start + groupSize)]
+            start = group.endIndex
+            // Re-checked against the state now: requests ran since the figures were computed (and between groups).
+            let due: [AccountState] = group.compactMap { slot in
+                let uid = risk.uids[slot]
+                guard let figures = currentFigures(uid), let ratio = figures.marginRatio, ratio <= parameters.liquidationTriggerRatio
+                else { return nil }
+                return accounts[uid]
+            }
+            guard !due.isEmpty else { continue }
+            // The portfolio-margin plans over the machine's cores (the planner is a pure function of the account
+            // and the market), then booked in order on this actor; nothing else runs in between.
+            let plans = planLiquidations(due.map { $0.level == .portfolioMargin ? $0 : nil })
+            var changes = ChangeSet()
+            var modes: [String: Int] = [:]
+            var steps: [String: Int] = [:]
+            for (account, plan) in zip(due, plans) {
+                let executed: [String]
+                if account.level == .portfolioMargin {
+                    guard let plan else {
+                        executed = []
+                        modes["portfolio", default: 0] += 1
+                        liquidated.append(account.uid)
+                        continue
+                    }
+                    var updated = account
+                    try book(plan, on: &updated, changes: &changes)
+                    changes.touch(updated, previous: account)
+                    executed = plan.executedActions.map(\.step.rawValue)
+                    modes["portfolio", default: 0] += 1
+                } else {
+                    executed = try stageClassicLiquidation(account, into: &changes)
+                    modes["classic", default: 0] += 1
+                }
+                for step in executed { steps[step, default: 0] += 1 }
+                liquidated.append(account.uid)
+            }
             try commit(changes)
             metrics.liquidations(accounts: modes, steps: steps)
-            (changes, staged, modes, steps) = (ChangeSet(), 0, [:], [:])
+            await Task.yield()
         }
-        for slot in candidates.sorted() {
-            let uid = risk.uids[slot]
-            guard let figures = currentFigures(uid), let ratio = figures.marginRatio, ratio <= parameters.liquidationTriggerRatio,
-                let account = accounts[uid]
-            else { continue }
-            let executed: [String]
-            if account.level == .portfolioMargin {
-                executed = try stageLiquidation(account, into: &changes)
-                modes["portfolio", default: 0] += 1
-            } else {
-                executed = try stageClassicLiquidation(account, into: &changes)
-                modes["classic", default: 0] += 1
-            }
-            for step in executed { steps[step, default: 0] += 1 }
-            liquidated.append(uid)
-            staged += 1
-            if staged >= groupSize {
-                try commitGroup()
-                await Task.yield()
-            }
-        }
-        if staged > 0 { try commitGroup() }
         return liquidated
     }
 
-    /// Runs the liquidation planner on an account and stages every executed action: cancelled orders, fills
-    /// and bills (category `partial_liquidation` or `full_liquidation`, as planned to the digit), collateral
-    /// sales, deficit cover. Returns the steps executed, in order (the planner's raw values).
-    @discardableResult
-    func stageLiquidation(_ account: AccountState, into changes: inout ChangeSet) throws -> [String] {
-        let plan: LiquidationPlan
-        do {
-            plan = try LiquidationPlanner.plan(
-                portfolio(account), openOrders: account.openOrders.count, catalog: catalog, market: market, parameters: parameters,
-                risks: risk.risksByID)
-        } catch {
-            return []
+    /// The planner's plan for each account given (nil for a nil entry, or where the planner cannot plan), in
+    /// parallel over the machine's cores; results in the order given whatever the scheduling.
+    func planLiquidations(_ accounts: [AccountState?]) -> [LiquidationPlan?] {
+        let portfolios = accounts.map { $0.map { (portfolio($0), $0.openOrders.count) } }
+        let (catalog, market, parameters, risks) = (catalog, market, parameters, risk.risksByID)
+        let plan: @Sendable (Int) -> LiquidationPlan? = { index in
+            guard let (portfolio, openOrders) = portfolios[index] else { return nil }
+            return try? LiquidationPlanner.plan(
+                portfolio, openOrders: openOrders, catalog: catalog, market: market, parameters: parameters, risks: risks)
         }
-        var updated = account
-        try book(plan, on: &updated, changes: &changes)
-        changes.touch(updated, previous: account)
-        return plan.executedActions.map(\.step.rawValue)
+        let workers = ProcessInfo.processInfo.activeProcessorCount
+        guard workers > 1, portfolios.count > 1 else { return portfolios.indices.map(plan) }
+        var plans = [LiquidationPlan?](repeating: nil, count: portfolios.count)
+        plans.withUnsafeMutableBufferPointer { output in
+            let base = UnsafeMutableSendablePointer(output.baseAddress)
+            // Each iteration writes its own element only.
+            DispatchQueue.concurrentPerform(iterations: portfolios.count) { index in base.pointer?[index] = plan(index) }
+        }
+        return plans
     }
 
     /// Books a plan's executed actions on an account: cancelled orders, fills and bills (category
