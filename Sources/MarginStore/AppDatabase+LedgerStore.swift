@@ -12,7 +12,8 @@ extension AppDatabase: LedgerStore {
             let filter = uid == nil ? "" : " WHERE uid = ?"
             let arguments: StatementArguments = uid.map { [$0] } ?? []
             let accountRows = try Row.fetchCursor(
-                db, sql: "SELECT uid, acctLv, acknowledged, autoLoan, label, createdAt FROM account" + filter, arguments: arguments)
+                db, sql: "SELECT uid, acctLv, acknowledged, autoLoan, label, createdAt FROM account" + filter + " ORDER BY uid",
+                arguments: arguments)
             while let row = try accountRows.next() {
                 visitor.account(
                     AccountRecord(uid: row[0], acctLv: row[1], acknowledged: row[2], autoLoan: row[3], label: row[4], createdAt: row[5]))
@@ -127,7 +128,7 @@ final class SQLiteLedgerWriter: LedgerWriter {
 
     func save(_ account: AccountRecord) throws { try account.save(db) }
     func store(_ balance: BalanceRecord) throws { try balance.store(in: db) }
-    func storeBalances(_ balances: some Sequence<(uid: String, ccy: String, cashBal: String)>) throws {
+    func storeBalances(_ balances: [(uid: String, ccy: String, cashBal: String)]) throws {
         try BulkWrites.store(balances: balances, into: db)
     }
     func store(_ position: PositionRecord) throws { try position.store(in: db) }

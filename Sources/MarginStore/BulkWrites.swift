@@ -65,7 +65,7 @@ public enum BulkWrites {
     }
 
     /// Inserts or replaces the cash balance of each (uid, ccy).
-    public static func store(balances: some Sequence<(uid: String, ccy: String, cashBal: String)>, into db: Database) throws {
+    public static func store(balances: [(uid: String, ccy: String, cashBal: String)], into db: Database) throws {
         let statement = try db.cachedStatement(
             sql: """
                 INSERT INTO balance (uid, ccy, cashBal) VALUES (?, ?, ?) ON CONFLICT(uid, ccy) DO UPDATE SET cashBal = excluded.cashBal -- bulk

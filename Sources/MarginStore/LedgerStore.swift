@@ -144,7 +144,8 @@ public struct LedgerIDs: Sendable, Equatable {
 }
 
 /// Receives the ledger as it is stored, row by row, at start-up (``LedgerStore/load(only:into:)``). Decimals
-/// arrive as the text they are stored as.
+/// arrive as the text they are stored as. Accounts arrive in uid order (byte order of the UTF-8), so that the
+/// exchange need not sort a million uids to number its accounts deterministically.
 public protocol LedgerVisitor {
     mutating func account(_ record: AccountRecord)
     mutating func balance(uid: String, ccy: String, cashBal: String)
@@ -169,7 +170,7 @@ public protocol LedgerWriter: AnyObject {
     func save(_ account: AccountRecord) throws
     func store(_ balance: BalanceRecord) throws
     /// Inserts or replaces the cash balance of each (uid, ccy): the bulk path of a funding tick.
-    func storeBalances(_ balances: some Sequence<(uid: String, ccy: String, cashBal: String)>) throws
+    func storeBalances(_ balances: [(uid: String, ccy: String, cashBal: String)]) throws
     func store(_ position: PositionRecord) throws
     func deletePosition(uid: String, instId: String) throws
     func store(_ interest: InterestRecord) throws

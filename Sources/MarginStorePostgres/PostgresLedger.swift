@@ -199,7 +199,9 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
         var binds = PostgresBindings()
         if let uid { binds.append(uid) }
         let filter = uid == nil ? "" : #" WHERE "uid" = $1"#
-        try each(#"SELECT "uid", "acctLv", "acknowledged", "autoLoan", "label", "createdAt" FROM account"# + filter, binds) { row in
+        // Byte order, as LedgerVisitor promises (the database's collation may sort otherwise).
+        let accounts = #"SELECT "uid", "acctLv", "acknowledged", "autoLoan", "label", "createdAt" FROM account"#
+        try each(accounts + filter + #" ORDER BY "uid" COLLATE "C""#, binds) { row in
             let (uid, level, acknowledged, autoLoan, label, created) = try row.decode((String, String, Bool, Bool, String, Int64).self)
             visitor.account(
                 AccountRecord(uid: uid, acctLv: level, acknowledged: acknowledged, autoLoan: autoLoan, label: label, createdAt: created))

@@ -38,7 +38,7 @@ final class PostgresWriteBatch: LedgerWriter {
     func store(_ balance: BalanceRecord) throws {
         balances.set(Pair(first: balance.uid, second: balance.ccy), (balance.uid, balance.ccy, balance.cashBal))
     }
-    func storeBalances(_ balances: some Sequence<(uid: String, ccy: String, cashBal: String)>) throws {
+    func storeBalances(_ balances: [(uid: String, ccy: String, cashBal: String)]) throws {
         for balance in balances { self.balances.set(Pair(first: balance.uid, second: balance.ccy), balance) }
     }
     func store(_ position: PositionRecord) throws {

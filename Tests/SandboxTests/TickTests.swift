@@ -51,6 +51,21 @@ import Testing
         }
     }
 
+    /// Slots follow uid order, so every restart numbers accounts alike: the store hands them over sorted (no
+    /// sort at start-up), and an order that is not sorted, or not complete, is sorted rather than trusted.
+    @Test func accountsTakeSlotsInUidOrderWhateverOrderTheyArriveIn() async throws {
+        let (sandbox, uids) = try await Self.populated(accounts: 12)
+        let loaded = await sandbox.exchange.risk.uids
+        #expect(loaded == uids.sorted())
+        let accounts = await sandbox.exchange.accounts
+        for order in [uids.reversed(), Array(uids.sorted().dropLast()), uids.sorted()] {
+            var mirror = RiskMirror(catalog: Fixtures.catalog, market: Fixtures.calmMarket, parameters: Fixtures.parameters)
+            mirror.build(accounts: accounts, order: order, workers: 1) { _ in nil }
+            #expect(mirror.uids == uids.sorted())
+            #expect(mirror.slots.count == uids.count)
+        }
+    }
+
     @Test func afterATickEveryAccountEqualsTheDirectComputation() async throws {
         let (sandbox, uids) = try await Self.populated(accounts: 45)
         // A tick that moves every coin and an hour of time (options and futures reprice).

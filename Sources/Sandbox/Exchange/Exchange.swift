@@ -65,9 +65,9 @@ public actor Exchange {
         self.parameters = parameters
         self.market = market
         self.clock = clock
-        try Self.load(into: &accounts, fund: &insuranceFund, house: &house, nextOrderID: &nextOrderID, from: database)
+        let order = try Self.load(into: &accounts, fund: &insuranceFund, house: &house, nextOrderID: &nextOrderID, from: database)
         var mirror = RiskMirror(catalog: catalog, market: market, parameters: parameters)
-        mirror.build(accounts: accounts, workers: Self.workers) { [risks = mirror.risksByID] account in
+        mirror.build(accounts: accounts, order: order, workers: Self.workers) { [risks = mirror.risksByID] account in
             Self.directFigures(account, catalog: catalog, market: market, parameters: parameters, risks: risks)
         }
         risk = mirror
@@ -95,7 +95,7 @@ public actor Exchange {
     static func load(
         into accounts: inout [String: AccountState], fund: inout [String: ExactDecimal], house: inout [String: ExactDecimal],
         nextOrderID nextOrder: inout Int64, only uid: String? = nil, from database: any LedgerStore
-    ) throws {
+    ) throws -> [String] {
         var loader = LedgerLoader(accounts: accounts, fund: fund, house: house)
         // The loader owns the dictionaries while it fills them (no copy on write).
         accounts = [:]
@@ -106,6 +106,7 @@ public actor Exchange {
         fund = loader.fund
         house = loader.house
         nextOrder = loader.largestOrderID + 1
+        return loader.order
     }
 
     // MARK: - Committing changes
@@ -119,6 +120,7 @@ public actor Exchange {
         assert(
             changes.accounts.isEmpty || changes.cash.keys.allSatisfy { changes.accounts[$0.uid] == nil },
             "cash-only changes of an account also changed otherwise")
+        let cash = changes.cashInOrder
         let ids = try database.write { writer in
             for (uid, account) in changes.accounts {
                 let old = changes.previous[uid]
@@ -154,22 +156,30 @@ public actor Exchange {
             for key in changes.keys { try writer.insert(key) }
             for order in changes.orders { try writer.store(order) }
             try writer.insert(fills: changes.fills)
-            try writer.storeBalances(changes.cash.lazy.map { (uid: $0.key.uid, ccy: $0.key.currency, cashBal: $0.value.description) })
+            if !cash.isEmpty {
+                try writer.storeBalances(cash.map { (uid: $0.key.uid, ccy: $0.key.currency, cashBal: $0.balance.description) })
+            }
             try writer.insert(bills: changes.bills)
             for (ccy, balance) in changes.insuranceFund { try writer.store(InsuranceFundRecord(ccy: ccy, balance: balance.description)) }
             for (ccy, balance) in changes.house { try writer.store(HouseRecord(ccy: ccy, balance: balance.description)) }
             for (key, value) in changes.settings { try writer.store(SettingRecord(key: key, value: value)) }
         }
-        let (billBase, tradeBase) = (ids.firstBillID, ids.firstTradeID)
+        let tradeBase = ids.firstTradeID
         for index in changes.fills.indices { changes.fills[index].tradeId = tradeBase + Int64(index) }
-        for index in changes.bills.indices { changes.bills[index].billId = billBase + Int64(index) }
+        // Bills are not numbered here: nothing reads them back from the change set (the feed publishes orders,
+        // fills and accounts), and a funding tick's million would be copied to number them.
         for (uid, account) in changes.accounts {
             accounts[uid] = account
             noteIndexes(uid, account)
         }
-        for (key, balance) in changes.cash {
-            accounts[key.uid]?.balances[key.currency] = balance
-            if changes.accounts[key.uid] == nil { refreshRiskBalance(key.uid, currency: key.currency) }
+        // In place: a funding tick posts to nearly every account, and copying each account costs more than the write.
+        for (key, balance) in cash {
+            var pending: ExactDecimal?
+            accounts.modify(key.uid) {
+                $0.balances[key.currency] = balance
+                pending = $0.pendingInterest[key.currency] ?? .zero
+            }
+            if let pending { refreshRiskBalance(key.uid, currency: key.currency, riskBalance: balance - pending) }
         }
         // A few accounts (orders) are re-margined at once; many (a funding tick) are marked and re-margined by
         // the market move that follows, over both cores, or on demand.
@@ -215,13 +225,19 @@ public actor Exchange {
         let amount = LedgerAmount(currency, amount).amount
         guard !amount.isZero else { return .zero }
         let key = CashKey(uid: uid, currency: currency)
-        let balance = (changes.cash[key] ?? accounts[uid]?.balances[currency] ?? .zero) + amount
+        let balance = (changes.cash[key] ?? storedBalance(uid, currency) ?? .zero) + amount
         changes.setCash(balance, uid: uid, currency: currency)
         changes.bills.append(
             BillRecord(
                 billId: 0, uid: uid, ccy: currency, balChg: amount.description, bal: balance.description, type: type, subType: subType,
                 instId: instId, ordId: "", pnl: "0", fee: "0", sz: "", px: px, notes: notes, ts: clock()))
         return amount
+    }
+
+    /// An account's stored balance of `currency`, read in place (the account is not copied).
+    func storedBalance(_ uid: String, _ currency: String) -> ExactDecimal? {
+        guard let index = accounts.index(forKey: uid) else { return nil }
+        return accounts.values[index].balances[currency]
     }
 
     /// Credits the insurance fund; returns the amount credited (rounded to the ledger scale).
@@ -311,7 +327,7 @@ public actor Exchange {
         var unusedFund: [String: ExactDecimal] = [:]
         var unusedHouse: [String: ExactDecimal] = [:]
         var order: Int64 = 0
-        try Self.load(into: &loaded, fund: &unusedFund, house: &unusedHouse, nextOrderID: &order, only: uid, from: database)
+        _ = try Self.load(into: &loaded, fund: &unusedFund, house: &unusedHouse, nextOrderID: &order, only: uid, from: database)
         if let account = loaded[uid] {
             accounts[uid] = account
             refreshRisk(uid)

@@ -45,6 +45,10 @@ struct ChangeSet {
     /// Cash-only changes (funding): the balance of (uid, currency) after this change set, for accounts that
     /// nothing else in the set changes. Written and applied without copying the accounts.
     var cash: [CashKey: ExactDecimal] = [:]
+    /// The keys of `cash` in the order they were first set (a funding tick's: account slot order, which is uid
+    /// order), so the store writes them in key order; a key ``touch(_:previous:)`` took over stays listed and
+    /// is skipped.
+    var cashOrder: [CashKey] = []
     /// The currencies `cash` holds balances of (funding's settlement currencies: a handful).
     var cashCurrencies: Set<String> = []
 
@@ -64,19 +68,35 @@ struct ChangeSet {
 
     /// Moves the cash-only balance of (uid, currency) to `balance`.
     mutating func setCash(_ balance: ExactDecimal, uid: String, currency: String) {
-        cash[CashKey(uid: uid, currency: currency)] = balance
+        let key = CashKey(uid: uid, currency: currency)
+        if cash.updateValue(balance, forKey: key) == nil { cashOrder.append(key) }
         cashCurrencies.insert(currency)
     }
 
     /// The account as this change set leaves it so far: its copy when the set has touched it, otherwise the
     /// exchange's with the set's cash-only changes applied.
     func current(_ uid: String, in stored: [String: AccountState]) -> AccountState? {
+        // (Funding reads the accounts it posts to through the cash-only path in place, not through this copy.)
         if let copied = accounts[uid] { return copied }
         guard var account = stored[uid] else { return nil }
         for currency in cashCurrencies {
             if let balance = cash[CashKey(uid: uid, currency: currency)] { account.balances[currency] = balance }
         }
         return account
+    }
+}
+
+extension ChangeSet {
+    /// The cash-only balances in the order they were first set, each once.
+    var cashInOrder: [(key: CashKey, balance: ExactDecimal)] {
+        var seen = Set<CashKey>(minimumCapacity: cash.count)
+        var ordered: [(key: CashKey, balance: ExactDecimal)] = []
+        ordered.reserveCapacity(cash.count)
+        for key in cashOrder {
+            guard let balance = cash[key], seen.insert(key).inserted else { continue }
+            ordered.append((key, balance))
+        }
+        return ordered
     }
 }
 

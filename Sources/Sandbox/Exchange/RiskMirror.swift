@@ -80,10 +80,16 @@ struct RiskMirror: Sendable {
     }
 
     /// Builds the mirror of `accounts` and computes all figures over the machine's cores; `direct` margins an
-    /// account the kernel cannot.
-    mutating func build(accounts: [String: AccountState], workers: Int, direct directFigures: (AccountState) -> AccountFigures?) {
+    /// account the kernel cannot. Slots follow uid order (deterministic whatever the dictionary's order): `order`
+    /// is the store's, already sorted by uid; it is checked in one pass and sorted here only if it is not.
+    mutating func build(
+        accounts: [String: AccountState], order: [String], workers: Int, direct directFigures: (AccountState) -> AccountFigures?
+    ) {
         book.reserve(accounts: accounts.count, positions: accounts.count * 2)
-        for uid in accounts.keys.sorted() {
+        slots.reserveCapacity(accounts.count)
+        uids.reserveCapacity(accounts.count)
+        let complete = order.count == accounts.count && zip(order, order.dropFirst()).allSatisfy { $0 < $1 }
+        for uid in complete ? order : accounts.keys.sorted() {
             guard let account = accounts[uid] else { continue }
             let rows = Self.rows(of: account, table: table)
             let slot = book.append(lines: rows?.lines ?? [], balances: rows?.balances ?? [], level: account.level)
@@ -131,13 +137,10 @@ extension Exchange {
 
     /// After a cash-only change: the account's balance of `currency` in the mirror set in place (its rows
     /// otherwise unchanged) and its figures marked stale, to be computed by the next re-margin or on demand.
-    func refreshRiskBalance(_ uid: String, currency: String) {
-        guard let slot = risk.slots[uid], let account = accounts[uid], !risk.direct.contains(slot),
-            let index = risk.table.currencyIndex(of: currency),
-            risk.book.setBalance(
-                slot, currency: index,
-                amount: LedgerBoundary.risk(
-                    (account.balances[currency] ?? .zero) - (account.pendingInterest[currency] ?? .zero)))
+    /// `riskBalance` is what the engine sees of it: the stored balance less pending interest.
+    func refreshRiskBalance(_ uid: String, currency: String, riskBalance: ExactDecimal) {
+        guard let slot = risk.slots[uid], !risk.direct.contains(slot), let index = risk.table.currencyIndex(of: currency),
+            risk.book.setBalance(slot, currency: index, amount: LedgerBoundary.risk(riskBalance))
         else {
             refreshRisk(uid, computing: false)
             return

@@ -44,11 +44,18 @@ extension Exchange {
             for slot in payers {
                 let uid = risk.uids[slot]
                 // An account that this tick also changes otherwise (interest) is posted to through its copy;
-                // the others, nearly all of them, through the cash-only path that copies nothing.
-                let copied = changes.accounts[uid] != nil
-                guard var updated = changes.current(uid, in: accounts) else { continue }
-                let original = updated
-                let held = updated.positions.count == 1 ? Array(updated.positions) : updated.positions.sorted { $0.key < $1.key }
+                // the others, nearly all of them, through the cash-only path, their positions read in place.
+                var copy = changes.accounts[uid]
+                let original = copy
+                let positions: [String: PositionState]
+                if let copy {
+                    positions = copy.positions
+                } else if let index = accounts.index(forKey: uid) {
+                    positions = accounts.values[index].positions
+                } else {
+                    continue
+                }
+                let held = positions.count == 1 ? Array(positions) : positions.sorted { $0.key < $1.key }
                 for (id, position) in held {
                     guard let index = risk.table.index(of: id), let term = terms[index] else { continue }
                     let instrument = term.instrument
@@ -59,11 +66,10 @@ extension Exchange {
                     let payment = -value.multiplied(by: term.exactRate)
                     let subType = payment.isNegative ? BillSubType.fundingExpense : BillSubType.fundingIncome
                     let posted =
-                        copied
+                        copy != nil
                         ? post(
-                            payment, instrument.settleCurrency, to: &updated, type: .funding, subType: subType, instId: id,
-                            px: term.markText,
-                            notes: term.note, changes: &changes)
+                            payment, instrument.settleCurrency, to: &copy!, type: .funding, subType: subType, instId: id,
+                            px: term.markText, notes: term.note, changes: &changes)
                         : postCash(
                             payment, instrument.settleCurrency, uid: uid, type: .funding, subType: subType, instId: id,
                             px: term.markText, notes: term.note, changes: &changes)
@@ -71,7 +77,7 @@ extension Exchange {
                     houseBooks(-posted, instrument.settleCurrency, changes: &changes)
                     payments += 1
                 }
-                if copied { changes.touch(updated, previous: original) }
+                if let copy, let original { changes.touch(copy, previous: original) }
             }
         }
         return payments
