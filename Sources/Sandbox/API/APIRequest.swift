@@ -4,20 +4,20 @@ import MarginEngine
 /// One API request as the handlers see it: method, path, raw query and body, parsed parameters, and the
 /// authenticated account (for private endpoints).
 public struct APIRequest: Sendable {
-    public var method: String
+    package var method: String
     /// The path without the query (`/api/v5/account/balance`).
-    public var path: String
+    package var path: String
     /// The request target exactly as received (path and raw query), as signed by clients.
-    public var rawTarget: String
-    public var body: [UInt8]
-    public var headers: [String: String]
-    public var query: [String: String]
-    public var remoteIsLoopback: Bool
+    package var rawTarget: String
+    package var body: [UInt8]
+    package var headers: [String: String]
+    package var query: [String: String]
+    package var remoteIsLoopback: Bool
     /// Set by authentication for private endpoints.
-    public var uid: String = ""
-    public var permissions: Set<String> = []
+    package var uid: String = ""
+    package var permissions: Set<String> = []
 
-    public init(
+    package init(
         method: String, path: String, rawTarget: String, body: [UInt8], headers: [String: String], query: [String: String],
         remoteIsLoopback: Bool
     ) {
@@ -41,14 +41,14 @@ public struct APIRequest: Sendable {
 
     /// Splits a request target at its first `?` into the path and the raw query; either may be empty
     /// (`/api/v5/public/time?` has an empty query, `?a=1` an empty path).
-    public static func splitTarget(_ target: String) -> (path: String, rawQuery: String) {
+    package static func splitTarget(_ target: String) -> (path: String, rawQuery: String) {
         guard let mark = target.firstIndex(of: "?") else { return (target, "") }
         return (String(target[..<mark]), String(target[target.index(after: mark)...]))
     }
 
     /// Parses the raw query (`a=1&b=x%2Cy`), percent-decoding names and values; the first of a repeated
     /// name wins.
-    public static func parseQuery(_ raw: String) -> [String: String] {
+    package static func parseQuery(_ raw: String) -> [String: String] {
         var result: [String: String] = [:]
         for pair in raw.split(separator: "&", omittingEmptySubsequences: true) {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
@@ -60,13 +60,13 @@ public struct APIRequest: Sendable {
     }
 
     /// A query parameter, nil when absent or empty.
-    public func parameter(_ name: String) -> String? {
+    package func parameter(_ name: String) -> String? {
         guard let value = query[name], !value.isEmpty else { return nil }
         return value
     }
 
     /// The body as JSON (`{}` for an empty body).
-    public func jsonBody() throws -> JSONValue {
+    package func jsonBody() throws -> JSONValue {
         if body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return .object([]) }
         do {
             return try JSONParser.parse(body)

@@ -3,7 +3,7 @@ import MarginStore
 
 /// Account, trade and asset endpoints: the views and operations behind them.
 extension Exchange {
-    public func configView(uid: String, permissions: Set<String>) -> JSONValue {
+    package func configView(uid: String, permissions: Set<String>) -> JSONValue {
         guard let account = accounts[uid] else { return .array([]) }
         return .array([
             .object([
@@ -20,7 +20,7 @@ extension Exchange {
         ])
     }
 
-    public func riskStateView(uid: String) -> JSONValue {
+    package func riskStateView(uid: String) -> JSONValue {
         let ratio = currentFigures(uid)?.marginRatio
         let atRisk = ratio.map { $0 <= parameters.warningRatio } ?? false
         return .array([
@@ -32,7 +32,7 @@ extension Exchange {
         ])
     }
 
-    public func billsView(uid: String, currency: String?, type: String?, limit: Int) throws -> JSONValue {
+    package func billsView(uid: String, currency: String?, type: String?, limit: Int) throws -> JSONValue {
         let rows = try database.bills(uid: uid, currency: currency, type: type, limit: max(1, min(limit, 100)))
         return .array(
             rows.map { bill in
@@ -50,7 +50,7 @@ extension Exchange {
             })
     }
 
-    public func interestAccruedView(uid: String) throws -> JSONValue {
+    package func interestAccruedView(uid: String) throws -> JSONValue {
         let rows = try database.bills(uid: uid, currency: nil, type: BillType.interest.rawValue, limit: 100)
         return .array(
             rows.map { bill in
@@ -64,7 +64,7 @@ extension Exchange {
             })
     }
 
-    public func interestRateView(currency: String?) -> JSONValue {
+    package func interestRateView(currency: String?) -> JSONValue {
         var borrowed: [String: Double] = [:]
         for account in accounts.values {
             for (ccy, balance) in account.balances where balance.isNegative { borrowed[ccy, default: 0] -= balance.doubleValue }
@@ -79,7 +79,7 @@ extension Exchange {
             })
     }
 
-    public func leverageView(uid: String, instIds: [String]) throws -> JSONValue {
+    package func leverageView(uid: String, instIds: [String]) throws -> JSONValue {
         guard let account = accounts[uid] else { return .array([]) }
         return .array(
             try instIds.map { id in
@@ -92,7 +92,7 @@ extension Exchange {
             })
     }
 
-    public func setLeverage(uid: String, instId: String, lever: ExactDecimal) throws -> JSONValue {
+    package func setLeverage(uid: String, instId: String, lever: ExactDecimal) throws -> JSONValue {
         guard var account = accounts[uid] else { throw OKXError(.invalidKey, "Invalid OK-ACCESS-KEY") }
         let instrument = try liveInstrument(instId)
         guard instrument.kind == .perpetual || instrument.kind == .future else {
@@ -114,7 +114,7 @@ extension Exchange {
         ])
     }
 
-    public func setAutoLoan(uid: String, enabled: Bool) throws -> JSONValue {
+    package func setAutoLoan(uid: String, enabled: Bool) throws -> JSONValue {
         guard var account = accounts[uid] else { throw OKXError(.invalidKey, "Invalid OK-ACCESS-KEY") }
         let old = account
         account.record.autoLoan = enabled
@@ -124,7 +124,7 @@ extension Exchange {
         return .array([.object([("autoLoan", .bool(enabled))])])
     }
 
-    public func setSpotInUse(uid: String, currency: String, amount: ExactDecimal) throws -> JSONValue {
+    package func setSpotInUse(uid: String, currency: String, amount: ExactDecimal) throws -> JSONValue {
         guard var account = accounts[uid] else { throw OKXError(.invalidKey, "Invalid OK-ACCESS-KEY") }
         guard !amount.isNegative else { throw OKXError.parameter("clSpotInUseAmt \(amount) must be 0 or more") }
         let old = account
@@ -136,7 +136,7 @@ extension Exchange {
     }
 
     /// `max-size`: the largest buy and sell the account's available equity supports at the current book.
-    public func maxSizeView(uid: String, instId: String) throws -> JSONValue {
+    package func maxSizeView(uid: String, instId: String) throws -> JSONValue {
         guard let account = accounts[uid] else { return .array([]) }
         let instrument = try liveInstrument(instId)
         let figures = try figures(account, withOrders: Array(account.openOrders.values), extra: nil, price: .zero)
@@ -164,7 +164,7 @@ extension Exchange {
         ])
     }
 
-    public func maxWithdrawalView(uid: String, currency: String?) throws -> JSONValue {
+    package func maxWithdrawalView(uid: String, currency: String?) throws -> JSONValue {
         guard let account = accounts[uid] else { return .array([]) }
         let figures = try figures(account, withOrders: Array(account.openOrders.values), extra: nil, price: .zero)
         let freeUSD = max(0, figures.adjustedEquityUSD - figures.totalImrUSD)
@@ -179,7 +179,7 @@ extension Exchange {
 
     // MARK: - Modes
 
-    public func switchPrecheckView(uid: String, target: String) throws -> JSONValue {
+    package func switchPrecheckView(uid: String, target: String) throws -> JSONValue {
         guard let account = accounts[uid] else { return .array([]) }
         guard let level = AccountLevel(rawValue: target) else { throw OKXError.parameter("acctLv \(target) must be 3 or 4") }
         let blocking = account.openOrders.isEmpty ? [] : ["\(account.openOrders.count) open order(s) must be cancelled before switching"]
@@ -213,7 +213,7 @@ extension Exchange {
     }
 
     /// `set-account-level`: to portfolio margin under the eligibility rules, to classic under the pre-check.
-    public func setAccountLevel(uid: String, target: String) throws -> JSONValue {
+    package func setAccountLevel(uid: String, target: String) throws -> JSONValue {
         guard var account = accounts[uid] else { throw OKXError(.invalidKey, "Invalid OK-ACCESS-KEY") }
         guard let level = AccountLevel(rawValue: target) else {
             throw OKXError.parameter("acctLv \(target) must be 3 (classic) or 4 (portfolio margin)")
@@ -243,7 +243,7 @@ extension Exchange {
         return .array([.object([("acctLv", .string(target))])])
     }
 
-    public func positionBuilder(uid: String, body: JSONValue, graph: Bool) throws -> JSONValue {
+    package func positionBuilder(uid: String, body: JSONValue, graph: Bool) throws -> JSONValue {
         guard let account = accounts[uid] else { return .array([]) }
         do {
             let request = try PositionBuilderRequest(json: body)
@@ -260,10 +260,10 @@ extension Exchange {
         }
     }
 
-    public enum PublicBuilderKind: Sendable { case build, graph, compare }
+    package enum PublicBuilderKind: Sendable { case build, graph, compare }
 
     /// The position builder on a simulated portfolio only (no account): our public endpoints.
-    public func publicPositionBuilder(body: JSONValue, kind: PublicBuilderKind) throws -> JSONValue {
+    package func publicPositionBuilder(body: JSONValue, kind: PublicBuilderKind) throws -> JSONValue {
         do {
             let request = try PositionBuilderRequest(json: body)
             guard request.market == nil else { throw OKXError.parameter("market: the server uses its own market; remove the market field") }
@@ -293,7 +293,7 @@ extension Exchange {
 
     // MARK: - Orders and fills from the database
 
-    public func orderView(uid: String, instId: String, ordId: String?, clOrdId: String?) throws -> JSONValue {
+    package func orderView(uid: String, instId: String, ordId: String?, clOrdId: String?) throws -> JSONValue {
         let instrument = try liveInstrumentOrListed(instId)
         let record: OrderRecord?
         if let ordId {
@@ -313,7 +313,7 @@ extension Exchange {
         return instrument
     }
 
-    public func pendingOrdersView(uid: String, instType: String?, instId: String?, limit: Int) -> JSONValue {
+    package func pendingOrdersView(uid: String, instType: String?, instId: String?, limit: Int) -> JSONValue {
         guard let account = accounts[uid] else { return .array([]) }
         let rows = account.openOrders.values.sorted { $0.ordId > $1.ordId }.compactMap { order -> JSONValue? in
             guard let instrument = catalog.instrument(order.instId) else { return nil }
@@ -324,7 +324,7 @@ extension Exchange {
         return .array(Array(rows.prefix(max(1, min(limit, 100)))))
     }
 
-    public func orderHistoryView(uid: String, instType: String?, instId: String?, limit: Int) throws -> JSONValue {
+    package func orderHistoryView(uid: String, instType: String?, instId: String?, limit: Int) throws -> JSONValue {
         let rows = try database.closedOrders(uid: uid, instId: instId, limit: 500)
         let views: [JSONValue] = rows.compactMap { order in
             guard let instrument = catalog.instrument(order.instId) else { return nil }
@@ -334,7 +334,7 @@ extension Exchange {
         return .array(Array(views.prefix(max(1, min(limit, 100)))))
     }
 
-    public func fillsView(uid: String, instType: String?, instId: String?, ordId: String?, limit: Int) throws -> JSONValue {
+    package func fillsView(uid: String, instType: String?, instId: String?, ordId: String?, limit: Int) throws -> JSONValue {
         let rows = try database.fills(uid: uid, instId: instId, ordId: ordId.flatMap { Int64($0) }, limit: 500)
         let views: [JSONValue] = rows.compactMap { fill in
             guard let instrument = catalog.instrument(fill.instId) else { return nil }
@@ -344,7 +344,7 @@ extension Exchange {
         return .array(Array(views.prefix(max(1, min(limit, 100)))))
     }
 
-    public func currenciesView() -> JSONValue {
+    package func currenciesView() -> JSONValue {
         var currencies = Set<String>()
         for instrument in catalog.instruments {
             currencies.insert(instrument.underlying)
@@ -361,7 +361,7 @@ extension Exchange {
             })
     }
 
-    public func assetBalancesView(uid: String, currency: String?) -> JSONValue {
+    package func assetBalancesView(uid: String, currency: String?) -> JSONValue {
         guard let account = accounts[uid] else { return .array([]) }
         return .array(
             account.balances.keys.sorted().filter { currency == nil || $0 == currency }.map { ccy in

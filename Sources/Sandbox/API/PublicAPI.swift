@@ -3,7 +3,7 @@ import MarginEngine
 /// Public market endpoints (no authentication).
 extension Exchange {
     /// Catalog entries live at the market time, in OKX's schema, filtered like `/public/instruments`.
-    public func instrumentsView(instType: String, uly: String?, instFamily: String?, instId: String?) throws -> JSONValue {
+    package func instrumentsView(instType: String, uly: String?, instFamily: String?, instId: String?) throws -> JSONValue {
         guard ["SPOT", "SWAP", "FUTURES", "OPTION", "MARGIN"].contains(instType) else {
             throw OKXError.parameter("instType \(instType) must be SPOT, SWAP, FUTURES or OPTION")
         }
@@ -48,7 +48,7 @@ extension Exchange {
         }
     }
 
-    public func markPriceView(instType: String?, family: String?, instId: String?) throws -> JSONValue {
+    package func markPriceView(instType: String?, family: String?, instId: String?) throws -> JSONValue {
         if instId == nil, instType == nil { throw OKXError.empty("instType") }
         return .array(try instruments(type: instType, family: family, id: instId).filter { $0.kind != .spot }.compactMap(markView))
     }
@@ -78,7 +78,7 @@ extension Exchange {
         ])
     }
 
-    public func tickerView(instId: String) throws -> JSONValue {
+    package func tickerView(instId: String) throws -> JSONValue {
         let instrument = try liveInstrument(instId)
         guard let view = tickerView(instrument) else {
             throw OKXError(.unknownInstrument, "Instrument ID does not exist: \(instId) has no market price")
@@ -86,14 +86,14 @@ extension Exchange {
         return .array([view])
     }
 
-    public func tickersView(instType: String, family: String?) throws -> JSONValue {
+    package func tickersView(instType: String, family: String?) throws -> JSONValue {
         guard ["SPOT", "SWAP", "FUTURES", "OPTION"].contains(instType) else {
             throw OKXError.parameter("instType \(instType) must be SPOT, SWAP, FUTURES or OPTION")
         }
         return .array(try instruments(type: instType, family: family, id: nil).compactMap(tickerView))
     }
 
-    public func bookView(instId: String, depth: Int) throws -> JSONValue {
+    package func bookView(instId: String, depth: Int) throws -> JSONValue {
         let instrument = try liveInstrument(instId)
         let top = try book(instrument)
         let tick = ExactDecimal(instrument.tickSize)
@@ -109,7 +109,7 @@ extension Exchange {
         return .array([.object([("asks", .array(asks)), ("bids", .array(bids)), ("ts", .string(String(market.valuationTime.rawValue)))])])
     }
 
-    public func indexTickersView(instId: String?, quoteCurrency: String?) throws -> JSONValue {
+    package func indexTickersView(instId: String?, quoteCurrency: String?) throws -> JSONValue {
         var rows: [JSONValue] = []
         let pairs = market.indices.keys.sorted()
         var wanted: [String] = []
@@ -139,7 +139,7 @@ extension Exchange {
     }
 
     /// Option Greeks and volatilities by family (`opt-summary`).
-    public func optionSummaryView(family: String, expiryDate: String?) throws -> JSONValue {
+    package func optionSummaryView(family: String, expiryDate: String?) throws -> JSONValue {
         var rows: [JSONValue] = []
         for instrument in try instruments(type: "OPTION", family: family, id: nil) {
             if let expiryDate, !instrument.id.rawValue.contains("-\(expiryDate)-") { continue }
@@ -169,7 +169,7 @@ extension Exchange {
         return .array(rows)
     }
 
-    public func fundingRateView(instId: String) throws -> JSONValue {
+    package func fundingRateView(instId: String) throws -> JSONValue {
         if instId == "ANY" {
             // OKX: `instId=ANY` answers every perpetual's funding rate at once.
             return .array(
@@ -196,7 +196,7 @@ extension Exchange {
     }
 
     /// Collateral discount tiers and interest-free quotas per currency.
-    public func discountView(currency: String?) -> JSONValue {
+    package func discountView(currency: String?) -> JSONValue {
         var rows: [JSONValue] = []
         for ccy in parameters.collateralTiers.keys.sorted() where currency.map({ $0 == ccy }) ?? true {
             var lower = 0.0
@@ -217,7 +217,7 @@ extension Exchange {
     }
 
     /// Classic-mode position tiers of a family's tier.
-    public func positionTiersView(instType: String, family: String?, instId: String?) throws -> JSONValue {
+    package func positionTiersView(instType: String, family: String?, instId: String?) throws -> JSONValue {
         guard let underlying = family?.split(separator: "-").first.map(String.init) ?? instId.flatMap({ InstrumentID($0)?.baseCurrency })
         else {
             throw OKXError.empty("instFamily")
@@ -242,7 +242,7 @@ extension Exchange {
     /// Our public endpoint: the active risk parameters and the rates in force now (docs/methodology/06-sandbox-api.md
     /// §3: a trader can look them up) — MR tables by tier, MR9 bands with the column in force for each stablecoin pair,
     /// discount tiers, borrowing bands, interest curves with the current utilisation and rate.
-    public func riskParametersView() -> JSONValue {
+    package func riskParametersView() -> JSONValue {
         let usdt = (try? market.indexUSD("USDT")) ?? 1
         let usdc = (try? market.indexUSD("USDC")) ?? 1
         let pairs: [(String, Double)] = [("USDT/USD", abs(1 - usdt)), ("USDT/USDC", abs(1 - usdt / usdc)), ("USDC/USD", abs(1 - usdc))]

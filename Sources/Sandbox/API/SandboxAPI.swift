@@ -7,11 +7,11 @@ public struct APIResponse: Sendable {
     public var status: Int
     public var envelope: JSONValue
 
-    public static func data(_ data: JSONValue, code: String = "0", msg: String = "") -> APIResponse {
+    package static func data(_ data: JSONValue, code: String = "0", msg: String = "") -> APIResponse {
         APIResponse(status: 200, envelope: .object([("code", .string(code)), ("msg", .string(msg)), ("data", data)]))
     }
 
-    public static func error(_ error: OKXError) -> APIResponse {
+    package static func error(_ error: OKXError) -> APIResponse {
         APIResponse(
             status: error.httpStatus,
             envelope: .object([("code", .string(error.code.rawValue)), ("msg", .string(error.message)), ("data", .array([]))]))
@@ -20,7 +20,7 @@ public struct APIResponse: Sendable {
 
 /// Routes OKX v5 paths to the exchange. Every answer is an OKX envelope; no request can crash the server.
 public struct SandboxAPI: Sendable {
-    public let exchange: Exchange
+    package let exchange: Exchange
     /// Wall-clock Unix milliseconds: the one clock of authentication (REST and WebSocket), the rate limiter
     /// and `GET /api/v5/public/time`, so a client that sets its clock from the server's time lands inside
     /// the timestamp window.
@@ -29,7 +29,7 @@ public struct SandboxAPI: Sendable {
     let authenticator: Authenticator
     let rateLimiter: RateLimiter
     /// The admin token of the sandbox control endpoints (loopback only).
-    public let adminToken: String
+    package let adminToken: String
     let simulator: MarketSimulator?
     /// The route tables, built once (they were rebuilt on every request).
     let publicRoutes: [String: Handler]
@@ -529,7 +529,7 @@ public struct SandboxAPI: Sendable {
 
     /// The route template of a request for the metrics: its path when it is one of the API's (public, private or
     /// sandbox control), else `other` (a label never takes an arbitrary path).
-    public func routeLabel(path: String) -> String {
+    package func routeLabel(path: String) -> String {
         if publicRoutes[path] != nil || publicPostRoutes[path] != nil || privatePaths.contains(path) || Self.adminPaths.contains(path) {
             return path
         }

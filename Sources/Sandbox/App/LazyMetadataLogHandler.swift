@@ -6,30 +6,30 @@ import Logging
 /// whenever it is set, so a server logging nothing at its level still paid ~2.5 % of its CPU per request for text
 /// it never wrote (seen with perf under the load test). Here setting metadata only stores it, and the inner
 /// handler formats it with the message when one passes the level.
-public struct LazyMetadataLogHandler: LogHandler {
+package struct LazyMetadataLogHandler: LogHandler {
     private var inner: StreamLogHandler
-    public var metadata: Logger.Metadata = [:]
-    public var logLevel: Logger.Level {
+    package var metadata: Logger.Metadata = [:]
+    package var logLevel: Logger.Level {
         get { inner.logLevel }
         set { inner.logLevel = newValue }
     }
-    public var metadataProvider: Logger.MetadataProvider? {
+    package var metadataProvider: Logger.MetadataProvider? {
         get { inner.metadataProvider }
         set { inner.metadataProvider = newValue }
     }
 
     /// Writes to standard error.
-    public init(label: String) { inner = StreamLogHandler.standardError(label: label) }
+    package init(label: String) { inner = StreamLogHandler.standardError(label: label) }
 
     /// Writes to `stream` (tests).
-    public init(label: String, stream: any TextOutputStream & Sendable) { inner = StreamLogHandler(label: label, stream: stream) }
+    package init(label: String, stream: any TextOutputStream & Sendable) { inner = StreamLogHandler(label: label, stream: stream) }
 
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    package subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
-    public func log(event: LogEvent) {
+    package func log(event: LogEvent) {
         var event = event
         if !metadata.isEmpty { event.metadata = metadata.merging(event.metadata ?? [:]) { _, explicit in explicit } }
         inner.log(event: event)

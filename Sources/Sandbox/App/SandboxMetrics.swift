@@ -13,37 +13,37 @@ import NIOConcurrencyHelpers
 /// one asks the backend: a lock and a lookup), behind one lock per kind.
 public final class SandboxMetrics: Sendable {
     /// The metric names (the executable sets histogram buckets by name).
-    public enum Name {
+    package enum Name {
         /// Counter: HTTP requests answered, by `route` (the OKX path or another template, `other` for anything
         /// unknown), `method` and `status`.
-        public static let httpRequests = "pm_http_requests_total"
+        package static let httpRequests = "pm_http_requests_total"
         /// Histogram (seconds): time to answer an HTTP request, by `route` and `method`.
-        public static let httpDuration = "pm_http_request_duration_seconds"
+        package static let httpDuration = "pm_http_request_duration_seconds"
         /// Counter: orders placed (`order`, `batch-orders`: one per item), by `result` (accepted, refused) and
         /// `code` (the item's `sCode`: 0, or the OKX error code).
-        public static let orders = "pm_orders_total"
+        package static let orders = "pm_orders_total"
         /// Counter: cancellations, like ``orders``.
-        public static let cancels = "pm_cancels_total"
+        package static let cancels = "pm_cancels_total"
         /// Histogram: trading submissions (requests) processed together by one group commit.
-        public static let groupCommitSubmissions = "pm_group_commit_submissions"
+        package static let groupCommitSubmissions = "pm_group_commit_submissions"
         /// Histogram (seconds): the group commit's database transaction.
-        public static let groupCommitDuration = "pm_group_commit_duration_seconds"
+        package static let groupCommitDuration = "pm_group_commit_duration_seconds"
         /// Histogram (seconds): one market tick (interest, funding, expiry, re-margining, liquidation).
-        public static let tickDuration = "pm_tick_duration_seconds"
+        package static let tickDuration = "pm_tick_duration_seconds"
         /// Histogram: accounts re-margined by one tick.
-        public static let tickRemarginedAccounts = "pm_tick_remargined_accounts"
+        package static let tickRemarginedAccounts = "pm_tick_remargined_accounts"
         /// Counter: accounts liquidated, by `mode` (portfolio, classic).
-        public static let liquidatedAccounts = "pm_liquidated_accounts_total"
+        package static let liquidatedAccounts = "pm_liquidated_accounts_total"
         /// Counter: liquidation steps executed, by `step`: the planner's (CANCEL, DDH1, DDH2, BASIS, GENERAL,
         /// COLLATERAL, DEFICIT) for portfolio-margin accounts; CLASSIC (one per position closed) and DEFICIT for
         /// classic ones.
-        public static let liquidationSteps = "pm_liquidation_steps_total"
+        package static let liquidationSteps = "pm_liquidation_steps_total"
         /// Gauge: the insurance fund's balance, by `ccy`.
-        public static let insuranceFund = "pm_insurance_fund_balance"
+        package static let insuranceFund = "pm_insurance_fund_balance"
         /// Gauge: open WebSocket connections, by `endpoint` (public, private, business).
-        public static let webSocketConnections = "pm_websocket_connections"
+        package static let webSocketConnections = "pm_websocket_connections"
         /// Counter: requests refused by the rate limit (50011), by `scope` (public: per client, private: per key).
-        public static let rateLimitRefusals = "pm_rate_limit_refusals_total"
+        package static let rateLimitRefusals = "pm_rate_limit_refusals_total"
     }
 
     let factory: any MetricsFactory

@@ -13,44 +13,44 @@ import ServiceLifecycle
 
 /// The request context: Hummingbird's core storage plus the client address (admin routes are loopback
 /// only) and a 1 MiB body limit.
-public struct SandboxRequestContext: RequestContext, RemoteAddressRequestContext {
-    public var coreContext: CoreRequestContextStorage
-    public let remoteAddress: SocketAddress?
+package struct SandboxRequestContext: RequestContext, RemoteAddressRequestContext {
+    package var coreContext: CoreRequestContextStorage
+    package let remoteAddress: SocketAddress?
 
-    public init(source: ApplicationRequestContextSource) {
+    package init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
     }
 
-    public var maxUploadSize: Int { 1 << 20 }
+    package var maxUploadSize: Int { 1 << 20 }
 }
 
 /// Everything `pm serve` needs to start.
-public struct SandboxConfiguration: Sendable {
-    public var host = "127.0.0.1"
-    public var port = 8080
+package struct SandboxConfiguration: Sendable {
+    package var host = "127.0.0.1"
+    package var port = 8080
     /// The SQLite database file (when no other ``LedgerStore`` is given to ``Sandbox/open(_:store:catalog:market:parameters:clock:upstream:logger:)``).
-    public var databasePath: String
+    package var databasePath: String
     /// Where the secret key (`PREFIX.key`) and the admin token (`PREFIX.admin-token`) are kept: beside the SQLite
     /// database unless set. Every node serving one PostgreSQL ledger needs the same key file.
-    public var filesPrefix: String
-    public var mode: MarketMode = .staticSnapshot
+    package var filesPrefix: String
+    package var mode: MarketMode = .staticSnapshot
     /// Wall seconds between market ticks (random and replay modes).
-    public var tickInterval: Double = 1
+    package var tickInterval: Double = 1
     /// Market seconds per tick in random mode.
-    public var stepSeconds: Double = 1
-    public var timestampWindowSeconds = 30
-    public var rateLimitPerSecond: Double = 500
+    package var stepSeconds: Double = 1
+    package var timestampWindowSeconds = 30
+    package var rateLimitPerSecond: Double = 500
     /// Seconds a connection may stay silent (no body bytes, no request after the last response) before the server
     /// closes it, and the time a new connection has to send its first complete request head
     /// (``FirstRequestGuardedChannel``). A client trickling body bytes keeps its connection (each byte is activity).
-    public var idleTimeoutSeconds: Double = 30
+    package var idleTimeoutSeconds: Double = 30
     /// Exchange events a WebSocket connection may fall behind before it is closed.
-    public var webSocketQueueCapacity = WebSocketTransport.defaultCapacity
+    package var webSocketQueueCapacity = WebSocketTransport.defaultCapacity
     /// Who may read `GET /metrics` (loopback only by default, like the sandbox control API).
-    public var metricsAccess: MetricsAccess = .loopback
+    package var metricsAccess: MetricsAccess = .loopback
 
-    public init(databasePath: String) {
+    package init(databasePath: String) {
         self.databasePath = databasePath
         filesPrefix = databasePath
     }
@@ -58,7 +58,7 @@ public struct SandboxConfiguration: Sendable {
 
 /// Who may read `GET /metrics`: loopback clients only (the default, the sandbox control API's rule), any client,
 /// or nobody (404).
-public enum MetricsAccess: String, Sendable, CaseIterable {
+package enum MetricsAccess: String, Sendable, CaseIterable {
     case loopback
     case any
     case off
@@ -66,28 +66,28 @@ public enum MetricsAccess: String, Sendable, CaseIterable {
 
 /// The sandbox once it has started. Empty while the database is migrated and loaded and the market restored: meanwhile
 /// `GET /live` answers 200, `GET /ready` 503, `GET /metrics` as usual, and every other request 503 (OKX 50001).
-public final class SandboxGate: Sendable {
+package final class SandboxGate: Sendable {
     private let opened = NIOLockedValueBox<Sandbox?>(nil)
 
-    public init() {}
+    package init() {}
 
     /// The sandbox, nil until it is ready.
-    public var sandbox: Sandbox? { opened.withLockedValue { $0 } }
+    package var sandbox: Sandbox? { opened.withLockedValue { $0 } }
 
     func open(_ sandbox: Sandbox) { opened.withLockedValue { $0 = sandbox } }
 }
 
 /// The running pieces of a sandbox.
-public struct Sandbox: Sendable {
-    public let exchange: Exchange
-    public let simulator: MarketSimulator
-    public let api: SandboxAPI
-    public let database: any LedgerStore
+package struct Sandbox: Sendable {
+    package let exchange: Exchange
+    package let simulator: MarketSimulator
+    package let api: SandboxAPI
+    package let database: any LedgerStore
     /// The followed upstream in `--market-mode follow URL` mode.
-    public let upstream: UpstreamMarket?
+    package let upstream: UpstreamMarket?
 
     /// Wall-clock Unix milliseconds, the server's clock unless a caller injects another.
-    public static let wallClock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+    package static let wallClock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
 
     /// Opens the database (creating it) — `store` when given (PostgreSQL), else the SQLite file of
     /// `configuration` — the secret key and admin token files, the exchange and the simulator, restoring whatever
@@ -96,7 +96,7 @@ public struct Sandbox: Sendable {
     /// `clock` (Unix milliseconds) is the one clock of the sandbox: the exchange stamps records with it, and the
     /// API checks REST and WebSocket timestamps, refills rate limits and answers `public/time` with it.
     /// In follow mode `upstream` is the client of the followed endpoint (`logger` reports its freezes).
-    public static func open(
+    package static func open(
         _ configuration: SandboxConfiguration, store: (any LedgerStore)? = nil, catalog: InstrumentCatalog, market: MarketSnapshot,
         parameters: MarginParameters,
         clock: @escaping @Sendable () -> Int64 = wallClock, upstream upstreamClient: (any OKXTransport)? = nil,
@@ -121,7 +121,7 @@ public struct Sandbox: Sendable {
     }
 
     /// The admin token stored at `path` (created with mode 0600 when missing).
-    public static func adminToken(path: String) throws -> String {
+    package static func adminToken(path: String) throws -> String {
         if let data = FileManager.default.contents(atPath: path),
             let token = String(data: data, encoding: .utf8)?
                 .trimmingCharacters(in: .whitespacesAndNewlines), !token.isEmpty
@@ -136,14 +136,14 @@ public struct Sandbox: Sendable {
     }
 
     /// Restores the simulated market a previous run reached.
-    public func restoreMarket() async throws {
+    package func restoreMarket() async throws {
         let market = try await simulator.currentMarket()
         try await exchange.replaceMarket(market)
     }
 
     /// The HTTP application of this (already open) sandbox: ``application(_:metrics:renderMetrics:logger:start:ready:)``
     /// with nothing left to start.
-    public func application(
+    package func application(
         _ configuration: SandboxConfiguration, logger: Logger, renderMetrics: (@Sendable () -> [UInt8])? = nil
     )
         -> some ApplicationProtocol
@@ -163,7 +163,7 @@ public struct Sandbox: Sendable {
     /// On SIGTERM or SIGINT (``ApplicationProtocol/runService(gracefulShutdownSignals:)``) the server drains: it stops
     /// accepting connections, closes idle ones, answers the requests in flight (their group commits included) and
     /// closes theirs, and only then stops the market; `runService` then returns.
-    public static func application(
+    package static func application(
         _ configuration: SandboxConfiguration, gate: SandboxGate = SandboxGate(), metrics: SandboxMetrics,
         renderMetrics: (@Sendable () -> [UInt8])?, logger: Logger, start: @escaping @Sendable () async throws -> Sandbox,
         ready: @escaping @Sendable (Sandbox) async throws -> Void = { _ in }

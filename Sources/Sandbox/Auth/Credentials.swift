@@ -8,7 +8,7 @@ public struct SecretBox: Sendable {
     let keyBytes: [UInt8]
     var key: SymmetricKey { SymmetricKey(data: keyBytes) }
 
-    public init(key: SymmetricKey) { keyBytes = key.withUnsafeBytes { Array($0) } }
+    package init(key: SymmetricKey) { keyBytes = key.withUnsafeBytes { Array($0) } }
 
     /// A box with this 32-byte key.
     public init(keyBytes: [UInt8]) {
@@ -17,10 +17,10 @@ public struct SecretBox: Sendable {
     }
 
     /// A random key, for in-memory databases.
-    public static func ephemeral() -> SecretBox { SecretBox(key: SymmetricKey(size: .bits256)) }
+    package static func ephemeral() -> SecretBox { SecretBox(key: SymmetricKey(size: .bits256)) }
 
     /// The key stored at `path` (created with mode 0600 when missing).
-    public static func load(fromFile path: String) throws -> SecretBox {
+    package static func load(fromFile path: String) throws -> SecretBox {
         let manager = FileManager.default
         if let data = manager.contents(atPath: path), data.count == 32 {
             return SecretBox(key: SymmetricKey(data: data))
@@ -33,33 +33,33 @@ public struct SecretBox: Sendable {
         return SecretBox(key: key)
     }
 
-    public func seal(_ secret: String) throws -> Data {
+    package func seal(_ secret: String) throws -> Data {
         guard let combined = try AES.GCM.seal(Data(secret.utf8), using: key).combined else {
             throw CredentialError("cannot seal a secret")
         }
         return combined
     }
 
-    public func open(_ sealed: Data) throws -> String {
+    package func open(_ sealed: Data) throws -> String {
         let box = try AES.GCM.SealedBox(combined: sealed)
         return String(decoding: try AES.GCM.open(box, using: key), as: UTF8.self)
     }
 
     /// `salt:hex(sha256(salt + passphrase))`.
-    public static func hashPassphrase(_ passphrase: String, salt: String = randomToken(bytes: 8)) -> String {
+    package static func hashPassphrase(_ passphrase: String, salt: String = randomToken(bytes: 8)) -> String {
         let digest = SHA256.hash(data: Data((salt + passphrase).utf8))
         return salt + ":" + hex(digest, digits: lowerDigits)
     }
 
     /// Whether `passphrase` matches a stored hash, compared in constant time.
-    public static func verifyPassphrase(_ passphrase: String, against stored: String) -> Bool {
+    package static func verifyPassphrase(_ passphrase: String, against stored: String) -> Bool {
         guard let colon = stored.firstIndex(of: ":") else { return false }
         let salt = String(stored[..<colon])
         return constantTimeEqual(Array(hashPassphrase(passphrase, salt: salt).utf8), Array(stored.utf8))
     }
 
     /// A random hexadecimal token.
-    public static func randomToken(bytes: Int) -> String {
+    package static func randomToken(bytes: Int) -> String {
         var generator = SystemRandomNumberGenerator()
         return hex((0..<bytes).map { _ in UInt8.random(in: 0...255, using: &generator) }, digits: upperDigits)
     }
@@ -79,13 +79,13 @@ public struct SecretBox: Sendable {
     }
 }
 
-public struct CredentialError: Error, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
+package struct CredentialError: Error, CustomStringConvertible {
+    package var description: String
+    package init(_ description: String) { self.description = description }
 }
 
 /// Byte-wise comparison whose time does not depend on where the inputs differ.
-public func constantTimeEqual(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
+package func constantTimeEqual(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
     guard lhs.count == rhs.count else { return false }
     var difference: UInt8 = 0
     for index in 0..<lhs.count { difference |= lhs[index] ^ rhs[index] }
@@ -102,7 +102,7 @@ public func okxSignature(secret: String, timestamp: String, method: String, requ
 /// The same signature from an HMAC already keyed with the secret: the authenticator keeps one per API key
 /// and copies it per request (HMAC is a value: the copy starts from the keyed state, the original is untouched),
 /// so the key schedule is not redone for every request.
-public func okxSignature(keyed: HMAC<SHA256>, timestamp: String, method: String, requestPath: String, body: [UInt8]) -> String {
+package func okxSignature(keyed: HMAC<SHA256>, timestamp: String, method: String, requestPath: String, body: [UInt8]) -> String {
     var mac = keyed
     for var part in [timestamp, method, requestPath] { part.withUTF8 { mac.update(data: UnsafeRawBufferPointer($0)) } }
     mac.update(data: body)

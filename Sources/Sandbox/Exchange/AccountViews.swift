@@ -20,7 +20,7 @@ extension Exchange {
     }
 
     /// `GET /account/balance` for one account (`currencies` filters `details`).
-    public func balanceView(uid: String, currencies: Set<String>? = nil) -> JSONValue {
+    package func balanceView(uid: String, currencies: Set<String>? = nil) -> JSONValue {
         guard let account = accounts[uid] else { return .array([]) }
         let (pm, classic) = marginResult(account)
         let rows = pm?.currencies ?? classic?.currencies ?? []
@@ -97,7 +97,7 @@ extension Exchange {
     }
 
     /// `GET /account/positions`.
-    public func positionsView(uid: String, instType: String? = nil, instIds: Set<String>? = nil) -> JSONValue {
+    package func positionsView(uid: String, instType: String? = nil, instIds: Set<String>? = nil) -> JSONValue {
         guard let account = accounts[uid] else { return .array([]) }
         let (pm, classic) = marginResult(account)
         let pmPositions = Dictionary(

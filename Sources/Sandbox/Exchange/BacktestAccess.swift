@@ -7,7 +7,7 @@ import MarginStore
 
 extension OrderRequest {
     /// A market order in cross mode, as a backtest opens its books (the API builds orders from request bodies).
-    public init(marketOrder instId: String, side: OrderSide, size: ExactDecimal, tag: String = "") {
+    package init(marketOrder instId: String, side: OrderSide, size: ExactDecimal, tag: String = "") {
         self.instId = instId
         tdMode = .cross
         self.side = side
@@ -24,14 +24,14 @@ extension OrderRequest {
 extension Exchange {
     /// The figures the risk loop holds for each of `uids`, in that order, at the current market (an account
     /// whose figures are stale is margined now); nil for an unknown account or one whose market is incomplete.
-    public func riskFigures(of uids: [String]) -> [AccountFigures?] {
+    package func riskFigures(of uids: [String]) -> [AccountFigures?] {
         uids.map { currentFigures($0) }
     }
 
     /// An account's position lines and balances as the engine sees them — positions at their ledger values,
     /// cash less pending interest — indexed against `table`, or nil when the kernel cannot express it (the
     /// exchange then margins the account directly).
-    public nonisolated static func riskRows(
+    package nonisolated static func riskRows(
         of account: AccountState, table: ScenarioVectorTable
     ) -> (lines: [AccountBook.Line], balances: [(currency: Int32, amount: Double)])? {
         guard var rows = RiskMirror.rows(of: account, table: table) else { return nil }
@@ -42,7 +42,7 @@ extension Exchange {
     }
 
     /// Bills of `type` with a bill id above `afterBillID`, in id order.
-    public func bills(type: BillType, after afterBillID: Int64) throws -> [BillRecord] {
+    package func bills(type: BillType, after afterBillID: Int64) throws -> [BillRecord] {
         try database.bills(type: type, after: afterBillID)
     }
 }

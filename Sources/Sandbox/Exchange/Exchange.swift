@@ -10,17 +10,17 @@ import Synchronization
 /// always consistent and every bill's `bal` is the balance after it.
 public actor Exchange {
     /// Where the ledger is stored: SQLite (``AppDatabase``) or PostgreSQL.
-    public let database: any LedgerStore
-    public let secrets: SecretBox
-    public let catalog: InstrumentCatalog
-    public let parameters: MarginParameters
+    package let database: any LedgerStore
+    package let secrets: SecretBox
+    package let catalog: InstrumentCatalog
+    package let parameters: MarginParameters
     /// Wall-clock milliseconds (record timestamps, signatures).
     let clock: @Sendable () -> Int64
     /// What the sandbox measures (``SandboxMetrics``): the exchange, its API and its transports record here.
-    public let metrics: SandboxMetrics
+    package let metrics: SandboxMetrics
 
     /// The current market; ticks replace it.
-    public internal(set) var market: MarketSnapshot
+    package internal(set) var market: MarketSnapshot
     var accounts: [String: AccountState] = [:]
     var keys: [String: APIKeyRecord] = [:]
     var insuranceFund: [String: ExactDecimal] = [:]
@@ -288,7 +288,7 @@ public actor Exchange {
     }
 
     /// Creates another key for an account.
-    public func createKey(uid: String, permissions: String) throws -> (apiKey: String, secretKey: String, passphrase: String) {
+    package func createKey(uid: String, permissions: String) throws -> (apiKey: String, secretKey: String, passphrase: String) {
         guard accounts[uid] != nil else { throw OKXError(.parameterError, "Parameter error: unknown uid \(uid)") }
         let normalized = permissions.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         guard !normalized.isEmpty, normalized.allSatisfy({ ["read", "trade"].contains($0) }) else {
@@ -336,7 +336,7 @@ public actor Exchange {
     }
 
     /// Test money.
-    public func deposit(uid: String, currency: String, amount: ExactDecimal) throws {
+    package func deposit(uid: String, currency: String, amount: ExactDecimal) throws {
         guard var account = accounts[uid] else { throw OKXError.parameter("unknown uid \(uid)") }
         guard amount.units > 0 else { throw OKXError.parameter("amt \(amount) must be positive") }
         guard (try? market.indexUSD(currency)) != nil else { throw OKXError.parameter("ccy \(currency) has no index price") }
@@ -358,7 +358,7 @@ public actor Exchange {
     }
 
     public var accountIDs: [String] { accounts.keys.sorted() }
-    public func account(_ uid: String) -> AccountState? { accounts[uid] }
-    public func insuranceFundBalances() -> [String: ExactDecimal] { insuranceFund }
-    public func houseBalances() -> [String: ExactDecimal] { house }
+    package func account(_ uid: String) -> AccountState? { accounts[uid] }
+    package func insuranceFundBalances() -> [String: ExactDecimal] { insuranceFund }
+    package func houseBalances() -> [String: ExactDecimal] { house }
 }

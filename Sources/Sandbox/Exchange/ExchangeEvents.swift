@@ -2,7 +2,7 @@ import MarginEngine
 import MarginStore
 
 /// What the exchange announces after each committed change (the WebSocket feed listens).
-public enum ExchangeEvent: Sendable {
+package enum ExchangeEvent: Sendable {
     /// Orders that changed (placed, filled, cancelled), with the fills made.
     case orders(uid: String, orders: [OrderRecord], fills: [FillRecord])
     /// An account's balances or positions changed.
@@ -15,13 +15,13 @@ public enum ExchangeEvent: Sendable {
 
 extension Exchange {
     /// Registers a listener; returns its id for ``removeListener(_:)``.
-    public func addListener(_ listener: @escaping @Sendable (ExchangeEvent) -> Void) -> Int {
+    package func addListener(_ listener: @escaping @Sendable (ExchangeEvent) -> Void) -> Int {
         nextListenerID += 1
         listeners[nextListenerID] = listener
         return nextListenerID
     }
 
-    public func removeListener(_ id: Int) { listeners[id] = nil }
+    package func removeListener(_ id: Int) { listeners[id] = nil }
 
     func emit(_ event: ExchangeEvent) {
         for listener in listeners.values { listener(event) }

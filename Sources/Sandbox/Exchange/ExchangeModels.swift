@@ -2,31 +2,31 @@ import MarginEngine
 import MarginStore
 
 /// A net position held exactly.
-public struct PositionState: Sendable, Equatable {
-    public var pos: ExactDecimal
-    public var avgPx: ExactDecimal
-    public var cTime: Int64
-    public var uTime: Int64
+package struct PositionState: Sendable, Equatable {
+    package var pos: ExactDecimal
+    package var avgPx: ExactDecimal
+    package var cTime: Int64
+    package var uTime: Int64
 }
 
 /// Everything the exchange keeps in memory about one account; the database holds the same, written in one
 /// transaction per change.
-public struct AccountState: Sendable {
-    public var record: AccountRecord
-    public var balances: [String: ExactDecimal]
-    public var positions: [String: PositionState]
-    public var openOrders: [Int64: OrderRecord]
+package struct AccountState: Sendable {
+    package var record: AccountRecord
+    package var balances: [String: ExactDecimal]
+    package var positions: [String: PositionState]
+    package var openOrders: [Int64: OrderRecord]
     /// Interest accrued and not yet capitalised, by currency (it already lowers equity).
-    public var pendingInterest: [String: ExactDecimal]
+    package var pendingInterest: [String: ExactDecimal]
     /// Total interest ever charged, by currency.
-    public var accruedInterest: [String: ExactDecimal]
+    package var accruedInterest: [String: ExactDecimal]
     /// Leverage set per instrument (classic mode), as OKX's `set-leverage`.
-    public var leverage: [String: ExactDecimal]
+    package var leverage: [String: ExactDecimal]
     /// Spot in use chosen per coin (`set-riskOffset-amt`), in coins.
-    public var chosenSpotInUse: [String: ExactDecimal] = [:]
+    package var chosenSpotInUse: [String: ExactDecimal] = [:]
 
-    public var uid: String { record.uid }
-    public var level: AccountLevel { AccountLevel(rawValue: record.acctLv) ?? .classic }
+    package var uid: String { record.uid }
+    package var level: AccountLevel { AccountLevel(rawValue: record.acctLv) ?? .classic }
 }
 
 /// What one state change writes: new rows and changed accounts, applied to memory only after the

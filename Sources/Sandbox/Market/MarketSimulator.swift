@@ -3,7 +3,7 @@ import MarginEngine
 import MarginStore
 
 /// How the sandbox's market moves (docs/methodology/06-sandbox-api.md §5).
-public enum MarketMode: Sendable, Equatable {
+package enum MarketMode: Sendable, Equatable {
     /// The snapshot, frozen (prices and time); only admin shocks move it.
     case staticSnapshot
     /// Seeded geometric Brownian motion with jumps per coin; market time advances one step per tick.
@@ -25,8 +25,8 @@ struct ReplayRow: Sendable {
 /// which re-margins and liquidates. The state (market time, each coin's cumulative move, the random
 /// generator, the replay position) is stored after every tick, so a restart continues where it stopped.
 public actor MarketSimulator {
-    public let exchange: Exchange
-    public let mode: MarketMode
+    package let exchange: Exchange
+    package let mode: MarketMode
     /// The snapshot the moves apply to; in follow mode the upstream's latest.
     var base: MarketSnapshot
     let database: any LedgerStore
@@ -37,13 +37,13 @@ public actor MarketSimulator {
     var randomState: UInt64
     var replayRows: [ReplayRow] = []
     var replayIndex = 0
-    public private(set) var ticks = 0
+    package private(set) var ticks = 0
 
     /// Annual volatility of the random mode by tier, and jumps per year (size N(−3 %, 6 %)).
     static let volatility: [RiskTier: Double] = [.tier1: 0.6, .tier2: 0.9, .tier3: 1.2]
     static let jumpsPerYear = 12.0
 
-    public init(exchange: Exchange, base: MarketSnapshot, mode: MarketMode, database: any LedgerStore, stepSeconds: Double = 1) throws {
+    package init(exchange: Exchange, base: MarketSnapshot, mode: MarketMode, database: any LedgerStore, stepSeconds: Double = 1) throws {
         self.exchange = exchange
         self.base = base
         self.mode = mode
@@ -102,7 +102,7 @@ public actor MarketSimulator {
 
     /// The current market built from the base snapshot: each coin moved by its cumulative factor, then the
     /// clock advanced.
-    public func currentMarket() throws -> MarketSnapshot {
+    package func currentMarket() throws -> MarketSnapshot {
         var snapshot = base
         do {
             for coin in factors.keys.sorted() {
@@ -126,7 +126,7 @@ public actor MarketSimulator {
 
     /// Moves coins by `moves` (fractions) and the clock by `advanceSeconds`, then ticks the exchange.
     @discardableResult
-    public func shock(_ moves: [String: Double], advanceSeconds: Double = 0) async throws -> TickReport {
+    package func shock(_ moves: [String: Double], advanceSeconds: Double = 0) async throws -> TickReport {
         if case .follow(let url) = mode {
             throw OKXError.parameter("the market follows \(url): a shock here would invent prices; shock the upstream instead")
         }
@@ -147,7 +147,7 @@ public actor MarketSimulator {
 
     /// One step of the configured mode (nil in static mode or at the end of a replay).
     @discardableResult
-    public func step() async throws -> TickReport? {
+    package func step() async throws -> TickReport? {
         switch mode {
         case .staticSnapshot, .follow:
             return nil
@@ -183,7 +183,7 @@ public actor MarketSimulator {
     /// Follow mode: the upstream's new snapshot becomes the market, at the upstream's time, and the exchange
     /// ticks (interest, funding, expiries, resting fills, risk loop) over the time since the last one.
     @discardableResult
-    public func follow(_ snapshot: MarketSnapshot) async throws -> TickReport {
+    package func follow(_ snapshot: MarketSnapshot) async throws -> TickReport {
         guard case .follow = mode else { throw OKXError.parameter("the market does not follow an upstream") }
         base = snapshot
         time = snapshot.valuationTime
@@ -191,7 +191,7 @@ public actor MarketSimulator {
     }
 
     /// Runs `step()` every `interval` seconds until cancelled.
-    public func run(interval: Double) async {
+    package func run(interval: Double) async {
         switch mode {
         case .staticSnapshot, .follow: return
         case .random, .replay: break

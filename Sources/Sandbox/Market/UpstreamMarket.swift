@@ -14,7 +14,7 @@ import MarketFeed
 /// `GET /api/v5/system/status` as an ongoing disruption until the upstream answers again.
 public actor UpstreamMarket {
     /// The upstream, e.g. `https://www.okx.com`.
-    public let baseURL: String
+    package let baseURL: String
     let fetcher: MarketFetcher
     let simulator: MarketSimulator
     let catalog: InstrumentCatalog
@@ -27,10 +27,10 @@ public actor UpstreamMarket {
     static let historyLimit = 50
     /// Instruments the last snapshot left out, so each is logged when it drops out, not on every poll.
     var skipped: Set<String> = []
-    public private(set) var polls = 0
-    public private(set) var appliedPolls = 0
+    package private(set) var polls = 0
+    package private(set) var appliedPolls = 0
 
-    public init(
+    package init(
         client: any OKXTransport, simulator: MarketSimulator, catalog: InstrumentCatalog, logger: Logger,
         clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
     ) {
@@ -43,11 +43,11 @@ public actor UpstreamMarket {
     }
 
     /// Whether the market is frozen, and why.
-    public var freezeReason: String? { frozen?.reason }
+    package var freezeReason: String? { frozen?.reason }
 
     /// One poll: fetch, assemble, tick. Returns whether the market moved to a new upstream snapshot.
     @discardableResult
-    public func poll() async -> Bool {
+    package func poll() async -> Bool {
         polls += 1
         let answers = await fetcher.fetchPrices(for: catalog)
         if let failure = answers.problems.first(where: \.unanswered) {
@@ -101,7 +101,7 @@ public actor UpstreamMarket {
     }
 
     /// Polls every `interval` seconds until cancelled.
-    public func run(interval: Double) async {
+    package func run(interval: Double) async {
         while !Task.isCancelled {
             try? await Task.sleep(nanoseconds: UInt64(interval * 1_000_000_000))
             if Task.isCancelled { break }
@@ -112,7 +112,7 @@ public actor UpstreamMarket {
     /// `GET /api/v5/system/status` rows (OKX's fields): the freeze in progress as an `ongoing` system
     /// disruption (`maintType` 3), past ones as `completed`; `state` filters as OKX does (default: scheduled,
     /// ongoing and pre_open).
-    public func statusView(state: String?) -> JSONValue {
+    package func statusView(state: String?) -> JSONValue {
         var rows: [(state: String, begin: Int64, end: Int64?, reason: String)] = history.map { ("completed", $0.begin, $0.end, $0.reason) }
         if let frozen { rows.append(("ongoing", frozen.since, nil, frozen.reason)) }
         let wanted: Set<String> = state.map { [$0] } ?? ["scheduled", "ongoing", "pre_open"]

@@ -14,7 +14,7 @@ public enum BatchRemargin {
     }
 
     /// Figures of the listed accounts, in the listed order.
-    public static func run(_ book: AccountBook, kernel: BatchMargin, accounts: [Int], workers: Int) -> [AccountFigures?] {
+    package static func run(_ book: AccountBook, kernel: BatchMargin, accounts: [Int], workers: Int) -> [AccountFigures?] {
         let count = accounts.count
         guard count > 0 else { return [] }
         var results = [AccountFigures?](repeating: nil, count: count)
@@ -48,14 +48,14 @@ struct UnsafeMutableSendablePointer<Element>: @unchecked Sendable {
 
 /// Keeps every account's figures current across ticks, recomputing only the accounts that hold an
 /// instrument whose scenario vector changed, or a balance in a currency whose index moved.
-public struct IncrementalRemargin: Sendable {
-    public let book: AccountBook
-    public private(set) var kernel: BatchMargin
-    public private(set) var figures: [AccountFigures?]
+package struct IncrementalRemargin: Sendable {
+    package let book: AccountBook
+    package private(set) var kernel: BatchMargin
+    package private(set) var figures: [AccountFigures?]
     let holdersByInstrument: [Int32: [Int]]
     let holdersByCurrency: [Int32: [Int]]
 
-    public init(book: AccountBook, kernel: BatchMargin, workers: Int = ProcessInfo.processInfo.activeProcessorCount) {
+    package init(book: AccountBook, kernel: BatchMargin, workers: Int = ProcessInfo.processInfo.activeProcessorCount) {
         self.book = book
         self.kernel = kernel
         var byInstrument: [Int32: [Int]] = [:]
@@ -77,7 +77,7 @@ public struct IncrementalRemargin: Sendable {
     /// Moves to a new table (same instruments and currencies, new market); returns how many accounts were
     /// recomputed.
     @discardableResult
-    public mutating func update(to table: ScenarioVectorTable, workers: Int = ProcessInfo.processInfo.activeProcessorCount) -> Int {
+    package mutating func update(to table: ScenarioVectorTable, workers: Int = ProcessInfo.processInfo.activeProcessorCount) -> Int {
         let previous = kernel.table
         precondition(
             table.instruments.map(\.id) == previous.instruments.map(\.id) && table.currencies == previous.currencies,

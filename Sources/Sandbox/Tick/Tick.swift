@@ -3,11 +3,11 @@ import MarginStore
 
 /// What one market tick did, for logs, tests and the benchmark.
 public struct TickReport: Sendable {
-    public var marketTime: UnixMillis
-    public var restingFills = 0
+    package var marketTime: UnixMillis
+    package var restingFills = 0
     public var fundingPayments = 0
-    public var settlements = 0
-    public var interestBills = 0
+    package var settlements = 0
+    package var interestBills = 0
     /// Accounts whose figures the move changed and that were re-margined.
     public var remarginedAccounts = 0
     public var liquidatedAccounts: [String] = []

@@ -9,7 +9,7 @@ extension Exchange {
     /// Places an order: validates it, checks balance and margin with open orders counted as filled, fills
     /// at once what is marketable (taker) and rests the rest (maker), all in one transaction.
     /// Returns the order record as stored.
-    public func placeOrder(uid: String, _ request: OrderRequest) throws -> OrderRecord {
+    package func placeOrder(uid: String, _ request: OrderRequest) throws -> OrderRecord {
         try placeOrders(uid: uid, [request])[0].get()
     }
 
@@ -18,18 +18,18 @@ extension Exchange {
     /// is stored in one transaction. If that transaction fails, every order of the batch fails with 50000 and
     /// nothing is changed. One transaction per batch rather than per order: the commit (SQLite's WAL append,
     /// its file locks, GRDB's bookkeeping) was most of the exchange's time per order.
-    public func placeOrders(uid: String, _ requests: [OrderRequest]) -> [Result<OrderRecord, OKXError>] {
+    package func placeOrders(uid: String, _ requests: [OrderRequest]) -> [Result<OrderRecord, OKXError>] {
         process([(uid, .place(requests))])[0]
     }
 
     /// Cancels orders one after the other, as `cancel-batch-orders` does, storing every cancellation in one
     /// transaction (all fail with 50000, nothing changed, if it fails).
-    public func cancelOrders(uid: String, _ requests: [CancelRequest]) -> [Result<OrderRecord, OKXError>] {
+    package func cancelOrders(uid: String, _ requests: [CancelRequest]) -> [Result<OrderRecord, OKXError>] {
         process([(uid, .cancel(requests))])[0]
     }
 
     /// What the API submits: one request's orders to place or cancel, for one account.
-    public enum TradeRequests: Sendable {
+    package enum TradeRequests: Sendable {
         case place([OrderRequest])
         case cancel([CancelRequest])
     }
@@ -43,7 +43,7 @@ extension Exchange {
     /// The caller announces itself first (``announceSubmission()``, outside the actor): when nobody else is
     /// announced, the queue is processed at once; otherwise the processing is a new job on this actor, behind
     /// the submissions already waiting for it, so they join the group. A lone client thus pays no extra hop.
-    public func submit(uid: String, _ requests: TradeRequests) async -> [Result<OrderRecord, OKXError>] {
+    package func submit(uid: String, _ requests: TradeRequests) async -> [Result<OrderRecord, OKXError>] {
         await withCheckedContinuation { reply in
             queuedSubmissions.append((uid, requests, reply))
             let othersComing = announcedSubmissions.subtract(1, ordering: .relaxed).newValue > 0
@@ -57,7 +57,7 @@ extension Exchange {
     }
 
     /// Called before awaiting ``submit(uid:_:)``: counts a submission on its way to the actor.
-    public nonisolated func announceSubmission() {
+    package nonisolated func announceSubmission() {
         announcedSubmissions.add(1, ordering: .relaxed)
     }
 
@@ -133,7 +133,7 @@ extension Exchange {
     }
 
     /// Cancels an open order of `uid` by ordId or clOrdId.
-    public func cancelOrder(uid: String, instId: String, ordId: String?, clOrdId: String?) throws -> OrderRecord {
+    package func cancelOrder(uid: String, instId: String, ordId: String?, clOrdId: String?) throws -> OrderRecord {
         try cancelOrders(uid: uid, [CancelRequest(instId: instId, ordId: ordId, clOrdId: clOrdId)])[0].get()
     }
 }

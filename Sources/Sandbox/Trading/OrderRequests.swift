@@ -4,26 +4,26 @@ import MarginStore
 // Orders and cancellations as the API hands them to the exchange, and the simulated book they meet.
 
 /// An order request, already parsed into typed fields.
-public struct OrderRequest: Sendable {
-    public var instId: String
-    public var tdMode: TradeMode
-    public var side: OrderSide
-    public var ordType: OrderType
-    public var size: ExactDecimal
-    public var price: ExactDecimal?
-    public var tgtCcy: String
-    public var clOrdId: String
-    public var tag: String
-    public var reduceOnly: Bool
+package struct OrderRequest: Sendable {
+    package var instId: String
+    package var tdMode: TradeMode
+    package var side: OrderSide
+    package var ordType: OrderType
+    package var size: ExactDecimal
+    package var price: ExactDecimal?
+    package var tgtCcy: String
+    package var clOrdId: String
+    package var tag: String
+    package var reduceOnly: Bool
 }
 
 /// One cancellation: the order's instrument and its ordId or clOrdId (ordId wins when both are given).
-public struct CancelRequest: Sendable {
-    public var instId: String
-    public var ordId: String?
-    public var clOrdId: String?
+package struct CancelRequest: Sendable {
+    package var instId: String
+    package var ordId: String?
+    package var clOrdId: String?
 
-    public init(instId: String, ordId: String?, clOrdId: String?) {
+    package init(instId: String, ordId: String?, clOrdId: String?) {
         self.instId = instId
         self.ordId = ordId
         self.clOrdId = clOrdId
@@ -31,10 +31,10 @@ public struct CancelRequest: Sendable {
 }
 
 /// The top of the simulated book of an instrument.
-public struct BookTop: Sendable {
-    public var bid: ExactDecimal
-    public var ask: ExactDecimal
-    public var mark: ExactDecimal
+package struct BookTop: Sendable {
+    package var bid: ExactDecimal
+    package var ask: ExactDecimal
+    package var mark: ExactDecimal
 }
 
 extension Exchange {

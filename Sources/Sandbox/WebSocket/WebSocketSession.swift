@@ -11,9 +11,9 @@ import MarginStore
 /// in place of the REST ones. `subscribe`/`unsubscribe` take OKX's args; every accepted
 /// subscription gets an initial snapshot (where OKX sends one) and then every change, in order. Errors are
 /// `{"event":"error","code":…,"msg":…}` frames; nothing a client sends can crash the server.
-public actor WebSocketSession {
+package actor WebSocketSession {
     /// Which URL the client connected to.
-    public enum Endpoint: String, Sendable {
+    package enum Endpoint: String, Sendable {
         case publicChannels = "public"
         case privateChannels = "private"
         case business
@@ -37,7 +37,7 @@ public actor WebSocketSession {
     static let publicChannels: Set<String> = ["tickers", "mark-price", "index-tickers", "opt-summary"]
     static let privateChannels: Set<String> = ["account", "positions", "orders", "balance_and_position", "liquidation-warning"]
     /// Largest accepted frame, characters.
-    public static let maximumFrame = 65_536
+    package static let maximumFrame = 65_536
 
     let exchange: Exchange
     let endpoint: Endpoint
@@ -45,12 +45,12 @@ public actor WebSocketSession {
     let authenticator: Authenticator
     /// The REST API's clock (push timestamps).
     let clock: @Sendable () -> Int64
-    public let connectionID: String
+    package let connectionID: String
     var uid: String?
     var subscriptions: [Subscription] = []
 
     /// A session of `api`'s exchange, authenticating logins with `api`'s authenticator and clock.
-    public init(api: SandboxAPI, endpoint: Endpoint) {
+    package init(api: SandboxAPI, endpoint: Endpoint) {
         exchange = api.exchange
         self.endpoint = endpoint
         authenticator = api.authenticator
@@ -58,8 +58,8 @@ public actor WebSocketSession {
         connectionID = SecretBox.randomToken(bytes: 4).lowercased()
     }
 
-    public var isLoggedIn: Bool { uid != nil }
-    public var subscriptionCount: Int { subscriptions.count }
+    package var isLoggedIn: Bool { uid != nil }
+    package var subscriptionCount: Int { subscriptions.count }
 
     func frame(_ members: [(String, JSONValue)]) -> String { JSONWriter.serialize(.object(members)) }
 
@@ -68,7 +68,7 @@ public actor WebSocketSession {
     }
 
     /// Handles one text frame; returns the frames to send back, in order.
-    public func receive(_ text: String) async -> [String] {
+    package func receive(_ text: String) async -> [String] {
         if text == "ping" { return ["pong"] }
         guard text.utf8.count <= Self.maximumFrame else {
             return [error("60012", "Invalid request: the frame is larger than \(Self.maximumFrame) bytes")]
@@ -263,7 +263,7 @@ public actor WebSocketSession {
     }
 
     /// The frames an exchange event produces for this connection's subscriptions, in subscription order.
-    public func render(_ event: ExchangeEvent) async -> [String] {
+    package func render(_ event: ExchangeEvent) async -> [String] {
         var frames: [String] = []
         switch event {
         case .market:

@@ -11,11 +11,11 @@ import NIOWebSocket
 /// nothing: events are rendered and written in the order the exchange committed them. One that falls
 /// `capacity` events behind is disconnected cleanly (close code 4008, "slow consumer") rather than holding
 /// memory without bound.
-public enum WebSocketTransport {
-    public static let defaultCapacity = 10_000
+package enum WebSocketTransport {
+    package static let defaultCapacity = 10_000
 
     /// The session endpoint for an upgrade path (`/ws/v5/public`, `/private`, `/business`; query ignored).
-    public static func endpoint(forPath target: String) -> WebSocketSession.Endpoint? {
+    package static func endpoint(forPath target: String) -> WebSocketSession.Endpoint? {
         let path = target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? target
         switch path {
         case "/ws/v5/public": return .publicChannels
