@@ -11,7 +11,6 @@ extension AppDatabase: LedgerStore {
         try writer.read { db in
             let filter = uid == nil ? "" : " WHERE uid = ?"
             let arguments: StatementArguments = uid.map { [$0] } ?? []
-            if uid == nil { visitor.expect(accounts: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM account") ?? 0) }
             let accountRows = try Row.fetchCursor(
                 db, sql: "SELECT uid, acctLv, acknowledged, autoLoan, label, createdAt FROM account" + filter + " ORDER BY uid",
                 arguments: arguments)

@@ -147,8 +147,6 @@ public struct LedgerIDs: Sendable, Equatable {
 /// arrive as the text they are stored as. Accounts arrive in uid order (byte order of the UTF-8), so that the
 /// exchange need not sort a million uids to number its accounts deterministically.
 public protocol LedgerVisitor {
-    /// How many accounts follow, when the store knows it cheaply (a hint for reserving capacity).
-    mutating func expect(accounts count: Int)
     mutating func account(_ record: AccountRecord)
     mutating func balance(uid: String, ccy: String, cashBal: String)
     mutating func position(uid: String, instId: String, pos: String, avgPx: String, cTime: Int64, uTime: Int64)
@@ -163,10 +161,6 @@ public protocol LedgerVisitor {
     mutating func house(ccy: String, balance: String)
     /// The largest order id stored (0 when none).
     mutating func largestOrderID(_ id: Int64)
-}
-
-extension LedgerVisitor {
-    public mutating func expect(accounts count: Int) {}
 }
 
 /// The writes of one transaction (``LedgerStore/write(_:)``). Rows of a table are written in the order given;

@@ -10,49 +10,30 @@ struct LedgerLoader: LedgerVisitor {
     var largestOrderID: Int64 = 0
     /// The accounts' uids in the order the store handed them over (uid order: ``LedgerVisitor``).
     var order: [String] = []
-    /// The account the last row attached to: an account's rows of a table are usually adjacent, and finding
-    /// it again costs a hash of its uid. Forgotten whenever an account is added (indices move).
-    var last: (uid: String, index: Dictionary<String, AccountState>.Index)? = nil
-
-    mutating func expect(accounts count: Int) {
-        accounts.reserveCapacity(count)
-        order.reserveCapacity(count)
-    }
-
-    /// Changes the account `uid` in place, if there is one.
-    private mutating func attach(_ uid: String, _ change: (inout AccountState) -> Void) {
-        if let last, last.uid == uid {
-            change(&accounts.values[last.index])
-        } else if let index = accounts.index(forKey: uid) {
-            last = (uid, index)
-            change(&accounts.values[index])
-        }
-    }
 
     mutating func account(_ record: AccountRecord) {
-        last = nil
         order.append(record.uid)
         accounts[record.uid] = AccountState(
             record: record, balances: [:], positions: [:], openOrders: [:], pendingInterest: [:], accruedInterest: [:], leverage: [:])
     }
 
     mutating func balance(uid: String, ccy: String, cashBal: String) {
-        attach(uid) { $0.balances[ccy] = ExactDecimal(cashBal) ?? .zero }
+        accounts.modify(uid) { $0.balances[ccy] = ExactDecimal(cashBal) ?? .zero }
     }
 
     mutating func position(uid: String, instId: String, pos: String, avgPx: String, cTime: Int64, uTime: Int64) {
-        attach(uid) {
+        accounts.modify(uid) {
             $0.positions[instId] = PositionState(
                 pos: ExactDecimal(pos) ?? .zero, avgPx: ExactDecimal(avgPx) ?? .zero, cTime: cTime, uTime: uTime)
         }
     }
 
     mutating func openOrder(_ order: OrderRecord) {
-        attach(order.uid) { $0.openOrders[order.ordId] = order }
+        accounts.modify(order.uid) { $0.openOrders[order.ordId] = order }
     }
 
     mutating func interest(uid: String, ccy: String, pending: String, accrued: String) {
-        attach(uid) {
+        accounts.modify(uid) {
             $0.pendingInterest[ccy] = ExactDecimal(pending) ?? .zero
             $0.accruedInterest[ccy] = ExactDecimal(accrued) ?? .zero
         }
@@ -61,8 +42,8 @@ struct LedgerLoader: LedgerVisitor {
     mutating func accountSetting(key: String, value: String) {
         let parts = key.split(separator: ":").map(String.init)
         guard parts.count == 3 else { return }
-        if parts[0] == "lever" { attach(parts[1]) { $0.leverage[parts[2]] = ExactDecimal(value) } }
-        if parts[0] == "siu" { attach(parts[1]) { $0.chosenSpotInUse[parts[2]] = ExactDecimal(value) } }
+        if parts[0] == "lever" { accounts.modify(parts[1]) { $0.leverage[parts[2]] = ExactDecimal(value) } }
+        if parts[0] == "siu" { accounts.modify(parts[1]) { $0.chosenSpotInUse[parts[2]] = ExactDecimal(value) } }
     }
 
     mutating func insuranceFund(ccy: String, balance: String) { fund[ccy] = ExactDecimal(balance) ?? .zero }
