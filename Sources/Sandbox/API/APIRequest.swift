@@ -4,14 +4,14 @@ import MarginEngine
 /// One API request as the handlers see it: method, path, raw query and body, parsed parameters, and the
 /// authenticated account (for private endpoints).
 public struct APIRequest: Sendable {
-    package var method: String
+    public var method: String
     /// The path without the query (`/api/v5/account/balance`).
-    package var path: String
+    public var path: String
     /// The request target exactly as received (path and raw query), as signed by clients.
-    package var rawTarget: String
-    package var body: [UInt8]
-    package var headers: [String: String]
-    package var query: [String: String]
+    public var rawTarget: String
+    public var body: [UInt8]
+    public var headers: [String: String]
+    public var query: [String: String]
     package var remoteIsLoopback: Bool
     /// Set by authentication for private endpoints.
     package var uid: String = ""
@@ -60,13 +60,13 @@ public struct APIRequest: Sendable {
     }
 
     /// A query parameter, nil when absent or empty.
-    package func parameter(_ name: String) -> String? {
+    public func parameter(_ name: String) -> String? {
         guard let value = query[name], !value.isEmpty else { return nil }
         return value
     }
 
     /// The body as JSON (`{}` for an empty body).
-    package func jsonBody() throws -> JSONValue {
+    public func jsonBody() throws -> JSONValue {
         if body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return .object([]) }
         do {
             return try JSONParser.parse(body)

@@ -11,7 +11,7 @@ public struct APIResponse: Sendable {
         APIResponse(status: 200, envelope: .object([("code", .string(code)), ("msg", .string(msg)), ("data", data)]))
     }
 
-    package static func error(_ error: OKXError) -> APIResponse {
+    public static func error(_ error: OKXError) -> APIResponse {
         APIResponse(
             status: error.httpStatus,
             envelope: .object([("code", .string(error.code.rawValue)), ("msg", .string(error.message)), ("data", .array([]))]))

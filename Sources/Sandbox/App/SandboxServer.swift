@@ -26,7 +26,7 @@ package struct SandboxRequestContext: RequestContext, RemoteAddressRequestContex
 }
 
 /// Everything `pm serve` needs to start.
-package struct SandboxConfiguration: Sendable {
+public struct SandboxConfiguration: Sendable {
     package var host = "127.0.0.1"
     package var port = 8080
     /// The SQLite database file (when no other ``LedgerStore`` is given to ``Sandbox/open(_:store:catalog:market:parameters:clock:upstream:logger:)``).
@@ -50,7 +50,7 @@ package struct SandboxConfiguration: Sendable {
     /// Who may read `GET /metrics` (loopback only by default, like the sandbox control API).
     package var metricsAccess: MetricsAccess = .loopback
 
-    package init(databasePath: String) {
+    public init(databasePath: String) {
         self.databasePath = databasePath
         filesPrefix = databasePath
     }
@@ -78,8 +78,8 @@ package final class SandboxGate: Sendable {
 }
 
 /// The running pieces of a sandbox.
-package struct Sandbox: Sendable {
-    package let exchange: Exchange
+public struct Sandbox: Sendable {
+    public let exchange: Exchange
     package let simulator: MarketSimulator
     package let api: SandboxAPI
     package let database: any LedgerStore
@@ -87,7 +87,7 @@ package struct Sandbox: Sendable {
     package let upstream: UpstreamMarket?
 
     /// Wall-clock Unix milliseconds, the server's clock unless a caller injects another.
-    package static let wallClock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+    public static let wallClock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
 
     /// Opens the database (creating it) — `store` when given (PostgreSQL), else the SQLite file of
     /// `configuration` — the secret key and admin token files, the exchange and the simulator, restoring whatever
@@ -96,7 +96,7 @@ package struct Sandbox: Sendable {
     /// `clock` (Unix milliseconds) is the one clock of the sandbox: the exchange stamps records with it, and the
     /// API checks REST and WebSocket timestamps, refills rate limits and answers `public/time` with it.
     /// In follow mode `upstream` is the client of the followed endpoint (`logger` reports its freezes).
-    package static func open(
+    public static func open(
         _ configuration: SandboxConfiguration, store: (any LedgerStore)? = nil, catalog: InstrumentCatalog, market: MarketSnapshot,
         parameters: MarginParameters,
         clock: @escaping @Sendable () -> Int64 = wallClock, upstream upstreamClient: (any OKXTransport)? = nil,

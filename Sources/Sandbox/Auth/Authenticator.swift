@@ -294,7 +294,7 @@ extension SandboxAPI {
     /// A private endpoint's authentication alone — headers, timestamp window, replay, key, passphrase,
     /// signature, in OKX's order — without running any handler: the account id and the key's permissions,
     /// or the ``OKXError`` (HTTP 401) a private endpoint would answer. For the fuzz targets (`fuzz/`).
-    package func authenticate(_ request: APIRequest) async throws -> (uid: String, permissions: Set<String>) {
+    public func authenticate(_ request: APIRequest) async throws -> (uid: String, permissions: Set<String>) {
         try await authenticator.authenticate(request)
     }
 }

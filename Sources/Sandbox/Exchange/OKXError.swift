@@ -2,7 +2,7 @@ import MarginEngine
 
 /// Every error code the sandbox answers with: one table, OKX's codes where OKX documents one for the case
 /// (docs/okx-client-compat.md), each with the HTTP status it is sent with unless a caller says otherwise.
-package enum OKXErrorCode: String, Sendable, CaseIterable {
+public enum OKXErrorCode: String, Sendable, CaseIterable {
     /// Our code for a failure inside the sandbox (a commit that did not happen, an unexpected error); OKX: "Body for POST request cannot be empty" is the documented text, clients treat it as a bad request and do not retry.
     case internalError = "50000"
     /// Service temporarily unavailable (the sandbox is starting).
@@ -96,10 +96,10 @@ package enum OKXErrorCode: String, Sendable, CaseIterable {
 }
 
 /// An error answered to an OKX client: its code (`code` in the envelope, `sCode` in a batch item) and message.
-package struct OKXError: Error, Sendable, Equatable, CustomStringConvertible {
-    package var code: OKXErrorCode
+public struct OKXError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var code: OKXErrorCode
     package var message: String
-    package var httpStatus: Int
+    public var httpStatus: Int
 
     package init(_ code: OKXErrorCode, _ message: String, httpStatus: Int? = nil) {
         self.code = code
@@ -107,7 +107,7 @@ package struct OKXError: Error, Sendable, Equatable, CustomStringConvertible {
         self.httpStatus = httpStatus ?? code.httpStatus
     }
 
-    package var description: String { "\(code.rawValue): \(message)" }
+    public var description: String { "\(code.rawValue): \(message)" }
 
     static func parameter(_ message: String) -> OKXError { OKXError(.parameterError, "Parameter error: \(message)") }
     static func empty(_ field: String) -> OKXError { OKXError(.parameterEmpty, "Parameter \(field) cannot be empty") }
