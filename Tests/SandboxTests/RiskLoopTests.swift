@@ -100,6 +100,28 @@ import Testing
         #expect(Dictionary(uniqueKeysWithValues: stored.map { ($0.ccy, ExactDecimal($0.cashBal) ?? .zero) }) == memory)
     }
 
+    /// Cash-only balances are written in the order they were first set, each once with its last value; one
+    /// that an account copy took over is not written from the cash-only list, and set again it goes last.
+    @Test func cashOnlyBalancesKeepTheirFirstOrderAndDropWhatACopyTookOver() {
+        func account(_ uid: String) -> AccountState {
+            AccountState(
+                record: AccountRecord(uid: uid, acctLv: "4", acknowledged: true, autoLoan: false, label: "", createdAt: 0),
+                balances: ["USDT": ExactDecimal(1)], positions: [:], openOrders: [:], pendingInterest: [:], accruedInterest: [:],
+                leverage: [:])
+        }
+        var changes = ChangeSet()
+        changes.setCash(ExactDecimal(10), uid: "a", currency: "USDT")
+        changes.setCash(ExactDecimal(20), uid: "b", currency: "USDT")
+        changes.setCash(ExactDecimal(11), uid: "a", currency: "USDT")
+        changes.setCash(ExactDecimal(30), uid: "c", currency: "USDT")
+        changes.touch(account("b"), previous: account("b"))
+        #expect(changes.cashInOrder.map { "\($0.key.uid)=\($0.balance)" } == ["a=11", "c=30"])
+        #expect(changes.cashBalance(CashKey(uid: "b", currency: "USDT")) == nil)
+        #expect(changes.previous["b"]?.balances["USDT"] == nil, "the copy's previous state forgets the cash-only balance")
+        changes.setCash(ExactDecimal(21), uid: "b", currency: "USDT")
+        #expect(changes.cashInOrder.map { "\($0.key.uid)=\($0.balance)" } == ["a=11", "c=30", "b=21"])
+    }
+
     /// A restart restores every account exactly: balances, positions, open orders, keys.
     @Test func restartRestoresAccountsExactly() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("pm-restart-\(UUID().uuidString).sqlite").path

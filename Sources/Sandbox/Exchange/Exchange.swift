@@ -225,7 +225,7 @@ public actor Exchange {
         let amount = LedgerAmount(currency, amount).amount
         guard !amount.isZero else { return .zero }
         let key = CashKey(uid: uid, currency: currency)
-        let balance = (changes.cash[key] ?? storedBalance(uid, currency) ?? .zero) + amount
+        let balance = (changes.cashBalance(key) ?? storedBalance(uid, currency) ?? .zero) + amount
         changes.setCash(balance, uid: uid, currency: currency)
         changes.bills.append(
             BillRecord(

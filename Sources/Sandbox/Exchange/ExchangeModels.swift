@@ -43,12 +43,13 @@ struct ChangeSet {
     var keys: [APIKeyRecord] = []
     var settings: [String: String] = [:]
     /// Cash-only changes (funding): the balance of (uid, currency) after this change set, for accounts that
-    /// nothing else in the set changes. Written and applied without copying the accounts.
-    var cash: [CashKey: ExactDecimal] = [:]
-    /// The keys of `cash` in the order they were first set (a funding tick's: account slot order, which is uid
-    /// order), so the store writes them in key order; a key ``touch(_:previous:)`` took over stays listed and
-    /// is skipped.
-    var cashOrder: [CashKey] = []
+    /// nothing else in the set changes, as the index of its entry in `cashEntries`. Written and applied without
+    /// copying the accounts.
+    private(set) var cash: [CashKey: Int] = [:]
+    /// The cash-only balances in the order they were first set (a funding tick's: account slot order, which is
+    /// uid order), so the store writes them in key order. An entry ``touch(_:previous:)`` took over stays here,
+    /// marked dead, and is skipped.
+    private var cashEntries: [(key: CashKey, balance: ExactDecimal, live: Bool)] = []
     /// The currencies `cash` holds balances of (funding's settlement currencies: a handful).
     var cashCurrencies: Set<String> = []
 
@@ -58,7 +59,9 @@ struct ChangeSet {
     mutating func touch(_ account: AccountState, previous old: AccountState) {
         if previous[account.uid] == nil {
             var stored = old
-            for currency in cashCurrencies where cash.removeValue(forKey: CashKey(uid: account.uid, currency: currency)) != nil {
+            for currency in cashCurrencies {
+                guard let entry = cash.removeValue(forKey: CashKey(uid: account.uid, currency: currency)) else { continue }
+                cashEntries[entry].live = false
                 stored.balances[currency] = nil
             }
             previous[account.uid] = stored
@@ -69,8 +72,18 @@ struct ChangeSet {
     /// Moves the cash-only balance of (uid, currency) to `balance`.
     mutating func setCash(_ balance: ExactDecimal, uid: String, currency: String) {
         let key = CashKey(uid: uid, currency: currency)
-        if cash.updateValue(balance, forKey: key) == nil { cashOrder.append(key) }
-        cashCurrencies.insert(currency)
+        if let entry = cash[key] {
+            cashEntries[entry].balance = balance
+        } else {
+            cash[key] = cashEntries.count
+            cashEntries.append((key, balance, true))
+            cashCurrencies.insert(currency)
+        }
+    }
+
+    /// The cash-only balance of (uid, currency) this change set leaves, or nil when it sets none.
+    func cashBalance(_ key: CashKey) -> ExactDecimal? {
+        cash[key].map { cashEntries[$0].balance }
     }
 
     /// The account as this change set leaves it so far: its copy when the set has touched it, otherwise the
@@ -80,7 +93,7 @@ struct ChangeSet {
         if let copied = accounts[uid] { return copied }
         guard var account = stored[uid] else { return nil }
         for currency in cashCurrencies {
-            if let balance = cash[CashKey(uid: uid, currency: currency)] { account.balances[currency] = balance }
+            if let balance = cashBalance(CashKey(uid: uid, currency: currency)) { account.balances[currency] = balance }
         }
         return account
     }
@@ -89,13 +102,9 @@ struct ChangeSet {
 extension ChangeSet {
     /// The cash-only balances in the order they were first set, each once.
     var cashInOrder: [(key: CashKey, balance: ExactDecimal)] {
-        var seen = Set<CashKey>(minimumCapacity: cash.count)
         var ordered: [(key: CashKey, balance: ExactDecimal)] = []
         ordered.reserveCapacity(cash.count)
-        for key in cashOrder {
-            guard let balance = cash[key], seen.insert(key).inserted else { continue }
-            ordered.append((key, balance))
-        }
+        for entry in cashEntries where entry.live { ordered.append((entry.key, entry.balance)) }
         return ordered
     }
 }
