@@ -129,4 +129,28 @@ import Testing
         let value = ExactDecimal(units: units)
         #expect(value.description == Self.oracleDescription(value))
     }
+
+    /// `doubleValue` (an exact fast path for values with few significant digits) is bit for bit the double the
+    /// decimal text parses to, on random literals (both paths), around 2⁵³ and at the extremes.
+    @Test func doubleValueIsTheParsedText() {
+        var random = SeededGenerator(seed: 20_261_204)
+        var checked = 0
+        for _ in 0..<60_000 {
+            guard let value = ExactDecimal(Self.literal(&random)) else { continue }
+            checked += 1
+            #expect(value.doubleValue.bitPattern == Double(value.description)?.bitPattern, "\(value)")
+        }
+        let limit = Int128(1) << 53
+        var edges: [Int128] = [0, 1, -1, 5, 10, 1_000_000_000_000_000_000, Int128.max, Int128.min + 1]
+        for integer in [limit - 1, limit, limit + 1, limit / 10, limit / 10 + 1] {
+            for scale in [Int128(1), 1_000, 1_000_000_000_000_000_000] {
+                edges += [integer * scale, -integer * scale, integer * scale + 1, integer * scale + 7 * scale / 10]
+            }
+        }
+        for units in edges {
+            let value = ExactDecimal(units: units)
+            #expect(value.doubleValue.bitPattern == Double(value.description)?.bitPattern, "\(value)")
+        }
+        #expect(checked > 30_000)
+    }
 }

@@ -66,6 +66,32 @@ import Testing
         }
     }
 
+    /// Start-up prepares the accounts' rows over both cores once there are thousands: the mirror (slots, rows,
+    /// figures) is the one a single worker builds.
+    @Test func aMirrorBuiltOverTwoWorkersIsTheOneOneWorkerBuilds() async throws {
+        let (sandbox, uids) = try await Self.populated(accounts: 45)
+        let held = await sandbox.exchange.accounts
+        var accounts: [String: AccountState] = [:]
+        for copy in 0..<100 {
+            for uid in uids {
+                var account = try #require(held[uid])
+                account.record.uid = "\(uid)-\(copy)"
+                accounts[account.record.uid] = account
+            }
+        }
+        #expect(accounts.count >= 4_096, "enough accounts for the parallel path")
+        var mirrors: [RiskMirror] = []
+        for workers in [1, 2] {
+            var mirror = RiskMirror(catalog: Fixtures.catalog, market: Fixtures.calmMarket, parameters: Fixtures.parameters)
+            mirror.build(accounts: accounts, order: accounts.keys.sorted(), workers: workers) { _ in nil }
+            mirrors.append(mirror)
+        }
+        #expect(mirrors[0].uids == mirrors[1].uids && mirrors[0].uids.count == accounts.count)
+        #expect(mirrors[0].direct == mirrors[1].direct)
+        #expect(mirrors[0].figures == mirrors[1].figures)
+        #expect(mirrors[0].figures.allSatisfy { $0 != nil })
+    }
+
     @Test func afterATickEveryAccountEqualsTheDirectComputation() async throws {
         let (sandbox, uids) = try await Self.populated(accounts: 45)
         // A tick that moves every coin and an hour of time (options and futures reprice).

@@ -171,7 +171,36 @@ public struct ExactDecimal: Hashable, Comparable, Sendable, CustomStringConverti
     public var isZero: Bool { units == 0 }
 
     /// The nearest `Double` (correctly rounded from the decimal text): the one crossing to risk arithmetic.
-    public var doubleValue: Double { Double(description) ?? 0 }
+    ///
+    /// Most ledger values have few significant digits: written `m × 10⁻ᵉ` with `|m| < 2⁵³` and `e ≤ 18`, both `m`
+    /// and `10ᵉ` are exact doubles and one IEEE division rounds their quotient correctly, the same double the
+    /// text parses to (Clinger's fast path). Other values go through the text. Start-up and a funding tick convert
+    /// millions of balances and positions; formatting and parsing each took ~0.25 µs.
+    public var doubleValue: Double {
+        let negative = units < 0
+        let magnitude = negative ? -units : units
+        let integerPart = magnitude / Self.one
+        guard integerPart < Int128(Self.exactIntegerLimit) else { return Double(description) ?? 0 }
+        var fraction = UInt64(magnitude % Self.one)
+        var digits = fraction == 0 ? 0 : Self.fractionDigits
+        while fraction != 0 && fraction % 10 == 0 {
+            fraction /= 10
+            digits -= 1
+        }
+        let integer = UInt64(integerPart)
+        let scale = Self.powersOfTen[digits]
+        // m = integer × 10^digits + fraction, checked against 2⁵³ without overflow.
+        guard fraction <= Self.exactIntegerLimit, integer <= (Self.exactIntegerLimit - fraction) / scale else {
+            return Double(description) ?? 0
+        }
+        let value = Double(integer * scale + fraction) / Double(scale)
+        return negative ? -value : value
+    }
+
+    /// 2⁵³: integers below it are exact doubles.
+    private static let exactIntegerLimit: UInt64 = 1 << 53
+    /// 10⁰ … 10¹⁸, exact as `UInt64` and as `Double`.
+    private static let powersOfTen: [UInt64] = (0...18).map { (0..<$0).reduce(1) { value, _ in value * 10 } }
 
     /// Plain decimal text without exponent or trailing zeros (`"-12.5"`, `"0"`).
     public var description: String {

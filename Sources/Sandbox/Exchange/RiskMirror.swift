@@ -79,6 +79,35 @@ struct RiskMirror: Sendable {
         return (lines, balances)
     }
 
+    /// One account's rows and level for ``build(accounts:order:workers:direct:)``.
+    struct PreparedRows: Sendable {
+        var rows: (lines: [AccountBook.Line], balances: [(currency: Int32, amount: Double)])?
+        var level: AccountLevel
+    }
+
+    /// The rows of each account of `sequence` (nil where `accounts` has none), in chunks over `workers` threads:
+    /// each chunk writes its own elements only.
+    static func prepareRows(
+        _ accounts: [String: AccountState], _ sequence: [String], table: ScenarioVectorTable, workers: Int
+    ) -> [PreparedRows?] {
+        @Sendable func prepare(_ uid: String) -> PreparedRows? {
+            accounts[uid].map { PreparedRows(rows: rows(of: $0, table: table), level: $0.level) }
+        }
+        guard workers > 1, sequence.count >= 4_096 else { return sequence.map(prepare) }
+        var prepared = [PreparedRows?](repeating: nil, count: sequence.count)
+        let chunks = workers * 8
+        let chunkSize = (sequence.count + chunks - 1) / chunks
+        prepared.withUnsafeMutableBufferPointer { output in
+            let base = UnsafeMutableSendablePointer(output.baseAddress)
+            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                for index in (chunk * chunkSize)..<min(sequence.count, (chunk + 1) * chunkSize) {
+                    base.pointer?[index] = prepare(sequence[index])
+                }
+            }
+        }
+        return prepared
+    }
+
     /// Builds the mirror of `accounts` and computes all figures over the machine's cores; `direct` margins an
     /// account the kernel cannot. Slots follow uid order (deterministic whatever the dictionary's order): `order`
     /// is the store's, already sorted by uid; it is checked in one pass and sorted here only if it is not.
@@ -89,13 +118,16 @@ struct RiskMirror: Sendable {
         slots.reserveCapacity(accounts.count)
         uids.reserveCapacity(accounts.count)
         let complete = order.count == accounts.count && zip(order, order.dropFirst()).allSatisfy { $0 < $1 }
-        for uid in complete ? order : accounts.keys.sorted() {
-            guard let account = accounts[uid] else { continue }
-            let rows = Self.rows(of: account, table: table)
-            let slot = book.append(lines: rows?.lines ?? [], balances: rows?.balances ?? [], level: account.level)
+        let sequence = complete ? order : accounts.keys.sorted()
+        // Each account's rows are pure (its positions and balances as the engine's lines): computed over the cores,
+        // then appended in uid order.
+        let prepared = Self.prepareRows(accounts, sequence, table: table, workers: workers)
+        for (uid, account) in zip(sequence, prepared) {
+            guard let account else { continue }
+            let slot = book.append(lines: account.rows?.lines ?? [], balances: account.rows?.balances ?? [], level: account.level)
             slots[uid] = slot
             uids.append(uid)
-            if rows == nil { direct.insert(slot) }
+            if account.rows == nil { direct.insert(slot) }
         }
         figures = BatchRemargin.run(book, kernel: kernel, workers: workers)
         figuresGeneration = [UInt64](repeating: generation, count: book.count)
