@@ -44,27 +44,75 @@ public enum LedgerLocation: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// A PostgreSQL database named by a URL: `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`.
+/// Whether and how the connection to PostgreSQL is encrypted: libpq's `sslmode` values (its `allow` is not
+/// offered). `disable` is the default here (libpq's is `prefer`, which neither insists on encryption nor checks
+/// the server): name `require` or `verify-full` for a server reached over a network.
+public enum PostgresTLSMode: String, Sendable, CaseIterable {
+    /// Plain TCP.
+    case disable
+    /// TLS when the server offers it, plain otherwise; the server's certificate is not checked.
+    case prefer
+    /// TLS or no connection; the server's certificate is not checked (encryption against eavesdroppers only).
+    case require
+    /// TLS, and the server's certificate must chain to a trusted root (`sslrootcert`, else the system's).
+    case verifyCA = "verify-ca"
+    /// As `verify-ca`, and the certificate must name the host connected to (a DNS name or IP address).
+    case verifyFull = "verify-full"
+}
+
+/// A PostgreSQL database named by a URL: `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=MODE[&sslrootcert=PATH]]`.
 public struct PostgresAddress: Sendable, Equatable, CustomStringConvertible {
     public var user: String
     public var password: String?
     public var host: String
     public var port: Int
     public var database: String
+    public var tls: PostgresTLSMode
+    /// The certificate (PEM) of the root a verifying mode trusts instead of the system's.
+    public var rootCertificatePath: String?
 
-    public init(user: String, password: String? = nil, host: String, port: Int = 5432, database: String) {
+    public init(
+        user: String, password: String? = nil, host: String, port: Int = 5432, database: String, tls: PostgresTLSMode = .disable,
+        rootCertificatePath: String? = nil
+    ) {
         self.user = user
         self.password = password
         self.host = host
         self.port = port
         self.database = database
+        self.tls = tls
+        self.rootCertificatePath = rootCertificatePath
     }
 
     public init(parsing text: String) throws {
         guard let separator = text.range(of: "://") else { throw LedgerLocationError("\(text): not a postgres:// URL") }
         var rest = Substring(text[separator.upperBound...])
-        if let query = rest.firstIndex(where: { $0 == "?" || $0 == "#" }) {
-            throw LedgerLocationError("\(text): parameters (\(rest[query...])) are not supported; use postgres://USER@HOST:PORT/DB")
+        if rest.contains("#") { throw LedgerLocationError("\(text): a fragment (#…) means nothing here") }
+        var tls = PostgresTLSMode.disable
+        var rootCertificatePath: String?
+        if let question = rest.firstIndex(of: "?") {
+            for parameter in rest[rest.index(after: question)...].split(separator: "&") {
+                let parts = parameter.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                let value = parts.count == 2 ? Self.decode(parts[1]) : nil
+                switch parts[0] {
+                case "sslmode":
+                    guard let value, let mode = PostgresTLSMode(rawValue: value) else {
+                        let modes = PostgresTLSMode.allCases.map(\.rawValue).joined(separator: ", ")
+                        throw LedgerLocationError("\(text): sslmode must be one of \(modes)")
+                    }
+                    tls = mode
+                case "sslrootcert":
+                    guard let value, !value.isEmpty else { throw LedgerLocationError("\(text): sslrootcert needs a file path") }
+                    rootCertificatePath = value
+                default:
+                    throw LedgerLocationError(
+                        "\(text): the parameter \(parts[0]) is not supported (only sslmode and sslrootcert; credentials go before the @)")
+                }
+            }
+            rest = rest[..<question]
+        }
+        if rootCertificatePath != nil, tls != .verifyCA, tls != .verifyFull {
+            throw LedgerLocationError("\(text): sslrootcert is only used with sslmode=verify-ca or verify-full")
         }
         guard let slash = rest.firstIndex(of: "/") else {
             throw LedgerLocationError("\(text): no database name (postgres://USER@HOST:PORT/DB)")
@@ -93,7 +141,8 @@ public struct PostgresAddress: Sendable, Equatable, CustomStringConvertible {
         guard let database, !database.isEmpty, !database.contains("/") else { throw LedgerLocationError("\(text): no database name") }
         guard let user, !user.isEmpty else { throw LedgerLocationError("\(text): no user name") }
         guard !host.isEmpty else { throw LedgerLocationError("\(text): no host") }
-        self.init(user: user, password: password, host: host, port: port, database: database)
+        self.init(
+            user: user, password: password, host: host, port: port, database: database, tls: tls, rootCertificatePath: rootCertificatePath)
     }
 
     private static func decode(_ text: Substring) -> String? { String(text).removingPercentEncodingIfPresent }
@@ -101,7 +150,10 @@ public struct PostgresAddress: Sendable, Equatable, CustomStringConvertible {
     /// The URL without its password.
     public var description: String {
         let shownHost = host.contains(":") ? "[\(host)]" : host
-        return "postgres://\(user)@\(shownHost):\(port)/\(database)"
+        var text = "postgres://\(user)@\(shownHost):\(port)/\(database)"
+        if tls != .disable { text += "?sslmode=\(tls.rawValue)" }
+        if let rootCertificatePath { text += "&sslrootcert=\(rootCertificatePath)" }
+        return text
     }
 }
 

@@ -111,16 +111,45 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
 
     // MARK: - Connection
 
+    /// How to connect to `address`: its TLS mode as libpq means it (NIOSSL, re-exported by PostgresNIO for its TLS
+    /// settings), a 10 s connect timeout.
+    static func configuration(_ address: PostgresAddress) throws -> PostgresConnection.Configuration {
+        let tls: PostgresConnection.Configuration.TLS
+        do {
+            var settings = TLSConfiguration.makeClientConfiguration()
+            switch address.tls {
+            case .disable:
+                tls = .disable
+            case .prefer, .require:
+                settings.certificateVerification = .none
+                let context = try NIOSSLContext(configuration: settings)
+                tls = address.tls == .prefer ? .prefer(context) : .require(context)
+            case .verifyCA, .verifyFull:
+                settings.certificateVerification = address.tls == .verifyCA ? .noHostnameVerification : .fullVerification
+                if let path = address.rootCertificatePath { settings.trustRoots = .file(path) }
+                tls = .require(try NIOSSLContext(configuration: settings))
+            }
+        } catch {
+            throw PostgresLedgerError("PostgreSQL \(address): the TLS settings cannot be used: \(error)")
+        }
+        var configuration = PostgresConnection.Configuration(
+            host: address.host, port: address.port, username: address.user, password: address.password, database: address.database,
+            tls: tls)
+        configuration.options.connectTimeout = .seconds(10)
+        return configuration
+    }
+
     private func connectedLocked() throws -> PostgresConnection {
         if let connection, !connection.isClosed { return connection }
         discardConnectionLocked()
-        var configuration = PostgresConnection.Configuration(
-            host: address.host, port: address.port, username: address.user, password: address.password, database: address.database,
-            tls: .disable)
-        configuration.options.connectTimeout = .seconds(10)
-        let opened = try PostgresConnection.connect(
-            on: Self.eventLoops.next(), configuration: configuration, id: 1, logger: logger
-        ).wait()
+        let configuration = try Self.configuration(address)
+        let opened: PostgresConnection
+        do {
+            opened = try PostgresConnection.connect(on: Self.eventLoops.next(), configuration: configuration, id: 1, logger: logger).wait()
+        } catch {
+            // PSQLError's own description hides everything; say what failed (unreachable, refused, TLS) and where.
+            throw PostgresLedgerError(describing: error, address: address)
+        }
         if let servingNode {
             do {
                 try claimLocked(opened, as: servingNode)
@@ -464,10 +493,8 @@ public enum PostgresDatabases {
 
     private static func run(_ sql: String, on address: PostgresAddress) throws {
         let logger = Logger(label: "pm.postgres")
-        let configuration = PostgresConnection.Configuration(
-            host: address.host, port: address.port, username: address.user, password: address.password, database: address.database,
-            tls: .disable)
         do {
+            let configuration = try PostgresLedger.configuration(address)
             let connection = try PostgresConnection.connect(
                 on: PostgresLedger.eventLoops.next(), configuration: configuration, id: 2, logger: logger
             ).wait()

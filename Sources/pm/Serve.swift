@@ -16,7 +16,7 @@ struct DatabaseOption: ParsableArguments {
     @Option(
         name: .customLong("db"),
         help: ArgumentHelp(
-            "The sandbox's ledger: a SQLite file (a path, or sqlite:PATH) or a PostgreSQL database (postgres://USER@HOST:PORT/DB).",
+            "The sandbox's ledger: a SQLite file (a path, or sqlite:PATH) or a PostgreSQL database (postgres://USER@HOST:PORT/DB, ?sslmode=verify-full&sslrootcert=PATH for TLS).",
             valueName: "FILE|URL"))
     var path = "pm-sandbox.sqlite"
     @Option(

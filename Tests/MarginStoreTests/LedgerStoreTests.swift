@@ -297,11 +297,25 @@ struct RecordingVisitor: LedgerVisitor {
             try LedgerLocation(parsing: "postgresql://pm:s%40cret@[::1]/ledger")
                 == .postgres(PostgresAddress(user: "pm", password: "s@cret", host: "::1", port: 5432, database: "ledger")))
         #expect(try LedgerLocation(parsing: "postgres://pm:secret@h:1/d").description == "postgres://pm@h:1/d")
+        #expect(
+            try LedgerLocation(parsing: "postgres://pm@db:5432/ledger?sslmode=verify-full&sslrootcert=/etc/pm/root%20ca.pem")
+                == .postgres(
+                    PostgresAddress(
+                        user: "pm", host: "db", port: 5432, database: "ledger", tls: .verifyFull, rootCertificatePath: "/etc/pm/root ca.pem"
+                    )))
+        for mode in PostgresTLSMode.allCases {
+            let address = try PostgresAddress(parsing: "postgres://pm@db/ledger?sslmode=\(mode.rawValue)")
+            #expect(address.tls == mode && address.rootCertificatePath == nil)
+            #expect(try PostgresAddress(parsing: address.description) == address, "the description parses back")
+        }
+        #expect(try PostgresAddress(parsing: "postgres://pm@db/ledger").tls == .disable)
     }
 
     @Test(arguments: [
         "mysql://u@h/db", "foo://bar", "postgres://h:5432/db", "postgres://u@h:99999/db", "postgres://u@h:5432", "postgres://u@h:5432/",
-        "postgres://u@h/db?sslmode=require", "sqlite:", "",
+        "postgres://u@h/db?sslmode=allow", "postgres://u@h/db?sslmode=", "postgres://u@h/db?sslmode", "postgres://u@h/db?password=x",
+        "postgres://u@h/db?sslmode=require&sslrootcert=/ca.pem", "postgres://u@h/db?sslrootcert=/ca.pem", "postgres://u@h/db#x",
+        "postgres://u@h/db?sslmode=verify-full&sslrootcert=", "sqlite:", "",
     ])
     func badLocationsAreRefused(_ text: String) {
         #expect(throws: LedgerLocationError.self) { try LedgerLocation(parsing: text) }
