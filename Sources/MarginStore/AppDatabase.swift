@@ -183,6 +183,50 @@ public struct AppDatabase: Sendable {
                 try HouseRecord(ccy: ccy, balance: balance.description).insert(db)
             }
         }
+        migrator.registerMigration("v3-clustered-by-account") { db in
+            // Balances, positions and interest are only ever found by (uid, …). Stored in that key's order (WITHOUT
+            // ROWID), an upsert touches one b-tree instead of the key's index and then the row, and start-up reads
+            // each table in uid order by scanning it, which lets the loader attach rows to accounts without
+            // hashing (a funding tick upserts a million balances; start-up reads every row). Same columns, same
+            // rows; GRDB checks the foreign keys at the end of the migration.
+            try db.execute(
+                sql: """
+                    CREATE TABLE balance_clustered (
+                        uid TEXT NOT NULL REFERENCES account(uid),
+                        ccy TEXT NOT NULL,
+                        cashBal TEXT NOT NULL,
+                        PRIMARY KEY (uid, ccy)
+                    ) WITHOUT ROWID;
+                    INSERT INTO balance_clustered (uid, ccy, cashBal) SELECT uid, ccy, cashBal FROM balance ORDER BY uid, ccy;
+                    DROP TABLE balance;
+                    ALTER TABLE balance_clustered RENAME TO balance;
+                    CREATE TABLE position_clustered (
+                        uid TEXT NOT NULL REFERENCES account(uid),
+                        instId TEXT NOT NULL,
+                        pos TEXT NOT NULL,
+                        avgPx TEXT NOT NULL,
+                        lever TEXT NOT NULL,
+                        cTime INTEGER NOT NULL,
+                        uTime INTEGER NOT NULL,
+                        PRIMARY KEY (uid, instId)
+                    ) WITHOUT ROWID;
+                    INSERT INTO position_clustered (uid, instId, pos, avgPx, lever, cTime, uTime)
+                        SELECT uid, instId, pos, avgPx, lever, cTime, uTime FROM position ORDER BY uid, instId;
+                    DROP TABLE position;
+                    ALTER TABLE position_clustered RENAME TO position;
+                    CREATE TABLE interest_clustered (
+                        uid TEXT NOT NULL,
+                        ccy TEXT NOT NULL,
+                        pending TEXT NOT NULL,
+                        accrued TEXT NOT NULL,
+                        PRIMARY KEY (uid, ccy)
+                    ) WITHOUT ROWID;
+                    INSERT INTO interest_clustered (uid, ccy, pending, accrued)
+                        SELECT uid, ccy, pending, accrued FROM interest ORDER BY uid, ccy;
+                    DROP TABLE interest;
+                    ALTER TABLE interest_clustered RENAME TO interest;
+                    """)
+        }
         return migrator
     }
 }

@@ -105,6 +105,42 @@ import Testing
         #expect(house == [HouseRecord(ccy: "USDT", balance: "100.2")])
     }
 
+    /// Balances, positions and interest become clustered (WITHOUT ROWID) tables with every row kept, read in uid
+    /// order by a plain scan, and upserts still insert then overwrite.
+    @Test func theClusteredMigrationKeepsEveryRow() throws {
+        let queue = try DatabaseQueue()
+        try AppDatabase.migrator.migrate(queue, upTo: "v2-house")
+        let balances = [
+            BalanceRecord(uid: "u2", ccy: "USDT", cashBal: "-12.5"), BalanceRecord(uid: "u1", ccy: "USDT", cashBal: "899.75"),
+            BalanceRecord(uid: "u1", ccy: "BTC", cashBal: "0.00000001"),
+        ]
+        let positions = [
+            PositionRecord(uid: "u2", instId: "BTC-USDT-SWAP", pos: "-3", avgPx: "87000.5", lever: "", cTime: 1, uTime: 2),
+            PositionRecord(uid: "u1", instId: "ETH-USDT-SWAP", pos: "10", avgPx: "3000", lever: "5", cTime: 3, uTime: 4),
+        ]
+        let interests = [InterestRecord(uid: "u2", ccy: "USDT", pending: "0.000001", accrued: "1.5")]
+        try queue.write { db in
+            for uid in ["u1", "u2"] {
+                try AccountRecord(uid: uid, acctLv: "3", acknowledged: false, autoLoan: false, label: "", createdAt: 1).insert(db)
+            }
+            for balance in balances { try balance.insert(db) }
+            for position in positions { try position.insert(db) }
+            for interest in interests { try interest.insert(db) }
+        }
+        let database = try AppDatabase(writer: queue)
+        try database.writer.write { db in
+            #expect(try BalanceRecord.fetchAll(db) == balances.sorted { ($0.uid, $0.ccy) < ($1.uid, $1.ccy) })
+            #expect(try PositionRecord.fetchAll(db) == positions.sorted { ($0.uid, $0.instId) < ($1.uid, $1.instId) })
+            #expect(try InterestRecord.fetchAll(db) == interests)
+            for table in ["balance", "position", "interest"] {
+                #expect(throws: DatabaseError.self) { try Row.fetchAll(db, sql: "SELECT rowid FROM \(table)") }
+            }
+            try BalanceRecord(uid: "u2", ccy: "USDT", cashBal: "7").store(in: db)
+            try BalanceRecord(uid: "u2", ccy: "ETH", cashBal: "1").store(in: db)
+            #expect(try String.fetchAll(db, sql: "SELECT cashBal FROM balance WHERE uid = 'u2' ORDER BY ccy") == ["1", "7"])
+        }
+    }
+
     /// `store(in:)` inserts a new order and overwrites every column of an existing one; its column list is
     /// the table's, so a column added to one and not the other fails here.
     @Test func storingAnOrderInsertsThenUpdatesEveryColumn() throws {

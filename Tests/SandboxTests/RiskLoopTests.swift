@@ -100,6 +100,34 @@ import Testing
         #expect(Dictionary(uniqueKeysWithValues: stored.map { ($0.ccy, ExactDecimal($0.cashBal) ?? .zero) }) == memory)
     }
 
+    /// The loader attaches rows to their accounts whatever the order the store hands them in: in uid order by
+    /// its cursors, out of it by search; a row of an unknown account is ignored.
+    @Test func theLoaderAttachesRowsInAnyOrder() {
+        var loader = LedgerLoader(accounts: [:], fund: [:], house: [:])
+        for uid in ["a", "b", "c", "d"] {
+            loader.account(AccountRecord(uid: uid, acctLv: "4", acknowledged: true, autoLoan: false, label: "", createdAt: 0))
+        }
+        for (uid, amount) in [("c", "3"), ("a", "1"), ("d", "4"), ("x", "9"), ("b", "2"), ("a", "1.5")] {
+            loader.balance(uid: uid, ccy: uid == "a" && amount == "1.5" ? "BTC" : "USDT", cashBal: amount)
+        }
+        for uid in ["d", "a", "c"] {
+            loader.position(uid: uid, instId: "BTC-USDT-SWAP", pos: "1", avgPx: "100", cTime: 1, uTime: 2)
+        }
+        loader.interest(uid: "b", ccy: "USDT", pending: "0.5", accrued: "1")
+        loader.accountSetting(key: "lever:c:BTC-USDT-SWAP", value: "3")
+        loader.accountSetting(key: "lever:a:BTC-USDT-SWAP", value: "2")
+        loader.finish()
+        let accounts = loader.accounts
+        #expect(accounts.keys.sorted() == ["a", "b", "c", "d"] && loader.order == ["a", "b", "c", "d"])
+        #expect(accounts["a"]?.balances == ["USDT": ExactDecimal(1), "BTC": ExactDecimal("1.5")!])
+        #expect(accounts["b"]?.balances == ["USDT": ExactDecimal(2)] && accounts["c"]?.balances == ["USDT": ExactDecimal(3)])
+        #expect(accounts["d"]?.balances == ["USDT": ExactDecimal(4)])
+        #expect(["a", "c", "d"].allSatisfy { accounts[$0]?.positions.count == 1 } && accounts["b"]?.positions.isEmpty == true)
+        #expect(accounts["b"]?.pendingInterest == ["USDT": ExactDecimal("0.5")!])
+        #expect(accounts["a"]?.leverage == ["BTC-USDT-SWAP": ExactDecimal(2)])
+        #expect(accounts["c"]?.leverage == ["BTC-USDT-SWAP": ExactDecimal(3)])
+    }
+
     /// Cash-only balances are written in the order they were first set, each once with its last value; one
     /// that an account copy took over is not written from the cash-only list, and set again it goes last.
     @Test func cashOnlyBalancesKeepTheirFirstOrderAndDropWhatACopyTookOver() {

@@ -65,11 +65,21 @@ public actor Exchange {
         self.parameters = parameters
         self.market = market
         self.clock = clock
-        let order = try Self.load(into: &accounts, fund: &insuranceFund, house: &house, nextOrderID: &nextOrderID, from: database)
+        var loader = LedgerLoader(accounts: [:], fund: [:], house: [:])
+        try database.load(only: nil, into: &loader)
+        insuranceFund = loader.fund
+        house = loader.house
+        nextOrderID = loader.largestOrderID + 1
+        var ordered = loader.takeStaged()
+        // The store hands accounts over in uid order; checked in one pass, sorted only if it did not.
+        if !zip(ordered, ordered.dropFirst()).allSatisfy({ $0.uid < $1.uid }) { ordered.sort { $0.uid < $1.uid } }
+        // The uid-keyed dictionary is built on another thread while the mirror is built from the ordered accounts.
+        let keyed = KeyedAccounts(ordered)
         var mirror = RiskMirror(catalog: catalog, market: market, parameters: parameters)
-        mirror.build(accounts: accounts, order: order, workers: Self.workers) { [risks = mirror.risksByID] account in
+        mirror.build(ordered: ordered, workers: Self.workers) { [risks = mirror.risksByID] account in
             Self.directFigures(account, catalog: catalog, market: market, parameters: parameters, risks: risks)
         }
+        accounts = keyed.result()
         risk = mirror
         riskStateTime = clock()
         for (currency, balance) in insuranceFund { metrics.insuranceFund(currency, balance: balance.doubleValue) }

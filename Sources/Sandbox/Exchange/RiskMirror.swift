@@ -79,29 +79,27 @@ struct RiskMirror: Sendable {
         return (lines, balances)
     }
 
-    /// One account's rows and level for ``build(accounts:order:workers:direct:)``.
+    /// One account's rows and level for ``build(ordered:workers:direct:)``.
     struct PreparedRows: Sendable {
         var rows: (lines: [AccountBook.Line], balances: [(currency: Int32, amount: Double)])?
         var level: AccountLevel
     }
 
-    /// The rows of each account of `sequence` (nil where `accounts` has none), in chunks over `workers` threads:
-    /// each chunk writes its own elements only.
-    static func prepareRows(
-        _ accounts: [String: AccountState], _ sequence: [String], table: ScenarioVectorTable, workers: Int
-    ) -> [PreparedRows?] {
-        @Sendable func prepare(_ uid: String) -> PreparedRows? {
-            accounts[uid].map { PreparedRows(rows: rows(of: $0, table: table), level: $0.level) }
+    /// The rows of each account, in chunks over `workers` threads: each chunk writes its own elements only.
+    static func prepareRows(_ accounts: [AccountState], table: ScenarioVectorTable, workers: Int) -> [PreparedRows] {
+        @Sendable func prepare(_ account: AccountState) -> PreparedRows {
+            PreparedRows(rows: rows(of: account, table: table), level: account.level)
         }
-        guard workers > 1, sequence.count >= 4_096 else { return sequence.map(prepare) }
-        var prepared = [PreparedRows?](repeating: nil, count: sequence.count)
+        guard workers > 1, accounts.count >= 4_096 else { return accounts.map(prepare) }
+        let empty = PreparedRows(rows: nil, level: .classic)
+        var prepared = [PreparedRows](repeating: empty, count: accounts.count)
         let chunks = workers * 8
-        let chunkSize = (sequence.count + chunks - 1) / chunks
+        let chunkSize = (accounts.count + chunks - 1) / chunks
         prepared.withUnsafeMutableBufferPointer { output in
             let base = UnsafeMutableSendablePointer(output.baseAddress)
             DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-                for index in (chunk * chunkSize)..<min(sequence.count, (chunk + 1) * chunkSize) {
-                    base.pointer?[index] = prepare(sequence[index])
+                for index in (chunk * chunkSize)..<min(accounts.count, (chunk + 1) * chunkSize) {
+                    base.pointer?[index] = prepare(accounts[index])
                 }
             }
         }
@@ -114,25 +112,32 @@ struct RiskMirror: Sendable {
     mutating func build(
         accounts: [String: AccountState], order: [String], workers: Int, direct directFigures: (AccountState) -> AccountFigures?
     ) {
-        book.reserve(accounts: accounts.count, positions: accounts.count * 2)
-        slots.reserveCapacity(accounts.count)
-        uids.reserveCapacity(accounts.count)
         let complete = order.count == accounts.count && zip(order, order.dropFirst()).allSatisfy { $0 < $1 }
         let sequence = complete ? order : accounts.keys.sorted()
-        // Each account's rows are pure (its positions and balances as the engine's lines): computed over the cores,
-        // then appended in uid order.
-        let prepared = Self.prepareRows(accounts, sequence, table: table, workers: workers)
-        for (uid, account) in zip(sequence, prepared) {
-            guard let account else { continue }
-            let slot = book.append(lines: account.rows?.lines ?? [], balances: account.rows?.balances ?? [], level: account.level)
-            slots[uid] = slot
-            uids.append(uid)
-            if account.rows == nil { direct.insert(slot) }
+        build(ordered: sequence.compactMap { accounts[$0] }, workers: workers, direct: directFigures)
+    }
+
+    /// Builds the mirror of `ordered`, accounts already in uid order (one slot each, in that order), and computes
+    /// all figures over the machine's cores. Each account's rows (its positions and balances as the engine's
+    /// lines) are pure: prepared over the cores, then appended in order.
+    mutating func build(ordered: [AccountState], workers: Int, direct directFigures: (AccountState) -> AccountFigures?) {
+        book.reserve(accounts: ordered.count, positions: ordered.count * 2)
+        slots.reserveCapacity(ordered.count)
+        uids.reserveCapacity(ordered.count)
+        let firstSlot = book.count
+        let prepared = Self.prepareRows(ordered, table: table, workers: workers)
+        for (account, rows) in zip(ordered, prepared) {
+            let slot = book.append(lines: rows.rows?.lines ?? [], balances: rows.rows?.balances ?? [], level: rows.level)
+            slots[account.uid] = slot
+            uids.append(account.uid)
+            if rows.rows == nil { direct.insert(slot) }
         }
         figures = BatchRemargin.run(book, kernel: kernel, workers: workers)
         figuresGeneration = [UInt64](repeating: generation, count: book.count)
         for slot in figures.indices where figures[slot] == nil || direct.contains(slot) {
-            figures[slot] = accounts[uids[slot]].flatMap(directFigures)
+            let index = slot - firstSlot
+            guard ordered.indices.contains(index) else { continue }
+            figures[slot] = directFigures(ordered[index])
         }
     }
 }
