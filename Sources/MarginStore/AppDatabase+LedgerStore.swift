@@ -53,23 +53,25 @@ extension AppDatabase: LedgerStore {
                     AccountRecord(
                         uid: row[0], acctLv: row[1], acknowledged: row[2], autoLoan: row[3], label: row[4], createdAt: row[5])))
         }
-        let balances = try Row.fetchCursor(db, sql: "SELECT uid, ccy, cashBal FROM balance" + filter, arguments: arguments)
+        let balances = try Row.fetchCursor(
+            db, sql: "SELECT uid, ccy, cashBal FROM balance" + filter + " ORDER BY uid, ccy", arguments: arguments)
         while let row = try balances.next() { emit(.balance(uid: row[0], ccy: row[1], cashBal: row[2])) }
         let positions = try Row.fetchCursor(
-            db, sql: "SELECT uid, instId, pos, avgPx, cTime, uTime FROM position" + filter, arguments: arguments)
+            db, sql: "SELECT uid, instId, pos, avgPx, cTime, uTime FROM position" + filter + " ORDER BY uid, instId", arguments: arguments)
         while let row = try positions.next() {
             emit(.position(uid: row[0], instId: row[1], pos: row[2], avgPx: row[3], cTime: row[4], uTime: row[5]))
         }
         let open = OrderRecord.filter(Column("state") == "live" || Column("state") == "partially_filled")
         for order in try (uid.map { open.filter(Column("uid") == $0) } ?? open).fetchAll(db) { emit(.openOrder(order)) }
-        let interests = try Row.fetchCursor(db, sql: "SELECT uid, ccy, pending, accrued FROM interest" + filter, arguments: arguments)
+        let interests = try Row.fetchCursor(
+            db, sql: "SELECT uid, ccy, pending, accrued FROM interest" + filter + " ORDER BY uid, ccy", arguments: arguments)
         while let row = try interests.next() { emit(.interest(uid: row[0], ccy: row[1], pending: row[2], accrued: row[3])) }
         // A uid's `_` or `%` is taken literally (no uid the sandbox makes has one; a ledger written by hand might).
         let settingFilter =
             uid.map { _ in #"key LIKE ? ESCAPE '\' OR key LIKE ? ESCAPE '\'"# } ?? "key LIKE 'lever:%' OR key LIKE 'siu:%'"
         let settingArguments: StatementArguments = uid.map { [Self.likePattern("lever:\($0):"), Self.likePattern("siu:\($0):")] } ?? []
         let settings = try Row.fetchCursor(
-            db, sql: "SELECT key, value FROM setting WHERE " + settingFilter, arguments: settingArguments)
+            db, sql: "SELECT key, value FROM setting WHERE " + settingFilter + " ORDER BY key", arguments: settingArguments)
         while let row = try settings.next() { emit(.accountSetting(key: row[0], value: row[1])) }
         if uid == nil {
             for row in try InsuranceFundRecord.fetchAll(db) { emit(.insuranceFund(ccy: row.ccy, balance: row.balance)) }
