@@ -150,6 +150,29 @@ import Testing
         #expect(changes.cashInOrder.map { "\($0.key.uid)=\($0.balance)" } == ["a=11", "c=30", "b=21"])
     }
 
+    /// An account another process creates on the same database (`pm account create` beside `pm serve`) is loaded
+    /// with its balances on its key's first use, and trades. (The clients' integration test found this path
+    /// broken once, when start-up got a loading path of its own.)
+    @Test func anAccountAnotherProcessCreatesIsLoadedWholeOnFirstUse() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("pm-other-\(UUID().uuidString).sqlite").path
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+        let server = try SandboxHarness(database: try AppDatabase(path: path))
+        let cli = try SandboxHarness(database: try AppDatabase(path: path))
+        let user = try await cli.account([("USDT", "25000"), ("BTC", "0.5")])
+        let balance = await server.call("GET", "/api/v5/account/balance", as: user)
+        #expect(balance.code == "0", "\(balance.envelope)")
+        var cash: [String: String] = [:]
+        for row in balance.first?[member: "details"]?.arrayItems ?? [] {
+            if let ccy = row[member: "ccy"]?.scalarText { cash[ccy] = row[member: "cashBal"]?.scalarText }
+        }
+        #expect(cash.count == 2 && ExactDecimal(cash["USDT"] ?? "") == ExactDecimal(25_000), "\(cash)")
+        #expect(ExactDecimal(cash["BTC"] ?? "") == ExactDecimal("0.5"), "\(cash)")
+        let placed = await server.call(
+            "POST", "/api/v5/trade/order",
+            body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"1"}"#, as: user)
+        #expect(placed.code == "0", "\(placed.envelope)")
+    }
+
     /// A restart restores every account exactly: balances, positions, open orders, keys.
     @Test func restartRestoresAccountsExactly() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("pm-restart-\(UUID().uuidString).sqlite").path

@@ -99,8 +99,8 @@ public actor Exchange {
         }
     }
 
-    /// Loads every account from the store (used at start-up, so a restart restores everything), or only
-    /// account `uid` (one another process created). API keys are not loaded: the first request with a key reads
+    /// Loads every account from the store, or only account `uid` (one another process created; start-up loads
+    /// every account through its own path, which keys them while the mirror is built). API keys are not loaded: the first request with a key reads
     /// it (``credentials(apiKey:)``).
     static func load(
         into accounts: inout [String: AccountState], fund: inout [String: ExactDecimal], house: inout [String: ExactDecimal],
@@ -112,6 +112,7 @@ public actor Exchange {
         fund = [:]
         house = [:]
         try database.load(only: uid, into: &loader)
+        loader.finish()
         accounts = loader.accounts
         fund = loader.fund
         house = loader.house
