@@ -11,16 +11,28 @@ import Testing
 /// ledger must learn the outcome by re-reading (`txid_status`), never guess it: these tests put a proxy between
 /// the ledger and the server that cuts the connection exactly there, in each of the three ways it can go.
 struct CommitOutcomeTests {
-    /// A ledger reached through a fresh proxy, and one reached directly to check what the server holds.
-    static func ledgers(_ scratch: ScratchLedger) throws -> (proxy: CommitCuttingProxy, proxied: PostgresLedger, direct: PostgresLedger) {
+    /// Runs `body` with a scratch ledger reached through a fresh proxy, and the same ledger reached directly to
+    /// check what the server holds; closes and removes everything after.
+    static func throughAProxy(_ body: (CommitCuttingProxy, _ proxied: PostgresLedger, _ direct: PostgresLedger) throws -> Void) throws {
+        let scratch = try ScratchLedger(.postgres)
+        defer { scratch.remove() }
         let direct = try #require(scratch.store as? PostgresLedger)
         let proxy = try CommitCuttingProxy(upstreamPort: UInt16(direct.address.port))
+        defer { proxy.stop() }
         var address = direct.address
         address.host = "127.0.0.1"
         address.port = Int(proxy.port)
-        return (proxy, try PostgresLedger(address), direct)
+        let proxied = try PostgresLedger(address)
+        defer { proxied.close() }
+        try body(proxy, proxied, direct)
     }
 
+    /// Writes the setting `probe:NAME` (one transaction).
+    static func probe(_ name: String, into ledger: PostgresLedger) throws {
+        try ledger.write { writer in try writer.store(SettingRecord(key: "probe:" + name, value: "1")) }
+    }
+
+    /// The probes the server holds.
     static func probes(_ ledger: PostgresLedger) throws -> [String] {
         try ledger.settings(prefix: "probe:").map(\.key)
     }
@@ -28,41 +40,29 @@ struct CommitOutcomeTests {
     /// The server committed and its answer was lost: the write succeeds, having asked a new connection.
     @Test(.enabled(if: Backend.postgresURL != nil, "PM_TEST_POSTGRES_URL names no PostgreSQL server"))
     func aCommitWhoseAnswerIsLostIsFoundCommitted() throws {
-        let scratch = try ScratchLedger(.postgres)
-        defer { scratch.remove() }
-        let (proxy, proxied, direct) = try Self.ledgers(scratch)
-        defer {
-            proxied.close()
-            proxy.stop()
+        try Self.throughAProxy { proxy, proxied, direct in
+            proxy.arm(.afterServerCommits)
+            try Self.probe("1", into: proxied)
+            #expect(proxy.cuts == 1, "the proxy cut the connection at COMMIT")
+            #expect(try Self.probes(direct) == ["probe:1"])
+            // The ledger goes on writing (it is not left in doubt).
+            try Self.probe("2", into: proxied)
+            #expect(try Self.probes(direct) == ["probe:1", "probe:2"])
         }
-        proxy.arm(.afterServerCommits)
-        try proxied.write { writer in try writer.store(SettingRecord(key: "probe:1", value: "1")) }
-        #expect(proxy.cuts == 1, "the proxy cut the connection at COMMIT")
-        #expect(try Self.probes(direct) == ["probe:1"])
-        // The ledger goes on writing (it is not left in doubt).
-        try proxied.write { writer in try writer.store(SettingRecord(key: "probe:2", value: "2")) }
-        #expect(try Self.probes(direct) == ["probe:1", "probe:2"])
     }
 
     /// The connection was lost before the server saw COMMIT: the server aborts the transaction, the write throws,
     /// nothing of it is stored, and the next write works.
     @Test(.enabled(if: Backend.postgresURL != nil, "PM_TEST_POSTGRES_URL names no PostgreSQL server"))
     func aCommitTheServerNeverSawFailsAndStoresNothing() throws {
-        let scratch = try ScratchLedger(.postgres)
-        defer { scratch.remove() }
-        let (proxy, proxied, direct) = try Self.ledgers(scratch)
-        defer {
-            proxied.close()
-            proxy.stop()
+        try Self.throughAProxy { proxy, proxied, direct in
+            proxy.arm(.beforeServerSeesCommit)
+            #expect(throws: PostgresLedgerError.self) { try Self.probe("lost", into: proxied) }
+            #expect(proxy.cuts == 1, "the proxy cut the connection at COMMIT")
+            #expect(try Self.probes(direct) == [])
+            try Self.probe("next", into: proxied)
+            #expect(try Self.probes(direct) == ["probe:next"])
         }
-        proxy.arm(.beforeServerSeesCommit)
-        #expect(throws: PostgresLedgerError.self) {
-            try proxied.write { writer in try writer.store(SettingRecord(key: "probe:lost", value: "1")) }
-        }
-        #expect(proxy.cuts == 1, "the proxy cut the connection at COMMIT")
-        #expect(try Self.probes(direct) == [])
-        try proxied.write { writer in try writer.store(SettingRecord(key: "probe:next", value: "1")) }
-        #expect(try Self.probes(direct) == ["probe:next"])
     }
 
     /// The answer was lost and the server cannot be asked: the outcome is unknown, so the write throws saying so
@@ -70,24 +70,19 @@ struct CommitOutcomeTests {
     /// even once the server is reachable again. It did commit: reporting a failure would have been a guess.
     @Test(.enabled(if: Backend.postgresURL != nil, "PM_TEST_POSTGRES_URL names no PostgreSQL server"))
     func anUnknownOutcomeIsNeverGuessed() throws {
-        let scratch = try ScratchLedger(.postgres)
-        defer { scratch.remove() }
-        let (proxy, proxied, direct) = try Self.ledgers(scratch)
-        defer {
-            proxied.close()
-            proxy.stop()
+        try Self.throughAProxy { proxy, proxied, direct in
+            proxy.arm(.afterServerCommits, thenRefuseConnections: true)
+            do {
+                try Self.probe("doubt", into: proxied)
+                Issue.record("a write whose outcome is unknown was reported as done")
+            } catch let error as PostgresLedgerError {
+                #expect(error.description.contains("unknown"), "\(error)")
+            }
+            #expect(try Self.probes(direct) == ["probe:doubt"], "the server did commit")
+            proxy.acceptConnections()
+            #expect(throws: PostgresLedgerError.self) { try Self.probe("after", into: proxied) }
+            #expect(try Self.probes(direct) == ["probe:doubt"])
         }
-        proxy.arm(.afterServerCommits, thenRefuseConnections: true)
-        let error = #expect(throws: PostgresLedgerError.self) {
-            try proxied.write { writer in try writer.store(SettingRecord(key: "probe:doubt", value: "1")) }
-        }
-        #expect(error?.description.contains("unknown") == true, "\(String(describing: error))")
-        #expect(try Self.probes(direct) == ["probe:doubt"], "the server did commit")
-        proxy.acceptConnections()
-        #expect(throws: PostgresLedgerError.self) {
-            try proxied.write { writer in try writer.store(SettingRecord(key: "probe:after", value: "1")) }
-        }
-        #expect(try Self.probes(direct) == ["probe:doubt"])
     }
 }
 
