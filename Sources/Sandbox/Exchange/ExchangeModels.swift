@@ -81,6 +81,14 @@ struct ChangeSet {
         }
     }
 
+    /// Makes room for `count` more cash-only balances and bills (a funding tick's: one per payer), so that a
+    /// million postings do not regrow and rehash the tables as they come.
+    mutating func reserveCashPostings(_ count: Int) {
+        cash.reserveCapacity(cash.count + count)
+        cashEntries.reserveCapacity(cashEntries.count + count)
+        bills.reserveCapacity(bills.count + count)
+    }
+
     /// The cash-only balance of (uid, currency) this change set leaves, or nil when it sets none.
     func cashBalance(_ key: CashKey) -> ExactDecimal? {
         cash[key].map { cashEntries[$0].balance }

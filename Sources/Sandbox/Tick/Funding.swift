@@ -38,6 +38,7 @@ extension Exchange {
                 contractValue: ExactDecimal(instrument.contractValue), note: "funding rate \(DecimalText.format(rate))")
         }
         let payers = holders { terms[$0] != nil }
+        changes.reserveCashPostings(payers.count * instants.count)
         var payments = 0
         for instant in instants {
             for term in terms.values { rates[term.instrument.id.rawValue] = (term.rate, instant) }
