@@ -103,12 +103,27 @@ extension AppDatabase: LedgerStore {
             of: "_", with: "\\_") + "%"
     }
 
+    /// Newest first, one id range of the `bill_by_id_range` index at a time (a seek each) until `limit` are
+    /// found or the oldest range is read: ranges are consecutive ids, so their concatenation is id order.
     public func bills(uid: String, currency: String?, type: String?, limit: Int) throws -> [BillRecord] {
         try writer.read { db in
-            var request = BillRecord.filter(Column("uid") == uid)
-            if let currency { request = request.filter(Column("ccy") == currency) }
-            if let type { request = request.filter(Column("type") == type) }
-            return try request.order(Column("billId").desc).limit(limit).fetchAll(db)
+            guard limit > 0,
+                let newest = try Int64.fetchOne(db.cachedStatement(sql: "SELECT MAX(billId) FROM bill")),
+                let oldest = try Int64.fetchOne(db.cachedStatement(sql: "SELECT MIN(billId) FROM bill"))
+            else { return [] }
+            let bits = Self.billRangeBits
+            let inRange = try db.cachedStatement(
+                sql: """
+                    SELECT * FROM bill WHERE billId >> \(bits) = ?1 AND uid = ?2 AND (?3 IS NULL OR ccy = ?3) AND (?4 IS NULL OR type = ?4)
+                    ORDER BY billId DESC LIMIT ?5
+                    """)
+            var found: [BillRecord] = []
+            var range = newest >> bits
+            while range >= oldest >> bits && found.count < limit {
+                found += try BillRecord.fetchAll(inRange, arguments: [range, uid, currency, type, limit - found.count])
+                range -= 1
+            }
+            return found
         }
     }
 

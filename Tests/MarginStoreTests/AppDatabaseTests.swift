@@ -141,6 +141,71 @@ import Testing
         }
     }
 
+    /// Bills spread over id ranges, with empty ranges between them: an account's bills read range by range are
+    /// exactly the ones a plain filter, newest first, with the limit, gives (the oracle), for every filter and
+    /// limit, and the read seeks the (range, uid) index rather than scanning the table.
+    @Test(
+        arguments: [
+            (nil, nil, 1), (nil, nil, 4), (nil, nil, 100), ("USDT", nil, 3), ("BTC", nil, 100), (nil, "8", 2), ("USDT", "8", 100),
+            ("ETH", nil, 10),
+        ] as [(String?, String?, Int)])
+    func billsReadRangeByRangeAreTheNewestThatMatch(currency: String?, type: String?, limit: Int) throws {
+        let database = try AppDatabase.inMemory()
+        let range: Int64 = 1 << AppDatabase.billRangeBits
+        let ids: [Int64] = [3, 4, range - 1, range, range + 1, 4 * range + 7, 4 * range + 8, 6 * range, 6 * range + 2]
+        let uids = ["u1", "u2"]
+        try database.writer.write { db in
+            for uid in uids {
+                try AccountRecord(uid: uid, acctLv: "3", acknowledged: false, autoLoan: false, label: "", createdAt: 1).insert(db)
+            }
+            // Every mix of account, currency and type over the ranges.
+            for (index, id) in ids.enumerated() {
+                try BillRecord(
+                    billId: id, uid: uids[index % 2], ccy: ["USDT", "BTC"][index / 2 % 2], balChg: "1", bal: "1",
+                    type: [.funding, .trade][index / 4 % 2], subType: "1", instId: "", ordId: "", pnl: "0", fee: "0", sz: "", px: "",
+                    notes: "", ts: id
+                ).insert(db)
+            }
+        }
+        let all = try database.writer.read { db in try BillRecord.order(Column("billId").desc).fetchAll(db) }
+        for uid in uids + ["nobody"] {
+            let expected = all.filter {
+                $0.uid == uid && (currency == nil || $0.ccy == currency) && (type == nil || $0.type.rawValue == type)
+            }
+            let read = try database.bills(uid: uid, currency: currency, type: type, limit: limit)
+            #expect(read == Array(expected.prefix(limit)), "\(uid)")
+        }
+        let plan = try database.writer.read { db in
+            try Row.fetchAll(
+                db,
+                sql:
+                    "EXPLAIN QUERY PLAN SELECT * FROM bill WHERE billId >> \(AppDatabase.billRangeBits) = 4 AND uid = 'u1' ORDER BY billId DESC"
+            ).map { $0["detail"] as String }
+        }
+        #expect(plan == ["SEARCH bill USING INDEX bill_by_id_range (<expr>=? AND uid=?)"])
+    }
+
+    /// The range index replaces the uid index and keeps every bill.
+    @Test func theRangeIndexMigrationKeepsEveryBill() throws {
+        let queue = try DatabaseQueue()
+        try AppDatabase.migrator.migrate(queue, upTo: "v3-clustered-by-account")
+        let bills = (1...3).map {
+            BillRecord(
+                billId: $0, uid: "u1", ccy: "USDT", balChg: "\($0)", bal: "\($0)", type: .deposit, subType: "11", instId: "", ordId: "",
+                pnl: "0", fee: "0", sz: "", px: "", notes: "", ts: $0)
+        }
+        try queue.write { db in
+            try AccountRecord(uid: "u1", acctLv: "3", acknowledged: false, autoLoan: false, label: "", createdAt: 1).insert(db)
+            for bill in bills { try bill.insert(db) }
+        }
+        let database = try AppDatabase(writer: queue)
+        let indexes = try database.writer.read { db in
+            try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'bill'")
+        }
+        #expect(indexes == ["bill_by_id_range"])
+        #expect(try database.bills(uid: "u1", currency: nil, type: nil, limit: 10) == bills.reversed())
+    }
+
     /// `store(in:)` inserts a new order and overwrites every column of an existing one; its column list is
     /// the table's, so a column added to one and not the other fails here.
     @Test func storingAnOrderInsertsThenUpdatesEveryColumn() throws {
