@@ -9,21 +9,33 @@ import MarginEngine
 /// amounts are stored as decimal TEXT, which round-trips `ExactDecimal` exactly.
 public struct AppDatabase: Sendable {
     public let writer: any DatabaseWriter
+    /// Checkpoints a file database's WAL off the committing thread (nil in memory).
+    let checkpointer: WALCheckpointer?
 
     /// Opens (creating if needed) the database file at `path`, in WAL mode with `synchronous = NORMAL`:
     /// a committed transaction survives the process being killed (it is in the WAL), which is what the
-    /// sandbox promises; surviving power loss would need `FULL`.
+    /// sandbox promises; surviving power loss would need `FULL`. The WAL is checkpointed by a
+    /// ``WALCheckpointer`` rather than inside the commit that fills it.
     public init(path: String) throws {
+        try self.init(path: path, checkpointing: true)
+    }
+
+    /// `checkpointing: false` leaves the checkpointer's thread unstarted (tests: nothing copies the WAL back).
+    init(path: String, checkpointing: Bool) throws {
+        let checkpointer = WALCheckpointer()
         var configuration = Configuration()
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             try db.execute(sql: "PRAGMA cache_size = -262144")
             try db.execute(sql: "PRAGMA mmap_size = 4294967296")
+            checkpointer.install(on: db)
         }
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
         writer = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(writer)
+        if checkpointing { try checkpointer.start(path: path) }
+        self.checkpointer = checkpointer
     }
 
     /// Runs `body` in one immediate transaction, like `writer.write`, but through cached `BEGIN`/`COMMIT`
@@ -51,6 +63,7 @@ public struct AppDatabase: Sendable {
 
     public init(writer: any DatabaseWriter) throws {
         self.writer = writer
+        checkpointer = nil
         try Self.migrator.migrate(writer)
     }
 

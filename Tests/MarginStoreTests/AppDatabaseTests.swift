@@ -185,6 +185,36 @@ import Testing
         #expect(plan == ["SEARCH bill USING INDEX bill_by_id_range (<expr>=? AND uid=?)"])
     }
 
+    /// A commit that takes the WAL past its threshold no longer copies it into the database file itself (with
+    /// the checkpointer's thread not started, the file keeps its size and every row is still read, from the
+    /// WAL); the checkpointer's thread, once running, does the copy.
+    @Test func theWALIsCheckpointedOffTheCommittingThread() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("pm-wal-\(UUID().uuidString).sqlite").path
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+        func fileBytes() throws -> Int { try #require(FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) }
+        let database = try AppDatabase(path: path, checkpointing: false)
+        let checkpointer = try #require(database.checkpointer)
+        let before = try fileBytes()
+        let bills = (0..<20_000).map {
+            BillRecord(
+                billId: 0, uid: "u1", ccy: "USDT", balChg: "\($0)", bal: "\($0)", type: .funding, subType: "173", instId: "BTC-USDT-SWAP",
+                ordId: "", pnl: "0", fee: "0", sz: "", px: "87000.5", notes: String(repeating: "n", count: 200), ts: Int64($0))
+        }
+        _ = try database.write { writer in
+            try writer.save(AccountRecord(uid: "u1", acctLv: "3", acknowledged: false, autoLoan: false, label: "", createdAt: 1))
+            try writer.insert(bills: bills)
+        }
+        #expect(checkpointer.wakeup.isPending, "the commit signalled the checkpointer")
+        #expect(try fileBytes() == before, "the commit copied nothing into the file")
+        #expect(try database.writer.read { db in try BillRecord.fetchCount(db) } == bills.count)
+        try checkpointer.start(path: path)
+        let deadline = Date().addingTimeInterval(10)
+        while checkpointer.wakeup.runCount == 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(checkpointer.wakeup.runCount >= 1)
+        #expect(try fileBytes() > before + 4_000_000, "the checkpoint copied the bills into the file")
+        #expect(try database.writer.read { db in try BillRecord.fetchCount(db) } == bills.count)
+    }
+
     /// The range index replaces the uid index and keeps every bill.
     @Test func theRangeIndexMigrationKeepsEveryBill() throws {
         let queue = try DatabaseQueue()

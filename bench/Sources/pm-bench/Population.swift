@@ -127,7 +127,10 @@ enum Population {
     /// house = deposits holds for the whole population.
     static func clone(path: String, groups: Int) throws {
         guard groups > 1 else { return }
-        let queue = try DatabaseQueue(path: path)
+        // The group's exchange may still be closing its connections (checkpointing what its WAL holds): wait.
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(30)
+        let queue = try DatabaseQueue(path: path, configuration: configuration)
         try queue.write { db in
             let ordStride = (try Int64.fetchOne(db, sql: #"SELECT MAX(ordId) FROM "order""#) ?? 0) + 1
             let tradeStride = (try Int64.fetchOne(db, sql: "SELECT MAX(tradeId) FROM fill") ?? 0) + 1
