@@ -128,26 +128,71 @@ import Testing
         #expect(accounts["c"]?.leverage == ["BTC-USDT-SWAP": ExactDecimal(3)])
     }
 
-    /// Cash-only balances are written in the order they were first set, each once with its last value; one
-    /// that an account copy took over is not written from the cash-only list, and set again it goes last.
-    @Test func cashOnlyBalancesKeepTheirFirstOrderAndDropWhatACopyTookOver() {
-        func account(_ uid: String) -> AccountState {
-            AccountState(
-                record: AccountRecord(uid: uid, acctLv: "4", acknowledged: true, autoLoan: false, label: "", createdAt: 0),
-                balances: ["USDT": ExactDecimal(1)], positions: [:], openOrders: [:], pendingInterest: [:], accruedInterest: [:],
-                leverage: [:])
+    /// Funding posted by the commit's run (an account nothing else in the tick changes) and through an account's
+    /// copy (one that also pays interest that tick) is the same: per perpetual and funding hour, the bill's change
+    /// is −pos × ctVal × mark × rate (÷ mark for inverse), at the mark and rate the bill states, rounded to the
+    /// currency's ledger scale; each bill's balance follows from the one before; balances are their bills, cash
+    /// is conserved, and a restart reads the balances back.
+    @Test func fundingIsTheSameThroughTheRunAndThroughACopy() async throws {
+        let sandbox = try SandboxHarness()
+        let book = [("BTC-USDT-SWAP", "buy", "10"), ("ETH-USDC-SWAP", "sell", "7"), ("BTC-USD-SWAP", "buy", "30")]
+        var users: [SandboxHarness.Credentials] = []
+        for borrows in [false, true] {
+            let user = try await sandbox.account([("USDT", "100000"), ("USDC", "50000"), ("BTC", "1")])
+            for (instId, side, size) in book {
+                let placed = await sandbox.call(
+                    "POST", "/api/v5/trade/order",
+                    body: #"{"instId":"\#(instId)","tdMode":"cross","side":"\#(side)","ordType":"market","sz":"\#(size)"}"#, as: user)
+                #expect(placed.code == "0", "\(placed.envelope)")
+            }
+            if borrows {
+                _ = await sandbox.call("POST", "/api/v5/account/set-auto-loan", body: #"{"autoLoan":true}"#, as: user)
+                let borrow = await sandbox.call(
+                    "POST", "/api/v5/trade/order",
+                    body: #"{"instId":"ETH-USDT","tdMode":"cross","side":"buy","ordType":"market","sz":"60","tgtCcy":"base_ccy"}"#, as: user
+                )
+                #expect(borrow.code == "0", "\(borrow.envelope)")
+            }
+            users.append(user)
         }
-        var changes = ChangeSet()
-        changes.setCash(ExactDecimal(10), uid: "a", currency: "USDT")
-        changes.setCash(ExactDecimal(20), uid: "b", currency: "USDT")
-        changes.setCash(ExactDecimal(11), uid: "a", currency: "USDT")
-        changes.setCash(ExactDecimal(30), uid: "c", currency: "USDT")
-        changes.touch(account("b"), previous: account("b"))
-        #expect(changes.cashInOrder.map { "\($0.key.uid)=\($0.balance)" } == ["a=11", "c=30"])
-        #expect(changes.cashBalance(CashKey(uid: "b", currency: "USDT")) == nil)
-        #expect(changes.previous["b"]?.balances["USDT"] == nil, "the copy's previous state forgets the cash-only balance")
-        changes.setCash(ExactDecimal(21), uid: "b", currency: "USDT")
-        #expect(changes.cashInOrder.map { "\($0.key.uid)=\($0.balance)" } == ["a=11", "c=30", "b=21"])
+        // 24 h from 2025-12-30T17:31Z crosses three funding hours; the borrower pays interest every hour.
+        let report = try await sandbox.simulator.shock([:], advanceSeconds: 86_400)
+        #expect(report.fundingPayments == 2 * book.count * 3)
+        #expect(report.interestBills > 0)
+        let catalog = await sandbox.exchange.catalog
+        var changes: [[String]] = []
+        for user in users {
+            let bills = try await sandbox.database.writer.read { db in
+                try BillRecord.filter(Column("uid") == user.uid).order(Column("billId")).fetchAll(db)
+            }
+            let funding = bills.filter { $0.type == BillType.funding }
+            #expect(funding.count == book.count * 3)
+            for bill in funding {
+                let instrument = try #require(catalog.instrument(bill.instId))
+                let (_, side, size) = try #require(book.first { $0.0 == bill.instId })
+                let contracts = try #require(ExactDecimal(size))
+                let pos = side == "buy" ? contracts : -contracts
+                let mark = try #require(ExactDecimal(bill.px))
+                let rate = try #require(ExactDecimal(String(bill.notes.dropFirst("funding rate ".count))))
+                let value = pos.multiplied(by: ExactDecimal(instrument.contractValue))
+                let notional = instrument.margining == Margining.inverse ? value.divided(by: mark) : value.multiplied(by: mark)
+                let expected = LedgerAmount(instrument.settleCurrency, -notional.multiplied(by: rate)).amount
+                #expect(bill.ccy == instrument.settleCurrency && ExactDecimal(bill.balChg) == expected, "\(bill)")
+                #expect(bill.subType == (expected.isNegative ? "173" : "174"))
+                // The balance after it is the balance after the bill before it in that currency.
+                let before = bills.last { $0.billId < bill.billId && $0.ccy == bill.ccy }
+                #expect(ExactDecimal(bill.bal) == (before.flatMap { ExactDecimal($0.bal) } ?? .zero) + expected, "\(bill)")
+            }
+            changes.append(funding.map { "\($0.instId) \($0.balChg) \($0.px) \($0.notes)" }.sorted())
+            #expect(try await sandbox.ledgerBalances(user.uid), "every balance, in memory and stored, is the sum of its bills")
+        }
+        #expect(changes[0] == changes[1], "the run and the copy post the same funding")
+        #expect(try await sandbox.cashImbalances() == [])
+        for user in users {
+            let memory = await sandbox.exchange.account(user.uid)?.balances
+            let stored = try await sandbox.database.writer.read { db in try BalanceRecord.filter(Column("uid") == user.uid).fetchAll(db) }
+            #expect(Dictionary(uniqueKeysWithValues: stored.map { ($0.ccy, ExactDecimal($0.cashBal) ?? .zero) }) == memory)
+        }
     }
 
     /// An account another process creates on the same database (`pm account create` beside `pm serve`) is loaded

@@ -127,11 +127,10 @@ public actor Exchange {
     /// another process adding accounts to the same database (`pm account create`) never collides with them.
     func commit(_ pending: ChangeSet) throws {
         var changes = pending
-        // ChangeSet.touch moves an account's cash-only changes into its copy: a key in both would write twice.
-        assert(
-            changes.accounts.isEmpty || changes.cash.keys.allSatisfy { changes.accounts[$0.uid] == nil },
-            "cash-only changes of an account also changed otherwise")
-        let cash = changes.cashInOrder
+        // The run shares the exchange's accounts while it computes; released before they are changed in place
+        // (a second reference would copy the whole dictionary on the first change).
+        defer { changes.funding?.release() }
+        var funding = FundingPostings()
         let ids = try database.write { writer in
             for (uid, account) in changes.accounts {
                 let old = changes.previous[uid]
@@ -167,10 +166,13 @@ public actor Exchange {
             for key in changes.keys { try writer.insert(key) }
             for order in changes.orders { try writer.store(order) }
             try writer.insert(fills: changes.fills)
-            if !cash.isEmpty {
-                try writer.storeBalances(cash.map { (uid: $0.key.uid, ccy: $0.key.currency, cashBal: $0.balance.description) })
-            }
             try writer.insert(bills: changes.bills)
+            if let run = changes.funding {
+                funding = try run.write(to: writer)
+                for (ccy, amount) in funding.houseTotals where !amount.isZero {
+                    changes.house[ccy] = (changes.house[ccy] ?? house[ccy] ?? .zero) + amount
+                }
+            }
             for (ccy, balance) in changes.insuranceFund { try writer.store(InsuranceFundRecord(ccy: ccy, balance: balance.description)) }
             for (ccy, balance) in changes.house { try writer.store(HouseRecord(ccy: ccy, balance: balance.description)) }
             for (key, value) in changes.settings { try writer.store(SettingRecord(key: key, value: value)) }
@@ -184,13 +186,16 @@ public actor Exchange {
             noteIndexes(uid, account)
         }
         // In place: a funding tick posts to nearly every account, and copying each account costs more than the write.
-        for (key, balance) in cash {
+        changes.funding?.release()
+        for moved in funding.moved {
             var pending: ExactDecimal?
-            accounts.modify(key.uid) {
-                $0.balances[key.currency] = balance
-                pending = $0.pendingInterest[key.currency] ?? .zero
+            accounts.modify(moved.uid) {
+                $0.balances[moved.currency] = moved.balance
+                pending = $0.pendingInterest[moved.currency] ?? .zero
             }
-            if let pending { refreshRiskBalance(key.uid, currency: key.currency, riskBalance: balance - pending) }
+            if let pending {
+                refreshRiskBalance(moved.uid, slot: moved.slot, currency: moved.currency, riskBalance: moved.balance - pending)
+            }
         }
         // A few accounts (orders) are re-margined at once; many (a funding tick) are marked and re-margined by
         // the market move that follows, over both cores, or on demand.
@@ -202,7 +207,7 @@ public actor Exchange {
         }
         for (ccy, balance) in changes.house { house[ccy] = balance }
         for key in changes.keys { keys[key.apiKey] = key }
-        publish(changes)
+        publish(changes, funded: funding.moved)
     }
 
     /// Moves cash and records the bill (its `bal` is the balance after the move). Returns the amount moved,
@@ -223,32 +228,6 @@ public actor Exchange {
                 subType: subType, instId: instId, ordId: ordId, pnl: pnl.description, fee: fee.description, sz: sz, px: px, notes: notes,
                 ts: clock()))
         return amount
-    }
-
-    /// Moves cash of an account that nothing else in `changes` modifies, without copying the account: the
-    /// bill as ``post(_:_:to:type:subType:instId:ordId:pnl:fee:sz:px:notes:always:changes:)`` writes it,
-    /// the new balance in `changes.cash`. Returns the amount moved (rounded to the ledger scale).
-    @discardableResult
-    func postCash(
-        _ amount: ExactDecimal, _ currency: String, uid: String, type: BillType, subType: String, instId: String = "", px: String = "",
-        notes: String = "", changes: inout ChangeSet
-    ) -> ExactDecimal {
-        let amount = LedgerAmount(currency, amount).amount
-        guard !amount.isZero else { return .zero }
-        let key = CashKey(uid: uid, currency: currency)
-        let balance = (changes.cashBalance(key) ?? storedBalance(uid, currency) ?? .zero) + amount
-        changes.setCash(balance, uid: uid, currency: currency)
-        changes.bills.append(
-            BillRecord(
-                billId: 0, uid: uid, ccy: currency, balChg: amount.description, bal: balance.description, type: type, subType: subType,
-                instId: instId, ordId: "", pnl: "0", fee: "0", sz: "", px: px, notes: notes, ts: clock()))
-        return amount
-    }
-
-    /// An account's stored balance of `currency`, read in place (the account is not copied).
-    func storedBalance(_ uid: String, _ currency: String) -> ExactDecimal? {
-        guard let index = accounts.index(forKey: uid) else { return nil }
-        return accounts.values[index].balances[currency]
     }
 
     /// Credits the insurance fund; returns the amount credited (rounded to the ledger scale).

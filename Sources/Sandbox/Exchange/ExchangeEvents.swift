@@ -27,7 +27,7 @@ extension Exchange {
         for listener in listeners.values { listener(event) }
     }
 
-    func publish(_ changes: ChangeSet) {
+    func publish(_ changes: ChangeSet, funded: [FundingPostings.Moved] = []) {
         guard !listeners.isEmpty else { return }
         var ordersByAccount: [String: [OrderRecord]] = [:]
         for order in changes.orders { ordersByAccount[order.uid, default: []].append(order) }
@@ -36,6 +36,6 @@ extension Exchange {
         for uid in Set(ordersByAccount.keys).union(fillsByAccount.keys).sorted() {
             emit(.orders(uid: uid, orders: ordersByAccount[uid] ?? [], fills: fillsByAccount[uid] ?? []))
         }
-        for uid in Set(changes.accounts.keys).union(changes.cash.keys.map(\.uid)).sorted() { emit(.account(uid: uid)) }
+        for uid in Set(changes.accounts.keys).union(funded.map(\.uid)).sorted() { emit(.account(uid: uid)) }
     }
 }

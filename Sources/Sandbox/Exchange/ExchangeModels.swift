@@ -42,85 +42,22 @@ struct ChangeSet {
     var house: [String: ExactDecimal] = [:]
     var keys: [APIKeyRecord] = []
     var settings: [String: String] = [:]
-    /// Cash-only changes (funding): the balance of (uid, currency) after this change set, for accounts that
-    /// nothing else in the set changes, as the index of its entry in `cashEntries`. Written and applied without
-    /// copying the accounts.
-    private(set) var cash: [CashKey: Int] = [:]
-    /// The cash-only balances in the order they were first set (a funding tick's: account slot order, which is
-    /// uid order), so the store writes them in key order. An entry ``touch(_:previous:)`` took over stays here,
-    /// marked dead, and is skipped.
-    private var cashEntries: [(key: CashKey, balance: ExactDecimal, live: Bool)] = []
-    /// The currencies `cash` holds balances of (funding's settlement currencies: a handful).
-    var cashCurrencies: Set<String> = []
+    /// The funding of the accounts nothing else in the set changes (a funding tick's: nearly all), computed
+    /// and written by the commit (``FundingRun``). Funding is a tick's last change, so nothing in the set reads
+    /// the balances it moves.
+    var funding: FundingRun?
 
-    /// Records `account` as this change set leaves it. `old` is the account as it was before the change set;
-    /// ``current(_:in:)`` folds cash-only changes into it, so the first `old` recorded forgets the balances
-    /// those changes moved (they are written), and the cash-only entries are dropped: the copy now holds them.
+    /// Records `account` as this change set leaves it. `old` is the account as it was before the change set.
     mutating func touch(_ account: AccountState, previous old: AccountState) {
-        if previous[account.uid] == nil {
-            var stored = old
-            for currency in cashCurrencies {
-                guard let entry = cash.removeValue(forKey: CashKey(uid: account.uid, currency: currency)) else { continue }
-                cashEntries[entry].live = false
-                stored.balances[currency] = nil
-            }
-            previous[account.uid] = stored
-        }
+        if previous[account.uid] == nil { previous[account.uid] = old }
         accounts[account.uid] = account
     }
 
-    /// Moves the cash-only balance of (uid, currency) to `balance`.
-    mutating func setCash(_ balance: ExactDecimal, uid: String, currency: String) {
-        let key = CashKey(uid: uid, currency: currency)
-        if let entry = cash[key] {
-            cashEntries[entry].balance = balance
-        } else {
-            cash[key] = cashEntries.count
-            cashEntries.append((key, balance, true))
-            cashCurrencies.insert(currency)
-        }
-    }
-
-    /// Makes room for `count` more cash-only balances and bills (a funding tick's: one per payer), so that a
-    /// million postings do not regrow and rehash the tables as they come.
-    mutating func reserveCashPostings(_ count: Int) {
-        cash.reserveCapacity(cash.count + count)
-        cashEntries.reserveCapacity(cashEntries.count + count)
-        bills.reserveCapacity(bills.count + count)
-    }
-
-    /// The cash-only balance of (uid, currency) this change set leaves, or nil when it sets none.
-    func cashBalance(_ key: CashKey) -> ExactDecimal? {
-        cash[key].map { cashEntries[$0].balance }
-    }
-
     /// The account as this change set leaves it so far: its copy when the set has touched it, otherwise the
-    /// exchange's with the set's cash-only changes applied.
+    /// exchange's.
     func current(_ uid: String, in stored: [String: AccountState]) -> AccountState? {
-        // (Funding reads the accounts it posts to through the cash-only path in place, not through this copy.)
-        if let copied = accounts[uid] { return copied }
-        guard var account = stored[uid] else { return nil }
-        for currency in cashCurrencies {
-            if let balance = cashBalance(CashKey(uid: uid, currency: currency)) { account.balances[currency] = balance }
-        }
-        return account
+        accounts[uid] ?? stored[uid]
     }
-}
-
-extension ChangeSet {
-    /// The cash-only balances in the order they were first set, each once.
-    var cashInOrder: [(key: CashKey, balance: ExactDecimal)] {
-        var ordered: [(key: CashKey, balance: ExactDecimal)] = []
-        ordered.reserveCapacity(cash.count)
-        for entry in cashEntries where entry.live { ordered.append((entry.key, entry.balance)) }
-        return ordered
-    }
-}
-
-/// An account's balance in one currency, as a key.
-struct CashKey: Hashable, Sendable {
-    var uid: String
-    var currency: String
 }
 
 /// A trade executed against an account (exact), for bills, fills and the WebSocket feed.

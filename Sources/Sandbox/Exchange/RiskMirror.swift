@@ -175,8 +175,8 @@ extension Exchange {
     /// After a cash-only change: the account's balance of `currency` in the mirror set in place (its rows
     /// otherwise unchanged) and its figures marked stale, to be computed by the next re-margin or on demand.
     /// `riskBalance` is what the engine sees of it: the stored balance less pending interest.
-    func refreshRiskBalance(_ uid: String, currency: String, riskBalance: ExactDecimal) {
-        guard let slot = risk.slots[uid], !risk.direct.contains(slot), let index = risk.table.currencyIndex(of: currency),
+    func refreshRiskBalance(_ uid: String, slot known: Int? = nil, currency: String, riskBalance: ExactDecimal) {
+        guard let slot = known ?? risk.slots[uid], !risk.direct.contains(slot), let index = risk.table.currencyIndex(of: currency),
             risk.book.setBalance(slot, currency: index, amount: LedgerBoundary.risk(riskBalance))
         else {
             refreshRisk(uid, computing: false)

@@ -1,5 +1,7 @@
+import Foundation
 import MarginEngine
 import MarginStore
+import Synchronization
 
 extension Exchange {
     /// The funding rate of a perpetual at `snapshot`: the rate the snapshot carries when its exchange
@@ -13,7 +15,12 @@ extension Exchange {
 
     /// Funding at every funding hour (the parameter set's hours, UTC) crossed in `(start, end]`, paid by the
     /// holders of each perpetual at `snapshot`'s marks: `−pos × ctVal × mark × rate` (linear) or
-    /// `−pos × ctVal / mark × rate` coins (inverse), the house on the other side.
+    /// `−pos × ctVal / mark × rate` coins (inverse), the house on the other side. Returns the number of
+    /// payments (one per perpetual position and funding hour).
+    ///
+    /// The tick's last change: an account the tick has already copied (interest, expiry) is posted to through
+    /// its copy here. The others, nearly all of them, become `changes.funding`, a ``FundingRun`` that the commit
+    /// computes in chunks on a thread of its own while it writes the chunks computed before.
     func payFunding(
         from start: UnixMillis, to end: UnixMillis, at snapshot: MarketSnapshot, rates: inout [String: (rate: Double, time: Int64)],
         changes: inout ChangeSet
@@ -27,66 +34,56 @@ extension Exchange {
         }
         guard !instants.isEmpty else { return 0 }
         // Each perpetual's rate and mark once per tick, not once per account.
-        var terms: [Int32: FundingTerm] = [:]
+        var terms: [String: FundingTerm] = [:]
+        var paying = Set<Int32>()
         for (index, instrument) in risk.table.instruments.enumerated() where instrument.kind == .perpetual {
             guard let rate = fundingRate(instrument, in: snapshot), let resolved = try? snapshot.market(for: instrument, path: "") else {
                 continue
             }
             let mark = ExactDecimal(resolved.markPrice)
-            terms[Int32(index)] = FundingTerm(
+            terms[instrument.id.rawValue] = FundingTerm(
                 instrument: instrument, rate: rate, exactRate: ExactDecimal(rate), mark: mark, markText: mark.description,
                 contractValue: ExactDecimal(instrument.contractValue), note: "funding rate \(DecimalText.format(rate))")
+            paying.insert(Int32(index))
+            for instant in instants { rates[instrument.id.rawValue] = (rate, instant) }
         }
-        let payers = holders { terms[$0] != nil }
-        changes.reserveCashPostings(payers.count * instants.count)
+        let book = risk.book
         var payments = 0
-        for instant in instants {
-            for term in terms.values { rates[term.instrument.id.rawValue] = (term.rate, instant) }
-            for slot in payers {
-                let uid = risk.uids[slot]
-                // An account that this tick also changes otherwise (interest) is posted to through its copy;
-                // the others, nearly all of them, through the cash-only path, their positions read in place.
-                var copy = changes.accounts[uid]
-                let original = copy
-                let positions: [String: PositionState]
-                if let copy {
-                    positions = copy.positions
-                } else if let index = accounts.index(forKey: uid) {
-                    positions = accounts.values[index].positions
-                } else {
-                    continue
+        var bulk: [Int] = []
+        for slot in holders(where: { paying.contains($0) }) {
+            let uid = risk.uids[slot]
+            guard var copy = changes.accounts[uid] else {
+                bulk.append(slot)
+                for line in book.positionStart[slot]..<book.positionEnd[slot] where paying.contains(book.instrument[line]) {
+                    payments += instants.count
                 }
-                let held = positions.count == 1 ? Array(positions) : positions.sorted { $0.key < $1.key }
-                for (id, position) in held {
-                    guard let index = risk.table.index(of: id), let term = terms[index] else { continue }
-                    let instrument = term.instrument
-                    let value =
-                        instrument.margining == .inverse
-                        ? position.pos.multiplied(by: term.contractValue).divided(by: term.mark)
-                        : position.pos.multiplied(by: term.contractValue).multiplied(by: term.mark)
-                    let payment = -value.multiplied(by: term.exactRate)
-                    let subType = payment.isNegative ? BillSubType.fundingExpense : BillSubType.fundingIncome
-                    let posted =
-                        copy != nil
-                        ? post(
-                            payment, instrument.settleCurrency, to: &copy!, type: .funding, subType: subType, instId: id,
-                            px: term.markText, notes: term.note, changes: &changes)
-                        : postCash(
-                            payment, instrument.settleCurrency, uid: uid, type: .funding, subType: subType, instId: id,
-                            px: term.markText, notes: term.note, changes: &changes)
+                continue
+            }
+            let original = copy
+            for _ in instants {
+                for (id, position) in FundingRun.held(copy.positions) {
+                    guard let term = terms[id] else { continue }
+                    let payment = term.payment(position.pos)
+                    let posted = post(
+                        payment, term.instrument.settleCurrency, to: &copy, type: .funding, subType: FundingTerm.subType(payment),
+                        instId: id, px: term.markText, notes: term.note, changes: &changes)
                     // The house is the other side of every position: it pays what the account receives.
-                    houseBooks(-posted, instrument.settleCurrency, changes: &changes)
+                    houseBooks(-posted, term.instrument.settleCurrency, changes: &changes)
                     payments += 1
                 }
-                if let copy, let original { changes.touch(copy, previous: original) }
             }
+            changes.touch(copy, previous: original)
+        }
+        if !bulk.isEmpty {
+            changes.funding = FundingRun(
+                accounts: accounts, slots: bulk, uids: bulk.map { risk.uids[$0] }, terms: terms, instants: instants.count, ts: clock())
         }
         return payments
     }
 }
 
 /// One perpetual's funding at one tick: its rate and mark, exactly and as the bill writes them.
-struct FundingTerm {
+struct FundingTerm: Sendable {
     var instrument: Instrument
     var rate: Double
     var exactRate: ExactDecimal
@@ -94,4 +91,203 @@ struct FundingTerm {
     var markText: String
     var contractValue: ExactDecimal
     var note: String
+
+    /// What a holder of `pos` contracts pays (negative) or receives, before rounding to the ledger scale.
+    func payment(_ pos: ExactDecimal) -> ExactDecimal {
+        let value =
+            instrument.margining == .inverse
+            ? pos.multiplied(by: contractValue).divided(by: mark) : pos.multiplied(by: contractValue).multiplied(by: mark)
+        return -value.multiplied(by: exactRate)
+    }
+
+    /// OKX's sub-types: 173 a funding fee paid, 174 one received.
+    static func subType(_ payment: ExactDecimal) -> String {
+        payment.isNegative ? BillSubType.fundingExpense : BillSubType.fundingIncome
+    }
+}
+
+/// The funding of the accounts nothing else in the tick changes, computed from the exchange's accounts as the
+/// tick found them (shared with the exchange, not copied): a pure function of its inputs, run in chunks on any
+/// thread. ``write(to:)`` overlaps the computation with the store's writes; the exchange applies the resulting
+/// balances to memory once the transaction has committed.
+struct FundingRun: Sendable {
+    /// The exchange's accounts, held until ``release()``.
+    private let snapshot: AccountsSnapshot
+    /// The payers' risk slots and uids, in slot order (uid order: the order the store keeps balances in).
+    let slots: [Int]
+    let uids: [String]
+    /// By perpetual id.
+    let terms: [String: FundingTerm]
+    /// Funding hours crossed: each is paid at the tick's marks and rates.
+    let instants: Int
+    /// The bills' time.
+    let ts: Int64
+
+    /// Payers per chunk: small enough to keep the writer busy from the first chunk on, large enough that
+    /// handing a chunk over costs nothing next to writing it.
+    static let chunkSize = 16_384
+    /// Chunks computed ahead of the writer, at most (bounds the memory held by rows not yet written).
+    static let chunksAhead = 8
+
+    /// An account's positions in id order (a fixed order for its bills).
+    static func held(_ positions: [String: PositionState]) -> [(key: String, value: PositionState)] {
+        positions.count == 1 ? Array(positions) : positions.sorted { $0.key < $1.key }
+    }
+
+    init(
+        accounts: [String: AccountState], slots: [Int], uids: [String], terms: [String: FundingTerm], instants: Int, ts: Int64
+    ) {
+        snapshot = AccountsSnapshot(accounts)
+        self.slots = slots
+        self.uids = uids
+        self.terms = terms
+        self.instants = instants
+        self.ts = ts
+    }
+
+    /// Drops the run's reference to the exchange's accounts (every copy of the run shares it): called once
+    /// nothing computes any more, before the exchange changes its accounts in place.
+    func release() { snapshot.accounts = nil }
+
+    /// The postings of payers `range`: their bills, their new balances, and the house's side.
+    func postings(_ range: Range<Int>) -> FundingPostings {
+        guard let accounts = snapshot.accounts else { preconditionFailure("funding run computed after its release") }
+        var out = FundingPostings()
+        out.bills.reserveCapacity(range.count)
+        out.balances.reserveCapacity(range.count)
+        out.moved.reserveCapacity(range.count)
+        var moved: [(currency: String, balance: ExactDecimal)] = []
+        for payer in range {
+            let uid = uids[payer]
+            guard let index = accounts.index(forKey: uid) else { continue }
+            let account = accounts.values[index]
+            moved.removeAll(keepingCapacity: true)
+            for _ in 0..<instants {
+                for (id, position) in Self.held(account.positions) {
+                    guard let term = terms[id] else { continue }
+                    let currency = term.instrument.settleCurrency
+                    let payment = term.payment(position.pos)
+                    let amount = LedgerAmount(currency, payment).amount
+                    guard !amount.isZero else { continue }
+                    let balance: ExactDecimal
+                    if let entry = moved.firstIndex(where: { $0.currency == currency }) {
+                        moved[entry].balance += amount
+                        balance = moved[entry].balance
+                    } else {
+                        balance = (account.balances[currency] ?? .zero) + amount
+                        moved.append((currency, balance))
+                    }
+                    out.bills.append(
+                        BillRecord(
+                            billId: 0, uid: uid, ccy: currency, balChg: amount.description, bal: balance.description, type: .funding,
+                            subType: FundingTerm.subType(payment), instId: id, ordId: "", pnl: "0", fee: "0", sz: "", px: term.markText,
+                            notes: term.note, ts: ts))
+                    out.house(-amount, currency)
+                }
+            }
+            for (currency, balance) in moved {
+                out.balances.append((uid, currency, balance.description))
+                out.moved.append(FundingPostings.Moved(uid: uid, slot: slots[payer], currency: currency, balance: balance))
+            }
+        }
+        return out
+    }
+
+    /// Computes the postings chunk by chunk on a thread of its own and writes each chunk (balances, then bills)
+    /// through `writer` as soon as it is ready, in payer order. Returns every chunk's new balances and the
+    /// house's total per currency (their rows are dropped once written). A failed write stops the computation
+    /// and is rethrown once the thread has finished.
+    func write(to writer: any LedgerWriter) throws -> FundingPostings {
+        let chunks = (uids.count + Self.chunkSize - 1) / Self.chunkSize
+        let pipe = ChunkPipe(ahead: Self.chunksAhead)
+        let run = self
+        let producer = Thread {
+            for chunk in 0..<chunks {
+                pipe.room.wait()
+                if pipe.cancelled.load(ordering: .acquiring) { break }
+                let start = chunk * Self.chunkSize
+                pipe.put(chunk, run.postings(start..<min(start + Self.chunkSize, run.uids.count)))
+            }
+            pipe.finished.signal()
+        }
+        producer.name = "pm-funding"
+        producer.start()
+        var total = FundingPostings()
+        total.moved.reserveCapacity(uids.count)
+        do {
+            for chunk in 0..<chunks {
+                let postings = pipe.take(chunk)
+                if !postings.balances.isEmpty { try writer.storeBalances(postings.balances) }
+                try writer.insert(bills: postings.bills)
+                total.moved += postings.moved
+                for (currency, amount) in postings.houseTotals { total.house(amount, currency) }
+                pipe.room.signal()
+            }
+        } catch {
+            pipe.cancelled.store(true, ordering: .releasing)
+            for _ in 0..<chunks { pipe.room.signal() }
+            pipe.finished.wait()
+            throw error
+        }
+        pipe.finished.wait()
+        return total
+    }
+}
+
+/// The exchange's accounts as a funding run found them. Written only by ``FundingRun/release()``, after the
+/// run's thread has finished (the pipe's `finished` semaphore orders the two).
+private final class AccountsSnapshot: @unchecked Sendable {  // @unchecked: see above
+    var accounts: [String: AccountState]?
+    init(_ accounts: [String: AccountState]) { self.accounts = accounts }
+}
+
+/// A funding run's postings: rows for the store and the balances the exchange applies after the commit.
+struct FundingPostings: Sendable {
+    /// A cash balance a run moved.
+    struct Moved: Sendable {
+        var uid: String
+        var slot: Int
+        var currency: String
+        var balance: ExactDecimal
+    }
+
+    var bills: [BillRecord] = []
+    var balances: [(uid: String, ccy: String, cashBal: String)] = []
+    var moved: [Moved] = []
+    /// What the house received (negative: paid), per currency: a handful.
+    private(set) var houseTotals: [(currency: String, amount: ExactDecimal)] = []
+
+    mutating func house(_ amount: ExactDecimal, _ currency: String) {
+        if let entry = houseTotals.firstIndex(where: { $0.currency == currency }) {
+            houseTotals[entry].amount += amount
+        } else {
+            houseTotals.append((currency, amount))
+        }
+    }
+}
+
+/// Hands a funding run's chunks from the computing thread to the writer, in order, with at most `ahead`
+/// computed and not yet written.
+private final class ChunkPipe: Sendable {
+    let room: DispatchSemaphore
+    let ready = DispatchSemaphore(value: 0)
+    let finished = DispatchSemaphore(value: 0)
+    let cancelled = Atomic<Bool>(false)
+    private let chunks = Mutex<[Int: FundingPostings]>([:])
+
+    init(ahead: Int) { room = DispatchSemaphore(value: ahead) }
+
+    func put(_ index: Int, _ postings: FundingPostings) {
+        chunks.withLock { $0[index] = postings }
+        ready.signal()
+    }
+
+    /// Waits for chunk `index` (chunks arrive in order: one signal per chunk).
+    func take(_ index: Int) -> FundingPostings {
+        ready.wait()
+        guard let postings = chunks.withLock({ $0.removeValue(forKey: index) }) else {
+            preconditionFailure("funding chunk \(index) signalled before it was put")
+        }
+        return postings
+    }
 }

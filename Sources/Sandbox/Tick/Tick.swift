@@ -32,8 +32,8 @@ extension Duration {
 }
 
 extension Exchange {
-    /// Moves the exchange to a new market: accrues interest and pays funding over the elapsed market time,
-    /// settles what expired, then moves the market (``moveMarket(to:report:)``).
+    /// Moves the exchange to a new market: accrues interest over the elapsed market time, settles what expired,
+    /// pays funding, then moves the market (``moveMarket(to:report:)``).
     ///
     /// The passage of time — interest, funding and expiry of every account, the market time and `settings`
     /// (the simulator's state that produced `newMarket`) — is one transaction, committed in the same actor
@@ -57,10 +57,12 @@ extension Exchange {
         var funding: [String: (rate: Double, time: Int64)] = [:]
         if end > start {
             report.interestBills = report.time("interest") { accrueInterest(from: start, to: end, changes: &changes) }
+            report.settlements = try report.time("expiry") { try settleExpiries(from: start, to: end, at: newMarket, changes: &changes) }
+            // Last: funding leaves most accounts to the commit, which computes them while it writes
+            // (``FundingRun``); expiry settles futures and options, not the perpetuals funding is paid on.
             report.fundingPayments = report.time("funding") {
                 payFunding(from: start, to: end, at: newMarket, rates: &funding, changes: &changes)
             }
-            report.settlements = try report.time("expiry") { try settleExpiries(from: start, to: end, at: newMarket, changes: &changes) }
         }
         try report.time("commit") { try commit(changes) }
         if let sequence { appliedTick = sequence }
