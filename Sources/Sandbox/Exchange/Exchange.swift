@@ -181,21 +181,18 @@ public actor Exchange {
         for index in changes.fills.indices { changes.fills[index].tradeId = tradeBase + Int64(index) }
         // Bills are not numbered here: nothing reads them back from the change set (the feed publishes orders,
         // fills and accounts), and a funding tick's million would be copied to number them.
+        // A funding run's balances first, in place and by the dictionary positions the run found its accounts
+        // at: nothing has changed the dictionary since (it is the same storage once the run lets go of it), and
+        // a funding tick posts to nearly every account, where copying each would cost more than the write.
+        changes.funding?.release()
+        for moved in funding.moved {
+            assert(accounts.keys[moved.index] == moved.uid, "a funding run's account moved in the dictionary")
+            accounts.values[moved.index].balances[moved.currency] = moved.balance
+            refreshRiskBalance(moved.uid, slot: moved.slot, currency: moved.riskCurrency, amount: moved.riskBalance)
+        }
         for (uid, account) in changes.accounts {
             accounts[uid] = account
             noteIndexes(uid, account)
-        }
-        // In place: a funding tick posts to nearly every account, and copying each account costs more than the write.
-        changes.funding?.release()
-        for moved in funding.moved {
-            var pending: ExactDecimal?
-            accounts.modify(moved.uid) {
-                $0.balances[moved.currency] = moved.balance
-                pending = $0.pendingInterest[moved.currency] ?? .zero
-            }
-            if let pending {
-                refreshRiskBalance(moved.uid, slot: moved.slot, currency: moved.currency, riskBalance: moved.balance - pending)
-            }
         }
         // A few accounts (orders) are re-margined at once; many (a funding tick) are marked and re-margined by
         // the market move that follows, over both cores, or on demand.

@@ -172,13 +172,11 @@ extension Exchange {
         if computing { computeFigures(slot) } else { risk.figuresGeneration[slot] = 0 }
     }
 
-    /// After a cash-only change: the account's balance of `currency` in the mirror set in place (its rows
-    /// otherwise unchanged) and its figures marked stale, to be computed by the next re-margin or on demand.
-    /// `riskBalance` is what the engine sees of it: the stored balance less pending interest.
-    func refreshRiskBalance(_ uid: String, slot known: Int? = nil, currency: String, riskBalance: ExactDecimal) {
-        guard let slot = known ?? risk.slots[uid], !risk.direct.contains(slot), let index = risk.table.currencyIndex(of: currency),
-            risk.book.setBalance(slot, currency: index, amount: LedgerBoundary.risk(riskBalance))
-        else {
+    /// After a funding run's change: the account's balance in the mirror (currency `index`, `amount` what the
+    /// engine sees: the stored balance less pending interest) set in place, its rows otherwise unchanged, and its
+    /// figures marked stale, to be computed by the next re-margin or on demand.
+    func refreshRiskBalance(_ uid: String, slot: Int, currency index: Int32?, amount: Double) {
+        guard !risk.direct.contains(slot), let index, risk.book.setBalance(slot, currency: index, amount: amount) else {
             refreshRisk(uid, computing: false)
             return
         }

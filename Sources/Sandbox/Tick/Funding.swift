@@ -35,6 +35,7 @@ extension Exchange {
         guard !instants.isEmpty else { return 0 }
         // Each perpetual's rate and mark once per tick, not once per account.
         var terms: [String: FundingTerm] = [:]
+        var riskCurrencies: [String: Int32] = [:]
         var paying = Set<Int32>()
         for (index, instrument) in risk.table.instruments.enumerated() where instrument.kind == .perpetual {
             guard let rate = fundingRate(instrument, in: snapshot), let resolved = try? snapshot.market(for: instrument, path: "") else {
@@ -45,6 +46,7 @@ extension Exchange {
                 instrument: instrument, rate: rate, exactRate: ExactDecimal(rate), mark: mark, markText: mark.description,
                 contractValue: ExactDecimal(instrument.contractValue), note: "funding rate \(DecimalText.format(rate))")
             paying.insert(Int32(index))
+            riskCurrencies[instrument.settleCurrency] = risk.table.currencyIndex(of: instrument.settleCurrency)
             for instant in instants { rates[instrument.id.rawValue] = (rate, instant) }
         }
         let book = risk.book
@@ -76,7 +78,8 @@ extension Exchange {
         }
         if !bulk.isEmpty {
             changes.funding = FundingRun(
-                accounts: accounts, slots: bulk, uids: bulk.map { risk.uids[$0] }, terms: terms, instants: instants.count, ts: clock())
+                accounts: accounts, slots: bulk, uids: bulk.map { risk.uids[$0] }, terms: terms, instants: instants.count,
+                riskCurrencies: riskCurrencies, ts: clock())
         }
         return payments
     }
@@ -120,6 +123,8 @@ struct FundingRun: Sendable {
     let terms: [String: FundingTerm]
     /// Funding hours crossed: each is paid at the tick's marks and rates.
     let instants: Int
+    /// The risk mirror's index of each settlement currency.
+    let riskCurrencies: [String: Int32]
     /// The bills' time.
     let ts: Int64
 
@@ -135,13 +140,15 @@ struct FundingRun: Sendable {
     }
 
     init(
-        accounts: [String: AccountState], slots: [Int], uids: [String], terms: [String: FundingTerm], instants: Int, ts: Int64
+        accounts: [String: AccountState], slots: [Int], uids: [String], terms: [String: FundingTerm], instants: Int,
+        riskCurrencies: [String: Int32], ts: Int64
     ) {
         snapshot = AccountsSnapshot(accounts)
         self.slots = slots
         self.uids = uids
         self.terms = terms
         self.instants = instants
+        self.riskCurrencies = riskCurrencies
         self.ts = ts
     }
 
@@ -187,7 +194,13 @@ struct FundingRun: Sendable {
             }
             for (currency, balance) in moved {
                 out.balances.append((uid, currency, balance.description))
-                out.moved.append(FundingPostings.Moved(uid: uid, slot: slots[payer], currency: currency, balance: balance))
+                // What the exchange will apply, worked out here rather than on its actor: where the account is in
+                // its dictionary, and the balance the risk mirror holds (net of interest not yet capitalised).
+                let risk = LedgerBoundary.risk(balance - (account.pendingInterest[currency] ?? .zero))
+                out.moved.append(
+                    FundingPostings.Moved(
+                        uid: uid, index: index, slot: slots[payer], currency: currency, balance: balance,
+                        riskCurrency: riskCurrencies[currency], riskBalance: risk))
             }
         }
         return out
@@ -246,9 +259,14 @@ struct FundingPostings: Sendable {
     /// A cash balance a run moved.
     struct Moved: Sendable {
         var uid: String
+        /// The account's place in the exchange's dictionary (the one the run computed from).
+        var index: Dictionary<String, AccountState>.Index
         var slot: Int
         var currency: String
         var balance: ExactDecimal
+        /// The currency's index in the risk mirror (nil: not one it knows) and the balance it holds there.
+        var riskCurrency: Int32?
+        var riskBalance: Double
     }
 
     var bills: [BillRecord] = []
