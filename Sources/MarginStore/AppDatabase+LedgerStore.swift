@@ -179,8 +179,10 @@ final class SQLiteLedgerWriter: LedgerWriter {
 
     func save(_ account: AccountRecord) throws { try account.save(db) }
     func store(_ balance: BalanceRecord) throws { try balance.store(in: db) }
-    func storeBalances(_ balances: [(uid: String, ccy: String, cashBal: String)]) throws {
-        try BulkWrites.store(balances: balances, into: db)
+    func write(_ rows: EncodedLedgerRows) throws {
+        let base = rows.billCount > 0 ? try next(#"SELECT MAX(billId) FROM "bill""#) : 0
+        if firstBillID == 0 { firstBillID = base }
+        try rows.write(firstBillID: base, into: db)
     }
     func store(_ position: PositionRecord) throws { try position.store(in: db) }
     func deletePosition(uid: String, instId: String) throws { try PositionRecord.delete(uid: uid, instId: instId, in: db) }

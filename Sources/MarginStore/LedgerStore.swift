@@ -221,8 +221,9 @@ public protocol LedgerWriter: AnyObject {
     /// Inserts the account or updates it.
     func save(_ account: AccountRecord) throws
     func store(_ balance: BalanceRecord) throws
-    /// Inserts or replaces the cash balance of each (uid, ccy): the bulk path of a funding tick.
-    func storeBalances(_ balances: [(uid: String, ccy: String, cashBal: String)]) throws
+    /// Inserts or replaces each cash balance of `rows`, then inserts its bills numbered after the largest stored
+    /// `billId`, in the order appended: the bulk path of a funding tick, one chunk at a time.
+    func write(_ rows: EncodedLedgerRows) throws
     func store(_ position: PositionRecord) throws
     func deletePosition(uid: String, instId: String) throws
     func store(_ interest: InterestRecord) throws

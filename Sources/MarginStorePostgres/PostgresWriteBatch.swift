@@ -38,8 +38,9 @@ final class PostgresWriteBatch: LedgerWriter {
     func store(_ balance: BalanceRecord) throws {
         balances.set(Pair(first: balance.uid, second: balance.ccy), (balance.uid, balance.ccy, balance.cashBal))
     }
-    func storeBalances(_ balances: [(uid: String, ccy: String, cashBal: String)]) throws {
-        for balance in balances { self.balances.set(Pair(first: balance.uid, second: balance.ccy), balance) }
+    func write(_ rows: EncodedLedgerRows) throws {
+        for balance in rows.balances { balances.set(Pair(first: balance.uid, second: balance.ccy), balance) }
+        bills += rows.bills
     }
     func store(_ position: PositionRecord) throws {
         let key = Pair(first: position.uid, second: position.instId)

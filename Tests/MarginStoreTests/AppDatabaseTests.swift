@@ -283,10 +283,15 @@ import Testing
         try database.transaction { db in
             try AccountRecord(uid: "u1", acctLv: "3", acknowledged: false, autoLoan: false, label: "", createdAt: 1).insert(db)
             try BalanceRecord(uid: "u1", ccy: "USDT", cashBal: "1").store(in: db)
-            try BulkWrites.store(balances: [(uid: "u1", ccy: "USDT", cashBal: "2"), (uid: "u1", ccy: "BTC", cashBal: "0.5")], into: db)
+            var encoded = EncodedLedgerRows(reservingBills: 0, balances: 2)
+            encoded.appendBalance(uid: "u1", ccy: "USDT", cashBal: "2")
+            encoded.appendBalance(uid: "u1", ccy: "BTC", cashBal: "0.5")
+            try encoded.write(firstBillID: 1, into: db)
             try BalanceRecord(uid: "u1", ccy: "USDT", cashBal: "1").store(in: db)
             // An update to the value a row already holds still counts as done: no second insert of the key.
-            try BulkWrites.store(balances: [(uid: "u1", ccy: "USDT", cashBal: "1")], into: db)
+            var same = EncodedLedgerRows(reservingBills: 0, balances: 1)
+            same.appendBalance(uid: "u1", ccy: "USDT", cashBal: "1")
+            try same.write(firstBillID: 1, into: db)
             let bill = BillRecord(
                 billId: 0, uid: "u1", ccy: "USDT", balChg: "1", bal: "1", type: .deposit, subType: "1", instId: "", ordId: "", pnl: "0",
                 fee: "0", sz: "", px: "", notes: "deposit", ts: 5)

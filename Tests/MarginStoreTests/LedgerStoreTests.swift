@@ -129,7 +129,7 @@ struct RecordingVisitor: LedgerVisitor {
             try writer.save(Self.account("u1", level: "4"))
             try writer.save(Self.account("u2"))
             try writer.store(BalanceRecord(uid: "u1", ccy: "USDT", cashBal: Self.bigDecimal))
-            try writer.storeBalances([(uid: "u2", ccy: "BTC", cashBal: "-0.000000000000000001"), (uid: "u2", ccy: "ETH", cashBal: "3")])
+            try writer.write(Self.encoded)
             try writer.store(
                 PositionRecord(uid: "u1", instId: "BTC-USDT-SWAP", pos: "-2.5", avgPx: "87000.1", lever: "", cTime: 3, uTime: 4))
             try writer.store(PositionRecord(uid: "u1", instId: "ETH-USDT-SWAP", pos: "1", avgPx: "3000", lever: "5", cTime: 3, uTime: 4))
@@ -164,8 +164,23 @@ struct RecordingVisitor: LedgerVisitor {
             #expect(one.rows.sorted() == expected.filter { $0.contains(" u2 ") || $0.contains(":u2:") })
             #expect(try store.settings(prefix: "sim.") == [SettingRecord(key: "sim.time", value: "42")])
             #expect(try store.fills(uid: "u1", instId: nil, ordId: nil, limit: 10).map(\.tradeId) == [1])
+            // The encoded bill, first written, is bill 1, every field as appended.
+            var funding = Self.encoded.bills[0]
+            funding.billId = 1
+            #expect(try store.bills(uid: "u2", currency: "ETH", type: nil, limit: 10) == [funding])
         }
     }
+
+    /// Two balances (one a new row, written by insert) and a funding bill, encoded as a funding run encodes them.
+    static let encoded = {
+        var rows = EncodedLedgerRows(reservingBills: 1, balances: 2)
+        rows.appendBalance(uid: "u2", ccy: "BTC", cashBal: "-0.000000000000000001")
+        rows.appendBalance(uid: "u2", ccy: "ETH", cashBal: "3")
+        rows.appendBill(
+            uid: "u2", ccy: "ETH", balChg: "-0.25", bal: "3", type: .funding, subType: "173", instId: "ETH-USDT-SWAP", ordId: "",
+            pnl: "0", fee: "0", sz: "", px: "3012.5", notes: "funding rate 0.0001", ts: 17)
+        return rows
+    }()
 
     /// A write whose statement fails (a duplicate key, here after other rows of the transaction) stores nothing
     /// of its transaction, and the next write works.

@@ -160,8 +160,7 @@ struct FundingRun: Sendable {
     func postings(_ range: Range<Int>) -> FundingPostings {
         guard let accounts = snapshot.accounts else { preconditionFailure("funding run computed after its release") }
         var out = FundingPostings()
-        out.bills.reserveCapacity(range.count)
-        out.balances.reserveCapacity(range.count)
+        out.rows = EncodedLedgerRows(reservingBills: range.count, balances: range.count)
         out.moved.reserveCapacity(range.count)
         var moved: [(currency: String, balance: ExactDecimal)] = []
         for payer in range {
@@ -184,16 +183,15 @@ struct FundingRun: Sendable {
                         balance = (account.balances[currency] ?? .zero) + amount
                         moved.append((currency, balance))
                     }
-                    out.bills.append(
-                        BillRecord(
-                            billId: 0, uid: uid, ccy: currency, balChg: amount.description, bal: balance.description, type: .funding,
-                            subType: FundingTerm.subType(payment), instId: id, ordId: "", pnl: "0", fee: "0", sz: "", px: term.markText,
-                            notes: term.note, ts: ts))
+                    out.rows.appendBill(
+                        uid: uid, ccy: currency, balChg: amount.description, bal: balance.description, type: .funding,
+                        subType: FundingTerm.subType(payment), instId: id, ordId: "", pnl: "0", fee: "0", sz: "", px: term.markText,
+                        notes: term.note, ts: ts)
                     out.house(-amount, currency)
                 }
             }
             for (currency, balance) in moved {
-                out.balances.append((uid, currency, balance.description))
+                out.rows.appendBalance(uid: uid, ccy: currency, cashBal: balance.description)
                 // What the exchange will apply, worked out here rather than on its actor: where the account is in
                 // its dictionary, and the balance the risk mirror holds (net of interest not yet capitalised).
                 let risk = LedgerBoundary.risk(balance - (account.pendingInterest[currency] ?? .zero))
@@ -230,8 +228,7 @@ struct FundingRun: Sendable {
         do {
             for chunk in 0..<chunks {
                 let postings = pipe.take(chunk)
-                if !postings.balances.isEmpty { try writer.storeBalances(postings.balances) }
-                try writer.insert(bills: postings.bills)
+                try writer.write(postings.rows)
                 total.moved += postings.moved
                 for (currency, amount) in postings.houseTotals { total.house(amount, currency) }
                 pipe.room.signal()
@@ -269,8 +266,8 @@ struct FundingPostings: Sendable {
         var riskBalance: Double
     }
 
-    var bills: [BillRecord] = []
-    var balances: [(uid: String, ccy: String, cashBal: String)] = []
+    /// The store's rows: balances and bills, encoded by the computing thread.
+    var rows = EncodedLedgerRows(reservingBills: 0, balances: 0)
     var moved: [Moved] = []
     /// What the house received (negative: paid), per currency: a handful.
     private(set) var houseTotals: [(currency: String, amount: ExactDecimal)] = []
