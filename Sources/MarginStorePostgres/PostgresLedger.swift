@@ -37,8 +37,13 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
     /// Set when a commit's outcome could not be learnt, or when this serving node lost the ledger to another:
     /// every later write is refused.
     private var inDoubt: String?
-    /// For a serving node (``init(_:servingAs:logger:)``): its id, written as the ledger's owner.
+    /// For a serving node (``init(_:servingAs:leaseSeconds:renewsLease:logger:)``): its id, the lease's owner.
     private let servingNode: String?
+    /// The serving node's lease: its epoch (0 for a ledger that does not serve) and how long a renewal holds it.
+    private var epoch: Int64 = 0
+    private let leaseSeconds: Double
+    /// Set when the ledger stops renewing (``close()``, deinit).
+    private var renewalStopped = false
 
     /// The event loop of every PostgreSQL connection of the process: a thread of its own, so a caller
     /// blocked on a query is never the thread that must complete it.
@@ -49,54 +54,108 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
     public static let ledgerLockKey: Int64 = 0x706d_6c65
     /// The advisory lock held while migrating ("pmmi").
     static let migrationLockKey: Int64 = 0x706d_6d69
-
-    /// The advisory lock a serving node holds for as long as its connection lives ("pmsv").
-    static let servingLockKey: Int64 = 0x706d_7376
-    /// The setting naming the serving node that owns the ledger.
-    static let ownerSetting = "pm.serve.owner"
+    /// The SQLSTATE `pm_hold_lease` raises when the caller's lease was taken over.
+    static let leaseLostState = "PM001"
 
     /// Connects to `address` and migrates the database (creating the tables when missing). Throws when the
     /// server cannot be reached or refuses the user.
     ///
     /// `servingAs` (a node id) makes this the ledger of a serving node (`pm serve`): the exchange keeps every
-    /// account in memory, so two nodes writing one ledger would each overwrite what the other wrote. The node
-    /// holds a session advisory lock while its connection lives and records itself as the ledger's owner; a
-    /// second serving node is refused. When the connection drops, the node takes the lock again on its next
-    /// connection only if the ledger still names it as owner; if another node has taken the ledger meanwhile,
-    /// it refuses every write until restarted (it is fenced). `pm account create` opens the ledger without
-    /// `servingAs`: it only adds new accounts, which a serving node loads on first use.
-    public init(_ address: PostgresAddress, servingAs node: String? = nil, logger: Logger = Logger(label: "pm.postgres")) throws {
+    /// account in memory, so two nodes writing one ledger would each overwrite what the other wrote. The node takes
+    /// the ledger's lease (the `lease` row): only when it is free, expired, or already this node id's (a restarted
+    /// node), and always with a new epoch; otherwise it is refused. Every write transaction first renews the lease
+    /// for `leaseSeconds` under that epoch (`pm_hold_lease`), and a thread renews it every third of that while the
+    /// node is idle (`renewsLease`). A node that stops renewing — stopped, paused (SIGSTOP), cut off — loses the
+    /// lease once it expires to the next node that takes it; from then on every write it attempts fails inside its
+    /// transaction, storing nothing, and it refuses writes until restarted (it is fenced), whatever its connection
+    /// did meanwhile. A connection that drops and comes back changes nothing: the epoch is the fence.
+    /// `pm account create` opens the ledger without `servingAs`: it only adds new accounts, which a serving node
+    /// loads on first use.
+    public init(
+        _ address: PostgresAddress, servingAs node: String? = nil, leaseSeconds: Double = 10, renewsLease: Bool = true,
+        logger: Logger = Logger(label: "pm.postgres")
+    ) throws {
         self.address = address
         self.logger = logger
         servingNode = node
+        self.leaseSeconds = leaseSeconds
         try lock.withLock {
             let connection = try connectedLocked()
             try PostgresSchema.migrate(connection, logger: logger)
-            if let node {
-                var binds = PostgresBindings()
-                binds.append(Self.ownerSetting)
-                binds.append(node)
-                _ = try connection.query(
-                    PostgresQuery(
-                        unsafeSQL: #"""
-                            INSERT INTO setting ("key", "value") VALUES ($1, $2) ON CONFLICT ("key") DO UPDATE SET "value" = EXCLUDED."value"
-                            """#, binds: binds), logger: logger
-                ).wait()
-                owned = true
+            if let node { epoch = try Self.takeLease(as: node, seconds: leaseSeconds, on: connection, address: address, logger: logger) }
+        }
+        if node != nil && renewsLease { startRenewing() }
+    }
+
+    /// Takes the lease for `node`: the new epoch, or an error naming the node that holds it and until when.
+    private static func takeLease(
+        as node: String, seconds: Double, on connection: PostgresConnection, address: PostgresAddress, logger: Logger
+    ) throws -> Int64 {
+        let taken = try connection.query(
+            """
+            INSERT INTO lease ("partition", "owner", "epoch", "expiresAt") VALUES (0, \(node), 1, clock_timestamp() + make_interval(secs => \(seconds)))
+            ON CONFLICT ("partition") DO UPDATE SET "owner" = EXCLUDED."owner", "epoch" = lease."epoch" + 1, "expiresAt" = EXCLUDED."expiresAt"
+                WHERE lease."expiresAt" < clock_timestamp() OR lease."owner" = EXCLUDED."owner"
+            RETURNING "epoch"
+            """, logger: logger
+        ).wait()
+        if let epoch = try taken.rows.first?.decode(Int64.self) { return epoch }
+        let holder = try connection.query(#"SELECT "owner", "expiresAt"::text FROM lease WHERE "partition" = 0"#, logger: logger).wait()
+        let (owner, until) = try holder.rows.first?.decode((String, String).self) ?? ("?", "?")
+        throw PostgresLedgerError(
+            "another pm serve node (\(owner)) holds the ledger at \(address) until \(until); one serving node per database")
+    }
+
+    /// Renews the lease every third of its length on a thread of its own, while the ledger lives and is not closed.
+    private func startRenewing() {
+        let interval = leaseSeconds / 3
+        let thread = Thread { [weak self] in
+            while true {
+                Thread.sleep(forTimeInterval: interval)
+                guard let self, self.renewLease() else { return }
             }
+        }
+        thread.name = "pm-lease"
+        thread.start()
+    }
+
+    /// One renewal; false once renewing has stopped (closed, or fenced).
+    private func renewLease() -> Bool {
+        lock.withLock {
+            guard !renewalStopped, inDoubt == nil, let node = servingNode else { return false }
+            do {
+                let connection = try connectedLocked()
+                _ = try connection.query("SELECT pm_hold_lease(\(node), \(epoch), \(leaseSeconds))", logger: logger).wait()
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == Self.leaseLostState {
+                fenceLocked(error)
+                return false
+            } catch {
+                // Unreachable for now: the next renewal (or write) tries again; the epoch decides.
+                if let error = error as? PSQLError, error.serverInfo == nil { discardConnectionLocked() }
+                logger.warning("renewing the lease at \(address) failed: \(PostgresLedgerError(describing: error, address: address))")
+            }
+            return true
         }
     }
 
-    /// Whether this serving node has recorded itself as the ledger's owner (false until its first connection).
-    private var owned = false
+    /// Records that another node took the lease: every later write is refused.
+    private func fenceLocked(_ error: any Error) {
+        let message =
+            "another node took the ledger at \(address) from this node (\(servingNode ?? "?"), epoch \(epoch)); it refuses writes until restarted"
+        inDoubt = message
+        logger.critical("\(message)")
+    }
 
     deinit {
         discardConnectionLocked()
     }
 
-    /// Closes the connection (a later call reconnects).
+    /// Closes the connection (a later call reconnects) and stops renewing the lease (a write still renews it).
     public func close() {
-        lock.withLock { discardConnectionLocked() }
+        lock.withLock {
+            renewalStopped = true
+            discardConnectionLocked()
+        }
     }
 
     /// Closes the connection, waiting until it is (PostgresNIO requires a connection closed before it is
@@ -150,35 +209,8 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
             // PSQLError's own description hides everything; say what failed (unreachable, refused, TLS) and where.
             throw PostgresLedgerError(describing: error, address: address)
         }
-        if let servingNode {
-            do {
-                try claimLocked(opened, as: servingNode)
-            } catch {
-                let closing: EventLoopFuture<Void> = opened.close()
-                try? closing.wait()
-                throw error
-            }
-        }
         connection = opened
         return opened
-    }
-
-    /// Takes the serving lock on a new connection; after the first, only while the ledger still names this node.
-    private func claimLocked(_ connection: PostgresConnection, as node: String) throws {
-        let locked = try connection.query("SELECT pg_try_advisory_lock(\(Self.servingLockKey))", logger: logger).wait()
-        guard try locked.rows.first?.decode(Bool.self) == true else {
-            throw PostgresLedgerError("another pm serve node holds the ledger at \(address); one serving node per database")
-        }
-        guard owned else { return }
-        let owner = try connection.query(#"SELECT "value" FROM setting WHERE "key" = \#(Self.ownerSetting)"#, logger: logger).wait()
-        let current = try owner.rows.first?.decode(String.self)
-        guard current == node else {
-            let message =
-                "the ledger at \(address) now belongs to node \(current ?? "none"), not to this node (\(node)); it refuses writes until restarted"
-            inDoubt = message
-            logger.critical("\(message)")
-            throw PostgresLedgerError(message)
-        }
     }
 
     /// Runs one statement and returns its rows (all of them: for short answers).
@@ -294,6 +326,8 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
         let begin = connection.query("BEGIN", logger: logger)
         let start = connection.query(
             "SELECT txid_current() FROM (SELECT pg_advisory_xact_lock(\(Self.ledgerLockKey))) AS locked", logger: logger)
+        // A serving node's writes commit only under its lease: the first statement fails the transaction otherwise.
+        let hold = servingNode.map { connection.query("SELECT pm_hold_lease(\($0), \(epoch), \(leaseSeconds))", logger: logger) }
         let sent = statements.map { connection.query($0.query, logger: logger) }
         let commit = connection.query("COMMIT", logger: logger)
         var firstError: (any Error)?
@@ -302,6 +336,7 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
         do {
             _ = try begin.wait()
             transactionID = try start.wait().rows.first?.decode(Int64.self)
+            _ = try hold?.wait()
         } catch {
             firstError = error
         }
@@ -324,6 +359,10 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
         if let firstError {
             // The transaction is rolled back (PostgreSQL answered COMMIT with ROLLBACK, or the connection is gone).
             if case .failure = outcome { discardConnectionLocked() }
+            if let error = firstError as? PSQLError, error.serverInfo?[.sqlState] == Self.leaseLostState {
+                fenceLocked(error)
+                throw PostgresLedgerError(inDoubt ?? "lease lost")
+            }
             if let error = firstError as? PSQLError, error.serverInfo == nil { discardConnectionLocked() }
             throw PostgresLedgerError(describing: firstError, address: address)
         }

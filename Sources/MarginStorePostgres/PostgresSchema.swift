@@ -61,6 +61,28 @@ enum PostgresSchema {
             ]
         ),
         ("v2-house", [#"CREATE TABLE house ("ccy" text PRIMARY KEY, "balance" text NOT NULL)"#]),
+        // PostgreSQL only (on SQLite one process writes): the serving node's lease (``PostgresLedger``). Partition 0
+        // is the whole ledger; `epoch` grows with every new holder, and `pm_hold_lease` (run first in every write
+        // transaction of a serving node) renews it, or fails the transaction unless the caller still holds that epoch.
+        (
+            "pg-serving-lease",
+            [
+                #"""
+                CREATE TABLE lease ("partition" integer PRIMARY KEY, "owner" text NOT NULL, "epoch" bigint NOT NULL,
+                    "expiresAt" timestamptz NOT NULL)
+                """#,
+                #"""
+                CREATE FUNCTION pm_hold_lease(holder text, held bigint, seconds double precision) RETURNS void LANGUAGE plpgsql AS $$
+                BEGIN
+                    UPDATE lease SET "expiresAt" = clock_timestamp() + make_interval(secs => seconds)
+                        WHERE "partition" = 0 AND "owner" = holder AND "epoch" = held;
+                    IF NOT FOUND THEN
+                        RAISE EXCEPTION 'the lease of % (epoch %) was taken over by another node', holder, held USING ERRCODE = 'PM001';
+                    END IF;
+                END $$
+                """#,
+            ]
+        ),
     ]
 
     /// Applies the migrations not yet recorded, in one transaction under an advisory lock (two nodes starting

@@ -337,9 +337,10 @@ struct RecordingVisitor: LedgerVisitor {
     }
 }
 
-/// One serving node per PostgreSQL ledger: a second `pm serve` is refused; a node whose connection drops goes
-/// on while the ledger is still its own, and refuses every write, storing nothing, once another node has
-/// taken the ledger.
+/// One serving node per PostgreSQL ledger, through a lease with an epoch: a second `pm serve` is refused while the
+/// lease holds; a node whose connection drops goes on; a node that stops renewing (paused, cut off) loses the
+/// lease once it expires, and from then on every write it attempts fails inside its transaction, storing
+/// nothing, whatever its connection did meanwhile.
 @Suite struct PostgresServingNodeTests {
     /// Ends every other connection to the scratch database (as a network cut or a restarted server would).
     static func cutConnections(_ admin: any LedgerStore) throws {
@@ -348,37 +349,59 @@ struct RecordingVisitor: LedgerVisitor {
         Thread.sleep(forTimeInterval: 0.3)
     }
 
+    static func uids(_ store: any LedgerStore) throws -> [String] {
+        var loaded = RecordingVisitor()
+        try store.load(only: nil, into: &loaded)
+        return loaded.rows.filter { $0.hasPrefix("account ") }.map { String($0.split(separator: " ")[1]) }
+    }
+
+    /// A paused node (it neither writes nor renews: `renewsLease: false` stands for SIGSTOP) keeps its connection,
+    /// yet once its lease has expired another node takes the ledger, and the paused one, resumed, cannot commit.
     @Test(.enabled(if: Backend.postgresURL != nil, "PM_TEST_POSTGRES_URL names no PostgreSQL server"))
-    func oneServingNodeAndALostLedgerIsFenced() throws {
+    func aPausedNodeLosesTheLeaseAndCannotCommit() throws {
+        let ledger = try ScratchLedger(.postgres)
+        defer { ledger.remove() }
+        let address = try #require((ledger.store as? PostgresLedger)?.address)
+        let paused = try PostgresLedger(address, servingAs: "node-a", leaseSeconds: 1, renewsLease: false)
+        try paused.write { writer in try writer.save(LedgerStoreTests.account("a1")) }
+        #expect(throws: PostgresLedgerError.self) { try PostgresLedger(address, servingAs: "node-b", leaseSeconds: 1) }
+        let creator = try PostgresLedger(address)  // pm account create is let in
+        try creator.write { writer in try writer.save(LedgerStoreTests.account("u0")) }
+        Thread.sleep(forTimeInterval: 1.3)
+        let taker = try PostgresLedger(address, servingAs: "node-b", leaseSeconds: 1)
+        defer { taker.close() }
+        for _ in 0..<2 {
+            #expect(throws: PostgresLedgerError.self) { try paused.write { writer in try writer.save(LedgerStoreTests.account("late")) } }
+        }
+        try taker.write { writer in try writer.save(LedgerStoreTests.account("b1")) }
+        // The taker renews its lease on its own: past three lease lengths, a third node is still refused.
+        Thread.sleep(forTimeInterval: 3)
+        #expect(throws: PostgresLedgerError.self) { try PostgresLedger(address, servingAs: "node-c", leaseSeconds: 1) }
+        try taker.write { writer in try writer.save(LedgerStoreTests.account("b2")) }
+        #expect(try Self.uids(taker).sorted() == ["a1", "b1", "b2", "u0"])
+        paused.close()
+    }
+
+    /// A node whose connection drops reconnects and goes on under the same lease; restarted under the same node id
+    /// (a new process), it takes the lease at once with a new epoch, which fences the instance before it.
+    @Test(.enabled(if: Backend.postgresURL != nil, "PM_TEST_POSTGRES_URL names no PostgreSQL server"))
+    func aDroppedConnectionGoesOnAndARestartFencesTheOldInstance() throws {
         let ledger = try ScratchLedger(.postgres)
         defer { ledger.remove() }
         let address = try #require((ledger.store as? PostgresLedger)?.address)
         let first = try PostgresLedger(address, servingAs: "node-a")
         #expect(throws: PostgresLedgerError.self) { try PostgresLedger(address, servingAs: "node-b") }
-        let creator = try PostgresLedger(address)  // pm account create is let in
-        try creator.write { writer in try writer.save(LedgerStoreTests.account("u0")) }
         try first.write { writer in try writer.save(LedgerStoreTests.account("u1")) }
-
-        // The connection drops; the ledger is still node a's, so it reconnects and goes on (the write that meets the
-        // dead connection may fail; the next one works).
+        // The connection drops; the write that meets the dead connection may fail; the next one works.
         try Self.cutConnections(ledger.store)
         _ = try? first.write { writer in try writer.save(LedgerStoreTests.account("u2")) }
         try first.write { writer in try writer.save(LedgerStoreTests.account("u3")) }
-
-        // It drops again and node b takes the ledger before node a comes back: node a is fenced.
-        try Self.cutConnections(ledger.store)
-        let second = try PostgresLedger(address, servingAs: "node-b")
-        try second.write { writer in try writer.save(LedgerStoreTests.account("b1")) }
-        for _ in 0..<2 {
-            #expect(throws: PostgresLedgerError.self) { try first.write { writer in try writer.save(LedgerStoreTests.account("late")) } }
-        }
-        var loaded = RecordingVisitor()
-        try second.load(only: nil, into: &loaded)
-        let uids = loaded.rows.map { String($0.split(separator: " ")[1]) }
-        #expect(uids.contains("u0") && uids.contains("u3") && uids.contains("b1") && !uids.contains("late"), "\(uids)")
-        // Even after node b stops, node a stays fenced: the ledger names b.
-        second.close()
+        let restarted = try PostgresLedger(address, servingAs: "node-a")
+        try restarted.write { writer in try writer.save(LedgerStoreTests.account("r1")) }
         #expect(throws: PostgresLedgerError.self) { try first.write { writer in try writer.save(LedgerStoreTests.account("late")) } }
+        let uids = try Self.uids(restarted)
+        #expect(uids.contains("u3") && uids.contains("r1") && !uids.contains("late"), "\(uids)")
         first.close()
+        restarted.close()
     }
 }
