@@ -195,6 +195,47 @@ import Testing
         }
     }
 
+    /// A funding tick whose write fails inside the funding run (a trigger refuses one account's funding bill)
+    /// changes nothing, in memory or stored, and the next tick over the same interval pays it once.
+    @Test func aFundingTickWhoseWriteFailsChangesNothing() async throws {
+        let sandbox = try SandboxHarness()
+        var users: [SandboxHarness.Credentials] = []
+        for _ in 0..<3 {
+            let user = try await sandbox.account([("USDT", "100000")])
+            let placed = await sandbox.call(
+                "POST", "/api/v5/trade/order",
+                body: #"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"market","sz":"10"}"#, as: user)
+            #expect(placed.code == "0", "\(placed.envelope)")
+            users.append(user)
+        }
+        func balances() async -> [[String: ExactDecimal]] {
+            var all: [[String: ExactDecimal]] = []
+            for user in users { all.append(await sandbox.exchange.account(user.uid)?.balances ?? [:]) }
+            return all
+        }
+        func fundingBills() async throws -> Int {
+            try await sandbox.database.writer.read { db in try BillRecord.filter(Column("type") == "8").fetchCount(db) }
+        }
+        let before = await balances()
+        let last = try #require(users.last).uid
+        try await sandbox.database.writer.write { db in
+            // (A trigger takes no parameters; a uid is digits and hex.)
+            try db.execute(
+                sql:
+                    "CREATE TRIGGER refuse BEFORE INSERT ON bill WHEN NEW.type = '8' AND NEW.uid = '\(last)' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+        }
+        await #expect(throws: (any Error).self) { try await sandbox.simulator.shock([:], advanceSeconds: 86_400) }
+        #expect(await balances() == before, "memory unchanged")
+        #expect(try await fundingBills() == 0, "nothing stored")
+        try await sandbox.database.writer.write { db in try db.execute(sql: "DROP TRIGGER refuse") }
+        let report = try await sandbox.simulator.shock([:], advanceSeconds: 0)
+        #expect(report.fundingPayments == 3 * 3, "three holders, three funding hours, once")
+        #expect(try await fundingBills() == 9)
+        for user in users { #expect(try await sandbox.ledgerBalances(user.uid)) }
+        #expect(try await sandbox.cashImbalances() == [])
+    }
+
     /// An account another process creates on the same database (`pm account create` beside `pm serve`) is loaded
     /// with its balances on its key's first use, and trades. (The clients' integration test found this path
     /// broken once, when start-up got a loading path of its own.)
