@@ -10,7 +10,7 @@ Usage: failover.py PM_BIN   with PM_TEST_POSTGRES_URL naming a PostgreSQL server
 import os, shutil, signal, subprocess, sys, tempfile, time, uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from opslib import Client, Http, InDoubt, create_account, free_port  # noqa: E402
+from opslib import Client, InDoubt, create_account, free_port, wait_ready  # noqa: E402
 
 
 def check(condition, message):
@@ -35,19 +35,7 @@ class Node:
 
     def ready(self, timeout):
         """True once /ready answers 200; False if the process exits first (refused: the lease is held)."""
-        probe = Http(self.port)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                return False
-            try:
-                if probe.raw("GET", "/ready", timeout=2)[0] == 200:
-                    probe.close()
-                    return True
-            except InDoubt:
-                pass
-            time.sleep(0.02)
-        raise SystemExit(f"failover: FAILED: pm serve neither served nor exited within {timeout} s")
+        return wait_ready(self.process, self.port, timeout)
 
     def stop(self):
         if self.process.poll() is None:

@@ -73,6 +73,28 @@ class Client:
         return self.http.json("GET", path, headers=headers)
 
 
+def wait_ready(process, port, timeout, counter=None):
+    """True once `pm serve` (`process`, on `port`) answers GET /ready with 200; False if it exits first. Every answer
+    before that must be 503 (counted in `counter.not_ready_answers` when given); no answer within `timeout` s fails."""
+    probe = Http(port)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            status, _ = probe.raw("GET", "/ready", timeout=2)
+            if status == 200:
+                probe.close()
+                return True
+            assert status == 503, f"/ready answered {status} while starting"
+            if counter is not None:
+                counter.not_ready_answers += 1
+        except InDoubt:
+            pass
+        time.sleep(0.02)
+    raise SystemExit(f"pm serve on port {port} neither became ready nor exited within {timeout} s")
+
+
 class Server:
     """`pm serve` on a free port; start() waits for GET /ready to answer 200 (and checks /live and the 503 before)."""
 
@@ -90,22 +112,9 @@ class Server:
         self.process = subprocess.Popen([self.pm, "serve", "--db", self.db, "--port", str(self.port), *self.args],
                                         stdout=log, stderr=subprocess.STDOUT)
         log.close()
-        probe = Http(self.port)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"{self.name}: pm serve exited with {self.process.returncode}; log:\n{self.log()[-3000:]}")
-            try:
-                status, _ = probe.raw("GET", "/ready", timeout=2)
-                if status == 200:
-                    probe.close()
-                    return self
-                assert status == 503, f"/ready answered {status} while starting"
-                self.not_ready_answers += 1
-            except InDoubt:
-                pass
-            time.sleep(0.02)
-        raise SystemExit(f"{self.name}: pm serve was not ready within {timeout} s")
+        if not wait_ready(self.process, self.port, timeout, self):
+            raise SystemExit(f"{self.name}: pm serve exited with {self.process.returncode}; log:\n{self.log()[-3000:]}")
+        return self
 
     @property
     def token(self):
