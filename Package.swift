@@ -154,6 +154,7 @@ let package = Package(
             name: "MarginStoreTests",
             dependencies: [
                 "MarginStore", "MarginStorePostgres", "MarginEngine", "MarginTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: strictSettings
         ),

@@ -256,6 +256,11 @@ public struct AppDatabase: Sendable {
                     CREATE INDEX bill_by_id_range ON bill(billId >> \(billRangeBits), uid);
                     """)
         }
+        migrator.registerMigration("v5-account-partition") { db in
+            // The account's partition (``LedgerPartitions``), stored on it as on PostgreSQL; a SQLite ledger is one
+            // partition, so every account is in partition 0.
+            try db.execute(sql: "ALTER TABLE account ADD COLUMN partition INTEGER NOT NULL DEFAULT 0 CHECK (partition = 0)")
+        }
         return migrator
     }
 }

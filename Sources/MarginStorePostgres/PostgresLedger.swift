@@ -37,10 +37,13 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
     /// Set when a commit's outcome could not be learnt, or when this serving node lost the ledger to another:
     /// every later write is refused.
     private var inDoubt: String?
-    /// For a serving node (``init(_:servingAs:leaseSeconds:renewsLease:logger:)``): its id, the lease's owner.
+    /// For a serving node (``init(_:servingAs:partitions:leaseSeconds:renewsLease:logger:)``): its id, the owner
+    /// of its partitions' leases.
     private let servingNode: String?
-    /// The serving node's lease: its epoch (0 for a ledger that does not serve) and how long a renewal holds it.
-    private var epoch: Int64 = 0
+    /// The partitions a serving node holds, in order, and the epoch of each one's lease (none for a ledger that
+    /// does not serve); how long a renewal holds them.
+    public let heldPartitions: [Int]
+    private var epochs: [Int64] = []
     private let leaseSeconds: Double
     /// Set when the ledger stops renewing (``close()``, deinit).
     private var renewalStopped = false
@@ -60,50 +63,90 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
     /// Connects to `address` and migrates the database (creating the tables when missing). Throws when the
     /// server cannot be reached or refuses the user.
     ///
-    /// `servingAs` (a node id) makes this the ledger of a serving node (`pm serve`): the exchange keeps every
-    /// account in memory, so two nodes writing one ledger would each overwrite what the other wrote. The node takes
-    /// the ledger's lease (the `lease` row): only when it is free, expired, or already this node id's (a restarted
-    /// node), and always with a new epoch; otherwise it is refused. Every write transaction first renews the lease
-    /// for `leaseSeconds` under that epoch (`pm_hold_lease`), and a thread renews it every third of that while the
-    /// node is idle (`renewsLease`). A node that stops renewing — stopped, paused (SIGSTOP), cut off — loses the
-    /// lease once it expires to the next node that takes it; from then on every write it attempts fails inside its
-    /// transaction, storing nothing, and it refuses writes until restarted (it is fenced), whatever its connection
-    /// did meanwhile. A connection that drops and comes back changes nothing: the epoch is the fence.
-    /// `pm account create` opens the ledger without `servingAs`: it only adds new accounts, which a serving node
-    /// loads on first use.
+    /// `servingAs` (a node id) makes this the ledger of a serving node (`pm serve`): the exchange keeps its accounts
+    /// in memory, so two nodes writing the same accounts would each overwrite what the other wrote. Accounts belong
+    /// to partitions (``LedgerPartitions/postgres``), each with a lease row; the node takes the leases of
+    /// `partitions` (every partition when nil), all of them or none: each only when it is free, expired, or already
+    /// this node id's (a restarted node), and always with a new epoch; otherwise it is refused, naming the node that
+    /// holds one. Every write transaction first renews every lease it holds for `leaseSeconds` under those epochs
+    /// (`pm_hold_leases`), and a thread renews them every third of that while the node is idle (`renewsLease`). A
+    /// node that stops renewing — stopped, paused (SIGSTOP), cut off — loses its partitions once the leases expire to
+    /// the next node that takes them; from then on every write it attempts fails inside its transaction, storing
+    /// nothing, and it refuses writes until restarted (it is fenced), whatever its connection did meanwhile. A
+    /// connection that drops and comes back changes nothing: the epochs are the fence. `pm account create` opens the
+    /// ledger without `servingAs`: it only adds new accounts, which a serving node loads on first use.
     public init(
-        _ address: PostgresAddress, servingAs node: String? = nil, leaseSeconds: Double = 10, renewsLease: Bool = true,
-        logger: Logger = Logger(label: "pm.postgres")
+        _ address: PostgresAddress, servingAs node: String? = nil, partitions: [Int]? = nil, leaseSeconds: Double = 10,
+        renewsLease: Bool = true, logger: Logger = Logger(label: "pm.postgres")
     ) throws {
         self.address = address
         self.logger = logger
         servingNode = node
         self.leaseSeconds = leaseSeconds
+        let wanted = node == nil ? [] : (partitions ?? LedgerPartitions.postgres.all).sorted()
+        let count = LedgerPartitions.postgres.count
+        guard node == nil || !wanted.isEmpty else { throw PostgresLedgerError("a serving node must hold at least one partition") }
+        guard wanted.allSatisfy({ (0..<count).contains($0) }), Set(wanted).count == wanted.count else {
+            throw PostgresLedgerError("partitions \(wanted) are not distinct partitions of 0..<\(count)")
+        }
+        heldPartitions = wanted
         try lock.withLock {
             let connection = try connectedLocked()
             try PostgresSchema.migrate(connection, logger: logger)
-            if let node { epoch = try Self.takeLease(as: node, seconds: leaseSeconds, on: connection, address: address, logger: logger) }
+            if let node {
+                epochs = try Self.takeLeases(wanted, as: node, seconds: leaseSeconds, on: connection, address: address, logger: logger)
+            }
         }
         if node != nil && renewsLease { startRenewing() }
     }
 
-    /// Takes the lease for `node`: the new epoch, or an error naming the node that holds it and until when.
-    private static func takeLease(
-        as node: String, seconds: Double, on connection: PostgresConnection, address: PostgresAddress, logger: Logger
-    ) throws -> Int64 {
-        let taken = try connection.query(
+    /// Takes the leases of `partitions` (in order) for `node`, in one transaction: their new epochs, in the same
+    /// order, or — taking none — an error naming a node that holds one of them and until when.
+    private static func takeLeases(
+        _ partitions: [Int], as node: String, seconds: Double, on connection: PostgresConnection, address: PostgresAddress,
+        logger: Logger
+    ) throws -> [Int64] {
+        let wanted = partitions.map(Int32.init)
+        _ = try connection.query("BEGIN", logger: logger).wait()
+        do {
+            let taken = try connection.query(
+                """
+                INSERT INTO lease ("partition", "owner", "epoch", "expiresAt")
+                    SELECT p, \(node), 1, clock_timestamp() + make_interval(secs => \(seconds)) FROM unnest(\(wanted)::integer[]) AS p
+                ON CONFLICT ("partition") DO UPDATE SET "owner" = EXCLUDED."owner", "epoch" = lease."epoch" + 1, "expiresAt" = EXCLUDED."expiresAt"
+                    WHERE lease."expiresAt" < clock_timestamp() OR lease."owner" = EXCLUDED."owner"
+                RETURNING "partition", "epoch"
+                """, logger: logger
+            ).wait()
+            var epochs: [Int: Int64] = [:]
+            for row in taken.rows {
+                let (partition, epoch) = try row.decode((Int32, Int64).self)
+                epochs[Int(partition)] = epoch
+            }
+            if epochs.count == partitions.count {
+                _ = try connection.query("COMMIT", logger: logger).wait()
+                return partitions.map { epochs[$0] ?? 0 }
+            }
+            _ = try connection.query("ROLLBACK", logger: logger).wait()
+        } catch {
+            _ = try? connection.query("ROLLBACK", logger: logger).wait()
+            throw error
+        }
+        let holder = try connection.query(
             """
-            INSERT INTO lease ("partition", "owner", "epoch", "expiresAt") VALUES (0, \(node), 1, clock_timestamp() + make_interval(secs => \(seconds)))
-            ON CONFLICT ("partition") DO UPDATE SET "owner" = EXCLUDED."owner", "epoch" = lease."epoch" + 1, "expiresAt" = EXCLUDED."expiresAt"
-                WHERE lease."expiresAt" < clock_timestamp() OR lease."owner" = EXCLUDED."owner"
-            RETURNING "epoch"
+            SELECT "partition", "owner", "expiresAt"::text FROM lease WHERE "partition" = ANY(\(wanted)::integer[]) AND "owner" <> \(node)
+                ORDER BY "partition" LIMIT 1
             """, logger: logger
         ).wait()
-        if let epoch = try taken.rows.first?.decode(Int64.self) { return epoch }
-        let holder = try connection.query(#"SELECT "owner", "expiresAt"::text FROM lease WHERE "partition" = 0"#, logger: logger).wait()
-        let (owner, until) = try holder.rows.first?.decode((String, String).self) ?? ("?", "?")
+        let (partition, owner, until) = try holder.rows.first?.decode((Int32, String, String).self) ?? (Int32(-1), "?", "?")
         throw PostgresLedgerError(
-            "another pm serve node (\(owner)) holds the ledger at \(address) until \(until); one serving node per database")
+            "another pm serve node (\(owner)) holds partition \(partition) of the ledger at \(address) until \(until); a partition has one serving node at a time"
+        )
+    }
+
+    /// The statement that renews every lease this serving node holds, or raises PM001 when one was taken over.
+    private func holdStatement(_ node: String) -> PostgresQuery {
+        "SELECT pm_hold_leases(\(node), \(heldPartitions.map(Int32.init))::integer[], \(epochs)::bigint[], \(leaseSeconds))"
     }
 
     /// Renews the lease every third of its length on a thread of its own, while the ledger lives and is not closed.
@@ -125,7 +168,7 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
             guard !renewalStopped, inDoubt == nil, let node = servingNode else { return false }
             do {
                 let connection = try connectedLocked()
-                _ = try connection.query("SELECT pm_hold_lease(\(node), \(epoch), \(leaseSeconds))", logger: logger).wait()
+                _ = try connection.query(holdStatement(node), logger: logger).wait()
             } catch let error as PSQLError where error.serverInfo?[.sqlState] == Self.leaseLostState {
                 fenceLocked(error)
                 return false
@@ -141,7 +184,7 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
     /// Records that another node took the lease: every later write is refused.
     private func fenceLocked(_ error: any Error) {
         let message =
-            "another node took the ledger at \(address) from this node (\(servingNode ?? "?"), epoch \(epoch)); it refuses writes until restarted"
+            "another node took over a partition of the ledger at \(address) from this node (\(servingNode ?? "?"), partitions \(heldPartitions), epochs \(epochs)); it refuses writes until restarted: \(PostgresLedgerError(describing: error, address: address))"
         inDoubt = message
         logger.critical("\(message)")
     }
@@ -327,7 +370,7 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
         let start = connection.query(
             "SELECT txid_current() FROM (SELECT pg_advisory_xact_lock(\(Self.ledgerLockKey))) AS locked", logger: logger)
         // A serving node's writes commit only under its lease: the first statement fails the transaction otherwise.
-        let hold = servingNode.map { connection.query("SELECT pm_hold_lease(\($0), \(epoch), \(leaseSeconds))", logger: logger) }
+        let hold = servingNode.map { connection.query(holdStatement($0), logger: logger) }
         let sent = statements.map { connection.query($0.query, logger: logger) }
         let commit = connection.query("COMMIT", logger: logger)
         var firstError: (any Error)?

@@ -83,6 +83,49 @@ enum PostgresSchema {
                 """#,
             ]
         ),
+        // Accounts belong to 16 partitions (``LedgerPartitions/postgres``): `pm_partition` is the same FNV-1a hash
+        // as `LedgerPartitions.partition(of:)`, kept on the account as a generated column, so whoever inserts an
+        // account (any node, `pm account create`, psql) stores the same partition. Each partition has its own
+        // lease row; the single lease of partition 0 (the whole ledger) is dropped: every node of the version
+        // before must be stopped before this one migrates. `pm_hold_leases` renews every lease the caller holds,
+        // or fails the transaction (PM001) if any of them is no longer held under the caller's epoch.
+        (
+            "pg-partitions",
+            [
+                #"""
+                CREATE FUNCTION pm_partition(uid text) RETURNS integer LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+                DECLARE
+                    bytes bytea := convert_to(uid, 'UTF8');
+                    hash bigint := 2166136261;
+                BEGIN
+                    FOR i IN 0 .. length(bytes) - 1 LOOP
+                        hash := ((hash # get_byte(bytes, i)::bigint) * 16777619) % 4294967296;
+                    END LOOP;
+                    RETURN (hash % \#(LedgerPartitions.postgres.count))::integer;
+                END $$
+                """#,
+                #"ALTER TABLE account ADD COLUMN "partition" integer GENERATED ALWAYS AS (pm_partition("uid")) STORED"#,
+                #"CREATE INDEX "account_on_partition" ON account ("partition")"#,
+                "DELETE FROM lease",
+                "DROP FUNCTION pm_hold_lease(text, bigint, double precision)",
+                #"""
+                CREATE FUNCTION pm_hold_leases(holder text, held integer[], epochs bigint[], seconds double precision) RETURNS void
+                LANGUAGE plpgsql AS $$
+                DECLARE
+                    renewed integer;
+                BEGIN
+                    UPDATE lease SET "expiresAt" = clock_timestamp() + make_interval(secs => seconds)
+                        FROM unnest(held, epochs) AS mine(p, e)
+                        WHERE lease."partition" = mine.p AND lease."owner" = holder AND lease."epoch" = mine.e;
+                    GET DIAGNOSTICS renewed = ROW_COUNT;
+                    IF renewed <> cardinality(held) THEN
+                        RAISE EXCEPTION 'a lease of % was taken over by another node (% of % partitions still held)', holder, renewed,
+                            cardinality(held) USING ERRCODE = 'PM001';
+                    END IF;
+                END $$
+                """#,
+            ]
+        ),
     ]
 
     /// Applies the migrations not yet recorded, in one transaction under an advisory lock (two nodes starting

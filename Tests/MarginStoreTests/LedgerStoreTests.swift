@@ -2,6 +2,7 @@ import Foundation
 import MarginEngine
 import MarginStore
 import MarginStorePostgres
+import PostgresNIO
 import Testing
 
 /// A ledger backend the store tests run against: SQLite in memory and on file always, PostgreSQL whenever
@@ -379,6 +380,53 @@ struct RecordingVisitor: LedgerVisitor {
         #expect(throws: PostgresLedgerError.self) { try PostgresLedger(address, servingAs: "node-c", leaseSeconds: 1) }
         try taker.write { writer in try writer.save(LedgerStoreTests.account("b2")) }
         #expect(try Self.uids(taker).sorted() == ["a1", "b1", "b2", "u0"])
+        paused.close()
+    }
+
+    /// The owner and epoch of each partition's lease.
+    static func leases(_ admin: any LedgerStore) throws -> [Int: String] {
+        var leases: [Int: String] = [:]
+        for row in try (admin as! PostgresLedger).execute(#"SELECT "partition", "owner", "epoch" FROM lease"#) {
+            let (partition, owner, epoch) = try row.decode((Int32, String, Int64).self)
+            leases[Int(partition)] = "\(owner)@\(epoch)"
+        }
+        return leases
+    }
+
+    /// Each partition has a lease of its own. Two nodes holding different partitions both commit; a node asking for
+    /// a held partition is refused and takes none of those it asked for, not even a free one; a paused node loses
+    /// its partitions once they expire, and a node that takes only some of them is enough to fence it, while the node
+    /// holding the others goes on.
+    @Test(.enabled(if: Backend.postgresURL != nil, "PM_TEST_POSTGRES_URL names no PostgreSQL server"))
+    func eachPartitionHasALeaseOfItsOwn() throws {
+        let ledger = try ScratchLedger(.postgres)
+        defer { ledger.remove() }
+        let address = try #require((ledger.store as? PostgresLedger)?.address)
+        for wrong in [[], [16], [-1], [3, 3]] {
+            #expect(throws: PostgresLedgerError.self, "\(wrong)") { try PostgresLedger(address, servingAs: "node-x", partitions: wrong) }
+        }
+        let paused = try PostgresLedger(address, servingAs: "node-a", partitions: Array(0..<7), leaseSeconds: 1, renewsLease: false)
+        let high = try PostgresLedger(address, servingAs: "node-b", partitions: Array(8..<16), leaseSeconds: 1)
+        defer { high.close() }
+        #expect(paused.heldPartitions == Array(0..<7) && high.heldPartitions == Array(8..<16))
+        try paused.write { writer in try writer.save(LedgerStoreTests.account("a1")) }
+        try high.write { writer in try writer.save(LedgerStoreTests.account("b1")) }
+        // Partition 7 is free, 8 is node-b's: asking for both takes neither.
+        #expect(throws: PostgresLedgerError.self) { try PostgresLedger(address, servingAs: "node-c", partitions: [7, 8]) }
+        #expect(try Self.leases(ledger.store)[7] == nil)
+        Thread.sleep(forTimeInterval: 1.3)
+        // node-a's leases have expired; node-b renews its own.
+        #expect(throws: PostgresLedgerError.self) { try PostgresLedger(address, servingAs: "node-c", partitions: [8]) }
+        let taker = try PostgresLedger(address, servingAs: "node-c", partitions: [0, 1, 2, 3, 7], leaseSeconds: 1)
+        defer { taker.close() }
+        #expect(throws: PostgresLedgerError.self) { try paused.write { writer in try writer.save(LedgerStoreTests.account("late")) } }
+        try high.write { writer in try writer.save(LedgerStoreTests.account("b2")) }
+        try taker.write { writer in try writer.save(LedgerStoreTests.account("c1")) }
+        let leases = try Self.leases(ledger.store)
+        #expect((0..<4).allSatisfy { leases[$0] == "node-c@2" } && leases[7] == "node-c@1", "\(leases)")
+        #expect((4..<7).allSatisfy { leases[$0] == "node-a@1" }, "\(leases)")
+        #expect((8..<16).allSatisfy { leases[$0] == "node-b@1" }, "\(leases)")
+        #expect(try Self.uids(taker).sorted() == ["a1", "b1", "b2", "c1"])
         paused.close()
     }
 
