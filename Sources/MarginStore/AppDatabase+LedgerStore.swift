@@ -9,7 +9,12 @@ extension AppDatabase: LedgerStore {
     /// by a second thread, in one read transaction, and handed over in batches: reading rows (SQLite, text) and
     /// building accounts from them (decimals, dictionaries) then share the two cores; a million accounts load in
     /// a few seconds. One account (`only`) is read on the calling thread.
-    public func load(only uid: String?, into visitor: inout some LedgerVisitor) throws {
+    public var partitions: LedgerPartitions { .single }
+
+    public func load(only uid: String?, partitions: [Int]?, into visitor: inout some LedgerVisitor) throws {
+        // One partition: asking for it is asking for everything.
+        try checkPartitions(partitions)
+        if partitions?.isEmpty == true { return }
         if uid != nil {
             try writer.read { db in try Self.readLedger(db, only: uid) { $0.deliver(to: &visitor) } }
             return
@@ -74,8 +79,10 @@ extension AppDatabase: LedgerStore {
             db, sql: "SELECT key, value FROM setting WHERE " + settingFilter + " ORDER BY key", arguments: settingArguments)
         while let row = try settings.next() { emit(.accountSetting(key: row[0], value: row[1])) }
         if uid == nil {
-            for row in try InsuranceFundRecord.fetchAll(db) { emit(.insuranceFund(ccy: row.ccy, balance: row.balance)) }
-            for row in try HouseRecord.fetchAll(db) { emit(.house(ccy: row.ccy, balance: row.balance)) }
+            for row in try InsuranceFundRecord.fetchAll(db) {
+                emit(.insuranceFund(partition: row.partition, ccy: row.ccy, balance: row.balance))
+            }
+            for row in try HouseRecord.fetchAll(db) { emit(.house(partition: row.partition, ccy: row.ccy, balance: row.balance)) }
         }
         emit(.largestOrderID(try Int64.fetchOne(db, sql: #"SELECT MAX(ordId) FROM "order""#) ?? 0))
     }

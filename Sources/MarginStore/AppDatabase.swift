@@ -197,7 +197,8 @@ public struct AppDatabase: Sendable {
                 opening[row["ccy"], default: .zero] -= ExactDecimal(row["amount"] as String) ?? .zero
             }
             for (ccy, balance) in opening.sorted(by: { $0.key < $1.key }) where !balance.isZero {
-                try HouseRecord(ccy: ccy, balance: balance.description).insert(db)
+                // Raw SQL: the record type has since gained a partition column this table does not have yet.
+                try db.execute(sql: "INSERT INTO house (ccy, balance) VALUES (?, ?)", arguments: [ccy, balance.description])
             }
         }
         migrator.registerMigration("v3-clustered-by-account") { db in
@@ -260,6 +261,24 @@ public struct AppDatabase: Sendable {
             // The account's partition (``LedgerPartitions``), stored on it as on PostgreSQL; a SQLite ledger is one
             // partition, so every account is in partition 0.
             try db.execute(sql: "ALTER TABLE account ADD COLUMN partition INTEGER NOT NULL DEFAULT 0 CHECK (partition = 0)")
+        }
+        migrator.registerMigration("v6-partition-books") { db in
+            // The insurance fund and the house get a row per partition and currency, as on PostgreSQL, where each
+            // partition's owner books its accounts' side; a SQLite ledger's rows are all partition 0's.
+            for table in ["insuranceFund", "house"] {
+                try db.execute(
+                    sql: """
+                        CREATE TABLE \(table)_partitioned (
+                            partition INTEGER NOT NULL DEFAULT 0 CHECK (partition = 0),
+                            ccy TEXT NOT NULL,
+                            balance TEXT NOT NULL,
+                            PRIMARY KEY (partition, ccy)
+                        );
+                        INSERT INTO \(table)_partitioned (partition, ccy, balance) SELECT 0, ccy, balance FROM \(table);
+                        DROP TABLE \(table);
+                        ALTER TABLE \(table)_partitioned RENAME TO \(table);
+                        """)
+            }
         }
         return migrator
     }

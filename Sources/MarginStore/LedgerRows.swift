@@ -8,8 +8,8 @@ enum LedgerRow: Sendable {
     case openOrder(OrderRecord)
     case interest(uid: String, ccy: String, pending: String, accrued: String)
     case accountSetting(key: String, value: String)
-    case insuranceFund(ccy: String, balance: String)
-    case house(ccy: String, balance: String)
+    case insuranceFund(partition: Int, ccy: String, balance: String)
+    case house(partition: Int, ccy: String, balance: String)
     case largestOrderID(Int64)
 
     func deliver(to visitor: inout some LedgerVisitor) {
@@ -21,8 +21,8 @@ enum LedgerRow: Sendable {
         case .openOrder(let order): visitor.openOrder(order)
         case .interest(let uid, let ccy, let pending, let accrued): visitor.interest(uid: uid, ccy: ccy, pending: pending, accrued: accrued)
         case .accountSetting(let key, let value): visitor.accountSetting(key: key, value: value)
-        case .insuranceFund(let ccy, let balance): visitor.insuranceFund(ccy: ccy, balance: balance)
-        case .house(let ccy, let balance): visitor.house(ccy: ccy, balance: balance)
+        case .insuranceFund(let partition, let ccy, let balance): visitor.insuranceFund(partition: partition, ccy: ccy, balance: balance)
+        case .house(let partition, let ccy, let balance): visitor.house(partition: partition, ccy: ccy, balance: balance)
         case .largestOrderID(let id): visitor.largestOrderID(id)
         }
     }

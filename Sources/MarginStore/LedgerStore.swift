@@ -207,10 +207,10 @@ public protocol LedgerVisitor {
     mutating func interest(uid: String, ccy: String, pending: String, accrued: String)
     /// A per-account setting: `lever:UID:INSTID` or `siu:UID:CCY`.
     mutating func accountSetting(key: String, value: String)
-    /// Only when the whole ledger is loaded.
-    mutating func insuranceFund(ccy: String, balance: String)
-    /// Only when the whole ledger is loaded.
-    mutating func house(ccy: String, balance: String)
+    /// A partition's row of the fund: those of the partitions loaded, unless one account is.
+    mutating func insuranceFund(partition: Int, ccy: String, balance: String)
+    /// A partition's row of the house: those of the partitions loaded, unless one account is.
+    mutating func house(partition: Int, ccy: String, balance: String)
     /// The largest order id stored (0 when none).
     mutating func largestOrderID(_ id: Int64)
 }
@@ -247,8 +247,13 @@ public protocol LedgerWriter: AnyObject {
 /// (orders, fills, bills) and of API keys and settings go to the store. Every method blocks its caller until
 /// the store has answered (the exchange's actor waits for its commit, as it always has for SQLite's).
 public protocol LedgerStore: Sendable {
-    /// Hands the whole ledger, or only account `uid` (one another process created), to `visitor`.
-    func load(only uid: String?, into visitor: inout some LedgerVisitor) throws
+    /// How the ledger's accounts are partitioned: one partition on SQLite, ``LedgerPartitions/postgres`` on
+    /// PostgreSQL.
+    var partitions: LedgerPartitions { get }
+    /// Hands the accounts of `partitions` (every partition when nil) with those partitions' fund and house rows, or
+    /// only account `uid` (one another process created), to `visitor`. Throws for a partition the ledger does not
+    /// have.
+    func load(only uid: String?, partitions: [Int]?, into visitor: inout some LedgerVisitor) throws
     /// Runs `body`'s writes in one transaction and commits it. Throws, having stored nothing, when any write or
     /// the commit fails. Bill and trade ids are assigned inside the transaction, after the largest stored ones,
     /// so another process writing the same ledger (`pm account create`) never collides with them.
@@ -268,4 +273,19 @@ public protocol LedgerStore: Sendable {
     func closedOrders(uid: String, instId: String?, limit: Int) throws -> [OrderRecord]
     /// An account's fills, newest first.
     func fills(uid: String, instId: String?, ordId: Int64?, limit: Int) throws -> [FillRecord]
+}
+
+extension LedgerStore {
+    /// Hands the whole ledger, or only account `uid`, to `visitor`.
+    public func load(only uid: String?, into visitor: inout some LedgerVisitor) throws {
+        try load(only: uid, partitions: nil, into: &visitor)
+    }
+
+    /// Throws unless every one of `partitions` is a partition of this ledger.
+    public func checkPartitions(_ partitions: [Int]?) throws {
+        guard let partitions else { return }
+        guard partitions.allSatisfy({ (0..<self.partitions.count).contains($0) }) else {
+            throw LedgerLocationError("partitions \(partitions): this ledger has \(self.partitions) (0..<\(self.partitions.count))")
+        }
+    }
 }

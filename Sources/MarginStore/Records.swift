@@ -259,13 +259,16 @@ public struct InterestRecord: Codable, Sendable, Equatable, FetchableRecord, Per
     }
 }
 
-/// The insurance fund's balance per currency.
+/// The insurance fund's balance per currency, one row per partition (``LedgerPartitions``): what the accounts of
+/// that partition paid in and drew. The fund is their sum; a SQLite ledger has one partition.
 public struct InsuranceFundRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
     public static let databaseTableName = "insuranceFund"
+    public var partition: Int
     public var ccy: String
     public var balance: String
 
-    public init(ccy: String, balance: String) {
+    public init(partition: Int = 0, ccy: String, balance: String) {
+        self.partition = partition
         self.ccy = ccy
         self.balance = balance
     }
@@ -274,13 +277,16 @@ public struct InsuranceFundRecord: Codable, Sendable, Equatable, FetchableRecord
 /// The house's balance per currency. The sandbox is the counterparty of every trade (fills against its simulated
 /// book), of funding and of expiry settlement, and buys the collateral a liquidation sells; what it receives is
 /// added here and what it pays is subtracted, in the same transaction as the bills it mirrors. With it, per
-/// currency, Σ account balances + insurance fund + house = Σ deposits, exactly.
+/// currency, Σ account balances + insurance fund + house = Σ deposits, exactly. One row per partition and currency,
+/// as the fund's: the house's side of the movements of that partition's accounts; the house is their sum.
 public struct HouseRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
     public static let databaseTableName = "house"
+    public var partition: Int
     public var ccy: String
     public var balance: String
 
-    public init(ccy: String, balance: String) {
+    public init(partition: Int = 0, ccy: String, balance: String) {
+        self.partition = partition
         self.ccy = ccy
         self.balance = balance
     }

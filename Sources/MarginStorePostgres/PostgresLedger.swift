@@ -271,11 +271,14 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
 
     // MARK: - Loading
 
-    public func load(only uid: String?, into visitor: inout some LedgerVisitor) throws {
+    public var partitions: LedgerPartitions { .postgres }
+
+    public func load(only uid: String?, partitions: [Int]?, into visitor: inout some LedgerVisitor) throws {
+        try checkPartitions(partitions)
         try lock.withLock {
             let connection = try connectedLocked()
             do {
-                try loadLocked(connection, only: uid, into: &visitor)
+                try loadLocked(connection, only: uid, partitions: partitions, into: &visitor)
             } catch let error as PSQLError {
                 if error.serverInfo == nil {
                     discardConnectionLocked()
@@ -288,7 +291,9 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
     }
 
     /// Reads every table through a server-side cursor, 10,000 rows a fetch, in one read-only snapshot.
-    private func loadLocked(_ connection: PostgresConnection, only uid: String?, into visitor: inout some LedgerVisitor) throws {
+    private func loadLocked(
+        _ connection: PostgresConnection, only uid: String?, partitions: [Int]?, into visitor: inout some LedgerVisitor
+    ) throws {
         _ = try connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger).wait()
         func each(_ sql: String, _ binds: PostgresBindings, _ body: (PostgresRow) throws -> Void) throws {
             _ = try connection.query(PostgresQuery(unsafeSQL: "DECLARE rows NO SCROLL CURSOR FOR " + sql, binds: binds), logger: logger)
@@ -301,11 +306,24 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
             _ = try connection.query("CLOSE rows", logger: logger).wait()
         }
         var binds = PostgresBindings()
-        if let uid { binds.append(uid) }
-        let filter = uid == nil ? "" : #" WHERE "uid" = $1"#
+        // One account, or the accounts of some partitions (found through the account's stored partition), or all.
+        let filter: String
+        let accountFilter: String
+        if let uid {
+            binds.append(uid)
+            filter = #" WHERE "uid" = $1"#
+            accountFilter = filter
+        } else if let partitions {
+            binds.append(partitions.map(Int32.init))
+            filter = #" WHERE "uid" IN (SELECT "uid" FROM account WHERE "partition" = ANY($1))"#
+            accountFilter = #" WHERE "partition" = ANY($1)"#
+        } else {
+            filter = ""
+            accountFilter = ""
+        }
         // Byte order, as LedgerVisitor promises (the database's collation may sort otherwise).
         let accounts = #"SELECT "uid", "acctLv", "acknowledged", "autoLoan", "label", "createdAt" FROM account"#
-        try each(accounts + filter + #" ORDER BY "uid" COLLATE "C""#, binds) { row in
+        try each(accounts + accountFilter + #" ORDER BY "uid" COLLATE "C""#, binds) { row in
             let (uid, level, acknowledged, autoLoan, label, created) = try row.decode((String, String, Bool, Bool, String, Int64).self)
             visitor.account(
                 AccountRecord(uid: uid, acctLv: level, acknowledged: acknowledged, autoLoan: autoLoan, label: label, createdAt: created))
@@ -319,29 +337,34 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
             visitor.position(uid: uid, instId: instId, pos: pos, avgPx: avgPx, cTime: cTime, uTime: uTime)
         }
         let open = #""state" IN ('live', 'partially_filled')"#
-        try each(PostgresSchema.orderSelect + (uid == nil ? " WHERE \(open)" : #" WHERE "uid" = $1 AND "# + open), binds) { row in
+        try each(PostgresSchema.orderSelect + (filter.isEmpty ? " WHERE \(open)" : filter + " AND " + open), binds) { row in
             visitor.openOrder(try PostgresSchema.order(row))
         }
         try each(#"SELECT "uid", "ccy", "pending", "accrued" FROM interest"# + filter, binds) { row in
             let (uid, ccy, pending, accrued) = try row.decode((String, String, String, String).self)
             visitor.interest(uid: uid, ccy: ccy, pending: pending, accrued: accrued)
         }
-        let settingFilter =
+        var settingFilter =
             uid == nil
-            ? #"starts_with("key", 'lever:') OR starts_with("key", 'siu:')"#
-            : #"starts_with("key", 'lever:' || $1 || ':') OR starts_with("key", 'siu:' || $1 || ':')"#
+            ? #"(starts_with("key", 'lever:') OR starts_with("key", 'siu:'))"#
+            : #"(starts_with("key", 'lever:' || $1 || ':') OR starts_with("key", 'siu:' || $1 || ':'))"#
+        if uid == nil, partitions != nil {
+            // lever:UID:INSTID and siu:UID:CCY: the account is the key's second field.
+            settingFilter += #" AND split_part("key", ':', 2) IN (SELECT "uid" FROM account WHERE "partition" = ANY($1))"#
+        }
         try each(#"SELECT "key", "value" FROM setting WHERE "# + settingFilter, binds) { row in
             let (key, value) = try row.decode((String, String).self)
             visitor.accountSetting(key: key, value: value)
         }
         if uid == nil {
-            try each(#"SELECT "ccy", "balance" FROM "insuranceFund""#, PostgresBindings()) { row in
-                let (ccy, balance) = try row.decode((String, String).self)
-                visitor.insuranceFund(ccy: ccy, balance: balance)
+            let books = partitions == nil ? "" : #" WHERE "partition" = ANY($1)"#
+            try each(#"SELECT "partition", "ccy", "balance" FROM "insuranceFund""# + books, binds) { row in
+                let (partition, ccy, balance) = try row.decode((Int32, String, String).self)
+                visitor.insuranceFund(partition: Int(partition), ccy: ccy, balance: balance)
             }
-            try each(#"SELECT "ccy", "balance" FROM house"#, PostgresBindings()) { row in
-                let (ccy, balance) = try row.decode((String, String).self)
-                visitor.house(ccy: ccy, balance: balance)
+            try each(#"SELECT "partition", "ccy", "balance" FROM house"# + books, binds) { row in
+                let (partition, ccy, balance) = try row.decode((Int32, String, String).self)
+                visitor.house(partition: Int(partition), ccy: ccy, balance: balance)
             }
         }
         let largest = try connection.query(#"SELECT COALESCE(MAX("ordId"), 0) FROM "order""#, logger: logger).wait()

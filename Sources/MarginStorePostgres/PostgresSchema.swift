@@ -126,6 +126,18 @@ enum PostgresSchema {
                 """#,
             ]
         ),
+        // The fund and the house get a row per partition and currency: each partition's owner books its accounts'
+        // side there, so nodes owning different partitions never write the same row. The rows before are the whole
+        // ledger's, kept as partition 0's; the fund and the house are the sums.
+        (
+            "v6-partition-books",
+            [
+                #"ALTER TABLE "insuranceFund" ADD COLUMN "partition" integer NOT NULL DEFAULT 0"#,
+                #"ALTER TABLE "insuranceFund" DROP CONSTRAINT "insuranceFund_pkey", ADD PRIMARY KEY ("partition", "ccy")"#,
+                #"ALTER TABLE house ADD COLUMN "partition" integer NOT NULL DEFAULT 0"#,
+                #"ALTER TABLE house DROP CONSTRAINT "house_pkey", ADD PRIMARY KEY ("partition", "ccy")"#,
+            ]
+        ),
     ]
 
     /// Applies the migrations not yet recorded, in one transaction under an advisory lock (two nodes starting

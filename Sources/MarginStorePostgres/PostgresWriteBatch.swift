@@ -26,8 +26,8 @@ final class PostgresWriteBatch: LedgerWriter {
     private var orders = Upserts<Int64, OrderRecord>()
     private var fills: [FillRecord] = []
     private var bills: [BillRecord] = []
-    private var funds = Upserts<String, InsuranceFundRecord>()
-    private var houses = Upserts<String, HouseRecord>()
+    private var funds = Upserts<Pair, InsuranceFundRecord>()
+    private var houses = Upserts<Pair, HouseRecord>()
 
     struct Pair: Hashable {
         var first: String
@@ -58,8 +58,8 @@ final class PostgresWriteBatch: LedgerWriter {
     func store(_ order: OrderRecord) throws { orders.set(order.ordId, order) }
     func insert(fills: [FillRecord]) throws { self.fills += fills }
     func insert(bills: [BillRecord]) throws { self.bills += bills }
-    func store(_ fund: InsuranceFundRecord) throws { funds.set(fund.ccy, fund) }
-    func store(_ house: HouseRecord) throws { houses.set(house.ccy, house) }
+    func store(_ fund: InsuranceFundRecord) throws { funds.set(Pair(first: String(fund.partition), second: fund.ccy), fund) }
+    func store(_ house: HouseRecord) throws { houses.set(Pair(first: String(house.partition), second: house.ccy), house) }
 
     /// The statements, in foreign-key order.
     func statements() throws -> [Statement] {
@@ -199,11 +199,13 @@ final class PostgresWriteBatch: LedgerWriter {
             let columns = ["uid", "ccy", "balChg", "bal", "type", "subType", "instId", "ordId", "pnl", "fee", "sz", "px", "notes", "ts"]
             statements.append(Statement(query: Self.numberedInsert("bill", id: "billId", columns, arrays), numbers: .bills))
         }
-        upsert("insuranceFund", ["ccy", "balance"], key: ["ccy"], funds.rows) { rows, arrays in
+        upsert("insuranceFund", ["partition", "ccy", "balance"], key: ["partition", "ccy"], funds.rows) { rows, arrays in
+            arrays.add(rows.map { Int32($0.partition) })
             arrays.add(rows.map(\.ccy))
             arrays.add(rows.map(\.balance))
         }
-        upsert("house", ["ccy", "balance"], key: ["ccy"], houses.rows) { rows, arrays in
+        upsert("house", ["partition", "ccy", "balance"], key: ["partition", "ccy"], houses.rows) { rows, arrays in
+            arrays.add(rows.map { Int32($0.partition) })
             arrays.add(rows.map(\.ccy))
             arrays.add(rows.map(\.balance))
         }
@@ -269,6 +271,10 @@ struct ColumnArrays {
     mutating func add(_ values: some Collection<Int64>) {
         binds.append(Array(values))
         types.append("int8[]")
+    }
+    mutating func add(_ values: some Collection<Int32>) {
+        binds.append(Array(values))
+        types.append("int4[]")
     }
     mutating func add(_ values: some Collection<Bool>) {
         binds.append(Array(values))

@@ -98,7 +98,7 @@ import Testing
             try bill(3, "USDT", "-100.25", type: .trade).insert(db)  // a trade: not a deposit
             try BalanceRecord(uid: "u1", ccy: "USDT", cashBal: "899.75").insert(db)
             try BalanceRecord(uid: "u1", ccy: "BTC", cashBal: "0.5").insert(db)
-            try InsuranceFundRecord(ccy: "USDT", balance: "0.05").insert(db)
+            try db.execute(sql: "INSERT INTO insuranceFund (ccy, balance) VALUES ('USDT', '0.05')")
         }
         let database = try AppDatabase(writer: queue)
         let house = try database.writer.read { db in try HouseRecord.fetchAll(db) }

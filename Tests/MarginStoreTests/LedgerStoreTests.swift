@@ -87,8 +87,8 @@ struct RecordingVisitor: LedgerVisitor {
         rows.append("interest \(uid) \(ccy) \(pending) \(accrued)")
     }
     mutating func accountSetting(key: String, value: String) { rows.append("setting \(key) \(value)") }
-    mutating func insuranceFund(ccy: String, balance: String) { rows.append("fund \(ccy) \(balance)") }
-    mutating func house(ccy: String, balance: String) { rows.append("house \(ccy) \(balance)") }
+    mutating func insuranceFund(partition: Int, ccy: String, balance: String) { rows.append("fund \(partition) \(ccy) \(balance)") }
+    mutating func house(partition: Int, ccy: String, balance: String) { rows.append("house \(partition) \(ccy) \(balance)") }
     mutating func largestOrderID(_ id: Int64) { largestOrderID = id }
 }
 
@@ -150,7 +150,7 @@ struct RecordingVisitor: LedgerVisitor {
         let expected = [
             "account u1 4 true false l_u1 1700000000000", "account u2 3 false false l_u2 1700000000000",
             "balance u1 USDT \(Self.bigDecimal)", "balance u2 BTC -0.000000000000000001", "balance u2 ETH 3",
-            "fund USDT 0.01", "house USDT -1.5", "interest u2 BTC 0.00000001 0.5",
+            "fund 0 USDT 0.01", "house 0 USDT -1.5", "interest u2 BTC 0.00000001 0.5",
             "order 11 u1 live 85000.1", "order 13 u2 partially_filled 85000.1",
             "position u1 BTC-USDT-SWAP -2.5 87000.1 3 4", "position u1 ETH-USDT-SWAP 1 3000 3 4",
             "setting lever:u1:ETH-USDT-SWAP 5", "setting siu:u2:BTC 0.25",

@@ -104,8 +104,8 @@ import Testing
             mutating func openOrder(_ order: OrderRecord) {}
             mutating func interest(uid: String, ccy: String, pending: String, accrued: String) {}
             mutating func accountSetting(key: String, value: String) {}
-            mutating func insuranceFund(ccy: String, balance: String) {}
-            mutating func house(ccy: String, balance: String) {}
+            mutating func insuranceFund(partition: Int, ccy: String, balance: String) {}
+            mutating func house(partition: Int, ccy: String, balance: String) {}
             mutating func largestOrderID(_ id: Int64) {}
         }
         var balances = Balances()
@@ -260,8 +260,8 @@ struct RecordingRows: LedgerVisitor {
         lines.append("interest \(uid) \(ccy) \(pending) \(accrued)")
     }
     mutating func accountSetting(key: String, value: String) { lines.append("setting \(key) \(value)") }
-    mutating func insuranceFund(ccy: String, balance: String) { lines.append("fund \(ccy) \(balance)") }
-    mutating func house(ccy: String, balance: String) { lines.append("house \(ccy) \(balance)") }
+    mutating func insuranceFund(partition: Int, ccy: String, balance: String) { lines.append("fund \(partition) \(ccy) \(balance)") }
+    mutating func house(partition: Int, ccy: String, balance: String) { lines.append("house \(partition) \(ccy) \(balance)") }
     mutating func largestOrderID(_ id: Int64) { lines.append("largest order \(id)") }
 }
 
@@ -271,30 +271,40 @@ extension SandboxHarness {
     func cashImbalancesThroughStore() async throws -> [String] {
         var rows = RecordingRows()
         try store.load(only: nil, into: &rows)
+        let partitions = store.partitions
         var total: [String: ExactDecimal] = [:]
+        // Per partition too: its accounts' balances + its fund and house rows = its accounts' deposits, so each
+        // movement's other side is booked in the partition of the account it mirrors.
+        var byPartition: [String: ExactDecimal] = [:]
         var storedFund: [String: ExactDecimal] = [:]
         var storedHouse: [String: ExactDecimal] = [:]
         var uids: [String] = []
+        func add(_ amount: String, _ ccy: String, partition: Int, negated: Bool = false) {
+            let value = negated ? -(ExactDecimal(amount) ?? .zero) : ExactDecimal(amount) ?? .zero
+            total[ccy, default: .zero] += value
+            byPartition["\(ccy) in partition \(partition)", default: .zero] += value
+        }
         for line in rows.rows {
             let parts = line.split(separator: " ").map(String.init)
             switch parts[0] {
             case "account": uids.append(parts[1])
-            case "balance": total[parts[2], default: .zero] += ExactDecimal(parts[3]) ?? .zero
+            case "balance": add(parts[3], parts[2], partition: partitions.partition(of: parts[1]))
             case "fund":
-                total[parts[1], default: .zero] += ExactDecimal(parts[2]) ?? .zero
-                storedFund[parts[1]] = ExactDecimal(parts[2])
+                add(parts[3], parts[2], partition: Int(parts[1]) ?? -1)
+                storedFund[parts[2], default: .zero] += ExactDecimal(parts[3]) ?? .zero
             case "house":
-                total[parts[1], default: .zero] += ExactDecimal(parts[2]) ?? .zero
-                storedHouse[parts[1]] = ExactDecimal(parts[2])
+                add(parts[3], parts[2], partition: Int(parts[1]) ?? -1)
+                storedHouse[parts[2], default: .zero] += ExactDecimal(parts[3]) ?? .zero
             default: break
             }
         }
         for uid in uids {
             for bill in try store.bills(uid: uid, currency: nil, type: "1", limit: 1_000_000) {
-                total[bill.ccy, default: .zero] -= ExactDecimal(bill.balChg) ?? .zero
+                add(bill.balChg, bill.ccy, partition: partitions.partition(of: uid), negated: true)
             }
         }
         var problems = total.filter { !$0.value.isZero }.sorted { $0.key < $1.key }.map { "\($0.key) off by \($0.value)" }
+        problems += byPartition.filter { !$0.value.isZero }.sorted { $0.key < $1.key }.map { "\($0.key) off by \($0.value)" }
         if await exchange.insuranceFundBalances().filter({ !$0.value.isZero }) != storedFund.filter({ !$0.value.isZero }) {
             problems.append("fund differs")
         }

@@ -105,10 +105,11 @@ extension SandboxHarness {
         var problems = total.filter { !$0.value.isZero }.sorted { $0.key < $1.key }.map { "\($0.key) off by \($0.value)" }
         let memoryFund = await exchange.insuranceFundBalances().filter { !$0.value.isZero }
         let memoryHouse = await exchange.houseBalances().filter { !$0.value.isZero }
-        let storedFund = Dictionary(uniqueKeysWithValues: fund.map { ($0.ccy, ExactDecimal($0.balance) ?? .zero) }).filter {
+        // The fund and the house are the sums of their rows (one per partition and currency).
+        let storedFund = Dictionary(fund.map { ($0.ccy, ExactDecimal($0.balance) ?? .zero) }, uniquingKeysWith: +).filter {
             !$0.value.isZero
         }
-        let storedHouse = Dictionary(uniqueKeysWithValues: house.map { ($0.ccy, ExactDecimal($0.balance) ?? .zero) }).filter {
+        let storedHouse = Dictionary(house.map { ($0.ccy, ExactDecimal($0.balance) ?? .zero) }, uniquingKeysWith: +).filter {
             !$0.value.isZero
         }
         if memoryFund != storedFund { problems.append("insurance fund in memory \(memoryFund) != stored \(storedFund)") }

@@ -39,6 +39,14 @@ def free_port():
         return s.getsockname()[1]
 
 
+
+def sum_by_currency(rows):
+    """{ccy: Σ balance} over rows (ccy, balance) of several partitions, as decimal text."""
+    sums = {}
+    for ccy, balance in rows:
+        sums[ccy] = sums.get(ccy, D(0)) + D(balance)
+    return {ccy: str(total) for ccy, total in sums.items()}
+
 class InDoubt(Exception):
     """No answer: the request may or may not have been applied."""
 
@@ -150,8 +158,10 @@ class Run:
             fills = connection.execute("SELECT tradeId, ordId, uid, instId, fillPx, fillSz, fee, category FROM fill").fetchall()
             bills = connection.execute("SELECT billId, uid, ccy, balChg, bal, type, ordId, subType FROM bill ORDER BY billId").fetchall()
             balances = connection.execute("SELECT uid, ccy, cashBal FROM balance").fetchall()
-            fund = dict(connection.execute("SELECT ccy, balance FROM insuranceFund").fetchall())
-            house = dict(connection.execute("SELECT ccy, balance FROM house").fetchall()) if "house" in tables else None
+            # The fund and the house have a row per partition and currency (one partition on SQLite): summed.
+            fund = sum_by_currency(connection.execute("SELECT ccy, balance FROM insuranceFund").fetchall())
+            house = (sum_by_currency(connection.execute("SELECT ccy, balance FROM house").fetchall())
+                     if "house" in tables else None)
             positions = connection.execute("SELECT uid, instId, pos FROM position").fetchall()
             settings = dict(connection.execute("SELECT key, value FROM setting").fetchall())
             connection.execute("COMMIT")

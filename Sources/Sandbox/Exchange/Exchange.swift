@@ -14,6 +14,8 @@ public actor Exchange {
     package let secrets: SecretBox
     package let catalog: InstrumentCatalog
     package let parameters: MarginParameters
+    /// How the store partitions accounts: the fund's and the house's rows are per partition.
+    let partitions: LedgerPartitions
     /// Wall-clock milliseconds (record timestamps, signatures).
     let clock: @Sendable () -> Int64
     /// What the sandbox measures (``SandboxMetrics``): the exchange, its API and its transports record here.
@@ -23,9 +25,11 @@ public actor Exchange {
     package internal(set) var market: MarketSnapshot
     var accounts: [String: AccountState] = [:]
     var keys: [String: APIKeyRecord] = [:]
-    var insuranceFund: [String: ExactDecimal] = [:]
-    /// What the house (the sandbox, counterparty of every trade, funding and settlement) holds per currency.
-    var house: [String: ExactDecimal] = [:]
+    /// The insurance fund's rows (``Book``): per partition and currency.
+    var insuranceFund: [Book: ExactDecimal] = [:]
+    /// What the house (the sandbox, counterparty of every trade, funding and settlement) holds, per partition and
+    /// currency.
+    var house: [Book: ExactDecimal] = [:]
     var nextOrderID: Int64 = 1
     /// Trading submissions waiting for the next group commit (``submit(uid:_:)``), in arrival order.
     var queuedSubmissions: [(uid: String, requests: TradeRequests, reply: CheckedContinuation<[Result<OrderRecord, OKXError>], Never>)] = []
@@ -59,6 +63,7 @@ public actor Exchange {
         metrics: SandboxMetrics = SandboxMetrics()
     ) throws {
         self.database = database
+        partitions = database.partitions
         self.metrics = metrics
         self.secrets = secrets
         self.catalog = catalog
@@ -82,7 +87,7 @@ public actor Exchange {
         accounts = keyed.result()
         risk = mirror
         riskStateTime = clock()
-        for (currency, balance) in insuranceFund { metrics.insuranceFund(currency, balance: balance.doubleValue) }
+        for (currency, balance) in insuranceFund.byCurrency { metrics.insuranceFund(currency, balance: balance.doubleValue) }
         for (uid, account) in accounts {
             if !account.openOrders.isEmpty { accountsWithOpenOrders.insert(uid) }
             if !account.pendingInterest.values.allSatisfy(\.isZero) { accountsWithPendingInterest.insert(uid) }
@@ -103,7 +108,7 @@ public actor Exchange {
     /// every account through its own path, which keys them while the mirror is built). API keys are not loaded: the first request with a key reads
     /// it (``credentials(apiKey:)``).
     static func load(
-        into accounts: inout [String: AccountState], fund: inout [String: ExactDecimal], house: inout [String: ExactDecimal],
+        into accounts: inout [String: AccountState], fund: inout [Book: ExactDecimal], house: inout [Book: ExactDecimal],
         nextOrderID nextOrder: inout Int64, only uid: String? = nil, from database: any LedgerStore
     ) throws -> [String] {
         var loader = LedgerLoader(accounts: accounts, fund: fund, house: house)
@@ -169,12 +174,16 @@ public actor Exchange {
             try writer.insert(bills: changes.bills)
             if let run = changes.funding {
                 funding = try run.write(to: writer)
-                for (ccy, amount) in funding.houseTotals where !amount.isZero {
-                    changes.house[ccy] = (changes.house[ccy] ?? house[ccy] ?? .zero) + amount
+                for (book, amount) in funding.houseTotals where !amount.isZero {
+                    changes.house[book] = (changes.house[book] ?? house[book] ?? .zero) + amount
                 }
             }
-            for (ccy, balance) in changes.insuranceFund { try writer.store(InsuranceFundRecord(ccy: ccy, balance: balance.description)) }
-            for (ccy, balance) in changes.house { try writer.store(HouseRecord(ccy: ccy, balance: balance.description)) }
+            for (book, balance) in changes.insuranceFund {
+                try writer.store(InsuranceFundRecord(partition: book.partition, ccy: book.currency, balance: balance.description))
+            }
+            for (book, balance) in changes.house {
+                try writer.store(HouseRecord(partition: book.partition, ccy: book.currency, balance: balance.description))
+            }
             for (key, value) in changes.settings { try writer.store(SettingRecord(key: key, value: value)) }
         }
         let tradeBase = ids.firstTradeID
@@ -198,11 +207,12 @@ public actor Exchange {
         // the market move that follows, over both cores, or on demand.
         let immediately = changes.accounts.count <= 256
         for uid in changes.accounts.keys { refreshRisk(uid, computing: immediately) }
-        for (ccy, balance) in changes.insuranceFund {
-            insuranceFund[ccy] = balance
-            metrics.insuranceFund(ccy, balance: balance.doubleValue)
+        for (book, balance) in changes.insuranceFund { insuranceFund[book] = balance }
+        for currency in Set(changes.insuranceFund.keys.map(\.currency)) {
+            let total = insuranceFund.reduce(ExactDecimal.zero) { $1.key.currency == currency ? $0 + $1.value : $0 }
+            metrics.insuranceFund(currency, balance: total.doubleValue)
         }
-        for (ccy, balance) in changes.house { house[ccy] = balance }
+        for (book, balance) in changes.house { house[book] = balance }
         for key in changes.keys { keys[key.apiKey] = key }
         publish(changes, funded: funding.moved)
     }
@@ -227,21 +237,27 @@ public actor Exchange {
         return amount
     }
 
-    /// Credits the insurance fund; returns the amount credited (rounded to the ledger scale).
+    /// The fund's or the house's row that account `uid`'s movements in `currency` go to.
+    func book(_ currency: String, for uid: String) -> Book { Book(partition: partitions.partition(of: uid), currency: currency) }
+
+    /// Credits the insurance fund (the row of account `uid`'s partition); returns the amount credited (rounded to
+    /// the ledger scale).
     @discardableResult
-    func fund(_ amount: ExactDecimal, _ currency: String, changes: inout ChangeSet) -> ExactDecimal {
+    func fund(_ amount: ExactDecimal, _ currency: String, for uid: String, changes: inout ChangeSet) -> ExactDecimal {
         let credited = LedgerAmount(currency, amount).amount
-        let current = changes.insuranceFund[currency] ?? insuranceFund[currency] ?? .zero
-        changes.insuranceFund[currency] = current + credited
+        let book = book(currency, for: uid)
+        let current = changes.insuranceFund[book] ?? insuranceFund[book] ?? .zero
+        changes.insuranceFund[book] = current + credited
         return credited
     }
 
     /// Books the house's side of a movement it is the counterparty of: `amount` received (negative: paid). The
     /// callers pass exactly the opposite of what they posted to the account and credited to the fund, so the
     /// house also takes the rounding of those amounts to the ledger scale and no value is created or lost.
-    func houseBooks(_ amount: ExactDecimal, _ currency: String, changes: inout ChangeSet) {
+    func houseBooks(_ amount: ExactDecimal, _ currency: String, for uid: String, changes: inout ChangeSet) {
         guard !amount.isZero else { return }
-        changes.house[currency] = (changes.house[currency] ?? house[currency] ?? .zero) + amount
+        let book = book(currency, for: uid)
+        changes.house[book] = (changes.house[book] ?? house[book] ?? .zero) + amount
     }
 
     // MARK: - Accounts and keys
@@ -311,8 +327,8 @@ public actor Exchange {
     /// Loads one account written by another process.
     func loadAccount(_ uid: String) throws {
         var loaded: [String: AccountState] = [:]
-        var unusedFund: [String: ExactDecimal] = [:]
-        var unusedHouse: [String: ExactDecimal] = [:]
+        var unusedFund: [Book: ExactDecimal] = [:]
+        var unusedHouse: [Book: ExactDecimal] = [:]
         var order: Int64 = 0
         _ = try Self.load(into: &loaded, fund: &unusedFund, house: &unusedHouse, nextOrderID: &order, only: uid, from: database)
         if let account = loaded[uid] {
@@ -346,6 +362,8 @@ public actor Exchange {
 
     public var accountIDs: [String] { accounts.keys.sorted() }
     package func account(_ uid: String) -> AccountState? { accounts[uid] }
-    package func insuranceFundBalances() -> [String: ExactDecimal] { insuranceFund }
-    package func houseBalances() -> [String: ExactDecimal] { house }
+    /// The insurance fund per currency: the sum of its rows.
+    package func insuranceFundBalances() -> [String: ExactDecimal] { insuranceFund.byCurrency }
+    /// The house per currency: the sum of its rows.
+    package func houseBalances() -> [String: ExactDecimal] { house.byCurrency }
 }

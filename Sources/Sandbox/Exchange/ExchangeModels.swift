@@ -29,6 +29,24 @@ package struct AccountState: Sendable {
     package var level: AccountLevel { AccountLevel(rawValue: record.acctLv) ?? .classic }
 }
 
+/// A row of the insurance fund or of the house: a partition's balance in one currency (the partition of the
+/// accounts whose movements it mirrors). The fund and the house are the sums over partitions.
+struct Book: Hashable, Comparable, Sendable {
+    var partition: Int
+    var currency: String
+
+    static func < (a: Book, b: Book) -> Bool { (a.partition, a.currency) < (b.partition, b.currency) }
+}
+
+extension Dictionary where Key == Book, Value == ExactDecimal {
+    /// The sum over partitions, per currency.
+    var byCurrency: [String: ExactDecimal] {
+        var sums: [String: ExactDecimal] = [:]
+        for (book, balance) in self { sums[book.currency, default: .zero] += balance }
+        return sums
+    }
+}
+
 /// What one state change writes: new rows and changed accounts, applied to memory only after the
 /// transaction commits.
 struct ChangeSet {
@@ -37,9 +55,10 @@ struct ChangeSet {
     var orders: [OrderRecord] = []
     var fills: [FillRecord] = []
     var bills: [BillRecord] = []
-    var insuranceFund: [String: ExactDecimal] = [:]
+    /// New balances of the insurance fund's rows (absolute).
+    var insuranceFund: [Book: ExactDecimal] = [:]
     /// New house balances (absolute, like the fund's).
-    var house: [String: ExactDecimal] = [:]
+    var house: [Book: ExactDecimal] = [:]
     var keys: [APIKeyRecord] = []
     var settings: [String: String] = [:]
     /// The funding of the accounts nothing else in the set changes (a funding tick's: nearly all), computed

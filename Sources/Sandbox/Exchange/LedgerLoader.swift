@@ -13,8 +13,8 @@ import MarginStore
 /// most of start-up.)
 struct LedgerLoader: LedgerVisitor {
     var accounts: [String: AccountState]
-    var fund: [String: ExactDecimal]
-    var house: [String: ExactDecimal]
+    var fund: [Book: ExactDecimal]
+    var house: [Book: ExactDecimal]
     var largestOrderID: Int64 = 0
     /// The accounts' uids in the order the store handed them over (uid order: ``LedgerVisitor``).
     var order: [String] = []
@@ -25,7 +25,7 @@ struct LedgerLoader: LedgerVisitor {
     /// Per table (balance, position, open order, interest, setting): the staged position its last row matched.
     private var cursors = [Int](repeating: 0, count: 5)
 
-    init(accounts: [String: AccountState], fund: [String: ExactDecimal], house: [String: ExactDecimal]) {
+    init(accounts: [String: AccountState], fund: [Book: ExactDecimal], house: [Book: ExactDecimal]) {
         self.accounts = accounts
         self.fund = fund
         self.house = house
@@ -98,8 +98,12 @@ struct LedgerLoader: LedgerVisitor {
         if parts[0] == "siu" { attach(parts[1], table: 4) { $0.chosenSpotInUse[parts[2]] = ExactDecimal(value) } }
     }
 
-    mutating func insuranceFund(ccy: String, balance: String) { fund[ccy] = ExactDecimal(balance) ?? .zero }
-    mutating func house(ccy: String, balance: String) { house[ccy] = ExactDecimal(balance) ?? .zero }
+    mutating func insuranceFund(partition: Int, ccy: String, balance: String) {
+        fund[Book(partition: partition, currency: ccy)] = ExactDecimal(balance) ?? .zero
+    }
+    mutating func house(partition: Int, ccy: String, balance: String) {
+        house[Book(partition: partition, currency: ccy)] = ExactDecimal(balance) ?? .zero
+    }
     mutating func largestOrderID(_ id: Int64) { largestOrderID = id }
 
     /// Hands the staged accounts over in the order the store gave them (uid order), leaving none staged: for a

@@ -49,8 +49,8 @@ extension Exchange {
                         pnl: payout,
                         fee: -fee, sz: position.pos.magnitude.description, px: settlement.description,
                         notes: payout.isZero ? "option expired worthless" : "option exercise at expiry", always: true, changes: &changes)
-                    let charged = fund(fee, instrument.settleCurrency, changes: &changes)
-                    houseBooks(-(paid + charged), instrument.settleCurrency, changes: &changes)
+                    let charged = fund(fee, instrument.settleCurrency, for: updated.uid, changes: &changes)
+                    houseBooks(-(paid + charged), instrument.settleCurrency, for: updated.uid, changes: &changes)
                     updated.positions[id] = nil
                 } else {
                     try execute(

@@ -70,7 +70,7 @@ extension Exchange {
                         payment, term.instrument.settleCurrency, to: &copy, type: .funding, subType: FundingTerm.subType(payment),
                         instId: id, px: term.markText, notes: term.note, changes: &changes)
                     // The house is the other side of every position: it pays what the account receives.
-                    houseBooks(-posted, term.instrument.settleCurrency, changes: &changes)
+                    houseBooks(-posted, term.instrument.settleCurrency, for: copy.uid, changes: &changes)
                     payments += 1
                 }
             }
@@ -79,7 +79,7 @@ extension Exchange {
         if !bulk.isEmpty {
             changes.funding = FundingRun(
                 accounts: accounts, slots: bulk, uids: bulk.map { risk.uids[$0] }, terms: terms, instants: instants.count,
-                riskCurrencies: riskCurrencies, ts: clock())
+                riskCurrencies: riskCurrencies, ts: clock(), partitions: partitions)
         }
         return payments
     }
@@ -127,6 +127,8 @@ struct FundingRun: Sendable {
     let riskCurrencies: [String: Int32]
     /// The bills' time.
     let ts: Int64
+    /// The house's side goes to the row of each payer's partition.
+    let partitions: LedgerPartitions
 
     /// Payers per chunk: small enough to keep the writer busy from the first chunk on, large enough that
     /// handing a chunk over costs nothing next to writing it.
@@ -141,8 +143,9 @@ struct FundingRun: Sendable {
 
     init(
         accounts: [String: AccountState], slots: [Int], uids: [String], terms: [String: FundingTerm], instants: Int,
-        riskCurrencies: [String: Int32], ts: Int64
+        riskCurrencies: [String: Int32], ts: Int64, partitions: LedgerPartitions
     ) {
+        self.partitions = partitions
         snapshot = AccountsSnapshot(accounts)
         self.slots = slots
         self.uids = uids
@@ -166,6 +169,7 @@ struct FundingRun: Sendable {
         for payer in range {
             let uid = uids[payer]
             guard let index = accounts.index(forKey: uid) else { continue }
+            let partition = partitions.partition(of: uid)
             let account = accounts.values[index]
             moved.removeAll(keepingCapacity: true)
             for _ in 0..<instants {
@@ -187,7 +191,7 @@ struct FundingRun: Sendable {
                         uid: uid, ccy: currency, balChg: amount.description, bal: balance.description, type: .funding,
                         subType: FundingTerm.subType(payment), instId: id, ordId: "", pnl: "0", fee: "0", sz: "", px: term.markText,
                         notes: term.note, ts: ts)
-                    out.house(-amount, currency)
+                    out.house(-amount, Book(partition: partition, currency: currency))
                 }
             }
             for (currency, balance) in moved {
@@ -230,7 +234,7 @@ struct FundingRun: Sendable {
                 let postings = pipe.take(chunk)
                 try writer.write(postings.rows)
                 total.moved += postings.moved
-                for (currency, amount) in postings.houseTotals { total.house(amount, currency) }
+                for (book, amount) in postings.houseTotals { total.house(amount, book) }
                 pipe.room.signal()
             }
         } catch {
@@ -269,14 +273,14 @@ struct FundingPostings: Sendable {
     /// The store's rows: balances and bills, encoded by the computing thread.
     var rows = EncodedLedgerRows(reservingBills: 0, balances: 0)
     var moved: [Moved] = []
-    /// What the house received (negative: paid), per currency: a handful.
-    private(set) var houseTotals: [(currency: String, amount: ExactDecimal)] = []
+    /// What the house received (negative: paid), per partition and currency: a handful per partition.
+    private(set) var houseTotals: [(book: Book, amount: ExactDecimal)] = []
 
-    mutating func house(_ amount: ExactDecimal, _ currency: String) {
-        if let entry = houseTotals.firstIndex(where: { $0.currency == currency }) {
+    mutating func house(_ amount: ExactDecimal, _ book: Book) {
+        if let entry = houseTotals.firstIndex(where: { $0.book == book }) {
             houseTotals[entry].amount += amount
         } else {
-            houseTotals.append((currency, amount))
+            houseTotals.append((book, amount))
         }
     }
 }

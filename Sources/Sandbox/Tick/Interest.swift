@@ -71,7 +71,7 @@ extension Exchange {
                         notes: "interest \(bill.reason.rawValue)",
                         changes: &changes)
                     updated.accruedInterest[currency, default: .zero] += bill.amount
-                    fund(-charged, currency, changes: &changes)
+                    fund(-charged, currency, for: updated.uid, changes: &changes)
                     bills += 1
                     changed = true
                 }

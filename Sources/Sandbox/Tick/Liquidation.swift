@@ -108,9 +108,11 @@ extension Exchange {
                         notes: action.reason, changes: &changes)
                 }
                 for (currency, penalty) in action.insuranceFundChanges.sorted(by: { $0.key < $1.key }) {
-                    houseSide[currency, default: .zero] -= fund(ExactDecimal(penalty), currency, changes: &changes)
+                    houseSide[currency, default: .zero] -= fund(ExactDecimal(penalty), currency, for: updated.uid, changes: &changes)
                 }
-                for (currency, amount) in houseSide.sorted(by: { $0.key < $1.key }) { houseBooks(amount, currency, changes: &changes) }
+                for (currency, amount) in houseSide.sorted(by: { $0.key < $1.key }) {
+                    houseBooks(amount, currency, for: updated.uid, changes: &changes)
+                }
             case .deficit:
                 coverNegativeBalances(&updated, changes: &changes)
             }
@@ -182,7 +184,7 @@ extension Exchange {
                 -pending, currency, to: &account, type: .interest, subType: BillSubType.interest,
                 notes: "interest before the deficit cover", changes: &changes)
             account.accruedInterest[currency, default: .zero] -= charged
-            fund(-charged, currency, changes: &changes)
+            fund(-charged, currency, for: account.uid, changes: &changes)
             account.pendingInterest[currency] = .zero
         }
         for (currency, balance) in account.balances.sorted(by: { $0.key < $1.key }) where balance.isNegative {
@@ -190,7 +192,7 @@ extension Exchange {
                 -balance, currency, to: &account, type: .deficitCover, subType: BillSubType.deficitCover,
                 notes: "deficit covered by the insurance fund",
                 changes: &changes)
-            fund(-covered, currency, changes: &changes)
+            fund(-covered, currency, for: account.uid, changes: &changes)
         }
     }
 

@@ -65,10 +65,10 @@ extension Exchange {
             let got = post(
                 isBuy ? spot.baseChange : spot.quoteChange, received, to: &account, type: billType, subType: subType, instId: id,
                 ordId: ordId, fee: -spot.fee, sz: size.description, px: price.description, changes: &changes)
-            let charged = fund(spot.fee, spot.feeCurrency, changes: &changes)
+            let charged = fund(spot.fee, spot.feeCurrency, for: account.uid, changes: &changes)
             // The house is the other side: it receives what the account paid and pays what it received.
-            houseBooks(-paid, spent, changes: &changes)
-            houseBooks(-(got + charged), received, changes: &changes)
+            houseBooks(-paid, spent, for: account.uid, changes: &changes)
+            houseBooks(-(got + charged), received, for: account.uid, changes: &changes)
             return ExecutedTrade(
                 instrument: instrument, size: signed, price: price, realizedPnL: .zero, premium: .zero, fee: spot.fee,
                 feeCurrency: spot.feeCurrency, isMaker: maker)
@@ -90,9 +90,9 @@ extension Exchange {
         let posted = post(
             fill.realizedPnL + fill.premium - fill.fee, settle, to: &account, type: billType, subType: subType, instId: id,
             ordId: ordId, pnl: fill.realizedPnL, fee: -fill.fee, sz: size.description, px: price.description, changes: &changes)
-        let charged = fund(fill.fee, settle, changes: &changes)
+        let charged = fund(fill.fee, settle, for: account.uid, changes: &changes)
         // The house, on the other side, pays the realised P&L and receives the premium.
-        houseBooks(-(posted + charged), settle, changes: &changes)
+        houseBooks(-(posted + charged), settle, for: account.uid, changes: &changes)
         return ExecutedTrade(
             instrument: instrument, size: signed, price: price, realizedPnL: fill.realizedPnL, premium: fill.premium,
             fee: fill.fee, feeCurrency: settle, isMaker: maker)
