@@ -201,7 +201,10 @@ import Testing
         // The next commit works, and its order takes the id the failed one gave back.
         let next = await sandbox.call("POST", "/api/v5/trade/order", body: Self.order("buy", "limit", "1", px: "85000"), as: user)
         #expect(next.code == "0", "\(next.envelope)")
-        #expect(next.first?[member: "ordId"]?.scalarText == "2")
+        // The account's second order id (the first was placed before): 2 on SQLite, the partition's second on PostgreSQL.
+        let partitions = store.partitions
+        let second = Exchange.orderIDs(after: 0, partitions: partitions)[partitions.partition(of: user.uid)] + Int64(partitions.count)
+        #expect(next.first?[member: "ordId"]?.scalarText == String(second))
         #expect(try Self.ledgerBalances(store, user.uid))
     }
 
@@ -234,12 +237,19 @@ import Testing
         let accepted = Set(answers.filter { $0.0 == "0" }.compactMap(\.1))
         var stored = RecordingRows()
         try sandbox.store.load(only: nil, into: &stored)
-        var ids = Set(stored.rows.filter { $0.hasPrefix("order ") }.map { String($0.split(separator: " ")[1]) })
+        var owners: [(ordId: Int64, uid: String)] = stored.rows.filter { $0.hasPrefix("order ") }.map {
+            let fields = $0.split(separator: " ")
+            return (Int64(fields[1]) ?? -1, String(fields[2]))
+        }
         for user in accounts {
-            ids.formUnion(try sandbox.store.closedOrders(uid: user.uid, instId: nil, limit: 100).map { String($0.ordId) })
+            owners += try sandbox.store.closedOrders(uid: user.uid, instId: nil, limit: 100).map { ($0.ordId, $0.uid) }
             #expect(try Self.ledgerBalances(sandbox.store, user.uid))
         }
-        #expect(ids == accepted)
+        #expect(Set(owners.map { String($0.ordId) }) == accepted)
+        // An account's order ids are ≡ its partition modulo the partitions (nodes owning different partitions never
+        // hand out the same id).
+        let partitions = sandbox.store.partitions
+        for (ordId, uid) in owners { #expect(Int(ordId) % partitions.count == partitions.partition(of: uid), "\(ordId) \(uid)") }
         #expect(try await sandbox.cashImbalancesThroughStore() == [])
     }
 }
@@ -312,5 +322,19 @@ extension SandboxHarness {
             problems.append("house differs")
         }
         return problems
+    }
+}
+
+/// Order ids by partition: each partition's next id is the first above the largest stored that is ≡ the partition
+/// modulo the number of partitions; with one partition, the next integer.
+@Suite struct OrderIDTests {
+    @Test(arguments: [Int64(0), 1, 15, 16, 17, 1_000_003])
+    func eachPartitionGoesOnAboveTheLargestStored(_ largest: Int64) {
+        #expect(Exchange.orderIDs(after: largest, partitions: .single) == [largest + 1])
+        let ids = Exchange.orderIDs(after: largest, partitions: .postgres)
+        #expect(ids.count == 16)
+        for (partition, id) in ids.enumerated() {
+            #expect(id % 16 == Int64(partition) && id > largest && id <= largest + 16, "partition \(partition): \(id)")
+        }
     }
 }

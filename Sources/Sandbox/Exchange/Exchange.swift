@@ -30,7 +30,10 @@ public actor Exchange {
     /// What the house (the sandbox, counterparty of every trade, funding and settlement) holds, per partition and
     /// currency.
     var house: [Book: ExactDecimal] = [:]
-    var nextOrderID: Int64 = 1
+    /// Per partition, the id its accounts' next order gets. Ids of partition p are ≡ p modulo the number of
+    /// partitions, so nodes owning different partitions never hand out the same id and a partition's new owner
+    /// goes on after the largest id stored; with one partition (SQLite) they count up from 1.
+    var nextOrderIDs: [Int64] = [1]
     /// Trading submissions waiting for the next group commit (``submit(uid:_:)``), in arrival order.
     var queuedSubmissions: [(uid: String, requests: TradeRequests, reply: CheckedContinuation<[Result<OrderRecord, OKXError>], Never>)] = []
     var drainScheduled = false
@@ -74,7 +77,7 @@ public actor Exchange {
         try database.load(only: nil, into: &loader)
         insuranceFund = loader.fund
         house = loader.house
-        nextOrderID = loader.largestOrderID + 1
+        nextOrderIDs = Self.orderIDs(after: loader.largestOrderID, partitions: partitions)
         var ordered = loader.takeStaged()
         // The store hands accounts over in uid order; checked in one pass, sorted only if it did not.
         if !zip(ordered, ordered.dropFirst()).allSatisfy({ $0.uid < $1.uid }) { ordered.sort { $0.uid < $1.uid } }
@@ -93,6 +96,20 @@ public actor Exchange {
             if !account.pendingInterest.values.allSatisfy(\.isZero) { accountsWithPendingInterest.insert(uid) }
         }
     }
+
+    /// Each partition's first order id above `largest`.
+    static func orderIDs(after largest: Int64, partitions: LedgerPartitions) -> [Int64] {
+        let count = Int64(partitions.count)
+        return (0..<count).map { partition in
+            let first = largest + 1
+            return first + ((partition - first % count) % count + count) % count
+        }
+    }
+
+    /// The id account `uid`'s next order gets; ``takeOrderID(for:)`` hands it out.
+    func nextOrderID(for uid: String) -> Int64 { nextOrderIDs[partitions.partition(of: uid)] }
+
+    func takeOrderID(for uid: String) { nextOrderIDs[partitions.partition(of: uid)] += Int64(partitions.count) }
 
     /// Keeps the sets of accounts with open orders and with pending interest current.
     func noteIndexes(_ uid: String, _ account: AccountState) {
@@ -331,11 +348,12 @@ public actor Exchange {
         var unusedHouse: [Book: ExactDecimal] = [:]
         var order: Int64 = 0
         _ = try Self.load(into: &loaded, fund: &unusedFund, house: &unusedHouse, nextOrderID: &order, only: uid, from: database)
+        let after = Self.orderIDs(after: order - 1, partitions: partitions)
         if let account = loaded[uid] {
             accounts[uid] = account
             refreshRisk(uid)
         }
-        nextOrderID = max(nextOrderID, order)
+        nextOrderIDs = zip(nextOrderIDs, after).map { max($0, $1) }
     }
 
     /// Test money.

@@ -208,11 +208,11 @@ extension Exchange {
         let sizeText = size.description
         let priceText = price.description
         var order = OrderRecord(
-            ordId: nextOrderID, uid: account.uid, clOrdId: "", instId: instrument.id.rawValue, tdMode: .cross, side: side, ordType: .market,
+            ordId: nextOrderID(for: account.uid), uid: account.uid, clOrdId: "", instId: instrument.id.rawValue, tdMode: .cross, side: side, ordType: .market,
             px: "", sz: sizeText, tgtCcy: "", reduceOnly: category == .fullLiquidation, state: .filled,
             accFillSz: sizeText, avgPx: priceText, fee: "0", feeCcy: instrument.settleCurrency, category: category,
             tag: tag, cTime: now, uTime: now)
-        nextOrderID += 1
+        takeOrderID(for: account.uid)
         let trade = try execute(
             on: &account, instrument: instrument, size: side == .buy ? size : -size, price: price, maker: false,
             feeRate: parameters.liquidationFeeRate[tier] ?? 0, ordId: String(order.ordId), billType: .liquidation, changes: &changes)

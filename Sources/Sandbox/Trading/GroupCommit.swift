@@ -74,7 +74,7 @@ extension Exchange {
     /// it was), then commits the set once. If the commit fails, every item staged fails with 50000, the order
     /// ids are handed out again, and nothing is changed.
     func process(_ submissions: [(uid: String, requests: TradeRequests)]) -> [[Result<OrderRecord, OKXError>]] {
-        let firstOrderID = nextOrderID
+        let firstOrderIDs = nextOrderIDs
         var changes = ChangeSet()
         var results: [[Result<OrderRecord, OKXError>]] = []
         var staged = false
@@ -111,7 +111,7 @@ extension Exchange {
         do {
             try commit(changes)
         } catch {
-            nextOrderID = firstOrderID
+            nextOrderIDs = firstOrderIDs
             return zip(submissions, results).map { submission, outcome in
                 let noun: String
                 switch submission.requests {

@@ -84,7 +84,7 @@ extension Exchange {
         let willRest = !marketable && request.ordType.rests
         let now = clock()
         var order = OrderRecord(
-            ordId: nextOrderID, uid: uid, clOrdId: request.clOrdId, instId: instrument.id.rawValue, tdMode: request.tdMode,
+            ordId: nextOrderID(for: uid), uid: uid, clOrdId: request.clOrdId, instId: instrument.id.rawValue, tdMode: request.tdMode,
             side: request.side, ordType: request.ordType, px: limitPrice?.description ?? "", sz: size.description,
             tgtCcy: request.tgtCcy, reduceOnly: request.reduceOnly, state: .live, accFillSz: "0", avgPx: "", fee: "0",
             feeCcy: feeCurrency(instrument, isBuy: isBuy), category: .normal, tag: request.tag, cTime: now, uTime: now)
@@ -92,7 +92,7 @@ extension Exchange {
         if marketable || willRest {
             try checkCapacity(account, adding: order, at: fillPrice, instrument: instrument, reduceOnly: request.reduceOnly)
         }
-        nextOrderID += 1
+        takeOrderID(for: uid)
         let old = account
         if marketable {
             try fill(
