@@ -208,7 +208,8 @@ extension Exchange {
         let sizeText = size.description
         let priceText = price.description
         var order = OrderRecord(
-            ordId: nextOrderID(for: account.uid), uid: account.uid, clOrdId: "", instId: instrument.id.rawValue, tdMode: .cross, side: side, ordType: .market,
+            ordId: nextOrderID(for: account.uid), uid: account.uid, clOrdId: "", instId: instrument.id.rawValue, tdMode: .cross, side: side,
+            ordType: .market,
             px: "", sz: sizeText, tgtCcy: "", reduceOnly: category == .fullLiquidation, state: .filled,
             accFillSz: sizeText, avgPx: priceText, fee: "0", feeCcy: instrument.settleCurrency, category: category,
             tag: tag, cTime: now, uTime: now)
