@@ -76,8 +76,8 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
     /// connection that drops and comes back changes nothing: the epochs are the fence. `pm account create` opens the
     /// ledger without `servingAs`: it only adds new accounts, which a serving node loads on first use.
     public init(
-        _ address: PostgresAddress, servingAs node: String? = nil, partitions: [Int]? = nil, leaseSeconds: Double = 10,
-        renewsLease: Bool = true, logger: Logger = Logger(label: "pm.postgres")
+        _ address: PostgresAddress, servingAs node: String? = nil, partitions: [Int]? = nil, advertising url: String = "",
+        leaseSeconds: Double = 10, renewsLease: Bool = true, logger: Logger = Logger(label: "pm.postgres")
     ) throws {
         self.address = address
         self.logger = logger
@@ -94,7 +94,8 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
             let connection = try connectedLocked()
             try PostgresSchema.migrate(connection, logger: logger)
             if let node {
-                epochs = try Self.takeLeases(wanted, as: node, seconds: leaseSeconds, on: connection, address: address, logger: logger)
+                epochs = try Self.takeLeases(
+                    wanted, as: node, advertising: url, seconds: leaseSeconds, on: connection, address: address, logger: logger)
             }
         }
         if node != nil && renewsLease { startRenewing() }
@@ -103,17 +104,18 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
     /// Takes the leases of `partitions` (in order) for `node`, in one transaction: their new epochs, in the same
     /// order, or — taking none — an error naming a node that holds one of them and until when.
     private static func takeLeases(
-        _ partitions: [Int], as node: String, seconds: Double, on connection: PostgresConnection, address: PostgresAddress,
-        logger: Logger
+        _ partitions: [Int], as node: String, advertising url: String, seconds: Double, on connection: PostgresConnection,
+        address: PostgresAddress, logger: Logger
     ) throws -> [Int64] {
         let wanted = partitions.map(Int32.init)
         _ = try connection.query("BEGIN", logger: logger).wait()
         do {
             let taken = try connection.query(
                 """
-                INSERT INTO lease ("partition", "owner", "epoch", "expiresAt")
-                    SELECT p, \(node), 1, clock_timestamp() + make_interval(secs => \(seconds)) FROM unnest(\(wanted)::integer[]) AS p
-                ON CONFLICT ("partition") DO UPDATE SET "owner" = EXCLUDED."owner", "epoch" = lease."epoch" + 1, "expiresAt" = EXCLUDED."expiresAt"
+                INSERT INTO lease ("partition", "owner", "epoch", "expiresAt", "address")
+                    SELECT p, \(node), 1, clock_timestamp() + make_interval(secs => \(seconds)), \(url) FROM unnest(\(wanted)::integer[]) AS p
+                ON CONFLICT ("partition") DO UPDATE SET "owner" = EXCLUDED."owner", "epoch" = lease."epoch" + 1, "expiresAt" = EXCLUDED."expiresAt",
+                    "address" = EXCLUDED."address"
                     WHERE lease."expiresAt" < clock_timestamp() OR lease."owner" = EXCLUDED."owner"
                 RETURNING "partition", "epoch"
                 """, logger: logger
@@ -475,6 +477,15 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
     }
 
     // MARK: - Reads
+
+    /// The node that holds `partition` now (its lease not expired) and the URL it advertised; nil when none does.
+    public func owner(of partition: Int) throws -> (node: String, url: String)? {
+        let rows = try query(
+            #"""
+            SELECT "owner", "address" FROM lease WHERE "partition" = \#(Int32(partition)) AND "expiresAt" > clock_timestamp()
+            """#)
+        return try rows.first.map { try $0.decode((String, String).self) }
+    }
 
     public func apiKey(_ key: String) throws -> APIKeyRecord? {
         let rows = try query(

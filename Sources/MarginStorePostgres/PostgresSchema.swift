@@ -138,6 +138,19 @@ enum PostgresSchema {
                 #"ALTER TABLE house DROP CONSTRAINT "house_pkey", ADD PRIMARY KEY ("partition", "ccy")"#,
             ]
         ),
+        // The shared market (``PostgresMarketLog``): the simulator state of every tick, appended by the node that
+        // drives the market, applied by every node to the partitions it holds.
+        (
+            "pg-market-ticks",
+            [
+                #"""
+                CREATE TABLE market_tick ("seq" bigint PRIMARY KEY, "state" text NOT NULL,
+                    "createdAt" timestamptz NOT NULL DEFAULT clock_timestamp())
+                """#,
+                // Where the owner of a partition answers (its advertised URL), for the nodes that forward to it.
+                #"ALTER TABLE lease ADD COLUMN "address" text NOT NULL DEFAULT ''"#,
+            ]
+        ),
     ]
 
     /// Applies the migrations not yet recorded, in one transaction under an advisory lock (two nodes starting

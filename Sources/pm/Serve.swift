@@ -53,13 +53,26 @@ struct DatabaseOption: ParsableArguments {
     }
 
     /// The PostgreSQL store (connected and migrated), or nil for SQLite, which ``Sandbox/open`` opens itself.
-    /// `serving` (pm serve) makes this node the ledger's one serving node (``PostgresLedger``).
-    func openStore(serving: Bool = false) throws -> (any LedgerStore)? {
+    func openStore() throws -> (any LedgerStore)? {
         switch location {
         case .sqlite: return nil
+        case .postgres(let address): return try PostgresLedger(address)
+        }
+    }
+
+    /// What a serving node (pm serve) opens: on SQLite nothing (``Sandbox/open`` opens the file, one partition, the
+    /// market its own); on PostgreSQL the ledger holding the leases of `partitions` (all when nil), advertising
+    /// `url` to the nodes that forward to it, the shared market's log (a moving market: random, replay) and the
+    /// forwarder to the owners of the other partitions.
+    func openServing(
+        partitions: [Int]?, url: String, sharedMarket: Bool
+    ) throws -> (store: (any LedgerStore)?, log: (any MarketTickLog)?, forwarder: (any RequestForwarder)?) {
+        switch location {
+        case .sqlite: return (nil, nil, nil)
         case .postgres(let address):
             let node = "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)/\(UUID().uuidString.prefix(8))"
-            return try PostgresLedger(address, servingAs: serving ? node : nil)
+            let ledger = try PostgresLedger(address, servingAs: node, partitions: partitions, advertising: url)
+            return (ledger, sharedMarket ? PostgresMarketLog(address) : nil, OwnerForwarder(ledger: ledger, node: node))
         }
     }
 }
@@ -82,6 +95,16 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on.") var port = 8080
+    @Option(
+        help: ArgumentHelp(
+            "PostgreSQL only: the partitions this node serves, e.g. 0-5 or 0,3,7 (default: all 16). Another node's partitions are forwarded to it.",
+            valueName: "LIST"))
+    var partitions: String?
+    @Option(
+        help: ArgumentHelp(
+            "PostgreSQL only: the URL other nodes forward requests for this node's partitions to (default: http://HOST:PORT).",
+            valueName: "URL"))
+    var advertise: String?
     @OptionGroup var database: DatabaseOption
 
     @Option(
@@ -138,6 +161,33 @@ struct Serve: AsyncParsableCommand {
         if coins != nil, mode != "follow" { throw ValidationError("--coins applies to --market-mode follow URL only") }
         guard tick > 0, step > 0 else { throw ValidationError("--tick and --step must be positive") }
         guard idleTimeout >= 0.1, idleTimeout <= 86_400 else { throw ValidationError("--idle-timeout must be 0.1 to 86400 seconds") }
+        if let partitions {
+            guard case .postgres = database.location else {
+                throw ValidationError("--partitions applies to a PostgreSQL ledger (--db postgres://…)")
+            }
+            guard let parsed = Self.parsePartitions(partitions) else {
+                throw ValidationError("--partitions \(partitions): expected partitions of 0-15 such as 0-5 or 0,3,7")
+            }
+            if mode == "follow", parsed.count < 16 {
+                throw ValidationError("--market-mode follow serves every partition from one node: it does not take --partitions")
+            }
+        }
+        if advertise != nil, case .sqlite = database.location {
+            throw ValidationError("--advertise applies to a PostgreSQL ledger (--db postgres://…)")
+        }
+    }
+
+    /// `0-5`, `0,3,7`, `0-3,8`: distinct partitions of the PostgreSQL ledger, sorted; nil when malformed.
+    static func parsePartitions(_ text: String) -> [Int]? {
+        var chosen = Set<Int>()
+        for item in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let bounds = item.split(separator: "-", omittingEmptySubsequences: false).map { Int($0) }
+            guard (1...2).contains(bounds.count), let low = bounds.first ?? nil, let high = bounds.last ?? nil, low <= high,
+                low >= 0, high < LedgerPartitions.postgres.count
+            else { return nil }
+            chosen.formUnion(low...high)
+        }
+        return chosen.isEmpty ? nil : chosen.sorted()
     }
 
     func run() async throws {
@@ -172,6 +222,8 @@ struct Serve: AsyncParsableCommand {
         // The server listens at once (GET /live, GET /ready: 503); the sandbox opens behind it, off the cooperative
         // threads: migrations, every account, the followed upstream's catalog and market, the market reached.
         let (baseConfiguration, inputs, sandboxLogger) = (configuration, data, logger)
+        let held = partitions.flatMap(Self.parsePartitions)
+        let advertised = advertise ?? "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
         let application = Sandbox.application(
             configuration, metrics: metrics, renderMetrics: renderMetrics, logger: logger,
             start: {
@@ -187,10 +239,16 @@ struct Serve: AsyncParsableCommand {
                 }
                 do {
                     let sandbox = try await offCooperativeThreads { [configuration, data, upstream] in
-                        try Sandbox.open(
-                            configuration, store: database.openStore(serving: true), catalog: data.catalog, market: data.market,
+                        let moving: Bool
+                        switch configuration.mode {
+                        case .random, .replay: moving = true
+                        case .staticSnapshot, .follow: moving = false
+                        }
+                        let serving = try database.openServing(partitions: held, url: advertised, sharedMarket: moving)
+                        return try Sandbox.open(
+                            configuration, store: serving.store, catalog: data.catalog, market: data.market,
                             parameters: data.parameters, upstream: upstream,
-                            logger: logger, metrics: metrics)
+                            logger: logger, metrics: metrics, marketLog: serving.log, partitions: held, forwarder: serving.forwarder)
                     }
                     try await sandbox.restoreMarket()
                     // Part of starting: ready means the demo account exists too.

@@ -19,6 +19,21 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: folder.path), "pm made \(folder.path)")
     }
 
+    /// `--partitions` and `--advertise` name a PostgreSQL node's share: refused on SQLite, and a list that is not
+    /// partitions of 0-15 is refused before anything starts.
+    @Test(arguments: [
+        (["--partitions", "0-3"], "applies to a PostgreSQL ledger"), (["--advertise", "http://h:1"], "applies to a PostgreSQL ledger"),
+        (["--db", "postgres://u@127.0.0.1:1/db", "--partitions", "3-1"], "expected partitions of 0-15"),
+        (["--db", "postgres://u@127.0.0.1:1/db", "--partitions", "16"], "expected partitions of 0-15"),
+        (["--db", "postgres://u@127.0.0.1:1/db", "--partitions", "0,,2"], "expected partitions of 0-15"),
+        (["--db", "postgres://u@127.0.0.1:1/db", "--partitions", "0-3", "--market-mode", "follow", "http://h"], "does not take --partitions"),
+    ])
+    func partitionOptionsAreChecked(_ arguments: [String], _ message: String) throws {
+        let result = try runPM(["serve", "--port", "0"] + arguments)
+        #expect(result.status != 0, "\(result)")
+        #expect(result.stderr.contains(message), "\(result)")
+    }
+
     /// `pm account create --db postgres://…` writes the account into PostgreSQL (run twice: the second sees the
     /// migrated tables), with the key file where --files puts it.
     @Test(.enabled(if: postgresURL != nil, "PM_TEST_POSTGRES_URL names no PostgreSQL server"))

@@ -7,6 +7,11 @@ public struct APIResponse: Sendable {
     public var status: Int
     public var envelope: JSONValue
 
+    public init(status: Int, envelope: JSONValue) {
+        self.status = status
+        self.envelope = envelope
+    }
+
     package static func data(_ data: JSONValue, code: String = "0", msg: String = "") -> APIResponse {
         APIResponse(status: 200, envelope: .object([("code", .string(code)), ("msg", .string(msg)), ("data", data)]))
     }
@@ -37,13 +42,18 @@ public struct SandboxAPI: Sendable {
     let privateRoutes: [String: (trade: Bool, handler: Handler)]
     /// The paths of ``privateRoutes`` (whatever the method).
     let privatePaths: Set<String>
+    /// Sends a request for an account of a partition another node holds to that node (nil: the exchange holds every
+    /// partition).
+    let forwarder: (any RequestForwarder)?
 
     /// The API of `exchange`. `clock` (Unix milliseconds) defaults to the exchange's own, so that by default
     /// one clock stamps records, checks signatures and answers `public/time`.
     public init(
         exchange: Exchange, adminToken: String, simulator: MarketSimulator? = nil, timestampWindowSeconds: Int = 30,
-        rateLimitPerSecond: Double = 500, clock: (@Sendable () -> Int64)? = nil, upstream: UpstreamMarket? = nil
+        rateLimitPerSecond: Double = 500, clock: (@Sendable () -> Int64)? = nil, upstream: UpstreamMarket? = nil,
+        forwarder: (any RequestForwarder)? = nil
     ) {
+        self.forwarder = forwarder
         let clock = clock ?? exchange.clock
         self.exchange = exchange
         self.adminToken = adminToken
@@ -559,6 +569,7 @@ public struct SandboxAPI: Sendable {
                 }
                 request.uid = uid
                 request.permissions = permissions
+                if !exchange.holds(uid) { return await forward(request, uid: uid) }
                 return try await route.handler(&request)
             }
             let known =

@@ -85,6 +85,8 @@ public struct Sandbox: Sendable {
     package let database: any LedgerStore
     /// The followed upstream in `--market-mode follow URL` mode.
     package let upstream: UpstreamMarket?
+    /// With a shared market (several nodes over one PostgreSQL ledger): what applies its published ticks here.
+    package let follower: MarketFollower?
 
     /// Wall-clock Unix milliseconds, the server's clock unless a caller injects another.
     public static let wallClock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
@@ -100,15 +102,27 @@ public struct Sandbox: Sendable {
         _ configuration: SandboxConfiguration, store: (any LedgerStore)? = nil, catalog: InstrumentCatalog, market: MarketSnapshot,
         parameters: MarginParameters,
         clock: @escaping @Sendable () -> Int64 = wallClock, upstream upstreamClient: (any OKXTransport)? = nil,
-        logger: Logger = Logger(label: "pm.sandbox"), metrics: SandboxMetrics = SandboxMetrics()
+        logger: Logger = Logger(label: "pm.sandbox"), metrics: SandboxMetrics = SandboxMetrics(), marketLog: (any MarketTickLog)? = nil,
+        partitions: [Int]? = nil, forwarder: (any RequestForwarder)? = nil
     ) throws -> Sandbox {
         let database = try store ?? AppDatabase(path: configuration.databasePath)
         let secrets = try SecretBox.load(fromFile: configuration.filesPrefix + ".key")
         let token = try adminToken(path: configuration.filesPrefix + ".admin-token")
+        // A shared market: the exchange starts at the tick its partitions applied last.
+        var start = (tick: UInt64(0), market: market)
+        if let marketLog {
+            start = try MarketFollower.position(of: partitions ?? database.partitions.all, in: database, log: marketLog, base: market)
+        }
         let exchange = try Exchange(
-            database: database, secrets: secrets, catalog: catalog, parameters: parameters, market: market, clock: clock, metrics: metrics)
+            database: database, secrets: secrets, catalog: catalog, parameters: parameters, market: start.market, clock: clock,
+            metrics: metrics, partitions: partitions)
+        let follower = marketLog.map {
+            MarketFollower(
+                exchange: exchange, log: $0, base: market, partitions: partitions ?? database.partitions.all, applied: start.tick)
+        }
         let simulator = try MarketSimulator(
-            exchange: exchange, base: market, mode: configuration.mode, database: database, stepSeconds: configuration.stepSeconds)
+            exchange: exchange, base: market, mode: configuration.mode, database: database, stepSeconds: configuration.stepSeconds,
+            follower: follower)
         var upstream: UpstreamMarket?
         if case .follow(let url) = configuration.mode {
             guard let upstreamClient else { throw CredentialError("--market-mode follow \(url): no client for the upstream") }
@@ -116,8 +130,8 @@ public struct Sandbox: Sendable {
         }
         let api = SandboxAPI(
             exchange: exchange, adminToken: token, simulator: simulator, timestampWindowSeconds: configuration.timestampWindowSeconds,
-            rateLimitPerSecond: configuration.rateLimitPerSecond, clock: clock, upstream: upstream)
-        return Sandbox(exchange: exchange, simulator: simulator, api: api, database: database, upstream: upstream)
+            rateLimitPerSecond: configuration.rateLimitPerSecond, clock: clock, upstream: upstream, forwarder: forwarder)
+        return Sandbox(exchange: exchange, simulator: simulator, api: api, database: database, upstream: upstream, follower: follower)
     }
 
     /// The admin token stored at `path` (created with mode 0600 when missing).
@@ -135,8 +149,13 @@ public struct Sandbox: Sendable {
         return token
     }
 
-    /// Restores the simulated market a previous run reached.
+    /// Restores the simulated market a previous run reached; with a shared market, applies the ticks published since
+    /// this node's partitions applied theirs.
     package func restoreMarket() async throws {
+        if let follower {
+            try await follower.catchUp()
+            return
+        }
         let market = try await simulator.currentMarket()
         try await exchange.replaceMarket(market)
     }
@@ -343,7 +362,16 @@ struct StartService: Service {
         // A shutdown asked for while the sandbox loaded leaves nothing to announce.
         guard !Task.isShuttingDownGracefully else { return }
         try await ready(sandbox)
-        if let upstream = sandbox.upstream {
+        if let follower = sandbox.follower {
+            // A shared market: this node drives it whenever no other does, and applies every tick it publishes.
+            let interval = configuration.tickInterval
+            await cancelWhenGracefulShutdown {
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { await sandbox.simulator.drive(interval: interval, logger: Logger(label: "pm.market")) }
+                    group.addTask { await follower.run(interval: min(interval, 1) / 4, logger: Logger(label: "pm.market")) }
+                }
+            }
+        } else if let upstream = sandbox.upstream {
             await cancelWhenGracefulShutdown {
                 await upstream.run(interval: configuration.tickInterval)
             }

@@ -16,6 +16,8 @@ public actor Exchange {
     package let parameters: MarginParameters
     /// How the store partitions accounts: the fund's and the house's rows are per partition.
     let partitions: LedgerPartitions
+    /// The partitions whose accounts this exchange keeps (nil: every partition, the ledger's one node).
+    package let heldPartitions: Set<Int>?
     /// Wall-clock milliseconds (record timestamps, signatures).
     let clock: @Sendable () -> Int64
     /// What the sandbox measures (``SandboxMetrics``): the exchange, its API and its transports record here.
@@ -63,10 +65,11 @@ public actor Exchange {
     public init(
         database: any LedgerStore, secrets: SecretBox, catalog: InstrumentCatalog, parameters: MarginParameters,
         market: MarketSnapshot, clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
-        metrics: SandboxMetrics = SandboxMetrics()
+        metrics: SandboxMetrics = SandboxMetrics(), partitions held: [Int]? = nil
     ) throws {
         self.database = database
         partitions = database.partitions
+        heldPartitions = held.map(Set.init)
         self.metrics = metrics
         self.secrets = secrets
         self.catalog = catalog
@@ -74,7 +77,7 @@ public actor Exchange {
         self.market = market
         self.clock = clock
         var loader = LedgerLoader(accounts: [:], fund: [:], house: [:])
-        try database.load(only: nil, into: &loader)
+        try database.load(only: nil, partitions: held, into: &loader)
         insuranceFund = loader.fund
         house = loader.house
         nextOrderIDs = Self.orderIDs(after: loader.largestOrderID, partitions: partitions)
@@ -110,6 +113,9 @@ public actor Exchange {
     func nextOrderID(for uid: String) -> Int64 { nextOrderIDs[partitions.partition(of: uid)] }
 
     func takeOrderID(for uid: String) { nextOrderIDs[partitions.partition(of: uid)] += Int64(partitions.count) }
+
+    /// Whether account `uid` is in a partition this exchange holds (another node serves it otherwise).
+    package nonisolated func holds(_ uid: String) -> Bool { heldPartitions?.contains(partitions.partition(of: uid)) ?? true }
 
     /// Keeps the sets of accounts with open orders and with pending interest current.
     func noteIndexes(_ uid: String, _ account: AccountState) {
@@ -283,7 +289,10 @@ public actor Exchange {
     public func createAccount(
         label: String = "", deposits: [(String, ExactDecimal)] = []
     ) throws -> (uid: String, apiKey: String, secretKey: String, passphrase: String) {
-        let uid = String(100_000_000 + accounts.count + 1) + SecretBox.randomToken(bytes: 2)
+        // A uid in a partition this exchange holds (every uid when it holds them all).
+        var uid = String(100_000_000 + accounts.count + 1) + SecretBox.randomToken(bytes: 2)
+        for _ in 0..<100_000 where !holds(uid) { uid = String(100_000_000 + accounts.count + 1) + SecretBox.randomToken(bytes: 4) }
+        guard holds(uid) else { throw OKXError(.internalError, "no account id falls in this node's partitions") }
         let now = clock()
         var account = AccountState(
             record: AccountRecord(
@@ -334,7 +343,7 @@ public actor Exchange {
     /// (`pm account create` on the same database) is loaded, with its account, on first use.
     func credentials(apiKey: String) -> (record: APIKeyRecord, secret: String)? {
         if keys[apiKey] == nil, apiKey.count <= 64, let record = try? database.apiKey(apiKey) {
-            if accounts[record.uid] == nil { try? loadAccount(record.uid) }
+            if accounts[record.uid] == nil, holds(record.uid) { try? loadAccount(record.uid) }
             keys[apiKey] = record
         }
         guard let record = keys[apiKey], let secret = try? secrets.open(record.secretCipher) else { return nil }

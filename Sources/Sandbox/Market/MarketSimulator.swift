@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import MarginEngine
 import MarginStore
 
@@ -43,39 +44,65 @@ public actor MarketSimulator {
     static let volatility: [RiskTier: Double] = [.tier1: 0.6, .tier2: 0.9, .tier3: 1.2]
     static let jumpsPerYear = 12.0
 
-    package init(exchange: Exchange, base: MarketSnapshot, mode: MarketMode, database: any LedgerStore, stepSeconds: Double = 1) throws {
+    /// With a shared market: where ticks are published (nil: this node's exchange is the only one, and each tick is
+    /// applied to it directly), and what applies them here.
+    let log: (any MarketTickLog)?
+    let follower: MarketFollower?
+
+    package init(
+        exchange: Exchange, base: MarketSnapshot, mode: MarketMode, database: any LedgerStore, stepSeconds: Double = 1,
+        follower: MarketFollower? = nil
+    ) throws {
         self.exchange = exchange
         self.base = base
         self.mode = mode
         self.database = database
+        self.follower = follower
+        log = follower?.log
         stepMilliseconds = Int64(stepSeconds * 1000)
-        var restoredTime = base.valuationTime
-        var restoredRandom: UInt64 = 0
-        if case .random(let seed) = mode { restoredRandom = seed }
-        var restoredIndex = 0
-        var restoredFactors: [String: Double] = [:]
-        let settings = try database.settings(prefix: "sim.")
-        for setting in settings {
-            switch setting.key {
-            case "sim.time": restoredTime = UnixMillis(Int64(setting.value) ?? restoredTime.rawValue)
-            case "sim.random": restoredRandom = UInt64(setting.value) ?? restoredRandom
-            case "sim.replay": restoredIndex = Int(setting.value) ?? 0
+        var settings: [String: String] = [:]
+        // With a shared market the published ticks hold the state (a new driver restores the newest: ``drive(interval:)``).
+        if log == nil { for setting in try database.settings(prefix: "sim.") { settings[setting.key] = setting.value } }
+        let restored = Self.restored(settings, base: base, mode: mode)
+        time = restored.time
+        randomState = restored.random
+        replayIndex = restored.replayIndex
+        factors = restored.factors
+        if case .replay(let path, _) = mode { replayRows = try Self.loadReplay(path) }
+    }
+
+    /// Takes the state a tick stored (`sim.*` settings; what is missing starts afresh: the base's time, the seed, no moves).
+    func restore(_ settings: [String: String]) {
+        let restored = Self.restored(settings, base: base, mode: mode)
+        time = restored.time
+        randomState = restored.random
+        replayIndex = restored.replayIndex
+        factors = restored.factors
+    }
+
+    static func restored(
+        _ settings: [String: String], base: MarketSnapshot, mode: MarketMode
+    ) -> (time: UnixMillis, random: UInt64, replayIndex: Int, factors: [String: Double]) {
+        var time = base.valuationTime
+        var random: UInt64 = 0
+        if case .random(let seed) = mode { random = seed }
+        var replayIndex = 0
+        var factors: [String: Double] = [:]
+        for (key, value) in settings {
+            switch key {
+            case "sim.time": time = UnixMillis(Int64(value) ?? time.rawValue)
+            case "sim.random": random = UInt64(value) ?? random
+            case "sim.replay": replayIndex = Int(value) ?? 0
             default:
-                if setting.key.hasPrefix("sim.factor."), let value = Double(setting.value) {
-                    restoredFactors[String(setting.key.dropFirst("sim.factor.".count))] = value
-                }
+                if key.hasPrefix("sim.factor."), let factor = Double(value) { factors[String(key.dropFirst("sim.factor.".count))] = factor }
             }
         }
-        time = restoredTime
-        randomState = restoredRandom
-        replayIndex = restoredIndex
-        factors = restoredFactors
         if case .follow = mode {
             // The upstream's prices are taken as they are: moves stored by another mode are undone (and stored so).
             for coin in factors.keys { factors[coin] = 1 }
             time = max(time, base.valuationTime)
         }
-        if case .replay(let path, _) = mode { replayRows = try Self.loadReplay(path) }
+        return (time, random, replayIndex, factors)
     }
 
     static func loadReplay(_ path: String) throws -> [ReplayRow] {
@@ -103,6 +130,16 @@ public actor MarketSimulator {
     /// The current market built from the base snapshot: each coin moved by its cumulative factor, then the
     /// clock advanced.
     package func currentMarket() throws -> MarketSnapshot {
+        try Self.market(base: base, factors: factors, time: time)
+    }
+
+    /// The market of a published tick's state: what the driver's ``currentMarket()`` was when it published it.
+    package static func market(base: MarketSnapshot, state: [String: String]) throws -> MarketSnapshot {
+        let restored = Self.restored(state, base: base, mode: .staticSnapshot)
+        return try market(base: base, factors: restored.factors, time: restored.time)
+    }
+
+    static func market(base: MarketSnapshot, factors: [String: Double], time: UnixMillis) throws -> MarketSnapshot {
         var snapshot = base
         do {
             for coin in factors.keys.sorted() {
@@ -129,6 +166,9 @@ public actor MarketSimulator {
     package func shock(_ moves: [String: Double], advanceSeconds: Double = 0) async throws -> TickReport {
         if case .follow(let url) = mode {
             throw OKXError.parameter("the market follows \(url): a shock here would invent prices; shock the upstream instead")
+        }
+        if let log, !log.drives {
+            throw OKXError(.serviceUnavailable, "Service temporarily unavailable: another node drives the market; shock it there")
         }
         // Everything is checked before anything moves: a refused shock changes nothing.
         for (coin, move) in moves.sorted(by: { $0.key < $1.key }) {
@@ -176,6 +216,12 @@ public actor MarketSimulator {
     /// memory only: the next tick's snapshot and state include these moves and cover the same time again.
     func apply() async throws -> TickReport {
         let snapshot = try currentMarket()
+        if let log {
+            // A shared market: the tick is published; every node applies it (``MarketFollower``), this one at once.
+            _ = try log.append(state: persistentState())
+            ticks += 1
+            return try await follower?.catchUp() ?? TickReport(marketTime: snapshot.valuationTime)
+        }
         ticks += 1
         return try await exchange.advance(to: snapshot, settings: persistentState(), sequence: UInt64(ticks))
     }
@@ -200,6 +246,46 @@ public actor MarketSimulator {
             try? await Task.sleep(nanoseconds: UInt64(interval * 1_000_000_000))
             if Task.isCancelled { break }
             _ = try? await step()
+        }
+    }
+
+    /// With a shared market (``log``): takes the driver's lock whenever it is free, then, while it holds it, steps
+    /// every `interval` seconds from the newest published tick, keeping the lock alive at least every second. A node
+    /// that loses the lock (its connection ended) goes back to waiting for it. Runs until cancelled.
+    package func drive(interval: Double, logger: Logger) async {
+        guard let log else { return }
+        switch mode {
+        case .staticSnapshot, .follow: return
+        case .random, .replay: break
+        }
+        while !Task.isCancelled {
+            if !log.drives {
+                guard (try? log.tryToDrive()) == true else {
+                    try? await Task.sleep(nanoseconds: 1_000_000_000)
+                    continue
+                }
+                do {
+                    let latest = try log.latest()
+                    restore(latest?.state ?? [:])
+                    logger.info("this node drives the market from tick \(latest?.sequence ?? 0)")
+                } catch {
+                    logger.warning("taking over the market failed: \(error)")
+                    continue
+                }
+            }
+            var waited = 0.0
+            while waited < interval, !Task.isCancelled {
+                let slice = min(1, interval - waited)
+                try? await Task.sleep(nanoseconds: UInt64(slice * 1_000_000_000))
+                waited += slice
+                if (try? log.keepDriving()) == nil { break }
+            }
+            if Task.isCancelled || !log.drives { continue }
+            do {
+                _ = try await step()
+            } catch {
+                logger.warning("publishing a market tick failed: \(error)")
+            }
         }
     }
 
