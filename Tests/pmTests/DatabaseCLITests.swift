@@ -26,7 +26,10 @@ import Testing
         (["--db", "postgres://u@127.0.0.1:1/db", "--partitions", "3-1"], "expected partitions of 0-15"),
         (["--db", "postgres://u@127.0.0.1:1/db", "--partitions", "16"], "expected partitions of 0-15"),
         (["--db", "postgres://u@127.0.0.1:1/db", "--partitions", "0,,2"], "expected partitions of 0-15"),
-        (["--db", "postgres://u@127.0.0.1:1/db", "--partitions", "0-3", "--market-mode", "follow", "http://h"], "does not take --partitions"),
+        (
+            ["--db", "postgres://u@127.0.0.1:1/db", "--partitions", "0-3", "--market-mode", "follow", "http://h"],
+            "does not take --partitions"
+        ),
     ])
     func partitionOptionsAreChecked(_ arguments: [String], _ message: String) throws {
         let result = try runPM(["serve", "--port", "0"] + arguments)
