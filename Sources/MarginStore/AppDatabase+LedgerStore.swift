@@ -140,6 +140,22 @@ extension AppDatabase: LedgerStore {
         }
     }
 
+    public func storedClientOrderIDs(_ keys: [ClientOrderKey]) throws -> Set<ClientOrderKey> {
+        try writer.read { db in
+            var found = Set<ClientOrderKey>()
+            // Row values, 400 pairs a statement (SQLite binds at most 32,766 values).
+            for start in stride(from: 0, to: keys.count, by: 400) {
+                let chunk = keys[start..<min(start + 400, keys.count)]
+                let pairs = Array(repeating: "(?, ?)", count: chunk.count).joined(separator: ", ")
+                let arguments = StatementArguments(chunk.flatMap { [$0.uid, $0.clOrdId] })
+                let rows = try Row.fetchCursor(
+                    db, sql: #"SELECT uid, clOrdId FROM "order" WHERE (uid, clOrdId) IN (VALUES \#(pairs))"#, arguments: arguments)
+                while let row = try rows.next() { found.insert(ClientOrderKey(uid: row[0], clOrdId: row[1])) }
+            }
+            return found
+        }
+    }
+
     public func order(uid: String, instId: String, ordId: Int64?, clOrdId: String?) throws -> OrderRecord? {
         try writer.read { db -> OrderRecord? in
             var request = OrderRecord.filter(Column("uid") == uid && Column("instId") == instId)

@@ -280,6 +280,15 @@ public struct AppDatabase: Sendable {
                         """)
             }
         }
+        migrator.registerMigration("v7-orders-by-client-id") { db in
+            // An account's clOrdId is looked up before every order that has one (a retried order is refused, not placed
+            // twice): the index on (uid, clOrdId) serves that and, by its prefix, every lookup by uid the old one did.
+            try db.execute(
+                sql: """
+                    CREATE INDEX order_on_uid_clOrdId ON "order"(uid, clOrdId);
+                    DROP INDEX order_on_uid;
+                    """)
+        }
         return migrator
     }
 }

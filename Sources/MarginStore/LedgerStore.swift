@@ -183,6 +183,17 @@ public struct LedgerLocationError: Error, Sendable, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
+/// An account's client order id (`clOrdId`).
+public struct ClientOrderKey: Hashable, Sendable {
+    public var uid: String
+    public var clOrdId: String
+
+    public init(uid: String, clOrdId: String) {
+        self.uid = uid
+        self.clOrdId = clOrdId
+    }
+}
+
 /// The first ids a committed write gave its bills and fills (numbered consecutively from them, in the order
 /// given); 0 when it wrote none.
 public struct LedgerIDs: Sendable, Equatable {
@@ -267,6 +278,9 @@ public protocol LedgerStore: Sendable {
     func bills(uid: String, currency: String?, type: String?, limit: Int) throws -> [BillRecord]
     /// Every account's bills of `type` with an id above `billID`, in id order (what a backtest reads after a step).
     func bills(type: BillType, after billID: Int64) throws -> [BillRecord]
+    /// Which of `keys` name an order already stored (an account's client order id is used once: a retried order is
+    /// refused rather than placed twice).
+    func storedClientOrderIDs(_ keys: [ClientOrderKey]) throws -> Set<ClientOrderKey>
     /// An account's order on `instId` with this ordId (or, when nil, the newest with this clOrdId).
     func order(uid: String, instId: String, ordId: Int64?, clOrdId: String?) throws -> OrderRecord?
     /// An account's filled and cancelled orders, newest first.

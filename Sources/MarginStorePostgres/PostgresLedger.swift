@@ -524,6 +524,19 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
         return try query(sql).map(PostgresSchema.bill)
     }
 
+    public func storedClientOrderIDs(_ keys: [ClientOrderKey]) throws -> Set<ClientOrderKey> {
+        let rows = try query(
+            #"""
+            SELECT "uid", "clOrdId" FROM "order" JOIN unnest(\#(keys.map(\.uid))::text[], \#(keys.map(\.clOrdId))::text[]) AS asked(u, c)
+                ON "uid" = asked.u AND "clOrdId" = asked.c
+            """#)
+        return Set(
+            try rows.map { row in
+                let (uid, clOrdId) = try row.decode((String, String).self)
+                return ClientOrderKey(uid: uid, clOrdId: clOrdId)
+            })
+    }
+
     public func order(uid: String, instId: String, ordId: Int64?, clOrdId: String?) throws -> OrderRecord? {
         guard ordId != nil || clOrdId != nil else { return nil }
         let filter = ordId != nil ? #""ordId" = $3"# : #""clOrdId" = $3"#

@@ -151,6 +151,10 @@ enum PostgresSchema {
                 #"ALTER TABLE lease ADD COLUMN "address" text NOT NULL DEFAULT ''"#,
             ]
         ),
+        (
+            "v7-orders-by-client-id",
+            [#"CREATE INDEX "order_on_uid_clOrdId" ON "order" ("uid", "clOrdId")"#, #"DROP INDEX "order_on_uid""#]
+        ),
     ]
 
     /// Applies the migrations not yet recorded, in one transaction under an advisory lock (two nodes starting

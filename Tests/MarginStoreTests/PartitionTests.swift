@@ -138,3 +138,26 @@ import Testing
         #expect(throws: (any Error).self) { try store.load(only: nil, partitions: [store.partitions.count], into: &wrong) }
     }
 }
+
+/// Client order ids already used, looked up in one read for a whole group of orders.
+@Suite struct ClientOrderIDTests {
+    @Test(arguments: Backend.available)
+    func storedClientOrderIDsAreFoundPerAccount(_ backend: Backend) throws {
+        let ledger = try ScratchLedger(backend)
+        defer { ledger.remove() }
+        try ledger.store.write { writer in
+            for uid in ["u1", "u2"] { try writer.save(LedgerStoreTests.account(uid)) }
+            for number in 0..<450 {
+                var order = LedgerStoreTests.order(Int64(number + 1), number % 2 == 0 ? "u1" : "u2", state: .filled)
+                order.clOrdId = "c\(number)"
+                try writer.store(order)
+            }
+        }
+        // 900 keys (more than one statement's 400 on SQLite): each stored one under its own account only.
+        let asked = (0..<450).flatMap { number in ["u1", "u2"].map { ClientOrderKey(uid: $0, clOrdId: "c\(number)") } }
+        let found = try ledger.store.storedClientOrderIDs(asked + [ClientOrderKey(uid: "u1", clOrdId: "never")])
+        let expected = Set((0..<450).map { ClientOrderKey(uid: $0 % 2 == 0 ? "u1" : "u2", clOrdId: "c\($0)") })
+        #expect(found == expected)
+        #expect(try ledger.store.storedClientOrderIDs([]).isEmpty)
+    }
+}

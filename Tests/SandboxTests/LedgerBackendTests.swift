@@ -155,6 +155,41 @@ import Testing
         #expect(fills.count == 3 && Set(fills).count == 3, "\(fills)")
     }
 
+    /// An order retried with the same clOrdId (its answer lost, say) is refused with 51016, not placed twice: after it
+    /// was stored, within one batch, across accounts only per account, and after a restart; orders without a clOrdId
+    /// are not checked.
+    @Test(arguments: Backend.available)
+    func aRetriedClientOrderIDIsNotPlacedTwice(_ backend: Backend) async throws {
+        let scratch = try Scratch(backend)
+        defer { scratch.remove() }
+        let user: SandboxHarness.Credentials
+        do {
+            let sandbox = try SandboxHarness(store: try scratch.open())
+            user = try await sandbox.account([("USDT", "50000")])
+            let other = try await sandbox.account([("USDT", "50000")])
+            let order = Self.order("buy", "market", "1", clOrdId: "retry1")
+            #expect(await sandbox.call("POST", "/api/v5/trade/order", body: order, as: user).code == "0")
+            let again = await sandbox.call("POST", "/api/v5/trade/order", body: order, as: user)
+            #expect(again.first?[member: "sCode"]?.scalarText == "51016", "\(again.envelope)")
+            #expect(await sandbox.call("POST", "/api/v5/trade/order", body: order, as: other).code == "0")
+            let pair =
+                "[" + Self.order("buy", "limit", "1", px: "85000", clOrdId: "b1") + ","
+                + Self.order("buy", "limit", "2", px: "85000", clOrdId: "b1") + "]"
+            let batch = await sandbox.call("POST", "/api/v5/trade/batch-orders", body: pair, as: user)
+            #expect(batch.data.map { $0[member: "sCode"]?.scalarText } == ["0", "51016"], "\(batch.envelope)")
+            for _ in 0..<2 {
+                #expect(await sandbox.call("POST", "/api/v5/trade/order", body: Self.order("buy", "market", "1"), as: user).code == "0")
+            }
+        }
+        let restarted = try SandboxHarness(store: try scratch.open())
+        let retried = await restarted.call(
+            "POST", "/api/v5/trade/order", body: Self.order("buy", "market", "1", clOrdId: "retry1"), as: user)
+        #expect(retried.first?[member: "sCode"]?.scalarText == "51016", "\(retried.envelope)")
+        let closed = try restarted.store.closedOrders(uid: user.uid, instId: nil, limit: 100)
+        #expect(closed.filter { $0.clOrdId == "retry1" }.count == 1)
+        #expect(closed.filter { $0.clOrdId.isEmpty }.count == 2)
+    }
+
     /// Failing statements: a trigger refuses one order of a batch (a statement fails inside the transaction) and,
     /// on PostgreSQL, a deferred constraint trigger refuses it only at COMMIT. Every item staged in that commit
     /// is answered 50000, memory and storage are as before, and the next commit works.

@@ -41,6 +41,8 @@ public enum OKXErrorCode: String, Sendable, CaseIterable {
     case unknownInstrument = "51001"
     /// Order failed: insufficient balance or margin.
     case insufficientMargin = "51008"
+    /// The account already placed an order with this clOrdId.
+    case duplicateClientOrderID = "51016"
     /// A post-only order would take liquidity.
     case postOnlyWouldTake = "51019"
     /// Order amount below the minimum.
@@ -82,6 +84,7 @@ public enum OKXErrorCode: String, Sendable, CaseIterable {
         case .parameterError: 400
         case .unknownInstrument: 200
         case .insufficientMargin: 200
+        case .duplicateClientOrderID: 200
         case .postOnlyWouldTake: 200
         case .belowMinimumSize: 200
         case .levelSwitchRefused: 200

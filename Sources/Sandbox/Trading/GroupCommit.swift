@@ -78,6 +78,20 @@ extension Exchange {
         var changes = ChangeSet()
         var results: [[Result<OrderRecord, OKXError>]] = []
         var staged = false
+        // The clOrdIds already used, by a stored order or an earlier one of this group: an order retried after its
+        // answer was lost is refused (51016), never placed twice. One read for the whole group.
+        var asked: [ClientOrderKey] = []
+        for submission in submissions {
+            guard case .place(let requests) = submission.requests else { continue }
+            for request in requests where !request.clOrdId.isEmpty {
+                asked.append(ClientOrderKey(uid: submission.uid, clOrdId: request.clOrdId))
+            }
+        }
+        var used = Set<ClientOrderKey>()
+        var unchecked: String?
+        if !asked.isEmpty {
+            do { used = try database.storedClientOrderIDs(asked) } catch { unchecked = "\(error)" }
+        }
         for submission in submissions {
             var outcome: [Result<OrderRecord, OKXError>] = []
             func attempt(_ stage: (inout ChangeSet) throws -> OrderRecord) {
@@ -93,7 +107,22 @@ extension Exchange {
             }
             switch submission.requests {
             case .place(let requests):
-                for request in requests { attempt { try stageOrder(uid: submission.uid, request, into: &$0) } }
+                for request in requests {
+                    let key = ClientOrderKey(uid: submission.uid, clOrdId: request.clOrdId)
+                    attempt { changes in
+                        if !request.clOrdId.isEmpty {
+                            if let unchecked {
+                                throw OKXError(.internalError, "The clOrdId could not be checked against the stored orders (\(unchecked))")
+                            }
+                            guard !used.contains(key) else {
+                                throw OKXError(
+                                    .duplicateClientOrderID, "Duplicated clOrdId \(request.clOrdId): the account already placed it")
+                            }
+                        }
+                        return try stageOrder(uid: submission.uid, request, into: &changes)
+                    }
+                    if !request.clOrdId.isEmpty, case .success? = outcome.last { used.insert(key) }
+                }
             case .cancel(let requests):
                 for request in requests {
                     attempt {
