@@ -11,27 +11,31 @@ import Testing
 /// Several nodes over one PostgreSQL ledger: each holds some partitions, one drives the market and publishes its
 /// ticks, every node applies every tick to its partitions, and a request for another node's account is forwarded.
 @Suite struct SharedMarketTests {
-    /// One node: its ledger (holding `partitions`), its exchange, its market log, follower and simulator, its API.
+    /// One node, opened as `pm serve` opens it (``Sandbox/open``): its ledger holding `partitions`, its exchange, its
+    /// market log, follower and simulator (random, seed 7, `stepSeconds` of market time a tick), its API.
     struct Node {
         let ledger: PostgresLedger
         let log: PostgresMarketLog
-        let exchange: Exchange
-        let follower: MarketFollower
-        let simulator: MarketSimulator
-        let api: SandboxAPI
+        let sandbox: Sandbox
+        var exchange: Exchange { sandbox.exchange }
+        var follower: MarketFollower { sandbox.follower! }
+        var simulator: MarketSimulator { sandbox.simulator }
+        var api: SandboxAPI { sandbox.api }
 
-        init(_ address: PostgresAddress, _ name: String, partitions: [Int], forwarder: (any RequestForwarder)? = nil) throws {
-            ledger = try PostgresLedger(address, servingAs: name, partitions: partitions)
+        init(
+            _ address: PostgresAddress, _ name: String, partitions: [Int], files: String, stepSeconds: Double = 3_600,
+            leaseSeconds: Double = 10, forwarder: (any RequestForwarder)? = nil
+        ) async throws {
+            ledger = try PostgresLedger(address, servingAs: name, partitions: partitions, leaseSeconds: leaseSeconds)
             log = PostgresMarketLog(address)
-            let market = Fixtures.calmMarket
-            let start = try MarketFollower.position(of: partitions, in: ledger, log: log, base: market)
-            exchange = try Exchange(
-                database: ledger, secrets: SecretBox(keyBytes: Array(repeating: 7, count: 32)), catalog: Fixtures.catalog,
-                parameters: Fixtures.parameters, market: start.market, partitions: partitions)
-            follower = MarketFollower(exchange: exchange, log: log, base: market, partitions: partitions, applied: start.tick)
-            simulator = try MarketSimulator(
-                exchange: exchange, base: market, mode: .random(seed: 7), database: ledger, stepSeconds: 3_600, follower: follower)
-            api = SandboxAPI(exchange: exchange, adminToken: "admin-token", simulator: simulator, forwarder: forwarder)
+            var configuration = SandboxConfiguration(databasePath: "")
+            configuration.filesPrefix = files
+            configuration.mode = .random(seed: 7)
+            configuration.stepSeconds = stepSeconds
+            sandbox = try Sandbox.open(
+                configuration, store: ledger, catalog: Fixtures.catalog, market: Fixtures.calmMarket, parameters: Fixtures.parameters,
+                marketLog: log, partitions: partitions, forwarder: forwarder)
+            try await sandbox.restoreMarket()
         }
 
         func close() {
@@ -60,9 +64,10 @@ import Testing
         defer { scratch.remove() }
         var address = try #require(scratch.server)
         address.database = scratch.path
-        let low = try Node(address, "node-a", partitions: Array(0..<8))
+        let files = FileManager.default.temporaryDirectory.appendingPathComponent("pm-nodes-\(UUID().uuidString)").path
+        let low = try await Node(address, "node-a", partitions: Array(0..<8), files: files)
         defer { low.close() }
-        let high = try Node(address, "node-b", partitions: Array(8..<16))
+        let high = try await Node(address, "node-b", partitions: Array(8..<16), files: files)
         defer { high.close() }
         #expect(try low.log.tryToDrive() && low.log.drives)
         #expect(try !high.log.tryToDrive())
@@ -98,6 +103,49 @@ import Testing
         #expect(try Self.tickSettings(high.ledger).values.allSatisfy { $0 == "4" })
     }
 
+    /// A node that stops leaves its partitions at the last tick they applied; a node that takes them later (here one
+    /// restarted with every partition) brings them up to its own tick first, applying each tick missed in order, then
+    /// adopts them. Two accounts with the same book, one in a partition that never stopped and one in a partition that
+    /// caught up, end with the same balances, funding and market.
+    @Test(.enabled(if: LedgerBackendTests.Backend.postgresURL != nil, "PM_TEST_POSTGRES_URL names no PostgreSQL server"))
+    func partitionsThatAreBehindCatchUpBeforeTheyAreAdopted() async throws {
+        let scratch = try LedgerBackendTests.Scratch(.postgres)
+        defer { scratch.remove() }
+        var address = try #require(scratch.server)
+        address.database = scratch.path
+        let files = FileManager.default.temporaryDirectory.appendingPathComponent("pm-nodes-\(UUID().uuidString)").path
+        // Four market hours a tick: six ticks cross three funding times.
+        let low = try await Node(address, "node-a", partitions: Array(0..<8), files: files, stepSeconds: 14_400, leaseSeconds: 1)
+        let high = try await Node(address, "node-b", partitions: Array(8..<16), files: files, stepSeconds: 14_400, leaseSeconds: 1)
+        var twins: [String] = []
+        for node in [low, high] {
+            let created = try await node.exchange.createAccount(deposits: [("USDT", ExactDecimal(100_000))])
+            let order = OrderRequest(
+                instId: "BTC-USDT-SWAP", tdMode: .cross, side: .buy, ordType: .market, size: ExactDecimal(2), price: nil, tgtCcy: "",
+                clOrdId: "", tag: "", reduceOnly: false)
+            _ = try await node.exchange.placeOrder(uid: created.uid, order)
+            twins.append(created.uid)
+        }
+        #expect(try low.log.tryToDrive())
+        for _ in 0..<2 { _ = try await low.simulator.step() }
+        try await high.follower.catchUp()
+        // Node b stops at tick 2; node a goes on to tick 6.
+        high.close()
+        for _ in 0..<4 { _ = try await low.simulator.step() }
+        #expect(try MarketFollower.ticks(of: Array(0..<16), in: low.ledger) == [6: Array(0..<8), 2: Array(8..<16)])
+        low.close()
+        try await Task.sleep(nanoseconds: 1_300_000_000)
+        let whole = try await Node(address, "node-c", partitions: Array(0..<16), files: files, stepSeconds: 14_400)
+        defer { whole.close() }
+        #expect(try MarketFollower.ticks(of: Array(0..<16), in: whole.ledger) == [6: Array(0..<16)])
+        #expect(await whole.follower.partitions == Array(0..<16))
+        let accounts = await (whole.exchange.account(twins[0]), whole.exchange.account(twins[1]))
+        let (kept, caughtUp) = (try #require(accounts.0), try #require(accounts.1))
+        #expect(kept.balances == caughtUp.balances && kept.positions.mapValues(\.pos) == caughtUp.positions.mapValues(\.pos))
+        let funding = try twins.map { try whole.ledger.bills(uid: $0, currency: nil, type: BillType.funding.rawValue, limit: 100).count }
+        #expect(funding[0] == 3 && funding[1] == 3, "\(funding)")
+    }
+
     /// A private request for an account of a partition the node does not hold goes to the partition's owner, whose
     /// answer comes back; with no owner to send it to, the client gets 50001 (which ccxt retries).
     @Test(.enabled(if: LedgerBackendTests.Backend.postgresURL != nil, "PM_TEST_POSTGRES_URL names no PostgreSQL server"))
@@ -106,11 +154,12 @@ import Testing
         defer { scratch.remove() }
         var address = try #require(scratch.server)
         address.database = scratch.path
-        let owner = try Node(address, "node-a", partitions: Array(0..<8))
+        let files = FileManager.default.temporaryDirectory.appendingPathComponent("pm-nodes-\(UUID().uuidString)").path
+        let owner = try await Node(address, "node-a", partitions: Array(0..<8), files: files)
         defer { owner.close() }
         let ownerAPI = owner.api
-        let forwarding = try Node(
-            address, "node-b", partitions: Array(8..<16), forwarder: InProcessForwarder { $0 < 8 ? ownerAPI : nil })
+        let forwarding = try await Node(
+            address, "node-b", partitions: Array(8..<16), files: files, forwarder: InProcessForwarder { $0 < 8 ? ownerAPI : nil })
         defer { forwarding.close() }
         // The same node with nothing to forward to (the owner's lease lapsed, the partition is moving).
         let alone = SandboxAPI(exchange: forwarding.exchange, adminToken: "admin-token", forwarder: nil)

@@ -87,6 +87,9 @@ public struct Sandbox: Sendable {
     package let upstream: UpstreamMarket?
     /// With a shared market (several nodes over one PostgreSQL ledger): what applies its published ticks here.
     package let follower: MarketFollower?
+    /// Partitions this node holds that applied an earlier tick than the others (by that tick): adopted by
+    /// ``restoreMarket()`` once they have caught up.
+    let behind: [(tick: UInt64, partitions: [Int])]
 
     /// Wall-clock Unix milliseconds, the server's clock unless a caller injects another.
     public static let wallClock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
@@ -108,17 +111,28 @@ public struct Sandbox: Sendable {
         let database = try store ?? AppDatabase(path: configuration.databasePath)
         let secrets = try SecretBox.load(fromFile: configuration.filesPrefix + ".key")
         let token = try adminToken(path: configuration.filesPrefix + ".admin-token")
-        // A shared market: the exchange starts at the tick its partitions applied last.
+        // A shared market: the exchange starts with the partitions that applied the latest tick, at that tick's market;
+        // the others catch up and are adopted once the sandbox has started (``restoreMarket()``).
         var start = (tick: UInt64(0), market: market)
+        var initial = partitions
+        var behind: [(tick: UInt64, partitions: [Int])] = []
         if let marketLog {
-            start = try MarketFollower.position(of: partitions ?? database.partitions.all, in: database, log: marketLog, base: market)
+            let groups = try MarketFollower.ticks(of: partitions ?? database.partitions.all, in: database)
+            let latest = groups.keys.max() ?? 0
+            start = (latest, try MarketFollower.market(at: latest, log: marketLog, base: market))
+            initial = groups[latest] ?? []
+            behind = groups.filter { $0.key < latest }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         }
-        let exchange = try Exchange(
-            database: database, secrets: secrets, catalog: catalog, parameters: parameters, market: start.market, clock: clock,
-            metrics: metrics, partitions: partitions)
+        let makeExchange: @Sendable ([Int], MarketSnapshot) throws -> Exchange = { held, at in
+            try Exchange(
+                database: database, secrets: secrets, catalog: catalog, parameters: parameters, market: at, clock: clock,
+                metrics: metrics, partitions: held)
+        }
+        let exchange = try makeExchange(initial ?? database.partitions.all, start.market)
         let follower = marketLog.map {
             MarketFollower(
-                exchange: exchange, log: $0, base: market, partitions: partitions ?? database.partitions.all, applied: start.tick)
+                exchange: exchange, log: $0, base: market, partitions: initial ?? database.partitions.all, applied: start.tick,
+                makeExchange: makeExchange)
         }
         let simulator = try MarketSimulator(
             exchange: exchange, base: market, mode: configuration.mode, database: database, stepSeconds: configuration.stepSeconds,
@@ -131,7 +145,8 @@ public struct Sandbox: Sendable {
         let api = SandboxAPI(
             exchange: exchange, adminToken: token, simulator: simulator, timestampWindowSeconds: configuration.timestampWindowSeconds,
             rateLimitPerSecond: configuration.rateLimitPerSecond, clock: clock, upstream: upstream, forwarder: forwarder)
-        return Sandbox(exchange: exchange, simulator: simulator, api: api, database: database, upstream: upstream, follower: follower)
+        return Sandbox(
+            exchange: exchange, simulator: simulator, api: api, database: database, upstream: upstream, follower: follower, behind: behind)
     }
 
     /// The admin token stored at `path` (created with mode 0600 when missing).
@@ -154,6 +169,7 @@ public struct Sandbox: Sendable {
     package func restoreMarket() async throws {
         if let follower {
             try await follower.catchUp()
+            for group in behind { try await follower.adopt(group.partitions, at: group.tick) }
             return
         }
         let market = try await simulator.currentMarket()

@@ -16,8 +16,9 @@ public actor Exchange {
     package let parameters: MarginParameters
     /// How the store partitions accounts: the fund's and the house's rows are per partition.
     let partitions: LedgerPartitions
-    /// The partitions whose accounts this exchange keeps (nil: every partition, the ledger's one node).
-    package let heldPartitions: Set<Int>?
+    /// The partitions whose accounts this exchange keeps (nil: every partition, the ledger's one node); it takes more
+    /// with ``adopt(partitions:)`` and gives some up with ``release(partitions:)``.
+    private let held: Mutex<Set<Int>?>
     /// Wall-clock milliseconds (record timestamps, signatures).
     let clock: @Sendable () -> Int64
     /// What the sandbox measures (``SandboxMetrics``): the exchange, its API and its transports record here.
@@ -69,7 +70,7 @@ public actor Exchange {
     ) throws {
         self.database = database
         partitions = database.partitions
-        heldPartitions = held.map(Set.init)
+        self.held = Mutex(held.map(Set.init))
         self.metrics = metrics
         self.secrets = secrets
         self.catalog = catalog
@@ -115,7 +116,34 @@ public actor Exchange {
     func takeOrderID(for uid: String) { nextOrderIDs[partitions.partition(of: uid)] += Int64(partitions.count) }
 
     /// Whether account `uid` is in a partition this exchange holds (another node serves it otherwise).
-    package nonisolated func holds(_ uid: String) -> Bool { heldPartitions?.contains(partitions.partition(of: uid)) ?? true }
+    package nonisolated func holds(_ uid: String) -> Bool {
+        let partition = partitions.partition(of: uid)
+        return held.withLock { $0?.contains(partition) ?? true }
+    }
+
+    /// The partitions this exchange keeps, in order (every partition when it keeps them all).
+    package nonisolated var heldPartitions: [Int] { held.withLock { $0.map { $0.sorted() } ?? partitions.all } }
+
+    /// Takes the accounts of `adopted` (partitions another node held, or that started behind), with their fund and
+    /// house rows, as the store has them: the caller has moved them to this exchange's market tick first.
+    package func adopt(partitions adopted: [Int]) throws {
+        var loaded: [String: AccountState] = [:]
+        var fund: [Book: ExactDecimal] = [:]
+        var house: [Book: ExactDecimal] = [:]
+        var nextOrder: Int64 = 0
+        _ = try Self.load(into: &loaded, fund: &fund, house: &house, nextOrderID: &nextOrder, partitions: adopted, from: database)
+        for (uid, account) in loaded {
+            accounts[uid] = account
+            noteIndexes(uid, account)
+            refreshRisk(uid)
+        }
+        insuranceFund.merge(fund) { _, adopted in adopted }
+        self.house.merge(house) { _, adopted in adopted }
+        for (currency, balance) in insuranceFund.byCurrency { metrics.insuranceFund(currency, balance: balance.doubleValue) }
+        let after = Self.orderIDs(after: nextOrder - 1, partitions: partitions)
+        nextOrderIDs = zip(nextOrderIDs, after).map { max($0, $1) }
+        held.withLock { $0?.formUnion(adopted) }
+    }
 
     /// Keeps the sets of accounts with open orders and with pending interest current.
     func noteIndexes(_ uid: String, _ account: AccountState) {
@@ -132,14 +160,14 @@ public actor Exchange {
     /// it (``credentials(apiKey:)``).
     static func load(
         into accounts: inout [String: AccountState], fund: inout [Book: ExactDecimal], house: inout [Book: ExactDecimal],
-        nextOrderID nextOrder: inout Int64, only uid: String? = nil, from database: any LedgerStore
+        nextOrderID nextOrder: inout Int64, only uid: String? = nil, partitions: [Int]? = nil, from database: any LedgerStore
     ) throws -> [String] {
         var loader = LedgerLoader(accounts: accounts, fund: fund, house: house)
         // The loader owns the dictionaries while it fills them (no copy on write).
         accounts = [:]
         fund = [:]
         house = [:]
-        try database.load(only: uid, into: &loader)
+        try database.load(only: uid, partitions: partitions, into: &loader)
         loader.finish()
         accounts = loader.accounts
         fund = loader.fund

@@ -7,62 +7,97 @@ import MarginStore
 /// each partition the node holds applied last (setting `tick.PARTITION`). A crash between two ticks leaves the stored
 /// tick on the last one committed, and the node goes on from there when it starts again, so every partition applies
 /// every tick exactly once.
+///
+/// Partitions that applied an earlier tick than this node's (their owner stopped, or they were handed over) are
+/// brought up to it on an exchange of their own, tick by tick, then adopted (``adopt(_:)``).
 package actor MarketFollower {
     let exchange: Exchange
     let log: any MarketTickLog
     /// The snapshot every published state moves (the same on every node: `--snapshot`).
     let base: MarketSnapshot
-    let partitions: [Int]
+    /// The partitions whose tick this follower stores with every tick it applies.
+    package private(set) var partitions: [Int]
     /// The tick the held partitions applied last.
     package private(set) var applied: UInt64
+    /// An exchange over other partitions, at `market`: where partitions that are behind catch up before adoption.
+    let makeExchange: @Sendable (_ partitions: [Int], _ market: MarketSnapshot) throws -> Exchange
+    /// Set while partitions are adopted: the exchange does not move meanwhile.
+    private var adopting = false
 
-    package init(exchange: Exchange, log: any MarketTickLog, base: MarketSnapshot, partitions: [Int], applied: UInt64) {
+    package init(
+        exchange: Exchange, log: any MarketTickLog, base: MarketSnapshot, partitions: [Int], applied: UInt64,
+        makeExchange: @escaping @Sendable ([Int], MarketSnapshot) throws -> Exchange
+    ) {
         self.exchange = exchange
         self.log = log
         self.base = base
         self.partitions = partitions
         self.applied = applied
+        self.makeExchange = makeExchange
     }
 
-    /// The tick `partitions` applied last (the same for all of them) and its market: where an exchange holding them
-    /// starts. Throws when they applied different ticks (a node takes partitions that moved together), or when the
-    /// tick is missing from the log.
-    package static func position(
-        of partitions: [Int], in database: any LedgerStore, log: any MarketTickLog, base: MarketSnapshot
-    ) throws -> (tick: UInt64, market: MarketSnapshot) {
+    /// The tick each of `partitions` applied last, grouped: tick → its partitions.
+    package static func ticks(of partitions: [Int], in database: any LedgerStore) throws -> [UInt64: [Int]] {
         var stored: [Int: UInt64] = [:]
         for setting in try database.settings(prefix: "tick.") {
             if let partition = Int(setting.key.dropFirst("tick.".count)), let tick = UInt64(setting.value) { stored[partition] = tick }
         }
-        let ticks = Set(partitions.map { stored[$0] ?? 0 })
-        guard ticks.count == 1, let tick = ticks.first else {
-            let detail = partitions.map { "\($0): \(stored[$0] ?? 0)" }.joined(separator: ", ")
-            throw OKXError(
-                .internalError,
-                "the partitions applied different market ticks (\(detail)); a node takes partitions that applied the same one")
-        }
-        guard tick > 0 else { return (0, base) }
-        guard let published = try log.tick(tick) else {
-            throw OKXError(.internalError, "market tick \(tick), which the partitions applied last, is not in the log")
-        }
-        return (tick, try MarketSimulator.market(base: base, state: published.state))
+        return Dictionary(grouping: partitions.sorted()) { stored[$0] ?? 0 }
     }
 
-    /// Applies every tick published after ``applied``, in order; returns the report of the last one (nil: none).
+    /// The market of tick `tick` (the base snapshot before the first).
+    package static func market(at tick: UInt64, log: any MarketTickLog, base: MarketSnapshot) throws -> MarketSnapshot {
+        guard tick > 0 else { return base }
+        guard let published = try log.tick(tick) else {
+            throw OKXError(.internalError, "market tick \(tick), which partitions of this node applied last, is not in the log")
+        }
+        return try MarketSimulator.market(base: base, state: published.state)
+    }
+
+    /// Applies every tick published after ``applied``, in order; returns the report of the last one (nil: none, or
+    /// partitions are being adopted).
     @discardableResult
     package func catchUp() async throws -> TickReport? {
-        var last: TickReport?
-        while true {
-            let ticks = try log.ticks(after: applied, limit: 64)
-            if ticks.isEmpty { return last }
+        guard !adopting else { return nil }
+        return try await catchUp(to: nil)
+    }
+
+    /// Applies the ticks after ``applied`` up to `last` (every one published when nil).
+    func catchUp(to last: UInt64?) async throws -> TickReport? {
+        var report: TickReport?
+        while last.map({ applied < $0 }) ?? true {
+            let ticks = try log.ticks(after: applied, limit: 64).filter { tick in last.map { tick.sequence <= $0 } ?? true }
+            if ticks.isEmpty { return report }
             for tick in ticks {
                 let market = try MarketSimulator.market(base: base, state: tick.state)
                 var settings: [String: String] = [:]
                 for partition in partitions { settings["tick.\(partition)"] = String(tick.sequence) }
-                last = try await exchange.advance(to: market, settings: settings, sequence: tick.sequence)
+                report = try await exchange.advance(to: market, settings: settings, sequence: tick.sequence)
                 applied = max(applied, tick.sequence)
             }
         }
+        return report
+    }
+
+    /// Takes partitions `adopted`, which applied tick `tick` last: when that is behind this node, they first apply every
+    /// tick up to this node's on an exchange of their own (each tick one transaction, as here); then this node's
+    /// exchange loads them, and this follower stores their tick with every tick after. Meanwhile this node's exchange
+    /// does not move.
+    package func adopt(_ adopted: [Int], at tick: UInt64) async throws {
+        adopting = true
+        defer { adopting = false }
+        if tick > applied { _ = try await catchUp(to: tick) }
+        if tick < applied {
+            let behind = MarketFollower(
+                exchange: try makeExchange(adopted, try Self.market(at: tick, log: log, base: base)), log: log, base: base,
+                partitions: adopted, applied: tick, makeExchange: makeExchange)
+            _ = try await behind.catchUp(to: applied)
+            guard await behind.applied == applied else {
+                throw OKXError(.internalError, "partitions \(adopted) could not reach market tick \(applied)")
+            }
+        }
+        try await exchange.adopt(partitions: adopted)
+        partitions = (partitions + adopted).sorted()
     }
 
     /// Catches up every `interval` seconds until cancelled; a failure is logged and tried again.
