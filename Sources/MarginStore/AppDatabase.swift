@@ -24,6 +24,9 @@ public struct AppDatabase: Sendable {
     init(path: String, checkpointing: Bool) throws {
         let checkpointer = WALCheckpointer()
         var configuration = Configuration()
+        // Another connection to the file (the checkpointer, `pm account create`, an instance closing) may hold a lock
+        // for a moment: wait for it rather than fail.
+        configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             try db.execute(sql: "PRAGMA cache_size = -262144")

@@ -29,7 +29,7 @@ import PostgresNIO
 /// **Ledger lock.** Every write transaction takes `pg_advisory_xact_lock(ledgerLockKey)` first, so writers on
 /// the same database (another node, `pm account create`) are serialised and bill and trade ids, numbered after
 /// the largest stored ones inside the transaction, never collide.
-public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unchecked: every mutable field is behind `lock`
+public final class PostgresLedger: LedgerStore, PartitionLeases, @unchecked Sendable {  // @unchecked: every mutable field is behind `lock`
     public let address: PostgresAddress
     private let logger: Logger
     private let lock = NIOLock()
@@ -42,8 +42,10 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
     private let servingNode: String?
     /// The partitions a serving node holds, in order, and the epoch of each one's lease (none for a ledger that
     /// does not serve); how long a renewal holds them.
-    public let heldPartitions: [Int]
+    private var held: [Int]
     private var epochs: [Int64] = []
+    /// The URL a serving node advertises in its lease rows (where other nodes forward its partitions' requests).
+    public let url: String
     private let leaseSeconds: Double
     /// Set when the ledger stops renewing (``close()``, deinit).
     private var renewalStopped = false
@@ -85,17 +87,20 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
         self.leaseSeconds = leaseSeconds
         let wanted = node == nil ? [] : (partitions ?? LedgerPartitions.postgres.all).sorted()
         let count = LedgerPartitions.postgres.count
-        guard node == nil || !wanted.isEmpty else { throw PostgresLedgerError("a serving node must hold at least one partition") }
         guard wanted.allSatisfy({ (0..<count).contains($0) }), Set(wanted).count == wanted.count else {
             throw PostgresLedgerError("partitions \(wanted) are not distinct partitions of 0..<\(count)")
         }
-        heldPartitions = wanted
+        held = wanted
+        self.url = url
         try lock.withLock {
             let connection = try connectedLocked()
             try PostgresSchema.migrate(connection, logger: logger)
             if let node {
-                epochs = try Self.takeLeases(
-                    wanted, as: node, advertising: url, seconds: leaseSeconds, on: connection, address: address, logger: logger)
+                try Self.heartbeat(node, url: url, on: connection, logger: logger)
+                if !wanted.isEmpty {
+                    epochs = try Self.takeLeases(
+                        wanted, as: node, advertising: url, seconds: leaseSeconds, on: connection, address: address, logger: logger)
+                }
             }
         }
         if node != nil && renewsLease { startRenewing() }
@@ -146,9 +151,82 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
         )
     }
 
+    /// The partitions this serving node holds, in order.
+    public var heldPartitions: [Int] { lock.withLock { held } }
+
+    public var nodeID: String { servingNode ?? "" }
+
+    /// Records that `node` is alive now.
+    private static func heartbeat(_ node: String, url: String, on connection: PostgresConnection, logger: Logger) throws {
+        _ = try connection.query(
+            """
+            INSERT INTO node ("id", "url", "seenAt") VALUES (\(node), \(url), clock_timestamp())
+            ON CONFLICT ("id") DO UPDATE SET "url" = EXCLUDED."url", "seenAt" = EXCLUDED."seenAt"
+            """, logger: logger
+        ).wait()
+    }
+
+    /// Leaves the group of serving nodes (a graceful stop): lets every lease go and removes the heartbeat, so the
+    /// other nodes take the partitions at once rather than after the leases expire. Call it once nothing writes.
+    public func leave() throws {
+        try release(partitions: heldPartitions)
+        guard let node = servingNode else { return }
+        _ = try query(#"DELETE FROM node WHERE "id" = \#(node)"#)
+    }
+
+    /// The nodes seen within a lease length, and the owner of every partition whose lease has not expired.
+    public func membership() throws -> PartitionMembership {
+        let nodes = try query(
+            #"SELECT "id" FROM node WHERE "seenAt" > clock_timestamp() - make_interval(secs => \#(leaseSeconds)) ORDER BY "id" COLLATE "C""#
+        ).map { try $0.decode(String.self) }
+        var owners: [Int: String] = [:]
+        for row in try query(#"SELECT "partition", "owner" FROM lease WHERE "expiresAt" > clock_timestamp()"#) {
+            let (partition, owner) = try row.decode((Int32, String).self)
+            owners[Int(partition)] = owner
+        }
+        return PartitionMembership(nodes: nodes, owners: owners)
+    }
+
+    /// Takes the leases of `partitions` as well (all or none, each free, expired or this node's): from now on every
+    /// write renews them too. Throws, taking none, naming a node that holds one.
+    public func take(partitions: [Int]) throws {
+        try lock.withLock {
+            guard let node = servingNode else { throw PostgresLedgerError("only a serving node holds partitions") }
+            if let inDoubt { throw PostgresLedgerError(inDoubt) }
+            let wanted = partitions.filter { !held.contains($0) }.sorted()
+            guard !wanted.isEmpty else { return }
+            let taken = try Self.takeLeases(
+                wanted, as: node, advertising: url, seconds: leaseSeconds, on: try connectedLocked(), address: address, logger: logger)
+            let merged = (zip(held, epochs).map { ($0, $1) } + zip(wanted, taken).map { ($0, $1) }).sorted { $0.0 < $1.0 }
+            held = merged.map(\.0)
+            epochs = merged.map(\.1)
+        }
+    }
+
+    /// Lets the leases of `partitions` go (they expire at once, under this node's epoch): call it once nothing of this
+    /// node writes them any more. The writes after it no longer renew them.
+    public func release(partitions: [Int]) throws {
+        try lock.withLock {
+            guard let node = servingNode else { return }
+            let going = partitions.filter { held.contains($0) }
+            guard !going.isEmpty else { return }
+            let goingEpochs = going.map { epochs[held.firstIndex(of: $0)!] }
+            let kept = zip(held, epochs).filter { !going.contains($0.0) }
+            held = kept.map(\.0)
+            epochs = kept.map(\.1)
+            _ = try connectedLocked().query(
+                """
+                UPDATE lease SET "expiresAt" = clock_timestamp() - interval '1 second'
+                    FROM unnest(\(going.map(Int32.init))::integer[], \(goingEpochs)::bigint[]) AS mine(p, e)
+                    WHERE lease."partition" = mine.p AND lease."owner" = \(node) AND lease."epoch" = mine.e
+                """, logger: logger
+            ).wait()
+        }
+    }
+
     /// The statement that renews every lease this serving node holds, or raises PM001 when one was taken over.
     private func holdStatement(_ node: String) -> PostgresQuery {
-        "SELECT pm_hold_leases(\(node), \(heldPartitions.map(Int32.init))::integer[], \(epochs)::bigint[], \(leaseSeconds))"
+        "SELECT pm_hold_leases(\(node), \(held.map(Int32.init))::integer[], \(epochs)::bigint[], \(leaseSeconds))"
     }
 
     /// Renews the lease every third of its length on a thread of its own, while the ledger lives and is not closed.
@@ -171,6 +249,7 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
             do {
                 let connection = try connectedLocked()
                 _ = try connection.query(holdStatement(node), logger: logger).wait()
+                try Self.heartbeat(node, url: url, on: connection, logger: logger)
             } catch let error as PSQLError where error.serverInfo?[.sqlState] == Self.leaseLostState {
                 fenceLocked(error)
                 return false
@@ -186,7 +265,7 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {  // @unche
     /// Records that another node took the lease: every later write is refused.
     private func fenceLocked(_ error: any Error) {
         let message =
-            "another node took over a partition of the ledger at \(address) from this node (\(servingNode ?? "?"), partitions \(heldPartitions), epochs \(epochs)); it refuses writes until restarted: \(PostgresLedgerError(describing: error, address: address))"
+            "another node took over a partition of the ledger at \(address) from this node (\(servingNode ?? "?"), partitions \(held), epochs \(epochs)); it refuses writes until restarted: \(PostgresLedgerError(describing: error, address: address))"
         inDoubt = message
         logger.critical("\(message)")
     }

@@ -151,6 +151,11 @@ enum PostgresSchema {
                 #"ALTER TABLE lease ADD COLUMN "address" text NOT NULL DEFAULT ''"#,
             ]
         ),
+        // The serving nodes alive: each one's heartbeat (every renewal of its leases), for rebalancing.
+        (
+            "pg-nodes",
+            [#"CREATE TABLE node ("id" text PRIMARY KEY, "url" text NOT NULL, "seenAt" timestamptz NOT NULL)"#]
+        ),
         (
             "v7-orders-by-client-id",
             [#"CREATE INDEX "order_on_uid_clOrdId" ON "order" ("uid", "clOrdId")"#, #"DROP INDEX "order_on_uid""#]

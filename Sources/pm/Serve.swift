@@ -66,13 +66,13 @@ struct DatabaseOption: ParsableArguments {
     /// forwarder to the owners of the other partitions.
     func openServing(
         partitions: [Int]?, url: String, sharedMarket: Bool
-    ) throws -> (store: (any LedgerStore)?, log: (any MarketTickLog)?, forwarder: (any RequestForwarder)?) {
+    ) throws -> (store: (any LedgerStore)?, log: (any MarketTickLog)?, forwarder: (any RequestForwarder)?, leases: (any PartitionLeases)?) {
         switch location {
-        case .sqlite: return (nil, nil, nil)
+        case .sqlite: return (nil, nil, nil, nil)
         case .postgres(let address):
             let node = "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)/\(UUID().uuidString.prefix(8))"
             let ledger = try PostgresLedger(address, servingAs: node, partitions: partitions, advertising: url)
-            return (ledger, sharedMarket ? PostgresMarketLog(address) : nil, OwnerForwarder(ledger: ledger, node: node))
+            return (ledger, sharedMarket ? PostgresMarketLog(address) : nil, OwnerForwarder(ledger: ledger, node: node), ledger)
         }
     }
 }
@@ -97,7 +97,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on.") var port = 8080
     @Option(
         help: ArgumentHelp(
-            "PostgreSQL only: the partitions this node serves, e.g. 0-5 or 0,3,7 (default: all 16). Another node's partitions are forwarded to it.",
+            "PostgreSQL only: the partitions this node serves, e.g. 0-5 or 0,3,7 (default: all 16), or auto: its share of the nodes alive, rebalanced as nodes join and leave. Another node's partitions are forwarded to it.",
             valueName: "LIST"))
     var partitions: String?
     @Option(
@@ -165,8 +165,8 @@ struct Serve: AsyncParsableCommand {
             guard case .postgres = database.location else {
                 throw ValidationError("--partitions applies to a PostgreSQL ledger (--db postgres://…)")
             }
-            guard let parsed = Self.parsePartitions(partitions) else {
-                throw ValidationError("--partitions \(partitions): expected partitions of 0-15 such as 0-5 or 0,3,7")
+            guard let parsed = partitions == "auto" ? [] : Self.parsePartitions(partitions) else {
+                throw ValidationError("--partitions \(partitions): expected auto, or partitions of 0-15 such as 0-5 or 0,3,7")
             }
             if mode == "follow", parsed.count < 16 {
                 throw ValidationError("--market-mode follow serves every partition from one node: it does not take --partitions")
@@ -222,7 +222,8 @@ struct Serve: AsyncParsableCommand {
         // The server listens at once (GET /live, GET /ready: 503); the sandbox opens behind it, off the cooperative
         // threads: migrations, every account, the followed upstream's catalog and market, the market reached.
         let (baseConfiguration, inputs, sandboxLogger) = (configuration, data, logger)
-        let held = partitions.flatMap(Self.parsePartitions)
+        let rebalancing = partitions == "auto"
+        let held = rebalancing ? [] : partitions.flatMap(Self.parsePartitions)
         let advertised = advertise ?? "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
         let application = Sandbox.application(
             configuration, metrics: metrics, renderMetrics: renderMetrics, logger: logger,
@@ -239,16 +240,15 @@ struct Serve: AsyncParsableCommand {
                 }
                 do {
                     let sandbox = try await offCooperativeThreads { [configuration, data, upstream] in
-                        let moving: Bool
-                        switch configuration.mode {
-                        case .random, .replay: moving = true
-                        case .staticSnapshot, .follow: moving = false
-                        }
-                        let serving = try database.openServing(partitions: held, url: advertised, sharedMarket: moving)
+                        // A followed market is read by its one node; any other mode is shared through the ledger.
+                        var shared = true
+                        if case .follow = configuration.mode { shared = false }
+                        let serving = try database.openServing(partitions: held, url: advertised, sharedMarket: shared)
                         return try Sandbox.open(
                             configuration, store: serving.store, catalog: data.catalog, market: data.market,
                             parameters: data.parameters, upstream: upstream,
-                            logger: logger, metrics: metrics, marketLog: serving.log, partitions: held, forwarder: serving.forwarder)
+                            logger: logger, metrics: metrics, marketLog: serving.log, partitions: held, forwarder: serving.forwarder,
+                            leases: serving.leases, rebalancing: rebalancing)
                     }
                     try await sandbox.restoreMarket()
                     // Part of starting: ready means the demo account exists too.
@@ -291,7 +291,9 @@ final class ServeBanner: Sendable {
 
     /// On an empty database: a demo account with test money, remembered for the banner.
     func createDemoAccountIfEmpty(_ sandbox: Sandbox) async throws {
-        guard await sandbox.exchange.accountIDs.isEmpty else { return }
+        // Only the node of the whole ledger: a node holding some partitions (or none yet) creates no demo account.
+        guard sandbox.exchange.heldPartitions.count == sandbox.database.partitions.count, await sandbox.exchange.accountIDs.isEmpty
+        else { return }
         let created = try await sandbox.exchange.createAccount(
             label: "demo", deposits: [("USDT", ExactDecimal(100_000)), ("BTC", ExactDecimal(2)), ("ETH", ExactDecimal(20))])
         let base = "http://\(address)"

@@ -24,7 +24,7 @@ import Testing
 
         init(
             _ address: PostgresAddress, _ name: String, partitions: [Int], files: String, stepSeconds: Double = 3_600,
-            leaseSeconds: Double = 10, forwarder: (any RequestForwarder)? = nil
+            leaseSeconds: Double = 10, forwarder: (any RequestForwarder)? = nil, rebalancing: Bool = false
         ) async throws {
             ledger = try PostgresLedger(address, servingAs: name, partitions: partitions, leaseSeconds: leaseSeconds)
             log = PostgresMarketLog(address)
@@ -34,7 +34,7 @@ import Testing
             configuration.stepSeconds = stepSeconds
             sandbox = try Sandbox.open(
                 configuration, store: ledger, catalog: Fixtures.catalog, market: Fixtures.calmMarket, parameters: Fixtures.parameters,
-                marketLog: log, partitions: partitions, forwarder: forwarder)
+                marketLog: log, partitions: partitions, forwarder: forwarder, leases: ledger, rebalancing: rebalancing)
             try await sandbox.restoreMarket()
         }
 
@@ -52,6 +52,16 @@ import Testing
             forwarded.headers[RequestForwarding.header] = "test"
             return await owners(partition)?.handle(forwarded)
         }
+    }
+
+    /// An account as text: record, balances, positions, open orders, interest (nil: not loaded).
+    static func summary(_ account: AccountState?) -> String? {
+        guard let account else { return nil }
+        let balances = account.balances.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        let positions = account.positions.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.pos)@\($0.value.avgPx)" }
+        let orders = account.openOrders.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value.state.rawValue):\($0.value.px)" }
+        let interest = account.pendingInterest.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        return "\(account.record) \(balances) \(positions) \(orders) \(interest)"
     }
 
     static func tickSettings(_ ledger: PostgresLedger) throws -> [String: String] {
@@ -144,6 +154,66 @@ import Testing
         #expect(kept.balances == caughtUp.balances && kept.positions.mapValues(\.pos) == caughtUp.positions.mapValues(\.pos))
         let funding = try twins.map { try whole.ledger.bills(uid: $0, currency: nil, type: BillType.funding.rawValue, limit: 100).count }
         #expect(funding[0] == 3 && funding[1] == 3, "\(funding)")
+    }
+
+    /// `--partitions auto`: a lone node takes every partition; a node that joins is given half, with their accounts
+    /// exactly as they were; a node that leaves hands its partitions back. Each move keeps every balance and open order.
+    @Test(.enabled(if: LedgerBackendTests.Backend.postgresURL != nil, "PM_TEST_POSTGRES_URL names no PostgreSQL server"))
+    func partitionsMoveWhenNodesJoinAndLeave() async throws {
+        let scratch = try LedgerBackendTests.Scratch(.postgres)
+        defer { scratch.remove() }
+        var address = try #require(scratch.server)
+        address.database = scratch.path
+        let files = FileManager.default.temporaryDirectory.appendingPathComponent("pm-nodes-\(UUID().uuidString)").path
+        let first = try await Node(address, "node-a", partitions: [], files: files, rebalancing: true)
+        defer { first.close() }
+        #expect(try await first.sandbox.rebalancer?.step().taken == Array(0..<16))
+        var uids: [String] = []
+        for _ in 0..<12 {
+            let created = try await first.exchange.createAccount(deposits: [("USDT", ExactDecimal(20_000))])
+            let order = OrderRequest(
+                instId: "BTC-USDT-SWAP", tdMode: .cross, side: .buy, ordType: .limit, size: ExactDecimal(1), price: ExactDecimal(80_000),
+                tgtCcy: "", clOrdId: "", tag: "", reduceOnly: false)
+            _ = try await first.exchange.placeOrder(uid: created.uid, order)
+            uids.append(created.uid)
+        }
+        var before: [String: AccountState] = [:]
+        for uid in uids { before[uid] = await first.exchange.account(uid) }
+        let moving = uids.filter { LedgerPartitions.postgres.partition(of: $0) >= 8 }
+        #expect(!moving.isEmpty && moving.count < uids.count, "12 accounts fall on both halves")
+
+        let second = try await Node(address, "node-b", partitions: [], files: files, rebalancing: true)
+        defer { second.close() }
+        #expect(try await second.sandbox.rebalancer?.step().taken == [], "nothing is free yet")
+        #expect(try await first.sandbox.rebalancer?.step().released == Array(8..<16))
+        #expect(try await second.sandbox.rebalancer?.step().taken == Array(8..<16))
+        #expect(first.exchange.heldPartitions == Array(0..<8) && second.exchange.heldPartitions == Array(8..<16))
+        #expect(first.ledger.heldPartitions == Array(0..<8) && second.ledger.heldPartitions == Array(8..<16))
+        for uid in uids {
+            let owner = moving.contains(uid) ? second : first
+            let other = moving.contains(uid) ? first : second
+            #expect(Self.summary(await owner.exchange.account(uid)) == Self.summary(before[uid]), "\(uid)")
+            #expect(await other.exchange.account(uid) == nil)
+        }
+        // Both keep writing: an order on each side, and a tick applied by both.
+        let order = OrderRequest(
+            instId: "BTC-USDT-SWAP", tdMode: .cross, side: .buy, ordType: .market, size: ExactDecimal(1), price: nil, tgtCcy: "",
+            clOrdId: "", tag: "", reduceOnly: false)
+        _ = try await second.exchange.placeOrder(uid: moving[0], order)
+        _ = try await first.exchange.placeOrder(uid: try #require(uids.first { !moving.contains($0) }), order)
+        #expect(try first.log.tryToDrive())
+        _ = try await first.simulator.step()
+        try await second.follower.catchUp()
+        #expect(try MarketFollower.ticks(of: Array(0..<16), in: first.ledger) == [1: Array(0..<16)])
+        var moved: [String: AccountState] = [:]
+        for uid in moving { moved[uid] = await second.exchange.account(uid) }
+
+        // The second node leaves (a graceful stop): the first takes its partitions back at once.
+        let held = second.ledger.heldPartitions
+        try await second.follower.release(held) { try second.ledger.leave() }
+        #expect(try await first.sandbox.rebalancer?.step().taken == Array(8..<16))
+        for uid in moving { #expect(Self.summary(await first.exchange.account(uid)) == Self.summary(moved[uid]), "\(uid)") }
+        #expect(first.exchange.heldPartitions == Array(0..<16))
     }
 
     /// A private request for an account of a partition the node does not hold goes to the partition's owner, whose

@@ -23,9 +23,9 @@ import Testing
     /// partitions of 0-15 is refused before anything starts.
     @Test(arguments: [
         (["--partitions", "0-3"], "applies to a PostgreSQL ledger"), (["--advertise", "http://h:1"], "applies to a PostgreSQL ledger"),
-        (["--db", "postgres://u@127.0.0.1:1/db", "--partitions", "3-1"], "expected partitions of 0-15"),
-        (["--db", "postgres://u@127.0.0.1:1/db", "--partitions", "16"], "expected partitions of 0-15"),
-        (["--db", "postgres://u@127.0.0.1:1/db", "--partitions", "0,,2"], "expected partitions of 0-15"),
+        (["--db", "postgres://u@127.0.0.1:1/db", "--partitions", "3-1"], "partitions of 0-15"),
+        (["--db", "postgres://u@127.0.0.1:1/db", "--partitions", "16"], "partitions of 0-15"),
+        (["--db", "postgres://u@127.0.0.1:1/db", "--partitions", "0,,2"], "partitions of 0-15"),
         (
             ["--db", "postgres://u@127.0.0.1:1/db", "--partitions", "0-3", "--market-mode", "follow", "http://h"],
             "does not take --partitions"

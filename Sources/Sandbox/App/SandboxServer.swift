@@ -90,6 +90,10 @@ public struct Sandbox: Sendable {
     /// Partitions this node holds that applied an earlier tick than the others (by that tick): adopted by
     /// ``restoreMarket()`` once they have caught up.
     let behind: [(tick: UInt64, partitions: [Int])]
+    /// With `pm serve --partitions auto`: what spreads the partitions over the nodes alive.
+    package let rebalancer: Rebalancer?
+    /// The leases this node holds (PostgreSQL): let go when it stops gracefully.
+    let leases: (any PartitionLeases)?
 
     /// Wall-clock Unix milliseconds, the server's clock unless a caller injects another.
     public static let wallClock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
@@ -106,7 +110,8 @@ public struct Sandbox: Sendable {
         parameters: MarginParameters,
         clock: @escaping @Sendable () -> Int64 = wallClock, upstream upstreamClient: (any OKXTransport)? = nil,
         logger: Logger = Logger(label: "pm.sandbox"), metrics: SandboxMetrics = SandboxMetrics(), marketLog: (any MarketTickLog)? = nil,
-        partitions: [Int]? = nil, forwarder: (any RequestForwarder)? = nil
+        partitions: [Int]? = nil, forwarder: (any RequestForwarder)? = nil, leases: (any PartitionLeases)? = nil,
+        rebalancing: Bool = false
     ) throws -> Sandbox {
         let database = try store ?? AppDatabase(path: configuration.databasePath)
         let secrets = try SecretBox.load(fromFile: configuration.filesPrefix + ".key")
@@ -118,7 +123,8 @@ public struct Sandbox: Sendable {
         var behind: [(tick: UInt64, partitions: [Int])] = []
         if let marketLog {
             let groups = try MarketFollower.ticks(of: partitions ?? database.partitions.all, in: database)
-            let latest = groups.keys.max() ?? 0
+            // A node that starts with no partitions starts at the newest tick.
+            let latest = groups.isEmpty ? try marketLog.latest()?.sequence ?? 0 : groups.keys.max() ?? 0
             start = (latest, try MarketFollower.market(at: latest, log: marketLog, base: market))
             initial = groups[latest] ?? []
             behind = groups.filter { $0.key < latest }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
@@ -145,8 +151,14 @@ public struct Sandbox: Sendable {
         let api = SandboxAPI(
             exchange: exchange, adminToken: token, simulator: simulator, timestampWindowSeconds: configuration.timestampWindowSeconds,
             rateLimitPerSecond: configuration.rateLimitPerSecond, clock: clock, upstream: upstream, forwarder: forwarder)
+        var rebalancer: Rebalancer?
+        if rebalancing {
+            guard let leases, let follower else { throw CredentialError("rebalancing needs a PostgreSQL ledger and its market log") }
+            rebalancer = Rebalancer(leases: leases, follower: follower, database: database)
+        }
         return Sandbox(
-            exchange: exchange, simulator: simulator, api: api, database: database, upstream: upstream, follower: follower, behind: behind)
+            exchange: exchange, simulator: simulator, api: api, database: database, upstream: upstream, follower: follower, behind: behind,
+            rebalancer: rebalancer, leases: leases)
     }
 
     /// The admin token stored at `path` (created with mode 0600 when missing).
@@ -385,7 +397,15 @@ struct StartService: Service {
                 await withTaskGroup(of: Void.self) { group in
                     group.addTask { await sandbox.simulator.drive(interval: interval, logger: Logger(label: "pm.market")) }
                     group.addTask { await follower.run(interval: min(interval, 1) / 4, logger: Logger(label: "pm.market")) }
+                    if let rebalancer = sandbox.rebalancer {
+                        group.addTask { await rebalancer.run(interval: 1, logger: Logger(label: "pm.partitions")) }
+                    }
                 }
+            }
+            // Drained and stopped: a rebalancing node hands its partitions over at once.
+            if sandbox.rebalancer != nil, let leases = sandbox.leases {
+                let partitions = leases.heldPartitions
+                try? await follower.release(partitions) { try leases.release(partitions: partitions) }
             }
         } else if let upstream = sandbox.upstream {
             await cancelWhenGracefulShutdown {

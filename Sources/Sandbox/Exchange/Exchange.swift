@@ -145,6 +145,29 @@ public actor Exchange {
         held.withLock { $0?.formUnion(adopted) }
     }
 
+    /// Gives up the accounts of `released` (handed to another node): from now on their requests are forwarded, and
+    /// they leave memory — the risk mirror keeps their slots, emptied, for a later adoption. Whatever this exchange
+    /// committed for them is in the store, where the next owner loads it.
+    package func release(partitions released: [Int]) {
+        let gone = Set(released)
+        held.withLock { $0?.subtract(gone) }
+        for uid in accounts.keys where gone.contains(partitions.partition(of: uid)) {
+            accounts[uid] = nil
+            accountsWithOpenOrders.remove(uid)
+            accountsWithPendingInterest.remove(uid)
+            if let slot = risk.slots[uid] {
+                risk.book.replace(slot, lines: [], balances: [], level: .classic)
+                risk.direct.remove(slot)
+                risk.figures[slot] = nil
+                risk.figuresGeneration[slot] = 0
+            }
+        }
+        for key in keys.keys where keys[key].map({ gone.contains(partitions.partition(of: $0.uid)) }) == true { keys[key] = nil }
+        for book in insuranceFund.keys where gone.contains(book.partition) { insuranceFund[book] = nil }
+        for book in house.keys where gone.contains(book.partition) { house[book] = nil }
+        for (currency, balance) in insuranceFund.byCurrency { metrics.insuranceFund(currency, balance: balance.doubleValue) }
+    }
+
     /// Keeps the sets of accounts with open orders and with pending interest current.
     func noteIndexes(_ uid: String, _ account: AccountState) {
         if account.openOrders.isEmpty { accountsWithOpenOrders.remove(uid) } else { accountsWithOpenOrders.insert(uid) }

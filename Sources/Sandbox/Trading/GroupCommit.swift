@@ -105,6 +105,16 @@ extension Exchange {
                     outcome.append(.failure(Self.okxError(error)))
                 }
             }
+            if !holds(submission.uid) {
+                // The account's partition went to another node while this submission waited: it is not served here.
+                let moving = OKXError(.serviceUnavailable, "Service temporarily unavailable: the account is moving to another node; retry")
+                switch submission.requests {
+                case .place(let requests): outcome = requests.map { _ in .failure(moving) }
+                case .cancel(let requests): outcome = requests.map { _ in .failure(moving) }
+                }
+                results.append(outcome)
+                continue
+            }
             switch submission.requests {
             case .place(let requests):
                 for request in requests {

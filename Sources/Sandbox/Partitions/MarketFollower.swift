@@ -21,8 +21,10 @@ package actor MarketFollower {
     package private(set) var applied: UInt64
     /// An exchange over other partitions, at `market`: where partitions that are behind catch up before adoption.
     let makeExchange: @Sendable (_ partitions: [Int], _ market: MarketSnapshot) throws -> Exchange
-    /// Set while partitions are adopted: the exchange does not move meanwhile.
+    /// Set while partitions are adopted or released: the exchange does not move meanwhile.
     private var adopting = false
+    /// Set while a tick is being applied (a release waits for it to end).
+    private var ticking = false
 
     package init(
         exchange: Exchange, log: any MarketTickLog, base: MarketSnapshot, partitions: [Int], applied: UInt64,
@@ -59,19 +61,24 @@ package actor MarketFollower {
     @discardableResult
     package func catchUp() async throws -> TickReport? {
         guard !adopting else { return nil }
-        return try await catchUp(to: nil)
+        return try await catchUp(to: nil, yielding: true)
     }
 
-    /// Applies the ticks after ``applied`` up to `last` (every one published when nil).
-    func catchUp(to last: UInt64?) async throws -> TickReport? {
+    /// Applies the ticks after ``applied`` up to `last` (every one published when nil); `yielding` stops between two
+    /// ticks once partitions are being adopted or released.
+    func catchUp(to last: UInt64?, yielding: Bool = false) async throws -> TickReport? {
         var report: TickReport?
         while last.map({ applied < $0 }) ?? true {
+            if yielding, adopting { return report }
             let ticks = try log.ticks(after: applied, limit: 64).filter { tick in last.map { tick.sequence <= $0 } ?? true }
             if ticks.isEmpty { return report }
             for tick in ticks {
+                if yielding, adopting { return report }
                 let market = try MarketSimulator.market(base: base, state: tick.state)
                 var settings: [String: String] = [:]
                 for partition in partitions { settings["tick.\(partition)"] = String(tick.sequence) }
+                ticking = true
+                defer { ticking = false }
                 report = try await exchange.advance(to: market, settings: settings, sequence: tick.sequence)
                 applied = max(applied, tick.sequence)
             }
@@ -98,6 +105,18 @@ package actor MarketFollower {
         }
         try await exchange.adopt(partitions: adopted)
         partitions = (partitions + adopted).sorted()
+    }
+
+    /// Gives up partitions `released`: waits for the tick being applied (if any) to end, then the exchange drops their
+    /// accounts and this follower stops storing their tick. `handOver` runs last (the store lets their leases go), so
+    /// that no tick of this node writes them after another node may have taken them.
+    package func release(_ released: [Int], handOver: @Sendable () throws -> Void) async throws {
+        adopting = true
+        defer { adopting = false }
+        while ticking { try await Task.sleep(nanoseconds: 5_000_000) }
+        await exchange.release(partitions: released)
+        partitions.removeAll { released.contains($0) }
+        try handOver()
     }
 
     /// Catches up every `interval` seconds until cancelled; a failure is logged and tried again.
