@@ -93,6 +93,8 @@ package actor MarketFollower {
     package func adopt(_ adopted: [Int], at tick: UInt64) async throws {
         adopting = true
         defer { adopting = false }
+        // A tick being applied (by a catch-up that began before) ends first; then this node's tick stays put.
+        while ticking { try await Task.sleep(nanoseconds: 5_000_000) }
         if tick > applied { _ = try await catchUp(to: tick) }
         if tick < applied {
             let behind = MarketFollower(

@@ -158,7 +158,9 @@ extension Exchange {
                 case .cancel: noun = "cancellation"
                 }
                 return outcome.map { result in
-                    result.flatMap { _ in .failure(OKXError(.internalError, "The \(noun) could not be stored; nothing was changed")) }
+                    result.flatMap { _ in
+                        .failure(OKXError(.internalError, "The \(noun) could not be stored; nothing was changed: \(error)"))
+                    }
                 }
             }
         }
