@@ -59,6 +59,8 @@ public final class PostgresLedger: LedgerStore, PartitionLeases, @unchecked Send
     public static let ledgerLockKey: Int64 = 0x706d_6c65
     /// The advisory lock held while migrating ("pmmi").
     static let migrationLockKey: Int64 = 0x706d_6d69
+    /// Seconds a session may sit idle inside a transaction before the server ends it (and releases its locks).
+    static let idleInTransactionSeconds = 5
     /// The SQLSTATE `pm_hold_lease` raises when the caller's lease was taken over.
     static let leaseLostState = "PM001"
 
@@ -331,6 +333,17 @@ public final class PostgresLedger: LedgerStore, PartitionLeases, @unchecked Send
             opened = try PostgresConnection.connect(on: Self.eventLoops.next(), configuration: configuration, id: 1, logger: logger).wait()
         } catch {
             // PSQLError's own description hides everything; say what failed (unreachable, refused, TLS) and where.
+            throw PostgresLedgerError(describing: error, address: address)
+        }
+        // A node stopped (SIGSTOP, a frozen VM) inside a write transaction holds the ledger lock every other node's
+        // writes wait for: the server ends such a session after a few idle seconds, rolling its transaction back (its
+        // COMMIT never came), so the other nodes go on.
+        do {
+            _ = try opened.query(
+                PostgresQuery(unsafeSQL: "SET idle_in_transaction_session_timeout = '\(Self.idleInTransactionSeconds)s'"), logger: logger
+            ).wait()
+        } catch {
+            try? opened.close().wait()
             throw PostgresLedgerError(describing: error, address: address)
         }
         connection = opened

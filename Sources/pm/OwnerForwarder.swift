@@ -12,6 +12,9 @@ final class OwnerForwarder: RequestForwarder {
     let ledger: PostgresLedger
     /// This node's own id: a partition it holds is never forwarded (the API serves it).
     let node: String
+    /// How long a forwarded request may take: the owner answers in milliseconds; one that does not answer within this
+    /// is stopped or paused (its lease runs out within 10 s), and the client is better told 50001 than kept waiting.
+    static let timeoutSeconds = 5.0
     private let owners = Mutex<[Int: (url: String, until: ContinuousClock.Instant)]>([:])
 
     init(ledger: PostgresLedger, node: String) {
@@ -42,15 +45,15 @@ final class OwnerForwarder: RequestForwarder {
             do {
                 let answer = try await HTTPRequest.send(
                     request.method, url + request.rawTarget, headers: headers, body: request.body.isEmpty ? nil : request.body,
-                    timeoutSeconds: 30)
+                    timeoutSeconds: Self.timeoutSeconds)
                 let envelope = try JSONParser.parse(answer.body)
                 return APIResponse(status: answer.status, envelope: envelope)
             } catch {
                 if request.method == "GET" { continue }
                 return .error(
                     OKXError(
-                        .serviceUnavailable,
-                        "Service temporarily unavailable: the node serving this account did not answer (\(error)); whether it acted is unknown: look the order up by clOrdId before sending it again"
+                        .requestTimeout,
+                        "Endpoint request timeout: the node serving this account did not answer (\(error)); the request may or may not have been carried out: look the order up by clOrdId, or send it again with the same clOrdId"
                     ))
             }
         }

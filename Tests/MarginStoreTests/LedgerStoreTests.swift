@@ -430,6 +430,37 @@ struct RecordingVisitor: LedgerVisitor {
         paused.close()
     }
 
+    /// A node stopped inside a write transaction (here: a session that took the ledger lock and then says nothing, as
+    /// a SIGSTOPped process would) does not stop the others: the server ends its idle transaction after a few seconds,
+    /// and the other node's write, waiting for the lock, goes through.
+    @Test(.enabled(if: Backend.postgresURL != nil, "PM_TEST_POSTGRES_URL names no PostgreSQL server"))
+    func aNodeStoppedInsideATransactionDoesNotBlockTheOthers() throws {
+        let ledger = try ScratchLedger(.postgres)
+        defer { ledger.remove() }
+        let address = try #require((ledger.store as? PostgresLedger)?.address)
+        let stopped = try PostgresLedger(address)
+        _ = try stopped.execute("BEGIN")
+        _ = try stopped.execute("SELECT pg_advisory_xact_lock(\(PostgresLedger.ledgerLockKey))")
+        let writer = try PostgresLedger(address, servingAs: "node-b", partitions: [0])
+        defer { writer.close() }
+        let done = DispatchSemaphore(value: 0)
+        let started = Date()
+        nonisolated(unsafe) var outcome: (any Error)?
+        Thread.detachNewThread {
+            do { try writer.write { try $0.save(LedgerStoreTests.account("b1")) } } catch { outcome = error }
+            done.signal()
+        }
+        let finished = done.wait(timeout: .now() + 30)
+        let waited = Date().timeIntervalSince(started)
+        // Ends the stopped session in any case (a write still waiting would otherwise keep the test from ending).
+        stopped.close()
+        if finished == .timedOut { done.wait() }
+        #expect(finished == .success, "the write still waited after 30 s")
+        #expect(outcome == nil, "\(String(describing: outcome))")
+        #expect(waited > 3 && waited < 15, "waited \(waited) s")
+        #expect(try Self.uids(writer) == ["b1"])
+    }
+
     /// A node whose connection drops reconnects and goes on under the same lease; restarted under the same node id
     /// (a new process), it takes the lease at once with a new epoch, which fences the instance before it.
     @Test(.enabled(if: Backend.postgresURL != nil, "PM_TEST_POSTGRES_URL names no PostgreSQL server"))

@@ -4,14 +4,15 @@ Node A starts alone (`--partitions auto`) and takes all 16 partitions; B and C j
 share (6, 5, 5). The market moves (random, seeded, a tick every 0.5 s, an hour of market time a tick): one node drives
 it, every node applies every tick. Client threads trade through every node: each request goes to a random node, which
 serves the account or forwards it to the account's node. Requests that get no answer are sent again with the same
-clOrdId, which must be acknowledged or refused with 51016, never placed twice. Meanwhile:
+clOrdId, which must be acknowledged or refused with 51016, never placed twice (a forwarded write whose node did not
+answer, 50004, is in doubt the same way). Meanwhile:
 
   1. kill: B is killed (SIGKILL) and started again a second later, as a supervisor would. Its partitions' leases
      expire; the nodes alive take them over. Failover time: from the kill to every partition having a live owner
      again, and to the first order for one of B's accounts acknowledged through A.
-  2. pause: C is paused (SIGSTOP) past its lease; the others take its partitions. Resumed (SIGCONT), C acknowledges
-     nothing: an order sent straight to it for one of its former accounts is refused and not stored. C is then
-     killed and started again.
+  2. pause: C is paused (SIGSTOP) past its lease; the others take its partitions. Resumed (SIGCONT), C fences itself
+     (its next renewal finds the leases taken) and commits nothing more: an order sent straight to it for one of its
+     former accounts is refused, or forwarded to the account's new node. C is then killed and started again.
 
 Then, with the load stopped, from the ledger: every acknowledged order stored exactly once (its ordId, its
 account), every stored order acknowledged or in doubt; fills of stored orders only; every balance equal to its bills;
@@ -128,6 +129,8 @@ class Load:
         started = time.time()
         try:
             code, scode, ordId = self.send(self.node(), account, body)
+            if (scode or code) == "50004":
+                raise InDoubt("50004: a forwarded write got no answer")
         except InDoubt:
             with self.lock:
                 self.doubt.add(clOrdId)
@@ -136,6 +139,8 @@ class Load:
             try:
                 code, scode, ordId = self.send(self.node(), account, body)
             except InDoubt:
+                return
+            if (scode or code) == "50004":
                 return
             with self.lock:
                 self.retried[scode or code] += 1
@@ -207,26 +212,35 @@ def failover_after_kill(url, load, pm, files, work, nodes, victim, through):
     check(mine, f"no account in {victim.name}'s partitions {sorted(held)}")
     killed = time.time()
     victim.kill()
+    print(f"nodes: {victim.name} (pid {victim.pid}, partitions {sorted(held)}) killed at "
+          f"{time.strftime('%H:%M:%S', time.gmtime(killed))}.{int(killed % 1 * 10)}", flush=True)
     with load.lock:
         load.nodes = [n for n in nodes if n is not victim]
     time.sleep(1)
     restarted = Node(pm, url, files, work, victim.name + "2")
     owned_at = served_at = None
-    attempt = 0
-    while time.time() - killed < 90 and (owned_at is None or served_at is None):
-        if owned_at is None:
+
+    def watch():
+        nonlocal owned_at
+        while time.time() - killed < 90 and owned_at is None:
             current = owners(url)
             if all(p in current and current[p] != victim.pid for p in held):
                 owned_at = time.time() - killed
-        if served_at is None and mine:
-            attempt += 1
-            try:
-                code, scode, _ = load.send(through, mine[0], order_for(mine[0], f"f{victim.name}{attempt}"))
-                if scode == "0":
-                    served_at = time.time() - killed
-            except InDoubt:
-                pass
-        time.sleep(0.2)
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    attempt = 0
+    while time.time() - killed < 90 and served_at is None and mine:
+        attempt += 1
+        try:
+            code, scode, _ = load.send(through, mine[0], order_for(mine[0], f"f{victim.name}{attempt}"))
+            if scode == "0":
+                served_at = time.time() - killed
+        except InDoubt:
+            pass
+        time.sleep(0.1)
+    watcher.join(timeout=90)
     check(owned_at is not None and served_at is not None, f"{victim.name}'s partitions not served again within 90 s")
     return owned_at, served_at, restarted
 
@@ -289,13 +303,23 @@ def main():
         check(taken is not None, "C's partitions were not taken over within 40 s of its pause")
         time.sleep(max(0.0, 14 - (time.time() - paused)))
         c.process.send_signal(signal.SIGCONT)
+        # Resumed, C fences itself (its leases were taken): it commits nothing more. An order sent to it is refused, or,
+        # if C had already let the account's partition go, forwarded to the partition's new node.
         fenced = "fencedC1"
+        fenced_log = time.time() + 30
+        while "refuses writes until restarted" not in open(c.log_path, errors="replace").read() and time.time() < fenced_log:
+            time.sleep(0.1)
+        check(time.time() < fenced_log, "C, resumed, did not fence itself")
+        check(c.pid not in owners(url).values(), "C, resumed, still holds a partition")
         try:
-            code, scode, _ = load.send(c, victims[0], order_for(victims[0], fenced))
-            check(scode != "0" and code != "0", f"C acknowledged an order after losing its partitions ({code}/{scode})")
+            code, scode, ordId = load.send(c, victims[0], order_for(victims[0], fenced))
+            if scode == "0":
+                load.acked[fenced] = (victims[0]["uid"], ordId)  # served by the new owner: stored once, as any
+            elif scode == "50004":
+                load.doubt.add(fenced)
         except InDoubt:
-            pass
-        print(f"nodes: C paused: its partitions taken over after {taken or -1:.1f} s; resumed, it acknowledged nothing",
+            load.doubt.add(fenced)
+        print(f"nodes: C paused: its partitions taken over after {taken or -1:.1f} s; resumed, it fenced itself and held nothing",
               flush=True)
         c.kill()
         c2 = Node(args.pm, url, files, work, "c2")
@@ -323,7 +347,7 @@ def main():
         if ccxt_available():
             ccxt_through_every_node([a, b2, c2], accounts, url)
 
-        verify_ledger(url, load, fenced)
+        verify_ledger(url, load)
         latencies = sorted(load.latencies)
         p99 = latencies[int(0.99 * (len(latencies) - 1))] * 1000 if latencies else 0
         print(f"nodes: {len(load.acked)} orders acknowledged in {elapsed:.0f} s through 3 nodes with a kill and a pause "
@@ -380,16 +404,15 @@ def ccxt_through_every_node(nodes, accounts, url):
     print("nodes: ccxt placed, read and cancelled through every node, for accounts of other nodes", flush=True)
 
 
-def verify_ledger(url, load, fenced):
+def verify_ledger(url, load):
     stored = collections.defaultdict(list)
-    for clOrdId, uid, ordId in psql(url, """SELECT "clOrdId", "uid", "ordId" FROM "order" WHERE "clOrdId" LIKE 'n%'"""):
+    for clOrdId, uid, ordId in psql(url, """SELECT "clOrdId", "uid", "ordId" FROM "order" WHERE "clOrdId" LIKE 'n%' OR "clOrdId" LIKE 'fenced%'"""):
         stored[clOrdId].append((uid, ordId))
     for clOrdId, (uid, ordId) in load.acked.items():
         check(stored.get(clOrdId) == [(uid, ordId)], f"acknowledged {clOrdId} ({uid}, {ordId}) stored as {stored.get(clOrdId)}")
     for clOrdId, rows in stored.items():
         check(len(rows) == 1, f"{clOrdId} stored {len(rows)} times")
         check(clOrdId in load.acked or clOrdId in load.doubt, f"{clOrdId} stored but refused")
-    check(not psql(url, f"""SELECT 1 FROM "order" WHERE "clOrdId" = '{fenced}'"""), "the fenced node's order was stored")
     check(not psql(url, 'SELECT f."ordId" FROM fill f LEFT JOIN "order" o USING ("ordId") WHERE o."ordId" IS NULL'),
           "a fill of no stored order")
     unbalanced = psql(url, """

@@ -7,6 +7,8 @@ public enum OKXErrorCode: String, Sendable, CaseIterable {
     case internalError = "50000"
     /// Service temporarily unavailable (the sandbox is starting).
     case serviceUnavailable = "50001"
+    /// Endpoint request timeout: the request may or may not have been carried out (a forwarded write with no answer).
+    case requestTimeout = "50004"
     /// JSON syntax error (an unreadable body).
     case jsonSyntax = "50002"
     /// Request body too large (ours: OKX answers with HTTP 413 only).
@@ -67,6 +69,7 @@ public enum OKXErrorCode: String, Sendable, CaseIterable {
         switch self {
         case .internalError: 500
         case .serviceUnavailable: 503
+        case .requestTimeout: 504
         case .jsonSyntax: 400
         case .bodyTooLarge: 413
         case .rateLimited: 429
