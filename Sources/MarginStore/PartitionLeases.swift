@@ -24,4 +24,6 @@ public protocol PartitionLeases: Sendable {
     func take(partitions: [Int]) throws
     /// Lets the leases of `partitions` go, once nothing of this node writes them any more.
     func release(partitions: [Int]) throws
+    /// Lets every lease go and leaves the nodes alive (a graceful stop), so the others take the partitions at once.
+    func leave() throws
 }

@@ -405,7 +405,7 @@ struct StartService: Service {
             // Drained and stopped: a rebalancing node hands its partitions over at once.
             if sandbox.rebalancer != nil, let leases = sandbox.leases {
                 let partitions = leases.heldPartitions
-                try? await follower.release(partitions) { try leases.release(partitions: partitions) }
+                try? await follower.release(partitions) { try leases.leave() }
             }
         } else if let upstream = sandbox.upstream {
             await cancelWhenGracefulShutdown {
