@@ -140,6 +140,10 @@ extension AppDatabase: LedgerStore {
         }
     }
 
+    public func books() throws -> (fund: [InsuranceFundRecord], house: [HouseRecord]) {
+        try writer.read { db in (try InsuranceFundRecord.fetchAll(db), try HouseRecord.fetchAll(db)) }
+    }
+
     public func storedClientOrderIDs(_ keys: [ClientOrderKey]) throws -> Set<ClientOrderKey> {
         try writer.read { db in
             var found = Set<ClientOrderKey>()

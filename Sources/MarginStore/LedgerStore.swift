@@ -278,6 +278,8 @@ public protocol LedgerStore: Sendable {
     func bills(uid: String, currency: String?, type: String?, limit: Int) throws -> [BillRecord]
     /// Every account's bills of `type` with an id above `billID`, in id order (what a backtest reads after a step).
     func bills(type: BillType, after billID: Int64) throws -> [BillRecord]
+    /// Every row of the insurance fund and of the house, of every partition.
+    func books() throws -> (fund: [InsuranceFundRecord], house: [HouseRecord])
     /// Which of `keys` name an order already stored (an account's client order id is used once: a retried order is
     /// refused rather than placed twice).
     func storedClientOrderIDs(_ keys: [ClientOrderKey]) throws -> Set<ClientOrderKey>

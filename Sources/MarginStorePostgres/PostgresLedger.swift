@@ -616,6 +616,18 @@ public final class PostgresLedger: LedgerStore, PartitionLeases, @unchecked Send
         return try query(sql).map(PostgresSchema.bill)
     }
 
+    public func books() throws -> (fund: [InsuranceFundRecord], house: [HouseRecord]) {
+        let fund = try query(#"SELECT "partition", "ccy", "balance" FROM "insuranceFund""#).map { row in
+            let (partition, ccy, balance) = try row.decode((Int32, String, String).self)
+            return InsuranceFundRecord(partition: Int(partition), ccy: ccy, balance: balance)
+        }
+        let house = try query(#"SELECT "partition", "ccy", "balance" FROM house"#).map { row in
+            let (partition, ccy, balance) = try row.decode((Int32, String, String).self)
+            return HouseRecord(partition: Int(partition), ccy: ccy, balance: balance)
+        }
+        return (fund, house)
+    }
+
     public func storedClientOrderIDs(_ keys: [ClientOrderKey]) throws -> Set<ClientOrderKey> {
         let rows = try query(
             #"""

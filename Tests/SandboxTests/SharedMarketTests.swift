@@ -216,6 +216,45 @@ import Testing
         #expect(first.exchange.heldPartitions == Array(0..<16))
     }
 
+    /// The interest rate's utilisation is the whole ledger's: each node adds the liabilities its partitions store with
+    /// every tick (`borrowed.PARTITION.CCY`) to its own. Two nodes, one borrowing account each: both see both loans.
+    @Test(.enabled(if: LedgerBackendTests.Backend.postgresURL != nil, "PM_TEST_POSTGRES_URL names no PostgreSQL server"))
+    func utilisationCountsEveryPartitionsLoans() async throws {
+        let scratch = try LedgerBackendTests.Scratch(.postgres)
+        defer { scratch.remove() }
+        var address = try #require(scratch.server)
+        address.database = scratch.path
+        let files = FileManager.default.temporaryDirectory.appendingPathComponent("pm-nodes-\(UUID().uuidString)").path
+        let low = try await Node(address, "node-a", partitions: Array(0..<8), files: files)
+        defer { low.close() }
+        let high = try await Node(address, "node-b", partitions: Array(8..<16), files: files)
+        defer { high.close() }
+        var uids: [String] = []
+        for node in [low, high] {
+            let created = try await node.exchange.createAccount(deposits: [("USDT", ExactDecimal(100_000))])
+            _ = try await node.exchange.setAutoLoan(uid: created.uid, enabled: true)
+            let borrow = OrderRequest(
+                instId: "ETH-USDT", tdMode: .cross, side: .buy, ordType: .market, size: ExactDecimal(60), price: nil, tgtCcy: "base_ccy",
+                clOrdId: "", tag: "", reduceOnly: false)
+            _ = try await node.exchange.placeOrder(uid: created.uid, borrow)
+            uids.append(created.uid)
+        }
+        #expect(try low.log.tryToDrive())
+        for _ in 0..<2 {
+            _ = try await low.simulator.shock([:], advanceSeconds: 3_600)
+            try await high.follower.catchUp()
+        }
+        let lowTotal = try #require(await low.exchange.borrowedByCurrency["USDT"])
+        let highTotal = try #require(await high.exchange.borrowedByCurrency["USDT"])
+        let stored = Dictionary(uniqueKeysWithValues: try low.ledger.settings(prefix: "borrowed.").map { ($0.key, Double($0.value) ?? 0) })
+        let lowOwn = try #require(stored["borrowed.\(LedgerPartitions.postgres.partition(of: uids[0])).USDT"])
+        let highOwn = try #require(stored["borrowed.\(LedgerPartitions.postgres.partition(of: uids[1])).USDT"])
+        #expect(lowOwn > 50_000 && highOwn > 50_000, "\(stored)")
+        for total in [lowTotal, highTotal] {
+            #expect(abs(total - (lowOwn + highOwn)) < 0.001 * total, "\(total) against \(lowOwn) + \(highOwn)")
+        }
+    }
+
     /// A private request for an account of a partition the node does not hold goes to the partition's owner, whose
     /// answer comes back; with no owner to send it to, the client gets 50001 (which ccxt retries).
     @Test(.enabled(if: LedgerBackendTests.Backend.postgresURL != nil, "PM_TEST_POSTGRES_URL names no PostgreSQL server"))

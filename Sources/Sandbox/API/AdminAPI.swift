@@ -1,4 +1,5 @@
 import MarginEngine
+import MarginStore
 
 /// Sandbox control (our extension): loopback only, and the admin token in `X-Sandbox-Admin-Token`.
 extension SandboxAPI {
@@ -69,8 +70,14 @@ extension SandboxAPI {
             let report = try await simulator.step()
             return .data(.array(report.map { [Self.tickJSON($0)] } ?? []))
         case ("GET", "/api/v5/sandbox/state"):
-            let fund = await exchange.insuranceFundBalances()
-            let house = await exchange.houseBalances()
+            var fund = await exchange.insuranceFundBalances()
+            var house = await exchange.houseBalances()
+            if exchange.heldPartitions.count < exchange.partitions.count {
+                // Other nodes hold some partitions: the ledger's totals, every partition's rows summed.
+                let books = try exchange.database.books()
+                fund = Dictionary(books.fund.map { ($0.ccy, ExactDecimal($0.balance) ?? .zero) }, uniquingKeysWith: +)
+                house = Dictionary(books.house.map { ($0.ccy, ExactDecimal($0.balance) ?? .zero) }, uniquingKeysWith: +)
+            }
             let market = await exchange.market
             return .data(
                 .array([

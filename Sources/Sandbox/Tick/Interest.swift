@@ -26,25 +26,24 @@ extension Exchange {
             if risk.figuresGeneration[slot] != risk.generation { computeFigures(slot) }
             if risk.figures[slot]?.accruesInterest ?? false { debtors.insert(risk.uids[slot]) }
         }
-        guard !debtors.isEmpty else {
-            borrowedByCurrency = [:]
-            return 0
-        }
         let ordered = debtors.sorted()
         var equitiesByAccount: [String: [String: Double]] = [:]
-        var borrowed: [String: Double] = [:]
+        var borrowedByPartition: [Int: [String: Double]] = [:]
         for uid in ordered {
             guard let account = accounts[uid] else { continue }
             let beyond = positionEquity(account)
             var equities: [String: Double] = [:]
+            let partition = partitions.partition(of: uid)
             for currency in Set(account.balances.keys).union(beyond.keys) {
                 let equity = LedgerBoundary.risk(account.balances[currency] ?? .zero) + (beyond[currency] ?? 0)
                 equities[currency] = equity
-                if equity < 0 { borrowed[currency, default: 0] -= equity }
+                if equity < 0 { borrowedByPartition[partition, default: [:]][currency, default: 0] -= equity }
             }
             equitiesByAccount[uid] = equities
         }
+        let borrowed = utilisationTotals(borrowedByPartition, changes: &changes)
         borrowedByCurrency = borrowed
+        guard !ordered.isEmpty else { return 0 }
         var bills = 0
         for uid in ordered {
             guard let account = changes.current(uid, in: accounts), let equities = equitiesByAccount[uid] else { continue }
@@ -83,5 +82,32 @@ extension Exchange {
             if changed { changes.touch(updated, previous: account) }
         }
         return bills
+    }
+
+    /// The liabilities bearing interest, by currency, over the whole ledger: this exchange's accounts (by partition,
+    /// `mine`), and, when another node holds some partitions, what each of those stored with the last tick it applied
+    /// (setting `borrowed.PARTITION.CCY`, at most that node's lag behind). This exchange's partitions store theirs in
+    /// the tick's transaction (`changes`). With every partition here (SQLite, or a lone node) nothing is read or stored.
+    func utilisationTotals(_ mine: [Int: [String: Double]], changes: inout ChangeSet) -> [String: Double] {
+        var total: [String: Double] = [:]
+        for amounts in mine.values { for (currency, amount) in amounts { total[currency, default: 0] += amount } }
+        let held = Set(heldPartitions)
+        guard held.count < partitions.count else { return total }
+        var stored: [Int: [String: Double]] = [:]
+        for setting in (try? database.settings(prefix: "borrowed.")) ?? [] {
+            let parts = setting.key.split(separator: ".", maxSplits: 2).map(String.init)
+            guard parts.count == 3, let partition = Int(parts[1]), let amount = Double(setting.value) else { continue }
+            stored[partition, default: [:]][parts[2]] = amount
+        }
+        for (partition, amounts) in stored where !held.contains(partition) {
+            for (currency, amount) in amounts { total[currency, default: 0] += amount }
+        }
+        for partition in held {
+            let now = mine[partition] ?? [:]
+            for currency in Set(now.keys).union(stored[partition]?.keys ?? [:].keys) where now[currency] != stored[partition]?[currency] {
+                changes.settings["borrowed.\(partition).\(currency)"] = String(now[currency] ?? 0)
+            }
+        }
+        return total
     }
 }
