@@ -285,5 +285,12 @@ import Testing
         #expect(await forwarding.exchange.account(created.uid) == nil, "the forwarding node does not load another node's account")
         let refused = await alone.handle(harness.request("GET", "/api/v5/account/balance", as: user, timestamp: now))
         #expect(refused.code == "50001", "\(refused.envelope)")
+        // The account's WebSocket events come from its node: a private login elsewhere is refused, not left silent.
+        for (api, code) in [(forwarding.api, "50001"), (owner.api, "0")] {
+            let session = WebSocketSession(api: api, endpoint: .privateChannels)
+            let reply = await session.receive(WebSocketSessionTests.loginFrame(user, seconds: now / 1000))
+            #expect(WebSocketSessionTests.parse(reply.first ?? "")?[member: "code"]?.scalarText == code, "\(reply)")
+            #expect(await session.isLoggedIn == (code == "0"))
+        }
     }
 }

@@ -37,7 +37,8 @@ extension SandboxAPI {
                 ]))
         case ("POST", "/api/v5/sandbox/key/create"):
             guard let fields else { throw OKXError.empty("uid") }
-            let key = try await exchange.createKey(uid: try fields.required("uid"), permissions: try fields.string("perm") ?? "read,trade")
+            let key = try await exchange.createKey(
+                uid: try served(fields.required("uid")), permissions: try fields.string("perm") ?? "read,trade")
             return .data(
                 .array([
                     .object([
@@ -47,11 +48,11 @@ extension SandboxAPI {
         case ("POST", "/api/v5/sandbox/deposit"):
             guard let fields else { throw OKXError.empty("uid") }
             guard let amount = try fields.decimal("amt") else { throw OKXError.empty("amt") }
-            try await exchange.deposit(uid: try fields.required("uid"), currency: try fields.required("ccy"), amount: amount)
+            try await exchange.deposit(uid: try served(fields.required("uid")), currency: try fields.required("ccy"), amount: amount)
             return .data(.array([]))
         case ("POST", "/api/v5/sandbox/acknowledge"):
             guard let fields else { throw OKXError.empty("uid") }
-            try await exchange.acknowledgePortfolioMargin(uid: try fields.required("uid"))
+            try await exchange.acknowledgePortfolioMargin(uid: try served(fields.required("uid")))
             return .data(.array([]))
         case ("POST", "/api/v5/sandbox/market/shock"):
             guard let simulator else { throw OKXError(.internalError, "no market simulator is running") }
@@ -91,6 +92,15 @@ extension SandboxAPI {
         default:
             throw OKXError(.notFound, "Not Found: \(request.path)")
         }
+    }
+
+    /// `uid` when this node serves it; with several nodes, an account another node serves is refused with 50001
+    /// (its node changes it), not reported unknown.
+    func served(_ uid: String) throws -> String {
+        guard exchange.holds(uid) else {
+            throw OKXError(.serviceUnavailable, "Service temporarily unavailable: account \(uid) is served by another node; call that node")
+        }
+        return uid
     }
 
     static func tickJSON(_ report: TickReport) -> JSONValue {

@@ -103,12 +103,25 @@ package actor WebSocketSession {
         }
         let presented = PresentedCredentials(
             apiKey: field("apiKey"), passphrase: field("passphrase"), signature: field("sign"), timestamp: field("timestamp"))
+        let verified: String
         do throws(AuthenticationFailure) {
-            uid = try await authenticator.verify(presented, format: .unixSeconds, method: "GET", requestPath: Self.loginPath, body: []).uid
+            verified = try await authenticator.verify(
+                presented, format: .unixSeconds, method: "GET", requestPath: Self.loginPath, body: []
+            ).uid
         } catch {
             let (code, message) = error.webSocketError
             return [self.error(code, message)]
         }
+        // Several nodes: an account's events come from the node holding its partition; this one would send none.
+        guard exchange.holds(verified) else {
+            return [
+                error(
+                    "50001",
+                    "Service temporarily unavailable: this account is served by another node (or is moving); connect to the node that serves it"
+                )
+            ]
+        }
+        uid = verified
         return [frame([("event", .string("login")), ("code", .string("0")), ("msg", .string("")), ("connId", .string(connectionID))])]
     }
 
