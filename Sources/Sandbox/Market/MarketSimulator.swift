@@ -167,9 +167,7 @@ public actor MarketSimulator {
         if case .follow(let url) = mode {
             throw OKXError.parameter("the market follows \(url): a shock here would invent prices; shock the upstream instead")
         }
-        if let log, !log.drives {
-            throw OKXError(.serviceUnavailable, "Service temporarily unavailable: another node drives the market; shock it there")
-        }
+        try takeTheMarket()
         // Everything is checked before anything moves: a refused shock changes nothing.
         for (coin, move) in moves.sorted(by: { $0.key < $1.key }) {
             guard move > -0.99, move < 10, move.isFinite else {
@@ -188,6 +186,7 @@ public actor MarketSimulator {
     /// One step of the configured mode (nil in static mode or at the end of a replay).
     @discardableResult
     package func step() async throws -> TickReport? {
+        try takeTheMarket()
         switch mode {
         case .staticSnapshot, .follow:
             return nil
@@ -209,6 +208,17 @@ public actor MarketSimulator {
             time = UnixMillis(time.rawValue + (replayRows[replayIndex].time - replayRows[replayIndex - 1].time))
         }
         return try await apply()
+    }
+
+    /// With a shared market: makes sure this node drives it before moving it — taking the driver's lock when no node
+    /// holds it (a static market has no driver until someone moves it), from the newest published state — or refuses
+    /// (50001) while another node drives it.
+    func takeTheMarket() throws {
+        guard let log, !log.drives else { return }
+        guard try log.tryToDrive() else {
+            throw OKXError(.serviceUnavailable, "Service temporarily unavailable: another node drives the market; move it there")
+        }
+        restore(try log.latest()?.state ?? [:])
     }
 
     /// Hands the new market to the exchange with the state that produced it, stored in the same transaction as
