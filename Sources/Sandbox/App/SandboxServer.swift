@@ -402,7 +402,7 @@ struct StartService: Service {
                     }
                 }
             }
-            // Drained and stopped: a rebalancing node hands its partitions over at once.
+            // Drained and stopped: a rebalancing node hands its partitions over now, rather than when its leases expire.
             if sandbox.rebalancer != nil, let leases = sandbox.leases {
                 let partitions = leases.heldPartitions
                 try? await follower.release(partitions) { try leases.leave() }
