@@ -1,4 +1,5 @@
 import MarginStore
+import MarginTestSupport
 import Testing
 
 @testable import Sandbox
@@ -47,14 +48,8 @@ import Testing
     /// what the others left) settle within a few rounds on every partition held once, each node at its share.
     @Test(arguments: 0..<200)
     func roundsSettleOnTheShares(seed: UInt64) {
-        var state = seed &+ 0x9E37_79B9_7F4A_7C15
-        func random(_ bound: Int) -> Int {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return Int((z ^ (z >> 31)) % UInt64(bound))
-        }
+        var generator = SeededGenerator(seed: seed)
+        func random(_ bound: Int) -> Int { Int.random(in: 0..<bound, using: &generator) }
         let count = [1, 4, 16][random(3)]
         let nodes = (0..<(1 + random(5))).map { "n\($0)" }
         var owners: [Int: String] = [:]
@@ -63,7 +58,6 @@ import Testing
         var rounds = 0
         while rounds < 10 {
             var moved = false
-            var generator = Generator(seed: seed &+ UInt64(rounds))
             for node in nodes.shuffled(using: &generator) {
                 let plan = Rebalancer.plan(me: node, membership: PartitionMembership(nodes: nodes, owners: owners), count: count)
                 for partition in plan.release { owners[partition] = nil }
@@ -80,16 +74,5 @@ import Testing
         #expect(owners.count == count)
         let held = nodes.map { node in owners.values.filter { $0 == node }.count }
         #expect(held.max()! - held.min()! <= 1, "\(held)")
-    }
-
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            return z ^ (z >> 27)
-        }
     }
 }

@@ -44,6 +44,26 @@ import Testing
         }
     }
 
+    /// A new PostgreSQL database for the nodes of one test, and the prefix of their shared key and token files.
+    struct Scratch {
+        let database: LedgerBackendTests.Scratch
+        let address: PostgresAddress
+        let files: String
+
+        init() throws {
+            database = try LedgerBackendTests.Scratch(.postgres)
+            var address = try #require(database.server)
+            address.database = database.path
+            self.address = address
+            files = FileManager.default.temporaryDirectory.appendingPathComponent("pm-nodes-\(UUID().uuidString)").path
+        }
+
+        func remove() {
+            database.remove()
+            for suffix in [".key", ".admin-token"] { try? FileManager.default.removeItem(atPath: files + suffix) }
+        }
+    }
+
     /// Sends a request to another node's API in process (what `OwnerForwarder` does over HTTP).
     struct InProcessForwarder: RequestForwarder {
         let owners: @Sendable (Int) -> SandboxAPI?
@@ -70,11 +90,9 @@ import Testing
 
     @Test(.enabled(if: LedgerBackendTests.Backend.postgresURL != nil, "PM_TEST_POSTGRES_URL names no PostgreSQL server"))
     func oneDriverPublishesAndEveryPartitionAppliesEveryTick() async throws {
-        let scratch = try LedgerBackendTests.Scratch(.postgres)
-        defer { scratch.remove() }
-        var address = try #require(scratch.server)
-        address.database = scratch.path
-        let files = FileManager.default.temporaryDirectory.appendingPathComponent("pm-nodes-\(UUID().uuidString)").path
+        let ledger = try Scratch()
+        defer { ledger.remove() }
+        let (address, files) = (ledger.address, ledger.files)
         let low = try await Node(address, "node-a", partitions: Array(0..<8), files: files)
         defer { low.close() }
         let high = try await Node(address, "node-b", partitions: Array(8..<16), files: files)
@@ -119,11 +137,9 @@ import Testing
     /// caught up, end with the same balances, funding and market.
     @Test(.enabled(if: LedgerBackendTests.Backend.postgresURL != nil, "PM_TEST_POSTGRES_URL names no PostgreSQL server"))
     func partitionsThatAreBehindCatchUpBeforeTheyAreAdopted() async throws {
-        let scratch = try LedgerBackendTests.Scratch(.postgres)
-        defer { scratch.remove() }
-        var address = try #require(scratch.server)
-        address.database = scratch.path
-        let files = FileManager.default.temporaryDirectory.appendingPathComponent("pm-nodes-\(UUID().uuidString)").path
+        let ledger = try Scratch()
+        defer { ledger.remove() }
+        let (address, files) = (ledger.address, ledger.files)
         // Four market hours a tick: six ticks cross three funding times.
         let low = try await Node(address, "node-a", partitions: Array(0..<8), files: files, stepSeconds: 14_400, leaseSeconds: 1)
         let high = try await Node(address, "node-b", partitions: Array(8..<16), files: files, stepSeconds: 14_400, leaseSeconds: 1)
@@ -160,11 +176,9 @@ import Testing
     /// exactly as they were; a node that leaves hands its partitions back. Each move keeps every balance and open order.
     @Test(.enabled(if: LedgerBackendTests.Backend.postgresURL != nil, "PM_TEST_POSTGRES_URL names no PostgreSQL server"))
     func partitionsMoveWhenNodesJoinAndLeave() async throws {
-        let scratch = try LedgerBackendTests.Scratch(.postgres)
-        defer { scratch.remove() }
-        var address = try #require(scratch.server)
-        address.database = scratch.path
-        let files = FileManager.default.temporaryDirectory.appendingPathComponent("pm-nodes-\(UUID().uuidString)").path
+        let ledger = try Scratch()
+        defer { ledger.remove() }
+        let (address, files) = (ledger.address, ledger.files)
         let first = try await Node(address, "node-a", partitions: [], files: files, rebalancing: true)
         defer { first.close() }
         #expect(try await first.sandbox.rebalancer?.step().taken == Array(0..<16))
@@ -220,11 +234,9 @@ import Testing
     /// every tick (`borrowed.PARTITION.CCY`) to its own. Two nodes, one borrowing account each: both see both loans.
     @Test(.enabled(if: LedgerBackendTests.Backend.postgresURL != nil, "PM_TEST_POSTGRES_URL names no PostgreSQL server"))
     func utilisationCountsEveryPartitionsLoans() async throws {
-        let scratch = try LedgerBackendTests.Scratch(.postgres)
-        defer { scratch.remove() }
-        var address = try #require(scratch.server)
-        address.database = scratch.path
-        let files = FileManager.default.temporaryDirectory.appendingPathComponent("pm-nodes-\(UUID().uuidString)").path
+        let ledger = try Scratch()
+        defer { ledger.remove() }
+        let (address, files) = (ledger.address, ledger.files)
         let low = try await Node(address, "node-a", partitions: Array(0..<8), files: files)
         defer { low.close() }
         let high = try await Node(address, "node-b", partitions: Array(8..<16), files: files)
@@ -259,11 +271,9 @@ import Testing
     /// answer comes back; with no owner to send it to, the client gets 50001 (which ccxt retries).
     @Test(.enabled(if: LedgerBackendTests.Backend.postgresURL != nil, "PM_TEST_POSTGRES_URL names no PostgreSQL server"))
     func anotherNodesAccountIsForwardedToItsOwner() async throws {
-        let scratch = try LedgerBackendTests.Scratch(.postgres)
-        defer { scratch.remove() }
-        var address = try #require(scratch.server)
-        address.database = scratch.path
-        let files = FileManager.default.temporaryDirectory.appendingPathComponent("pm-nodes-\(UUID().uuidString)").path
+        let ledger = try Scratch()
+        defer { ledger.remove() }
+        let (address, files) = (ledger.address, ledger.files)
         let owner = try await Node(address, "node-a", partitions: Array(0..<8), files: files)
         defer { owner.close() }
         let ownerAPI = owner.api

@@ -10,7 +10,7 @@ Usage: failover.py PM_BIN   with PM_TEST_POSTGRES_URL naming a PostgreSQL server
 import os, shutil, signal, subprocess, sys, tempfile, time, uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from opslib import Client, InDoubt, create_account, free_port, wait_ready  # noqa: E402
+from opslib import kill_process, Client, InDoubt, create_account, free_port, wait_ready  # noqa: E402
 
 
 def check(condition, message):
@@ -38,10 +38,7 @@ class Node:
         return wait_ready(self.process, self.port, timeout)
 
     def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGCONT)
-            self.process.kill()
-            self.process.wait()
+        kill_process(self.process)
 
 
 def order(clOrdId):

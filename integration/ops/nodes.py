@@ -25,7 +25,7 @@ naming a PostgreSQL server (scripts/postgres start)."""
 import argparse, collections, os, random, shutil, signal, subprocess, sys, tempfile, threading, time, uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from opslib import Client, InDoubt, create_account, free_port, wait_ready  # noqa: E402
+from opslib import kill_process, Client, InDoubt, create_account, free_port, wait_ready  # noqa: E402
 
 PROBLEMS = []
 
@@ -61,10 +61,7 @@ class Node:
         return str(self.process.pid)
 
     def kill(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGCONT)
-            self.process.kill()
-            self.process.wait()
+        kill_process(self.process)
 
 
 def owners(url):

@@ -146,3 +146,11 @@ def create_account(admin, label, deposits):
                                  {"label": label, "deposits": [{"ccy": c, "amt": a} for c, a in deposits]})
     assert (status, answer.get("code")) == (200, "0"), answer
     return answer["data"][0]
+
+
+def kill_process(process):
+    """SIGKILL (after SIGCONT, so a paused process dies too) and reap; nothing if it already exited."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGCONT)
+        process.kill()
+        process.wait()
